@@ -1,0 +1,331 @@
+//! Layered configuration: built-in defaults (`defaults.toml`, every key commented), a file,
+//! `HOOKMETRY_*` environment variables and flags, validated once at start with errors that name
+//! the key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Value;
+
+mod units;
+
+pub use units::{ByteSize, HumanDuration, parse_duration, parse_size};
+
+/// The documented defaults, also shipped as `hookmetry config defaults`.
+pub const DEFAULTS_TOML: &str = include_str!("../defaults.toml");
+
+/// Largest accepted `ingest.max_body_bytes`.
+pub const MAX_BODY_LIMIT: u64 = 1 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {origin} is not valid TOML: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("config key `{key}` (from {origin}): {message}")]
+    Invalid { key: String, origin: String, message: String },
+    #[error("unknown config key `{key}` (from {origin})")]
+    UnknownKey { key: String, origin: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub ingest: IngestConfig,
+    pub log: LogConfig,
+    pub store: StoreConfig,
+    pub processor: ProcessorConfig,
+    pub api: ApiConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: String,
+    pub shutdown_grace: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_body_bytes: ByteSize,
+    pub max_headers: usize,
+    pub max_header_bytes: ByteSize,
+    pub inflight_bytes: ByteSize,
+    #[serde(deserialize_with = "units::deserialize_nets")]
+    pub trusted_proxies: Vec<IpNet>,
+    pub append_timeout: HumanDuration,
+    pub endpoint_cache_ttl: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub url: String,
+    pub segment_bytes: ByteSize,
+    pub max_unconsumed_bytes: ByteSize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorConfig {
+    pub batch_size: usize,
+    pub poll_wait: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where each layer comes from; built by the binary from its flags and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    /// Environment variables, usually `std::env::vars()`; only `HOOKMETRY_*` ones are read.
+    pub env: Vec<(String, String)>,
+    /// `section.key=value` overrides from flags, applied last.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Config {
+    /// The built-in defaults alone.
+    pub fn defaults() -> Config {
+        Config::load(&Sources::default()).expect("built-in defaults are valid")
+    }
+
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let mut merged = parse_toml(DEFAULTS_TOML, "defaults")?;
+        let known = leaf_keys(&merged);
+        let mut origins: BTreeMap<String, String> =
+            known.keys().map(|k| (k.clone(), "defaults".to_string())).collect();
+
+        if let Some(path) = &sources.file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let origin = format!("file {}", path.display());
+            let layer = parse_toml(&text, &origin)?;
+            for (key, value) in leaf_keys(&layer) {
+                if !known.contains_key(&key) {
+                    return Err(ConfigError::UnknownKey { key, origin });
+                }
+                set_path(&mut merged, &key, value);
+                origins.insert(key, origin.clone());
+            }
+        }
+
+        for (name, raw) in &sources.env {
+            let Some(rest) = name.strip_prefix("HOOKMETRY_") else { continue };
+            let rest = rest.to_ascii_lowercase();
+            // Known keys decide where the section ends, so keys may contain underscores.
+            let Some(key) = known.keys().find(|k| k.replacen('.', "_", 1) == rest) else {
+                continue;
+            };
+            let origin = format!("environment variable {name}");
+            let value = typed_value(&known[key], raw, key, &origin)?;
+            set_path(&mut merged, key, value);
+            origins.insert(key.clone(), origin);
+        }
+
+        for (key, raw) in &sources.overrides {
+            let origin = format!("flag for `{key}`");
+            let Some(default) = known.get(key) else {
+                return Err(ConfigError::UnknownKey { key: key.clone(), origin });
+            };
+            let value = typed_value(default, raw, key, &origin)?;
+            set_path(&mut merged, key, value);
+            origins.insert(key.clone(), origin);
+        }
+
+        let origin_of = |key: &str| origins.get(key).cloned().unwrap_or_else(|| "defaults".into());
+        let config: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Invalid { origin: origin_of(&key), message: e.into_inner().to_string(), key }
+        })?;
+        config.validate().map_err(|(key, message)| ConfigError::Invalid {
+            origin: origin_of(key),
+            key: key.to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let i = &self.ingest;
+        if i.max_body_bytes.0 == 0 || i.max_body_bytes.0 > MAX_BODY_LIMIT {
+            return Err(("ingest.max_body_bytes", format!("must be between 1 byte and 1GiB, got {}", i.max_body_bytes)));
+        }
+        if i.inflight_bytes.0 < i.max_body_bytes.0 {
+            return Err((
+                "ingest.inflight_bytes",
+                format!("must be at least ingest.max_body_bytes ({}), got {}", i.max_body_bytes, i.inflight_bytes),
+            ));
+        }
+        if i.max_headers == 0 || i.max_headers > 10_000 {
+            return Err(("ingest.max_headers", format!("must be between 1 and 10000, got {}", i.max_headers)));
+        }
+        if i.max_header_bytes.0 < 1024 || i.max_header_bytes.0 > 16 << 20 {
+            return Err(("ingest.max_header_bytes", format!("must be between 1KiB and 16MiB, got {}", i.max_header_bytes)));
+        }
+        if i.append_timeout.0.is_zero() {
+            return Err(("ingest.append_timeout", "must be more than 0s".into()));
+        }
+        if self.log.segment_bytes.0 < 1 << 20 {
+            return Err(("log.segment_bytes", format!("must be at least 1MiB, got {}", self.log.segment_bytes)));
+        }
+        if self.processor.batch_size == 0 || self.processor.batch_size > 10_000 {
+            return Err(("processor.batch_size", format!("must be between 1 and 10000, got {}", self.processor.batch_size)));
+        }
+        let a = &self.api;
+        if a.max_page_size == 0 || a.max_page_size > 1000 {
+            return Err(("api.max_page_size", format!("must be between 1 and 1000, got {}", a.max_page_size)));
+        }
+        if a.default_page_size == 0 || a.default_page_size > a.max_page_size {
+            return Err(("api.default_page_size", format!("must be between 1 and api.max_page_size ({}), got {}", a.max_page_size, a.default_page_size)));
+        }
+        let url = self.server.public_url.trim();
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(("server.public_url", format!("must start with http:// or https://, got `{url}`")));
+        }
+        Ok(())
+    }
+
+    /// Base URL printed in capture URLs, without a trailing slash.
+    pub fn public_base_url(&self) -> String {
+        let url = self.server.public_url.trim().trim_end_matches('/');
+        if url.is_empty() { format!("http://{}", self.server.listen) } else { url.to_string() }
+    }
+
+    /// The store location: `store.url` or the embedded default in the data dir.
+    pub fn store_path(&self) -> Result<PathBuf, ConfigError> {
+        let url = self.store.url.trim();
+        if url.is_empty() {
+            return Ok(self.server.data_dir.join("hookmetry.db"));
+        }
+        match url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+            _ => Err(ConfigError::Invalid {
+                key: "store.url".into(),
+                origin: "the configured value".into(),
+                message: format!(
+                    "`{url}` is not a store this build supports: use sqlite://PATH (scylla:// needs the cluster backend, not built in yet)"
+                ),
+            }),
+        }
+    }
+
+    /// The embedded log directory: `log.url` must be empty (or `embedded://DIR`).
+    pub fn log_dir(&self) -> Result<PathBuf, ConfigError> {
+        let url = self.log.url.trim();
+        if url.is_empty() {
+            return Ok(self.server.data_dir.join("log"));
+        }
+        match url.strip_prefix("embedded://") {
+            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+            _ => Err(ConfigError::Invalid {
+                key: "log.url".into(),
+                origin: "the configured value".into(),
+                message: format!(
+                    "`{url}` is not a log this build supports: use embedded://DIR or leave empty (kafka:// needs the cluster backend, not built in yet)"
+                ),
+            }),
+        }
+    }
+}
+
+fn parse_toml(text: &str, origin: &str) -> Result<Value, ConfigError> {
+    text.parse::<toml::Table>()
+        .map(Value::Table)
+        .map_err(|e| ConfigError::Syntax { origin: origin.to_string(), message: e.message().to_string() })
+}
+
+/// `section.key` → value for every leaf (non-table) value.
+fn leaf_keys(v: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    if let Value::Table(sections) = v {
+        for (section, inner) in sections {
+            match inner {
+                Value::Table(keys) => {
+                    for (key, value) in keys {
+                        out.insert(format!("{section}.{key}"), value.clone());
+                    }
+                }
+                other => {
+                    out.insert(section.clone(), other.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn set_path(root: &mut Value, key: &str, value: Value) {
+    let (section, leaf) = key.split_once('.').unwrap_or(("", key));
+    if let Value::Table(t) = root {
+        if let Some(Value::Table(s)) = t.get_mut(section) {
+            s.insert(leaf.to_string(), value);
+        }
+    }
+}
+
+/// Reads a string from the environment or a flag as the type the default has.
+fn typed_value(default: &Value, raw: &str, key: &str, origin: &str) -> Result<Value, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { key: key.into(), origin: origin.into(), message };
+    Ok(match default {
+        Value::Integer(_) => Value::Integer(raw.trim().parse().map_err(|_| invalid(format!("expected a whole number, got `{raw}`")))?),
+        Value::Boolean(_) => Value::Boolean(raw.trim().parse().map_err(|_| invalid(format!("expected true or false, got `{raw}`")))?),
+        Value::Float(_) => Value::Float(raw.trim().parse().map_err(|_| invalid(format!("expected a number, got `{raw}`")))?),
+        Value::Array(_) => Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect(),
+        ),
+        _ => Value::String(raw.to_string()),
+    })
+}
+
+/// Convenience for tests and tools: defaults with `data_dir` and `listen` replaced.
+pub fn for_data_dir(data_dir: &Path, listen: SocketAddr) -> Config {
+    let mut c = Config::defaults();
+    c.server.data_dir = data_dir.to_path_buf();
+    c.server.listen = listen;
+    c
+}
+
+impl From<HumanDuration> for Duration {
+    fn from(d: HumanDuration) -> Duration {
+        d.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

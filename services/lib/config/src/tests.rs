@@ -1,0 +1,109 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Sources {
+    Sources { env: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
+}
+
+#[test]
+fn defaults_load_and_match_documented_values() {
+    let c = Config::defaults();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.server.data_dir, PathBuf::from("./hookmetry-data"));
+    assert_eq!(c.ingest.max_body_bytes, ByteSize(10 << 20));
+    assert_eq!(c.ingest.append_timeout.0, Duration::from_secs(10));
+    assert_eq!(c.public_base_url(), "http://127.0.0.1:8080");
+    assert_eq!(c.store_path().unwrap(), PathBuf::from("./hookmetry-data/hookmetry.db"));
+}
+
+#[test]
+fn env_overrides_defaults_with_types_from_defaults() {
+    let c = Config::load(&env(&[
+        ("HOOKMETRY_INGEST_MAX_BODY_BYTES", "100MiB"),
+        ("HOOKMETRY_INGEST_MAX_HEADERS", "50"),
+        ("HOOKMETRY_INGEST_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1/32"),
+        ("HOOKMETRY_SERVER_PUBLIC_URL", "https://hooks.example.com/"),
+        ("HOOKMETRY_UNRELATED", "ignored"),
+        ("PATH", "/bin"),
+    ]))
+    .unwrap();
+    assert_eq!(c.ingest.max_body_bytes, ByteSize(100 << 20));
+    assert_eq!(c.ingest.max_headers, 50);
+    assert_eq!(c.ingest.trusted_proxies.len(), 2);
+    assert_eq!(c.public_base_url(), "https://hooks.example.com");
+}
+
+#[test]
+fn file_then_env_then_flags() {
+    let dir = std::env::temp_dir().join(format!("hm-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, "[ingest]\nmax_headers = 10\nmax_body_bytes = 2048\n[api]\nmax_page_size = 50\n").unwrap();
+    let c = Config::load(&Sources {
+        file: Some(file.clone()),
+        env: vec![("HOOKMETRY_INGEST_MAX_HEADERS".into(), "20".into())],
+        overrides: vec![("api.max_page_size".into(), "70".into())],
+    })
+    .unwrap();
+    assert_eq!(c.ingest.max_body_bytes, ByteSize(2048), "file sets a plain byte count");
+    assert_eq!(c.ingest.max_headers, 20, "env beats file");
+    assert_eq!(c.api.max_page_size, 70, "flag beats file");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn errors_name_the_key_and_origin() {
+    let err = Config::load(&env(&[("HOOKMETRY_INGEST_MAX_HEADERS", "many")])).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "config key `ingest.max_headers` (from environment variable HOOKMETRY_INGEST_MAX_HEADERS): expected a whole number, got `many`"
+    );
+
+    let err = Config::load(&env(&[("HOOKMETRY_INGEST_MAX_BODY_BYTES", "2GiB")])).unwrap_err().to_string();
+    assert!(err.starts_with("config key `ingest.max_body_bytes` (from environment variable"), "{err}");
+    assert!(err.contains("between 1 byte and 1GiB, got 2GiB"), "{err}");
+
+    let err = Config::load(&env(&[("HOOKMETRY_PROCESSOR_POLL_WAIT", "soon")])).unwrap_err().to_string();
+    assert!(err.starts_with("config key `processor.poll_wait`"), "{err}");
+
+    let err = Config::load(&env(&[("HOOKMETRY_INGEST_MAX_BODY_BYTES", "10 parsecs")])).unwrap_err().to_string();
+    assert!(err.contains("unknown size unit `parsecs`"), "{err}");
+
+    let err = Config::load(&Sources { overrides: vec![("ingest.nope".into(), "1".into())], ..Default::default() })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "unknown config key `ingest.nope` (from flag for `ingest.nope`)");
+}
+
+#[test]
+fn unknown_key_in_file_is_named() {
+    let dir = std::env::temp_dir().join(format!("hm-config-unknown-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, "[ingest]\nmax_bodybytes = 10\n").unwrap();
+    let err = Config::load(&Sources { file: Some(file.clone()), ..Default::default() }).unwrap_err().to_string();
+    assert!(err.starts_with("unknown config key `ingest.max_bodybytes` (from file"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn cross_key_validation() {
+    let err = Config::load(&env(&[
+        ("HOOKMETRY_INGEST_MAX_BODY_BYTES", "100MiB"),
+        ("HOOKMETRY_INGEST_INFLIGHT_BYTES", "50MiB"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("config key `ingest.inflight_bytes`"), "{err}");
+    let err = Config::load(&env(&[("HOOKMETRY_STORE_URL", "scylla://n1:9042/hm")])).unwrap().store_path().unwrap_err();
+    assert!(err.to_string().contains("scylla:// needs the cluster backend"), "{err}");
+}
+
+#[test]
+fn units() {
+    assert_eq!(parse_size("64KiB").unwrap(), 65_536);
+    assert_eq!(parse_size("1MB").unwrap(), 1_000_000);
+    assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+    assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
+    assert_eq!(ByteSize(10 << 20).to_string(), "10MiB");
+}

@@ -1,0 +1,95 @@
+use bytes::Bytes;
+
+use crate::{CaptureId, EndpointId, TeamId, Timestamp};
+
+/// The longest a custom response may be delayed, so a misconfigured endpoint cannot pin ingest
+/// connections for long.
+pub const MAX_RESPONSE_DELAY_MS: u32 = 30_000;
+
+/// One header line as received. The value is raw bytes: HTTP allows obs-text that is not UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: Bytes,
+}
+
+impl Header {
+    pub fn new(name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        Self { name: name.into(), value: value.into() }
+    }
+}
+
+/// A request exactly as ingest received it. This is what the captures log carries and what the
+/// store keeps; every field is set at ingest and never rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedRequest {
+    pub id: CaptureId,
+    pub endpoint_id: EndpointId,
+    pub team_id: TeamId,
+    /// The method as sent, custom ones included (`PURGE`, `REPORT`, …).
+    pub method: String,
+    /// The path after `/h/<token>`, starting with `/` (just `/` when nothing followed the token),
+    /// still percent-encoded as sent.
+    pub path: String,
+    /// The raw query string without the `?`; `None` when the request had no `?` at all.
+    pub query: Option<String>,
+    /// Every header in the order the HTTP stack handed them over, duplicates kept.
+    pub headers: Vec<Header>,
+    pub body: Bytes,
+    pub body_sha256: [u8; 32],
+    /// Client address: the peer, or the `X-Forwarded-For` client when the peer is a trusted proxy.
+    pub remote_addr: String,
+    /// `HTTP/1.0`, `HTTP/1.1`, `HTTP/2.0`, …
+    pub http_version: String,
+    pub received_at: Timestamp,
+}
+
+impl CapturedRequest {
+    pub fn body_size(&self) -> u64 {
+        self.body.len() as u64
+    }
+
+    pub fn summary(&self) -> CaptureSummary {
+        CaptureSummary {
+            id: self.id,
+            endpoint_id: self.endpoint_id,
+            team_id: self.team_id,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            body_size: self.body_size(),
+            received_at: self.received_at,
+        }
+    }
+}
+
+/// What the events log says about a stored capture; enough for a live list without a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSummary {
+    pub id: CaptureId,
+    pub endpoint_id: EndpointId,
+    pub team_id: TeamId,
+    pub method: String,
+    pub path: String,
+    pub body_size: u64,
+    pub received_at: Timestamp,
+}
+
+/// What ingest answers for an endpoint instead of the default `200 {"id": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub delay_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub team_id: TeamId,
+    pub name: String,
+    /// The public, unguessable part of the capture URL.
+    pub token: String,
+    pub response: Option<CustomResponse>,
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,20 @@
+//! Domain types shared by every role: ids, captures, endpoints, teams and tokens.
+//!
+//! Nothing here does I/O. Backends and roles convert to and from these types at their edges.
+
+mod capture;
+mod ids;
+mod secret;
+mod team;
+mod time;
+
+pub use capture::{CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
+pub use ids::{CaptureId, EndpointId, IdParseError, TeamId, TokenId};
+pub use secret::{TokenHash, capture_token, hash_token, new_api_token};
+pub use team::{ApiToken, Role, Team};
+pub use time::{Timestamp, format_rfc3339};
+
+/// Log topic that carries every accepted request from ingest to the processor.
+pub const TOPIC_CAPTURES: &str = "captures";
+/// Log topic that carries notifications (capture stored, …) to live subscribers.
+pub const TOPIC_EVENTS: &str = "events";

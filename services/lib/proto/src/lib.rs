@@ -1,0 +1,178 @@
+//! Wire format of the logs. Generated types stay private to this crate: everything else speaks
+//! `hookmetry_core` types and calls `encode_*` / `decode_*`.
+
+use bytes::Bytes;
+use hookmetry_core::{
+    CaptureId, CaptureSummary, CapturedRequest, EndpointId, Header, TeamId, Timestamp,
+};
+use prost::Message;
+
+mod pb {
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/hookmetry.v1.rs"));
+}
+
+/// Value of the `schema` record header for a `CapturedRequest` payload.
+pub const SCHEMA_CAPTURED_REQUEST: &str = "captured-request/1";
+/// Value of the `schema` record header for an `Event` payload.
+pub const SCHEMA_EVENT: &str = "event/1";
+/// Name of the record header that carries the schema.
+pub const SCHEMA_HEADER: &str = "schema";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error("cannot decode {message}: {source}")]
+    Decode {
+        message: &'static str,
+        #[source]
+        source: prost::DecodeError,
+    },
+    #[error("invalid {message}: field `{field}` {problem}")]
+    Invalid { message: &'static str, field: &'static str, problem: String },
+}
+
+/// Events the processor publishes for live subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    CaptureStored(CaptureSummary),
+}
+
+pub fn encode_capture(c: &CapturedRequest) -> Bytes {
+    let msg = pb::CapturedRequest {
+        id: Bytes::copy_from_slice(c.id.as_bytes()),
+        endpoint_id: Bytes::copy_from_slice(c.endpoint_id.as_bytes()),
+        team_id: Bytes::copy_from_slice(c.team_id.as_bytes()),
+        method: c.method.clone(),
+        path: c.path.clone(),
+        query: c.query.clone(),
+        headers: c
+            .headers
+            .iter()
+            .map(|h| pb::Header { name: h.name.clone(), value: h.value.clone() })
+            .collect(),
+        body: c.body.clone(),
+        body_sha256: Bytes::copy_from_slice(&c.body_sha256),
+        remote_addr: c.remote_addr.clone(),
+        http_version: c.http_version.clone(),
+        received_at_micros: c.received_at.micros(),
+    };
+    msg.encode_to_vec().into()
+}
+
+pub fn decode_capture(buf: Bytes) -> Result<CapturedRequest, ProtoError> {
+    const M: &str = "CapturedRequest";
+    let m = pb::CapturedRequest::decode(buf).map_err(|source| ProtoError::Decode { message: M, source })?;
+    Ok(CapturedRequest {
+        id: CaptureId::from_bytes(uuid_bytes(&m.id, M, "id")?),
+        endpoint_id: EndpointId::from_bytes(uuid_bytes(&m.endpoint_id, M, "endpoint_id")?),
+        team_id: TeamId::from_bytes(uuid_bytes(&m.team_id, M, "team_id")?),
+        method: m.method,
+        path: m.path,
+        query: m.query,
+        headers: m.headers.into_iter().map(|h| Header { name: h.name, value: h.value }).collect(),
+        body_sha256: m.body_sha256.as_ref().try_into().map_err(|_| ProtoError::Invalid {
+            message: M,
+            field: "body_sha256",
+            problem: format!("has {} bytes, expected 32", m.body_sha256.len()),
+        })?,
+        body: m.body,
+        remote_addr: m.remote_addr,
+        http_version: m.http_version,
+        received_at: Timestamp::from_micros(m.received_at_micros),
+    })
+}
+
+pub fn encode_event(e: &Event) -> Bytes {
+    let kind = match e {
+        Event::CaptureStored(s) => pb::event::Kind::CaptureStored(pb::CaptureStored {
+            capture_id: Bytes::copy_from_slice(s.id.as_bytes()),
+            endpoint_id: Bytes::copy_from_slice(s.endpoint_id.as_bytes()),
+            team_id: Bytes::copy_from_slice(s.team_id.as_bytes()),
+            method: s.method.clone(),
+            path: s.path.clone(),
+            body_size: s.body_size,
+            received_at_micros: s.received_at.micros(),
+        }),
+    };
+    pb::Event { kind: Some(kind) }.encode_to_vec().into()
+}
+
+/// `Ok(None)` for an event kind this version does not know (a newer producer), so consumers can
+/// skip it instead of stalling.
+pub fn decode_event(buf: Bytes) -> Result<Option<Event>, ProtoError> {
+    const M: &str = "Event";
+    let m = pb::Event::decode(buf).map_err(|source| ProtoError::Decode { message: M, source })?;
+    Ok(match m.kind {
+        Some(pb::event::Kind::CaptureStored(s)) => Some(Event::CaptureStored(CaptureSummary {
+            id: CaptureId::from_bytes(uuid_bytes(&s.capture_id, M, "capture_id")?),
+            endpoint_id: EndpointId::from_bytes(uuid_bytes(&s.endpoint_id, M, "endpoint_id")?),
+            team_id: TeamId::from_bytes(uuid_bytes(&s.team_id, M, "team_id")?),
+            method: s.method,
+            path: s.path,
+            body_size: s.body_size,
+            received_at: Timestamp::from_micros(s.received_at_micros),
+        })),
+        None => None,
+    })
+}
+
+fn uuid_bytes(b: &[u8], message: &'static str, field: &'static str) -> Result<[u8; 16], ProtoError> {
+    b.try_into().map_err(|_| ProtoError::Invalid {
+        message,
+        field,
+        problem: format!("has {} bytes, expected 16", b.len()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> CapturedRequest {
+        CapturedRequest {
+            id: CaptureId::new(),
+            endpoint_id: EndpointId::new(),
+            team_id: TeamId::new(),
+            method: "PURGE".into(),
+            path: "/a%20b".into(),
+            query: Some(String::new()),
+            headers: vec![
+                Header::new("x-dup", &b"1"[..]),
+                Header::new("x-bin", &b"\xff\x00"[..]),
+                Header::new("x-dup", &b"2"[..]),
+            ],
+            body: Bytes::from_static(b"\x00\xffbody"),
+            body_sha256: [7; 32],
+            remote_addr: "127.0.0.1:5000".into(),
+            http_version: "HTTP/1.1".into(),
+            received_at: Timestamp::from_micros(1_795_762_508_000_001),
+        }
+    }
+
+    #[test]
+    fn capture_round_trips_exactly() {
+        let c = sample();
+        assert_eq!(decode_capture(encode_capture(&c)).unwrap(), c);
+        let none = CapturedRequest { query: None, ..c };
+        assert_eq!(decode_capture(encode_capture(&none)).unwrap().query, None);
+    }
+
+    #[test]
+    fn event_round_trips() {
+        let e = Event::CaptureStored(sample().summary());
+        assert_eq!(decode_event(encode_event(&e)).unwrap(), Some(e));
+    }
+
+    #[test]
+    fn bad_id_length_is_named() {
+        let mut c = pb::CapturedRequest::decode(encode_capture(&sample())).unwrap();
+        c.id = Bytes::from_static(b"short");
+        let err = decode_capture(c.encode_to_vec().into()).unwrap_err();
+        assert_eq!(err.to_string(), "invalid CapturedRequest: field `id` has 5 bytes, expected 16");
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        assert!(matches!(decode_capture(Bytes::from_static(b"\xff\xff\xff")), Err(ProtoError::Decode { .. })));
+    }
+}

@@ -1,0 +1,94 @@
+//! Logs and metrics shared by every role: one tracing subscriber per process, one Prometheus
+//! registry that each role registers its metrics into.
+
+use prometheus::{Encoder, Registry, TextEncoder};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid log filter `{filter}`: {message}")]
+    Filter { filter: String, message: String },
+    #[error("metric registration failed: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the global tracing subscriber. `RUST_LOG` wins over `filter` when set.
+pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(f) if !f.is_empty() => f,
+        _ => filter.to_string(),
+    };
+    let env_filter = EnvFilter::try_new(&filter)
+        .map_err(|e| TelemetryError::Filter { filter: filter.clone(), message: e.to_string() })?;
+    let builder = tracing_subscriber::fmt().with_env_filter(env_filter).with_writer(std::io::stderr);
+    // A second init (tests starting several servers in one process) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    Ok(())
+}
+
+/// The process's metrics. Cloning shares the registry.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self { registry: Registry::new() }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Registers a collector; registering the same metric twice is a programming error reported
+    /// as `Metrics`.
+    pub fn register<C: prometheus::core::Collector + Clone + 'static>(&self, c: C) -> Result<C, TelemetryError> {
+        self.registry.register(Box::new(c.clone()))?;
+        Ok(c)
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Latency buckets in seconds for request-scale work (100µs … 10s).
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_registered_metrics() {
+        let m = Metrics::new();
+        let c = m.register(prometheus::IntCounter::new("hookmetry_test_total", "a test counter").unwrap()).unwrap();
+        c.inc();
+        let text = m.render();
+        assert!(text.contains("# TYPE hookmetry_test_total counter"), "{text}");
+        assert!(text.contains("hookmetry_test_total 1"), "{text}");
+        assert!(m.register(c).is_err(), "double registration must fail");
+    }
+}
