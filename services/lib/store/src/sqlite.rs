@@ -1,0 +1,782 @@
+//! `Store` on one SQLite file, for single-host deployments.
+//!
+//! All SQL lives in this module so the schema and every query can be reviewed in one place.
+//!
+//! Durability: the processor writes captures here before it commits its log offset, so a
+//! transaction reported as committed must survive power loss, or the log would skip captures the
+//! store never kept. WAL with `synchronous=NORMAL` only survives process crashes (the last
+//! transactions can be lost on power loss), so this uses `synchronous=FULL`: one extra fsync per
+//! write transaction, and `put_captures` writes a whole batch in one transaction.
+//!
+//! Concurrency: several processes on one host may open the same file. WAL lets readers run
+//! alongside the single writer, every write transaction begins `IMMEDIATE` so waiting for the
+//! write lock goes through `busy_timeout` instead of failing with `SQLITE_BUSY`, and a busy error
+//! that outlasts the timeout surfaces as `StoreError::Unavailable`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hookmetry_core::{
+    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team,
+    TeamId, Timestamp, TokenHash, TokenId,
+};
+use rusqlite::types::Type;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+use crate::{CaptureList, CapturePage, Result, Store, StoreError};
+
+/// Reader connections per handle; reads are short, so a few cover a small host.
+const READERS: usize = 4;
+
+/// How long a connection waits for another one's lock before reporting the store unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `MIGRATIONS[i]` takes the schema from `user_version` i to i + 1. Append only: a released
+/// migration never changes.
+const MIGRATIONS: &[&str] = &[
+    // Version 1. Ids are 16-byte UUID blobs, timestamps are INTEGER microseconds since the epoch.
+    // Captures carry no foreign key: the processor replays them from the log, and a capture of an
+    // endpoint deleted meanwhile must not fail the batch forever.
+    "
+    CREATE TABLE teams (
+        id             BLOB PRIMARY KEY NOT NULL,
+        name           TEXT NOT NULL,
+        retention_days INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE tokens (
+        id             BLOB PRIMARY KEY NOT NULL,
+        team_id        BLOB NOT NULL REFERENCES teams (id),
+        hash           BLOB NOT NULL UNIQUE,
+        role           TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        instance_admin INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL,
+        last_used_at   INTEGER,
+        revoked        INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX tokens_by_team ON tokens (team_id, created_at);
+
+    CREATE TABLE endpoints (
+        id         BLOB PRIMARY KEY NOT NULL,
+        team_id    BLOB NOT NULL REFERENCES teams (id),
+        name       TEXT NOT NULL,
+        token      TEXT NOT NULL UNIQUE,
+        response   TEXT, -- CustomResponse as JSON, NULL for the default response
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX endpoints_by_team ON endpoints (team_id, created_at);
+
+    CREATE TABLE captures (
+        id           BLOB PRIMARY KEY NOT NULL,
+        endpoint_id  BLOB NOT NULL,
+        team_id      BLOB NOT NULL,
+        method       TEXT NOT NULL,
+        path         TEXT NOT NULL,
+        query        TEXT, -- NULL when the request had no `?`, '' when it had an empty one
+        headers      BLOB NOT NULL, -- see `encode_headers`
+        body         BLOB NOT NULL,
+        body_sha256  BLOB NOT NULL,
+        remote_addr  TEXT NOT NULL,
+        http_version TEXT NOT NULL,
+        received_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX captures_by_endpoint ON captures (endpoint_id, id DESC);
+    ",
+];
+
+const TEAM_COLUMNS: &str = "id, name, retention_days, created_at";
+const TOKEN_COLUMNS: &str =
+    "id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked";
+const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at";
+const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body, \
+                               body_sha256, remote_addr, http_version, received_at";
+
+/// A cheap-to-clone handle on one SQLite database file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// SQLite allows one writer at a time anyway; serialising in-process writers here keeps them
+    /// from spinning on the file lock against each other.
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if missing) and migrates the database at
+    /// `path`. Other handles and processes may have the same file open.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let inner = blocking(move || Inner::open(path)).await?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a reader connection off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        blocking(move || f(&inner.reader()).map_err(|e| sql_error("", what, e))).await
+    }
+
+    /// Runs `f` in one `IMMEDIATE` transaction on the writer connection off the async runtime,
+    /// committing when it returns `Ok`. `entity` names what a constraint violation conflicts on.
+    async fn write<T: Send + 'static>(
+        &self,
+        entity: &'static str,
+        what: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let run = move || {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            };
+            run().map_err(|e| sql_error(entity, what, e))
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn open(path: PathBuf) -> Result<Self> {
+        let what = format!("open database {}", path.display());
+        let context = |e| sql_error("", &what, e);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("create directory {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = connect(&path).map_err(context)?;
+        let mode = enable_wal(&writer).map_err(context)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "open database {}: journal mode is {mode}, WAL could not be enabled",
+                path.display()
+            )));
+        }
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = connect(&path)?;
+                conn.execute_batch("PRAGMA query_only = ON")?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<rusqlite::Result<_>>()
+            .map_err(context)?;
+        Ok(Self {
+            path,
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// An idle reader if there is one, else waits for the next one in turn.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            match self.readers[(start + i) % self.readers.len()].try_lock() {
+                Ok(conn) => return conn,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        lock(&self.readers[start % self.readers.len()])
+    }
+}
+
+/// These settings are per connection, so every connection gets them.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    Ok(conn)
+}
+
+/// The journal mode is stored in the file, so this is a no-op once any connection switched it.
+/// Switching needs an exclusive lock, and SQLite fails with BUSY at once, without waiting, when
+/// two connections race to switch a fresh file (waiting could deadlock), so this retries.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A panic while a connection was locked leaves it usable: an open transaction is rolled back
+/// when its `Transaction` is dropped during the unwind.
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs blocking SQLite work on tokio's blocking pool, so it never stalls the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(out) => out,
+        // A panic in store code is a bug; re-raising it keeps the original message and location.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Unavailable("runtime is shutting down".into())),
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let context = |e| sql_error("", "migrate schema", e);
+    // IMMEDIATE, so two processes opening a fresh file at once migrate it once, one after the
+    // other, and the second sees the first's `user_version`.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(context)?;
+    let version: usize = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(context)?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "database schema version {version} is newer than this build supports ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql).map_err(context)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(context)?;
+    }
+    tx.commit().map_err(context)
+}
+
+/// `what` says which operation failed; `entity` is what a constraint violation conflicts on.
+fn sql_error(entity: &'static str, what: &str, e: rusqlite::Error) -> StoreError {
+    use rusqlite::Error as E;
+    let message = format!("{what}: {e}");
+    match &e {
+        E::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Unavailable(message),
+            // Every foreign key in the schema references `teams`.
+            ErrorCode::ConstraintViolation
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+            {
+                StoreError::NotFound { entity: "team" }
+            }
+            ErrorCode::ConstraintViolation => StoreError::Conflict {
+                entity,
+                detail: message,
+            },
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt(message),
+            _ => StoreError::Backend(message),
+        },
+        E::FromSqlConversionFailure(..)
+        | E::InvalidColumnType(..)
+        | E::IntegralValueOutOfRange(..) => StoreError::Corrupt(message),
+        _ => StoreError::Backend(message),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_team(&self, team: &Team) -> Result<()> {
+        let team = team.clone();
+        self.write("team", "create team", move |tx| {
+            tx.execute(
+                "INSERT INTO teams (id, name, retention_days, created_at) VALUES (?1, ?2, ?3, ?4)",
+                (
+                    team.id.as_bytes(),
+                    &team.name,
+                    team.retention_days,
+                    team.created_at.micros(),
+                ),
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn team(&self, id: TeamId) -> Result<Option<Team>> {
+        self.read("read team", move |conn| {
+            conn.prepare_cached(&format!("SELECT {TEAM_COLUMNS} FROM teams WHERE id = ?1"))?
+                .query_row([id.as_bytes()], team_from_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn teams(&self) -> Result<Vec<Team>> {
+        self.read("list teams", |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {TEAM_COLUMNS} FROM teams ORDER BY created_at, id"
+            ))?
+            .query_map([], team_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> Result<()> {
+        let t = token.clone();
+        self.write("token", "create token", move |tx| {
+            tx.execute(
+                &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                (
+                    t.id.as_bytes(),
+                    t.team_id.as_bytes(),
+                    t.role.as_str(),
+                    &t.name,
+                    t.instance_admin,
+                    t.hash,
+                    t.created_at.micros(),
+                    t.last_used_at.map(|ts| ts.micros()),
+                    t.revoked,
+                ),
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<ApiToken>> {
+        let hash = *hash;
+        self.read("read token", move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
+            ))?
+            .query_row([hash], token_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn tokens(&self, team: TeamId) -> Result<Vec<ApiToken>> {
+        self.read("list tokens", move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE team_id = ?1 ORDER BY created_at, id"
+            ))?
+            .query_map([team.as_bytes()], token_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    /// Touching an unknown token is not an error: it only records activity, and the lookup that
+    /// authenticated the request already decided whether the token exists.
+    async fn touch_token(&self, id: TokenId, at: Timestamp) -> Result<()> {
+        self.write("token", "touch token", move |tx| {
+            tx.execute(
+                "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
+                (id.as_bytes(), at.micros()),
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: TokenId) -> Result<()> {
+        let changed = self
+            .write("token", "revoke token", move |tx| {
+                tx.execute(
+                    "UPDATE tokens SET revoked = 1 WHERE id = ?1",
+                    [id.as_bytes()],
+                )
+            })
+            .await?;
+        found(changed, "token")
+    }
+
+    async fn has_tokens(&self) -> Result<bool> {
+        self.read("count tokens", |conn| {
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM tokens)", [], |r| r.get(0))
+        })
+        .await
+    }
+
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+        let response = response_json(endpoint)?;
+        let e = endpoint.clone();
+        self.write("endpoint", "create endpoint", move |tx| {
+            tx.execute(
+                &format!(
+                    "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
+                (
+                    e.id.as_bytes(),
+                    e.team_id.as_bytes(),
+                    &e.name,
+                    &e.token,
+                    response,
+                    e.created_at.micros(),
+                ),
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+        let response = response_json(endpoint)?;
+        let (id, name) = (endpoint.id, endpoint.name.clone());
+        let changed = self
+            .write("endpoint", "update endpoint", move |tx| {
+                tx.execute(
+                    "UPDATE endpoints SET name = ?2, response = ?3 WHERE id = ?1",
+                    (id.as_bytes(), name, response),
+                )
+            })
+            .await?;
+        found(changed, "endpoint")
+    }
+
+    async fn delete_endpoint(&self, id: EndpointId) -> Result<()> {
+        let deleted = self
+            .write("endpoint", "delete endpoint", move |tx| {
+                let deleted = tx.execute("DELETE FROM endpoints WHERE id = ?1", [id.as_bytes()])?;
+                tx.execute(
+                    "DELETE FROM captures WHERE endpoint_id = ?1",
+                    [id.as_bytes()],
+                )?;
+                Ok(deleted)
+            })
+            .await?;
+        found(deleted, "endpoint")
+    }
+
+    async fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>> {
+        self.read("read endpoint", move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ?1"
+            ))?
+            .query_row([id.as_bytes()], endpoint_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn endpoint_by_token(&self, token: &str) -> Result<Option<Endpoint>> {
+        let token = token.to_owned();
+        self.read("read endpoint by token", move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE token = ?1"
+            ))?
+            .query_row([token], endpoint_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn endpoints(&self, team: TeamId) -> Result<Vec<Endpoint>> {
+        self.read("list endpoints", move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE team_id = ?1 ORDER BY created_at, id"
+            ))?
+            .query_map([team.as_bytes()], endpoint_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
+        if captures.is_empty() {
+            return Ok(0);
+        }
+        // Bodies are `Bytes`, so these clones share the buffers rather than copying them.
+        let rows = captures
+            .iter()
+            .map(|c| Ok((c.clone(), encode_headers(&c.headers)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.write("capture", "store captures", move |tx| {
+            // `ON CONFLICT (id) DO NOTHING` rather than `INSERT OR IGNORE`, which would also drop
+            // rows that violate NOT NULL instead of reporting them.
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO captures ({CAPTURE_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (id) DO NOTHING"
+            ))?;
+            let mut new = 0;
+            for (c, headers) in &rows {
+                new += insert.execute((
+                    c.id.as_bytes(),
+                    c.endpoint_id.as_bytes(),
+                    c.team_id.as_bytes(),
+                    &c.method,
+                    &c.path,
+                    &c.query,
+                    headers,
+                    c.body.as_ref(),
+                    c.body_sha256,
+                    &c.remote_addr,
+                    &c.http_version,
+                    c.received_at.micros(),
+                ))?;
+            }
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>> {
+        self.read("read capture", move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {CAPTURE_COLUMNS} FROM captures WHERE id = ?1"
+            ))?
+            .query_row([id.as_bytes()], capture_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
+        let limit = page.limit as usize;
+        let before = page.before;
+        self.read("list captures", move |conn| {
+            // One row past the page tells whether there is more. Two statements rather than an
+            // `?2 IS NULL OR id < ?2` so each can use the (endpoint_id, id DESC) index range.
+            let mut items = match before {
+                None => conn
+                    .prepare_cached(&format!(
+                        "SELECT {CAPTURE_COLUMNS} FROM captures WHERE endpoint_id = ?1 \
+                         ORDER BY id DESC LIMIT ?2"
+                    ))?
+                    .query_map((endpoint.as_bytes(), limit as i64 + 1), capture_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+                Some(before) => conn
+                    .prepare_cached(&format!(
+                        "SELECT {CAPTURE_COLUMNS} FROM captures WHERE endpoint_id = ?1 AND id < ?3 \
+                         ORDER BY id DESC LIMIT ?2"
+                    ))?
+                    .query_map(
+                        (endpoint.as_bytes(), limit as i64 + 1, before.as_bytes()),
+                        capture_from_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            };
+            let has_more = items.len() > limit;
+            items.truncate(limit);
+            Ok(CaptureList { items, has_more })
+        })
+        .await
+    }
+
+    async fn health(&self) -> Result<()> {
+        self.read("health check", |conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+        })
+        .await
+    }
+}
+
+fn found(changed: usize, entity: &'static str) -> Result<()> {
+    if changed == 0 {
+        Err(StoreError::NotFound { entity })
+    } else {
+        Ok(())
+    }
+}
+
+fn response_json(endpoint: &Endpoint) -> Result<Option<String>> {
+    endpoint
+        .response
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encode endpoint response: {e}")))
+}
+
+fn team_from_row(row: &Row<'_>) -> rusqlite::Result<Team> {
+    Ok(Team {
+        id: TeamId::from_bytes(row.get(0)?),
+        name: row.get(1)?,
+        retention_days: row.get(2)?,
+        created_at: Timestamp::from_micros(row.get(3)?),
+    })
+}
+
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    let role: String = row.get(2)?;
+    Ok(ApiToken {
+        id: TokenId::from_bytes(row.get(0)?),
+        team_id: TeamId::from_bytes(row.get(1)?),
+        role: role
+            .parse::<Role>()
+            .map_err(|e| corrupt(2, Type::Text, e))?,
+        name: row.get(3)?,
+        instance_admin: row.get(4)?,
+        hash: row.get(5)?,
+        created_at: Timestamp::from_micros(row.get(6)?),
+        last_used_at: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_micros),
+        revoked: row.get(8)?,
+    })
+}
+
+fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    let response = row
+        .get::<_, Option<String>>(4)?
+        .map(|json| serde_json::from_str::<CustomResponse>(&json))
+        .transpose()
+        .map_err(|e| corrupt(4, Type::Text, e))?;
+    Ok(Endpoint {
+        id: EndpointId::from_bytes(row.get(0)?),
+        team_id: TeamId::from_bytes(row.get(1)?),
+        name: row.get(2)?,
+        token: row.get(3)?,
+        response,
+        created_at: Timestamp::from_micros(row.get(5)?),
+    })
+}
+
+fn capture_from_row(row: &Row<'_>) -> rusqlite::Result<CapturedRequest> {
+    let headers: Vec<u8> = row.get(6)?;
+    Ok(CapturedRequest {
+        id: CaptureId::from_bytes(row.get(0)?),
+        endpoint_id: EndpointId::from_bytes(row.get(1)?),
+        team_id: TeamId::from_bytes(row.get(2)?),
+        method: row.get(3)?,
+        path: row.get(4)?,
+        query: row.get(5)?,
+        headers: decode_headers(&headers).map_err(|e| corrupt(6, Type::Blob, e))?,
+        body: Bytes::from(row.get::<_, Vec<u8>>(7)?),
+        body_sha256: row.get(8)?,
+        remote_addr: row.get(9)?,
+        http_version: row.get(10)?,
+        received_at: Timestamp::from_micros(row.get(11)?),
+    })
+}
+
+fn corrupt(
+    column: usize,
+    ty: Type,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, ty, e.into())
+}
+
+/// Encodes headers as `u32 count`, then per header `u32 name length, name, u32 value length,
+/// value`, all integers big-endian. Binary rather than JSON because values are raw bytes that
+/// may not be UTF-8, and a list rather than a map because order and duplicates must round-trip.
+fn encode_headers(headers: &[Header]) -> Result<Vec<u8>> {
+    fn len(n: usize) -> Result<[u8; 4]> {
+        u32::try_from(n)
+            .map(u32::to_be_bytes)
+            .map_err(|_| StoreError::Backend(format!("header of {n} bytes is too large to store")))
+    }
+    let size = 4 + headers
+        .iter()
+        .map(|h| 8 + h.name.len() + h.value.len())
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend(len(headers.len())?);
+    for h in headers {
+        out.extend(len(h.name.len())?);
+        out.extend(h.name.as_bytes());
+        out.extend(len(h.value.len())?);
+        out.extend(h.value.as_ref());
+    }
+    Ok(out)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("malformed headers blob: {0}")]
+struct MalformedHeaders(&'static str);
+
+fn decode_headers(mut buf: &[u8]) -> Result<Vec<Header>, MalformedHeaders> {
+    fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], MalformedHeaders> {
+        if buf.len() < n {
+            return Err(MalformedHeaders("truncated"));
+        }
+        let (head, rest) = buf.split_at(n);
+        *buf = rest;
+        Ok(head)
+    }
+    fn take_len(buf: &mut &[u8]) -> Result<usize, MalformedHeaders> {
+        let bytes = take(buf, 4)?;
+        Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+    }
+    let count = take_len(&mut buf)?;
+    // Each header needs at least 8 bytes, so a corrupt count cannot trigger a huge allocation.
+    let mut headers = Vec::with_capacity(count.min(buf.len() / 8));
+    for _ in 0..count {
+        let len = take_len(&mut buf)?;
+        let name = std::str::from_utf8(take(&mut buf, len)?)
+            .map_err(|_| MalformedHeaders("header name is not UTF-8"))?;
+        let len = take_len(&mut buf)?;
+        let value = Bytes::copy_from_slice(take(&mut buf, len)?);
+        headers.push(Header::new(name, value));
+    }
+    if !buf.is_empty() {
+        return Err(MalformedHeaders("trailing bytes"));
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip_in_order_with_duplicates_and_raw_bytes() {
+        let headers = vec![
+            Header::new("x-a", "1"),
+            Header::new("x-raw", &b"\xff\x00\xfe"[..]),
+            Header::new("x-a", "2"),
+            Header::new("x-empty", ""),
+        ];
+        let encoded = encode_headers(&headers).unwrap();
+        assert_eq!(decode_headers(&encoded).unwrap(), headers);
+        assert_eq!(
+            decode_headers(&encode_headers(&[]).unwrap()).unwrap(),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn malformed_headers_are_rejected() {
+        let encoded = encode_headers(&[Header::new("x-a", "1")]).unwrap();
+        for cut in 0..encoded.len() {
+            assert!(
+                decode_headers(&encoded[..cut]).is_err(),
+                "accepted a blob cut at {cut}"
+            );
+        }
+        let mut trailing = encoded.clone();
+        trailing.push(0);
+        assert!(decode_headers(&trailing).is_err());
+        let bad_name = [0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0, 0, 0, 0];
+        assert!(decode_headers(&bad_name).is_err());
+        assert!(decode_headers(&[0xff, 0xff, 0xff, 0xff]).is_err());
+    }
+}
