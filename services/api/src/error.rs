@@ -1,0 +1,104 @@
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use axum::response::{IntoResponse, Response};
+use hookmetry_store::StoreError;
+use http::StatusCode;
+
+/// API errors, mapped once to an HTTP status (outside GraphQL) and a GraphQL `extensions.code`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not authenticated: {0}")]
+    Unauthenticated(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("your token's role may not {0}")]
+    Forbidden(&'static str),
+    #[error("invalid `{field}`: {message}")]
+    BadInput { field: &'static str, message: String },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::BadInput { .. } => "BAD_USER_INPUT",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BadInput { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad(field: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadInput { field, message: message.into() }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { entity } => ApiError::NotFound(entity),
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+/// Sets `extensions.code` (and `field` for bad input) on every GraphQL error in one place:
+/// resolvers return `ApiError`, which async-graphql keeps as the error's source.
+pub(crate) struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> async_graphql::Response {
+        let mut resp = next.run(ctx).await;
+        for err in &mut resp.errors {
+            let (code, field) = match err.source::<ApiError>() {
+                Some(api) => (api.code(), if let ApiError::BadInput { field, .. } = api { Some(*field) } else { None }),
+                // No source: the request failed to parse or validate (syntax, unknown field,
+                // depth or complexity limit, bad variable) before any resolver ran.
+                None => ("GRAPHQL_VALIDATION_FAILED", None),
+            };
+            let ext = err.extensions.get_or_insert_with(Default::default);
+            ext.set("code", code);
+            if let Some(f) = field {
+                ext.set("field", f);
+            }
+        }
+        resp
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "errors": [{ "message": self.to_string(), "extensions": { "code": self.code() } }]
+        });
+        (self.status(), axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,104 @@
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use hookmetry_config::{Config, LogFormat, Sources};
+use tokio_util::sync::CancellationToken;
+
+/// Hookmetry: capture, inspect, verify and replay webhooks.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process on the embedded log and database (the default).
+    Serve(ServeArgs),
+    /// Print the built-in configuration defaults, with a comment on every key.
+    Defaults,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Configuration file (TOML) layered over the defaults.
+    #[arg(long, env = "HOOKMETRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [config: server.listen, default 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory for the embedded log and database [config: server.data_dir, default ./hookmetry-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Any config key, e.g. `--set ingest.max_body_bytes=100MiB` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Defaults => print!("{}", hookmetry_config::DEFAULTS_TOML),
+        Command::Schema => print!("{}", hookmetry_api::sdl()),
+        Command::Serve(args) => serve(args)?,
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut overrides = Vec::new();
+    if let Some(listen) = args.listen {
+        overrides.push(("server.listen".to_string(), listen));
+    }
+    if let Some(dir) = args.data_dir {
+        overrides.push(("server.data_dir".to_string(), dir.display().to_string()));
+    }
+    for kv in args.set {
+        let (k, v) = kv.split_once('=').with_context(|| format!("--set takes KEY=VALUE, got `{kv}`"))?;
+        overrides.push((k.trim().to_string(), v.to_string()));
+    }
+    let config = Config::load(&Sources { file: args.config, env: std::env::vars().collect(), overrides })?;
+    let format = match config.telemetry.log_format {
+        LogFormat::Json => hookmetry_telemetry::LogFormat::Json,
+        LogFormat::Text => hookmetry_telemetry::LogFormat::Text,
+    };
+    hookmetry_telemetry::init_tracing(format, &config.telemetry.log_filter)?;
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(signal_shutdown(shutdown.clone()));
+        hookmetry::run(config, listener, shutdown, print_banner).await
+    })
+}
+
+/// What a person starting the server needs to see, on stdout rather than in the logs.
+fn print_banner(s: &hookmetry::Started) {
+    println!("hookmetry is listening on {}", s.base_url);
+    if let Some(token) = &s.new_admin_token {
+        println!();
+        println!("  admin API token (shown once; also in {}):", s.data_dir.join(hookmetry::ADMIN_TOKEN_FILE).display());
+        println!("    {token}");
+        println!();
+    }
+    println!("  GraphQL:      {}/graphql", s.base_url);
+    println!("  capture URLs: {}/h/<endpoint token>", s.base_url);
+}
+
+async fn signal_shutdown(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

@@ -1,0 +1,266 @@
+//! Ingest role: takes webhooks at `/h/<token>/…`, appends them to the captures log, and answers
+//! only after the append is durable.
+//!
+//! Every limit answers with a status and a message that names it, before anything is appended:
+//! unknown token 404, body too large 413, too many header lines or bytes 431, in-flight byte
+//! budget or log trouble 503.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use bytes::{Bytes, BytesMut};
+use hookmetry_config::Config;
+use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Header, TOPIC_CAPTURES, Timestamp};
+use hookmetry_log::{EventLog, LogError, NewRecord};
+use hookmetry_store::Store;
+use hookmetry_telemetry::Metrics;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+mod cache;
+mod error;
+mod metrics;
+
+pub use cache::EndpointCache;
+pub use error::IngestError;
+use metrics::IngestMetrics;
+
+/// Limits and settings ingest needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub max_body_bytes: u64,
+    pub max_headers: usize,
+    pub max_header_bytes: u64,
+    pub inflight_bytes: u64,
+    pub trusted_proxies: Vec<IpNet>,
+    pub append_timeout: Duration,
+    pub endpoint_cache_ttl: Duration,
+}
+
+impl IngestSettings {
+    pub fn from_config(c: &Config) -> Self {
+        let i = &c.ingest;
+        Self {
+            max_body_bytes: i.max_body_bytes.0,
+            max_headers: i.max_headers,
+            max_header_bytes: i.max_header_bytes.0,
+            inflight_bytes: i.inflight_bytes.0,
+            trusted_proxies: i.trusted_proxies.clone(),
+            append_timeout: i.append_timeout.0,
+            endpoint_cache_ttl: i.endpoint_cache_ttl.0,
+        }
+    }
+}
+
+pub struct Ingest {
+    log: Arc<dyn EventLog>,
+    endpoints: EndpointCache,
+    settings: IngestSettings,
+    inflight: Arc<Semaphore>,
+    metrics: IngestMetrics,
+}
+
+impl Ingest {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        store: Arc<dyn Store>,
+        settings: IngestSettings,
+        metrics: &Metrics,
+    ) -> Result<Arc<Self>, hookmetry_telemetry::TelemetryError> {
+        let permits = usize::try_from(settings.inflight_bytes).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
+        Ok(Arc::new(Self {
+            log,
+            endpoints: EndpointCache::new(store, settings.endpoint_cache_ttl),
+            inflight: Arc::new(Semaphore::new(permits)),
+            settings,
+            metrics: IngestMetrics::register(metrics)?,
+        }))
+    }
+
+    /// `ANY /h/{token}` and `ANY /h/{token}/{*rest}`. Needs `ConnectInfo<SocketAddr>` in the
+    /// request extensions (the server inserts it per connection).
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new().route("/h/", any(capture)).route("/h/{*rest}", any(capture)).with_state(self.clone())
+    }
+
+    async fn handle(&self, peer: SocketAddr, req: Request) -> Result<Response, IngestError> {
+        let received_at = Timestamp::now();
+        let (parts, body) = req.into_parts();
+
+        let (token, path) = split_capture_path(parts.uri.path()).ok_or(IngestError::UnknownEndpoint)?;
+        check_headers(&parts.headers, &self.settings)?;
+        let endpoint = self.endpoints.get(token).await?.ok_or(IngestError::UnknownEndpoint)?;
+
+        let (body, _permits) = self.read_body(&parts.headers, body).await?;
+
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+            .collect();
+        let capture = CapturedRequest {
+            id: CaptureId::new(),
+            endpoint_id: endpoint.id,
+            team_id: endpoint.team_id,
+            method: parts.method.as_str().to_string(),
+            path: path.to_string(),
+            query: parts.uri.query().map(str::to_string),
+            headers,
+            body_sha256: Sha256::digest(&body).into(),
+            body,
+            remote_addr: client_addr(peer, &parts.headers, &self.settings.trusted_proxies),
+            http_version: format!("{:?}", parts.version),
+            received_at,
+        };
+
+        let record = NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
+            .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
+        let started = Instant::now();
+        match tokio::time::timeout(self.settings.append_timeout, self.log.append(TOPIC_CAPTURES, record)).await {
+            Ok(Ok(_)) => self.metrics.append_seconds.observe(started.elapsed().as_secs_f64()),
+            Ok(Err(LogError::Full { limit_bytes, .. })) => return Err(IngestError::LogFull { limit_bytes }),
+            Ok(Err(e)) => return Err(IngestError::LogUnavailable(e.to_string())),
+            Err(_) => return Err(IngestError::AppendTimeout(self.settings.append_timeout)),
+        }
+        tracing::debug!(capture_id = %capture.id, endpoint_id = %endpoint.id, bytes = capture.body.len(), "capture appended");
+        Ok(respond(&endpoint, capture.id).await)
+    }
+
+    /// Reads the body within `max_body_bytes`, holding in-flight budget for every byte held, so a
+    /// flood of large uploads gets 503 instead of exhausting memory.
+    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), IngestError> {
+        let limit = self.settings.max_body_bytes;
+        let declared = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut permits = Vec::new();
+        if let Some(len) = declared {
+            if len > limit {
+                return Err(IngestError::BodyTooLarge { limit });
+            }
+            if len > 0 {
+                permits.push(self.reserve(len)?);
+            }
+        }
+        let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| IngestError::BodyRead(e.to_string()))?;
+            let Ok(data) = frame.into_data() else { continue };
+            if (buf.len() + data.len()) as u64 > limit {
+                return Err(IngestError::BodyTooLarge { limit });
+            }
+            if declared.is_none() && !data.is_empty() {
+                permits.push(self.reserve(data.len() as u64)?);
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok((buf.freeze(), permits))
+    }
+
+    fn reserve(&self, bytes: u64) -> Result<OwnedSemaphorePermit, IngestError> {
+        let n = u32::try_from(bytes).map_err(|_| IngestError::Overloaded { budget: self.settings.inflight_bytes })?;
+        self.inflight
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| IngestError::Overloaded { budget: self.settings.inflight_bytes })
+    }
+}
+
+async fn capture(State(ingest): State<Arc<Ingest>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+    let started = Instant::now();
+    let result = ingest.handle(peer, req).await;
+    let outcome = match &result {
+        Ok(_) => "accepted",
+        Err(e) => e.outcome(),
+    };
+    ingest.metrics.observe(outcome, started.elapsed());
+    match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.status().is_server_error() {
+                tracing::warn!(error = %e, outcome, "capture refused");
+            }
+            e.into_response()
+        }
+    }
+}
+
+/// `/h/<token>/rest?q` → (`<token>`, `/rest`). The path stays percent-encoded as sent.
+fn split_capture_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/h/")?;
+    let (token, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    (!token.is_empty()).then_some((token, tail))
+}
+
+fn check_headers(headers: &HeaderMap, s: &IngestSettings) -> Result<(), IngestError> {
+    if headers.len() > s.max_headers {
+        return Err(IngestError::TooManyHeaders { count: headers.len(), limit: s.max_headers });
+    }
+    let bytes: u64 = headers.iter().map(|(n, v)| (n.as_str().len() + v.len()) as u64).sum();
+    if bytes > s.max_header_bytes {
+        return Err(IngestError::HeadersTooLarge { bytes, limit: s.max_header_bytes });
+    }
+    Ok(())
+}
+
+/// The peer, unless it is a trusted proxy: then the right-most `X-Forwarded-For` entry that is
+/// not itself a trusted proxy (entries further left are client-controlled).
+fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> String {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if trusted.is_empty() || !is_trusted(&peer.ip()) {
+        return peer.to_string();
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    match hops.iter().rev().find(|ip| !is_trusted(ip)) {
+        Some(ip) => ip.to_string(),
+        None => hops.first().map(|ip| ip.to_string()).unwrap_or_else(|| peer.to_string()),
+    }
+}
+
+async fn respond(endpoint: &Endpoint, id: CaptureId) -> Response {
+    let Some(custom) = &endpoint.response else {
+        let body = serde_json::json!({ "id": id.to_string() }).to_string();
+        return (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json"), (HeaderName::from_static("hookmetry-capture-id"), &id.to_string())],
+            body,
+        )
+            .into_response();
+    };
+    if custom.delay_ms > 0 {
+        let delay = custom.delay_ms.min(hookmetry_core::MAX_RESPONSE_DELAY_MS);
+        tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
+    }
+    let mut resp = Response::new(Body::from(custom.body.clone()));
+    *resp.status_mut() = StatusCode::from_u16(custom.status).unwrap_or(StatusCode::OK);
+    for (name, value) in &custom.headers {
+        // The API validates these on write; a bad stored one is skipped rather than failing the capture.
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            resp.headers_mut().append(n, v);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests;

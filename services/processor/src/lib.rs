@@ -1,0 +1,170 @@
+//! Processor role: consumes the captures log, stores every capture idempotently by its id,
+//! publishes a "capture stored" event, and only then commits the log offset.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookmetry_core::{CapturedRequest, TOPIC_CAPTURES, TOPIC_EVENTS};
+use hookmetry_log::{EventLog, GroupConsumer, LogError, NewRecord, Record};
+use hookmetry_proto::Event;
+use hookmetry_store::Store;
+use hookmetry_telemetry::{LATENCY_BUCKETS, Metrics, TelemetryError};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
+use tokio_util::sync::CancellationToken;
+
+/// Consumer group of processors on the captures log.
+pub const GROUP: &str = "processor";
+
+#[derive(Debug, Clone)]
+pub struct ProcessorSettings {
+    pub batch_size: usize,
+    pub poll_wait: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorError {
+    #[error("cannot join the captures log: {0}")]
+    Log(#[from] LogError),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] TelemetryError),
+}
+
+struct ProcessorMetrics {
+    records: IntCounterVec,
+    lag: IntGauge,
+    batch_seconds: Histogram,
+}
+
+impl ProcessorMetrics {
+    fn register(m: &Metrics) -> Result<Self, TelemetryError> {
+        Ok(Self {
+            records: m.register(IntCounterVec::new(
+                Opts::new("hookmetry_processor_records_total", "Captures-log records handled, by outcome (stored, duplicate, undecodable)."),
+                &["outcome"],
+            )?)?,
+            lag: m.register(IntGauge::new(
+                "hookmetry_processor_lag_records",
+                "Records in the captures log not yet committed by the processor group.",
+            )?)?,
+            batch_seconds: m.register(Histogram::with_opts(
+                HistogramOpts::new("hookmetry_processor_batch_duration_seconds", "Time to store, publish and commit one batch.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?)?,
+        })
+    }
+}
+
+pub struct Processor {
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn Store>,
+    settings: ProcessorSettings,
+    metrics: ProcessorMetrics,
+}
+
+impl Processor {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        store: Arc<dyn Store>,
+        settings: ProcessorSettings,
+        metrics: &Metrics,
+    ) -> Result<Self, ProcessorError> {
+        Ok(Self { log, store, settings, metrics: ProcessorMetrics::register(metrics)? })
+    }
+
+    /// Runs until `shutdown` is cancelled; a batch in progress is finished first.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProcessorError> {
+        let mut consumer = self.log.consumer(TOPIC_CAPTURES, GROUP).await?;
+        tracing::info!(group = GROUP, "processor started");
+        let mut backoff = Backoff::default();
+        while !shutdown.is_cancelled() {
+            let batch = match consumer.poll(self.settings.batch_size, self.settings.poll_wait).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "captures log poll failed; retrying");
+                    backoff.wait(&shutdown).await;
+                    continue;
+                }
+            };
+            if !batch.is_empty() {
+                let started = Instant::now();
+                // Retries until stored: skipping a batch would lose acknowledged captures.
+                while let Err(e) = self.process(&mut *consumer, &batch).await {
+                    tracing::warn!(error = %e, records = batch.len(), "batch not stored; retrying");
+                    if shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    backoff.wait(&shutdown).await;
+                }
+                backoff.reset();
+                self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
+            }
+            if let Ok(lag) = consumer.lag().await {
+                self.metrics.lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
+            }
+        }
+        tracing::info!("processor stopped");
+        Ok(())
+    }
+
+    async fn process(&self, consumer: &mut dyn GroupConsumer, batch: &[Record]) -> Result<(), String> {
+        let mut captures: Vec<CapturedRequest> = Vec::with_capacity(batch.len());
+        for record in batch {
+            match hookmetry_proto::decode_capture(record.payload.clone()) {
+                Ok(c) => captures.push(c),
+                Err(e) => {
+                    // A record no version of us can read would stall the group forever; it is
+                    // logged with its position so an operator can inspect it, then passed.
+                    tracing::error!(error = %e, partition = record.partition, offset = record.offset, "undecodable capture record skipped");
+                    self.metrics.records.with_label_values(&["undecodable"]).inc();
+                }
+            }
+        }
+        let new = self.store.put_captures(&captures).await.map_err(|e| format!("store: {e}"))?;
+        self.metrics.records.with_label_values(&["stored"]).inc_by(new as u64);
+        self.metrics.records.with_label_values(&["duplicate"]).inc_by((captures.len() - new) as u64);
+
+        // Events go out for the whole batch, redelivered ones included: a subscriber that missed
+        // them during a crash still hears of them, and subscribers deduplicate by capture id.
+        let events: Vec<NewRecord> = captures
+            .iter()
+            .map(|c| {
+                NewRecord::new(
+                    bytes::Bytes::copy_from_slice(c.endpoint_id.as_bytes()),
+                    hookmetry_proto::encode_event(&Event::CaptureStored(c.summary())),
+                )
+                .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT)
+            })
+            .collect();
+        if !events.is_empty() {
+            if let Err(e) = self.log.append_batch(TOPIC_EVENTS, events).await {
+                // Captures are stored and readable; only the live notification is lost.
+                tracing::warn!(error = %e, "capture events not published");
+            }
+        }
+
+        // Persist, then commit: every write above is idempotent on the capture id assigned at
+        // ingest, so a crash before this line only means the batch is stored again, harmlessly.
+        consumer.commit(batch).await.map_err(|e| format!("commit: {e}"))?;
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    async fn wait(&mut self, shutdown: &CancellationToken) {
+        let ms = (50u64 << self.attempt.min(6)).min(5_000);
+        self.attempt += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}

@@ -1,0 +1,226 @@
+//! Byte-exactness: what a provider sends is what the API gives back.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hookmetry_testkit::{TestEndpoint, TestServer};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn setup() -> (TestServer, TestEndpoint) {
+    let server = TestServer::start().await.expect("server starts");
+    let ep = server.admin.create_endpoint("byte-exact").await.expect("endpoint");
+    (server, ep)
+}
+
+/// Sends with reqwest and returns the capture as read back through GraphQL.
+async fn send(server: &TestServer, req: reqwest::RequestBuilder) -> Value {
+    let resp = req.send().await.expect("request");
+    assert_eq!(resp.status(), 200, "ingest answers 200 by default");
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body = resp.text().await.unwrap();
+    let id = id_from_body(&body);
+    server.admin.wait_for_capture(&id, WAIT).await.expect("capture readable")
+}
+
+fn header_pairs(capture: &Value) -> Vec<(String, String)> {
+    capture["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["name"].as_str().unwrap().to_string(), h["value"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn binary_body_with_nul_and_invalid_utf8_round_trips() {
+    let (server, ep) = setup().await;
+    let body: Vec<u8> = vec![0x00, 0xff, 0xfe, b'a', 0x00, 0xc3, 0x28, 0x80, b'\n', 0x00];
+    let c = send(&server, reqwest::Client::new().post(&ep.url).body(body.clone())).await;
+    assert_eq!(unb64(c["bodyBase64"].as_str().unwrap()), body);
+    assert_eq!(c["bodyText"], Value::Null, "invalid UTF-8 has no text form");
+    assert_eq!(c["bodySize"], 10);
+    assert_eq!(c["bodySha256"], sha256_hex(&body));
+    assert_eq!(c["method"], "POST");
+    assert_eq!(c["path"], "/");
+    assert_eq!(c["query"], Value::Null);
+    assert_eq!(c["httpVersion"], "HTTP/1.1");
+    assert!(c["remoteAddr"].as_str().unwrap().starts_with("127.0.0.1:"), "{}", c["remoteAddr"]);
+    assert_eq!(c["endpointId"], ep.id.as_str());
+    let at = c["receivedAt"].as_str().unwrap();
+    assert!(at.len() == 27 && at.ends_with('Z') && at.as_bytes()[10] == b'T', "RFC 3339: {at}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn five_mib_body_round_trips() {
+    let (server, ep) = setup().await;
+    let body: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let c = send(&server, reqwest::Client::new().put(format!("{}/big", ep.url)).body(body.clone())).await;
+    assert_eq!(c["bodySize"], 5 * 1024 * 1024);
+    assert_eq!(c["bodySha256"], sha256_hex(&body));
+    assert!(unb64(c["bodyBase64"].as_str().unwrap()) == body, "5 MiB body differs");
+    assert_eq!(c["method"], "PUT");
+    assert_eq!(c["path"], "/big");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn empty_body_and_text_body() {
+    let (server, ep) = setup().await;
+    let c = send(&server, reqwest::Client::new().get(&ep.url)).await;
+    assert_eq!(c["bodySize"], 0);
+    assert_eq!(c["bodyBase64"], "");
+    assert_eq!(c["bodyText"], "");
+    assert_eq!(c["bodySha256"], sha256_hex(b""));
+    assert_eq!(c["method"], "GET");
+
+    let json = r#"{"type":"charge.succeeded","amount":4200, "note":"héllo"}"#;
+    let c = send(&server, reqwest::Client::new().post(&ep.url).header("content-type", "application/json").body(json)).await;
+    assert_eq!(c["bodyText"], json, "text is not re-serialized");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn custom_methods_are_kept() {
+    let (server, ep) = setup().await;
+    for m in ["PURGE", "REPORT", "PATCH", "DELETE", "OPTIONS", "X-Custom-Verb"] {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+        let c = send(&server, reqwest::Client::new().request(method, &ep.url)).await;
+        assert_eq!(c["method"], m);
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn duplicate_headers_keep_their_order_and_values() {
+    let (server, ep) = setup().await;
+    let token = &ep.token;
+    // Raw bytes: exactly these header lines, in this order.
+    let req = format!(
+        "POST /h/{token}/hook HTTP/1.1\r\nHost: x\r\nX-Dup: one\r\nX-Dup: two\r\nx-dup: three\r\nX-Single: s\r\nX-Bin: café\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    );
+    let resp = raw_http(&server.base_url, req.as_bytes()).await;
+    assert_eq!(status_of(&resp), 200, "{resp}");
+    let c = server.admin.wait_for_capture(&id_from_body(body_of(&resp)), WAIT).await.unwrap();
+    let pairs = header_pairs(&c);
+    let expect = [
+        ("host", "x"),
+        ("x-dup", "one"),
+        ("x-dup", "two"),
+        ("x-dup", "three"),
+        ("x-single", "s"),
+        ("x-bin", "café"),
+        ("content-length", "2"),
+        ("connection", "close"),
+    ];
+    let expect: Vec<(String, String)> = expect.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(pairs, expect);
+    let bin = &c["headers"].as_array().unwrap()[5];
+    assert_eq!(unb64(bin["valueBase64"].as_str().unwrap()), "café".as_bytes(), "value bytes are exact");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn interleaved_duplicates_are_grouped_under_their_first_position() {
+    // Documented limit (docs/capture.md): the HTTP stack groups repeated names at the first
+    // occurrence. Values keep their relative order; this test pins the behaviour down.
+    let (server, ep) = setup().await;
+    let token = &ep.token;
+    let req = format!("GET /h/{token} HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nA: 3\r\nConnection: close\r\n\r\n");
+    let resp = raw_http(&server.base_url, req.as_bytes()).await;
+    let c = server.admin.wait_for_capture(&id_from_body(body_of(&resp)), WAIT).await.unwrap();
+    let names: Vec<String> = header_pairs(&c).into_iter().map(|(n, v)| format!("{n}:{v}")).collect();
+    assert_eq!(names, ["host:x", "a:1", "a:3", "b:2", "connection:close"]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn path_and_query_are_kept_raw() {
+    let (server, ep) = setup().await;
+    let token = &ep.token;
+    let cases = [
+        (format!("/h/{token}/a/b%20c/%E2%9C%93?a=1&a=2&b=%20x+y&c&d=%zz"), "/a/b%20c/%E2%9C%93", Some("a=1&a=2&b=%20x+y&c&d=%zz")),
+        (format!("/h/{token}?"), "/", Some("")),
+        (format!("/h/{token}/"), "/", None),
+        (format!("/h/{token}/deep/er/"), "/deep/er/", None),
+    ];
+    for (target, path, query) in cases {
+        let req = format!("DELETE {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let resp = raw_http(&server.base_url, req.as_bytes()).await;
+        assert_eq!(status_of(&resp), 200, "{target}: {resp}");
+        let c = server.admin.wait_for_capture(&id_from_body(body_of(&resp)), WAIT).await.unwrap();
+        assert_eq!(c["path"], path, "{target}");
+        assert_eq!(c["query"], query.map(Value::from).unwrap_or(Value::Null), "{target}");
+        assert_eq!(c["method"], "DELETE");
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn http_1_0_and_http_2_versions_are_recorded() {
+    let (server, ep) = setup().await;
+    let req = format!("POST /h/{}/v HTTP/1.0\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", ep.token);
+    let resp = raw_http(&server.base_url, req.as_bytes()).await;
+    let c = server.admin.wait_for_capture(&id_from_body(body_of(&resp)), WAIT).await.unwrap();
+    assert_eq!(c["httpVersion"], "HTTP/1.0");
+    assert_eq!(c["bodyText"], "abc");
+
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let c = send(&server, h2.post(&ep.url).body("h2")).await;
+    assert_eq!(c["httpVersion"], "HTTP/2.0");
+    assert_eq!(c["bodyText"], "h2");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn captures_page_newest_first_with_cursors() {
+    let (server, ep) = setup().await;
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let body = client.post(&ep.url).body(format!("n{i}")).send().await.unwrap().text().await.unwrap();
+        ids.push(id_from_body(&body));
+    }
+    server.admin.wait_for_captures(&ep.id, 7, WAIT).await.unwrap();
+    let q = "query($e: ID!, $after: String) { captures(endpointId: $e, first: 3, after: $after) { edges { cursor node { id bodyText } } pageInfo { hasNextPage endCursor } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    let mut pages = 0;
+    loop {
+        let d = server.admin.graphql(q, serde_json::json!({ "e": ep.id, "after": after })).await.unwrap();
+        pages += 1;
+        for e in d["captures"]["edges"].as_array().unwrap() {
+            seen.push(e["node"]["id"].as_str().unwrap().to_string());
+        }
+        if d["captures"]["pageInfo"]["hasNextPage"] != Value::Bool(true) {
+            break;
+        }
+        after = d["captures"]["pageInfo"]["endCursor"].clone();
+    }
+    ids.reverse();
+    assert_eq!(seen, ids, "newest first, no gaps or repeats");
+    assert_eq!(pages, 3);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn custom_response_is_served_after_the_capture_is_durable() {
+    let (server, ep) = setup().await;
+    let q = r#"mutation($id: ID!) { updateEndpoint(id: $id, input: { response: { status: 202, body: "thanks", delayMs: 300, headers: [{name: "X-Reply", value: "yes"}] } }) { response { status body delayMs headers { name value } } } }"#;
+    let d = server.admin.graphql(q, serde_json::json!({ "id": ep.id })).await.unwrap();
+    assert_eq!(d["updateEndpoint"]["response"]["status"], 202);
+    // Ingest caches endpoints for up to ingest.endpoint_cache_ttl; this endpoint was never
+    // looked up by ingest yet, so the new answer applies at once.
+    let started = std::time::Instant::now();
+    let resp = reqwest::Client::new().post(&ep.url).body("x").send().await.unwrap();
+    assert_eq!(resp.status(), 202);
+    assert_eq!(resp.headers()["x-reply"], "yes");
+    assert_eq!(resp.text().await.unwrap(), "thanks");
+    assert!(started.elapsed() >= Duration::from_millis(300), "delay applied");
+    server.admin.wait_for_captures(&ep.id, 1, WAIT).await.unwrap();
+    server.stop().await.unwrap();
+}

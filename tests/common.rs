@@ -1,0 +1,57 @@
+//! Helpers shared by the black-box suites (included with `mod common;`).
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends raw bytes on a new connection and returns the whole response (the request should say
+/// `Connection: close`). Raw sockets pin down exactly what went over the wire.
+pub async fn raw_http(base_url: &str, request: &[u8]) -> String {
+    let addr = base_url.trim_start_matches("http://");
+    let s = TcpStream::connect(addr).await.expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    // Written concurrently and write errors ignored: a server may answer (413, 431) and close
+    // before it has read everything, which is exactly what some tests check.
+    let request = request.to_vec();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&request).await;
+        wr
+    });
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), rd.read_to_end(&mut out)).await.expect("response in time").ok();
+    writer.abort();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Status code of a raw HTTP/1.1 response.
+pub fn status_of(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status line in {response:?}"))
+}
+
+/// Body of a raw HTTP/1.1 response (non-chunked).
+pub fn body_of(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+/// The capture id from ingest's default JSON answer.
+pub fn id_from_body(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body:?}"));
+    v["id"].as_str().expect("id in answer").to_string()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn unb64(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).expect("base64")
+}

@@ -1,0 +1,1 @@
+//! Black-box test suites; see the files next to this one.
