@@ -173,7 +173,7 @@ impl Config {
             let key = e.path().to_string();
             ConfigError::Invalid { origin: origin_of(&key), message: e.into_inner().to_string(), key }
         })?;
-        config.validate().map_err(|(key, message)| ConfigError::Invalid {
+        config.check().map_err(|(key, message)| ConfigError::Invalid {
             origin: origin_of(key),
             key: key.to_string(),
             message,
@@ -181,7 +181,17 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Checks values and relations between keys; `load` already does this, code that builds a
+    /// `Config` by hand calls it before use.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().map_err(|(key, message)| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: "the configuration".into(),
+            message,
+        })
+    }
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
         let i = &self.ingest;
         if i.max_body_bytes.0 == 0 || i.max_body_bytes.0 > MAX_BODY_LIMIT {
             return Err(("ingest.max_body_bytes", format!("must be between 1 byte and 1GiB, got {}", i.max_body_bytes)));
