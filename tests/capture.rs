@@ -79,7 +79,8 @@ async fn empty_body_and_text_body() {
     assert_eq!(c["method"], "GET");
 
     let json = r#"{"type":"charge.succeeded","amount":4200, "note":"héllo"}"#;
-    let c = send(&server, reqwest::Client::new().post(&ep.url).header("content-type", "application/json").body(json)).await;
+    let c =
+        send(&server, reqwest::Client::new().post(&ep.url).header("content-type", "application/json").body(json)).await;
     assert_eq!(c["bodyText"], json, "text is not re-serialized");
     server.stop().await.unwrap();
 }
@@ -143,7 +144,11 @@ async fn path_and_query_are_kept_raw() {
     let (server, ep) = setup().await;
     let token = &ep.token;
     let cases = [
-        (format!("/h/{token}/a/b%20c/%E2%9C%93?a=1&a=2&b=%20x+y&c&d=%zz"), "/a/b%20c/%E2%9C%93", Some("a=1&a=2&b=%20x+y&c&d=%zz")),
+        (
+            format!("/h/{token}/a/b%20c/%E2%9C%93?a=1&a=2&b=%20x+y&c&d=%zz"),
+            "/a/b%20c/%E2%9C%93",
+            Some("a=1&a=2&b=%20x+y&c&d=%zz"),
+        ),
         (format!("/h/{token}?"), "/", Some("")),
         (format!("/h/{token}/"), "/", None),
         (format!("/h/{token}/deep/er/"), "/deep/er/", None),

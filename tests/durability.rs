@@ -41,7 +41,8 @@ async fn sigkill_under_load_loses_no_acknowledged_capture() {
                 let mut sent = 0usize;
                 // Bounded: the server is killed long before this many requests.
                 for i in 0..100_000usize {
-                    let body = format!("round {round} sender {sender} request {i} {}", "x".repeat(i % 700)).into_bytes();
+                    let body =
+                        format!("round {round} sender {sender} request {i} {}", "x".repeat(i % 700)).into_bytes();
                     sent += 1;
                     match client.post(&url).body(body.clone()).send().await {
                         Ok(resp) if resp.status().is_success() => match resp.text().await {

@@ -50,13 +50,16 @@ async fn body_over_the_limit_is_413_naming_it() {
     let expected = "request body exceeds the limit of 1048576 bytes (ingest.max_body_bytes)";
 
     // Declared too large: refused before the body is read.
-    let req = format!("POST /h/{}/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\nConnection: close\r\n\r\n", ep.token);
+    let req =
+        format!("POST /h/{}/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\nConnection: close\r\n\r\n", ep.token);
     let resp = raw_http(&server.base_url, req.as_bytes()).await;
     assert_eq!(status_of(&resp), 413, "{resp}");
     assert_eq!(error_of(body_of(&resp)), ("body_too_large".into(), expected.into()));
 
     // Chunked with no length: refused once the running total passes the limit.
-    let mut req = format!("POST /h/{}/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", ep.token).into_bytes();
+    let mut req =
+        format!("POST /h/{}/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", ep.token)
+            .into_bytes();
     for _ in 0..17 {
         req.extend_from_slice(b"10000\r\n");
         req.extend_from_slice(&[b'z'; 0x10000]);
@@ -130,7 +133,10 @@ async fn in_flight_byte_budget_answers_503_instead_of_buffering() {
     assert_eq!(resp.headers()["retry-after"], "1");
     let (code, message) = error_of(&resp.text().await.unwrap());
     assert_eq!(code, "overloaded");
-    assert_eq!(message, "ingest is holding its in-flight budget of 1048576 body bytes (ingest.inflight_bytes); retry later");
+    assert_eq!(
+        message,
+        "ingest is holding its in-flight budget of 1048576 body bytes (ingest.inflight_bytes); retry later"
+    );
 
     // The budget comes back when the slow client goes away.
     drop(slow);

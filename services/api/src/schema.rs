@@ -2,8 +2,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hookmetry_core::{
-    CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, MAX_RESPONSE_DELAY_MS, Timestamp,
-    capture_token,
+    CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, MAX_RESPONSE_DELAY_MS, Timestamp, capture_token,
 };
 use hookmetry_store::{CapturePage, StoreError};
 
@@ -14,7 +13,10 @@ fn ctx<'a>(c: &Context<'a>) -> (&'a Ctx, &'a Caller) {
     (c.data_unchecked::<Ctx>(), c.data_unchecked::<Caller>())
 }
 
-fn parse_id<T: std::str::FromStr<Err = hookmetry_core::IdParseError>>(field: &'static str, id: &ID) -> Result<T, ApiError> {
+fn parse_id<T: std::str::FromStr<Err = hookmetry_core::IdParseError>>(
+    field: &'static str,
+    id: &ID,
+) -> Result<T, ApiError> {
     id.as_str().parse::<T>().map_err(|e| ApiError::bad(field, e.to_string()))
 }
 
@@ -156,7 +158,10 @@ fn validate_response(r: CustomResponseInput) -> Result<CustomResponse, ApiError>
         return Err(ApiError::bad("response.status", format!("must be between 200 and 599, got {}", r.status)));
     }
     if r.delay_ms < 0 || r.delay_ms as u32 > MAX_RESPONSE_DELAY_MS {
-        return Err(ApiError::bad("response.delayMs", format!("must be between 0 and {MAX_RESPONSE_DELAY_MS}, got {}", r.delay_ms)));
+        return Err(ApiError::bad(
+            "response.delayMs",
+            format!("must be between 0 and {MAX_RESPONSE_DELAY_MS}, got {}", r.delay_ms),
+        ));
     }
     if r.body.len() > 64 * 1024 {
         return Err(ApiError::bad("response.body", "must be at most 65536 bytes"));
@@ -169,7 +174,10 @@ fn validate_response(r: CustomResponseInput) -> Result<CustomResponse, ApiError>
             return Err(ApiError::bad("response.headers", format!("`{}` is not a valid header name", h.name)));
         }
         if http::HeaderValue::try_from(h.value.as_str()).is_err() {
-            return Err(ApiError::bad("response.headers", format!("the value of `{}` is not a valid header value", h.name)));
+            return Err(ApiError::bad(
+                "response.headers",
+                format!("the value of `{}` is not a valid header value", h.name),
+            ));
         }
     }
     Ok(CustomResponse {
@@ -201,7 +209,12 @@ impl MutationRoot {
         Ok(EndpointObject(endpoint))
     }
 
-    async fn update_endpoint(&self, c: &Context<'_>, id: ID, input: UpdateEndpointInput) -> Result<EndpointObject, ApiError> {
+    async fn update_endpoint(
+        &self,
+        c: &Context<'_>,
+        id: ID,
+        input: UpdateEndpointInput,
+    ) -> Result<EndpointObject, ApiError> {
         let (ctx, caller) = ctx(c);
         let id: EndpointId = parse_id("id", &id)?;
         let mut endpoint = readable_endpoint(c, id).await?.ok_or(ApiError::NotFound("endpoint"))?;
@@ -291,11 +304,7 @@ impl CustomResponseObject {
         i32::from(self.0.status)
     }
     async fn headers(&self) -> Vec<HeaderObject> {
-        self.0
-            .headers
-            .iter()
-            .map(|(n, v)| HeaderObject { name: n.clone(), value: v.as_bytes().to_vec() })
-            .collect()
+        self.0.headers.iter().map(|(n, v)| HeaderObject { name: n.clone(), value: v.as_bytes().to_vec() }).collect()
     }
     async fn body(&self) -> &str {
         &self.0.body
@@ -397,12 +406,21 @@ mod tests {
     fn custom_response_validation_names_the_field() {
         let ok = CustomResponseInput { status: 201, headers: vec![], body: "x".into(), delay_ms: 0 };
         assert_eq!(validate_response(ok).unwrap().status, 201);
-        let e = validate_response(CustomResponseInput { status: 99, headers: vec![], body: String::new(), delay_ms: 0 }).unwrap_err();
+        let e =
+            validate_response(CustomResponseInput { status: 99, headers: vec![], body: String::new(), delay_ms: 0 })
+                .unwrap_err();
         assert_eq!(e.to_string(), "invalid `response.status`: must be between 200 and 599, got 99");
-        let e = validate_response(CustomResponseInput { status: 200, headers: vec![], body: String::new(), delay_ms: 30_001 }).unwrap_err();
+        let e = validate_response(CustomResponseInput {
+            status: 200,
+            headers: vec![],
+            body: String::new(),
+            delay_ms: 30_001,
+        })
+        .unwrap_err();
         assert!(e.to_string().starts_with("invalid `response.delayMs`"), "{e}");
         let h = vec![HeaderInput { name: "bad name".into(), value: "v".into() }];
-        let e = validate_response(CustomResponseInput { status: 200, headers: h, body: String::new(), delay_ms: 0 }).unwrap_err();
+        let e = validate_response(CustomResponseInput { status: 200, headers: h, body: String::new(), delay_ms: 0 })
+            .unwrap_err();
         assert!(e.to_string().contains("`bad name` is not a valid header name"), "{e}");
     }
 }

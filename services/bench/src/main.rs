@@ -41,11 +41,8 @@ async fn main() -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
     let hookmetry = args.hookmetry.clone().unwrap_or_else(|| me.with_file_name("hookmetry"));
 
-    let mut bare = tokio::process::Command::new(&me)
-        .arg("--bare-server")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut bare =
+        tokio::process::Command::new(&me).arg("--bare-server").stdout(Stdio::piped()).kill_on_drop(true).spawn()?;
     let bare_url = read_line_with_prefix(&mut bare, "listening on ").await?;
     let bare_result = load(&args, &format!("{bare_url}/hook")).await?;
     let bare_rss = peak_rss_kib(bare.id().context("bare pid")?);
@@ -180,7 +177,10 @@ async fn read_line_with_prefix(child: &mut tokio::process::Child, prefix: &str) 
 /// Peak resident set (VmHWM) of a process, from /proc.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

@@ -93,10 +93,11 @@ pub async fn run(
         },
     );
 
-    let app = ingest
-        .router()
-        .merge(api.router())
-        .merge(ops::router(ops::Ops { log: log.clone(), store: store.clone(), metrics: metrics.clone() }));
+    let app = ingest.router().merge(api.router()).merge(ops::router(ops::Ops {
+        log: log.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+    }));
 
     let roles = shutdown.child_token();
     let processor_task = tokio::spawn(processor.run(roles.clone()));

@@ -27,10 +27,7 @@ pub async fn serve(listener: TcpListener, app: Router, config: &Config, shutdown
         .header_read_timeout(Duration::from_secs(30))
         .max_headers(max_headers)
         .max_buf_size(max_header_bytes.max(8192 + 4096 * 100));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
 
     let graceful = GracefulShutdown::new();
     loop {
@@ -51,7 +48,8 @@ pub async fn serve(listener: TcpListener, app: Router, config: &Config, shutdown
             req.extensions_mut().insert(ConnectInfo(peer));
             req
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc)).into_owned();
+        let conn =
+            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc)).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

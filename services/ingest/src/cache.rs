@@ -32,7 +32,8 @@ impl EndpointCache {
                 }
             }
         }
-        let found = self.store.endpoint_by_token(token).await.map_err(|e| IngestError::StoreUnavailable(e.to_string()))?;
+        let found =
+            self.store.endpoint_by_token(token).await.map_err(|e| IngestError::StoreUnavailable(e.to_string()))?;
         if !self.ttl.is_zero() {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             if entries.len() >= MAX_ENTRIES {

@@ -122,8 +122,9 @@ impl Ingest {
             received_at,
         };
 
-        let record = NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
-            .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
+        let record =
+            NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
+                .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
         let started = Instant::now();
         match tokio::time::timeout(self.settings.append_timeout, self.log.append(TOPIC_CAPTURES, record)).await {
             Ok(Ok(_)) => self.metrics.append_seconds.observe(started.elapsed().as_secs_f64()),
@@ -137,7 +138,11 @@ impl Ingest {
 
     /// Reads the body within `max_body_bytes`, holding in-flight budget for every byte held, so a
     /// flood of large uploads gets 503 instead of exhausting memory.
-    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), IngestError> {
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), IngestError> {
         let limit = self.settings.max_body_bytes;
         let declared = headers
             .get(http::header::CONTENT_LENGTH)
@@ -177,7 +182,11 @@ impl Ingest {
     }
 }
 
-async fn capture(State(ingest): State<Arc<Ingest>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+async fn capture(
+    State(ingest): State<Arc<Ingest>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let started = Instant::now();
     let result = ingest.handle(peer, req).await;
     let outcome = match &result {
@@ -242,7 +251,10 @@ async fn respond(endpoint: &Endpoint, id: CaptureId) -> Response {
         let body = serde_json::json!({ "id": id.to_string() }).to_string();
         return (
             StatusCode::OK,
-            [(http::header::CONTENT_TYPE, "application/json"), (HeaderName::from_static("hookmetry-capture-id"), &id.to_string())],
+            [
+                (http::header::CONTENT_TYPE, "application/json"),
+                (HeaderName::from_static("hookmetry-capture-id"), &id.to_string()),
+            ],
             body,
         )
             .into_response();

@@ -109,7 +109,10 @@ async fn unavailable_log_is_503() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         message(&body),
-        ("log_unavailable".into(), "capture log unavailable; nothing was stored: log unavailable: disk went away".into())
+        (
+            "log_unavailable".into(),
+            "capture log unavailable; nothing was stored: log unavailable: disk went away".into()
+        )
     );
 }
 

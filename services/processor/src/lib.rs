@@ -39,7 +39,10 @@ impl ProcessorMetrics {
     fn register(m: &Metrics) -> Result<Self, TelemetryError> {
         Ok(Self {
             records: m.register(IntCounterVec::new(
-                Opts::new("hookmetry_processor_records_total", "Captures-log records handled, by outcome (stored, duplicate, undecodable)."),
+                Opts::new(
+                    "hookmetry_processor_records_total",
+                    "Captures-log records handled, by outcome (stored, duplicate, undecodable).",
+                ),
                 &["outcome"],
             )?)?,
             lag: m.register(IntGauge::new(
@@ -47,8 +50,11 @@ impl ProcessorMetrics {
                 "Records in the captures log not yet committed by the processor group.",
             )?)?,
             batch_seconds: m.register(Histogram::with_opts(
-                HistogramOpts::new("hookmetry_processor_batch_duration_seconds", "Time to store, publish and commit one batch.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
+                HistogramOpts::new(
+                    "hookmetry_processor_batch_duration_seconds",
+                    "Time to store, publish and commit one batch.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
             )?)?,
         })
     }

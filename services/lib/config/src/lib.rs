@@ -128,12 +128,11 @@ impl Config {
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         let mut merged = parse_toml(DEFAULTS_TOML, "defaults")?;
         let known = leaf_keys(&merged);
-        let mut origins: BTreeMap<String, String> =
-            known.keys().map(|k| (k.clone(), "defaults".to_string())).collect();
+        let mut origins: BTreeMap<String, String> = known.keys().map(|k| (k.clone(), "defaults".to_string())).collect();
 
         if let Some(path) = &sources.file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
             let origin = format!("file {}", path.display());
             let layer = parse_toml(&text, &origin)?;
             for (key, value) in leaf_keys(&layer) {
@@ -194,7 +193,10 @@ impl Config {
     fn check(&self) -> Result<(), (&'static str, String)> {
         let i = &self.ingest;
         if i.max_body_bytes.0 == 0 || i.max_body_bytes.0 > MAX_BODY_LIMIT {
-            return Err(("ingest.max_body_bytes", format!("must be between 1 byte and 1GiB, got {}", i.max_body_bytes)));
+            return Err((
+                "ingest.max_body_bytes",
+                format!("must be between 1 byte and 1GiB, got {}", i.max_body_bytes),
+            ));
         }
         if i.inflight_bytes.0 < i.max_body_bytes.0 {
             return Err((
@@ -206,7 +208,10 @@ impl Config {
             return Err(("ingest.max_headers", format!("must be between 1 and 10000, got {}", i.max_headers)));
         }
         if i.max_header_bytes.0 < 1024 || i.max_header_bytes.0 > 16 << 20 {
-            return Err(("ingest.max_header_bytes", format!("must be between 1KiB and 16MiB, got {}", i.max_header_bytes)));
+            return Err((
+                "ingest.max_header_bytes",
+                format!("must be between 1KiB and 16MiB, got {}", i.max_header_bytes),
+            ));
         }
         if i.append_timeout.0.is_zero() {
             return Err(("ingest.append_timeout", "must be more than 0s".into()));
@@ -215,14 +220,20 @@ impl Config {
             return Err(("log.segment_bytes", format!("must be at least 1MiB, got {}", self.log.segment_bytes)));
         }
         if self.processor.batch_size == 0 || self.processor.batch_size > 10_000 {
-            return Err(("processor.batch_size", format!("must be between 1 and 10000, got {}", self.processor.batch_size)));
+            return Err((
+                "processor.batch_size",
+                format!("must be between 1 and 10000, got {}", self.processor.batch_size),
+            ));
         }
         let a = &self.api;
         if a.max_page_size == 0 || a.max_page_size > 1000 {
             return Err(("api.max_page_size", format!("must be between 1 and 1000, got {}", a.max_page_size)));
         }
         if a.default_page_size == 0 || a.default_page_size > a.max_page_size {
-            return Err(("api.default_page_size", format!("must be between 1 and api.max_page_size ({}), got {}", a.max_page_size, a.default_page_size)));
+            return Err((
+                "api.default_page_size",
+                format!("must be between 1 and api.max_page_size ({}), got {}", a.max_page_size, a.default_page_size),
+            ));
         }
         let url = self.server.public_url.trim();
         if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -313,9 +324,15 @@ fn set_path(root: &mut Value, key: &str, value: Value) {
 fn typed_value(default: &Value, raw: &str, key: &str, origin: &str) -> Result<Value, ConfigError> {
     let invalid = |message: String| ConfigError::Invalid { key: key.into(), origin: origin.into(), message };
     Ok(match default {
-        Value::Integer(_) => Value::Integer(raw.trim().parse().map_err(|_| invalid(format!("expected a whole number, got `{raw}`")))?),
-        Value::Boolean(_) => Value::Boolean(raw.trim().parse().map_err(|_| invalid(format!("expected true or false, got `{raw}`")))?),
-        Value::Float(_) => Value::Float(raw.trim().parse().map_err(|_| invalid(format!("expected a number, got `{raw}`")))?),
+        Value::Integer(_) => {
+            Value::Integer(raw.trim().parse().map_err(|_| invalid(format!("expected a whole number, got `{raw}`")))?)
+        }
+        Value::Boolean(_) => {
+            Value::Boolean(raw.trim().parse().map_err(|_| invalid(format!("expected true or false, got `{raw}`")))?)
+        }
+        Value::Float(_) => {
+            Value::Float(raw.trim().parse().map_err(|_| invalid(format!("expected a number, got `{raw}`")))?)
+        }
         Value::Array(_) => Value::Array(
             raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect(),
         ),

@@ -2,9 +2,7 @@
 //! `hookmetry_core` types and calls `encode_*` / `decode_*`.
 
 use bytes::Bytes;
-use hookmetry_core::{
-    CaptureId, CaptureSummary, CapturedRequest, EndpointId, Header, TeamId, Timestamp,
-};
+use hookmetry_core::{CaptureId, CaptureSummary, CapturedRequest, EndpointId, Header, TeamId, Timestamp};
 use prost::Message;
 
 mod pb {
@@ -45,11 +43,7 @@ pub fn encode_capture(c: &CapturedRequest) -> Bytes {
         method: c.method.clone(),
         path: c.path.clone(),
         query: c.query.clone(),
-        headers: c
-            .headers
-            .iter()
-            .map(|h| pb::Header { name: h.name.clone(), value: h.value.clone() })
-            .collect(),
+        headers: c.headers.iter().map(|h| pb::Header { name: h.name.clone(), value: h.value.clone() }).collect(),
         body: c.body.clone(),
         body_sha256: Bytes::copy_from_slice(&c.body_sha256),
         remote_addr: c.remote_addr.clone(),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team,
-    TeamId, Timestamp, TokenId, capture_token, hash_token, new_api_token,
+    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team, TeamId, Timestamp,
+    TokenId, capture_token, hash_token, new_api_token,
 };
 
 use crate::{CapturePage, Store, StoreError};
@@ -47,19 +47,10 @@ pub async fn run_all(h: &dyn StoreHarness) {
 /// Needs a store without any token.
 pub async fn has_tokens_false_until_first_token(h: &dyn StoreHarness) {
     let store = h.open().await;
-    assert!(
-        !store.has_tokens().await.unwrap(),
-        "has_tokens on a store without tokens"
-    );
+    assert!(!store.has_tokens().await.unwrap(), "has_tokens on a store without tokens");
     let team = new_team(&store, "bootstrap").await;
-    store
-        .create_token(&new_token(team.id, Role::Admin, true))
-        .await
-        .unwrap();
-    assert!(
-        store.has_tokens().await.unwrap(),
-        "has_tokens after creating a token"
-    );
+    store.create_token(&new_token(team.id, Role::Admin, true)).await.unwrap();
+    assert!(store.has_tokens().await.unwrap(), "has_tokens after creating a token");
 }
 
 pub async fn teams_create_get_list_conflict(h: &dyn StoreHarness) {
@@ -71,26 +62,12 @@ pub async fn teams_create_get_list_conflict(h: &dyn StoreHarness) {
     assert_eq!(store.team(TeamId::new()).await.unwrap(), None);
 
     let all = store.teams().await.unwrap();
-    assert!(
-        all.contains(&a) && all.contains(&b),
-        "teams() misses a created team: {all:?}"
-    );
+    assert!(all.contains(&a) && all.contains(&b), "teams() misses a created team: {all:?}");
 
-    let clash = Team {
-        name: "impostor".into(),
-        retention_days: 1,
-        ..a.clone()
-    };
+    let clash = Team { name: "impostor".into(), retention_days: 1, ..a.clone() };
     let err = store.create_team(&clash).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict { entity: "team", .. }),
-        "taken team id: {err:?}"
-    );
-    assert_eq!(
-        store.team(a.id).await.unwrap(),
-        Some(a),
-        "a conflicting create changed the team"
-    );
+    assert!(matches!(err, StoreError::Conflict { entity: "team", .. }), "taken team id: {err:?}");
+    assert_eq!(store.team(a.id).await.unwrap(), Some(a), "a conflicting create changed the team");
 }
 
 pub async fn tokens_lookup_touch_revoke(h: &dyn StoreHarness) {
@@ -98,49 +75,25 @@ pub async fn tokens_lookup_touch_revoke(h: &dyn StoreHarness) {
     let team = new_team(&store, "tokens").await;
     let token = new_token(team.id, Role::Editor, false);
     store.create_token(&token).await.unwrap();
-    assert_eq!(
-        store.token_by_hash(&token.hash).await.unwrap(),
-        Some(token.clone())
-    );
-    assert_eq!(
-        store
-            .token_by_hash(&hash_token(&new_api_token()))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.token_by_hash(&token.hash).await.unwrap(), Some(token.clone()));
+    assert_eq!(store.token_by_hash(&hash_token(&new_api_token())).await.unwrap(), None);
 
     let used = Timestamp::from_micros(token.created_at.micros() + 1_234_567);
     store.touch_token(token.id, used).await.unwrap();
-    let touched = ApiToken {
-        last_used_at: Some(used),
-        ..token.clone()
-    };
-    assert_eq!(
-        store.token_by_hash(&token.hash).await.unwrap(),
-        Some(touched.clone())
-    );
+    let touched = ApiToken { last_used_at: Some(used), ..token.clone() };
+    assert_eq!(store.token_by_hash(&token.hash).await.unwrap(), Some(touched.clone()));
 
     store.revoke_token(token.id).await.unwrap();
-    let revoked = ApiToken {
-        revoked: true,
-        ..touched
-    };
+    let revoked = ApiToken { revoked: true, ..touched };
     // Lookups still find a revoked token: the caller must see it is revoked, not unknown.
-    assert_eq!(
-        store.token_by_hash(&token.hash).await.unwrap(),
-        Some(revoked)
-    );
+    assert_eq!(store.token_by_hash(&token.hash).await.unwrap(), Some(revoked));
 }
 
 pub async fn tokens_listed_per_team(h: &dyn StoreHarness) {
     let store = h.open().await;
     let a = new_team(&store, "tokens a").await;
     let b = new_team(&store, "tokens b").await;
-    let mut of_a = vec![
-        new_token(a.id, Role::Viewer, false),
-        new_token(a.id, Role::Admin, true),
-    ];
+    let mut of_a = vec![new_token(a.id, Role::Viewer, false), new_token(a.id, Role::Admin, true)];
     let of_b = vec![new_token(b.id, Role::Editor, false)];
     for t in of_a.iter().chain(&of_b) {
         store.create_token(t).await.unwrap();
@@ -160,41 +113,14 @@ pub async fn token_conflicts(h: &dyn StoreHarness) {
     let token = new_token(team.id, Role::Viewer, false);
     store.create_token(&token).await.unwrap();
 
-    let same_hash = ApiToken {
-        hash: token.hash,
-        ..new_token(team.id, Role::Admin, true)
-    };
+    let same_hash = ApiToken { hash: token.hash, ..new_token(team.id, Role::Admin, true) };
     let err = store.create_token(&same_hash).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                entity: "token",
-                ..
-            }
-        ),
-        "taken hash: {err:?}"
-    );
-    let same_id = ApiToken {
-        id: token.id,
-        ..new_token(team.id, Role::Admin, true)
-    };
+    assert!(matches!(err, StoreError::Conflict { entity: "token", .. }), "taken hash: {err:?}");
+    let same_id = ApiToken { id: token.id, ..new_token(team.id, Role::Admin, true) };
     let err = store.create_token(&same_id).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                entity: "token",
-                ..
-            }
-        ),
-        "taken id: {err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { entity: "token", .. }), "taken id: {err:?}");
     assert_eq!(store.token_by_hash(&same_id.hash).await.unwrap(), None);
-    assert_eq!(
-        store.token_by_hash(&token.hash).await.unwrap(),
-        Some(token.clone())
-    );
+    assert_eq!(store.token_by_hash(&token.hash).await.unwrap(), Some(token.clone()));
     assert_eq!(store.tokens(team.id).await.unwrap(), vec![token]);
 }
 
@@ -216,17 +142,11 @@ pub async fn endpoints_create_get_by_token_list(h: &dyn StoreHarness) {
 
     for ep in &eps {
         assert_eq!(store.endpoint(ep.id).await.unwrap().as_ref(), Some(ep));
-        assert_eq!(
-            store.endpoint_by_token(&ep.token).await.unwrap().as_ref(),
-            Some(ep)
-        );
+        assert_eq!(store.endpoint_by_token(&ep.token).await.unwrap().as_ref(), Some(ep));
     }
     assert_eq!(store.endpoints(team.id).await.unwrap(), eps);
     assert_eq!(store.endpoint(EndpointId::new()).await.unwrap(), None);
-    assert_eq!(
-        store.endpoint_by_token(&capture_token()).await.unwrap(),
-        None
-    );
+    assert_eq!(store.endpoint_by_token(&capture_token()).await.unwrap(), None);
 }
 
 pub async fn endpoints_isolated_per_team(h: &dyn StoreHarness) {
@@ -260,31 +180,14 @@ pub async fn endpoint_update_changes_name_and_response_only(h: &dyn StoreHarness
         created_at: Timestamp::from_micros(ep.created_at.micros() + 99),
     };
     store.update_endpoint(&update).await.unwrap();
-    let updated = Endpoint {
-        name: "after".into(),
-        response: Some(custom_response()),
-        ..ep.clone()
-    };
+    let updated = Endpoint { name: "after".into(), response: Some(custom_response()), ..ep.clone() };
     assert_eq!(store.endpoint(ep.id).await.unwrap(), Some(updated.clone()));
-    assert_eq!(
-        store.endpoint_by_token(&ep.token).await.unwrap(),
-        Some(updated.clone())
-    );
+    assert_eq!(store.endpoint_by_token(&ep.token).await.unwrap(), Some(updated.clone()));
     assert_eq!(store.endpoint_by_token(&update.token).await.unwrap(), None);
     assert_eq!(store.endpoints(team.id).await.unwrap(), vec![updated]);
 
-    store
-        .update_endpoint(&Endpoint {
-            response: None,
-            ..ep.clone()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        store.endpoint(ep.id).await.unwrap(),
-        Some(ep),
-        "response reset to the default"
-    );
+    store.update_endpoint(&Endpoint { response: None, ..ep.clone() }).await.unwrap();
+    assert_eq!(store.endpoint(ep.id).await.unwrap(), Some(ep), "response reset to the default");
 }
 
 pub async fn unknown_ids_not_found(h: &dyn StoreHarness) {
@@ -293,25 +196,12 @@ pub async fn unknown_ids_not_found(h: &dyn StoreHarness) {
     let ghost = new_endpoint(team.id, "never created");
 
     let err = store.update_endpoint(&ghost).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::NotFound { entity: "endpoint" }),
-        "update: {err:?}"
-    );
-    assert_eq!(
-        store.endpoint(ghost.id).await.unwrap(),
-        None,
-        "update created the endpoint"
-    );
+    assert!(matches!(err, StoreError::NotFound { entity: "endpoint" }), "update: {err:?}");
+    assert_eq!(store.endpoint(ghost.id).await.unwrap(), None, "update created the endpoint");
     let err = store.delete_endpoint(ghost.id).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::NotFound { entity: "endpoint" }),
-        "delete: {err:?}"
-    );
+    assert!(matches!(err, StoreError::NotFound { entity: "endpoint" }), "delete: {err:?}");
     let err = store.revoke_token(TokenId::new()).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::NotFound { entity: "token" }),
-        "revoke: {err:?}"
-    );
+    assert!(matches!(err, StoreError::NotFound { entity: "token" }), "revoke: {err:?}");
     assert_eq!(store.capture(CaptureId::new()).await.unwrap(), None);
 }
 
@@ -321,46 +211,18 @@ pub async fn endpoint_conflicts(h: &dyn StoreHarness) {
     let ep = new_endpoint(team.id, "original");
     store.create_endpoint(&ep).await.unwrap();
 
-    let same_id = Endpoint {
-        name: "same id".into(),
-        token: capture_token(),
-        ..ep.clone()
-    };
+    let same_id = Endpoint { name: "same id".into(), token: capture_token(), ..ep.clone() };
     let err = store.create_endpoint(&same_id).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                entity: "endpoint",
-                ..
-            }
-        ),
-        "taken id: {err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { entity: "endpoint", .. }), "taken id: {err:?}");
     assert_eq!(store.endpoint_by_token(&same_id.token).await.unwrap(), None);
 
-    let same_token = Endpoint {
-        token: ep.token.clone(),
-        ..new_endpoint(team.id, "same token")
-    };
+    let same_token = Endpoint { token: ep.token.clone(), ..new_endpoint(team.id, "same token") };
     let err = store.create_endpoint(&same_token).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                entity: "endpoint",
-                ..
-            }
-        ),
-        "taken token: {err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { entity: "endpoint", .. }), "taken token: {err:?}");
     assert_eq!(store.endpoint(same_token.id).await.unwrap(), None);
 
     assert_eq!(store.endpoint(ep.id).await.unwrap(), Some(ep.clone()));
-    assert_eq!(
-        store.endpoint_by_token(&ep.token).await.unwrap(),
-        Some(ep.clone())
-    );
+    assert_eq!(store.endpoint_by_token(&ep.token).await.unwrap(), Some(ep.clone()));
     assert_eq!(store.endpoints(team.id).await.unwrap(), vec![ep]);
 }
 
@@ -381,35 +243,17 @@ pub async fn endpoint_delete_removes_its_captures(h: &dyn StoreHarness) {
     assert_eq!(store.endpoint_by_token(&doomed.token).await.unwrap(), None);
     assert_eq!(store.endpoints(team.id).await.unwrap(), vec![kept.clone()]);
     for c in &doomed_captures {
-        assert_eq!(
-            store.capture(c.id).await.unwrap(),
-            None,
-            "capture survived its endpoint"
-        );
+        assert_eq!(store.capture(c.id).await.unwrap(), None, "capture survived its endpoint");
     }
     let listed = store.captures(doomed.id, &page(100, None)).await.unwrap();
-    assert!(
-        listed.items.is_empty() && !listed.has_more,
-        "deleted endpoint still lists captures"
-    );
+    assert!(listed.items.is_empty() && !listed.has_more, "deleted endpoint still lists captures");
 
     for c in &kept_captures {
         assert_same_capture(&store.capture(c.id).await.unwrap().unwrap(), c);
     }
-    assert_eq!(
-        store
-            .captures(kept.id, &page(100, None))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        2
-    );
+    assert_eq!(store.captures(kept.id, &page(100, None)).await.unwrap().items.len(), 2);
     let err = store.delete_endpoint(doomed.id).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::NotFound { entity: "endpoint" }),
-        "second delete: {err:?}"
-    );
+    assert!(matches!(err, StoreError::NotFound { entity: "endpoint" }), "second delete: {err:?}");
 }
 
 pub async fn capture_round_trip_is_byte_exact(h: &dyn StoreHarness) {
@@ -445,14 +289,9 @@ pub async fn capture_round_trip_is_byte_exact(h: &dyn StoreHarness) {
         body: Bytes::new(),
         ..new_capture(&ep)
     };
-    let empty_query = CapturedRequest {
-        query: Some(String::new()),
-        ..new_capture(&ep)
-    };
+    let empty_query = CapturedRequest { query: Some(String::new()), ..new_capture(&ep) };
     let big = CapturedRequest {
-        body: (0..5 * 1024 * 1024)
-            .map(|i: u32| (i.wrapping_mul(31) % 251) as u8)
-            .collect(),
+        body: (0..5 * 1024 * 1024).map(|i: u32| (i.wrapping_mul(31) % 251) as u8).collect(),
         http_version: "HTTP/1.0".into(),
         ..new_capture(&ep)
     };
@@ -460,10 +299,7 @@ pub async fn capture_round_trip_is_byte_exact(h: &dyn StoreHarness) {
     assert_eq!(store.put_captures(&all).await.unwrap(), all.len());
 
     for want in &all {
-        assert_same_capture(
-            &store.capture(want.id).await.unwrap().expect("stored"),
-            want,
-        );
+        assert_same_capture(&store.capture(want.id).await.unwrap().expect("stored"), want);
     }
     let listed = store.captures(ep.id, &page(10, None)).await.unwrap();
     assert!(!listed.has_more);
@@ -483,11 +319,7 @@ pub async fn put_captures_is_idempotent(h: &dyn StoreHarness) {
     let batch: Vec<_> = (0..3).map(|_| new_capture(&ep)).collect();
 
     assert_eq!(store.put_captures(&batch).await.unwrap(), 3);
-    assert_eq!(
-        store.put_captures(&batch).await.unwrap(),
-        0,
-        "same batch again"
-    );
+    assert_eq!(store.put_captures(&batch).await.unwrap(), 0, "same batch again");
     assert_eq!(store.put_captures(&[]).await.unwrap(), 0);
 
     // A replay that somehow differs must not rewrite what was first stored.
@@ -501,24 +333,10 @@ pub async fn put_captures_is_idempotent(h: &dyn StoreHarness) {
         ..batch[1].clone()
     };
     let fresh = new_capture(&ep);
-    assert_eq!(
-        store.put_captures(&[altered, fresh.clone()]).await.unwrap(),
-        1
-    );
-    assert_same_capture(
-        &store.capture(batch[1].id).await.unwrap().unwrap(),
-        &batch[1],
-    );
+    assert_eq!(store.put_captures(&[altered, fresh.clone()]).await.unwrap(), 1);
+    assert_same_capture(&store.capture(batch[1].id).await.unwrap().unwrap(), &batch[1]);
     assert_same_capture(&store.capture(fresh.id).await.unwrap().unwrap(), &fresh);
-    assert_eq!(
-        store
-            .captures(ep.id, &page(10, None))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        4
-    );
+    assert_eq!(store.captures(ep.id, &page(10, None)).await.unwrap().items.len(), 4);
 }
 
 pub async fn captures_paged_newest_first(h: &dyn StoreHarness) {
@@ -539,18 +357,11 @@ pub async fn captures_paged_newest_first(h: &dyn StoreHarness) {
     let mut before = None;
     for (want_len, want_more) in [(10, true), (10, true), (5, false)] {
         let got = store.captures(ep.id, &page(10, before)).await.unwrap();
-        assert_eq!(
-            (got.items.len(), got.has_more),
-            (want_len, want_more),
-            "page after {before:?}"
-        );
+        assert_eq!((got.items.len(), got.has_more), (want_len, want_more), "page after {before:?}");
         before = got.items.last().map(|c| c.id);
         seen.extend(got.items.iter().map(|c| c.id));
     }
-    assert_eq!(
-        seen, expected,
-        "pages must cover every capture once, newest first"
-    );
+    assert_eq!(seen, expected, "pages must cover every capture once, newest first");
 
     let all = store.captures(ep.id, &page(100, None)).await.unwrap();
     assert_eq!(all.items.iter().map(|c| c.id).collect::<Vec<_>>(), expected);
@@ -559,23 +370,11 @@ pub async fn captures_paged_newest_first(h: &dyn StoreHarness) {
     assert_eq!((exact.items.len(), exact.has_more), (25, false));
     let none = store.captures(ep.id, &page(0, None)).await.unwrap();
     assert!(none.items.is_empty() && none.has_more, "limit 0: {none:?}");
-    let past_oldest = store
-        .captures(ep.id, &page(10, Some(expected[24])))
-        .await
-        .unwrap();
+    let past_oldest = store.captures(ep.id, &page(10, Some(expected[24]))).await.unwrap();
     assert!(past_oldest.items.is_empty() && !past_oldest.has_more);
-    let middle = store
-        .captures(ep.id, &page(3, Some(expected[4])))
-        .await
-        .unwrap();
-    assert_eq!(
-        middle.items.iter().map(|c| c.id).collect::<Vec<_>>(),
-        expected[5..8]
-    );
-    let unknown = store
-        .captures(EndpointId::new(), &page(10, None))
-        .await
-        .unwrap();
+    let middle = store.captures(ep.id, &page(3, Some(expected[4]))).await.unwrap();
+    assert_eq!(middle.items.iter().map(|c| c.id).collect::<Vec<_>>(), expected[5..8]);
+    let unknown = store.captures(EndpointId::new(), &page(10, None)).await.unwrap();
     assert!(unknown.items.is_empty() && !unknown.has_more);
 }
 
@@ -587,31 +386,17 @@ pub async fn captures_paging_isolated_per_endpoint(h: &dyn StoreHarness) {
     store.create_endpoint(&a).await.unwrap();
     store.create_endpoint(&b).await.unwrap();
     // Interleaved ids, so a page of one endpoint would have to skip the other's.
-    let batch: Vec<_> = (0..12)
-        .map(|i| new_capture(if i % 2 == 0 { &a } else { &b }))
-        .collect();
+    let batch: Vec<_> = (0..12).map(|i| new_capture(if i % 2 == 0 { &a } else { &b })).collect();
     store.put_captures(&batch).await.unwrap();
 
     for ep in [&a, &b] {
-        let mut want: Vec<_> = batch
-            .iter()
-            .filter(|c| c.endpoint_id == ep.id)
-            .map(|c| c.id)
-            .collect();
+        let mut want: Vec<_> = batch.iter().filter(|c| c.endpoint_id == ep.id).map(|c| c.id).collect();
         want.sort_by(|x, y| y.cmp(x));
         let first = store.captures(ep.id, &page(4, None)).await.unwrap();
         assert!(first.has_more);
-        let rest = store
-            .captures(ep.id, &page(4, first.items.last().map(|c| c.id)))
-            .await
-            .unwrap();
+        let rest = store.captures(ep.id, &page(4, first.items.last().map(|c| c.id))).await.unwrap();
         assert!(!rest.has_more);
-        let got: Vec<_> = first
-            .items
-            .iter()
-            .chain(&rest.items)
-            .map(|c| c.id)
-            .collect();
+        let got: Vec<_> = first.items.iter().chain(&rest.items).map(|c| c.id).collect();
         assert_eq!(got, want, "captures of endpoint {}", ep.name);
     }
 }
@@ -623,10 +408,7 @@ pub async fn restart_keeps_everything(h: &dyn StoreHarness) {
     store.create_token(&token).await.unwrap();
     let used = Timestamp::from_micros(token.created_at.micros() + 5);
     store.touch_token(token.id, used).await.unwrap();
-    let ep = Endpoint {
-        response: Some(custom_response()),
-        ..new_endpoint(team.id, "restart")
-    };
+    let ep = Endpoint { response: Some(custom_response()), ..new_endpoint(team.id, "restart") };
     store.create_endpoint(&ep).await.unwrap();
     let captures: Vec<_> = (0..3).map(|_| new_capture(&ep)).collect();
     store.put_captures(&captures).await.unwrap();
@@ -634,16 +416,10 @@ pub async fn restart_keeps_everything(h: &dyn StoreHarness) {
 
     let store = h.open().await;
     assert_eq!(store.team(team.id).await.unwrap(), Some(team.clone()));
-    let token = ApiToken {
-        last_used_at: Some(used),
-        ..token
-    };
+    let token = ApiToken { last_used_at: Some(used), ..token };
     assert_eq!(store.token_by_hash(&token.hash).await.unwrap(), Some(token));
     assert_eq!(store.endpoint(ep.id).await.unwrap(), Some(ep.clone()));
-    assert_eq!(
-        store.endpoint_by_token(&ep.token).await.unwrap(),
-        Some(ep.clone())
-    );
+    assert_eq!(store.endpoint_by_token(&ep.token).await.unwrap(), Some(ep.clone()));
     let listed = store.captures(ep.id, &page(10, None)).await.unwrap();
     assert_eq!(listed.items.len(), 3);
     for (got, want) in listed.items.iter().zip(captures.iter().rev()) {
@@ -663,12 +439,7 @@ fn page(limit: u32, before: Option<CaptureId>) -> CapturePage {
 }
 
 async fn new_team(store: &Arc<dyn Store>, name: &str) -> Team {
-    let team = Team {
-        id: TeamId::new(),
-        name: name.into(),
-        retention_days: 7,
-        created_at: Timestamp::now(),
-    };
+    let team = Team { id: TeamId::new(), name: name.into(), retention_days: 7, created_at: Timestamp::now() };
     store.create_team(&team).await.unwrap();
     team
 }
@@ -701,10 +472,7 @@ fn new_endpoint(team: TeamId, name: &str) -> Endpoint {
 fn custom_response() -> CustomResponse {
     CustomResponse {
         status: 418,
-        headers: vec![
-            ("x-teapot".into(), "yes".into()),
-            ("x-teapot".into(), "still".into()),
-        ],
+        headers: vec![("x-teapot".into(), "yes".into()), ("x-teapot".into(), "still".into())],
         body: "{\"short\": \"and stout\"} ✓".into(),
         delay_ms: 250,
     }
@@ -735,10 +503,7 @@ fn new_capture(endpoint: &Endpoint) -> CapturedRequest {
 fn assert_same_capture(got: &CapturedRequest, want: &CapturedRequest) {
     let id = want.id;
     assert_eq!(got.id, want.id);
-    assert_eq!(
-        got.endpoint_id, want.endpoint_id,
-        "capture {id}: endpoint_id"
-    );
+    assert_eq!(got.endpoint_id, want.endpoint_id, "capture {id}: endpoint_id");
     assert_eq!(got.team_id, want.team_id, "capture {id}: team_id");
     assert_eq!(got.method, want.method, "capture {id}: method");
     assert_eq!(got.path, want.path, "capture {id}: path");
@@ -750,20 +515,8 @@ fn assert_same_capture(got: &CapturedRequest, want: &CapturedRequest) {
         got.body.len(),
         want.body.len()
     );
-    assert_eq!(
-        got.body_sha256, want.body_sha256,
-        "capture {id}: body_sha256"
-    );
-    assert_eq!(
-        got.remote_addr, want.remote_addr,
-        "capture {id}: remote_addr"
-    );
-    assert_eq!(
-        got.http_version, want.http_version,
-        "capture {id}: http_version"
-    );
-    assert_eq!(
-        got.received_at, want.received_at,
-        "capture {id}: received_at"
-    );
+    assert_eq!(got.body_sha256, want.body_sha256, "capture {id}: body_sha256");
+    assert_eq!(got.remote_addr, want.remote_addr, "capture {id}: remote_addr");
+    assert_eq!(got.http_version, want.http_version, "capture {id}: http_version");
+    assert_eq!(got.received_at, want.received_at, "capture {id}: received_at");
 }

@@ -5,8 +5,7 @@
 
 use async_trait::async_trait;
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, TokenHash,
-    TokenId,
+    ApiToken, CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, TokenHash, TokenId,
 };
 
 pub mod conformance;

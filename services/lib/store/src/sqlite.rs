@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team,
-    TeamId, Timestamp, TokenHash, TokenId,
+    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team, TeamId, Timestamp,
+    TokenHash, TokenId,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
@@ -92,8 +92,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 const TEAM_COLUMNS: &str = "id, name, retention_days, created_at";
-const TOKEN_COLUMNS: &str =
-    "id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked";
+const TOKEN_COLUMNS: &str = "id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked";
 const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at";
 const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body, \
                                body_sha256, remote_addr, http_version, received_at";
@@ -115,9 +114,7 @@ struct Inner {
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.inner.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish_non_exhaustive()
     }
 }
 
@@ -127,9 +124,7 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let inner = blocking(move || Inner::open(path)).await?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     pub fn path(&self) -> &Path {
@@ -174,9 +169,8 @@ impl Inner {
         let what = format!("open database {}", path.display());
         let context = |e| sql_error("", &what, e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("create directory {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("create directory {}: {e}", dir.display())))?;
         }
         let mut writer = connect(&path).map_err(context)?;
         let mode = enable_wal(&writer).map_err(context)?;
@@ -195,12 +189,7 @@ impl Inner {
             })
             .collect::<rusqlite::Result<_>>()
             .map_err(context)?;
-        Ok(Self {
-            path,
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-        })
+        Ok(Self { path, writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
     }
 
     /// An idle reader if there is one, else waits for the next one in turn.
@@ -232,10 +221,7 @@ fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
     let deadline = Instant::now() + BUSY_TIMEOUT;
     loop {
         match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
-            Err(e)
-                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
-                    && Instant::now() < deadline =>
-            {
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             other => return other,
@@ -263,12 +249,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let context = |e| sql_error("", "migrate schema", e);
     // IMMEDIATE, so two processes opening a fresh file at once migrate it once, one after the
     // other, and the second sees the first's `user_version`.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(context)?;
-    let version: usize = tx
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(context)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(context)?;
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(context)?;
     if version > MIGRATIONS.len() {
         return Err(StoreError::Backend(format!(
             "database schema version {version} is newer than this build supports ({})",
@@ -277,8 +259,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         tx.execute_batch(sql).map_err(context)?;
-        tx.pragma_update(None, "user_version", i + 1)
-            .map_err(context)?;
+        tx.pragma_update(None, "user_version", i + 1).map_err(context)?;
     }
     tx.commit().map_err(context)
 }
@@ -291,21 +272,16 @@ fn sql_error(entity: &'static str, what: &str, e: rusqlite::Error) -> StoreError
         E::SqliteFailure(f, _) => match f.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Unavailable(message),
             // Every foreign key in the schema references `teams`.
-            ErrorCode::ConstraintViolation
-                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
-            {
+            ErrorCode::ConstraintViolation if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
                 StoreError::NotFound { entity: "team" }
             }
-            ErrorCode::ConstraintViolation => StoreError::Conflict {
-                entity,
-                detail: message,
-            },
+            ErrorCode::ConstraintViolation => StoreError::Conflict { entity, detail: message },
             ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt(message),
             _ => StoreError::Backend(message),
         },
-        E::FromSqlConversionFailure(..)
-        | E::InvalidColumnType(..)
-        | E::IntegralValueOutOfRange(..) => StoreError::Corrupt(message),
+        E::FromSqlConversionFailure(..) | E::InvalidColumnType(..) | E::IntegralValueOutOfRange(..) => {
+            StoreError::Corrupt(message)
+        }
         _ => StoreError::Backend(message),
     }
 }
@@ -317,12 +293,7 @@ impl Store for SqliteStore {
         self.write("team", "create team", move |tx| {
             tx.execute(
                 "INSERT INTO teams (id, name, retention_days, created_at) VALUES (?1, ?2, ?3, ?4)",
-                (
-                    team.id.as_bytes(),
-                    &team.name,
-                    team.retention_days,
-                    team.created_at.micros(),
-                ),
+                (team.id.as_bytes(), &team.name, team.retention_days, team.created_at.micros()),
             )
             .map(drop)
         })
@@ -340,11 +311,9 @@ impl Store for SqliteStore {
 
     async fn teams(&self) -> Result<Vec<Team>> {
         self.read("list teams", |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {TEAM_COLUMNS} FROM teams ORDER BY created_at, id"
-            ))?
-            .query_map([], team_from_row)?
-            .collect()
+            conn.prepare_cached(&format!("SELECT {TEAM_COLUMNS} FROM teams ORDER BY created_at, id"))?
+                .query_map([], team_from_row)?
+                .collect()
         })
         .await
     }
@@ -374,11 +343,9 @@ impl Store for SqliteStore {
     async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<ApiToken>> {
         let hash = *hash;
         self.read("read token", move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
-            ))?
-            .query_row([hash], token_from_row)
-            .optional()
+            conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"))?
+                .query_row([hash], token_from_row)
+                .optional()
         })
         .await
     }
@@ -398,11 +365,7 @@ impl Store for SqliteStore {
     /// authenticated the request already decided whether the token exists.
     async fn touch_token(&self, id: TokenId, at: Timestamp) -> Result<()> {
         self.write("token", "touch token", move |tx| {
-            tx.execute(
-                "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
-                (id.as_bytes(), at.micros()),
-            )
-            .map(drop)
+            tx.execute("UPDATE tokens SET last_used_at = ?2 WHERE id = ?1", (id.as_bytes(), at.micros())).map(drop)
         })
         .await
     }
@@ -410,20 +373,14 @@ impl Store for SqliteStore {
     async fn revoke_token(&self, id: TokenId) -> Result<()> {
         let changed = self
             .write("token", "revoke token", move |tx| {
-                tx.execute(
-                    "UPDATE tokens SET revoked = 1 WHERE id = ?1",
-                    [id.as_bytes()],
-                )
+                tx.execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id.as_bytes()])
             })
             .await?;
         found(changed, "token")
     }
 
     async fn has_tokens(&self) -> Result<bool> {
-        self.read("count tokens", |conn| {
-            conn.query_row("SELECT EXISTS (SELECT 1 FROM tokens)", [], |r| r.get(0))
-        })
-        .await
+        self.read("count tokens", |conn| conn.query_row("SELECT EXISTS (SELECT 1 FROM tokens)", [], |r| r.get(0))).await
     }
 
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
@@ -431,17 +388,8 @@ impl Store for SqliteStore {
         let e = endpoint.clone();
         self.write("endpoint", "create endpoint", move |tx| {
             tx.execute(
-                &format!(
-                    "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                ),
-                (
-                    e.id.as_bytes(),
-                    e.team_id.as_bytes(),
-                    &e.name,
-                    &e.token,
-                    response,
-                    e.created_at.micros(),
-                ),
+                &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                (e.id.as_bytes(), e.team_id.as_bytes(), &e.name, &e.token, response, e.created_at.micros()),
             )
             .map(drop)
         })
@@ -466,10 +414,7 @@ impl Store for SqliteStore {
         let deleted = self
             .write("endpoint", "delete endpoint", move |tx| {
                 let deleted = tx.execute("DELETE FROM endpoints WHERE id = ?1", [id.as_bytes()])?;
-                tx.execute(
-                    "DELETE FROM captures WHERE endpoint_id = ?1",
-                    [id.as_bytes()],
-                )?;
+                tx.execute("DELETE FROM captures WHERE endpoint_id = ?1", [id.as_bytes()])?;
                 Ok(deleted)
             })
             .await?;
@@ -478,11 +423,9 @@ impl Store for SqliteStore {
 
     async fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>> {
         self.read("read endpoint", move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ?1"
-            ))?
-            .query_row([id.as_bytes()], endpoint_from_row)
-            .optional()
+            conn.prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ?1"))?
+                .query_row([id.as_bytes()], endpoint_from_row)
+                .optional()
         })
         .await
     }
@@ -490,11 +433,9 @@ impl Store for SqliteStore {
     async fn endpoint_by_token(&self, token: &str) -> Result<Option<Endpoint>> {
         let token = token.to_owned();
         self.read("read endpoint by token", move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE token = ?1"
-            ))?
-            .query_row([token], endpoint_from_row)
-            .optional()
+            conn.prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE token = ?1"))?
+                .query_row([token], endpoint_from_row)
+                .optional()
         })
         .await
     }
@@ -515,10 +456,7 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         // Bodies are `Bytes`, so these clones share the buffers rather than copying them.
-        let rows = captures
-            .iter()
-            .map(|c| Ok((c.clone(), encode_headers(&c.headers)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let rows = captures.iter().map(|c| Ok((c.clone(), encode_headers(&c.headers)?))).collect::<Result<Vec<_>>>()?;
         self.write("capture", "store captures", move |tx| {
             // `ON CONFLICT (id) DO NOTHING` rather than `INSERT OR IGNORE`, which would also drop
             // rows that violate NOT NULL instead of reporting them.
@@ -551,11 +489,9 @@ impl Store for SqliteStore {
 
     async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>> {
         self.read("read capture", move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {CAPTURE_COLUMNS} FROM captures WHERE id = ?1"
-            ))?
-            .query_row([id.as_bytes()], capture_from_row)
-            .optional()
+            conn.prepare_cached(&format!("SELECT {CAPTURE_COLUMNS} FROM captures WHERE id = ?1"))?
+                .query_row([id.as_bytes()], capture_from_row)
+                .optional()
         })
         .await
     }
@@ -579,10 +515,7 @@ impl Store for SqliteStore {
                         "SELECT {CAPTURE_COLUMNS} FROM captures WHERE endpoint_id = ?1 AND id < ?3 \
                          ORDER BY id DESC LIMIT ?2"
                     ))?
-                    .query_map(
-                        (endpoint.as_bytes(), limit as i64 + 1, before.as_bytes()),
-                        capture_from_row,
-                    )?
+                    .query_map((endpoint.as_bytes(), limit as i64 + 1, before.as_bytes()), capture_from_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
             };
             let has_more = items.len() > limit;
@@ -593,19 +526,12 @@ impl Store for SqliteStore {
     }
 
     async fn health(&self) -> Result<()> {
-        self.read("health check", |conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-        })
-        .await
+        self.read("health check", |conn| conn.query_row("SELECT 1", [], |_| Ok(()))).await
     }
 }
 
 fn found(changed: usize, entity: &'static str) -> Result<()> {
-    if changed == 0 {
-        Err(StoreError::NotFound { entity })
-    } else {
-        Ok(())
-    }
+    if changed == 0 { Err(StoreError::NotFound { entity }) } else { Ok(()) }
 }
 
 fn response_json(endpoint: &Endpoint) -> Result<Option<String>> {
@@ -631,9 +557,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
     Ok(ApiToken {
         id: TokenId::from_bytes(row.get(0)?),
         team_id: TeamId::from_bytes(row.get(1)?),
-        role: role
-            .parse::<Role>()
-            .map_err(|e| corrupt(2, Type::Text, e))?,
+        role: role.parse::<Role>().map_err(|e| corrupt(2, Type::Text, e))?,
         name: row.get(3)?,
         instance_admin: row.get(4)?,
         hash: row.get(5)?,
@@ -677,11 +601,7 @@ fn capture_from_row(row: &Row<'_>) -> rusqlite::Result<CapturedRequest> {
     })
 }
 
-fn corrupt(
-    column: usize,
-    ty: Type,
-    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-) -> rusqlite::Error {
+fn corrupt(column: usize, ty: Type, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, ty, e.into())
 }
 
@@ -694,10 +614,7 @@ fn encode_headers(headers: &[Header]) -> Result<Vec<u8>> {
             .map(u32::to_be_bytes)
             .map_err(|_| StoreError::Backend(format!("header of {n} bytes is too large to store")))
     }
-    let size = 4 + headers
-        .iter()
-        .map(|h| 8 + h.name.len() + h.value.len())
-        .sum::<usize>();
+    let size = 4 + headers.iter().map(|h| 8 + h.name.len() + h.value.len()).sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend(len(headers.len())?);
     for h in headers {
@@ -731,8 +648,8 @@ fn decode_headers(mut buf: &[u8]) -> Result<Vec<Header>, MalformedHeaders> {
     let mut headers = Vec::with_capacity(count.min(buf.len() / 8));
     for _ in 0..count {
         let len = take_len(&mut buf)?;
-        let name = std::str::from_utf8(take(&mut buf, len)?)
-            .map_err(|_| MalformedHeaders("header name is not UTF-8"))?;
+        let name =
+            std::str::from_utf8(take(&mut buf, len)?).map_err(|_| MalformedHeaders("header name is not UTF-8"))?;
         let len = take_len(&mut buf)?;
         let value = Bytes::copy_from_slice(take(&mut buf, len)?);
         headers.push(Header::new(name, value));
@@ -757,20 +674,14 @@ mod tests {
         ];
         let encoded = encode_headers(&headers).unwrap();
         assert_eq!(decode_headers(&encoded).unwrap(), headers);
-        assert_eq!(
-            decode_headers(&encode_headers(&[]).unwrap()).unwrap(),
-            vec![]
-        );
+        assert_eq!(decode_headers(&encode_headers(&[]).unwrap()).unwrap(), vec![]);
     }
 
     #[test]
     fn malformed_headers_are_rejected() {
         let encoded = encode_headers(&[Header::new("x-a", "1")]).unwrap();
         for cut in 0..encoded.len() {
-            assert!(
-                decode_headers(&encoded[..cut]).is_err(),
-                "accepted a blob cut at {cut}"
-            );
+            assert!(decode_headers(&encoded[..cut]).is_err(), "accepted a blob cut at {cut}");
         }
         let mut trailing = encoded.clone();
         trailing.push(0);

@@ -3,9 +3,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hookmetry_core::{
-    CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token,
-};
+use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token};
 use hookmetry_store::conformance::{self, StoreHarness};
 use hookmetry_store::{CapturePage, SqliteStore, Store, StoreError};
 use tempfile::TempDir;
@@ -17,9 +15,7 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Self { dir: tempfile::tempdir().unwrap() }
     }
 
     fn path(&self) -> PathBuf {
@@ -78,12 +74,7 @@ conformance_cases!(
 );
 
 async fn team_and_endpoint(store: &SqliteStore) -> Endpoint {
-    let team = Team {
-        id: TeamId::new(),
-        name: "t".into(),
-        retention_days: 7,
-        created_at: Timestamp::now(),
-    };
+    let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 7, created_at: Timestamp::now() };
     store.create_team(&team).await.unwrap();
     let endpoint = Endpoint {
         id: EndpointId::new(),
@@ -115,10 +106,7 @@ fn capture(endpoint: &Endpoint) -> CapturedRequest {
 }
 
 fn all(limit: u32) -> CapturePage {
-    CapturePage {
-        limit,
-        before: None,
-    }
+    CapturePage { limit, before: None }
 }
 
 #[tokio::test]
@@ -127,13 +115,9 @@ async fn open_creates_directory_in_wal_mode_at_schema_version_1() {
     let store = h.store().await;
     assert_eq!(store.path(), h.path());
     let conn = rusqlite::Connection::open(h.path()).unwrap();
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
-    let version: u32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, 1);
 }
 
@@ -145,10 +129,7 @@ async fn handles_opening_a_fresh_file_at_once_all_succeed() {
     let (a, b, c, d) = tokio::join!(open(), open(), open(), open());
     let endpoint = team_and_endpoint(&a.unwrap()).await;
     for other in [b, c, d] {
-        assert_eq!(
-            other.unwrap().endpoint(endpoint.id).await.unwrap(),
-            Some(endpoint.clone())
-        );
+        assert_eq!(other.unwrap().endpoint(endpoint.id).await.unwrap(), Some(endpoint.clone()));
     }
 }
 
@@ -158,21 +139,13 @@ async fn two_handles_on_one_file_see_each_others_writes() {
     let (a, b) = (h.store().await, h.store().await);
 
     let endpoint = team_and_endpoint(&a).await;
-    assert_eq!(
-        b.endpoint_by_token(&endpoint.token).await.unwrap(),
-        Some(endpoint.clone())
-    );
+    assert_eq!(b.endpoint_by_token(&endpoint.token).await.unwrap(), Some(endpoint.clone()));
     let first = capture(&endpoint);
     a.put_captures(std::slice::from_ref(&first)).await.unwrap();
     assert_eq!(b.capture(first.id).await.unwrap(), Some(first.clone()));
 
     let second = capture(&endpoint);
-    assert_eq!(
-        b.put_captures(&[first.clone(), second.clone()])
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(b.put_captures(&[first.clone(), second.clone()]).await.unwrap(), 1);
     let listed = a.captures(endpoint.id, &all(10)).await.unwrap();
     assert_eq!(listed.items, vec![second, first]);
 }
@@ -222,18 +195,11 @@ async fn undecodable_headers_are_reported_as_corrupt() {
     store.put_captures(std::slice::from_ref(&c)).await.unwrap();
 
     let conn = rusqlite::Connection::open(h.path()).unwrap();
-    conn.execute(
-        "UPDATE captures SET headers = x'00000001ff' WHERE id = ?1",
-        [c.id.as_bytes()],
-    )
-    .unwrap();
+    conn.execute("UPDATE captures SET headers = x'00000001ff' WHERE id = ?1", [c.id.as_bytes()]).unwrap();
 
     let err = store.capture(c.id).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
-    assert!(
-        err.to_string().contains("read capture"),
-        "error should say what failed: {err}"
-    );
+    assert!(err.to_string().contains("read capture"), "error should say what failed: {err}");
 }
 
 #[tokio::test]
@@ -248,10 +214,7 @@ async fn endpoint_of_unknown_team_is_refused() {
         created_at: Timestamp::now(),
     };
     let err = store.create_endpoint(&endpoint).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::NotFound { entity: "team" }),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::NotFound { entity: "team" }), "{err:?}");
 }
 
 #[tokio::test]
@@ -263,8 +226,5 @@ async fn newer_schema_is_refused() {
     drop(conn);
 
     let err = SqliteStore::open(h.path()).await.unwrap_err();
-    assert!(
-        err.to_string().contains("schema version 99 is newer"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("schema version 99 is newer"), "{err}");
 }

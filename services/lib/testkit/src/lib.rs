@@ -97,7 +97,12 @@ impl Client {
     }
 
     /// Polls until the endpoint has at least `n` captures (the processor is asynchronous).
-    pub async fn wait_for_captures(&self, endpoint_id: &str, n: usize, timeout: Duration) -> anyhow::Result<Vec<Value>> {
+    pub async fn wait_for_captures(
+        &self,
+        endpoint_id: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<Value>> {
         let deadline = Instant::now() + timeout;
         loop {
             let all = self.all_captures(endpoint_id).await?;
