@@ -68,7 +68,7 @@ impl QueryRoot {
         let max = ctx.settings.max_page_size;
         let limit = match first {
             None => ctx.settings.default_page_size,
-            Some(n) if n < 0 => return Err(ApiError::bad("first", "must not be negative").into()),
+            Some(n) if n < 0 => return Err(ApiError::bad("first", "must not be negative")),
             Some(n) if n as u32 > max => {
                 return Err(ApiError::bad("first", format!("must be at most {max} (api.max_page_size), got {n}")));
             }

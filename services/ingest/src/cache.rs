@@ -26,10 +26,10 @@ impl EndpointCache {
     pub async fn get(&self, token: &str) -> Result<Option<Endpoint>, IngestError> {
         if !self.ttl.is_zero() {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((hit, at)) = entries.get(token) {
-                if at.elapsed() < self.ttl {
-                    return Ok(hit.clone());
-                }
+            if let Some((hit, at)) = entries.get(token)
+                && at.elapsed() < self.ttl
+            {
+                return Ok(hit.clone());
             }
         }
         let found =

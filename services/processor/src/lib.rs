@@ -141,11 +141,11 @@ impl Processor {
                 .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT)
             })
             .collect();
-        if !events.is_empty() {
-            if let Err(e) = self.log.append_batch(TOPIC_EVENTS, events).await {
-                // Captures are stored and readable; only the live notification is lost.
-                tracing::warn!(error = %e, "capture events not published");
-            }
+        if !events.is_empty()
+            && let Err(e) = self.log.append_batch(TOPIC_EVENTS, events).await
+        {
+            // Captures are stored and readable; only the live notification is lost.
+            tracing::warn!(error = %e, "capture events not published");
         }
 
         // Persist, then commit: every write above is idempotent on the capture id assigned at

@@ -236,7 +236,7 @@ impl Config {
             ));
         }
         let url = self.server.public_url.trim();
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(("server.public_url", format!("must start with http:// or https://, got `{url}`")));
         }
         Ok(())
@@ -313,10 +313,10 @@ fn leaf_keys(v: &Value) -> BTreeMap<String, Value> {
 
 fn set_path(root: &mut Value, key: &str, value: Value) {
     let (section, leaf) = key.split_once('.').unwrap_or(("", key));
-    if let Value::Table(t) = root {
-        if let Some(Value::Table(s)) = t.get_mut(section) {
-            s.insert(leaf.to_string(), value);
-        }
+    if let Value::Table(t) = root
+        && let Some(Value::Table(s)) = t.get_mut(section)
+    {
+        s.insert(leaf.to_string(), value);
     }
 }
 

@@ -785,14 +785,14 @@ fn recover_segments(dir: &Path, topic: &str) -> Result<Vec<Segment>> {
     let last = found.len() - 1;
     let mut segments: Vec<Segment> = Vec::with_capacity(found.len());
     for (i, (base, path)) in found.into_iter().enumerate() {
-        if let Some(previous) = segments.last() {
-            if previous.end_offset() != base {
-                return Err(LogError::Corrupt(format!(
-                    "{}: segment starts at offset {base} but the previous one ends at {}",
-                    path.display(),
-                    previous.end_offset()
-                )));
-            }
+        if let Some(previous) = segments.last()
+            && previous.end_offset() != base
+        {
+            return Err(LogError::Corrupt(format!(
+                "{}: segment starts at offset {base} but the previous one ends at {}",
+                path.display(),
+                previous.end_offset()
+            )));
         }
         let scan = scan_segment(&path, base)?;
         if let Some(why) = scan.problem {
