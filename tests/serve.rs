@@ -89,8 +89,16 @@ async fn restart_keeps_the_token_and_prints_none() {
 async fn invalid_configuration_stops_the_start_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &[(&str, &str)], &str); 3] = [
-        (&["--set", "ingest.max_headers=many"], &[], "config key `ingest.max_headers` (from flag for `ingest.max_headers`): expected a whole number, got `many`"),
-        (&[], &[("HOOKMETRY_INGEST_MAX_BODY_BYTES", "2GiB")], "config key `ingest.max_body_bytes` (from environment variable HOOKMETRY_INGEST_MAX_BODY_BYTES): must be between 1 byte and 1GiB, got 2GiB"),
+        (
+            &["--set", "ingest.max_headers=many"],
+            &[],
+            "config key `ingest.max_headers` (from flag for `ingest.max_headers`): expected a whole number, got `many`",
+        ),
+        (
+            &[],
+            &[("HOOKMETRY_INGEST_MAX_BODY_BYTES", "2GiB")],
+            "config key `ingest.max_body_bytes` (from environment variable HOOKMETRY_INGEST_MAX_BODY_BYTES): must be between 1 byte and 1GiB, got 2GiB",
+        ),
         (&["--set", "ingest.nope=1"], &[], "unknown config key `ingest.nope`"),
     ];
     for (args, env, expected) in cases {
@@ -171,12 +179,18 @@ async fn graphql_requires_a_valid_token_and_serves_graphiql() {
     assert_eq!(body["errors"][0]["extensions"]["field"], "id");
     let ep = c.create_endpoint("x").await.unwrap();
     let (_, body) = c
-        .graphql_raw("query($e: ID!) { captures(endpointId: $e, after: \"zzz\") { edges { cursor } } }", json!({ "e": ep.id }))
+        .graphql_raw(
+            "query($e: ID!) { captures(endpointId: $e, after: \"zzz\") { edges { cursor } } }",
+            json!({ "e": ep.id }),
+        )
         .await
         .unwrap();
     assert_eq!(body["errors"][0]["extensions"]["field"], "after");
     let (_, body) = c
-        .graphql_raw("query($e: ID!) { captures(endpointId: $e, first: 1000) { edges { cursor } } }", json!({ "e": ep.id }))
+        .graphql_raw(
+            "query($e: ID!) { captures(endpointId: $e, first: 1000) { edges { cursor } } }",
+            json!({ "e": ep.id }),
+        )
         .await
         .unwrap();
     assert_eq!(body["errors"][0]["message"], "invalid `first`: must be at most 200 (api.max_page_size), got 1000");
@@ -193,13 +207,20 @@ async fn another_teams_endpoint_looks_like_one_that_does_not_exist() {
     let dir = keep.path().to_path_buf();
     let a = TestServer::start_in(&dir, |_| {}).await.unwrap();
     let ep = a.admin.create_endpoint("team a").await.unwrap();
-    let id = common::id_from_body(&reqwest::Client::new().post(&ep.url).body("secret").send().await.unwrap().text().await.unwrap());
+    let id = common::id_from_body(
+        &reqwest::Client::new().post(&ep.url).body("secret").send().await.unwrap().text().await.unwrap(),
+    );
     a.admin.wait_for_capture(&id, Duration::from_secs(10)).await.unwrap();
     a.stop().await.unwrap();
 
     // A second team with an editor token, written straight into the same store.
     let store = hookmetry_store::SqliteStore::open(dir.join("hookmetry.db")).await.unwrap();
-    let team = hookmetry_core::Team { id: hookmetry_core::TeamId::new(), name: "b".into(), retention_days: 7, created_at: hookmetry_core::Timestamp::now() };
+    let team = hookmetry_core::Team {
+        id: hookmetry_core::TeamId::new(),
+        name: "b".into(),
+        retention_days: 7,
+        created_at: hookmetry_core::Timestamp::now(),
+    };
     use hookmetry_store::Store;
     store.create_team(&team).await.unwrap();
     let secret = hookmetry_core::new_api_token();
@@ -224,10 +245,16 @@ async fn another_teams_endpoint_looks_like_one_that_does_not_exist() {
     for id_ in [ep.id.as_str(), missing.as_str()] {
         let d = b.graphql("query($id: ID!) { endpoint(id: $id) { id } }", json!({ "id": id_ })).await.unwrap();
         assert_eq!(d["endpoint"], serde_json::Value::Null);
-        let (_, body) = b.graphql_raw("query($id: ID!) { captures(endpointId: $id) { edges { cursor } } }", json!({ "id": id_ })).await.unwrap();
+        let (_, body) = b
+            .graphql_raw("query($id: ID!) { captures(endpointId: $id) { edges { cursor } } }", json!({ "id": id_ }))
+            .await
+            .unwrap();
         assert_eq!(body["errors"][0]["message"], "endpoint not found");
         let (_, body) = b
-            .graphql_raw("mutation($id: ID!) { updateEndpoint(id: $id, input: {name: \"x\"}) { id } }", json!({ "id": id_ }))
+            .graphql_raw(
+                "mutation($id: ID!) { updateEndpoint(id: $id, input: {name: \"x\"}) { id } }",
+                json!({ "id": id_ }),
+            )
             .await
             .unwrap();
         assert_eq!(body["errors"][0]["message"], "endpoint not found");
@@ -237,7 +264,8 @@ async fn another_teams_endpoint_looks_like_one_that_does_not_exist() {
     let d = b.graphql("{ endpoints { id } }", json!({})).await.unwrap();
     assert_eq!(d["endpoints"], json!([]));
     // The owner's endpoint name did not change.
-    let d = b_server.admin.graphql("query($id: ID!) { endpoint(id: $id) { name } }", json!({ "id": ep.id })).await.unwrap();
+    let d =
+        b_server.admin.graphql("query($id: ID!) { endpoint(id: $id) { name } }", json!({ "id": ep.id })).await.unwrap();
     assert_eq!(d["endpoint"]["name"], "team a");
     b_server.stop().await.unwrap();
 }

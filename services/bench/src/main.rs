@@ -27,6 +27,9 @@ struct Args {
     /// Seconds of load per server (after 1 s of warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Only load this URL and print the result (for profiling a server started by hand).
+    #[arg(long)]
+    target: Option<String>,
     /// Request body size in bytes.
     #[arg(long, default_value_t = 1024)]
     body_bytes: usize,
@@ -37,6 +40,11 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.bare_server {
         return bare_server().await;
+    }
+    if let Some(url) = &args.target {
+        let r = load(&args, url).await?;
+        println!("{}", serde_json::to_string_pretty(&r.json(None))?);
+        return Ok(());
     }
     let me = std::env::current_exe()?;
     let hookmetry = args.hookmetry.clone().unwrap_or_else(|| me.with_file_name("hookmetry"));

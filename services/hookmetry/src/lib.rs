@@ -53,6 +53,9 @@ pub async fn run(
             segment_bytes: config.log.segment_bytes.0,
             max_unconsumed_bytes: config.log.max_unconsumed_bytes.0,
             max_record_bytes: config.ingest.max_body_bytes.0 + (4 << 20),
+            // Capture events only feed live subscribers, which live in this process: after a
+            // crash there is nobody to tell, so they are not worth an fsync each.
+            volatile_topics: vec![hookmetry_core::TOPIC_EVENTS.to_string()],
             ..EmbeddedLogOptions::default()
         },
     )
@@ -81,6 +84,7 @@ pub async fn run(
         hookmetry_processor::ProcessorSettings {
             batch_size: config.processor.batch_size,
             poll_wait: config.processor.poll_wait.0,
+            commit_interval: config.processor.commit_interval.0,
         },
         &metrics,
     )?;

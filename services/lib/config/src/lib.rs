@@ -86,6 +86,7 @@ pub struct StoreConfig {
 pub struct ProcessorConfig {
     pub batch_size: usize,
     pub poll_wait: HumanDuration,
+    pub commit_interval: HumanDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

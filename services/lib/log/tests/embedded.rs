@@ -97,6 +97,34 @@ async fn garbage_after_the_last_record_is_truncated_on_open() {
 }
 
 #[tokio::test]
+async fn zeroed_space_written_ahead_survives_a_crash_as_end_of_data() {
+    // A SIGKILL leaves the active segment with the zeros the writer wrote ahead of its data.
+    let dir = tempfile::tempdir().unwrap();
+    let segment = three_records(&dir).await;
+    let good_len = fs::metadata(&segment).unwrap().len();
+    append_to_file(&segment, &vec![0; 256 << 10]);
+
+    assert_recovered_to(&dir, 3).await;
+    let log = open(&dir, EmbeddedLogOptions::default()).await;
+    let records = read_all(&log, "t", "g2").await;
+    assert_eq!(offsets(&records), vec![0, 1, 2, 3], "the record appended after recovery overwrote the zeros");
+    drop(log);
+    let len = fs::metadata(&segment).unwrap().len();
+    assert!(len > good_len && len < good_len + 4096, "a clean close trims the zeros: {len} bytes");
+}
+
+#[tokio::test]
+async fn appends_write_ahead_so_the_file_rarely_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir, EmbeddedLogOptions::default()).await;
+    append_n(&log, "t", 5).await;
+    let segment = segment_files(&dir, "t").pop().unwrap();
+    let len = fs::metadata(&segment).unwrap().len();
+    assert!(len >= 4 << 20, "4 MiB of zeroed space is written ahead of the data: {len} bytes");
+    drop(log);
+}
+
+#[tokio::test]
 async fn record_cut_mid_write_is_truncated_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let segment = three_records(&dir).await;
