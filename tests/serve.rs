@@ -88,7 +88,9 @@ async fn restart_keeps_the_token_and_prints_none() {
 #[tokio::test]
 async fn invalid_configuration_stops_the_start_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &str); 3] = [
+    // (flags, environment, expected message)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
         (
             &["--set", "ingest.max_headers=many"],
             &[],
