@@ -229,3 +229,21 @@ async fn custom_response_is_served_after_the_capture_is_durable() {
     server.admin.wait_for_captures(&ep.id, 1, WAIT).await.unwrap();
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_configured_proxies() {
+    // Untrusted by default: the header is kept as sent, the address is the real peer.
+    let (server, ep) = setup().await;
+    let c = send(&server, reqwest::Client::new().post(&ep.url).header("x-forwarded-for", "203.0.113.9")).await;
+    assert!(c["remoteAddr"].as_str().unwrap().starts_with("127.0.0.1:"), "{}", c["remoteAddr"]);
+    assert!(header_pairs(&c).contains(&("x-forwarded-for".into(), "203.0.113.9".into())));
+    server.stop().await.unwrap();
+
+    let server =
+        TestServer::start_with(|c| c.ingest.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await.unwrap();
+    let ep = server.admin.create_endpoint("behind-proxy").await.unwrap();
+    let c = send(&server, reqwest::Client::new().post(&ep.url).header("x-forwarded-for", "198.51.100.4, 203.0.113.9"))
+        .await;
+    assert_eq!(c["remoteAddr"], "203.0.113.9", "the right-most hop the trusted proxy saw");
+    server.stop().await.unwrap();
+}

@@ -85,6 +85,7 @@ pub async fn run(
             batch_size: config.processor.batch_size,
             poll_wait: config.processor.poll_wait.0,
             commit_interval: config.processor.commit_interval.0,
+            batch_linger: config.processor.batch_linger.0,
         },
         &metrics,
     )?;

@@ -21,6 +21,8 @@ pub struct ProcessorSettings {
     pub poll_wait: Duration,
     /// Longest time a stored batch waits for its offset commit.
     pub commit_interval: Duration,
+    /// How long a batch waits for more records after its first one arrived.
+    pub batch_linger: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +88,7 @@ impl Processor {
         let mut backoff = Backoff::default();
         let mut pending = PendingCommit::default();
         while !shutdown.is_cancelled() {
-            let batch = match consumer.poll(self.settings.batch_size, self.settings.poll_wait).await {
+            let batch = match self.next_batch(&mut *consumer).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "captures log poll failed; retrying");
@@ -120,6 +122,18 @@ impl Processor {
         pending.commit(&mut *consumer).await;
         tracing::info!("processor stopped");
         Ok(())
+    }
+
+    /// A batch of records. Once the first arrives, waits `batch_linger` for more: under load one
+    /// store transaction (one fsync) then carries hundreds of captures instead of a handful.
+    async fn next_batch(&self, consumer: &mut dyn GroupConsumer) -> Result<Vec<Record>, LogError> {
+        let max = self.settings.batch_size;
+        let mut batch = consumer.poll(max, self.settings.poll_wait).await?;
+        if !batch.is_empty() && batch.len() < max && !self.settings.batch_linger.is_zero() {
+            tokio::time::sleep(self.settings.batch_linger).await;
+            batch.extend(consumer.poll(max - batch.len(), Duration::ZERO).await?);
+        }
+        Ok(batch)
     }
 
     async fn process(&self, batch: &[Record]) -> Result<(), String> {

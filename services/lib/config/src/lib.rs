@@ -87,6 +87,7 @@ pub struct ProcessorConfig {
     pub batch_size: usize,
     pub poll_wait: HumanDuration,
     pub commit_interval: HumanDuration,
+    pub batch_linger: HumanDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +220,12 @@ impl Config {
         }
         if self.log.segment_bytes.0 < 1 << 20 {
             return Err(("log.segment_bytes", format!("must be at least 1MiB, got {}", self.log.segment_bytes)));
+        }
+        if self.processor.batch_linger.0 > Duration::from_secs(1) {
+            return Err((
+                "processor.batch_linger",
+                format!("must be at most 1s, got {:?}", self.processor.batch_linger.0),
+            ));
         }
         if self.processor.batch_size == 0 || self.processor.batch_size > 10_000 {
             return Err((
