@@ -155,3 +155,27 @@ async fn bad_config_is_refused_at_start_naming_the_key() {
     // accept an impossible budget silently.
     assert!(err.contains("ingest.inflight_bytes"), "{err}");
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_408_and_frees_the_budget() {
+    let server = TestServer::start_with(|c| {
+        c.ingest.body_timeout.0 = Duration::from_secs(1);
+        c.ingest.max_body_bytes.0 = 1 << 20;
+        c.ingest.inflight_bytes.0 = 1 << 20;
+    })
+    .await
+    .unwrap();
+    let ep = server.admin.create_endpoint("slow").await.unwrap();
+    let req = format!("POST /h/{}/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\nonly this", ep.token);
+    let started = std::time::Instant::now();
+    let resp = raw_http(&server.base_url, req.as_bytes()).await;
+    assert_eq!(status_of(&resp), 408, "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        error_of(body_of(&resp)),
+        ("body_timeout".into(), "request body not received within 1s (ingest.body_timeout)".into())
+    );
+    // The 1 MiB it had reserved is free again: the sentinel is accepted.
+    assert_only_sentinel_stored(&server, &ep).await;
+    server.stop().await.unwrap();
+}

@@ -98,8 +98,8 @@ async fn invalid_configuration_stops_the_start_naming_the_key() {
         ),
         (
             &[],
-            &[("HOOKMETRY_INGEST_MAX_BODY_BYTES", "2GiB")],
-            "config key `ingest.max_body_bytes` (from environment variable HOOKMETRY_INGEST_MAX_BODY_BYTES): must be between 1 byte and 1GiB, got 2GiB",
+            &[("HOOKMETRY_INGEST_MAX_BODY_BYTES", "1GiB")],
+            "config key `ingest.max_body_bytes` (from environment variable HOOKMETRY_INGEST_MAX_BODY_BYTES): must be between 1 byte and 512MiB, got 1GiB",
         ),
         (&["--set", "ingest.nope=1"], &[], "unknown config key `ingest.nope`"),
     ];
@@ -127,7 +127,10 @@ async fn health_readiness_and_metrics() {
     assert_eq!(r.status(), 200);
     let r = http.get(format!("{}/readyz", server.base_url)).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), json!({ "ready": true, "log": "ok", "store": "ok" }));
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        json!({ "ready": true, "log": "ok", "store": "ok", "processor": "ok" })
+    );
 
     let ep = server.admin.create_endpoint("m").await.unwrap();
     let id = common::id_from_body(&http.post(&ep.url).body("x").send().await.unwrap().text().await.unwrap());
@@ -198,6 +201,19 @@ async fn graphql_requires_a_valid_token_and_serves_graphiql() {
     assert_eq!(body["errors"][0]["message"], "invalid `first`: must be at most 200 (api.max_page_size), got 1000");
     let (_, body) = c.graphql_raw("{ nope }", json!({})).await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+
+    // Oversized and malformed bodies: a clear client error, before or instead of execution.
+    let big = http.post(&url).bearer_auth(&c.token).body(vec![b' '; 2 << 20]).send().await.unwrap();
+    assert_eq!(big.status(), 413);
+    let body: serde_json::Value = big.json().await.unwrap();
+    assert_eq!(body["errors"][0]["message"], "request body exceeds 1048576 bytes");
+    let bad = http.post(&url).bearer_auth(&c.token).body("{not json").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Without a token nothing is read at all.
+    let anon = http.post(&url).body(vec![b' '; 2 << 20]).send().await.unwrap();
+    assert_eq!(anon.status(), 401);
     server.stop().await.unwrap();
 }
 

@@ -16,6 +16,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("invalid `{field}`: {message}")]
     BadInput { field: &'static str, message: String },
+    #[error("request body exceeds {limit} bytes")]
+    TooLarge { limit: usize },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -29,6 +31,7 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::BadInput { .. } => "BAD_USER_INPUT",
+            ApiError::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
@@ -40,6 +43,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadInput { .. } => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

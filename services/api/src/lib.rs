@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{EmptySubscription, Schema};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
@@ -139,11 +139,25 @@ pub fn sdl() -> String {
     build_schema(None).sdl()
 }
 
-async fn graphql(State(api): State<Arc<Api>>, headers: HeaderMap, req: GraphQLRequest) -> Response {
-    match api.authenticate(&headers).await {
-        Ok(caller) => GraphQLResponse::from(api.schema.execute(req.into_inner().data(caller)).await).into_response(),
-        Err(e) => e.into_response(),
-    }
+/// Largest GraphQL request body accepted.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// Authenticates before reading the body, then reads at most `MAX_REQUEST_BYTES`: an anonymous
+/// client cannot make the server buffer anything.
+async fn graphql(State(api): State<Arc<Api>>, headers: HeaderMap, body: axum::body::Body) -> Response {
+    let caller = match api.authenticate(&headers).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::TooLarge { limit: MAX_REQUEST_BYTES }.into_response(),
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return ApiError::bad("body", format!("not a GraphQL request in JSON: {e}")).into_response(),
+    };
+    GraphQLResponse::from(api.schema.execute(request.data(caller)).await).into_response()
 }
 
 async fn graphiql() -> impl IntoResponse {

@@ -52,7 +52,9 @@ pub async fn run(
         EmbeddedLogOptions {
             segment_bytes: config.log.segment_bytes.0,
             max_unconsumed_bytes: config.log.max_unconsumed_bytes.0,
-            max_record_bytes: config.ingest.max_body_bytes.0 + (4 << 20),
+            // The body plus every header and the envelope fits; anything larger was refused by
+            // ingest's own limits before it got here.
+            max_record_bytes: config.ingest.max_body_bytes.0 + 2 * config.ingest.max_header_bytes.0 + (64 << 10),
             // Capture events only feed live subscribers, which live in this process: after a
             // crash there is nobody to tell, so they are not worth an fsync each.
             volatile_topics: vec![hookmetry_core::TOPIC_EVENTS.to_string()],
@@ -98,14 +100,16 @@ pub async fn run(
         },
     );
 
+    let roles = shutdown.child_token();
+    let processor_up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let processor_task = tokio::spawn(supervise_processor(Arc::new(processor), roles.clone(), processor_up.clone()));
+
     let app = ingest.router().merge(api.router()).merge(ops::router(ops::Ops {
         log: log.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
+        processor_up: processor_up.clone(),
     }));
-
-    let roles = shutdown.child_token();
-    let processor_task = tokio::spawn(processor.run(roles.clone()));
 
     let started = Started { base_url: base_url.clone(), new_admin_token: boot.new_admin_token.clone(), data_dir };
     tracing::info!(listen = %local, base_url = %base_url, graphql = %format!("{base_url}/graphql"), "hookmetry serving");
@@ -114,11 +118,38 @@ pub async fn run(
     server::serve(listener, app, &config, shutdown.clone()).await;
 
     roles.cancel();
-    match processor_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "processor failed"),
-        Err(e) => tracing::error!(error = %e, "processor task panicked"),
+    if let Err(e) = processor_task.await {
+        tracing::error!(error = %e, "processor supervisor failed");
     }
     tracing::info!("hookmetry stopped");
     Ok(())
+}
+
+/// Keeps the processor running: if it fails or panics, ingest would go on acknowledging captures
+/// that nobody stores until the log is full. `/readyz` reports it while it is down.
+async fn supervise_processor(
+    processor: Arc<hookmetry_processor::Processor>,
+    shutdown: CancellationToken,
+    up: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let p = processor.clone();
+        let token = shutdown.clone();
+        let outcome = tokio::spawn(async move { p.run(token).await }).await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        up.store(false, Ordering::Relaxed);
+        match outcome {
+            Ok(Ok(())) => tracing::error!("processor stopped unexpectedly; restarting"),
+            Ok(Err(e)) => tracing::error!(error = %e, "processor failed; restarting"),
+            Err(e) => tracing::error!(error = %e, "processor panicked; restarting"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        up.store(true, Ordering::Relaxed);
+    }
 }

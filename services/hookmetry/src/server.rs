@@ -30,6 +30,9 @@ pub async fn serve(listener: TcpListener, app: Router, config: &Config, shutdown
     builder.http2().timer(TokioTimer::new()).max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
 
     let graceful = GracefulShutdown::new();
+    // Kept so that connections still open after the grace period can be ended: they hold the
+    // log and store, which must be closed before the data-dir lock is released.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -51,7 +54,9 @@ pub async fn serve(listener: TcpListener, app: Router, config: &Config, shutdown
         let conn =
             builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc)).into_owned();
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        // Finished connections are reaped as we go so the set stays small.
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, peer = %peer, "connection ended with error");
             }
@@ -61,6 +66,10 @@ pub async fn serve(listener: TcpListener, app: Router, config: &Config, shutdown
     let grace = config.server.shutdown_grace.0;
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(grace) => tracing::warn!(grace = ?grace, "shutdown grace elapsed with connections still open"),
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!(grace = ?grace, open = connections.len(), "shutdown grace elapsed; closing open connections");
+        }
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }

@@ -27,13 +27,18 @@ pub enum IngestError {
     StoreUnavailable(String),
     #[error("request body could not be read: {0}")]
     BodyRead(String),
+    #[error("request body not received within {0:?} (ingest.body_timeout)")]
+    BodyTimeout(Duration),
+    #[error("request with its headers exceeds the log's record limit of {limit} bytes")]
+    RecordTooLarge { limit: u64 },
 }
 
 impl IngestError {
     pub fn status(&self) -> StatusCode {
         match self {
             IngestError::UnknownEndpoint => StatusCode::NOT_FOUND,
-            IngestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::BodyTooLarge { .. } | IngestError::RecordTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             IngestError::TooManyHeaders { .. } | IngestError::HeadersTooLarge { .. } => {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
@@ -50,7 +55,8 @@ impl IngestError {
     pub fn outcome(&self) -> &'static str {
         match self {
             IngestError::UnknownEndpoint => "unknown_endpoint",
-            IngestError::BodyTooLarge { .. } => "body_too_large",
+            IngestError::BodyTooLarge { .. } | IngestError::RecordTooLarge { .. } => "body_too_large",
+            IngestError::BodyTimeout(_) => "body_timeout",
             IngestError::TooManyHeaders { .. } => "too_many_headers",
             IngestError::HeadersTooLarge { .. } => "headers_too_large",
             IngestError::Overloaded { .. } => "overloaded",

@@ -43,6 +43,7 @@ pub struct IngestSettings {
     pub inflight_bytes: u64,
     pub trusted_proxies: Vec<IpNet>,
     pub append_timeout: Duration,
+    pub body_timeout: Duration,
     pub endpoint_cache_ttl: Duration,
 }
 
@@ -56,6 +57,7 @@ impl IngestSettings {
             inflight_bytes: i.inflight_bytes.0,
             trusted_proxies: i.trusted_proxies.clone(),
             append_timeout: i.append_timeout.0,
+            body_timeout: i.body_timeout.0,
             endpoint_cache_ttl: i.endpoint_cache_ttl.0,
         }
     }
@@ -100,15 +102,19 @@ impl Ingest {
         check_headers(&parts.headers, &self.settings)?;
         let endpoint = self.endpoints.get(token).await?.ok_or(IngestError::UnknownEndpoint)?;
 
-        let (body, _permits) = self.read_body(&parts.headers, body).await?;
+        let (body, permits) = tokio::time::timeout(self.settings.body_timeout, self.read_body(&parts.headers, body))
+            .await
+            .map_err(|_| IngestError::BodyTimeout(self.settings.body_timeout))??;
 
         let headers = parts
             .headers
             .iter()
             .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
             .collect();
+        let id = CaptureId::new();
+        let body_len = body.len();
         let capture = CapturedRequest {
-            id: CaptureId::new(),
+            id,
             endpoint_id: endpoint.id,
             team_id: endpoint.team_id,
             method: parts.method.as_str().to_string(),
@@ -121,19 +127,32 @@ impl Ingest {
             http_version: format!("{:?}", parts.version),
             received_at,
         };
-
         let record =
             NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
                 .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
+        drop(capture);
+
+        // The append runs in its own task that owns the in-flight permits: if we stop waiting
+        // (timeout, client gone), the record still sits in the log's queue, and its bytes stay
+        // counted until the log is done with them.
+        let log = self.log.clone();
+        let append = tokio::spawn(async move {
+            let result = log.append(TOPIC_CAPTURES, record).await;
+            drop(permits);
+            result
+        });
         let started = Instant::now();
-        match tokio::time::timeout(self.settings.append_timeout, self.log.append(TOPIC_CAPTURES, record)).await {
-            Ok(Ok(_)) => self.metrics.append_seconds.observe(started.elapsed().as_secs_f64()),
-            Ok(Err(LogError::Full { limit_bytes, .. })) => return Err(IngestError::LogFull { limit_bytes }),
-            Ok(Err(e)) => return Err(IngestError::LogUnavailable(e.to_string())),
+        match tokio::time::timeout(self.settings.append_timeout, append).await {
+            Ok(Ok(Ok(_))) => self.metrics.append_seconds.observe(started.elapsed().as_secs_f64()),
+            Ok(Ok(Err(LogError::Full { limit_bytes, .. }))) => return Err(IngestError::LogFull { limit_bytes }),
+            Ok(Ok(Err(LogError::RecordTooLarge { limit, .. }))) => return Err(IngestError::RecordTooLarge { limit }),
+            Ok(Ok(Err(e))) => return Err(IngestError::LogUnavailable(e.to_string())),
+            Ok(Err(join)) => return Err(IngestError::LogUnavailable(format!("append task failed: {join}"))),
             Err(_) => return Err(IngestError::AppendTimeout(self.settings.append_timeout)),
         }
-        tracing::debug!(capture_id = %capture.id, endpoint_id = %endpoint.id, bytes = capture.body.len(), "capture appended");
-        Ok(respond(&endpoint, capture.id).await)
+        tracing::debug!(capture_id = %id, endpoint_id = %endpoint.id, bytes = body_len, "capture appended");
+        // Body and permits are gone by now: a custom response delay holds no request memory.
+        Ok(respond(&endpoint, id).await)
     }
 
     /// Reads the body within `max_body_bytes`, holding in-flight budget for every byte held, so a
@@ -205,14 +224,17 @@ async fn capture(
     }
 }
 
-/// `/h/<token>/rest?q` → (`<token>`, `/rest`). The path stays percent-encoded as sent.
+/// `/h/<token>/rest?q` → (`<token>`, `/rest`). The path stays percent-encoded as sent. A token
+/// that cannot have been issued (not 32 lower-case hex digits) is rejected here, so random
+/// paths never reach the store or the endpoint cache.
 fn split_capture_path(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix("/h/")?;
     let (token, tail) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    (!token.is_empty()).then_some((token, tail))
+    let issued_shape = token.len() == 32 && token.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    issued_shape.then_some((token, tail))
 }
 
 fn check_headers(headers: &HeaderMap, s: &IngestSettings) -> Result<(), IngestError> {

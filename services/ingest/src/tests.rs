@@ -2,11 +2,16 @@ use super::*;
 
 #[test]
 fn capture_path_is_split_after_the_token() {
-    assert_eq!(split_capture_path("/h/abc"), Some(("abc", "/")));
-    assert_eq!(split_capture_path("/h/abc/"), Some(("abc", "/")));
-    assert_eq!(split_capture_path("/h/abc/x/y%20z"), Some(("abc", "/x/y%20z")));
+    let t = "0123456789abcdef0123456789abcdef";
+    assert_eq!(split_capture_path(&format!("/h/{t}")), Some((t, "/")));
+    assert_eq!(split_capture_path(&format!("/h/{t}/")), Some((t, "/")));
+    assert_eq!(split_capture_path(&format!("/h/{t}/x/y%20z")), Some((t, "/x/y%20z")));
     assert_eq!(split_capture_path("/h/"), None);
     assert_eq!(split_capture_path("/other"), None);
+    // Shapes no endpoint can have never reach the store or the cache.
+    assert_eq!(split_capture_path("/h/abc"), None);
+    assert_eq!(split_capture_path(&format!("/h/{}", "A".repeat(32))), None);
+    assert_eq!(split_capture_path(&format!("/h/{}", "a".repeat(60_000))), None);
 }
 
 #[test]
@@ -32,6 +37,7 @@ fn header_limits_name_the_key() {
         inflight_bytes: 100,
         trusted_proxies: vec![],
         append_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
         endpoint_cache_ttl: Duration::ZERO,
     };
     let mut h = HeaderMap::new();

@@ -18,6 +18,8 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
 #[derive(Clone, Copy)]
 enum Failure {
     Full,
@@ -60,7 +62,7 @@ async fn answer(failure: Failure) -> (StatusCode, String, Option<String>) {
         id: EndpointId::new(),
         team_id: team.id,
         name: "e".into(),
-        token: "tok".into(),
+        token: TOKEN.into(),
         response: None,
         created_at: Timestamp::now(),
     };
@@ -73,11 +75,12 @@ async fn answer(failure: Failure) -> (StatusCode, String, Option<String>) {
         inflight_bytes: 4096,
         trusted_proxies: vec![],
         append_timeout: Duration::from_millis(300),
+        body_timeout: Duration::from_secs(5),
         endpoint_cache_ttl: Duration::from_secs(1),
     };
     let ingest = Ingest::new(log.clone(), Arc::new(store), settings, &Metrics::new()).unwrap();
     let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut req = Request::post("/h/tok/x").body(Body::from("payload")).unwrap();
+    let mut req = Request::post(format!("/h/{TOKEN}/x")).body(Body::from("payload")).unwrap();
     req.extensions_mut().insert(ConnectInfo(peer));
     let resp = ingest.router().oneshot(req).await.unwrap();
     let status = resp.status();

@@ -82,7 +82,7 @@ impl Processor {
     }
 
     /// Runs until `shutdown` is cancelled; a batch in progress is finished first.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProcessorError> {
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), ProcessorError> {
         let mut consumer = self.log.consumer(TOPIC_CAPTURES, GROUP).await?;
         tracing::info!(group = GROUP, "processor started");
         let mut backoff = Backoff::default();
@@ -131,7 +131,12 @@ impl Processor {
         let mut batch = consumer.poll(max, self.settings.poll_wait).await?;
         if !batch.is_empty() && batch.len() < max && !self.settings.batch_linger.is_zero() {
             tokio::time::sleep(self.settings.batch_linger).await;
-            batch.extend(consumer.poll(max - batch.len(), Duration::ZERO).await?);
+            match consumer.poll(max - batch.len(), Duration::ZERO).await {
+                Ok(more) => batch.extend(more),
+                // The first records are already taken from the consumer: they must be stored,
+                // not dropped with the error. The next poll retries the rest.
+                Err(e) => tracing::warn!(error = %e, "topping up the batch failed; storing what was read"),
+            }
         }
         Ok(batch)
     }

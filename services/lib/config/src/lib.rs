@@ -18,8 +18,9 @@ pub use units::{ByteSize, HumanDuration, parse_duration, parse_size};
 /// The documented defaults, also shipped as `hookmetry config defaults`.
 pub const DEFAULTS_TOML: &str = include_str!("../defaults.toml");
 
-/// Largest accepted `ingest.max_body_bytes`.
-pub const MAX_BODY_LIMIT: u64 = 1 << 30;
+/// Largest accepted `ingest.max_body_bytes`: well under SQLite's 1,000,000,000-byte blob limit,
+/// so every body ingest accepts can also be stored.
+pub const MAX_BODY_LIMIT: u64 = 512 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,6 +65,7 @@ pub struct IngestConfig {
     #[serde(deserialize_with = "units::deserialize_nets")]
     pub trusted_proxies: Vec<IpNet>,
     pub append_timeout: HumanDuration,
+    pub body_timeout: HumanDuration,
     pub endpoint_cache_ttl: HumanDuration,
 }
 
@@ -197,7 +199,7 @@ impl Config {
         if i.max_body_bytes.0 == 0 || i.max_body_bytes.0 > MAX_BODY_LIMIT {
             return Err((
                 "ingest.max_body_bytes",
-                format!("must be between 1 byte and 1GiB, got {}", i.max_body_bytes),
+                format!("must be between 1 byte and 512MiB, got {}", i.max_body_bytes),
             ));
         }
         if i.inflight_bytes.0 < i.max_body_bytes.0 {
@@ -217,6 +219,25 @@ impl Config {
         }
         if i.append_timeout.0.is_zero() {
             return Err(("ingest.append_timeout", "must be more than 0s".into()));
+        }
+        if i.body_timeout.0 < Duration::from_secs(1) {
+            return Err(("ingest.body_timeout", format!("must be at least 1s, got {:?}", i.body_timeout.0)));
+        }
+        if self.processor.poll_wait.0 < Duration::from_millis(10) {
+            return Err((
+                "processor.poll_wait",
+                format!("must be at least 10ms, got {:?}", self.processor.poll_wait.0),
+            ));
+        }
+        if self.log.max_unconsumed_bytes.0 < 4 * i.max_body_bytes.0 {
+            return Err((
+                "log.max_unconsumed_bytes",
+                format!(
+                    "must be at least 4 × ingest.max_body_bytes ({}), got {}",
+                    ByteSize(4 * i.max_body_bytes.0),
+                    self.log.max_unconsumed_bytes
+                ),
+            ));
         }
         if self.log.segment_bytes.0 < 1 << 20 {
             return Err(("log.segment_bytes", format!("must be at least 1MiB, got {}", self.log.segment_bytes)));

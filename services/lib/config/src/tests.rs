@@ -58,9 +58,13 @@ fn errors_name_the_key_and_origin() {
         "config key `ingest.max_headers` (from environment variable HOOKMETRY_INGEST_MAX_HEADERS): expected a whole number, got `many`"
     );
 
-    let err = Config::load(&env(&[("HOOKMETRY_INGEST_MAX_BODY_BYTES", "2GiB")])).unwrap_err().to_string();
+    let err = Config::load(&env(&[("HOOKMETRY_INGEST_MAX_BODY_BYTES", "1GiB")])).unwrap_err().to_string();
     assert!(err.starts_with("config key `ingest.max_body_bytes` (from environment variable"), "{err}");
-    assert!(err.contains("between 1 byte and 1GiB, got 2GiB"), "{err}");
+    assert!(err.contains("between 1 byte and 512MiB, got 1GiB"), "{err}");
+    let err = Config::load(&env(&[("HOOKMETRY_PROCESSOR_POLL_WAIT", "0ms")])).unwrap_err().to_string();
+    assert!(err.starts_with("config key `processor.poll_wait`"), "{err}");
+    let err = Config::load(&env(&[("HOOKMETRY_LOG_MAX_UNCONSUMED_BYTES", "1MiB")])).unwrap_err().to_string();
+    assert!(err.contains("must be at least 4 × ingest.max_body_bytes (40MiB), got 1MiB"), "{err}");
 
     let err = Config::load(&env(&[("HOOKMETRY_PROCESSOR_POLL_WAIT", "soon")])).unwrap_err().to_string();
     assert!(err.starts_with("config key `processor.poll_wait`"), "{err}");

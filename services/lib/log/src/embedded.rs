@@ -132,7 +132,13 @@ impl EmbeddedLog {
         let topics = {
             let (dir, options, syncs) = (dir.clone(), options.clone(), syncs.clone());
             blocking(move || {
+                let fresh = !dir.exists();
                 fs::create_dir_all(&dir).map_err(at(&dir))?;
+                // A new log directory must survive power loss too, or the first topics created
+                // in it (and the captures acknowledged there) could vanish with it.
+                if fresh && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    sync_dir(parent)?;
+                }
                 let mut topics = HashMap::new();
                 for entry in fs::read_dir(&dir).map_err(at(&dir))? {
                     let entry = entry?;
@@ -850,6 +856,13 @@ fn recover_segments(dir: &Path, topic: &str) -> Result<Vec<Segment>> {
             )));
         }
         let scan = scan_segment(&path, base)?;
+        if i == last && scan.problem.is_none() && scan.good_len < scan.file_len {
+            // Zeroed space written ahead. Cut it, rather than overwrite it later: if a torn write
+            // left stray bytes past the zeros, they must not resurface behind new records.
+            let file = OpenOptions::new().write(true).open(&path).map_err(at(&path))?;
+            file.set_len(scan.good_len)?;
+            file.sync_all()?;
+        }
         if let Some(why) = scan.problem {
             if i != last {
                 return Err(LogError::Corrupt(format!("{}: {why} at byte {}", path.display(), scan.good_len)));
