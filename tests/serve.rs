@@ -202,6 +202,19 @@ async fn graphql_requires_a_valid_token_and_serves_graphiql() {
     let (_, body) = c.graphql_raw("{ nope }", json!({})).await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
 
+    // Many large pages in one query exceed the complexity limit before anything is read.
+    let fields = hookmetry_testkit::CAPTURE_FIELDS;
+    let q = format!(
+        "query($e: ID!) {{ a: captures(endpointId: $e, first: 200) {{ edges {{ node {{ {fields} }} }} }} b: captures(endpointId: $e, first: 200) {{ edges {{ node {{ {fields} }} }} }} }}"
+    );
+    let (_, body) = c.graphql_raw(&q, json!({ "e": ep.id })).await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("complex"), "{body}");
+    let one =
+        format!("query($e: ID!) {{ captures(endpointId: $e, first: 200) {{ edges {{ node {{ {fields} }} }} }} }}");
+    let (_, body) = c.graphql_raw(&one, json!({ "e": ep.id })).await.unwrap();
+    assert!(body.get("errors").is_none(), "one full page is allowed: {body}");
+
     // Oversized and malformed bodies: a clear client error, before or instead of execution.
     let big = http.post(&url).bearer_auth(&c.token).body(vec![b' '; 2 << 20]).send().await.unwrap();
     assert_eq!(big.status(), 413);

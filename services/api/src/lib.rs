@@ -26,8 +26,9 @@ pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest query accepted; deeper ones are refused before execution.
 pub const MAX_QUERY_DEPTH: usize = 12;
-/// Largest query complexity accepted (async-graphql's field count estimate).
-pub const MAX_QUERY_COMPLEXITY: usize = 2_000;
+/// Largest query complexity accepted: roughly the number of fields resolved, with list fields
+/// multiplied by their page size (a full 200-capture page of every field is about 3,600).
+pub const MAX_QUERY_COMPLEXITY: usize = 5_000;
 
 #[derive(Debug, Clone)]
 pub struct ApiSettings {

@@ -55,6 +55,9 @@ impl QueryRoot {
     }
 
     /// Captures of one endpoint, newest first. `after` is the `endCursor` of the previous page.
+    /// Counts as `first` × its selection towards the query complexity limit, so one query
+    /// cannot ask for many large pages at once.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity")]
     async fn captures(
         &self,
         c: &Context<'_>,

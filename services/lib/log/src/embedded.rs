@@ -286,8 +286,11 @@ impl Topic {
             sync_dir(root)?;
             sync_dir(&dir)?;
         }
-        let segments = recover_segments(&dir, name)?;
         let groups = load_groups(&groups_dir)?;
+        // Records a group has committed were acknowledged and consumed: no crash can have torn
+        // them, so recovery must never cut there.
+        let committed = groups.values().copied().max().unwrap_or(0);
+        let segments = recover_segments(&dir, name, committed)?;
         let active = segments.last().expect("recovery leaves at least one segment");
         let (file, size, next) = (active.file.clone(), active.size, active.end_offset());
         let (end, _) = watch::channel(next);
@@ -827,7 +830,7 @@ fn segment_path(dir: &Path, base: u64) -> PathBuf {
 }
 
 /// Scans the topic's segments, truncating a torn tail, and returns them oldest first.
-fn recover_segments(dir: &Path, topic: &str) -> Result<Vec<Segment>> {
+fn recover_segments(dir: &Path, topic: &str, committed: u64) -> Result<Vec<Segment>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir).map_err(at(dir))? {
         let name = entry?.file_name();
@@ -864,8 +867,17 @@ fn recover_segments(dir: &Path, topic: &str) -> Result<Vec<Segment>> {
             file.sync_all()?;
         }
         if let Some(why) = scan.problem {
+            let kept_end = base + scan.positions.len() as u64;
             if i != last {
                 return Err(LogError::Corrupt(format!("{}: {why} at byte {}", path.display(), scan.good_len)));
+            }
+            if kept_end < committed {
+                return Err(LogError::Corrupt(format!(
+                    "{}: {why} at byte {} (offset {kept_end}), but offsets below {committed} were already consumed: \
+                     refusing to drop acknowledged records",
+                    path.display(),
+                    scan.good_len
+                )));
             }
             warn!(
                 topic,

@@ -455,3 +455,29 @@ async fn write_failure_fails_the_batch_and_poisons_the_topic() {
     log.health().await.expect("healthy after restart");
     assert_eq!(log.append("t", record(1)).await.unwrap().offset, 1);
 }
+
+#[tokio::test]
+async fn damage_below_a_committed_offset_is_refused_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir, EmbeddedLogOptions::default()).await;
+    append_n(&log, "t", 3).await;
+    let records = read_all(&log, "t", "g").await;
+    let mut consumer = log.consumer("t", "g").await.unwrap();
+    consumer.commit(&records).await.unwrap();
+    drop(consumer);
+    drop(log);
+
+    // Flip a byte inside the middle record: not a torn write, since it was consumed.
+    let segment = segment_files(&dir, "t").pop().unwrap();
+    let mut bytes = fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&segment, &bytes).unwrap();
+
+    let err = match EmbeddedLog::open(dir.path(), EmbeddedLogOptions::default()).await {
+        Ok(_) => panic!("a log missing consumed records must not open"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("refusing to drop acknowledged records"), "{err}");
+    assert_eq!(fs::read(&segment).unwrap(), bytes, "nothing was truncated");
+}
