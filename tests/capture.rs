@@ -108,15 +108,16 @@ async fn duplicate_headers_keep_their_order_and_values() {
     assert_eq!(status_of(&resp), 200, "{resp}");
     let c = server.admin.wait_for_capture(&id_from_body(body_of(&resp)), WAIT).await.unwrap();
     let pairs = header_pairs(&c);
+    // HTTP/1: names keep their case, lines their order.
     let expect = [
-        ("host", "x"),
-        ("x-dup", "one"),
-        ("x-dup", "two"),
+        ("Host", "x"),
+        ("X-Dup", "one"),
+        ("X-Dup", "two"),
         ("x-dup", "three"),
-        ("x-single", "s"),
-        ("x-bin", "café"),
-        ("content-length", "2"),
-        ("connection", "close"),
+        ("X-Single", "s"),
+        ("X-Bin", "café"),
+        ("Content-Length", "2"),
+        ("Connection", "close"),
     ];
     let expect: Vec<(String, String)> = expect.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     assert_eq!(pairs, expect);
@@ -126,16 +127,53 @@ async fn duplicate_headers_keep_their_order_and_values() {
 }
 
 #[tokio::test]
-async fn interleaved_duplicates_are_grouped_under_their_first_position() {
-    // Documented limit (docs/capture.md): the HTTP stack groups repeated names at the first
-    // occurrence. Values keep their relative order; this test pins the behaviour down.
+async fn interleaved_duplicates_keep_their_arrival_order() {
     let (server, ep) = setup().await;
     let token = &ep.token;
     let req = format!("GET /h/{token} HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nA: 3\r\nConnection: close\r\n\r\n");
     let resp = raw_http(&server.base_url, req.as_bytes()).await;
     let c = server.admin.wait_for_capture(&id_from_body(body_of(&resp)), WAIT).await.unwrap();
-    let names: Vec<String> = header_pairs(&c).into_iter().map(|(n, v)| format!("{n}:{v}")).collect();
-    assert_eq!(names, ["host:x", "a:1", "a:3", "b:2", "connection:close"]);
+    let lines: Vec<String> = header_pairs(&c).into_iter().map(|(n, v)| format!("{n}:{v}")).collect();
+    assert_eq!(lines, ["Host:x", "A:1", "B:2", "A:3", "Connection:close"]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_request_on_a_keep_alive_connection_gets_its_own_headers() {
+    // Three requests in one write: a body that looks like a request head, a chunked body with a
+    // trailer, then a plain GET. Each capture must carry exactly its own header lines.
+    let (server, ep) = setup().await;
+    let t = &ep.token;
+    let body = "GET /h/fake HTTP/1.1\r\nFake: yes\r\n\r\n";
+    let stream = format!(
+        "POST /h/{t}/one HTTP/1.1\r\nHost: x\r\nOne: 1\r\nContent-Length: {}\r\n\r\n{body}\
+         POST /h/{t}/two HTTP/1.1\r\nHost: x\r\nTwo: 2\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n\r\n\r\n\r\n0\r\nTrailer-Field: t\r\n\r\n\
+         GET /h/{t}/three HTTP/1.1\r\nHost: x\r\nThree: 3\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let resp = raw_http(&server.base_url, stream.as_bytes()).await;
+    assert_eq!(resp.matches("HTTP/1.1 200").count(), 3, "{resp}");
+    let all = server.admin.wait_for_captures(&ep.id, 3, WAIT).await.unwrap();
+    let mut by_path = std::collections::HashMap::new();
+    for c in all {
+        let full = server.admin.capture(c["id"].as_str().unwrap()).await.unwrap();
+        let names: Vec<String> = header_pairs(&full).into_iter().map(|(n, _)| n).collect();
+        by_path.insert(full["path"].as_str().unwrap().to_string(), (names, full["bodyText"].clone()));
+    }
+    assert_eq!(by_path["/one"].0, ["Host", "One", "Content-Length"]);
+    assert_eq!(by_path["/one"].1, body, "a body that looks like a request stays a body");
+    assert_eq!(by_path["/two"].0, ["Host", "Two", "Transfer-Encoding"]);
+    assert_eq!(by_path["/two"].1, "\r\n\r\n");
+    assert_eq!(by_path["/three"].0, ["Host", "Three", "Connection"]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn http2_header_names_arrive_lower_case() {
+    let (server, ep) = setup().await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let c = send(&server, h2.post(&ep.url).header("X-Mixed-Case", "v").body("h2")).await;
+    assert!(header_pairs(&c).contains(&("x-mixed-case".into(), "v".into())), "{:?}", header_pairs(&c));
     server.stop().await.unwrap();
 }
 

@@ -324,7 +324,7 @@ pub struct HeaderObject {
 
 #[Object(name = "Header")]
 impl HeaderObject {
-    /// Lower-case as the HTTP stack delivers it.
+    /// As sent: original case over HTTP/1, lower case over HTTP/2.
     async fn name(&self) -> &str {
         &self.name
     }
@@ -359,7 +359,7 @@ impl CaptureObject {
     async fn query(&self) -> Option<&str> {
         self.0.query.as_deref()
     }
-    /// Every header in arrival order, duplicates kept.
+    /// Every header line in arrival order, duplicates kept (see docs/capture.md for HTTP/2).
     async fn headers(&self) -> Vec<HeaderObject> {
         self.0.headers.iter().map(|h| HeaderObject { name: h.name.clone(), value: h.value.to_vec() }).collect()
     }

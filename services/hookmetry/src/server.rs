@@ -3,6 +3,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hookmetry_config::Config;
+use hookmetry_ingest::HeaderTap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -47,8 +48,15 @@ pub async fn serve(listener: TcpListener, app: Router, config: &Config, shutdown
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        let (stream, heads) = HeaderTap::new(stream, max_headers);
         let svc = app.clone().map_request(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            // HTTP/1 requests on a connection are dispatched in the order their heads arrived.
+            if req.version() <= http::Version::HTTP_11
+                && let Some(raw) = heads.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+            {
+                req.extensions_mut().insert(raw);
+            }
             req
         });
         let conn =

@@ -29,10 +29,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 mod cache;
 mod error;
 mod metrics;
+mod raw_headers;
 
 pub use cache::EndpointCache;
 pub use error::IngestError;
 use metrics::IngestMetrics;
+pub use raw_headers::{HeadQueue, HeaderTap, RawHeaders};
 
 /// Limits and settings ingest needs from the configuration.
 #[derive(Debug, Clone)]
@@ -106,11 +108,16 @@ impl Ingest {
             .await
             .map_err(|_| IngestError::BodyTimeout(self.settings.body_timeout))??;
 
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
-            .collect();
+        // Original case and true order when the connection tap saw this head and agrees with
+        // hyper about its lines; hyper's view (lower case, repeats grouped) otherwise.
+        let headers = match parts.extensions.get::<RawHeaders>().filter(|raw| raw.matches(&parts.headers)) {
+            Some(raw) => raw.0.iter().map(|(name, value)| Header::new(name.clone(), value.clone())).collect(),
+            None => parts
+                .headers
+                .iter()
+                .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+                .collect(),
+        };
         let id = CaptureId::new();
         let body_len = body.len();
         let capture = CapturedRequest {
