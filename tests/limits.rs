@@ -151,8 +151,8 @@ async fn bad_config_is_refused_at_start_naming_the_key() {
         Ok(_) => panic!("started with inflight_bytes below max_body_bytes"),
         Err(e) => e.to_string(),
     };
-    // TestServer bypasses Config::load; the binary validates. Here the server still must not
-    // accept an impossible budget silently.
+    // A config built in code skips `Config::load`; `run` validates it again, so an impossible
+    // budget is refused at start rather than discovered under load.
     assert!(err.contains("ingest.inflight_bytes"), "{err}");
 }
 
