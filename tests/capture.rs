@@ -253,7 +253,7 @@ async fn captures_page_newest_first_with_cursors() {
 #[tokio::test]
 async fn custom_response_is_served_after_the_capture_is_durable() {
     let (server, ep) = setup().await;
-    let q = r#"mutation($id: ID!) { updateEndpoint(id: $id, input: { response: { status: 202, body: "thanks", delayMs: 300, headers: [{name: "X-Reply", value: "yes"}] } }) { response { status body delayMs headers { name value } } } }"#;
+    let q = r#"mutation($id: ID!) { updateEndpoint(input: { id: $id, response: { status: 202, body: "thanks", delayMs: 300, headers: [{name: "X-Reply", value: "yes"}] } }) { response { status body delayMs headers { name value } } } }"#;
     let d = server.admin.graphql(q, serde_json::json!({ "id": ep.id })).await.unwrap();
     assert_eq!(d["updateEndpoint"]["response"]["status"], 202);
     // Ingest caches endpoints for up to ingest.endpoint_cache_ttl; this endpoint was never

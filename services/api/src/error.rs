@@ -6,7 +6,7 @@ use hookmetry_store::StoreError;
 use http::StatusCode;
 
 /// API errors, mapped once to an HTTP status (outside GraphQL) and a GraphQL `extensions.code`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("not authenticated: {0}")]
     Unauthenticated(&'static str),
@@ -20,6 +20,13 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error(
+        "subscriber lagged: {buffer} captures were waiting (api.subscriber_buffer) and the subscription ended; \
+         subscribe again and read missed captures with `captures`"
+    )]
+    Lagged { buffer: usize },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -33,6 +40,8 @@ impl ApiError {
             ApiError::BadInput { .. } => "BAD_USER_INPUT",
             ApiError::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::Unavailable(_) => "UNAVAILABLE",
+            ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            ApiError::Lagged { .. } => "LAGGED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -45,6 +54,7 @@ impl ApiError {
             ApiError::BadInput { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::LimitExceeded(_) | ApiError::Lagged { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,8 +94,20 @@ impl Extension for ErrorCodes {
         for err in &mut resp.errors {
             let (code, field) = match err.source::<ApiError>() {
                 Some(api) => (api.code(), if let ApiError::BadInput { field, .. } = api { Some(*field) } else { None }),
+                // async-graphql reports its limits without naming them; say which and how much.
+                None if err.message == "Query is nested too deep." => {
+                    err.message = format!("query is nested deeper than the limit of {} levels", crate::MAX_QUERY_DEPTH);
+                    ("QUERY_TOO_DEEP", None)
+                }
+                None if err.message == "Query is too complex." => {
+                    err.message = format!(
+                        "query complexity exceeds the limit of {}; ask for fewer fields or a smaller `first`",
+                        crate::MAX_QUERY_COMPLEXITY
+                    );
+                    ("QUERY_TOO_COMPLEX", None)
+                }
                 // No source: the request failed to parse or validate (syntax, unknown field,
-                // depth or complexity limit, bad variable) before any resolver ran.
+                // bad variable) before any resolver ran.
                 None => ("GRAPHQL_VALIDATION_FAILED", None),
             };
             let ext = err.extensions.get_or_insert_with(Default::default);

@@ -1,15 +1,18 @@
-//! API role: the GraphQL API inspection clients use (`POST /graphql`, GraphiQL on `GET /graphql`).
+//! API role: the GraphQL API inspection clients use (`POST /graphql`, GraphiQL on `GET /graphql`,
+//! subscriptions over WebSocket on `/graphql/ws`).
 //!
-//! Every request carries `Authorization: Bearer <token>`; the token's team decides what exists
-//! for the caller. Ids of other teams get the same "not found" as ids that do not exist.
+//! Every request carries `Authorization: Bearer <token>` (WebSocket clients may send it in the
+//! connection-init payload instead); the token's team decides what exists for the caller. Ids of
+//! other teams get the same "not found" as ids that do not exist.
 
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{EmptySubscription, Schema};
-use async_graphql_axum::GraphQLResponse;
+use async_graphql::{Data, Schema};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use hookmetry_core::{ApiToken, Role, TeamId, Timestamp, TokenId, hash_token};
@@ -17,12 +20,15 @@ use hookmetry_store::Store;
 use http::{HeaderMap, StatusCode};
 
 mod error;
+pub mod export;
+pub mod live;
 mod schema;
 
 pub use error::ApiError;
-pub use schema::{MutationRoot, QueryRoot};
+pub use live::Hub;
+pub use schema::{MutationRoot, QueryRoot, SubscriptionRoot};
 
-pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest query accepted; deeper ones are refused before execution.
 pub const MAX_QUERY_DEPTH: usize = 12;
@@ -54,15 +60,17 @@ impl Caller {
         self.instance_admin || self.team_id == team
     }
 
-    /// Whether the caller may change endpoints (and later replay) in `team`.
-    pub fn can_edit(&self, team: TeamId) -> bool {
-        self.can_read(team) && (self.instance_admin || self.role >= Role::Editor)
+    /// Whether the caller holds at least `role` in `team`.
+    pub fn has_role(&self, team: TeamId, role: Role) -> bool {
+        self.can_read(team) && (self.instance_admin || self.role >= role)
     }
 }
 
 pub(crate) struct Ctx {
     pub store: Arc<dyn Store>,
     pub settings: ApiSettings,
+    /// Live fan-out; `None` only in schemas built for SDL output.
+    pub hub: Option<Arc<Hub>>,
 }
 
 pub struct Api {
@@ -71,13 +79,17 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(store: Arc<dyn Store>, settings: ApiSettings) -> Arc<Self> {
-        let schema = build_schema(Some(Ctx { store: store.clone(), settings }));
+    /// `hub` feeds subscriptions; run it with [`Hub::run`] on the events log.
+    pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>, settings: ApiSettings) -> Arc<Self> {
+        let schema = build_schema(Some(Ctx { store: store.clone(), settings, hub: Some(hub) }));
         Arc::new(Self { store, schema })
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new().route("/graphql", get(graphiql).post(graphql)).with_state(self.clone())
+        Router::new()
+            .route("/graphql", get(graphiql).post(graphql))
+            .route("/graphql/ws", get(graphql_ws))
+            .with_state(self.clone())
     }
 
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
@@ -86,6 +98,11 @@ impl Api {
             .ok_or(ApiError::Unauthenticated("send `Authorization: Bearer <token>`"))?
             .to_str()
             .map_err(|_| ApiError::Unauthenticated("the Authorization header is not valid text"))?;
+        self.authenticate_value(raw).await
+    }
+
+    /// Checks an `Authorization` value, `Bearer <token>`.
+    async fn authenticate_value(&self, raw: &str) -> Result<Caller, ApiError> {
         let secret = raw
             .strip_prefix("Bearer ")
             .or_else(|| raw.strip_prefix("bearer "))
@@ -125,7 +142,7 @@ impl Api {
 }
 
 fn build_schema(ctx: Option<Ctx>) -> ApiSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .limit_depth(MAX_QUERY_DEPTH)
         .limit_complexity(MAX_QUERY_COMPLEXITY)
         .extension(error::ErrorCodes);
@@ -162,5 +179,57 @@ async fn graphql(State(api): State<Arc<Api>>, headers: HeaderMap, body: axum::bo
 }
 
 async fn graphiql() -> impl IntoResponse {
-    (StatusCode::OK, Html(GraphiQLSource::build().endpoint("/graphql").finish()))
+    (StatusCode::OK, Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()))
+}
+
+/// WebSocket subscriptions, speaking `graphql-transport-ws` or the legacy `graphql-ws`, whichever
+/// the client offers. The token comes from the upgrade request's `Authorization` header or from
+/// the connection-init payload (`{"authorization": "Bearer …"}`); a bad header is refused before
+/// the upgrade, a bad payload closes the connection with the reason.
+async fn graphql_ws(
+    State(api): State<Arc<Api>>,
+    protocol: GraphQLProtocol,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let from_header = match headers.contains_key(http::header::AUTHORIZATION) {
+        true => match api.authenticate(&headers).await {
+            Ok(caller) => Some(caller),
+            Err(e) => return e.into_response(),
+        },
+        false => None,
+    };
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let schema = api.schema.clone();
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let caller = match init_authorization(&payload) {
+                        Some(value) => api.authenticate_value(&value).await.map_err(|e| e.to_string())?,
+                        None => from_header.ok_or_else(|| {
+                            ApiError::Unauthenticated(
+                                "send `{\"authorization\": \"Bearer <token>\"}` in connection_init or an Authorization header",
+                            )
+                            .to_string()
+                        })?,
+                    };
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// The bearer value in a connection-init payload: `authorization` in any case, at the top level
+/// or under `headers` (as some clients send it).
+fn init_authorization(payload: &serde_json::Value) -> Option<String> {
+    let find = |v: &serde_json::Value| {
+        v.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| v.as_str().map(str::to_owned))
+    };
+    find(payload).or_else(|| payload.get("headers").and_then(find))
 }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 mod bootstrap;
 mod ops;
+pub mod retention;
 mod server;
 
 pub use bootstrap::{ADMIN_TOKEN_FILE, Bootstrap};
@@ -91,8 +92,10 @@ pub async fn run(
         },
         &metrics,
     )?;
+    let hub = hookmetry_api::Hub::new(config.api.subscriber_buffer, config.api.max_subscribers, &metrics)?;
     let api = hookmetry_api::Api::new(
         store.clone(),
+        hub.clone(),
         hookmetry_api::ApiSettings {
             default_page_size: config.api.default_page_size,
             max_page_size: config.api.max_page_size,
@@ -103,6 +106,9 @@ pub async fn run(
     let roles = shutdown.child_token();
     let processor_up = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let processor_task = tokio::spawn(supervise_processor(Arc::new(processor), roles.clone(), processor_up.clone()));
+    let hub_task = tokio::spawn(hub.run(log.clone(), roles.clone()));
+    let retention_task =
+        tokio::spawn(retention::run(store.clone(), config.store.retention_interval.0, &metrics, roles.clone())?);
 
     let app = ingest.router().merge(api.router()).merge(ops::router(ops::Ops {
         log: log.clone(),
@@ -120,6 +126,11 @@ pub async fn run(
     roles.cancel();
     if let Err(e) = processor_task.await {
         tracing::error!(error = %e, "processor supervisor failed");
+    }
+    for (task, name) in [(hub_task, "live fan-out"), (retention_task, "retention")] {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, task = name, "background task failed");
+        }
     }
     tracing::info!("hookmetry stopped");
     Ok(())

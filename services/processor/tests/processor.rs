@@ -79,7 +79,7 @@ fn start(f: &Fixture, metrics: &Metrics) -> (CancellationToken, tokio::task::Joi
 async fn stored(f: &Fixture, n: usize) -> Vec<CapturedRequest> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let page = f.store.captures(f.endpoint.id, &CapturePage { limit: 100, before: None }).await.unwrap();
+        let page = f.store.captures(f.endpoint.id, &CapturePage { limit: 100, ..Default::default() }).await.unwrap();
         if page.items.len() >= n || Instant::now() > deadline {
             return page.items;
         }

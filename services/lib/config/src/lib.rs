@@ -81,6 +81,7 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub url: String,
+    pub retention_interval: HumanDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +98,8 @@ pub struct ProcessorConfig {
 pub struct ApiConfig {
     pub default_page_size: u32,
     pub max_page_size: u32,
+    pub subscriber_buffer: usize,
+    pub max_subscribers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +225,24 @@ impl Config {
         }
         if i.body_timeout.0 < Duration::from_secs(1) {
             return Err(("ingest.body_timeout", format!("must be at least 1s, got {:?}", i.body_timeout.0)));
+        }
+        if self.store.retention_interval.0 < Duration::from_secs(1) {
+            return Err((
+                "store.retention_interval",
+                format!("must be at least 1s, got {:?}", self.store.retention_interval.0),
+            ));
+        }
+        if !(1..=100_000).contains(&self.api.subscriber_buffer) {
+            return Err((
+                "api.subscriber_buffer",
+                format!("must be between 1 and 100000, got {}", self.api.subscriber_buffer),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.api.max_subscribers) {
+            return Err((
+                "api.max_subscribers",
+                format!("must be between 1 and 1000000, got {}", self.api.max_subscribers),
+            ));
         }
         if self.processor.poll_wait.0 < Duration::from_millis(10) {
             return Err((

@@ -14,7 +14,7 @@ use hookmetry_core::{
     TokenId, capture_token, hash_token, new_api_token,
 };
 
-use crate::{CapturePage, Store, StoreError};
+use crate::{CaptureFilter, CapturePage, HeaderFilter, Store, StoreError};
 
 #[async_trait]
 pub trait StoreHarness: Send + Sync {
@@ -40,6 +40,10 @@ pub async fn run_all(h: &dyn StoreHarness) {
     put_captures_is_idempotent(h).await;
     captures_paged_newest_first(h).await;
     captures_paging_isolated_per_endpoint(h).await;
+    captures_filtered(h).await;
+    capture_delete(h).await;
+    token_by_id(h).await;
+    retention_set_and_expire(h).await;
     restart_keeps_everything(h).await;
     health_is_ok(h).await;
 }
@@ -401,6 +405,147 @@ pub async fn captures_paging_isolated_per_endpoint(h: &dyn StoreHarness) {
     }
 }
 
+pub async fn captures_filtered(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "filters").await;
+    let ep = new_endpoint(team.id, "filters");
+    let other = new_endpoint(team.id, "filters other");
+    store.create_endpoint(&ep).await.unwrap();
+    store.create_endpoint(&other).await.unwrap();
+    let t0 = Timestamp::now().micros();
+    let mk = |i: i64, method: &str, headers: Vec<Header>, body: &[u8]| CapturedRequest {
+        method: method.into(),
+        headers,
+        body: Bytes::copy_from_slice(body),
+        received_at: Timestamp::from_micros(t0 + i * 1_000_000),
+        ..new_capture(&ep)
+    };
+    let sig = |v: &str| Header::new("Stripe-Signature", Bytes::copy_from_slice(v.as_bytes()));
+    let c = [
+        mk(0, "POST", vec![sig("t=1,v1=abc")], b"{\"type\":\"charge.succeeded\"}"),
+        mk(1, "GET", vec![Header::new("accept", "*/*")], b""),
+        mk(2, "POST", vec![Header::new("x-github-event", "push")], b"\x00\xffbinary\x00needle"),
+        mk(3, "post", vec![sig("t=2,v1=def")], b"{\"type\":\"charge.failed\"}"),
+        mk(4, "PURGE", vec![Header::new("STRIPE-SIGNATURE", Bytes::from_static(b"\xfft=3"))], b"charge"),
+    ];
+    store.put_captures(&c).await.unwrap();
+    // The same bytes under another endpoint must never leak into this endpoint's results.
+    store.put_captures(&[CapturedRequest { ..new_capture(&other) }]).await.unwrap();
+    let ids = |f: CaptureFilter, limit: u32, before: Option<CaptureId>| {
+        let store = store.clone();
+        async move {
+            let got = store.captures(ep.id, &CapturePage { limit, before, filter: f }).await.unwrap();
+            (got.items.iter().map(|x| x.id).collect::<Vec<_>>(), got.has_more)
+        }
+    };
+    let want = |idx: &[usize]| idx.iter().map(|&i| c[i].id).collect::<Vec<_>>();
+
+    let method = CaptureFilter { method: Some("POST".into()), ..Default::default() };
+    assert_eq!(ids(method.clone(), 10, None).await, (want(&[2, 0]), false), "method is case-sensitive");
+    let range = CaptureFilter {
+        received_from: Some(Timestamp::from_micros(t0 + 1_000_000)),
+        received_until: Some(Timestamp::from_micros(t0 + 3_000_000)),
+        ..Default::default()
+    };
+    assert_eq!(ids(range, 10, None).await, (want(&[2, 1]), false), "from is inclusive, until exclusive");
+    let header = |name: &str, value: &[u8]| CaptureFilter {
+        header: Some(HeaderFilter { name: name.into(), value_contains: value.to_vec() }),
+        ..Default::default()
+    };
+    assert_eq!(ids(header("stripe-signature", b""), 10, None).await.0, want(&[4, 3, 0]), "name case-insensitive");
+    assert_eq!(ids(header("Stripe-Signature", b"v1=def"), 10, None).await.0, want(&[3]));
+    assert_eq!(ids(header("Stripe-Signature", b"\xfft="), 10, None).await.0, want(&[4]), "raw value bytes");
+    assert_eq!(ids(header("Stripe-Signature", b"V1=DEF"), 10, None).await.0, want(&[]), "value case-sensitive");
+    assert_eq!(ids(header("x-missing", b""), 10, None).await.0, want(&[]));
+    let body = |b: &[u8]| CaptureFilter { body_contains: Some(b.to_vec()), ..Default::default() };
+    assert_eq!(ids(body(b"charge"), 10, None).await.0, want(&[4, 3, 0]));
+    assert_eq!(ids(body(b"\x00needle"), 10, None).await.0, want(&[2]), "binary needle in binary body");
+    assert_eq!(ids(body(b""), 10, None).await.0.len(), 5, "empty needle matches every body");
+    // All conditions at once, and paging through a filtered list.
+    let all = CaptureFilter {
+        header: Some(HeaderFilter { name: "stripe-signature".into(), value_contains: vec![] }),
+        body_contains: Some(b"charge".to_vec()),
+        received_from: Some(Timestamp::from_micros(t0)),
+        ..Default::default()
+    };
+    let (first, more) = ids(all.clone(), 2, None).await;
+    assert_eq!((first.clone(), more), (want(&[4, 3]), true));
+    assert_eq!(ids(all, 2, first.last().copied()).await, (want(&[0]), false));
+    assert_eq!(ids(method, 1, None).await, (want(&[2]), true));
+}
+
+pub async fn capture_delete(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "delete capture").await;
+    let ep = new_endpoint(team.id, "delete capture");
+    store.create_endpoint(&ep).await.unwrap();
+    let c: Vec<_> = (0..3).map(|_| new_capture(&ep)).collect();
+    store.put_captures(&c).await.unwrap();
+    store.delete_capture(c[1].id).await.unwrap();
+    assert_eq!(store.capture(c[1].id).await.unwrap(), None);
+    let left = store.captures(ep.id, &page(10, None)).await.unwrap();
+    assert_eq!(left.items.iter().map(|x| x.id).collect::<Vec<_>>(), vec![c[2].id, c[0].id]);
+    assert!(matches!(store.delete_capture(c[1].id).await, Err(StoreError::NotFound { entity: "capture" })));
+    assert!(matches!(store.delete_capture(CaptureId::new()).await, Err(StoreError::NotFound { .. })));
+    // A replayed log record after deletion stores the capture again: deletion is not a tombstone.
+    assert_eq!(store.put_captures(&c[1..2]).await.unwrap(), 1);
+}
+
+pub async fn token_by_id(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "token by id").await;
+    let t = new_token(team.id, Role::Viewer, false);
+    store.create_token(&t).await.unwrap();
+    assert_eq!(store.token(t.id).await.unwrap(), Some(t.clone()));
+    assert_eq!(store.token(TokenId::new()).await.unwrap(), None);
+    store.revoke_token(t.id).await.unwrap();
+    assert!(store.token(t.id).await.unwrap().unwrap().revoked);
+}
+
+pub async fn retention_set_and_expire(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let keep_long = new_team(&store, "retention long").await;
+    let keep_short = new_team(&store, "retention short").await;
+    store.set_retention(keep_short.id, 1).await.unwrap();
+    store.set_retention(keep_long.id, 30).await.unwrap();
+    assert_eq!(store.team(keep_short.id).await.unwrap().unwrap().retention_days, 1);
+    assert!(matches!(store.set_retention(TeamId::new(), 3).await, Err(StoreError::NotFound { entity: "team" })));
+
+    let now = Timestamp::now().micros();
+    let day = 86_400_000_000i64;
+    let aged =
+        |ep: &Endpoint, age: i64| CapturedRequest { received_at: Timestamp::from_micros(now - age), ..new_capture(ep) };
+    let short_ep = new_endpoint(keep_short.id, "short");
+    let long_ep = new_endpoint(keep_long.id, "long");
+    store.create_endpoint(&short_ep).await.unwrap();
+    store.create_endpoint(&long_ep).await.unwrap();
+    let short_old = aged(&short_ep, 2 * day);
+    let short_edge = aged(&short_ep, day - 60_000_000);
+    let short_new = aged(&short_ep, 0);
+    let long_old = aged(&long_ep, 2 * day);
+    let long_expired = aged(&long_ep, 31 * day);
+    store
+        .put_captures(&[
+            short_old.clone(),
+            short_edge.clone(),
+            short_new.clone(),
+            long_old.clone(),
+            long_expired.clone(),
+        ])
+        .await
+        .unwrap();
+
+    let deleted = store.expire_captures(Timestamp::from_micros(now)).await.unwrap();
+    // Other cases share the database; none of their captures is a day old, so exactly these go.
+    assert_eq!(deleted, 2);
+    assert_eq!(store.capture(short_old.id).await.unwrap(), None);
+    assert_eq!(store.capture(long_expired.id).await.unwrap(), None);
+    for kept in [&short_edge, &short_new, &long_old] {
+        assert!(store.capture(kept.id).await.unwrap().is_some(), "capture {} within retention was deleted", kept.id);
+    }
+    assert_eq!(store.expire_captures(Timestamp::from_micros(now)).await.unwrap(), 0, "expiry is idempotent");
+}
+
 pub async fn restart_keeps_everything(h: &dyn StoreHarness) {
     let store = h.open().await;
     let team = new_team(&store, "restart").await;
@@ -435,7 +580,7 @@ pub async fn health_is_ok(h: &dyn StoreHarness) {
 }
 
 fn page(limit: u32, before: Option<CaptureId>) -> CapturePage {
-    CapturePage { limit, before }
+    CapturePage { limit, before, filter: CaptureFilter::default() }
 }
 
 async fn new_team(store: &Arc<dyn Store>, name: &str) -> Team {

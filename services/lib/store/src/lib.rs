@@ -36,6 +36,47 @@ pub struct CapturePage {
     pub limit: u32,
     /// Only captures strictly older than this one (the previous page's last id).
     pub before: Option<CaptureId>,
+    pub filter: CaptureFilter,
+}
+
+/// Conditions a capture must meet to be listed; every one that is set must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureFilter {
+    /// The exact method, compared case-sensitively (`POST` is not `post`: methods are
+    /// case-sensitive in HTTP and custom ones are kept as sent).
+    pub method: Option<String>,
+    /// Received at or after this time.
+    pub received_from: Option<Timestamp>,
+    /// Received strictly before this time.
+    pub received_until: Option<Timestamp>,
+    pub header: Option<HeaderFilter>,
+    /// The body contains these bytes.
+    pub body_contains: Option<Vec<u8>>,
+}
+
+impl CaptureFilter {
+    pub fn is_empty(&self) -> bool {
+        *self == CaptureFilter::default()
+    }
+}
+
+/// A header line whose name equals `name` (ASCII case-insensitively, as HTTP compares names) and
+/// whose value contains `value_contains` (bytes, case-sensitively; empty matches any value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderFilter {
+    pub name: String,
+    pub value_contains: Vec<u8>,
+}
+
+impl HeaderFilter {
+    pub fn matches(&self, headers: &[hookmetry_core::Header]) -> bool {
+        headers.iter().any(|h| h.name.eq_ignore_ascii_case(&self.name) && contains(&h.value, &self.value_contains))
+    }
+}
+
+/// Whether `needle` occurs in `haystack`; the empty needle occurs everywhere.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +91,14 @@ pub trait Store: Send + Sync + 'static {
     async fn create_team(&self, team: &Team) -> Result<()>;
     async fn team(&self, id: TeamId) -> Result<Option<Team>>;
     async fn teams(&self) -> Result<Vec<Team>>;
+    /// How many days a team's captures are kept; `NotFound` when the team does not exist.
+    async fn set_retention(&self, team: TeamId, days: u32) -> Result<()>;
 
     async fn create_token(&self, token: &ApiToken) -> Result<()>;
     async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<ApiToken>>;
     async fn tokens(&self, team: TeamId) -> Result<Vec<ApiToken>>;
     async fn touch_token(&self, id: TokenId, at: Timestamp) -> Result<()>;
+    async fn token(&self, id: TokenId) -> Result<Option<ApiToken>>;
     async fn revoke_token(&self, id: TokenId) -> Result<()>;
     /// Whether any token exists; `false` means the instance has not been bootstrapped yet.
     async fn has_tokens(&self) -> Result<bool>;
@@ -74,8 +118,13 @@ pub trait Store: Send + Sync + 'static {
     /// many were new.
     async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize>;
     async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>>;
-    /// Captures of one endpoint, newest (highest id) first.
+    /// Captures of one endpoint that pass `page.filter`, newest (highest id) first.
     async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList>;
+    /// `NotFound` when it does not exist.
+    async fn delete_capture(&self, id: CaptureId) -> Result<()>;
+    /// Deletes every capture received before `now` minus its team's retention. Returns how many
+    /// were deleted. Backends with native expiry (Scylla TTLs) may find nothing to do.
+    async fn expire_captures(&self, now: Timestamp) -> Result<u64>;
 
     /// `Ok` when reads and writes can be expected to succeed.
     async fn health(&self) -> Result<()>;

@@ -28,7 +28,7 @@ use hookmetry_core::{
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
 
-use crate::{CaptureList, CapturePage, Result, Store, StoreError};
+use crate::{CaptureList, CapturePage, HeaderFilter, Result, Store, StoreError};
 
 /// Reader connections per handle; reads are short, so a few cover a small host.
 const READERS: usize = 4;
@@ -89,7 +89,15 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX captures_by_endpoint ON captures (endpoint_id, id DESC);
     ",
+    // Version 2: retention deletes by team and age.
+    "
+    CREATE INDEX captures_by_team_age ON captures (team_id, received_at);
+    ",
 ];
+
+/// Retention deletes this many captures per write transaction, so other writers (the processor)
+/// are never held up for long by a large expiry.
+const EXPIRE_BATCH: i64 = 2_000;
 
 const TEAM_COLUMNS: &str = "id, name, retention_days, created_at";
 const TOKEN_COLUMNS: &str = "id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked";
@@ -211,7 +219,27 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    register_functions(&conn)?;
     Ok(conn)
+}
+
+/// `hm_header_match(headers, name, value)`: whether the encoded header list has a line named
+/// `name` (ASCII case-insensitive) whose value contains `value`. Header filtering runs inside
+/// the query so paging and `LIMIT` see only matching rows.
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "hm_header_match",
+        3,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let blob = ctx.get_raw(0).as_blob().map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+            let name: String = ctx.get(1)?;
+            let value: Vec<u8> = ctx.get(2)?;
+            let headers = decode_headers(blob).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+            Ok(HeaderFilter { name, value_contains: value }.matches(&headers))
+        },
+    )
 }
 
 /// The journal mode is stored in the file, so this is a no-op once any connection switched it.
@@ -318,6 +346,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_retention(&self, team: TeamId, days: u32) -> Result<()> {
+        let changed = self
+            .write("team", "set retention", move |tx| {
+                tx.execute("UPDATE teams SET retention_days = ?2 WHERE id = ?1", (team.as_bytes(), days))
+            })
+            .await?;
+        found(changed, "team")
+    }
+
     async fn create_token(&self, token: &ApiToken) -> Result<()> {
         let t = token.clone();
         self.write("token", "create token", move |tx| {
@@ -366,6 +403,15 @@ impl Store for SqliteStore {
     async fn touch_token(&self, id: TokenId, at: Timestamp) -> Result<()> {
         self.write("token", "touch token", move |tx| {
             tx.execute("UPDATE tokens SET last_used_at = ?2 WHERE id = ?1", (id.as_bytes(), at.micros())).map(drop)
+        })
+        .await
+    }
+
+    async fn token(&self, id: TokenId) -> Result<Option<ApiToken>> {
+        self.read("read token", move |conn| {
+            conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"))?
+                .query_row([id.as_bytes()], token_from_row)
+                .optional()
         })
         .await
     }
@@ -497,32 +543,85 @@ impl Store for SqliteStore {
     }
 
     async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
+        use rusqlite::types::Value;
         let limit = page.limit as usize;
-        let before = page.before;
+        // Conditions are appended with their parameters in step, so the SQL text only ever
+        // contains fixed fragments and every user value is bound.
+        let mut sql = format!("SELECT {CAPTURE_COLUMNS} FROM captures WHERE endpoint_id = ?");
+        let mut params: Vec<Value> = vec![Value::Blob(endpoint.as_bytes().to_vec())];
+        if let Some(before) = page.before {
+            sql.push_str(" AND id < ?");
+            params.push(Value::Blob(before.as_bytes().to_vec()));
+        }
+        let f = &page.filter;
+        if let Some(method) = &f.method {
+            sql.push_str(" AND method = ?");
+            params.push(Value::Text(method.clone()));
+        }
+        if let Some(from) = f.received_from {
+            sql.push_str(" AND received_at >= ?");
+            params.push(Value::Integer(from.micros()));
+        }
+        if let Some(until) = f.received_until {
+            sql.push_str(" AND received_at < ?");
+            params.push(Value::Integer(until.micros()));
+        }
+        if let Some(h) = &f.header {
+            sql.push_str(" AND hm_header_match(headers, ?, ?)");
+            params.push(Value::Text(h.name.clone()));
+            params.push(Value::Blob(h.value_contains.clone()));
+        }
+        if let Some(needle) = f.body_contains.as_ref().filter(|n| !n.is_empty()) {
+            // instr() on two blobs compares bytes, so binary needles and bodies work.
+            sql.push_str(" AND instr(body, ?) > 0");
+            params.push(Value::Blob(needle.clone()));
+        }
+        // One row past the page tells whether there is more.
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        params.push(Value::Integer(limit as i64 + 1));
         self.read("list captures", move |conn| {
-            // One row past the page tells whether there is more. Two statements rather than an
-            // `?2 IS NULL OR id < ?2` so each can use the (endpoint_id, id DESC) index range.
-            let mut items = match before {
-                None => conn
-                    .prepare_cached(&format!(
-                        "SELECT {CAPTURE_COLUMNS} FROM captures WHERE endpoint_id = ?1 \
-                         ORDER BY id DESC LIMIT ?2"
-                    ))?
-                    .query_map((endpoint.as_bytes(), limit as i64 + 1), capture_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-                Some(before) => conn
-                    .prepare_cached(&format!(
-                        "SELECT {CAPTURE_COLUMNS} FROM captures WHERE endpoint_id = ?1 AND id < ?3 \
-                         ORDER BY id DESC LIMIT ?2"
-                    ))?
-                    .query_map((endpoint.as_bytes(), limit as i64 + 1, before.as_bytes()), capture_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            };
+            let mut items = conn
+                .prepare_cached(&sql)?
+                .query_map(rusqlite::params_from_iter(params), capture_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             let has_more = items.len() > limit;
             items.truncate(limit);
             Ok(CaptureList { items, has_more })
         })
         .await
+    }
+
+    async fn delete_capture(&self, id: CaptureId) -> Result<()> {
+        let changed = self
+            .write("capture", "delete capture", move |tx| {
+                tx.execute("DELETE FROM captures WHERE id = ?1", [id.as_bytes()])
+            })
+            .await?;
+        found(changed, "capture")
+    }
+
+    async fn expire_captures(&self, now: Timestamp) -> Result<u64> {
+        let teams = self.teams().await?;
+        let mut deleted = 0u64;
+        for team in teams {
+            let cutoff = now.micros().saturating_sub(i64::from(team.retention_days) * 86_400_000_000);
+            loop {
+                let n = self
+                    .write("capture", "expire captures", move |tx| {
+                        tx.execute(
+                            "DELETE FROM captures WHERE rowid IN (SELECT rowid FROM captures \
+                             WHERE team_id = ?1 AND received_at < ?2 LIMIT ?3)",
+                            (team.id.as_bytes(), cutoff, EXPIRE_BATCH),
+                        )
+                    })
+                    .await?;
+                deleted += n as u64;
+                if (n as i64) < EXPIRE_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     async fn health(&self) -> Result<()> {

@@ -69,6 +69,10 @@ conformance_cases!(
     put_captures_is_idempotent,
     captures_paged_newest_first,
     captures_paging_isolated_per_endpoint,
+    captures_filtered,
+    capture_delete,
+    token_by_id,
+    retention_set_and_expire,
     restart_keeps_everything,
     health_is_ok,
 );
@@ -106,11 +110,11 @@ fn capture(endpoint: &Endpoint) -> CapturedRequest {
 }
 
 fn all(limit: u32) -> CapturePage {
-    CapturePage { limit, before: None }
+    CapturePage { limit, before: None, ..Default::default() }
 }
 
 #[tokio::test]
-async fn open_creates_directory_in_wal_mode_at_schema_version_1() {
+async fn open_creates_directory_in_wal_mode_at_schema_version_2() {
     let h = Harness::new();
     let store = h.store().await;
     assert_eq!(store.path(), h.path());
@@ -118,7 +122,7 @@ async fn open_creates_directory_in_wal_mode_at_schema_version_1() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 /// Like several processes starting at once on a file none of them has created yet.

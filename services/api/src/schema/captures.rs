@@ -1,0 +1,317 @@
+//! Captures: listing with filters and cursors, single captures with exports, deletion.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Role, Timestamp};
+use hookmetry_store::{CaptureFilter, CapturePage, HeaderFilter};
+
+use super::endpoints::Deleted;
+use super::{Access, ctx, parse_id};
+use crate::ApiError;
+
+/// Longest `bodyContains` or header `valueContains` accepted.
+pub const MAX_FILTER_BYTES: usize = 1024;
+
+#[derive(Default)]
+pub struct CaptureQuery;
+
+#[Object]
+impl CaptureQuery {
+    /// Captures of one endpoint that pass `filter`, newest first. `after` is the `endCursor` of
+    /// the previous page. Counts as `first` × its selection towards the query complexity limit,
+    /// so one query cannot ask for many large pages at once.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity")]
+    async fn captures(
+        &self,
+        c: &Context<'_>,
+        endpoint_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<CaptureFilterInput>,
+    ) -> Result<CaptureConnection, ApiError> {
+        let a = Access::of(c);
+        let endpoint_id: EndpointId = parse_id("endpointId", &endpoint_id)?;
+        let max = a.ctx.settings.max_page_size;
+        let limit = match first {
+            None => a.ctx.settings.default_page_size,
+            Some(n) if n < 0 => return Err(ApiError::bad("first", "must not be negative")),
+            Some(n) if n as u32 > max => {
+                return Err(ApiError::bad("first", format!("must be at most {max} (api.max_page_size), got {n}")));
+            }
+            Some(n) => n as u32,
+        };
+        let before = match after {
+            None => None,
+            Some(cursor) => Some(decode_cursor(&cursor)?),
+        };
+        let filter = filter.map(CaptureFilterInput::validate).transpose()?.unwrap_or_default();
+        a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+        let page = a.ctx.store.captures(endpoint_id, &CapturePage { limit, before, filter }).await?;
+        let end_cursor = page.items.last().map(|c| encode_cursor(c.id));
+        Ok(CaptureConnection {
+            edges: page
+                .items
+                .into_iter()
+                .map(|c| CaptureEdge { cursor: encode_cursor(c.id), node: CaptureObject(c) })
+                .collect(),
+            page_info: PageInfo { has_next_page: page.has_more, end_cursor },
+        })
+    }
+
+    /// A capture the caller may see, or null.
+    async fn capture(&self, c: &Context<'_>, id: ID) -> Result<Option<CaptureObject>, ApiError> {
+        let a = Access::of(c);
+        let id: CaptureId = parse_id("id", &id)?;
+        let found = a.ctx.store.capture(id).await?;
+        Ok(found.filter(|c| a.caller.can_read(c.team_id)).map(CaptureObject))
+    }
+}
+
+/// Every condition given must hold.
+#[derive(InputObject, Default)]
+#[graphql(name = "CaptureFilter")]
+pub struct CaptureFilterInput {
+    /// Exact method, case-sensitive (`POST`).
+    method: Option<String>,
+    /// Received at or after this RFC 3339 time.
+    received_from: Option<String>,
+    /// Received before this RFC 3339 time.
+    received_until: Option<String>,
+    header: Option<HeaderFilterInput>,
+    /// The body contains this text (its UTF-8 bytes), case-sensitive.
+    body_contains: Option<String>,
+}
+
+/// A header named `name` (any case) whose value contains `valueContains` (case-sensitive; empty
+/// matches any value, i.e. the header is present).
+#[derive(InputObject)]
+#[graphql(name = "HeaderFilter")]
+pub struct HeaderFilterInput {
+    name: String,
+    #[graphql(default)]
+    value_contains: String,
+}
+
+impl CaptureFilterInput {
+    fn validate(self) -> Result<CaptureFilter, ApiError> {
+        let time = |field: &'static str, v: Option<String>| {
+            v.map(|s| Timestamp::parse_rfc3339(&s).map_err(|e| ApiError::bad(field, e))).transpose()
+        };
+        let method = match self.method {
+            Some(m) if m.is_empty() || m.len() > 32 || http::Method::from_bytes(m.as_bytes()).is_err() => {
+                return Err(ApiError::bad("filter.method", format!("`{m}` is not an HTTP method")));
+            }
+            m => m,
+        };
+        let received_from = time("filter.receivedFrom", self.received_from)?;
+        let received_until = time("filter.receivedUntil", self.received_until)?;
+        let too_long = |field: &'static str, len: usize| {
+            if len > MAX_FILTER_BYTES {
+                Err(ApiError::bad(field, format!("must be at most {MAX_FILTER_BYTES} bytes, got {len}")))
+            } else {
+                Ok(())
+            }
+        };
+        let header = match self.header {
+            None => None,
+            Some(h) => {
+                if http::HeaderName::from_bytes(h.name.as_bytes()).is_err() {
+                    return Err(ApiError::bad("filter.header.name", format!("`{}` is not a header name", h.name)));
+                }
+                too_long("filter.header.valueContains", h.value_contains.len())?;
+                Some(HeaderFilter { name: h.name, value_contains: h.value_contains.into_bytes() })
+            }
+        };
+        if let Some(b) = &self.body_contains {
+            too_long("filter.bodyContains", b.len())?;
+        }
+        Ok(CaptureFilter {
+            method,
+            received_from,
+            received_until,
+            header,
+            body_contains: self.body_contains.map(String::into_bytes),
+        })
+    }
+}
+
+#[derive(InputObject)]
+struct DeleteCaptureInput {
+    id: ID,
+}
+
+#[derive(Default)]
+pub struct CaptureMutation;
+
+#[Object]
+impl CaptureMutation {
+    /// Deletes one capture. Needs EDITOR.
+    async fn delete_capture(&self, c: &Context<'_>, input: DeleteCaptureInput) -> Result<Deleted, ApiError> {
+        let a = Access::of(c);
+        let id: CaptureId = parse_id("id", &input.id)?;
+        let capture = a
+            .ctx
+            .store
+            .capture(id)
+            .await?
+            .filter(|c| a.caller.can_read(c.team_id))
+            .ok_or(ApiError::NotFound("capture"))?;
+        a.require(capture.team_id, Role::Editor, "delete captures (needs EDITOR)")?;
+        a.ctx.store.delete_capture(id).await?;
+        Ok(Deleted { id: input.id })
+    }
+}
+
+#[derive(SimpleObject)]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+struct CaptureEdge {
+    cursor: String,
+    node: CaptureObject,
+}
+
+#[derive(SimpleObject)]
+struct CaptureConnection {
+    edges: Vec<CaptureEdge>,
+    page_info: PageInfo,
+}
+
+/// Cursors are opaque to clients; today they wrap the capture id.
+fn encode_cursor(id: CaptureId) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("capture:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<CaptureId, ApiError> {
+    let bad = || ApiError::bad("after", "is not a cursor returned by this API");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    text.strip_prefix("capture:").and_then(|id| id.parse().ok()).ok_or_else(bad)
+}
+
+pub struct HeaderObject {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+#[Object(name = "Header")]
+impl HeaderObject {
+    /// As sent: original case over HTTP/1, lower case over HTTP/2.
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    /// The value as text; bytes that are not UTF-8 become U+FFFD (see `valueBase64`).
+    async fn value(&self) -> String {
+        String::from_utf8_lossy(&self.value).into_owned()
+    }
+    /// The exact value bytes.
+    async fn value_base64(&self) -> String {
+        B64.encode(&self.value)
+    }
+}
+
+pub struct CaptureObject(pub CapturedRequest);
+
+impl CaptureObject {
+    /// The URL the capture was sent to, as this server's public base URL names it.
+    async fn sent_to(&self, c: &Context<'_>) -> Result<String, ApiError> {
+        let (ctx, _) = ctx(c);
+        let endpoint = ctx.store.endpoint(self.0.endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+        let query = self.0.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+        Ok(format!("{}/h/{}{}{query}", ctx.settings.public_base_url, endpoint.token, self.0.path))
+    }
+}
+
+#[Object(name = "Capture")]
+impl CaptureObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn endpoint_id(&self) -> ID {
+        ID(self.0.endpoint_id.to_string())
+    }
+    async fn team_id(&self) -> ID {
+        ID(self.0.team_id.to_string())
+    }
+    async fn method(&self) -> &str {
+        &self.0.method
+    }
+    /// Path after `/h/<token>`, percent-encoded as sent; `/` when nothing followed the token.
+    async fn path(&self) -> &str {
+        &self.0.path
+    }
+    /// Raw query string without `?`; null when the URL had no `?`.
+    async fn query(&self) -> Option<&str> {
+        self.0.query.as_deref()
+    }
+    /// Every header line in arrival order, duplicates kept (see docs/capture.md for HTTP/2).
+    async fn headers(&self) -> Vec<HeaderObject> {
+        self.0.headers.iter().map(|h| HeaderObject { name: h.name.clone(), value: h.value.to_vec() }).collect()
+    }
+    /// The exact body bytes.
+    async fn body_base64(&self) -> String {
+        B64.encode(&self.0.body)
+    }
+    /// The body as text, or null when it is not valid UTF-8.
+    async fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0.body).ok()
+    }
+    async fn body_size(&self) -> u64 {
+        self.0.body_size()
+    }
+    /// SHA-256 of the body, lower-case hex.
+    async fn body_sha256(&self) -> String {
+        hex::encode(self.0.body_sha256)
+    }
+    async fn remote_addr(&self) -> &str {
+        &self.0.remote_addr
+    }
+    async fn http_version(&self) -> &str {
+        &self.0.http_version
+    }
+    /// RFC 3339, UTC, microseconds.
+    async fn received_at(&self) -> String {
+        self.0.received_at.to_rfc3339()
+    }
+    /// The value of the first `Content-Type` header, if any.
+    async fn content_type(&self) -> Option<String> {
+        self.0
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+            .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+    }
+    /// The full URL the capture was sent to.
+    async fn url(&self, c: &Context<'_>) -> Result<String, ApiError> {
+        self.sent_to(c).await
+    }
+    /// A bash command that sends this exact request again (method, path, query, headers in
+    /// order, body bytes) to its capture URL; change the URL to send it elsewhere.
+    async fn curl(&self, c: &Context<'_>) -> Result<String, ApiError> {
+        Ok(crate::export::curl_command(&self.0, &self.sent_to(c).await?))
+    }
+    /// This capture as a HAR 1.2 entry (`log.entries[]` item).
+    async fn har(&self, c: &Context<'_>) -> Result<async_graphql::Json<serde_json::Value>, ApiError> {
+        Ok(async_graphql::Json(crate::export::har_entry(&self.0, &self.sent_to(c).await?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let id = CaptureId::new();
+        assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
+        for bad in ["", "!!!", "Y2FwdHVyZTpub3BlCg", "bm9wZQ"] {
+            let e = decode_cursor(bad).unwrap_err();
+            assert_eq!(e.code(), "BAD_USER_INPUT", "{bad}");
+            assert_eq!(e.to_string(), "invalid `after`: is not a cursor returned by this API");
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Endpoints: capture URLs and their custom answers.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use hookmetry_core::{CustomResponse, Endpoint, EndpointId, MAX_RESPONSE_DELAY_MS, Role, Timestamp, capture_token};
+use hookmetry_store::StoreError;
+
+use super::captures::HeaderObject;
+use super::{Access, ctx, parse_id, validate_name};
+use crate::ApiError;
+
+#[derive(Default)]
+pub struct EndpointQuery;
+
+#[Object]
+impl EndpointQuery {
+    /// Endpoints of a team (default: the caller's), oldest first.
+    async fn endpoints(&self, c: &Context<'_>, team_id: Option<ID>) -> Result<Vec<EndpointObject>, ApiError> {
+        let a = Access::of(c);
+        let team = a.team("teamId", team_id.as_ref()).await?;
+        Ok(a.ctx.store.endpoints(team.id).await?.into_iter().map(EndpointObject).collect())
+    }
+
+    /// An endpoint the caller may see, or null.
+    async fn endpoint(&self, c: &Context<'_>, id: ID) -> Result<Option<EndpointObject>, ApiError> {
+        let id = parse_id("id", &id)?;
+        Ok(Access::of(c).endpoint(id).await?.map(EndpointObject))
+    }
+}
+
+#[derive(InputObject)]
+struct CreateEndpointInput {
+    name: String,
+    /// Default: the caller's team.
+    team_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+struct UpdateEndpointInput {
+    id: ID,
+    name: Option<String>,
+    /// A custom answer for captures; `null` keeps the current one. See `clearResponse`.
+    response: Option<CustomResponseInput>,
+    /// Return to the default `200 {"id": …}` answer.
+    #[graphql(default)]
+    clear_response: bool,
+}
+
+#[derive(InputObject)]
+struct DeleteEndpointInput {
+    id: ID,
+}
+
+#[derive(InputObject)]
+pub(crate) struct CustomResponseInput {
+    #[graphql(default = 200)]
+    status: i32,
+    #[graphql(default)]
+    headers: Vec<HeaderInput>,
+    #[graphql(default)]
+    body: String,
+    #[graphql(default)]
+    delay_ms: i32,
+}
+
+#[derive(InputObject)]
+pub(crate) struct HeaderInput {
+    name: String,
+    value: String,
+}
+
+/// What a delete removed.
+#[derive(SimpleObject)]
+pub(crate) struct Deleted {
+    pub id: ID,
+}
+
+pub(crate) fn validate_response(r: CustomResponseInput) -> Result<CustomResponse, ApiError> {
+    if !(200..=599).contains(&r.status) {
+        return Err(ApiError::bad("response.status", format!("must be between 200 and 599, got {}", r.status)));
+    }
+    if r.delay_ms < 0 || r.delay_ms as u32 > MAX_RESPONSE_DELAY_MS {
+        return Err(ApiError::bad(
+            "response.delayMs",
+            format!("must be between 0 and {MAX_RESPONSE_DELAY_MS}, got {}", r.delay_ms),
+        ));
+    }
+    if r.body.len() > 64 * 1024 {
+        return Err(ApiError::bad("response.body", "must be at most 65536 bytes"));
+    }
+    if r.headers.len() > 50 {
+        return Err(ApiError::bad("response.headers", "at most 50 headers"));
+    }
+    for h in &r.headers {
+        if http::HeaderName::try_from(h.name.as_str()).is_err() {
+            return Err(ApiError::bad("response.headers", format!("`{}` is not a valid header name", h.name)));
+        }
+        if http::HeaderValue::try_from(h.value.as_str()).is_err() {
+            return Err(ApiError::bad(
+                "response.headers",
+                format!("the value of `{}` is not a valid header value", h.name),
+            ));
+        }
+    }
+    Ok(CustomResponse {
+        status: r.status as u16,
+        headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+        body: r.body,
+        delay_ms: r.delay_ms as u32,
+    })
+}
+
+#[derive(Default)]
+pub struct EndpointMutation;
+
+#[Object]
+impl EndpointMutation {
+    /// Creates an endpoint with a new unguessable capture URL. Needs EDITOR.
+    async fn create_endpoint(&self, c: &Context<'_>, input: CreateEndpointInput) -> Result<EndpointObject, ApiError> {
+        let a = Access::of(c);
+        let team = a.team("teamId", input.team_id.as_ref()).await?;
+        a.require(team.id, Role::Editor, "create endpoints (needs EDITOR)")?;
+        let endpoint = Endpoint {
+            id: EndpointId::new(),
+            team_id: team.id,
+            name: validate_name(&input.name)?,
+            token: capture_token(),
+            response: None,
+            created_at: Timestamp::now(),
+        };
+        a.ctx.store.create_endpoint(&endpoint).await?;
+        tracing::info!(endpoint_id = %endpoint.id, team_id = %endpoint.team_id, "endpoint created");
+        Ok(EndpointObject(endpoint))
+    }
+
+    /// Renames an endpoint or changes its answer. Needs EDITOR. Ingest sees the change within
+    /// its endpoint cache time (2 s).
+    async fn update_endpoint(&self, c: &Context<'_>, input: UpdateEndpointInput) -> Result<EndpointObject, ApiError> {
+        let a = Access::of(c);
+        let id: EndpointId = parse_id("id", &input.id)?;
+        let mut endpoint = a.endpoint(id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+        a.require(endpoint.team_id, Role::Editor, "change endpoints (needs EDITOR)")?;
+        if let Some(name) = input.name {
+            endpoint.name = validate_name(&name)?;
+        }
+        if input.clear_response {
+            endpoint.response = None;
+        } else if let Some(r) = input.response {
+            endpoint.response = Some(validate_response(r)?);
+        }
+        a.ctx.store.update_endpoint(&endpoint).await.map_err(|e| match e {
+            StoreError::NotFound { .. } => ApiError::NotFound("endpoint"),
+            other => other.into(),
+        })?;
+        Ok(EndpointObject(endpoint))
+    }
+
+    /// Deletes an endpoint and every capture of it. Its capture URL answers 404 from then on.
+    /// Needs EDITOR.
+    async fn delete_endpoint(&self, c: &Context<'_>, input: DeleteEndpointInput) -> Result<Deleted, ApiError> {
+        let a = Access::of(c);
+        let id: EndpointId = parse_id("id", &input.id)?;
+        let endpoint = a.endpoint(id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+        a.require(endpoint.team_id, Role::Editor, "delete endpoints (needs EDITOR)")?;
+        a.ctx.store.delete_endpoint(id).await?;
+        tracing::info!(endpoint_id = %id, team_id = %endpoint.team_id, "endpoint deleted");
+        Ok(Deleted { id: input.id })
+    }
+}
+
+pub struct EndpointObject(pub Endpoint);
+
+#[Object(name = "Endpoint")]
+impl EndpointObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn team_id(&self) -> ID {
+        ID(self.0.team_id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The secret part of the capture URL.
+    async fn token(&self) -> &str {
+        &self.0.token
+    }
+    /// Where providers send webhooks: `<public base URL>/h/<token>`.
+    async fn url(&self, c: &Context<'_>) -> String {
+        let (ctx, _) = ctx(c);
+        format!("{}/h/{}", ctx.settings.public_base_url, self.0.token)
+    }
+    /// The custom answer to captures, or null for the default `200 {"id": …}`.
+    async fn response(&self) -> Option<CustomResponseObject> {
+        self.0.response.clone().map(CustomResponseObject)
+    }
+    async fn created_at(&self) -> String {
+        self.0.created_at.to_rfc3339()
+    }
+}
+
+pub struct CustomResponseObject(CustomResponse);
+
+#[Object(name = "CustomResponse")]
+impl CustomResponseObject {
+    async fn status(&self) -> i32 {
+        i32::from(self.0.status)
+    }
+    async fn headers(&self) -> Vec<HeaderObject> {
+        self.0.headers.iter().map(|(n, v)| HeaderObject { name: n.clone(), value: v.as_bytes().to_vec() }).collect()
+    }
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    async fn delay_ms(&self) -> i32 {
+        self.0.delay_ms as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_response_validation_names_the_field() {
+        let ok = CustomResponseInput { status: 201, headers: vec![], body: "x".into(), delay_ms: 0 };
+        assert_eq!(validate_response(ok).unwrap().status, 201);
+        let e =
+            validate_response(CustomResponseInput { status: 99, headers: vec![], body: String::new(), delay_ms: 0 })
+                .unwrap_err();
+        assert_eq!(e.to_string(), "invalid `response.status`: must be between 200 and 599, got 99");
+        let e = validate_response(CustomResponseInput {
+            status: 200,
+            headers: vec![],
+            body: String::new(),
+            delay_ms: 30_001,
+        })
+        .unwrap_err();
+        assert!(e.to_string().starts_with("invalid `response.delayMs`"), "{e}");
+        let h = vec![HeaderInput { name: "bad name".into(), value: "v".into() }];
+        let e = validate_response(CustomResponseInput { status: 200, headers: h, body: String::new(), delay_ms: 0 })
+            .unwrap_err();
+        assert!(e.to_string().contains("`bad name` is not a valid header name"), "{e}");
+    }
+}
