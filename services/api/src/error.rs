@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use hookmetry_store::StoreError;
 use http::StatusCode;
 
@@ -90,34 +92,47 @@ impl ExtensionFactory for ErrorCodes {
 #[async_trait::async_trait]
 impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> async_graphql::Response {
-        let mut resp = next.run(ctx).await;
-        for err in &mut resp.errors {
-            let (code, field) = match err.source::<ApiError>() {
-                Some(api) => (api.code(), if let ApiError::BadInput { field, .. } = api { Some(*field) } else { None }),
-                // async-graphql reports its limits without naming them; say which and how much.
-                None if err.message == "Query is nested too deep." => {
-                    err.message = format!("query is nested deeper than the limit of {} levels", crate::MAX_QUERY_DEPTH);
-                    ("QUERY_TOO_DEEP", None)
-                }
-                None if err.message == "Query is too complex." => {
-                    err.message = format!(
-                        "query complexity exceeds the limit of {}; ask for fewer fields or a smaller `first`",
-                        crate::MAX_QUERY_COMPLEXITY
-                    );
-                    ("QUERY_TOO_COMPLEX", None)
-                }
-                // No source: the request failed to parse or validate (syntax, unknown field,
-                // bad variable) before any resolver ran.
-                None => ("GRAPHQL_VALIDATION_FAILED", None),
-            };
-            let ext = err.extensions.get_or_insert_with(Default::default);
-            ext.set("code", code);
-            if let Some(f) = field {
-                ext.set("field", f);
-            }
-        }
-        resp
+        annotate(next.run(ctx).await)
     }
+
+    /// Subscriptions bypass `request`: each streamed response is annotated the same way.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, async_graphql::Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, async_graphql::Response> {
+        Box::pin(next.run(ctx, stream).map(annotate))
+    }
+}
+
+fn annotate(mut resp: async_graphql::Response) -> async_graphql::Response {
+    for err in &mut resp.errors {
+        let (code, field) = match err.source::<ApiError>() {
+            Some(api) => (api.code(), if let ApiError::BadInput { field, .. } = api { Some(*field) } else { None }),
+            // async-graphql reports its limits without naming them; say which and how much.
+            None if err.message == "Query is nested too deep." => {
+                err.message = format!("query is nested deeper than the limit of {} levels", crate::MAX_QUERY_DEPTH);
+                ("QUERY_TOO_DEEP", None)
+            }
+            None if err.message == "Query is too complex." => {
+                err.message = format!(
+                    "query complexity exceeds the limit of {}; ask for fewer fields or a smaller `first`",
+                    crate::MAX_QUERY_COMPLEXITY
+                );
+                ("QUERY_TOO_COMPLEX", None)
+            }
+            // No source: the request failed to parse or validate (syntax, unknown field,
+            // bad variable) before any resolver ran.
+            None => ("GRAPHQL_VALIDATION_FAILED", None),
+        };
+        let ext = err.extensions.get_or_insert_with(Default::default);
+        ext.set("code", code);
+        if let Some(f) = field {
+            ext.set("field", f);
+        }
+    }
+    resp
 }
 
 impl IntoResponse for ApiError {

@@ -6,6 +6,10 @@
 //! drain it fast enough the queue fills, the hub drops that subscriber (its queue goes with it)
 //! and the subscription ends with a `LAGGED` error. Memory per subscriber is therefore at most
 //! `buffer` events, however slow the client or its network is.
+//!
+//! The hub reads each announced capture from the store itself, once per node, before queueing
+//! it, and only when its endpoint has subscribers here. Subscribers never load anything: a
+//! subscriber whose connection is stalled must not hold up a shared load that others wait for.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -18,26 +22,8 @@ use hookmetry_proto::Event;
 use hookmetry_store::Store;
 use hookmetry_telemetry::{Metrics, TelemetryError};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// One stored capture as announced on the events log. The full record is read from the store at
-/// most once per node, by whichever subscriber needs it first.
-pub struct LiveCapture {
-    pub summary: CaptureSummary,
-    full: OnceCell<Option<CapturedRequest>>,
-}
-
-impl LiveCapture {
-    pub fn new(summary: CaptureSummary) -> Self {
-        Self { summary, full: OnceCell::new() }
-    }
-
-    /// The stored capture; `None` when it was deleted in the meantime.
-    pub async fn load(&self, store: &dyn Store) -> Result<Option<CapturedRequest>, hookmetry_store::StoreError> {
-        self.full.get_or_try_init(|| store.capture(self.summary.id)).await.cloned()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("this API node already serves {max} live subscriptions (api.max_subscribers)")]
@@ -47,7 +33,7 @@ pub struct TooManySubscribers {
 
 struct Slot {
     id: u64,
-    tx: mpsc::Sender<Arc<LiveCapture>>,
+    tx: mpsc::Sender<Arc<CapturedRequest>>,
     lagged: Arc<AtomicBool>,
 }
 
@@ -92,13 +78,13 @@ impl HubMetrics {
 
 /// What a subscriber reads; dropping it unsubscribes.
 pub struct LiveSubscription {
-    rx: mpsc::Receiver<Arc<LiveCapture>>,
+    rx: mpsc::Receiver<Arc<CapturedRequest>>,
     lagged: Arc<AtomicBool>,
     _guard: Unsubscribe,
 }
 
 pub enum Next {
-    Capture(Arc<LiveCapture>),
+    Capture(Arc<CapturedRequest>),
     /// The subscriber fell `buffer` events behind and was dropped.
     Lagged,
 }
@@ -182,8 +168,8 @@ impl Hub {
 
     /// Queues `capture` for every subscriber of its endpoint without ever waiting: a full queue
     /// drops that subscriber rather than slowing the others or growing.
-    pub fn publish(&self, capture: Arc<LiveCapture>) {
-        let endpoint = capture.summary.endpoint_id;
+    pub fn publish(&self, capture: Arc<CapturedRequest>) {
+        let endpoint = capture.endpoint_id;
         let mut slots = self.lock();
         let Some(list) = slots.get_mut(&endpoint) else { return };
         let before = list.len();
@@ -212,7 +198,7 @@ impl Hub {
 
     /// Tails the events log until `shutdown`, reopening the tail after errors. Events appended
     /// while the tail is being reopened are missed by live subscribers (never by `captures`).
-    pub async fn run(self: Arc<Self>, log: Arc<dyn EventLog>, shutdown: CancellationToken) {
+    pub async fn run(self: Arc<Self>, log: Arc<dyn EventLog>, store: Arc<dyn Store>, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             let mut tail = match log.tail(TOPIC_EVENTS).await {
@@ -236,7 +222,7 @@ impl Hub {
                     Ok(records) => {
                         backoff = Duration::from_millis(100);
                         for r in records {
-                            self.dispatch(r.payload);
+                            self.dispatch(store.as_ref(), r.payload).await;
                         }
                     }
                     Err(e) => {
@@ -248,11 +234,17 @@ impl Hub {
         }
     }
 
-    fn dispatch(&self, value: bytes::Bytes) {
+    fn has_subscribers(&self, endpoint: EndpointId) -> bool {
+        self.lock().contains_key(&endpoint)
+    }
+
+    async fn dispatch(&self, store: &dyn Store, value: bytes::Bytes) {
         match hookmetry_proto::decode_event(value) {
             Ok(Some(Event::CaptureStored(summary))) => {
                 self.metrics.events.with_label_values(&["capture_stored"]).inc();
-                self.publish(Arc::new(LiveCapture::new(summary)));
+                if self.has_subscribers(summary.endpoint_id) {
+                    self.load_and_publish(store, &summary).await;
+                }
             }
             // An event kind from a newer version: nothing here knows what to do with it.
             Ok(None) => self.metrics.events.with_label_values(&["unknown"]).inc(),
@@ -264,20 +256,39 @@ impl Hub {
     }
 }
 
+impl Hub {
+    async fn load_and_publish(&self, store: &dyn Store, summary: &CaptureSummary) {
+        match store.capture(summary.id).await {
+            Ok(Some(capture)) => self.publish(Arc::new(capture)),
+            // Deleted between storing and now: there is nothing to show.
+            Ok(None) => self.metrics.events.with_label_values(&["deleted"]).inc(),
+            Err(e) => {
+                self.metrics.events.with_label_values(&["unreadable"]).inc();
+                tracing::warn!(error = %e, capture_id = %summary.id, "live capture not delivered: store read failed");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use hookmetry_core::{CaptureId, TeamId, Timestamp};
 
     use super::*;
 
-    fn summary(endpoint: EndpointId) -> CaptureSummary {
-        CaptureSummary {
+    fn summary(endpoint: EndpointId) -> CapturedRequest {
+        CapturedRequest {
             id: CaptureId::new(),
             endpoint_id: endpoint,
             team_id: TeamId::new(),
             method: "POST".into(),
             path: "/".into(),
-            body_size: 0,
+            query: None,
+            headers: vec![],
+            body: bytes::Bytes::new(),
+            body_sha256: [0; 32],
+            remote_addr: "127.0.0.1".into(),
+            http_version: "HTTP/1.1".into(),
             received_at: Timestamp::now(),
         }
     }
@@ -290,14 +301,14 @@ mod tests {
         let mut sb = hub.subscribe(b).unwrap();
         let events: Vec<_> = (0..3).map(|_| summary(a)).collect();
         for e in &events {
-            hub.publish(Arc::new(LiveCapture::new(e.clone())));
+            hub.publish(Arc::new(e.clone()));
         }
         for e in &events {
             let Some(Next::Capture(got)) = sa.next().await else { panic!("expected a capture") };
-            assert_eq!(got.summary.id, e.id);
+            assert_eq!(got.id, e.id);
         }
-        hub.publish(Arc::new(LiveCapture::new(summary(b))));
-        assert!(matches!(sb.next().await, Some(Next::Capture(c)) if c.summary.endpoint_id == b));
+        hub.publish(Arc::new(summary(b)));
+        assert!(matches!(sb.next().await, Some(Next::Capture(c)) if c.endpoint_id == b));
     }
 
     #[tokio::test]
@@ -307,15 +318,15 @@ mod tests {
         let mut slow = hub.subscribe(ep).unwrap();
         let mut fast = hub.subscribe(ep).unwrap();
         for _ in 0..4 {
-            hub.publish(Arc::new(LiveCapture::new(summary(ep))));
+            hub.publish(Arc::new(summary(ep)));
             assert!(matches!(fast.next().await, Some(Next::Capture(_))));
         }
         assert_eq!(hub.subscribers(), 2);
         // The fifth event finds the slow queue full: the slow subscriber goes, the fast stays.
-        hub.publish(Arc::new(LiveCapture::new(summary(ep))));
+        hub.publish(Arc::new(summary(ep)));
         assert_eq!(hub.subscribers(), 1);
         for _ in 0..10_000 {
-            hub.publish(Arc::new(LiveCapture::new(summary(ep))));
+            hub.publish(Arc::new(summary(ep)));
             assert!(matches!(fast.next().await, Some(Next::Capture(_))));
         }
         let mut queued = 0;

@@ -106,7 +106,7 @@ pub async fn run(
     let roles = shutdown.child_token();
     let processor_up = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let processor_task = tokio::spawn(supervise_processor(Arc::new(processor), roles.clone(), processor_up.clone()));
-    let hub_task = tokio::spawn(hub.run(log.clone(), roles.clone()));
+    let hub_task = tokio::spawn(hub.run(log.clone(), store.clone(), roles.clone()));
     let retention_task =
         tokio::spawn(retention::run(store.clone(), config.store.retention_interval.0, &metrics, roles.clone())?);
 

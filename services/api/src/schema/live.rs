@@ -69,12 +69,7 @@ impl State {
         loop {
             tokio::select! {
                 next = self.sub.next() => match next {
-                    Some(Next::Capture(live)) => match live.load(self.store.as_ref()).await {
-                        Ok(Some(capture)) => return Some(Ok(CaptureObject(capture))),
-                        // Deleted between storing and now: nothing to show.
-                        Ok(None) => continue,
-                        Err(e) => return Some(Err(e.into())),
-                    },
+                    Some(Next::Capture(capture)) => return Some(Ok(CaptureObject((*capture).clone()))),
                     Some(Next::Lagged) => return self.end(ApiError::Lagged { buffer: self.buffer }),
                     None => return None,
                 },

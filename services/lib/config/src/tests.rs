@@ -66,6 +66,16 @@ fn errors_name_the_key_and_origin() {
     let err = Config::load(&env(&[("HOOKMETRY_LOG_MAX_UNCONSUMED_BYTES", "1MiB")])).unwrap_err().to_string();
     assert!(err.contains("must be at least 4 × ingest.max_body_bytes (40MiB), got 1MiB"), "{err}");
 
+    for (var, key, message) in [
+        ("HOOKMETRY_API_SUBSCRIBER_BUFFER", "api.subscriber_buffer", "must be between 1 and 100000, got 0"),
+        ("HOOKMETRY_API_MAX_SUBSCRIBERS", "api.max_subscribers", "must be between 1 and 1000000, got 0"),
+        ("HOOKMETRY_STORE_RETENTION_INTERVAL", "store.retention_interval", "must be at least 1s, got 0ns"),
+    ] {
+        let value = if var.ends_with("INTERVAL") { "0ms" } else { "0" };
+        let err = Config::load(&env(&[(var, value)])).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("config key `{key}`")) && err.ends_with(message), "{err}");
+    }
+
     let err = Config::load(&env(&[("HOOKMETRY_PROCESSOR_POLL_WAIT", "soon")])).unwrap_err().to_string();
     assert!(err.starts_with("config key `processor.poll_wait`"), "{err}");
 

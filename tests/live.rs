@@ -1,0 +1,119 @@
+//! Live captures over `/graphql/ws`: a slow subscriber is cut off at its buffer and told so,
+//! while a subscriber that keeps up on the same endpoint receives everything, in order.
+
+use std::time::Duration;
+
+use hookmetry_testkit::TestServer;
+use hookmetry_testkit::ws::{Auth, Protocol, WsClient, WsMessage};
+use serde_json::json;
+
+const SUB: &str = "subscription($e: ID!) { captureReceived(endpointId: $e) { id bodyBase64 } }";
+
+async fn metric(base_url: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base_url}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).map(|v| v.parse().unwrap()))
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+}
+
+/// Subscribes and makes sure the server has registered the subscription (the protocol has no
+/// acknowledgement for that) by sending probe captures until one arrives.
+async fn subscribed(server: &TestServer, url: &str, endpoint: &str) -> WsClient {
+    let mut ws = WsClient::connect(&server.base_url, Protocol::TransportWs, Auth::Init(server.admin.token.clone()))
+        .await
+        .unwrap();
+    ws.subscribe(SUB, json!({ "e": endpoint })).await.unwrap();
+    let http = reqwest::Client::new();
+    for _ in 0..50 {
+        http.post(url).body("probe").send().await.unwrap();
+        if let Some(WsMessage::Next { .. }) = ws.next_message(Duration::from_millis(200)).await.unwrap() {
+            // Drain any other probes still in flight.
+            while let Some(WsMessage::Next { .. }) = ws.next_message(Duration::from_millis(300)).await.unwrap() {}
+            return ws;
+        }
+    }
+    panic!("subscription never became live");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_subscriber_is_dropped_with_lagged_and_others_get_everything() {
+    const BUFFER: usize = 64;
+    const CAPTURES: usize = 800;
+    let server = TestServer::start_with(|c| c.api.subscriber_buffer = BUFFER).await.unwrap();
+    let ep = server.admin.create_endpoint("live").await.unwrap();
+    let mut fast = subscribed(&server, &ep.url, &ep.id).await;
+    let mut slow = subscribed(&server, &ep.url, &ep.id).await;
+    // The slow subscription's probe captures reached the fast one too.
+    while let Some(WsMessage::Next { .. }) = fast.next_message(Duration::from_millis(300)).await.unwrap() {}
+    assert_eq!(metric(&server.base_url, "hookmetry_api_live_subscribers").await, 2.0);
+
+    // 800 captures of 64 KiB: far more than the loopback socket buffers hold, so the slow
+    // client (which reads nothing meanwhile) blocks the server's writes and its queue fills.
+    let http = reqwest::Client::new();
+    let mut sent = Vec::new();
+    let fast_reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < CAPTURES {
+            match fast.next_message(Duration::from_secs(20)).await.unwrap() {
+                Some(WsMessage::Next { payload, .. }) => got.push(
+                    payload["data"]["captureReceived"]["id"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("fast subscriber got {payload} after {} captures", got.len()))
+                        .to_string(),
+                ),
+                other => panic!("fast subscriber got {other:?} after {} captures", got.len()),
+            }
+        }
+        (got, fast)
+    });
+    for i in 0..CAPTURES {
+        let mut body = vec![b'x'; 64 << 10];
+        body[..8].copy_from_slice(format!("{i:08}").as_bytes());
+        let resp = http.post(&ep.url).body(body).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        sent.push(v["id"].as_str().unwrap().to_string());
+    }
+    let (fast_got, _fast) = tokio::time::timeout(Duration::from_secs(60), fast_reader).await.unwrap().unwrap();
+    // Compared without printing 800 ids on failure.
+    let first_difference = fast_got.iter().zip(&sent).position(|(a, b)| a != b);
+    assert!(
+        fast_got.len() == sent.len() && first_difference.is_none(),
+        "a subscriber that keeps up gets every capture, in order: got {} of {}, first difference at {first_difference:?}",
+        fast_got.len(),
+        sent.len()
+    );
+
+    // Now the slow one reads: some captures, then one LAGGED error, then the end.
+    let mut delivered = 0;
+    let error = loop {
+        match slow.next_message(Duration::from_secs(20)).await.unwrap() {
+            Some(WsMessage::Next { payload, .. }) if payload.get("errors").is_none() => delivered += 1,
+            Some(m @ (WsMessage::Next { .. } | WsMessage::Error { .. })) => break m.first_error().unwrap().clone(),
+            other => panic!("slow subscriber got {other:?} after {delivered} captures"),
+        }
+    };
+    assert_eq!(error["extensions"]["code"], "LAGGED", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("api.subscriber_buffer"), "{error}");
+    assert!(delivered < CAPTURES, "the slow subscriber was cut off ({delivered} delivered)");
+    assert!(matches!(slow.next_message(Duration::from_secs(5)).await.unwrap(), Some(WsMessage::Complete { .. })));
+    assert_eq!(metric(&server.base_url, "hookmetry_api_live_lagged_total").await, 1.0);
+    assert_eq!(metric(&server.base_url, "hookmetry_api_live_subscribers").await, 1.0, "the slow slot is gone");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_over_the_limit_are_refused_naming_it() {
+    let server = TestServer::start_with(|c| c.api.max_subscribers = 1).await.unwrap();
+    let ep = server.admin.create_endpoint("limit").await.unwrap();
+    let _first = subscribed(&server, &ep.url, &ep.id).await;
+    let mut second = WsClient::connect(&server.base_url, Protocol::TransportWs, Auth::Init(server.admin.token.clone()))
+        .await
+        .unwrap();
+    second.subscribe(SUB, json!({ "e": ep.id })).await.unwrap();
+    let msg = second.next_message(Duration::from_secs(5)).await.unwrap().expect("an answer");
+    let e = msg.first_error().unwrap_or_else(|| panic!("expected an error, got {msg:?}"));
+    assert_eq!(e["extensions"]["code"], "LIMIT_EXCEEDED", "{e}");
+    assert_eq!(e["message"], "this API node already serves 1 live subscriptions (api.max_subscribers)");
+    server.stop().await.unwrap();
+}
