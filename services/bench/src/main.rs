@@ -172,7 +172,7 @@ async fn subscription_latency(
         }
     }
     sender.await??;
-    let sent_at = sent_at.lock().unwrap();
+    let sent_at = std::mem::take(&mut *sent_at.lock().unwrap());
     let mut lat_us: Vec<u64> = received
         .iter()
         .map(|(id, at)| sent_at.get(id).map(|s| at.duration_since(*s).as_micros() as u64).context("unknown capture"))

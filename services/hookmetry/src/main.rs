@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ enum Command {
     Defaults,
     /// Print the GraphQL schema (SDL).
     Schema,
+    #[command(flatten)]
+    Client(hookmetry_cli::Command),
 }
 
 #[derive(clap::Args, Default)]
@@ -39,14 +42,16 @@ struct ServeArgs {
     set: Vec<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Defaults => print!("{}", hookmetry_config::DEFAULTS_TOML),
         Command::Schema => print!("{}", hookmetry_api::sdl()),
         Command::Serve(args) => serve(args)?,
+        // The client reports its own errors as sentences and picks the exit code.
+        Command::Client(cmd) => return Ok(hookmetry_cli::run(cmd)),
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -87,8 +87,9 @@ impl Processor {
         tracing::info!(group = GROUP, "processor started");
         let mut backoff = Backoff::default();
         let mut pending = PendingCommit::default();
+        let mut previous_len = 0;
         while !shutdown.is_cancelled() {
-            let batch = match self.next_batch(&mut *consumer).await {
+            let batch = match self.next_batch(&mut *consumer, previous_len).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "captures log poll failed; retrying");
@@ -97,6 +98,7 @@ impl Processor {
                 }
             };
             if !batch.is_empty() {
+                previous_len = batch.len();
                 let started = Instant::now();
                 // Retries until stored: skipping a batch would lose acknowledged captures.
                 while let Err(e) = self.process(&batch).await {
@@ -124,12 +126,15 @@ impl Processor {
         Ok(())
     }
 
-    /// A batch of records. Once the first arrives, waits `batch_linger` for more: under load one
+    /// A batch of records. Under load, once the first arrives, waits `batch_linger` for more: one
     /// store transaction (one fsync) then carries hundreds of captures instead of a handful.
-    async fn next_batch(&self, consumer: &mut dyn GroupConsumer) -> Result<Vec<Record>, LogError> {
+    /// "Under load" means this poll or the previous batch found more than one record waiting;
+    /// a lone capture at a quiet time is stored at once, so live subscribers see it sooner.
+    async fn next_batch(&self, consumer: &mut dyn GroupConsumer, previous_len: usize) -> Result<Vec<Record>, LogError> {
         let max = self.settings.batch_size;
         let mut batch = consumer.poll(max, self.settings.poll_wait).await?;
-        if !batch.is_empty() && batch.len() < max && !self.settings.batch_linger.is_zero() {
+        let busy = batch.len() > 1 || previous_len > 1;
+        if busy && batch.len() < max && !self.settings.batch_linger.is_zero() {
             tokio::time::sleep(self.settings.batch_linger).await;
             match consumer.poll(max - batch.len(), Duration::ZERO).await {
                 Ok(more) => batch.extend(more),

@@ -285,7 +285,8 @@ impl CaptureObject {
             .find(|h| h.name.eq_ignore_ascii_case("content-type"))
             .map(|h| String::from_utf8_lossy(&h.value).into_owned())
     }
-    /// The full URL the capture was sent to.
+    /// The full URL the capture was sent to. A request to the bare `/h/<token>` shows as
+    /// `/h/<token>/`: both are stored with the path `/`.
     async fn url(&self, c: &Context<'_>) -> Result<String, ApiError> {
         self.sent_to(c).await
     }

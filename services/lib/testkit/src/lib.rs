@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
+pub mod ws;
+
 /// Every field of `Capture`, for queries that read a capture back whole.
 pub const CAPTURE_FIELDS: &str = "id endpointId method path query headers { name value valueBase64 } bodyBase64 bodyText bodySize bodySha256 remoteAddr httpVersion receivedAt";
 

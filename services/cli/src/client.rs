@@ -1,0 +1,193 @@
+//! Where the server is, which token to use, and GraphQL over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::{self, CliError};
+
+/// Where the embedded server's first start writes its admin token, relative to the directory
+/// `hookmetry serve` runs in (`server.data_dir` default + `ADMIN_TOKEN_FILE`). Spelled out here
+/// because this crate sits below the server crate.
+pub const LOCAL_ADMIN_TOKEN: &str = "hookmetry-data/admin-token";
+
+/// How to reach the server; accepted before or after the subcommand's own arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Connection {
+    /// Base URL of the Hookmetry server.
+    #[arg(long, env = "HOOKMETRY_URL", default_value = "http://127.0.0.1:8080", global = true, display_order = 100)]
+    pub url: String,
+    /// API token. Without one, a server on this machine is tried with
+    /// ./hookmetry-data/admin-token (the admin token a first `hookmetry serve` wrote there).
+    #[arg(long, env = "HOOKMETRY_TOKEN", hide_env_values = true, global = true, display_order = 101)]
+    pub token: Option<String>,
+}
+
+/// The server's base URL, checked: `http(s)://host[:port][/prefix]`, no trailing slash.
+pub(crate) fn parse_base_url(raw: &str) -> Result<Url, CliError> {
+    let raw = raw.trim();
+    if !raw.contains("://") {
+        return Err(CliError::BadUrl(format!("must start with http:// or https://, e.g. `http://{raw}`")));
+    }
+    let mut url = Url::parse(raw).map_err(|e| CliError::BadUrl(format!("is not a URL ({e}): `{raw}`")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(CliError::BadUrl(format!("must start with http:// or https://, got `{raw}`")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(CliError::BadUrl(format!("must be the server's base URL without `?` or `#`, got `{raw}`")));
+    }
+    // People paste the GraphQL URL they use in GraphiQL; it names the same server.
+    let path = url.path().trim_end_matches('/');
+    let path = path.strip_suffix("/graphql").unwrap_or(path).to_string();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// `url` as text without the trailing slash `Url` keeps for an empty path.
+pub(crate) fn base_string(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_string()
+}
+
+/// Whether the URL names this machine: only then may a local admin token be sent to it.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else { return false };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Where the token came from, for the note on stderr.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TokenSource {
+    Given,
+    LocalFile(PathBuf),
+}
+
+/// The token to send: `--token`/HOOKMETRY_TOKEN, else the local admin-token file when the server
+/// is on this machine. A remote URL never gets the local admin token, which is the instance's
+/// master key.
+pub(crate) fn resolve_token(
+    given: Option<&str>,
+    url: &Url,
+    local_file: &Path,
+) -> Result<(String, TokenSource), CliError> {
+    if let Some(t) = given.map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok((t.to_string(), TokenSource::Given));
+    }
+    if !is_loopback(url) || !local_file.is_file() {
+        return Err(CliError::NoToken);
+    }
+    let token = std::fs::read_to_string(local_file)
+        .map_err(|source| CliError::TokenFile { path: local_file.to_path_buf(), source })?
+        .trim()
+        .to_string();
+    if token.is_empty() {
+        return Err(CliError::NoToken);
+    }
+    Ok((token, TokenSource::LocalFile(local_file.to_path_buf())))
+}
+
+/// A GraphQL client bound to one server and token.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    /// Base URL as the user should see it, e.g. `http://127.0.0.1:8080`.
+    pub base: String,
+    pub base_url: Url,
+    pub token: String,
+}
+
+impl Client {
+    pub fn new(conn: &Connection) -> Result<Self, CliError> {
+        let base_url = parse_base_url(&conn.url)?;
+        let (token, source) = resolve_token(conn.token.as_deref(), &base_url, Path::new(LOCAL_ADMIN_TOKEN))?;
+        if let TokenSource::LocalFile(path) = source {
+            eprintln!("note: no token given; using the admin token in ./{}", path.display());
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("hookmetry-cli/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            // No overall limit: a capture with a large body takes as long as the network needs.
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| CliError::Transport { url: conn.url.clone(), reason: error::root_reason(&e) })?;
+        Ok(Self { http, base: base_string(&base_url), base_url, token })
+    }
+
+    /// `data` of a query, deserialized into `T`, or the error as a sentence.
+    pub async fn query<T: DeserializeOwned>(&self, query: &str, variables: Value) -> Result<T, CliError> {
+        let resp = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .map_err(|e| error::from_reqwest(&self.base, &e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| error::from_reqwest(&self.base, &e))?;
+        error::decode_response(&self.base, status, &body)
+    }
+
+    /// `ws(s)://…/graphql/ws` for subscriptions.
+    pub fn ws_url(&self) -> String {
+        let mut url = self.base_url.clone();
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        // Only fails for schemes that cannot change, and http(s) → ws(s) can.
+        let _ = url.set_scheme(scheme);
+        format!("{}/graphql/ws", base_string(&url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_normalised_and_checked() {
+        assert_eq!(base_string(&parse_base_url("http://127.0.0.1:8080").unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(base_string(&parse_base_url("http://127.0.0.1:8080/").unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(base_string(&parse_base_url("https://h.example/hm/graphql/").unwrap()), "https://h.example/hm");
+        let e = parse_base_url("127.0.0.1:8080").unwrap_err().to_string();
+        assert_eq!(e, "`--url` must start with http:// or https://, e.g. `http://127.0.0.1:8080`");
+        let e = parse_base_url("ftp://h").unwrap_err().to_string();
+        assert!(e.starts_with("`--url` must start with http:// or https://"), "{e}");
+        let e = parse_base_url("http://exa mple").unwrap_err().to_string();
+        assert!(e.starts_with("`--url` is not a URL"), "{e}");
+        assert!(parse_base_url("http://h/?x=1").is_err());
+    }
+
+    #[test]
+    fn ws_url_follows_the_scheme() {
+        let conn = |url: &str| Connection { url: url.into(), token: Some("t".into()) };
+        assert_eq!(Client::new(&conn("http://127.0.0.1:8080")).unwrap().ws_url(), "ws://127.0.0.1:8080/graphql/ws");
+        assert_eq!(Client::new(&conn("https://h.example/hm/")).unwrap().ws_url(), "wss://h.example/hm/graphql/ws");
+    }
+
+    #[test]
+    fn token_falls_back_to_the_local_file_only_for_a_local_server() {
+        let dir = std::env::temp_dir().join(format!("hookmetry-cli-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("admin-token");
+        let local = parse_base_url("http://127.0.0.1:8080").unwrap();
+        let remote = parse_base_url("https://hooks.example.com").unwrap();
+
+        assert!(matches!(resolve_token(None, &local, &file), Err(CliError::NoToken)));
+        std::fs::write(&file, "hm_secret\n").unwrap();
+        assert_eq!(
+            resolve_token(None, &local, &file).unwrap(),
+            ("hm_secret".into(), TokenSource::LocalFile(file.clone()))
+        );
+        let localhost = parse_base_url("http://localhost:9000").unwrap();
+        assert_eq!(resolve_token(Some(""), &localhost, &file).unwrap().0, "hm_secret");
+        assert!(matches!(resolve_token(None, &remote, &file), Err(CliError::NoToken)), "never sent to another host");
+        assert_eq!(resolve_token(Some(" hm_given "), &remote, &file).unwrap(), ("hm_given".into(), TokenSource::Given));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

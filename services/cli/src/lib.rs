@@ -1,0 +1,67 @@
+//! `hookmetry endpoint|tail|capture`: the terminal client of a Hookmetry server's GraphQL API.
+//!
+//! The `hookmetry` binary embeds [`Command`] next to `serve` and hands it to [`run`]. Results go
+//! to stdout, notes and problems to stderr (`error: <sentence>`, never a JSON dump). Exit codes:
+//! 0 success (Ctrl-C ending `tail` included), 1 a server or user error; clap exits with 2 on
+//! usage errors before [`run`] is called.
+//!
+//! The server is `--url` / HOOKMETRY_URL (default `http://127.0.0.1:8080`), the token `--token` /
+//! HOOKMETRY_TOKEN, falling back to `./hookmetry-data/admin-token` for a server on this machine.
+
+use std::process::ExitCode;
+
+mod capture;
+mod client;
+mod endpoint;
+mod error;
+mod format;
+mod model;
+mod output;
+mod tail;
+
+pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
+pub use client::{Connection, LOCAL_ADMIN_TOKEN};
+pub use endpoint::{EndpointArgs, EndpointCommand};
+pub use error::CliError;
+pub use tail::TailArgs;
+
+/// The client subcommands of `hookmetry`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create, list and delete endpoints (capture URLs).
+    Endpoint(EndpointArgs),
+    /// Print an endpoint's captures as they arrive, one line each (`--json` for full records).
+    Tail(TailArgs),
+    /// Show one capture (headers, body pretty-printed by content type) or export it.
+    Capture(CaptureArgs),
+}
+
+/// Runs `command`, reports any error on stderr, and returns the process exit code.
+pub fn run(command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `hookmetry tail | head -3`: the reader had enough, which is not a failure.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `command`, writing results to stdout; the error is left to the caller to report.
+pub async fn execute(command: Command) -> Result<(), CliError> {
+    let mut out = output::Output::stdout();
+    match command {
+        Command::Endpoint(args) => endpoint::run(args, &mut out).await,
+        Command::Tail(args) => tail::run(args, &mut out).await,
+        Command::Capture(args) => capture::run(args, &mut out).await,
+    }
+}

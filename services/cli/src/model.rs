@@ -1,0 +1,82 @@
+//! The API objects the CLI reads, with the selections that fetch them. Field order here is the
+//! order of `--json` output.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// Selection for [`Endpoint`].
+pub(crate) const ENDPOINT_FIELDS: &str =
+    "id teamId name token url response { status headers { name value } body delayMs } createdAt";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Endpoint {
+    pub id: String,
+    pub team_id: String,
+    pub name: String,
+    pub token: String,
+    pub url: String,
+    /// The custom answer, or null for the default one; shown as the server sends it.
+    pub response: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+/// Every stored field of a capture (the derived `curl` and `har` exports aside).
+pub(crate) const CAPTURE_FIELDS: &str = "id endpointId teamId method path query headers { name value valueBase64 } \
+     bodyBase64 bodyText bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url";
+
+/// What one `tail` line needs: no headers or body, which can be large.
+pub(crate) const CAPTURE_LINE_FIELDS: &str =
+    "id endpointId teamId method path query bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Capture {
+    pub id: String,
+    pub endpoint_id: String,
+    pub team_id: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    // Absent from `CAPTURE_LINE_FIELDS` selections; those records are never printed whole.
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    #[serde(default)]
+    pub body_base64: String,
+    #[serde(default)]
+    pub body_text: Option<String>,
+    pub body_size: u64,
+    pub body_sha256: String,
+    pub remote_addr: String,
+    pub http_version: String,
+    pub received_at: String,
+    pub content_type: Option<String>,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Header {
+    pub name: String,
+    pub value: String,
+    pub value_base64: String,
+}
+
+impl Header {
+    /// The exact value bytes (`value` replaced what is not UTF-8).
+    pub fn bytes(&self) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.value_base64)
+            .unwrap_or_else(|_| self.value.clone().into_bytes())
+    }
+}
+
+impl Capture {
+    /// Path and query as sent after the capture token.
+    pub fn target(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
