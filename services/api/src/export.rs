@@ -267,36 +267,13 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(name), form_decode(value))
+            (form_text(name), form_text(value))
         })
         .collect()
 }
 
-fn form_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match bytes.get(i + 1..i + 3).and_then(|hex| hex_byte(hex[0], hex[1])) {
-                Some(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                // Browsers keep a `%` that does not start an escape.
-                None => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
-    let digit = |b: u8| char::from(b).to_digit(16);
-    u8::try_from(digit(hi)? * 16 + digit(lo)?).ok()
+fn form_text(s: &str) -> String {
+    String::from_utf8_lossy(&hookmetry_core::form_decode(s)).into_owned()
 }
 
 #[cfg(test)]

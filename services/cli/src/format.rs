@@ -273,32 +273,9 @@ pub(crate) fn decode_form(body: &[u8]) -> Option<Vec<(String, String)>> {
     )
 }
 
-/// Form decoding of one key or value: `+` is a space, `%XX` a byte; malformed escapes stay as
-/// written. The bytes are read as UTF-8, with `\xff` for what is not.
+/// Form decoding of one key or value, shown with `\xff` for bytes that are not UTF-8.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match bytes.get(i + 1..i + 3).and_then(hex_byte) {
-                Some(byte) => {
-                    out.push(byte);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    escape_bytes(&out)
-}
-
-fn hex_byte(pair: &[u8]) -> Option<u8> {
-    let digit = |b: u8| (b as char).to_digit(16);
-    Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
+    escape_bytes(&hookmetry_core::form_decode(s))
 }
 
 /// A body as `capture show` prints it.

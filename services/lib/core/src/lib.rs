@@ -3,12 +3,14 @@
 //! Nothing here does I/O. Backends and roles convert to and from these types at their edges.
 
 mod capture;
+mod form;
 mod ids;
 mod secret;
 mod team;
 mod time;
 
 pub use capture::{CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
+pub use form::form_decode;
 pub use ids::{CaptureId, EndpointId, IdParseError, TeamId, TokenId};
 pub use secret::{TokenHash, capture_token, hash_token, new_api_token};
 pub use team::{ApiToken, Role, Team};
