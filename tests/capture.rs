@@ -285,3 +285,70 @@ async fn forwarded_for_is_believed_only_from_configured_proxies() {
     assert_eq!(c["remoteAddr"], "203.0.113.9", "the right-most hop the trusted proxy saw");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn captures_filter_through_graphql_and_bad_filters_name_the_field() {
+    let (server, ep) = setup().await;
+    let http = reqwest::Client::new();
+    let stripe = send(
+        &server,
+        http.post(&ep.url).header("Stripe-Signature", "t=1,v1=abc").body("{\"type\":\"charge.succeeded\"}"),
+    )
+    .await;
+    let github = send(&server, http.post(&ep.url).header("X-GitHub-Event", "push").body("{\"ref\":\"main\"}")).await;
+    let get = send(&server, http.get(&ep.url)).await;
+    let q = "query($e: ID!, $f: CaptureFilter) { captures(endpointId: $e, filter: $f) { edges { node { id } } } }";
+    let ids = |f: Value| {
+        let server = &server;
+        let ep = &ep;
+        async move {
+            let d = server.admin.graphql(q, serde_json::json!({ "e": ep.id, "f": f })).await.unwrap();
+            d["captures"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(serde_json::json!({ "method": "GET" })).await, vec![get["id"].clone()]);
+    assert_eq!(
+        ids(serde_json::json!({ "header": { "name": "stripe-signature", "valueContains": "v1=" } })).await,
+        vec![stripe["id"].clone()]
+    );
+    assert_eq!(ids(serde_json::json!({ "bodyContains": "\"ref\"" })).await, vec![github["id"].clone()]);
+    let from = stripe["receivedAt"].as_str().unwrap();
+    let until = get["receivedAt"].as_str().unwrap();
+    assert_eq!(
+        ids(serde_json::json!({ "receivedFrom": from, "receivedUntil": until })).await,
+        vec![github["id"].clone(), stripe["id"].clone()],
+        "from is inclusive, until exclusive, newest first"
+    );
+
+    for (filter, field, message) in [
+        (
+            serde_json::json!({ "receivedFrom": "yesterday" }),
+            "filter.receivedFrom",
+            "invalid `filter.receivedFrom`: `yesterday` is not an RFC 3339 time such as 2026-11-27T09:00:00Z",
+        ),
+        (
+            serde_json::json!({ "method": "GE T" }),
+            "filter.method",
+            "invalid `filter.method`: `GE T` is not an HTTP method",
+        ),
+        (
+            serde_json::json!({ "header": { "name": "bad name" } }),
+            "filter.header.name",
+            "invalid `filter.header.name`: `bad name` is not a header name",
+        ),
+        (
+            serde_json::json!({ "bodyContains": "x".repeat(1025) }),
+            "filter.bodyContains",
+            "invalid `filter.bodyContains`: must be at most 1024 bytes, got 1025",
+        ),
+    ] {
+        let (status, body) = server.admin.graphql_raw(q, serde_json::json!({ "e": ep.id, "f": filter })).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let e = &body["errors"][0];
+        assert_eq!(e["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(e["extensions"]["field"], field, "{body}");
+        assert_eq!(e["message"], message, "{body}");
+        assert!(body["data"].is_null(), "{body}");
+    }
+    server.stop().await.unwrap();
+}
