@@ -41,6 +41,41 @@ macro_rules! ensure_eq {
     }};
 }
 
+/// The signing secrets the matrix configures, by role in the rotation: literals, so documents can
+/// `concat!` them in. Secret values are write-only: no answer may ever contain one.
+macro_rules! secret {
+    (set) => {
+        "matrix-set-secret-8c1e5f0a"
+    };
+    (added) => {
+        "matrix-added-secret-3b97d2c4"
+    };
+    (current) => {
+        "matrix-current-secret-61fa0e7d"
+    };
+    (previous) => {
+        "matrix-previous-secret-d40c9b13"
+    };
+}
+
+/// Every value of [`secret!`].
+const SECRETS: [&str; 4] = [secret!(set), secret!(added), secret!(current), secret!(previous)];
+
+/// The settings of a throwaway `VerifiedEndpoint`, as `Endpoint.verification { provider secrets
+/// { label } }` shows them.
+fn verified_settings() -> Value {
+    json!({ "provider": "github", "secrets": [{ "label": "current" }, { "label": "previous" }] })
+}
+
+/// `Err` naming the secret value if `v` contains one anywhere, keys and strings alike.
+fn no_secret_in(v: &Value) -> Result<(), String> {
+    let text = v.to_string();
+    match SECRETS.iter().find(|s| text.contains(**s)) {
+        Some(s) => Err(format!("the answer contains the secret value {s:?}")),
+        None => Ok(()),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table
 // ---------------------------------------------------------------------------------------------
@@ -74,6 +109,9 @@ enum Kind {
     NoId,
     Team,
     Endpoint,
+    /// An endpoint with verification settings (github, secrets `current` then `previous`); only
+    /// throwaway ones exist.
+    VerifiedEndpoint,
     Capture,
     Token,
 }
@@ -264,7 +302,7 @@ fn rows() -> Vec<Row> {
         },
         Row {
             op: "capture",
-            doc: "query($id: ID!) { capture(id: $id) { id endpointId teamId bodyBase64 url curl har } }",
+            doc: "query($id: ID!) { capture(id: $id) { id endpointId teamId bodyBase64 url curl har verification { provider verdict reason secretLabel verifiedAt } } }",
             kind: Capture,
             id_field: "id",
             need: Need::Viewer,
@@ -286,6 +324,47 @@ fn rows() -> Vec<Row> {
                 ensure_eq!(cap["har"]["request"]["method"], json!("POST"));
                 ensure_eq!(cap["har"]["request"]["url"], cap["url"]);
                 ensure_eq!(cap["har"]["request"]["bodySize"], json!(a.body.len()));
+                // Checked by the processor before the fixture was done; no signature header.
+                let v = &cap["verification"];
+                ensure_eq!(v["verdict"], json!("NOT_CONFIGURED"));
+                ensure_eq!(v["provider"], Value::Null);
+                ensure_eq!(v["secretLabel"], Value::Null);
+                ensure!(v["verifiedAt"].as_str().is_some_and(|t| !t.is_empty()), "verifiedAt: {}", v["verifiedAt"]);
+                Ok(())
+            },
+        },
+        Row {
+            // The verdict filter: another path into an endpoint's captures.
+            op: "captures",
+            doc: "query($id: ID!) { captures(endpointId: $id, first: 10, filter: {verdict: NOT_CONFIGURED}) { edges { node { id verification { verdict } } } } }",
+            kind: Endpoint,
+            id_field: "endpointId",
+            need: Need::Viewer,
+            invisible: NotFound,
+            fresh: false,
+            effect: Intact,
+            check: |d, c| {
+                let node = json!({ "id": c.world.a.capture_id, "verification": { "verdict": "NOT_CONFIGURED" } });
+                ensure_eq!(d["captures"]["edges"], json!([{ "node": node }]));
+                Ok(())
+            },
+        },
+        Row {
+            op: "providers",
+            doc: "{ providers { id name defaultToleranceSeconds urlBound publicKey } }",
+            kind: NoId,
+            id_field: "",
+            need: Need::Viewer,
+            invisible: NotFound,
+            fresh: false,
+            effect: Intact,
+            check: |d, _| {
+                let list = d["providers"].as_array().ok_or("providers is not a list")?;
+                let stripe = list.iter().find(|p| p["id"] == "stripe").ok_or_else(|| format!("no stripe: {list:?}"))?;
+                ensure_eq!(stripe["defaultToleranceSeconds"], json!(300));
+                ensure_eq!(stripe["urlBound"], json!(false));
+                ensure_eq!(stripe["publicKey"], json!(false));
+                ensure!(list.iter().any(|p| p["id"] == "github"), "no github: {list:?}");
                 Ok(())
             },
         },
@@ -321,6 +400,117 @@ fn rows() -> Vec<Row> {
                 ensure_eq!(e["id"], json!(c.id));
                 ensure_eq!(e["name"], json!("renamed"));
                 ensure_eq!(e["response"], json!({ "status": 201, "body": "changed" }));
+                Ok(())
+            },
+        },
+        Row {
+            op: "updateEndpoint",
+            doc: concat!(
+                "mutation($id: ID!) { updateEndpoint(input: {id: $id, verification: {provider: \"github\", secrets: [{label: \"set\", value: \"",
+                secret!(set),
+                "\"}]}, handshakes: true}) { id name verification { provider secrets { label } toleranceSeconds effectiveToleranceSeconds publicUrl generic { header } } handshakes } }"
+            ),
+            kind: Endpoint,
+            id_field: "id",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Changed,
+            check: |d, c| {
+                no_secret_in(d)?;
+                let e = &d["updateEndpoint"];
+                ensure_eq!(e["id"], json!(c.id));
+                ensure_eq!(e["name"], json!("fresh"));
+                ensure_eq!(
+                    e["verification"],
+                    json!({
+                        "provider": "github",
+                        "secrets": [{ "label": "set" }],
+                        "toleranceSeconds": null,
+                        "effectiveToleranceSeconds": null,
+                        "publicUrl": null,
+                        "generic": null,
+                    })
+                );
+                ensure_eq!(e["handshakes"], json!(true));
+                Ok(())
+            },
+        },
+        Row {
+            op: "updateEndpoint",
+            doc: "mutation($id: ID!) { updateEndpoint(input: {id: $id, verification: null}) { id name verification { provider } handshakes } }",
+            kind: VerifiedEndpoint,
+            id_field: "id",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Changed,
+            check: |d, c| {
+                ensure_eq!(
+                    d["updateEndpoint"],
+                    json!({ "id": c.id, "name": "fresh", "verification": null, "handshakes": false })
+                );
+                Ok(())
+            },
+        },
+        Row {
+            op: "addVerificationSecret",
+            doc: concat!(
+                "mutation($id: ID!) { addVerificationSecret(input: {endpointId: $id, label: \"added\", value: \"",
+                secret!(added),
+                "\"}) { id verification { provider secrets { label } } } }"
+            ),
+            kind: VerifiedEndpoint,
+            id_field: "endpointId",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Changed,
+            check: |d, c| {
+                no_secret_in(d)?;
+                let e = &d["addVerificationSecret"];
+                ensure_eq!(e["id"], json!(c.id));
+                // The new secret is the current one; the others stay for the rotation.
+                let labels = json!([{ "label": "added" }, { "label": "current" }, { "label": "previous" }]);
+                ensure_eq!(e["verification"], json!({ "provider": "github", "secrets": labels }));
+                Ok(())
+            },
+        },
+        Row {
+            op: "removeVerificationSecret",
+            doc: "mutation($id: ID!) { removeVerificationSecret(input: {endpointId: $id, label: \"previous\"}) { id verification { provider secrets { label } } } }",
+            kind: VerifiedEndpoint,
+            id_field: "endpointId",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Changed,
+            check: |d, c| {
+                no_secret_in(d)?;
+                let e = &d["removeVerificationSecret"];
+                ensure_eq!(e["id"], json!(c.id));
+                ensure_eq!(e["verification"], json!({ "provider": "github", "secrets": [{ "label": "current" }] }));
+                Ok(())
+            },
+        },
+        Row {
+            // On the team's main endpoint: its one capture is checked again (team B's capture
+            // keeps its `verifiedAt`, see `snapshot`).
+            op: "reverifyCaptures",
+            doc: "mutation($id: ID!) { reverifyCaptures(input: {endpointId: $id, since: \"2000-01-01T00:00:00Z\"}) { count verdicts { verdict count } hasMore endCursor } }",
+            kind: Endpoint,
+            id_field: "endpointId",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: false,
+            effect: Intact,
+            check: |d, _| {
+                let r = &d["reverifyCaptures"];
+                let count = r["count"].as_i64().ok_or_else(|| format!("count: {}", r["count"]))?;
+                ensure_eq!(count, 1);
+                ensure_eq!(r["verdicts"], json!([{ "verdict": "NOT_CONFIGURED", "count": 1 }]));
+                ensure_eq!(r["hasMore"], json!(false));
+                ensure_eq!(r["endCursor"], Value::Null);
                 Ok(())
             },
         },
@@ -535,6 +725,23 @@ impl TeamFixture {
         let body = unique_body(name);
         let capture_id = post_capture(&endpoint.url, &body).await;
         admin.wait_for_capture(&capture_id, WAIT).await.expect("capture readable");
+        // The processor stores the verdict just after the capture; wait for it so a snapshot
+        // taken now is final (a changed `verifiedAt` means someone re-verified).
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let d = admin
+                .graphql(
+                    "query($id: ID!) { capture(id: $id) { verification { verdict } } }",
+                    json!({ "id": capture_id }),
+                )
+                .await
+                .expect("capture verification read");
+            if !d["capture"]["verification"].is_null() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "capture {capture_id} not verified after {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         // A custom answer only after the capture: it replaces the default `{"id": …}` answer.
         let answer = format!("answer of {name}");
         admin
@@ -555,6 +762,7 @@ impl TeamFixture {
             Kind::Endpoint => self.endpoint.id.clone(),
             Kind::Capture => self.capture_id.clone(),
             Kind::Token => self.admin_token_id.clone(),
+            Kind::VerifiedEndpoint => panic!("no lasting {kind:?}; its rows are fresh"),
         }
     }
 
@@ -562,6 +770,23 @@ impl TeamFixture {
         match kind {
             Kind::Endpoint => {
                 let e = self.admin.create_endpoint("fresh").await.expect("fresh endpoint");
+                Fresh { id: e.id, url: e.url, secret: String::new() }
+            }
+            Kind::VerifiedEndpoint => {
+                let e = self.admin.create_endpoint("fresh").await.expect("fresh endpoint");
+                let secrets = json!([
+                    { "label": "current", "value": secret!(current) },
+                    { "label": "previous", "value": secret!(previous) },
+                ]);
+                let d = self
+                    .admin
+                    .graphql(
+                        "mutation($id: ID!, $s: [SecretInput!]!) { updateEndpoint(input: {id: $id, verification: {provider: \"github\", secrets: $s}}) { verification { provider secrets { label } } } }",
+                        json!({ "id": e.id, "s": secrets }),
+                    )
+                    .await
+                    .expect("fresh endpoint's verification settings");
+                assert_eq!(d["updateEndpoint"]["verification"], verified_settings());
                 Fresh { id: e.id, url: e.url, secret: String::new() }
             }
             Kind::Capture => {
@@ -580,18 +805,21 @@ impl TeamFixture {
     /// What is left of a throwaway object, as its own team sees it.
     async fn fresh_state(&self, kind: Kind, f: &Fresh) -> Effect {
         match kind {
-            Kind::Endpoint => {
+            Kind::Endpoint | Kind::VerifiedEndpoint => {
                 let d = self
                     .admin
                     .graphql(
-                        "query($id: ID!) { endpoint(id: $id) { name response { status } } }",
+                        "query($id: ID!) { endpoint(id: $id) { name response { status } verification { provider secrets { label } } handshakes } }",
                         json!({ "id": f.id }),
                     )
                     .await
                     .expect("endpoint read by its team");
+                let verification = if kind == Kind::VerifiedEndpoint { verified_settings() } else { Value::Null };
+                let intact =
+                    json!({ "name": "fresh", "response": null, "verification": verification, "handshakes": false });
                 match &d["endpoint"] {
                     Value::Null => Effect::Gone,
-                    e if *e == json!({ "name": "fresh", "response": null }) => Effect::Intact,
+                    e if *e == intact => Effect::Intact,
                     _ => Effect::Changed,
                 }
             }
@@ -620,8 +848,14 @@ impl TeamFixture {
             .graphql(
                 "query($t: ID!, $e: ID!, $c: ID!) {
                     team(id: $t) { id name retentionDays createdAt }
-                    endpoint(id: $e) { id teamId name token url createdAt response { status headers { name value } body delayMs } }
-                    capture(id: $c) { id endpointId method path bodyBase64 bodySha256 headers { name valueBase64 } receivedAt }
+                    endpoint(id: $e) {
+                        id teamId name token url createdAt response { status headers { name value } body delayMs }
+                        verification { provider secrets { label } toleranceSeconds publicUrl } handshakes
+                    }
+                    capture(id: $c) {
+                        id endpointId method path bodyBase64 bodySha256 headers { name valueBase64 } receivedAt
+                        verification { provider verdict reason secretLabel verifiedAt }
+                    }
                     captures(endpointId: $e) { edges { node { id bodyBase64 } } }
                     me { token { id revoked role } }
                 }",
@@ -791,7 +1025,7 @@ async fn role_matrix_own_other_missing_malformed() {
             };
             // (id used, whole outcome) of the missing-id cell, to compare the other-team cell to.
             let mut missing: Option<(String, Value)> = None;
-            let mut line = format!("{:<16} {:<7}", row.op, actor.role);
+            let mut line = format!("{:<24} {:<7}", row.op, actor.role);
             for &case in cases {
                 cells += 1;
                 let team = if case == Case::Other { &w.b } else { &w.a };
@@ -842,6 +1076,10 @@ async fn role_matrix_own_other_missing_malformed() {
                 };
 
                 line.push_str(&format!(" {case:?}={}", observed(row, &resp)));
+                // Secret values are write-only, whoever asks and whatever the answer.
+                if let Err(e) = no_secret_in(&outcome) {
+                    failures.push(format!("{} as {} with {case:?} id: {e}", row.op, actor.role));
+                }
                 let ctx = CellCtx { id: &id, world: &w, actor, sent: &sent };
                 if let Err(e) = judge(row, actor, case, &resp, &ctx) {
                     failures.push(format!("{} as {} with {case:?} id: {e}\n    response: {resp}", row.op, actor.role));

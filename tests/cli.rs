@@ -1,4 +1,4 @@
-//! `hookmetry endpoint|tail|capture` as a user runs them: the real binary with `--url`/`--token`
+//! `hookmetry endpoint|tail|capture|sign` as a user runs them: the real binary with `--url`/`--token`
 //! against a real server, asserting what it prints on stdout and stderr and how it exits.
 
 mod common;
@@ -336,5 +336,73 @@ async fn tail_that_falls_behind_resubscribes_and_misses_nothing() {
     let stderr = tail.interrupt().await;
     assert!(stderr.iter().any(|l| l.contains("fell behind")), "the lag was noticed: {stderr:?}");
     assert!(stderr.iter().any(|l| l.starts_with("note: live again;")), "{stderr:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn sign_prints_headers_a_receiver_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body.txt");
+    std::fs::write(&body, "Hello, World!").unwrap();
+    let body_arg = body.to_str().unwrap();
+
+    // GitHub's documented example: secret "It's a Secret to Everybody", payload "Hello, World!".
+    let out =
+        run(command(&["sign", "--provider", "github", "--secret", "It's a Secret to Everybody", body_arg], dir.path()))
+            .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Headers from `sign` make a capture VALID end to end; the secret comes from the environment.
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("signed").await.unwrap();
+    server
+        .admin
+        .graphql(
+            "mutation($id: ID!) { updateEndpoint(input: {id: $id, verification: {provider: \"stripe\", secrets: [{label: \"cli\", value: \"whsec_cli\"}]}}) { id } }",
+            serde_json::json!({ "id": ep.id }),
+        )
+        .await
+        .unwrap();
+    let mut cmd = command(&["sign", "--provider", "stripe", "--json", body_arg], dir.path());
+    cmd.env("HOOKMETRY_SIGN_SECRET", "whsec_cli");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let signed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut req = reqwest::Client::new().post(&ep.url).body("Hello, World!");
+    for h in signed["headers"].as_array().unwrap() {
+        req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
+    }
+    let id = id_from_body(&req.send().await.unwrap().text().await.unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let verdict = loop {
+        let d = server
+            .admin
+            .graphql(
+                "query($id: ID!) { capture(id: $id) { verification { verdict secretLabel } } }",
+                serde_json::json!({ "id": id }),
+            )
+            .await
+            .unwrap();
+        let v = d["capture"]["verification"].clone();
+        if !v.is_null() || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(verdict, serde_json::json!({ "verdict": "VALID", "secretLabel": "cli" }));
+
+    // Mistakes are sentences with exit code 1.
+    let out = run(command(&["sign", "--provider", "acme", "--secret", "x", body_arg], dir.path())).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "error: cannot sign as `acme`: unknown provider `acme`\n");
+    let out = run(command(&["sign", "--provider", "stripe", body_arg], dir.path())).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no secret"), "{}", text(&out.stderr));
     server.stop().await.unwrap();
 }

@@ -17,7 +17,7 @@ pub enum ApiError {
     #[error("your token's role may not {0}")]
     Forbidden(&'static str),
     #[error("invalid `{field}`: {message}")]
-    BadInput { field: &'static str, message: String },
+    BadInput { field: std::borrow::Cow<'static, str>, message: String },
     #[error("request body exceeds {limit} bytes")]
     TooLarge { limit: usize },
     #[error("service unavailable: {0}")]
@@ -61,8 +61,8 @@ impl ApiError {
         }
     }
 
-    pub fn bad(field: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadInput { field, message: message.into() }
+    pub fn bad(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
+        ApiError::BadInput { field: field.into(), message: message.into() }
     }
 }
 
@@ -109,7 +109,9 @@ impl Extension for ErrorCodes {
 fn annotate(mut resp: async_graphql::Response) -> async_graphql::Response {
     for err in &mut resp.errors {
         let (code, field) = match err.source::<ApiError>() {
-            Some(api) => (api.code(), if let ApiError::BadInput { field, .. } = api { Some(*field) } else { None }),
+            Some(api) => {
+                (api.code(), if let ApiError::BadInput { field, .. } = api { Some(field.to_string()) } else { None })
+            }
             // async-graphql reports its limits without naming them; say which and how much.
             None if err.message == "Query is nested too deep." => {
                 err.message = format!("query is nested deeper than the limit of {} levels", crate::MAX_QUERY_DEPTH);

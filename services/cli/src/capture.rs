@@ -133,6 +133,11 @@ pub(crate) fn render(c: &Capture, body: &[u8]) -> String {
     for (label, value) in rows {
         let _ = writeln!(s, "  {label:<13} {}", format::escape_text(value, false));
     }
+    if let Some(v) = &c.verification {
+        let provider = v.provider.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
+        let line = format!("{}{provider}: {}", v.verdict, v.reason);
+        let _ = writeln!(s, "  {:<13} {}", "signature", format::escape_text(&line, false));
+    }
 
     let _ = writeln!(s, "\nheaders ({}, in arrival order)", c.headers.len());
     for h in &c.headers {
@@ -199,6 +204,7 @@ mod tests {
             received_at: "2026-11-27T06:55:08.123456Z".into(),
             content_type: Some("application/json".into()),
             url: "http://127.0.0.1:8080/h/tok/events?live=1".into(),
+            verification: None,
         };
         let page = render(&c, body);
         assert_eq!(
@@ -222,6 +228,18 @@ mod tests {
              {\n  \"type\": \"charge.succeeded\",\n  \"amount\": 100\n}\n"
         );
         assert!(render(&c, b"").ends_with("\nbody: empty\n"));
+        let verified = Capture {
+            verification: Some(crate::model::Verification {
+                provider: Some("stripe".into()),
+                verdict: "TIMESTAMP_OUT_OF_TOLERANCE".into(),
+                reason: "signed 7m12s before receipt; tolerance is 5m".into(),
+                secret_label: Some("current".into()),
+            }),
+            ..c
+        };
+        assert!(render(&verified, body).contains(
+            "\n  endpoint id   e1\n  signature     TIMESTAMP_OUT_OF_TOLERANCE (stripe): signed 7m12s before receipt; tolerance is 5m\n\nheaders"
+        ));
     }
 
     #[test]

@@ -360,7 +360,7 @@ fn form_lines(pairs: &[(String, String)]) -> String {
 /// One `tail` line: time (UTC), method, path and query, size, media type, capture id.
 pub(crate) fn tail_line(c: &Capture) -> String {
     let media = c.content_type.as_deref().map(media_type).filter(|m| !m.is_empty()).unwrap_or_else(|| "-".into());
-    format!(
+    let mut line = format!(
         "{}  {:<7} {:<30} {:>10}  {:<24} {}",
         clock_time(&c.received_at),
         escape_text(&c.method, false),
@@ -368,7 +368,13 @@ pub(crate) fn tail_line(c: &Capture) -> String {
         human_size(c.body_size),
         escape_text(&media, false),
         c.id
-    )
+    );
+    // Only endpoints that verify get the column; an unconfigured one's guess is noise here.
+    if let Some(v) = c.verification.as_ref().filter(|v| v.verdict != "NOT_CONFIGURED") {
+        line.push_str("  ");
+        line.push_str(&v.verdict);
+    }
+    line
 }
 
 #[cfg(test)]
@@ -508,10 +514,23 @@ mod tests {
             received_at: "2026-11-27T06:55:08.123456Z".into(),
             content_type: Some("application/json; charset=utf-8".into()),
             url: String::new(),
+            verification: None,
         };
         assert_eq!(
             tail_line(&c),
             "06:55:08.123Z  POST    /events?live=1                    1.5 KiB  application/json         0193a7d2-0000-7000-8000-000000000001"
         );
+        let v = |verdict: &str| {
+            Some(crate::model::Verification {
+                provider: None,
+                verdict: verdict.into(),
+                reason: String::new(),
+                secret_label: None,
+            })
+        };
+        let checked = Capture { verification: v("INVALID_SIGNATURE"), ..c.clone() };
+        assert!(tail_line(&checked).ends_with("0193a7d2-0000-7000-8000-000000000001  INVALID_SIGNATURE"));
+        let unconfigured = Capture { verification: v("NOT_CONFIGURED"), ..c };
+        assert!(tail_line(&unconfigured).ends_with("0193a7d2-0000-7000-8000-000000000001"));
     }
 }

@@ -1,4 +1,4 @@
-//! `hookmetry endpoint|tail|capture`: the terminal client of a Hookmetry server's GraphQL API.
+//! `hookmetry endpoint|tail|capture|sign`: the terminal client of a Hookmetry server's GraphQL API.
 //!
 //! The `hookmetry` binary embeds [`Command`] next to `serve` and hands it to [`run`]. Results go
 //! to stdout, notes and problems to stderr (`error: <sentence>`, never a JSON dump). Exit codes:
@@ -17,12 +17,14 @@ mod error;
 mod format;
 mod model;
 mod output;
+mod sign;
 mod tail;
 
 pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
 pub use client::{Connection, LOCAL_ADMIN_TOKEN};
 pub use endpoint::{EndpointArgs, EndpointCommand};
 pub use error::CliError;
+pub use sign::SignArgs;
 pub use tail::TailArgs;
 
 /// The client subcommands of `hookmetry`.
@@ -34,6 +36,8 @@ pub enum Command {
     Tail(TailArgs),
     /// Show one capture (headers, body pretty-printed by content type) or export it.
     Capture(CaptureArgs),
+    /// Print the headers a provider would send to sign a body (no server needed).
+    Sign(Box<SignArgs>),
 }
 
 /// Runs `command`, reports any error on stderr, and returns the process exit code.
@@ -63,5 +67,6 @@ pub async fn execute(command: Command) -> Result<(), CliError> {
         Command::Endpoint(args) => endpoint::run(args, &mut out).await,
         Command::Tail(args) => tail::run(args, &mut out).await,
         Command::Capture(args) => capture::run(args, &mut out).await,
+        Command::Sign(args) => sign::run(*args, &mut out),
     }
 }

@@ -23,11 +23,13 @@ pub(crate) struct Endpoint {
 
 /// Every stored field of a capture (the derived `curl` and `har` exports aside).
 pub(crate) const CAPTURE_FIELDS: &str = "id endpointId teamId method path query headers { name value valueBase64 } \
-     bodyBase64 bodyText bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url";
+     bodyBase64 bodyText bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
+     verification { provider verdict reason secretLabel }";
 
 /// What one `tail` line needs: no headers or body, which can be large.
 pub(crate) const CAPTURE_LINE_FIELDS: &str =
-    "id endpointId teamId method path query bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url";
+    "id endpointId teamId method path query bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
+     verification { provider verdict reason secretLabel }";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +54,18 @@ pub(crate) struct Capture {
     pub received_at: String,
     pub content_type: Option<String>,
     pub url: String,
+    /// Null until the processor has checked the capture.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Verification {
+    pub provider: Option<String>,
+    pub verdict: String,
+    pub reason: String,
+    pub secret_label: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

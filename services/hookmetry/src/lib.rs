@@ -89,6 +89,7 @@ pub async fn run(
             poll_wait: config.processor.poll_wait.0,
             commit_interval: config.processor.commit_interval.0,
             batch_linger: config.processor.batch_linger.0,
+            public_base_url: base_url.clone(),
         },
         &metrics,
     )?;

@@ -41,6 +41,8 @@ async fn expired_captures_are_deleted_on_each_pass() {
         name: "e".into(),
         token: capture_token(),
         response: None,
+        verification: None,
+        handshakes: false,
         created_at: Timestamp::now(),
     };
     store.create_endpoint(&ep).await.unwrap();

@@ -137,6 +137,11 @@ impl Ingest {
         let record =
             NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
                 .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
+        let handshake = if endpoint.handshakes {
+            hookmetry_verify::handshake(endpoint.verification.as_ref(), &capture.headers, &capture.body)
+        } else {
+            None
+        };
         drop(capture);
 
         // The append runs in its own task that owns the in-flight permits: if we stop waiting
@@ -158,6 +163,11 @@ impl Ingest {
             Err(_) => return Err(IngestError::AppendTimeout(self.settings.append_timeout)),
         }
         tracing::debug!(capture_id = %id, endpoint_id = %endpoint.id, bytes = body_len, "capture appended");
+        if let Some(answer) = handshake {
+            // Answered only once the handshake request itself is durable, like any capture.
+            tracing::info!(capture_id = %id, endpoint_id = %endpoint.id, provider = answer.provider, "handshake answered");
+            return Ok(answer_handshake(answer, id));
+        }
         // Body and permits are gone by now: a custom response delay holds no request memory.
         Ok(respond(&endpoint, id).await)
     }
@@ -273,6 +283,18 @@ fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Stri
         Some(ip) => ip.to_string(),
         None => hops.first().map(|ip| ip.to_string()).unwrap_or_else(|| peer.to_string()),
     }
+}
+
+fn answer_handshake(answer: hookmetry_verify::HandshakeAnswer, id: CaptureId) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (http::header::CONTENT_TYPE, answer.content_type),
+            (HeaderName::from_static("hookmetry-capture-id"), &id.to_string()),
+        ],
+        answer.body,
+    )
+        .into_response()
 }
 
 async fn respond(endpoint: &Endpoint, id: CaptureId) -> Response {

@@ -64,6 +64,8 @@ async fn answer(failure: Failure) -> (StatusCode, String, Option<String>) {
         name: "e".into(),
         token: TOKEN.into(),
         response: None,
+        verification: None,
+        handshakes: false,
         created_at: Timestamp::now(),
     };
     store.create_endpoint(&ep).await.unwrap();

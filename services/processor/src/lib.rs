@@ -1,10 +1,13 @@
 //! Processor role: consumes the captures log, stores every capture idempotently by its id,
 //! publishes a "capture stored" event, and only then commits the log offset.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookmetry_core::{CapturedRequest, TOPIC_CAPTURES, TOPIC_EVENTS};
+use hookmetry_core::{
+    CaptureId, CapturedRequest, Endpoint, EndpointId, TOPIC_CAPTURES, TOPIC_EVENTS, Timestamp, Verification,
+};
 use hookmetry_log::{EventLog, GroupConsumer, LogError, NewRecord, Record};
 use hookmetry_proto::Event;
 use hookmetry_store::Store;
@@ -23,6 +26,9 @@ pub struct ProcessorSettings {
     pub commit_interval: Duration,
     /// How long a batch waits for more records after its first one arrived.
     pub batch_linger: Duration,
+    /// The server's public base URL: the signed URL of URL-bound schemes (Twilio, Square,
+    /// HubSpot) when an endpoint has no `publicUrl` of its own.
+    pub public_base_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +41,7 @@ pub enum ProcessorError {
 
 struct ProcessorMetrics {
     records: IntCounterVec,
+    verifications: IntCounterVec,
     lag: IntGauge,
     batch_seconds: Histogram,
 }
@@ -48,6 +55,13 @@ impl ProcessorMetrics {
                     "Captures-log records handled, by outcome (stored, duplicate, undecodable).",
                 ),
                 &["outcome"],
+            )?)?,
+            verifications: m.register(IntCounterVec::new(
+                Opts::new(
+                    "hookmetry_verifications_total",
+                    "Signature checks of captures, by provider (`none` when unconfigured and unrecognised) and verdict.",
+                ),
+                &["provider", "verdict"],
             )?)?,
             lag: m.register(IntGauge::new(
                 "hookmetry_processor_lag_records",
@@ -159,9 +173,13 @@ impl Processor {
                 }
             }
         }
+        let verifications = self.verify(&captures).await?;
         let new = self.store.put_captures(&captures).await.map_err(|e| format!("store: {e}"))?;
         self.metrics.records.with_label_values(&["stored"]).inc_by(new as u64);
         self.metrics.records.with_label_values(&["duplicate"]).inc_by((captures.len() - new) as u64);
+        // Written after the captures they describe; both writes are idempotent, so a crash
+        // between them is healed by the redelivery.
+        self.store.put_verifications(&verifications).await.map_err(|e| format!("store verifications: {e}"))?;
 
         // Events go out for the whole batch, redelivered ones included: a subscriber that missed
         // them during a crash still hears of them, and subscribers deduplicate by capture id.
@@ -183,6 +201,37 @@ impl Processor {
         }
 
         Ok(())
+    }
+}
+
+impl Processor {
+    /// Checks every capture against its endpoint's current settings, reading each endpoint once
+    /// per batch so a changed secret applies from the next batch on.
+    async fn verify(&self, captures: &[CapturedRequest]) -> Result<Vec<(CaptureId, Verification)>, String> {
+        let mut endpoints: HashMap<EndpointId, Option<Endpoint>> = HashMap::new();
+        let mut out = Vec::with_capacity(captures.len());
+        let now = Timestamp::now();
+        for c in captures {
+            let endpoint = match endpoints.entry(c.endpoint_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(self.store.endpoint(c.endpoint_id).await.map_err(|e| format!("read endpoint: {e}"))?)
+                }
+            };
+            // A capture whose endpoint was deleted meanwhile is stored (and soon cleaned up) but
+            // has nothing to be checked against.
+            let Some(endpoint) = endpoint else { continue };
+            let v = hookmetry_verify::verify_capture(endpoint, c, &self.settings.public_base_url, now);
+            let provider = match v.provider.as_deref() {
+                None => "none",
+                Some(p) if hookmetry_verify::providers().iter().any(|i| i.id == p) => p,
+                Some(_) => "unknown",
+            };
+            self.metrics.verifications.with_label_values(&[provider, v.verdict.as_str()]).inc();
+            tracing::debug!(capture_id = %c.id, provider, verdict = %v.verdict, reason = %v.reason, "capture verified");
+            out.push((c.id, v));
+        }
+        Ok(out)
     }
 }
 

@@ -35,6 +35,8 @@ async fn fixture() -> Fixture {
         name: "e".into(),
         token: "0123456789abcdef0123456789abcdef".into(),
         response: None,
+        verification: None,
+        handshakes: false,
         created_at: Timestamp::now(),
     };
     store.create_endpoint(&endpoint).await.unwrap();
@@ -68,6 +70,7 @@ fn start(f: &Fixture, metrics: &Metrics) -> (CancellationToken, tokio::task::Joi
         poll_wait: Duration::from_millis(20),
         commit_interval: Duration::from_millis(50),
         batch_linger: Duration::from_millis(1),
+        public_base_url: "http://127.0.0.1:8080".into(),
     };
     let processor = Processor::new(f.log.clone(), f.store.clone(), settings, metrics).unwrap();
     let shutdown = CancellationToken::new();
@@ -156,4 +159,85 @@ async fn a_restart_resumes_after_the_commit_and_stores_nothing_twice() {
     let text = m2.render();
     assert!(text.contains("hookmetry_processor_records_total{outcome=\"stored\"} 1"), "{text}");
     assert!(!text.contains("outcome=\"duplicate\"} 1"), "the committed capture was not read again: {text}");
+}
+
+#[tokio::test]
+async fn every_capture_is_verified_against_its_endpoint_settings_and_counted() {
+    let f = fixture().await;
+    let metrics = Metrics::new();
+    let mut configured = Endpoint {
+        id: EndpointId::new(),
+        token: "fedcba9876543210fedcba9876543210".into(),
+        name: "github".into(),
+        verification: Some(hookmetry_core::VerificationSettings {
+            provider: "github".into(),
+            secrets: vec![hookmetry_core::SigningSecret::new("current", "It's a Secret to Everybody")],
+            tolerance_seconds: None,
+            public_url: None,
+            generic: None,
+        }),
+        ..f.endpoint.clone()
+    };
+    f.store.create_endpoint(&configured).await.unwrap();
+    let target = configured.clone();
+    let signed = |body: &'static [u8]| CapturedRequest {
+        headers: vec![Header::new(
+            "X-Hub-Signature-256",
+            &b"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"[..],
+        )],
+        ..capture(&target, body)
+    };
+    let good = signed(b"Hello, World!");
+    let bad = signed(b"Hello, World?");
+    let unconfigured = CapturedRequest {
+        headers: vec![Header::new("Stripe-Signature", &b"t=1,v1=00"[..])],
+        ..capture(&f.endpoint, b"{}")
+    };
+    for c in [&good, &bad, &unconfigured] {
+        append(&f.log, &f.endpoint, hookmetry_proto::encode_capture(c)).await;
+    }
+    let (shutdown, task) = start(&f, &metrics);
+    stored(&f, 1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.store.verification(unconfigured.id).await.unwrap().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let v = f.store.verification(good.id).await.unwrap().expect("verified");
+    assert_eq!(
+        (v.verdict, v.secret_label.as_deref(), v.reason.as_str()),
+        (hookmetry_core::Verdict::Valid, Some("current"), "matches secret `current`")
+    );
+    let v = f.store.verification(bad.id).await.unwrap().expect("verified");
+    assert_eq!(v.verdict, hookmetry_core::Verdict::InvalidSignature);
+    assert!(v.reason.contains("no secret matches the signature in `X-Hub-Signature-256`"), "{}", v.reason);
+    let v = f.store.verification(unconfigured.id).await.unwrap().expect("verified");
+    assert_eq!(v.verdict, hookmetry_core::Verdict::NotConfigured);
+    assert_eq!(v.reason, "looks like Stripe (`Stripe-Signature` present); no secret configured");
+    assert_eq!(v.provider.as_deref(), Some("stripe"));
+
+    // A secret change applies to the next batch.
+    configured.verification.as_mut().unwrap().secrets[0].value = "rotated away".into();
+    f.store.update_endpoint(&configured).await.unwrap();
+    let after = signed(b"Hello, World!");
+    append(&f.log, &f.endpoint, hookmetry_proto::encode_capture(&after)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.store.verification(after.id).await.unwrap().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        f.store.verification(after.id).await.unwrap().unwrap().verdict,
+        hookmetry_core::Verdict::InvalidSignature
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+
+    let text = metrics.render();
+    for line in [
+        "hookmetry_verifications_total{provider=\"github\",verdict=\"VALID\"} 1",
+        "hookmetry_verifications_total{provider=\"github\",verdict=\"INVALID_SIGNATURE\"} 2",
+        "hookmetry_verifications_total{provider=\"stripe\",verdict=\"NOT_CONFIGURED\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
 }

@@ -81,6 +81,8 @@ pub struct CaptureFilterInput {
     header: Option<HeaderFilterInput>,
     /// The body contains this text (its UTF-8 bytes), case-sensitive.
     body_contains: Option<String>,
+    /// The signature verification verdict.
+    verdict: Option<super::verification::VerdictValue>,
 }
 
 /// A header named `name` (any case) whose value contains `valueContains` (case-sensitive; empty
@@ -132,6 +134,7 @@ impl CaptureFilterInput {
             received_until,
             header,
             body_contains: self.body_contains.map(String::into_bytes),
+            verdict: self.verdict.map(Into::into),
         })
     }
 }
@@ -182,11 +185,11 @@ struct CaptureConnection {
 }
 
 /// Cursors are opaque to clients; today they wrap the capture id.
-fn encode_cursor(id: CaptureId) -> String {
+pub(crate) fn encode_cursor(id: CaptureId) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("capture:{id}"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<CaptureId, ApiError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<CaptureId, ApiError> {
     let bad = || ApiError::bad("after", "is not a cursor returned by this API");
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
@@ -294,6 +297,11 @@ impl CaptureObject {
     /// order, body bytes) to its capture URL; change the URL to send it elsewhere.
     async fn curl(&self, c: &Context<'_>) -> Result<String, ApiError> {
         Ok(crate::export::curl_command(&self.0, &self.sent_to(c).await?))
+    }
+    /// Whether the capture is authentic, and why; null until the processor has checked it.
+    async fn verification(&self, c: &Context<'_>) -> Result<Option<super::verification::VerificationObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        Ok(ctx.store.verification(self.0.id).await?.map(super::verification::VerificationObject))
     }
     /// This capture as a HAR 1.2 entry (`log.entries[]` item).
     async fn har(&self, c: &Context<'_>) -> Result<async_graphql::Json<serde_json::Value>, ApiError> {

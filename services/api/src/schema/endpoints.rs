@@ -1,6 +1,6 @@
 //! Endpoints: capture URLs and their custom answers.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use hookmetry_core::{CustomResponse, Endpoint, EndpointId, MAX_RESPONSE_DELAY_MS, Role, Timestamp, capture_token};
 use hookmetry_store::StoreError;
 
@@ -43,6 +43,14 @@ struct UpdateEndpointInput {
     /// Return to the default `200 {"id": …}` answer.
     #[graphql(default)]
     clear_response: bool,
+    /// How captures are checked for authenticity; replaces the current settings, secrets
+    /// included. `null` stops verifying; absent keeps the current settings. To rotate a secret
+    /// without sending the others again, see `addVerificationSecret`.
+    verification: MaybeUndefined<super::verification::VerificationInput>,
+    /// Answer providers' URL-verification handshakes (Slack `url_verification`, Zoom
+    /// `endpoint.url_validation` with the endpoint's Zoom secret, Twitch
+    /// `webhook_callback_verification`) instead of the usual response. Handshakes are captured too.
+    handshakes: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -125,6 +133,8 @@ impl EndpointMutation {
             name: validate_name(&input.name)?,
             token: capture_token(),
             response: None,
+            verification: None,
+            handshakes: false,
             created_at: Timestamp::now(),
         };
         a.ctx.store.create_endpoint(&endpoint).await?;
@@ -147,10 +157,20 @@ impl EndpointMutation {
         } else if let Some(r) = input.response {
             endpoint.response = Some(validate_response(r)?);
         }
+        let verification_changed = !input.verification.is_undefined();
+        super::verification::apply(&mut endpoint.verification, input.verification)?;
+        if let Some(h) = input.handshakes {
+            endpoint.handshakes = h;
+        }
         a.ctx.store.update_endpoint(&endpoint).await.map_err(|e| match e {
             StoreError::NotFound { .. } => ApiError::NotFound("endpoint"),
             other => other.into(),
         })?;
+        if verification_changed {
+            // Which provider, never which secret values.
+            let provider = endpoint.verification.as_ref().map(|v| v.provider.as_str()).unwrap_or("none");
+            tracing::info!(endpoint_id = %id, provider, "endpoint verification settings changed");
+        }
         Ok(EndpointObject(endpoint))
     }
 
@@ -195,6 +215,15 @@ impl EndpointObject {
     }
     async fn created_at(&self) -> String {
         self.0.created_at.to_rfc3339()
+    }
+    /// How captures are checked for authenticity; null when not configured. Secret values are
+    /// write-only and never returned.
+    async fn verification(&self) -> Option<super::verification::VerificationSettingsObject> {
+        self.0.verification.clone().map(super::verification::VerificationSettingsObject)
+    }
+    /// Whether provider URL-verification handshakes are answered.
+    async fn handshakes(&self) -> bool {
+        self.0.handshakes
     }
 }
 

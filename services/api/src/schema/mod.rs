@@ -12,16 +12,27 @@ mod captures;
 mod endpoints;
 mod live;
 mod teams;
+mod verification;
 
 pub use captures::CaptureObject;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(teams::TeamQuery, endpoints::EndpointQuery, captures::CaptureQuery);
+pub struct QueryRoot(
+    teams::TeamQuery,
+    endpoints::EndpointQuery,
+    captures::CaptureQuery,
+    verification::VerificationQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(teams::TeamMutation, endpoints::EndpointMutation, captures::CaptureMutation);
+pub struct MutationRoot(
+    teams::TeamMutation,
+    endpoints::EndpointMutation,
+    captures::CaptureMutation,
+    verification::VerificationMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]

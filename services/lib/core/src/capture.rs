@@ -91,5 +91,10 @@ pub struct Endpoint {
     /// The public, unguessable part of the capture URL.
     pub token: String,
     pub response: Option<CustomResponse>,
+    /// How captures are checked for authenticity; `None` until someone configures it.
+    pub verification: Option<crate::VerificationSettings>,
+    /// Whether ingest answers providers' URL-verification handshakes (Slack, Zoom, Twitch)
+    /// instead of the usual response. The handshake request is captured either way.
+    pub handshakes: bool,
     pub created_at: Timestamp,
 }

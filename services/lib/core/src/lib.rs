@@ -8,6 +8,7 @@ mod ids;
 mod secret;
 mod team;
 mod time;
+mod verification;
 
 pub use capture::{CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
 pub use form::form_decode;
@@ -15,6 +16,7 @@ pub use ids::{CaptureId, EndpointId, IdParseError, TeamId, TokenId};
 pub use secret::{TokenHash, capture_token, hash_token, new_api_token};
 pub use team::{ApiToken, Role, Team};
 pub use time::{Timestamp, format_rfc3339};
+pub use verification::{GenericHmac, SigningSecret, Verdict, Verification, VerificationSettings};
 
 /// Log topic that carries every accepted request from ingest to the processor.
 pub const TOPIC_CAPTURES: &str = "captures";

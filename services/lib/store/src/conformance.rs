@@ -10,8 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team, TeamId, Timestamp,
-    TokenId, capture_token, hash_token, new_api_token,
+    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, GenericHmac, Header, Role,
+    SigningSecret, Team, TeamId, Timestamp, TokenId, Verdict, Verification, VerificationSettings, capture_token,
+    hash_token, new_api_token,
 };
 
 use crate::{CaptureFilter, CapturePage, HeaderFilter, Store, StoreError};
@@ -44,6 +45,8 @@ pub async fn run_all(h: &dyn StoreHarness) {
     capture_delete(h).await;
     token_by_id(h).await;
     retention_set_and_expire(h).await;
+    verification_settings_round_trip(h).await;
+    verifications_stored_replaced_and_filtered(h).await;
     restart_keeps_everything(h).await;
     health_is_ok(h).await;
 }
@@ -134,6 +137,8 @@ pub async fn endpoints_create_get_by_token_list(h: &dyn StoreHarness) {
     let base = Timestamp::now().micros();
     let eps: Vec<Endpoint> = (0..3)
         .map(|i| Endpoint {
+            verification: None,
+            handshakes: false,
             created_at: Timestamp::from_micros(base + i),
             response: (i == 1).then(custom_response),
             ..new_endpoint(team.id, &format!("endpoint {i}"))
@@ -181,6 +186,8 @@ pub async fn endpoint_update_changes_name_and_response_only(h: &dyn StoreHarness
         name: "after".into(),
         token: capture_token(),
         response: Some(custom_response()),
+        verification: None,
+        handshakes: false,
         created_at: Timestamp::from_micros(ep.created_at.micros() + 99),
     };
     store.update_endpoint(&update).await.unwrap();
@@ -574,6 +581,96 @@ pub async fn restart_keeps_everything(h: &dyn StoreHarness) {
     assert_eq!(store.put_captures(&captures).await.unwrap(), 0);
 }
 
+/// Settings, secrets included, survive create, update and a restart exactly; clearing them works.
+pub async fn verification_settings_round_trip(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "verification settings").await;
+    let ep =
+        Endpoint { verification: Some(verification_settings()), handshakes: true, ..new_endpoint(team.id, "signed") };
+    store.create_endpoint(&ep).await.unwrap();
+    assert_eq!(store.endpoint(ep.id).await.unwrap(), Some(ep.clone()));
+
+    let mut rotated = verification_settings();
+    rotated.secrets.insert(0, SigningSecret::new("new", "whsec_new\u{e9}"));
+    rotated.generic = None;
+    let updated = Endpoint { verification: Some(rotated), handshakes: false, ..ep.clone() };
+    store.update_endpoint(&updated).await.unwrap();
+    drop(store);
+    let store = h.open().await;
+    assert_eq!(store.endpoint_by_token(&ep.token).await.unwrap(), Some(updated.clone()));
+
+    store.update_endpoint(&Endpoint { verification: None, ..updated }).await.unwrap();
+    assert_eq!(store.endpoint(ep.id).await.unwrap().unwrap().verification, None);
+}
+
+/// Results attach to stored captures, a later result replaces an earlier one, captures are
+/// filtered by verdict, and a result for an id never stored creates nothing.
+pub async fn verifications_stored_replaced_and_filtered(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "verifications").await;
+    let ep = new_endpoint(team.id, "verified");
+    store.create_endpoint(&ep).await.unwrap();
+    let (a, b, c) = (new_capture(&ep), new_capture(&ep), new_capture(&ep));
+    store.put_captures(&[a.clone(), b.clone(), c.clone()]).await.unwrap();
+    assert_eq!(store.verification(a.id).await.unwrap(), None, "no result before verification");
+
+    let valid = verification(Verdict::Valid, "matches secret `current`", Some("current"));
+    let invalid = verification(Verdict::InvalidSignature, "no secret matches", None);
+    let ghost = CaptureId::new();
+    store.put_verifications(&[(a.id, valid.clone()), (b.id, invalid.clone()), (ghost, valid.clone())]).await.unwrap();
+    assert_eq!(store.verification(a.id).await.unwrap(), Some(valid.clone()));
+    assert_eq!(store.verification(b.id).await.unwrap(), Some(invalid.clone()));
+    assert_eq!(store.verification(ghost).await.unwrap(), None);
+    assert_eq!(store.capture(ghost).await.unwrap(), None, "a result must not create a capture");
+
+    let by = |v: Verdict| CapturePage {
+        limit: 10,
+        before: None,
+        filter: CaptureFilter { verdict: Some(v), ..Default::default() },
+    };
+    let ids = |l: crate::CaptureList| l.items.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.captures(ep.id, &by(Verdict::Valid)).await.unwrap()), vec![a.id]);
+    assert_eq!(ids(store.captures(ep.id, &by(Verdict::InvalidSignature)).await.unwrap()), vec![b.id]);
+    assert!(ids(store.captures(ep.id, &by(Verdict::Malformed)).await.unwrap()).is_empty());
+
+    // Verified again after a secret change: the new result replaces the old one.
+    let now_valid = verification(Verdict::Valid, "matches secret `new`", Some("new"));
+    store.put_verifications(&[(b.id, now_valid.clone())]).await.unwrap();
+    assert_eq!(store.verification(b.id).await.unwrap(), Some(now_valid));
+    assert_eq!(ids(store.captures(ep.id, &by(Verdict::Valid)).await.unwrap()), vec![b.id, a.id]);
+    assert!(ids(store.captures(ep.id, &by(Verdict::InvalidSignature)).await.unwrap()).is_empty());
+    // The capture itself is untouched by its verification.
+    assert_same_capture(&store.capture(b.id).await.unwrap().unwrap(), &b);
+}
+
+fn verification_settings() -> VerificationSettings {
+    VerificationSettings {
+        provider: "generic-hmac".into(),
+        secrets: vec![SigningSecret::new("current", "s3cret"), SigningSecret::new("old", " spaced \n")],
+        tolerance_seconds: Some(120),
+        public_url: Some("https://hooks.example.com/in".into()),
+        generic: Some(GenericHmac {
+            header: "X-Sig".into(),
+            algorithm: "sha256".into(),
+            encoding: "hex".into(),
+            prefix: "sha256=".into(),
+            template: "{timestamp}.{body}".into(),
+            timestamp_header: Some("X-Ts".into()),
+            id_header: None,
+        }),
+    }
+}
+
+fn verification(verdict: Verdict, reason: &str, label: Option<&str>) -> Verification {
+    Verification {
+        provider: Some("stripe".into()),
+        verdict,
+        reason: reason.into(),
+        secret_label: label.map(str::to_string),
+        verified_at: Timestamp::from_micros(1_700_000_000_123_456),
+    }
+}
+
 pub async fn health_is_ok(h: &dyn StoreHarness) {
     let store = h.open().await;
     store.health().await.unwrap();
@@ -610,6 +707,8 @@ fn new_endpoint(team: TeamId, name: &str) -> Endpoint {
         name: name.into(),
         token: capture_token(),
         response: None,
+        verification: None,
+        handshakes: false,
         created_at: Timestamp::now(),
     }
 }

@@ -5,7 +5,8 @@
 
 use async_trait::async_trait;
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, TokenHash, TokenId,
+    ApiToken, CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, TokenHash, TokenId, Verdict,
+    Verification,
 };
 
 pub mod conformance;
@@ -52,6 +53,8 @@ pub struct CaptureFilter {
     pub header: Option<HeaderFilter>,
     /// The body contains these bytes.
     pub body_contains: Option<Vec<u8>>,
+    /// The stored verification verdict is this one.
+    pub verdict: Option<Verdict>,
 }
 
 impl CaptureFilter {
@@ -120,6 +123,11 @@ pub trait Store: Send + Sync + 'static {
     async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>>;
     /// Captures of one endpoint that pass `page.filter`, newest (highest id) first.
     async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList>;
+    /// Records the verification result of stored captures, replacing an earlier one (captures are
+    /// verified again after their endpoint's secrets change). Ids not stored are skipped.
+    async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()>;
+    /// The latest verification result of a capture; `None` when it has none or does not exist.
+    async fn verification(&self, id: CaptureId) -> Result<Option<Verification>>;
     /// `NotFound` when it does not exist.
     async fn delete_capture(&self, id: CaptureId) -> Result<()>;
     /// Deletes every capture received before `now` minus its team's retention. Returns how many

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
     ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team, TeamId, Timestamp,
-    TokenHash, TokenId,
+    TokenHash, TokenId, Verdict, Verification, VerificationSettings,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
@@ -93,6 +93,15 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX captures_by_team_age ON captures (team_id, received_at);
     ",
+    // Version 3: signature verification. Settings are JSON (secrets included: they must be
+    // usable to compute HMACs, so they cannot be hashed like tokens). A capture's verdict has its
+    // own column because captures are filtered by it; the rest of the result is JSON.
+    "
+    ALTER TABLE endpoints ADD COLUMN verification TEXT;
+    ALTER TABLE endpoints ADD COLUMN handshakes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE captures ADD COLUMN verdict TEXT;
+    ALTER TABLE captures ADD COLUMN verification TEXT;
+    ",
 ];
 
 /// Retention deletes this many captures per write transaction, so other writers (the processor)
@@ -101,7 +110,7 @@ const EXPIRE_BATCH: i64 = 2_000;
 
 const TEAM_COLUMNS: &str = "id, name, retention_days, created_at";
 const TOKEN_COLUMNS: &str = "id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked";
-const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at";
+const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at, verification, handshakes";
 const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body, \
                                body_sha256, remote_addr, http_version, received_at";
 
@@ -431,11 +440,21 @@ impl Store for SqliteStore {
 
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let response = response_json(endpoint)?;
+        let verification = verification_json(endpoint)?;
         let e = endpoint.clone();
         self.write("endpoint", "create endpoint", move |tx| {
             tx.execute(
-                &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                (e.id.as_bytes(), e.team_id.as_bytes(), &e.name, &e.token, response, e.created_at.micros()),
+                &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                (
+                    e.id.as_bytes(),
+                    e.team_id.as_bytes(),
+                    &e.name,
+                    &e.token,
+                    response,
+                    e.created_at.micros(),
+                    verification,
+                    e.handshakes,
+                ),
             )
             .map(drop)
         })
@@ -444,12 +463,13 @@ impl Store for SqliteStore {
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let response = response_json(endpoint)?;
-        let (id, name) = (endpoint.id, endpoint.name.clone());
+        let verification = verification_json(endpoint)?;
+        let (id, name, handshakes) = (endpoint.id, endpoint.name.clone(), endpoint.handshakes);
         let changed = self
             .write("endpoint", "update endpoint", move |tx| {
                 tx.execute(
-                    "UPDATE endpoints SET name = ?2, response = ?3 WHERE id = ?1",
-                    (id.as_bytes(), name, response),
+                    "UPDATE endpoints SET name = ?2, response = ?3, verification = ?4, handshakes = ?5 WHERE id = ?1",
+                    (id.as_bytes(), name, response, verification, handshakes),
                 )
             })
             .await?;
@@ -571,6 +591,10 @@ impl Store for SqliteStore {
             params.push(Value::Text(h.name.clone()));
             params.push(Value::Blob(h.value_contains.clone()));
         }
+        if let Some(verdict) = f.verdict {
+            sql.push_str(" AND verdict = ?");
+            params.push(Value::Text(verdict.as_str().to_string()));
+        }
         if let Some(needle) = f.body_contains.as_ref().filter(|n| !n.is_empty()) {
             // instr() on two blobs compares bytes, so binary needles and bodies work.
             sql.push_str(" AND instr(body, ?) > 0");
@@ -589,6 +613,58 @@ impl Store for SqliteStore {
             Ok(CaptureList { items, has_more })
         })
         .await
+    }
+
+    async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let rows = results
+            .iter()
+            .map(|(id, v)| {
+                let detail = VerificationDetail {
+                    provider: v.provider.clone(),
+                    reason: v.reason.clone(),
+                    secret_label: v.secret_label.clone(),
+                    verified_at: v.verified_at.micros(),
+                };
+                serde_json::to_string(&detail)
+                    .map(|json| (*id, v.verdict.as_str(), json))
+                    .map_err(|e| StoreError::Backend(format!("encode verification: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write("capture", "store verifications", move |tx| {
+            let mut update = tx.prepare_cached("UPDATE captures SET verdict = ?2, verification = ?3 WHERE id = ?1")?;
+            for (id, verdict, json) in &rows {
+                update.execute((id.as_bytes(), verdict, json))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {
+        let row = self
+            .read("read verification", move |conn| {
+                conn.prepare_cached("SELECT verdict, verification FROM captures WHERE id = ?1")?
+                    .query_row([id.as_bytes()], |r| {
+                        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?))
+                    })
+                    .optional()
+            })
+            .await?;
+        let Some((Some(verdict), Some(json))) = row else { return Ok(None) };
+        let verdict =
+            Verdict::parse(&verdict).ok_or_else(|| StoreError::Corrupt(format!("unknown verdict `{verdict}`")))?;
+        let d: VerificationDetail =
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("decode verification: {e}")))?;
+        Ok(Some(Verification {
+            provider: d.provider,
+            verdict,
+            reason: d.reason,
+            secret_label: d.secret_label,
+            verified_at: Timestamp::from_micros(d.verified_at),
+        }))
     }
 
     async fn delete_capture(&self, id: CaptureId) -> Result<()> {
@@ -642,6 +718,24 @@ fn response_json(endpoint: &Endpoint) -> Result<Option<String>> {
         .map_err(|e| StoreError::Backend(format!("encode endpoint response: {e}")))
 }
 
+fn verification_json(endpoint: &Endpoint) -> Result<Option<String>> {
+    endpoint
+        .verification
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encode endpoint verification: {e}")))
+}
+
+/// The parts of a `Verification` besides the verdict, which has its own column.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct VerificationDetail {
+    provider: Option<String>,
+    reason: String,
+    secret_label: Option<String>,
+    verified_at: i64,
+}
+
 fn team_from_row(row: &Row<'_>) -> rusqlite::Result<Team> {
     Ok(Team {
         id: TeamId::from_bytes(row.get(0)?),
@@ -679,6 +773,12 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         token: row.get(3)?,
         response,
         created_at: Timestamp::from_micros(row.get(5)?),
+        verification: row
+            .get::<_, Option<String>>(6)?
+            .map(|json| serde_json::from_str::<VerificationSettings>(&json))
+            .transpose()
+            .map_err(|e| corrupt(6, Type::Text, e))?,
+        handshakes: row.get(7)?,
     })
 }
 

@@ -73,6 +73,8 @@ conformance_cases!(
     capture_delete,
     token_by_id,
     retention_set_and_expire,
+    verification_settings_round_trip,
+    verifications_stored_replaced_and_filtered,
     restart_keeps_everything,
     health_is_ok,
 );
@@ -86,6 +88,8 @@ async fn team_and_endpoint(store: &SqliteStore) -> Endpoint {
         name: "e".into(),
         token: capture_token(),
         response: None,
+        verification: None,
+        handshakes: false,
         created_at: Timestamp::now(),
     };
     store.create_endpoint(&endpoint).await.unwrap();
@@ -114,7 +118,7 @@ fn all(limit: u32) -> CapturePage {
 }
 
 #[tokio::test]
-async fn open_creates_directory_in_wal_mode_at_schema_version_2() {
+async fn open_creates_directory_in_wal_mode_at_the_latest_schema_version() {
     let h = Harness::new();
     let store = h.store().await;
     assert_eq!(store.path(), h.path());
@@ -122,7 +126,7 @@ async fn open_creates_directory_in_wal_mode_at_schema_version_2() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 /// Like several processes starting at once on a file none of them has created yet.
@@ -215,6 +219,8 @@ async fn endpoint_of_unknown_team_is_refused() {
         name: "orphan".into(),
         token: capture_token(),
         response: None,
+        verification: None,
+        handshakes: false,
         created_at: Timestamp::now(),
     };
     let err = store.create_endpoint(&endpoint).await.unwrap_err();

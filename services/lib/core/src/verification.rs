@@ -1,0 +1,141 @@
+//! Per-endpoint signature-verification settings and the stored result of checking one capture.
+//!
+//! The checking itself lives in `hookmetry-verify`; these are the plain data every role and
+//! backend passes around.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// How an endpoint's captures are checked for authenticity.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationSettings {
+    /// Provider id, lowercase with hyphens: `stripe`, `standard-webhooks`, `generic-hmac`, …
+    pub provider: String,
+    /// Tried in order; the first is the current one, later ones are being rotated out.
+    pub secrets: Vec<SigningSecret>,
+    /// Largest accepted distance between the signed timestamp and the receive time. `None` uses
+    /// the provider's default; `Some(0)` turns the check off.
+    #[serde(default)]
+    pub tolerance_seconds: Option<u32>,
+    /// The URL the provider was told to call, for schemes that sign it (Twilio, Square, HubSpot).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Only for `generic-hmac`.
+    #[serde(default)]
+    pub generic: Option<GenericHmac>,
+}
+
+// Secrets never reach logs, not even through a stray `{:?}`.
+impl fmt::Debug for VerificationSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerificationSettings")
+            .field("provider", &self.provider)
+            .field("secrets", &self.secrets)
+            .field("tolerance_seconds", &self.tolerance_seconds)
+            .field("public_url", &self.public_url)
+            .field("generic", &self.generic)
+            .finish()
+    }
+}
+
+/// A named signing secret, or for asymmetric schemes (SendGrid, Discord) the provider's public key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningSecret {
+    pub label: String,
+    pub value: String,
+}
+
+impl SigningSecret {
+    pub fn new(label: impl Into<String>, value: impl Into<String>) -> Self {
+        Self { label: label.into(), value: value.into() }
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningSecret").field("label", &self.label).field("value", &"<redacted>").finish()
+    }
+}
+
+/// A signature scheme described by its parts, for senders no built-in provider covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenericHmac {
+    /// Header carrying the signature.
+    pub header: String,
+    /// `sha1`, `sha256` or `sha512`.
+    pub algorithm: String,
+    /// `hex` or `base64`.
+    pub encoding: String,
+    /// Text before the encoded signature in the header, e.g. `sha256=`; removed before decoding.
+    #[serde(default)]
+    pub prefix: String,
+    /// What is signed: text with `{timestamp}`, `{id}`, `{body}`, `{url}` and `{method}` placeholders.
+    pub template: String,
+    /// Header carrying the signed timestamp (Unix seconds); needed when the template uses it.
+    #[serde(default)]
+    pub timestamp_header: Option<String>,
+    /// Header carrying the message id; needed when the template uses `{id}`.
+    #[serde(default)]
+    pub id_header: Option<String>,
+}
+
+/// The answer to "is this capture authentic?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    Valid,
+    InvalidSignature,
+    MissingSignature,
+    TimestampOutOfTolerance,
+    Malformed,
+    NotConfigured,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 6] = [
+        Verdict::Valid,
+        Verdict::InvalidSignature,
+        Verdict::MissingSignature,
+        Verdict::TimestampOutOfTolerance,
+        Verdict::Malformed,
+        Verdict::NotConfigured,
+    ];
+
+    /// The name used in GraphQL, storage and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "VALID",
+            Verdict::InvalidSignature => "INVALID_SIGNATURE",
+            Verdict::MissingSignature => "MISSING_SIGNATURE",
+            Verdict::TimestampOutOfTolerance => "TIMESTAMP_OUT_OF_TOLERANCE",
+            Verdict::Malformed => "MALFORMED",
+            Verdict::NotConfigured => "NOT_CONFIGURED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stored result of checking one capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The configured provider, or for an unconfigured endpoint the one the request looks like.
+    pub provider: Option<String>,
+    pub verdict: Verdict,
+    /// What a person can act on, e.g. "signed 7m12s before receipt; tolerance is 5m".
+    pub reason: String,
+    /// Which secret matched, when one did.
+    pub secret_label: Option<String>,
+    pub verified_at: Timestamp,
+}

@@ -1,0 +1,189 @@
+//! Twilio: `X-Twilio-Signature: <base64>`, HMAC-SHA1 keyed with the auth token over the full URL
+//! Twilio called followed, for a form POST, by every POST parameter sorted by name as
+//! `<name><value>`. For a JSON body the URL carries `bodySHA256=<hex SHA-256 of the body>` and the
+//! signature covers the URL alone. Like Twilio's SDKs, the URL is tried without its port and with
+//! it (`:443` for https, `:80` for http when none is written).
+//! <https://www.twilio.com/docs/usage/webhooks/webhooks-security>
+
+use hookmetry_core::form_decode;
+
+use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use crate::util::b64_digest;
+use crate::util::{abbreviate, any_eq, b64, hmac_sha1, required, sha256};
+use crate::{Request, SignError, SignInput, Signed, Verdict, json};
+
+pub(crate) struct Twilio;
+
+static INFO: ProviderInfo = ProviderInfo {
+    id: "twilio",
+    name: "Twilio",
+    default_tolerance: None,
+    url_bound: true,
+    asymmetric: false,
+    detect: &["X-Twilio-Signature"],
+};
+
+const HEADER: &str = "X-Twilio-Signature";
+const BODY_HASH: &str = "bodySHA256";
+
+/// The `bodySHA256` query parameter of `url`, as written.
+fn body_hash_param(url: &str) -> Option<&str> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query.split('&').find_map(|p| p.strip_prefix("bodySHA256="))
+}
+
+/// Every form parameter of `body`, sorted by name (then value), as `<name><value>…`, decoded.
+fn form_params(body: &[u8]) -> Vec<u8> {
+    let mut params: Vec<(Vec<u8>, Vec<u8>)> = body
+        .split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = match p.iter().position(|b| *b == b'=') {
+                Some(i) => (&p[..i], &p[i + 1..]),
+                None => (p, &[][..]),
+            };
+            (form_decode(&String::from_utf8_lossy(k)), form_decode(&String::from_utf8_lossy(v)))
+        })
+        .collect();
+    params.sort();
+    params.into_iter().flat_map(|(k, v)| [k, v]).flatten().collect()
+}
+
+/// `url` without its port, and with one (as written, or the scheme's default), the two forms
+/// Twilio's SDKs accept since Twilio's own signing is inconsistent about it.
+fn port_variants(url: &str) -> [String; 2] {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return [url.to_string(), url.to_string()] };
+    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    let host_start = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    let authority = &url[host_start..end];
+    let colon = if authority.starts_with('[') { authority.find("]:").map(|i| i + 1) } else { authority.rfind(':') };
+    let port = colon.filter(|&i| i + 1 < authority.len() && authority[i + 1..].bytes().all(|b| b.is_ascii_digit()));
+    match port {
+        Some(i) => [format!("{}{}", &url[..host_start + i], &url[end..]), url.to_string()],
+        None => {
+            let default = if url[..start].eq_ignore_ascii_case("https://") { ":443" } else { ":80" };
+            [url.to_string(), format!("{}{default}{}", &url[..end], &url[end..])]
+        }
+    }
+}
+
+/// Why the body does not hash to the URL's `bodySHA256`, naming the change when it is a common one.
+fn body_changed(body: &[u8], expected: &[u8]) -> Failure {
+    let newline = match body.strip_suffix(b"\n") {
+        Some(b) => (Some(b.to_vec()), "without its trailing newline"),
+        None => (Some([body, b"\n"].concat()), "ended with a newline"),
+    };
+    let variants = [
+        newline,
+        (json::compact(body), "re-serialized JSON (compact)"),
+        (json::pretty(body, 2), "re-serialized JSON (pretty-printed)"),
+        (json::pretty(body, 4), "re-serialized JSON (pretty-printed, 4 spaces)"),
+        (json::spaced(body), "re-serialized JSON (spaces after `:` and `,`)"),
+    ];
+    let reason = match variants.iter().find(|(v, _)| v.as_deref().is_some_and(|v| sha256(&[v]) == expected)) {
+        Some((_, what)) => format!(
+            "body changed: the `{BODY_HASH}` in the signed URL would match if the body were {what}; something between Twilio and here changed the body"
+        ),
+        None => format!(
+            "body changed: its SHA-256 is `{}` but the signed URL's `{BODY_HASH}` is `{}`; something between Twilio and here changed the body",
+            abbreviate(&hex::encode(sha256(&[body]))),
+            abbreviate(&hex::encode(expected))
+        ),
+    };
+    Failure { verdict: Verdict::InvalidSignature, reason }
+}
+
+impl Scheme for Twilio {
+    fn info(&self) -> &'static ProviderInfo {
+        &INFO
+    }
+
+    /// A JSON body whose hash is not the URL's `bodySHA256` is reported here, before any secret is
+    /// tried: the hash is not keyed, so no secret can make it match.
+    fn parse(&self, req: &Request<'_>) -> Result<Parsed, Failure> {
+        let value = required(req.headers, HEADER)?;
+        let signature = b64_digest(value, 20, &format!("the signature in `{HEADER}`"))?;
+        if let Some(hash) = body_hash_param(req.url) {
+            let expected = hex::decode(hash).ok().filter(|h| h.len() == 32).ok_or_else(|| {
+                Failure::malformed(format!(
+                    "`{BODY_HASH}` in the URL should be the SHA-256 of the body as 64 hex characters: `{}`",
+                    abbreviate(hash)
+                ))
+            })?;
+            if sha256(&[req.body]) != expected {
+                return Err(body_changed(req.body, &expected));
+            }
+        }
+        Ok(Parsed { source: format!("`{HEADER}`"), signatures: vec![signature], ..Default::default() })
+    }
+
+    fn matches(&self, key: &Key, msg: &Message<'_>, parsed: &Parsed) -> bool {
+        let params = match body_hash_param(&msg.url) {
+            // The URL covers the body through its hash.
+            Some(hash) => {
+                if hex::decode(hash).ok() != Some(sha256(&[&msg.body])) {
+                    return false;
+                }
+                Vec::new()
+            }
+            None => form_params(&msg.body),
+        };
+        let [without, with] = port_variants(&msg.url);
+        let a = any_eq(&hmac_sha1(key.bytes(), &[without.as_bytes(), &params]), &parsed.signatures);
+        let b = any_eq(&hmac_sha1(key.bytes(), &[with.as_bytes(), &params]), &parsed.signatures);
+        a | b
+    }
+
+    /// Signs `input.url` as given. For a JSON body the URL must already carry its `bodySHA256`.
+    fn sign(&self, secret: &str, input: &SignInput<'_>) -> Result<Signed, SignError> {
+        let params = match body_hash_param(input.url) {
+            Some(hash) => {
+                let actual = sha256(&[input.body]);
+                if hex::decode(hash).ok() != Some(actual.clone()) {
+                    return Err(SignError::BadInput(format!(
+                        "the URL's `{BODY_HASH}` is not the SHA-256 of the body, which is `{}`",
+                        hex::encode(actual)
+                    )));
+                }
+                Vec::new()
+            }
+            None => form_params(input.body),
+        };
+        let mac = hmac_sha1(secret.as_bytes(), &[input.url.as_bytes(), &params]);
+        Ok(Signed { headers: vec![(HEADER.into(), b64(&mac))], body: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_variants_add_or_drop_the_port() {
+        assert_eq!(
+            port_variants("https://a.example/x?p=1"),
+            ["https://a.example/x?p=1", "https://a.example:443/x?p=1"]
+        );
+        assert_eq!(port_variants("http://a.example"), ["http://a.example", "http://a.example:80"]);
+        assert_eq!(
+            port_variants("https://u:p@a.example:8443/x"),
+            ["https://u:p@a.example/x", "https://u:p@a.example:8443/x"]
+        );
+        assert_eq!(port_variants("https://[::1]:9/x"), ["https://[::1]/x", "https://[::1]:9/x"]);
+        assert_eq!(port_variants("https://[::1]/x"), ["https://[::1]/x", "https://[::1]:443/x"]);
+    }
+
+    #[test]
+    fn form_params_are_decoded_and_sorted() {
+        assert_eq!(form_params(b"b=2&a=%2B1&a=0&c=x+y&d"), b"a+1a0b2cx yd".to_vec());
+        assert_eq!(form_params(b""), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn body_hash_is_read_from_the_query() {
+        assert_eq!(body_hash_param("https://a/x?foo=1&bodySHA256=ab#f"), Some("ab"));
+        assert_eq!(body_hash_param("https://a/x?xbodySHA256=ab"), None);
+        assert_eq!(body_hash_param("https://a/x"), None);
+    }
+}
