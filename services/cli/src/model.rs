@@ -27,8 +27,7 @@ pub(crate) const CAPTURE_FIELDS: &str = "id endpointId teamId method path query 
      verification { provider verdict reason secretLabel }";
 
 /// What one `tail` line needs: no headers or body, which can be large.
-pub(crate) const CAPTURE_LINE_FIELDS: &str =
-    "id endpointId teamId method path query bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
+pub(crate) const CAPTURE_LINE_FIELDS: &str = "id endpointId teamId method path query bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
      verification { provider verdict reason secretLabel }";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

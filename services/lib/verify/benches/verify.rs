@@ -46,11 +46,19 @@ fn main() {
         ("shopify", "bench"),
         ("slack", "bench"),
     ] {
-        let input =
-            SignInput { method: "POST", url: "https://h.example/h/t", body: &body, timestamp: now, id: None, headers: &[] };
+        let input = SignInput {
+            method: "POST",
+            url: "https://h.example/h/t",
+            body: &body,
+            timestamp: now,
+            id: None,
+            headers: &[],
+        };
         let signed = hookmetry_verify::sign(provider, secret, None, &input).unwrap();
-        let headers: Vec<Header> = signed.headers.iter().map(|(n, v)| Header::new(n.clone(), v.clone().into_bytes())).collect();
-        let req = Request { method: "POST", url: "https://h.example/h/t", headers: &headers, body: &body, received_at: now };
+        let headers: Vec<Header> =
+            signed.headers.iter().map(|(n, v)| Header::new(n.clone(), v.clone().into_bytes())).collect();
+        let req =
+            Request { method: "POST", url: "https://h.example/h/t", headers: &headers, body: &body, received_at: now };
         let good = VerificationSettings {
             provider: provider.into(),
             secrets: vec![SigningSecret::new("current", secret)],

@@ -145,6 +145,9 @@ pub enum SignError {
     BadInput(String),
 }
 
+/// 9999-12-31T23:59:59Z.
+const MAX_SIGN_TIMESTAMP: i64 = 253_402_300_799;
+
 /// Signs `input` as `provider` would with `secret` (for asymmetric schemes, the private key).
 pub fn sign(
     provider: &str,
@@ -152,6 +155,13 @@ pub fn sign(
     generic: Option<&GenericHmac>,
     input: &SignInput<'_>,
 ) -> Result<Signed, SignError> {
+    // Every scheme can write these, in seconds or milliseconds, as digits or as RFC 3339.
+    if !(0..=MAX_SIGN_TIMESTAMP).contains(&input.timestamp) {
+        return Err(SignError::BadInput(format!(
+            "timestamp {} is not Unix seconds between 1970 and 9999",
+            input.timestamp
+        )));
+    }
     let scheme = providers::resolve(provider, generic).map_err(|e| match e {
         providers::ResolveError::Unknown => SignError::UnknownProvider(provider.to_string()),
         providers::ResolveError::Invalid(m) => SignError::BadInput(m),

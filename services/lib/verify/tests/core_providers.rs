@@ -245,6 +245,9 @@ fn generic_hmac_settings_are_validated() {
     s = generic("{body}");
     s.generic.as_mut().unwrap().algorithm = "md5".into();
     assert!(hookmetry_verify::validate(&s).unwrap_err().1.contains("`md5` is not one of sha1, sha256, sha512"));
+    s = generic("{timestamp}.{body}");
+    s.generic.as_mut().unwrap().timestamp_header = Some("x-signature".into());
+    assert!(hookmetry_verify::validate(&s).unwrap_err().1.contains("timestampHeader: must differ from `header`"));
     s = generic("{body}");
     assert!(hookmetry_verify::validate(&s).is_ok());
 }

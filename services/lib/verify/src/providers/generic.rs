@@ -97,6 +97,9 @@ impl Generic {
             "base64" => Encoding::Base64,
             other => return Err(format!("encoding: `{other}` is not one of hex, base64")),
         };
+        if cfg.prefix.starts_with(char::is_whitespace) {
+            return Err("prefix: must not start with whitespace (header values are read trimmed)".into());
+        }
         let template = parse_template(&cfg.template)?;
         if template.is_empty() {
             return Err("template: say what is signed, e.g. `{body}` or `{timestamp}.{body}`".into());
@@ -108,8 +111,20 @@ impl Generic {
         if template.contains(&Part::Id) && empty(&cfg.id_header) {
             return Err("idHeader: the template signs {id}, so name the header that carries it".into());
         }
+        let header = cfg.header.trim();
+        for (field, other) in [("timestampHeader", &cfg.timestamp_header), ("idHeader", &cfg.id_header)] {
+            if other.as_deref().is_some_and(|h| h.trim().eq_ignore_ascii_case(header)) {
+                return Err(format!("{field}: must differ from `header`, which carries the signature"));
+            }
+        }
+        if let (Some(t), Some(i)) = (&cfg.timestamp_header, &cfg.id_header)
+            && !t.trim().is_empty()
+            && t.trim().eq_ignore_ascii_case(i.trim())
+        {
+            return Err("idHeader: must differ from `timestampHeader`".into());
+        }
         Ok(Generic {
-            header: cfg.header.trim().to_string(),
+            header: header.to_string(),
             algorithm,
             encoding,
             prefix: cfg.prefix.clone(),

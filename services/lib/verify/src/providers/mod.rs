@@ -61,37 +61,39 @@ pub fn providers() -> Vec<&'static ProviderInfo> {
 /// Built-in schemes, in the order an unconfigured endpoint's request is matched against their
 /// `detect` headers: more specific first (HubSpot v3 requests also carry the header v1 detects).
 fn builtins() -> &'static [&'static dyn Scheme] {
-    &[
-        &stripe::Stripe,
-        &github::GitHub,
-        &slack::Slack,
-        &standard::StandardWebhooks,
-        &standard::Svix,
-        &shopify::Shopify,
-        &twilio::Twilio,
-        &gitlab::GitLab,
-        &bitbucket::Bitbucket,
-        &square::Square,
-        &paddle::Paddle,
-        &linear::Linear,
-        &zoom::Zoom,
-        &hubspot::HubSpotV3,
-        &hubspot::HubSpotV1,
-        &hubspot::HubSpotV2,
-        &twitch::Twitch,
-        &mailgun::Mailgun,
-        &sendgrid::SendGrid,
-        &discord::Discord,
-        &intercom::Intercom,
-        &woocommerce::WooCommerce,
-        &typeform::Typeform,
-        &razorpay::Razorpay,
-        &calendly::Calendly,
-        &workos::WorkOs,
-        &adyen::AdyenHmacHeader,
-        &adyen::Adyen,
-    ]
+    BUILTINS
 }
+
+static BUILTINS: &[&dyn Scheme] = &[
+    &stripe::Stripe,
+    &github::GitHub,
+    &slack::SLACK,
+    &standard::StandardWebhooks,
+    &standard::Svix,
+    &shopify::Shopify,
+    &twilio::Twilio,
+    &gitlab::GitLab,
+    &bitbucket::Bitbucket,
+    &square::Square,
+    &paddle::Paddle,
+    &linear::Linear,
+    &zoom::ZOOM,
+    &hubspot::HubSpotV3,
+    &hubspot::HubSpotV1,
+    &hubspot::HubSpotV2,
+    &twitch::Twitch,
+    &mailgun::Mailgun,
+    &sendgrid::SendGrid,
+    &discord::Discord,
+    &intercom::Intercom,
+    &woocommerce::WooCommerce,
+    &typeform::Typeform,
+    &razorpay::Razorpay,
+    &calendly::Calendly,
+    &workos::WorkOs,
+    &adyen::AdyenHmacHeader,
+    &adyen::Adyen,
+];
 
 /// A key made from one configured secret.
 pub(crate) enum Key {

@@ -1,12 +1,19 @@
 //! Slack: `X-Slack-Signature: v0=<hex>`, HMAC-SHA256 over `v0:<X-Slack-Request-Timestamp>:<body>`;
 //! Slack asks receivers to refuse requests more than five minutes old.
 //! <https://api.slack.com/authentication/verifying-requests-from-slack>
+//!
+//! Zoom copied the scheme under other header names, so both are [`V0`] with their own names.
 
 use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
-use crate::util::{any_eq, hmac_sha256, required, unhex};
+use crate::util::{abbreviate, any_eq, hmac_sha256, required, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
-pub(crate) struct Slack;
+/// `v0=<hex>` over `v0:<timestamp>:<body>`, with the header names of one provider.
+pub(crate) struct V0 {
+    pub info: &'static ProviderInfo,
+    pub signature: &'static str,
+    pub timestamp: &'static str,
+}
 
 static INFO: ProviderInfo = ProviderInfo {
     id: "slack",
@@ -17,39 +24,38 @@ static INFO: ProviderInfo = ProviderInfo {
     detect: &["X-Slack-Signature", "X-Slack-Request-Timestamp"],
 };
 
-const SIGNATURE: &str = "X-Slack-Signature";
-const TIMESTAMP: &str = "X-Slack-Request-Timestamp";
+pub(crate) static SLACK: V0 =
+    V0 { info: &INFO, signature: "X-Slack-Signature", timestamp: "X-Slack-Request-Timestamp" };
 
-impl Scheme for Slack {
+impl Scheme for V0 {
     fn info(&self) -> &'static ProviderInfo {
-        &INFO
+        self.info
     }
 
     fn parse(&self, req: &Request<'_>) -> Result<Parsed, Failure> {
-        let sig = required(req.headers, SIGNATURE)?;
-        let ts = required(req.headers, TIMESTAMP)?;
+        let sig = required(req.headers, self.signature)?.trim();
+        let ts = required(req.headers, self.timestamp)?;
         let hex = sig.strip_prefix("v0=").ok_or_else(|| {
-            Failure::malformed(format!("`{SIGNATURE}` should start with `v0=`: `{}`", crate::util::abbreviate(sig)))
+            Failure::malformed(format!("`{}` should start with `v0=`: `{}`", self.signature, abbreviate(sig)))
         })?;
         Ok(Parsed {
-            source: format!("`{SIGNATURE}`"),
-            signatures: vec![unhex(hex, 32, &format!("the signature in `{SIGNATURE}`"))?],
-            timestamp: Some(Stamp::secs(ts, TIMESTAMP)?),
+            source: format!("`{}`", self.signature),
+            signatures: vec![unhex(hex, 32, &format!("the signature in `{}`", self.signature))?],
+            timestamp: Some(Stamp::secs(ts, self.timestamp)?),
             ..Default::default()
         })
     }
 
     fn matches(&self, key: &Key, msg: &Message<'_>, parsed: &Parsed) -> bool {
         let Some(ts) = &parsed.timestamp else { return false };
-        let expected = hmac_sha256(key.bytes(), &[b"v0:", ts.raw.as_bytes(), b":", &msg.body]);
-        any_eq(&expected, &parsed.signatures)
+        any_eq(&hmac_sha256(key.bytes(), &[b"v0:", ts.raw.as_bytes(), b":", &msg.body]), &parsed.signatures)
     }
 
     fn sign(&self, secret: &str, input: &SignInput<'_>) -> Result<Signed, SignError> {
         let t = input.timestamp.to_string();
         let mac = hmac_sha256(secret.as_bytes(), &[b"v0:", t.as_bytes(), b":", input.body]);
         Ok(Signed {
-            headers: vec![(TIMESTAMP.into(), t), (SIGNATURE.into(), format!("v0={}", hex::encode(mac)))],
+            headers: vec![(self.timestamp.into(), t), (self.signature.into(), format!("v0={}", hex::encode(mac)))],
             body: None,
         })
     }
