@@ -139,3 +139,31 @@ pub struct Verification {
     pub secret_label: Option<String>,
     pub verified_at: Timestamp,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret_value() {
+        let s = VerificationSettings {
+            provider: "stripe".into(),
+            secrets: vec![SigningSecret::new("current", "whsec_do_not_print")],
+            tolerance_seconds: None,
+            public_url: None,
+            generic: None,
+        };
+        let printed = format!("{s:?} {:?} {:#?}", s.secrets[0], s);
+        assert!(!printed.contains("whsec_do_not_print"), "{printed}");
+        assert!(printed.contains("current") && printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn verdict_names_round_trip() {
+        for v in Verdict::ALL {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
+        }
+        assert_eq!(Verdict::parse("valid"), None);
+    }
+}
