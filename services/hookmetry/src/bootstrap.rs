@@ -18,6 +18,13 @@ pub struct Bootstrap {
 
 impl Bootstrap {
     pub async fn ensure(store: &dyn Store, data_dir: &Path) -> anyhow::Result<Bootstrap> {
+        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        Self::ensure_with(store, Some(data_dir)).await
+    }
+
+    /// As [`Bootstrap::ensure`], writing the token file only when a directory is given
+    /// (`hookmetry migrate` without `--data-dir` only prints it).
+    pub async fn ensure_with(store: &dyn Store, data_dir: Option<&Path>) -> anyhow::Result<Bootstrap> {
         if store.has_tokens().await? {
             return Ok(Bootstrap { new_admin_token: None });
         }
@@ -26,7 +33,10 @@ impl Bootstrap {
         let secret = new_api_token();
         // The file is written before the token exists in the store: a crash in between leaves no
         // token, so the next start simply creates a new one and overwrites the file.
-        write_private(&data_dir.join(ADMIN_TOKEN_FILE), secret.as_bytes())?;
+        if let Some(dir) = data_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            write_private(&dir.join(ADMIN_TOKEN_FILE), secret.as_bytes())?;
+        }
         store.create_team(&team).await?;
         store
             .create_token(&ApiToken {

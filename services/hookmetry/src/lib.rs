@@ -7,18 +7,19 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use hookmetry_config::Config;
-use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions, EventLog};
-use hookmetry_store::{SqliteStore, Store};
 use hookmetry_telemetry::Metrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod backends;
 mod bootstrap;
 mod ops;
+mod roles;
 pub mod retention;
 mod server;
 
 pub use bootstrap::{ADMIN_TOKEN_FILE, Bootstrap};
+pub use roles::Roles;
 
 /// What a started instance tells its caller.
 #[derive(Debug, Clone)]
@@ -30,10 +31,25 @@ pub struct Started {
     pub data_dir: PathBuf,
 }
 
-/// Runs every role in this process on the embedded backends until `shutdown` is cancelled.
-/// `on_started` is called once the server accepts connections.
+/// Runs every role in this process (`hookmetry serve`) until `shutdown` is cancelled, creating
+/// the instance admin token on a new store. `on_started` is called once the server accepts
+/// connections.
 pub async fn run(
     config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    on_started: impl FnOnce(&Started) + Send,
+) -> anyhow::Result<()> {
+    run_roles(config, Roles::ALL, true, listener, shutdown, on_started).await
+}
+
+/// Runs `roles` in this process (`hookmetry run --roles …`) on the backends the config names.
+/// With `bootstrap`, a store without tokens gets the instance admin token (what `serve` does);
+/// without it, such a store is an error that points at `hookmetry migrate`.
+pub async fn run_roles(
+    config: Config,
+    roles: Roles,
+    bootstrap: bool,
     listener: TcpListener,
     shutdown: CancellationToken,
     on_started: impl FnOnce(&Started) + Send,
@@ -44,97 +60,101 @@ pub async fn run(
     // A port of 0 in the config means "any"; capture URLs must show the one actually bound.
     config.server.listen = local;
     let data_dir = config.server.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let _lock = bootstrap::lock_data_dir(&data_dir)?;
-
-    let log_dir = config.log_dir()?;
-    let log: Arc<dyn EventLog> = EmbeddedLog::open(
-        log_dir.clone(),
-        EmbeddedLogOptions {
-            segment_bytes: config.log.segment_bytes.0,
-            max_unconsumed_bytes: config.log.max_unconsumed_bytes.0,
-            // The body plus every header and the envelope fits; anything larger was refused by
-            // ingest's own limits before it got here.
-            max_record_bytes: config.ingest.max_body_bytes.0 + 2 * config.ingest.max_header_bytes.0 + (64 << 10),
-            // Capture events only feed live subscribers, which live in this process: after a
-            // crash there is nobody to tell, so they are not worth an fsync each.
-            volatile_topics: vec![hookmetry_core::TOPIC_EVENTS.to_string()],
-            ..EmbeddedLogOptions::default()
-        },
-    )
-    .await
-    .with_context(|| format!("cannot open the embedded log in {}", log_dir.display()))?;
-    let store_path = config.store_path()?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&store_path)
-            .await
-            .with_context(|| format!("cannot open the store {}", store_path.display()))?,
-    );
-
-    let boot = Bootstrap::ensure(store.as_ref(), &data_dir).await?;
-    let base_url = config.public_base_url();
     let metrics = Metrics::new();
+    let backends = backends::open(&config, &metrics).await?;
+    let (log, store) = (backends.log.clone(), backends.store.clone());
 
-    let ingest = hookmetry_ingest::Ingest::new(
-        log.clone(),
-        store.clone(),
-        hookmetry_ingest::IngestSettings::from_config(&config),
-        &metrics,
-    )?;
-    let processor = hookmetry_processor::Processor::new(
-        log.clone(),
-        store.clone(),
-        hookmetry_processor::ProcessorSettings {
-            batch_size: config.processor.batch_size,
-            poll_wait: config.processor.poll_wait.0,
-            commit_interval: config.processor.commit_interval.0,
-            batch_linger: config.processor.batch_linger.0,
-            public_base_url: base_url.clone(),
-        },
-        &metrics,
-    )?;
-    let hub = hookmetry_api::Hub::new(config.api.subscriber_buffer, config.api.max_subscribers, &metrics)?;
-    let api = hookmetry_api::Api::new(
-        store.clone(),
-        hub.clone(),
-        hookmetry_api::ApiSettings {
-            default_page_size: config.api.default_page_size,
-            max_page_size: config.api.max_page_size,
-            public_base_url: base_url.clone(),
-        },
-    );
+    let new_admin_token = if bootstrap {
+        Bootstrap::ensure(store.as_ref(), &data_dir).await?.new_admin_token
+    } else {
+        if !store.has_tokens().await.context("cannot read the store")? {
+            anyhow::bail!("the store has not been prepared: run `hookmetry migrate --store <url>` first");
+        }
+        None
+    };
+    let base_url = config.public_base_url();
 
-    let roles = shutdown.child_token();
+    let tasks = shutdown.child_token();
     let processor_up = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let processor_task = tokio::spawn(supervise_processor(Arc::new(processor), roles.clone(), processor_up.clone()));
-    let hub_task = tokio::spawn(hub.run(log.clone(), store.clone(), roles.clone()));
-    let retention_task =
-        tokio::spawn(retention::run(store.clone(), config.store.retention_interval.0, &metrics, roles.clone())?);
-
-    let app = ingest.router().merge(api.router()).merge(ops::router(ops::Ops {
+    let mut background = Vec::new();
+    let mut app = axum::Router::new();
+    if roles.ingest {
+        let ingest = hookmetry_ingest::Ingest::new(
+            log.clone(),
+            store.clone(),
+            hookmetry_ingest::IngestSettings::from_config(&config),
+            &metrics,
+        )?;
+        app = app.merge(ingest.router());
+    }
+    if roles.processor {
+        let processor = hookmetry_processor::Processor::new(
+            log.clone(),
+            store.clone(),
+            hookmetry_processor::ProcessorSettings {
+                batch_size: config.processor.batch_size,
+                poll_wait: config.processor.poll_wait.0,
+                commit_interval: config.processor.commit_interval.0,
+                batch_linger: config.processor.batch_linger.0,
+                public_base_url: base_url.clone(),
+            },
+            &metrics,
+        )?;
+        background.push((
+            "processor",
+            tokio::spawn(supervise_processor(Arc::new(processor), tasks.clone(), processor_up.clone())),
+        ));
+        // Retention runs with the processors: every cluster has them, and expiring is idempotent,
+        // so several processors doing it at once only repeat each other.
+        background.push((
+            "retention",
+            tokio::spawn(retention::run(store.clone(), config.store.retention_interval.0, &metrics, tasks.clone())?),
+        ));
+    }
+    if roles.api {
+        let hub = hookmetry_api::Hub::new(config.api.subscriber_buffer, config.api.max_subscribers, &metrics)?;
+        let api = hookmetry_api::Api::new(
+            store.clone(),
+            hub.clone(),
+            hookmetry_api::ApiSettings {
+                default_page_size: config.api.default_page_size,
+                max_page_size: config.api.max_page_size,
+                public_base_url: base_url.clone(),
+            },
+        );
+        background.push(("live fan-out", tokio::spawn(hub.run(log.clone(), store.clone(), tasks.clone()))));
+        app = app.merge(api.router());
+    }
+    let app = app.merge(ops::router(ops::Ops {
         log: log.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
         processor_up: processor_up.clone(),
     }));
 
-    let started = Started { base_url: base_url.clone(), new_admin_token: boot.new_admin_token.clone(), data_dir };
-    tracing::info!(listen = %local, base_url = %base_url, graphql = %format!("{base_url}/graphql"), "hookmetry serving");
+    let started = Started { base_url: base_url.clone(), new_admin_token, data_dir };
+    tracing::info!(listen = %local, base_url = %base_url, roles = %roles, log = backends.log_kind, store = backends.store_kind, "hookmetry serving");
     on_started(&started);
 
     server::serve(listener, app, &config, shutdown.clone()).await;
 
-    roles.cancel();
-    if let Err(e) = processor_task.await {
-        tracing::error!(error = %e, "processor supervisor failed");
-    }
-    for (task, name) in [(hub_task, "live fan-out"), (retention_task, "retention")] {
+    tasks.cancel();
+    for (name, task) in background {
         if let Err(e) = task.await {
             tracing::error!(error = %e, task = name, "background task failed");
         }
     }
+    drop(backends);
     tracing::info!("hookmetry stopped");
     Ok(())
+}
+
+/// `hookmetry migrate`: prepares the store (schema, and on a new store the default team and the
+/// instance admin token, returned once and written to `data_dir/admin-token` when given).
+pub async fn migrate(config: &Config, data_dir: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    let store = backends::open_store(config).await?;
+    let dir = data_dir.map(std::path::Path::to_path_buf);
+    Ok(Bootstrap::ensure_with(store.as_ref(), dir.as_deref()).await?.new_admin_token)
 }
 
 /// Keeps the processor running: if it fails or panics, ingest would go on acknowledging captures

@@ -18,6 +18,10 @@ struct Cli {
 enum Command {
     /// Run every role in one process on the embedded log and database (the default).
     Serve(ServeArgs),
+    /// Run some roles in this process on the configured log and store (a cluster node).
+    Run(RunArgs),
+    /// Prepare a store: create or upgrade its schema and, on a new one, the admin token.
+    Migrate(MigrateArgs),
     /// Print the built-in configuration defaults, with a comment on every key.
     Defaults,
     /// Print the GraphQL schema (SDL).
@@ -42,19 +46,61 @@ struct ServeArgs {
     set: Vec<String>,
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Roles to run, comma-separated: ingest, processor, api (or all).
+    #[arg(long, env = "HOOKMETRY_ROLES", value_parser = parse_roles)]
+    roles: hookmetry::Roles,
+    /// Log URL, e.g. kafka://b1:9092,b2:9092 [config: log.url].
+    #[arg(long)]
+    log: Option<String>,
+    /// Store URL, e.g. scylla://n1:9042/hookmetry or sqlite:///var/lib/hookmetry/db [config: store.url].
+    #[arg(long)]
+    store: Option<String>,
+    #[command(flatten)]
+    common: ServeArgs,
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// Store URL [config: store.url].
+    #[arg(long)]
+    store: Option<String>,
+    /// Also write the new admin token to DIR/admin-token (mode 0600).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (TOML) layered over the defaults.
+    #[arg(long, env = "HOOKMETRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Any config key, e.g. `--set store.scylla_replication_factor=1` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn parse_roles(s: &str) -> Result<hookmetry::Roles, String> {
+    s.parse()
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Defaults => print!("{}", hookmetry_config::DEFAULTS_TOML),
         Command::Schema => print!("{}", hookmetry_api::sdl()),
-        Command::Serve(args) => serve(args)?,
+        Command::Serve(args) => serve(args, None)?,
+        Command::Run(args) => {
+            let mut common = args.common;
+            common.set.extend(args.log.map(|l| format!("log.url={l}")));
+            common.set.extend(args.store.map(|s| format!("store.url={s}")));
+            serve(common, Some(args.roles))?
+        }
+        Command::Migrate(args) => migrate(args)?,
         // The client reports its own errors as sentences and picks the exit code.
         Command::Client(cmd) => return Ok(hookmetry_cli::run(cmd)),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
     let mut overrides = Vec::new();
     if let Some(listen) = args.listen {
         overrides.push(("server.listen".to_string(), listen));
@@ -66,13 +112,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let (k, v) = kv.split_once('=').with_context(|| format!("--set takes KEY=VALUE, got `{kv}`"))?;
         overrides.push((k.trim().to_string(), v.to_string()));
     }
-    let config = Config::load(&Sources { file: args.config, env: std::env::vars().collect(), overrides })?;
+    Ok(Config::load(&Sources { file: args.config, env: std::env::vars().collect(), overrides })?)
+}
+
+fn init_tracing(config: &Config) -> anyhow::Result<()> {
     let format = match config.telemetry.log_format {
         LogFormat::Json => hookmetry_telemetry::LogFormat::Json,
         LogFormat::Text => hookmetry_telemetry::LogFormat::Text,
     };
     hookmetry_telemetry::init_tracing(format, &config.telemetry.log_filter)?;
+    Ok(())
+}
 
+/// `serve` (every role, admin token on first start) or `run --roles` (a cluster node).
+fn serve(args: ServeArgs, roles: Option<hookmetry::Roles>) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    init_tracing(&config)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -80,8 +135,31 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
         let shutdown = CancellationToken::new();
         tokio::spawn(signal_shutdown(shutdown.clone()));
-        hookmetry::run(config, listener, shutdown, print_banner).await
+        match roles {
+            None => hookmetry::run(config, listener, shutdown, print_banner).await,
+            Some(roles) => hookmetry::run_roles(config, roles, false, listener, shutdown, print_banner).await,
+        }
     })
+}
+
+fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let mut set = args.set;
+    set.extend(args.store.map(|s| format!("store.url={s}")));
+    let config = load_config(ServeArgs { config: args.config, set, ..ServeArgs::default() })?;
+    init_tracing(&config)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let token = runtime.block_on(hookmetry::migrate(&config, args.data_dir.as_deref()))?;
+    match token {
+        Some(token) => {
+            println!("store prepared; admin API token (shown once):");
+            println!("  {token}");
+            if let Some(dir) = &args.data_dir {
+                println!("  also written to {}", dir.join(hookmetry::ADMIN_TOKEN_FILE).display());
+            }
+        }
+        None => println!("store is up to date (it already has an admin token)"),
+    }
+    Ok(())
 }
 
 /// What a person starting the server needs to see, on stdout rather than in the logs.

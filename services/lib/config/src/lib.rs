@@ -75,6 +75,11 @@ pub struct LogConfig {
     pub url: String,
     pub segment_bytes: ByteSize,
     pub max_unconsumed_bytes: ByteSize,
+    pub kafka_partitions: u32,
+    pub kafka_replication_factor: u32,
+    pub kafka_create_topics: bool,
+    pub kafka_session_timeout: HumanDuration,
+    pub kafka_properties: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +87,8 @@ pub struct LogConfig {
 pub struct StoreConfig {
     pub url: String,
     pub retention_interval: HumanDuration,
+    pub scylla_consistency: String,
+    pub scylla_replication_factor: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,6 +296,34 @@ impl Config {
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(("server.public_url", format!("must start with http:// or https://, got `{url}`")));
         }
+        for (key, result) in [("log.url", self.log_backend().err()), ("store.url", self.store_backend().err())] {
+            if let Some(ConfigError::Invalid { message, .. }) = result {
+                return Err((key, message));
+            }
+        }
+        let l = &self.log;
+        if !(1..=10_000).contains(&l.kafka_partitions) {
+            return Err(("log.kafka_partitions", format!("must be between 1 and 10000, got {}", l.kafka_partitions)));
+        }
+        if !(1..=15).contains(&l.kafka_replication_factor) {
+            return Err((
+                "log.kafka_replication_factor",
+                format!("must be between 1 and 15, got {}", l.kafka_replication_factor),
+            ));
+        }
+        const CONSISTENCY: [&str; 7] = ["one", "two", "three", "quorum", "all", "local_quorum", "local_one"];
+        if !CONSISTENCY.contains(&self.store.scylla_consistency.as_str()) {
+            return Err((
+                "store.scylla_consistency",
+                format!("must be one of {}, got `{}`", CONSISTENCY.join(", "), self.store.scylla_consistency),
+            ));
+        }
+        if !(1..=15).contains(&self.store.scylla_replication_factor) {
+            return Err((
+                "store.scylla_replication_factor",
+                format!("must be between 1 and 15, got {}", self.store.scylla_replication_factor),
+            ));
+        }
         Ok(())
     }
 
@@ -298,41 +333,69 @@ impl Config {
         if url.is_empty() { format!("http://{}", self.server.listen) } else { url.to_string() }
     }
 
-    /// The store location: `store.url` or the embedded default in the data dir.
-    pub fn store_path(&self) -> Result<PathBuf, ConfigError> {
+    /// Which store `store.url` names: empty is the embedded SQLite file in the data dir.
+    pub fn store_backend(&self) -> Result<StoreBackend, ConfigError> {
         let url = self.store.url.trim();
         if url.is_empty() {
-            return Ok(self.server.data_dir.join("hookmetry.db"));
+            return Ok(StoreBackend::Sqlite(self.server.data_dir.join("hookmetry.db")));
         }
-        match url.strip_prefix("sqlite://") {
-            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
-            _ => Err(ConfigError::Invalid {
-                key: "store.url".into(),
-                origin: "the configured value".into(),
-                message: format!(
-                    "`{url}` is not a store this build supports: use sqlite://PATH (scylla:// needs the cluster backend, not built in yet)"
-                ),
-            }),
+        if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !p.is_empty()) {
+            return Ok(StoreBackend::Sqlite(PathBuf::from(path)));
         }
+        if url.strip_prefix("scylla://").is_some_and(|rest| !rest.is_empty()) {
+            return Ok(StoreBackend::Scylla(url.to_string()));
+        }
+        Err(invalid("store.url", format!("`{url}` is not a store URL: use sqlite://PATH or scylla://HOST:PORT[,…]/KEYSPACE")))
     }
 
-    /// The embedded log directory: `log.url` must be empty (or `embedded://DIR`).
-    pub fn log_dir(&self) -> Result<PathBuf, ConfigError> {
+    /// Which log `log.url` names: empty is the embedded log in the data dir.
+    pub fn log_backend(&self) -> Result<LogBackend, ConfigError> {
         let url = self.log.url.trim();
         if url.is_empty() {
-            return Ok(self.server.data_dir.join("log"));
+            return Ok(LogBackend::Embedded(self.server.data_dir.join("log")));
         }
-        match url.strip_prefix("embedded://") {
-            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
-            _ => Err(ConfigError::Invalid {
-                key: "log.url".into(),
-                origin: "the configured value".into(),
-                message: format!(
-                    "`{url}` is not a log this build supports: use embedded://DIR or leave empty (kafka:// needs the cluster backend, not built in yet)"
-                ),
-            }),
+        if let Some(path) = url.strip_prefix("embedded://").filter(|p| !p.is_empty()) {
+            return Ok(LogBackend::Embedded(PathBuf::from(path)));
         }
+        if let Some(brokers) = url.strip_prefix("kafka://").filter(|b| !b.is_empty()) {
+            return Ok(LogBackend::Kafka(brokers.trim_end_matches('/').to_string()));
+        }
+        Err(invalid("log.url", format!("`{url}` is not a log URL: use kafka://HOST:PORT[,HOST:PORT…], embedded://DIR, or leave it empty")))
     }
+
+    /// librdkafka properties from `log.kafka_properties`, split at the first `=`.
+    pub fn kafka_properties(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        self.log
+            .kafka_properties
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+                _ => Err(invalid("log.kafka_properties", format!("`{kv}` is not KEY=VALUE"))),
+            })
+            .collect()
+    }
+}
+
+fn invalid(key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), origin: "the configured value".into(), message }
+}
+
+/// The log a process appends to and consumes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogBackend {
+    /// The embedded durable log in this directory.
+    Embedded(PathBuf),
+    /// Kafka brokers, comma-separated `host:port`.
+    Kafka(String),
+}
+
+/// The store a process reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The embedded SQLite file; several processes on one host may share it.
+    Sqlite(PathBuf),
+    /// The whole `scylla://…` URL.
+    Scylla(String),
 }
 
 fn parse_toml(text: &str, origin: &str) -> Result<Value, ConfigError> {

@@ -12,7 +12,8 @@ fn defaults_load_and_match_documented_values() {
     assert_eq!(c.ingest.max_body_bytes, ByteSize(10 << 20));
     assert_eq!(c.ingest.append_timeout.0, Duration::from_secs(10));
     assert_eq!(c.public_base_url(), "http://127.0.0.1:8080");
-    assert_eq!(c.store_path().unwrap(), PathBuf::from("./hookmetry-data/hookmetry.db"));
+    assert_eq!(c.store_backend().unwrap(), StoreBackend::Sqlite(PathBuf::from("./hookmetry-data/hookmetry.db")));
+    assert_eq!(c.log_backend().unwrap(), LogBackend::Embedded(PathBuf::from("./hookmetry-data/log")));
 }
 
 #[test]
@@ -108,8 +109,19 @@ fn cross_key_validation() {
     .unwrap_err()
     .to_string();
     assert!(err.starts_with("config key `ingest.inflight_bytes`"), "{err}");
-    let err = Config::load(&env(&[("HOOKMETRY_STORE_URL", "scylla://n1:9042/hm")])).unwrap().store_path().unwrap_err();
-    assert!(err.to_string().contains("scylla:// needs the cluster backend"), "{err}");
+    let c = Config::load(&env(&[
+        ("HOOKMETRY_STORE_URL", "scylla://n1:9042/hm"),
+        ("HOOKMETRY_LOG_URL", "kafka://b1:9092,b2:9092"),
+        ("HOOKMETRY_LOG_KAFKA_PROPERTIES", "security.protocol=SASL_SSL,sasl.mechanism=PLAIN"),
+    ]))
+    .unwrap();
+    assert_eq!(c.store_backend().unwrap(), StoreBackend::Scylla("scylla://n1:9042/hm".into()));
+    assert_eq!(c.log_backend().unwrap(), LogBackend::Kafka("b1:9092,b2:9092".into()));
+    assert_eq!(c.kafka_properties().unwrap()[1], ("sasl.mechanism".to_string(), "PLAIN".to_string()));
+    let err = Config::load(&env(&[("HOOKMETRY_LOG_URL", "nats://x")])).unwrap().log_backend().unwrap_err();
+    assert!(err.to_string().contains("config key `log.url`") && err.to_string().contains("kafka://"), "{err}");
+    let err = Config::load(&env(&[("HOOKMETRY_STORE_SCYLLA_CONSISTENCY", "most")])).unwrap_err().to_string();
+    assert!(err.starts_with("config key `store.scylla_consistency`"), "{err}");
 }
 
 #[test]

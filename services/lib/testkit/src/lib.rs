@@ -203,13 +203,20 @@ pub struct ChildServer {
 impl ChildServer {
     /// Starts `binary serve --listen 127.0.0.1:0 --data-dir dir` and waits for its banner.
     pub async fn start(binary: &Path, dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        let mut args: Vec<&str> = vec!["serve", "--listen", "127.0.0.1:0", "--data-dir"];
+        let dir_arg = dir.to_str().context("data dir is not UTF-8")?;
+        args.push(dir_arg);
+        args.extend_from_slice(extra_args);
+        let mut server = Self::spawn(binary, &args, String::new()).await?;
+        server.admin_token = std::fs::read_to_string(dir.join(hookmetry::ADMIN_TOKEN_FILE))?.trim().to_string();
+        Ok(server)
+    }
+
+    /// Starts `binary` with `args` (a `run --roles …` node, say) and waits for its banner.
+    /// `admin_token` is what [`ChildServer::client`] authenticates with.
+    pub async fn spawn(binary: &Path, args: &[&str], admin_token: String) -> anyhow::Result<Self> {
         let mut child = tokio::process::Command::new(binary)
-            .arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(dir)
-            .args(extra_args)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -230,7 +237,6 @@ impl ChildServer {
         .context("server did not start within 30s")??;
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let admin_token = std::fs::read_to_string(dir.join(hookmetry::ADMIN_TOKEN_FILE))?.trim().to_string();
         Ok(Self { child, base_url, admin_token })
     }
 

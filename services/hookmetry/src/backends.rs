@@ -1,0 +1,98 @@
+//! The log and store a process runs on, chosen by URL: embedded (the default), Kafka and
+//! ScyllaDB when built with their features.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hookmetry_config::{Config, LogBackend, StoreBackend};
+use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions, EventLog};
+use hookmetry_store::{SqliteStore, Store};
+use hookmetry_telemetry::Metrics;
+
+pub struct Backends {
+    pub log: Arc<dyn EventLog>,
+    pub store: Arc<dyn Store>,
+    pub log_kind: &'static str,
+    pub store_kind: &'static str,
+    /// Held for the life of the process when the embedded log is used.
+    _lock: Option<File>,
+}
+
+pub async fn open(config: &Config, _metrics: &Metrics) -> anyhow::Result<Backends> {
+    let (log, log_kind, lock) = open_log(config).await?;
+    let store = open_store(config).await?;
+    let store_kind = match config.store_backend()? {
+        StoreBackend::Sqlite(_) => "sqlite",
+        StoreBackend::Scylla(_) => "scylla",
+    };
+    Ok(Backends { log, store, log_kind, store_kind, _lock: lock })
+}
+
+async fn open_log(config: &Config) -> anyhow::Result<(Arc<dyn EventLog>, &'static str, Option<File>)> {
+    match config.log_backend()? {
+        LogBackend::Embedded(dir) => {
+            let data_dir = &config.server.data_dir;
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+            // Two processes appending to one embedded log would interleave its segments.
+            let lock = crate::bootstrap::lock_data_dir(data_dir)?;
+            let log = EmbeddedLog::open(
+                dir.clone(),
+                EmbeddedLogOptions {
+                    segment_bytes: config.log.segment_bytes.0,
+                    max_unconsumed_bytes: config.log.max_unconsumed_bytes.0,
+                    // The body plus every header and the envelope fits; anything larger was
+                    // refused by ingest's own limits before it got here.
+                    max_record_bytes: config.ingest.max_body_bytes.0
+                        + 2 * config.ingest.max_header_bytes.0
+                        + (64 << 10),
+                    // Capture events only feed live subscribers, which live in this process:
+                    // after a crash there is nobody to tell, so they are not worth an fsync each.
+                    volatile_topics: vec![hookmetry_core::TOPIC_EVENTS.to_string()],
+                    ..EmbeddedLogOptions::default()
+                },
+            )
+            .await
+            .with_context(|| format!("cannot open the embedded log in {}", dir.display()))?;
+            Ok((log, "embedded", Some(lock)))
+        }
+        LogBackend::Kafka(brokers) => open_kafka(config, &brokers).await.map(|log| (log, "kafka", None)),
+    }
+}
+
+#[cfg(feature = "kafka")]
+async fn open_kafka(config: &Config, brokers: &str) -> anyhow::Result<Arc<dyn EventLog>> {
+    let _ = (config, brokers);
+    anyhow::bail!("kafka log: wiring pending")
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn open_kafka(_config: &Config, _brokers: &str) -> anyhow::Result<Arc<dyn EventLog>> {
+    anyhow::bail!("log.url names Kafka, but this build has no Kafka support: build with `--features kafka`")
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config.store_backend()? {
+        StoreBackend::Sqlite(path) => {
+            // Several processes on one host may share this file (WAL mode, busy timeout), which
+            // is how a cluster is tried on one machine without ScyllaDB.
+            let store = SqliteStore::open(&path)
+                .await
+                .with_context(|| format!("cannot open the store {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        StoreBackend::Scylla(url) => open_scylla(config, &url).await,
+    }
+}
+
+#[cfg(feature = "scylla")]
+async fn open_scylla(config: &Config, url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let _ = (config, url);
+    anyhow::bail!("scylla store: wiring pending")
+}
+
+#[cfg(not(feature = "scylla"))]
+async fn open_scylla(_config: &Config, _url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    anyhow::bail!("store.url names ScyllaDB, but this build has no ScyllaDB support: build with `--features scylla`")
+}

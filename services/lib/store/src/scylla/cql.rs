@@ -1,0 +1,477 @@
+//! Every CQL statement the ScyllaDB store sends, in one place so the schema and each query can be
+//! reviewed together. Nothing outside this module writes CQL text.
+//!
+//! Conventions:
+//! - Ids are `uuid` (UUIDv7, time-ordered; within one UUID version ScyllaDB orders `uuid` values
+//!   byte-wise, which is the order of `CaptureId`'s `Ord`).
+//! - Times are `bigint` microseconds since the Unix epoch: CQL `timestamp` only keeps
+//!   milliseconds, and the domain types carry microseconds that must round-trip exactly.
+//! - `day` is whole days since the Unix epoch (UTC) of the capture id's embedded time; see
+//!   `paging::capture_day`.
+//! - Statements name tables without a keyspace: the session `USE`s the configured keyspace.
+//! - The only text built at run time is `create_keyspace` / `drop_keyspace`, from a keyspace name
+//!   the options parser has already restricted to `[A-Za-z0-9_]` and datacenter names it has
+//!   restricted likewise. Every value is a bind marker.
+
+use super::options::Replication;
+
+/// The schema-version bookkeeping table. Created before any migration runs, outside the
+/// numbered migrations, so its own shape never depends on a version.
+pub const CREATE_SCHEMA_VERSION: &str = "CREATE TABLE IF NOT EXISTS schema_version (
+    component   text PRIMARY KEY,
+    version     int,
+    migrated_at bigint
+)";
+pub const SELECT_SCHEMA_VERSION: &str = "SELECT version FROM schema_version WHERE component = 'store'";
+pub const UPSERT_SCHEMA_VERSION: &str =
+    "INSERT INTO schema_version (component, version, migrated_at) VALUES ('store', ?, ?)";
+
+/// The columns of both capture tables, in the order `CaptureRow` and the inserts use.
+macro_rules! capture_columns {
+    () => {
+        "capture_id, endpoint_id, team_id, method, path, query, headers, body, body_sha256, \
+         remote_addr, http_version, received_at, verdict, verification"
+    };
+}
+
+/// `MIGRATIONS[i]` takes the schema from version i to i + 1; each entry is a list of statements
+/// run in order. Append only: a released migration never changes. Every statement must be safe
+/// to run again (a crash between a statement and the version update re-runs the migration):
+/// `CREATE … IF NOT EXISTS` is; a later `ALTER TABLE … ADD` must treat "already exists" as done.
+pub const MIGRATIONS: &[&[&str]] = &[
+    // Version 1.
+    &[
+        // Teams are few; `teams()` scans this table.
+        "CREATE TABLE IF NOT EXISTS teams (
+            id             uuid PRIMARY KEY,
+            name           text,
+            retention_days int,
+            created_at     bigint
+        )",
+        // API tokens by id: the one mutable copy (touch, revoke). Only the hash of the secret.
+        "CREATE TABLE IF NOT EXISTS tokens (
+            id             uuid PRIMARY KEY,
+            team_id        uuid,
+            role           text,
+            name           text,
+            instance_admin boolean,
+            hash           blob,
+            created_at     bigint,
+            last_used_at   bigint,
+            revoked        boolean
+        )",
+        // Authentication looks tokens up by hash; the row also reserves the hash (LWT on create).
+        "CREATE TABLE IF NOT EXISTS tokens_by_hash (
+            hash     blob PRIMARY KEY,
+            token_id uuid
+        )",
+        // A team's tokens, oldest first.
+        "CREATE TABLE IF NOT EXISTS tokens_by_team (
+            team_id    uuid,
+            created_at bigint,
+            token_id   uuid,
+            PRIMARY KEY ((team_id), created_at, token_id)
+        )",
+        // Endpoints by id: the one mutable copy. `response` and `verification` are JSON.
+        "CREATE TABLE IF NOT EXISTS endpoints (
+            id           uuid PRIMARY KEY,
+            team_id      uuid,
+            name         text,
+            token        text,
+            response     text,
+            verification text,
+            handshakes   boolean,
+            created_at   bigint
+        )",
+        // Ingest resolves `/h/<token>` here; the row also reserves the token (LWT on create).
+        "CREATE TABLE IF NOT EXISTS endpoints_by_token (
+            token       text PRIMARY KEY,
+            endpoint_id uuid
+        )",
+        // A team's endpoints, oldest first.
+        "CREATE TABLE IF NOT EXISTS endpoints_by_team (
+            team_id     uuid,
+            created_at  bigint,
+            endpoint_id uuid,
+            PRIMARY KEY ((team_id), created_at, endpoint_id)
+        )",
+        // Point reads of one capture (inspector, replay source, verification, idempotency check).
+        // `day` locates the capture's row in `captures_by_endpoint`. Rows carry a TTL.
+        "CREATE TABLE IF NOT EXISTS captures_by_id (
+            capture_id   uuid PRIMARY KEY,
+            endpoint_id  uuid,
+            team_id      uuid,
+            day          int,
+            method       text,
+            path         text,
+            query        text,
+            headers      frozen<list<frozen<tuple<text, blob>>>>,
+            body         blob,
+            body_sha256  blob,
+            remote_addr  text,
+            http_version text,
+            received_at  bigint,
+            verdict      text,
+            verification text
+        )",
+        // An endpoint's captures newest first, one partition per endpoint and day so partitions
+        // stay bounded. Same columns as `captures_by_id`; rows carry a TTL.
+        "CREATE TABLE IF NOT EXISTS captures_by_endpoint (
+            endpoint_id  uuid,
+            day          int,
+            capture_id   uuid,
+            team_id      uuid,
+            method       text,
+            path         text,
+            query        text,
+            headers      frozen<list<frozen<tuple<text, blob>>>>,
+            body         blob,
+            body_sha256  blob,
+            remote_addr  text,
+            http_version text,
+            received_at  bigint,
+            verdict      text,
+            verification text,
+            PRIMARY KEY ((endpoint_id, day), capture_id)
+        ) WITH CLUSTERING ORDER BY (capture_id DESC)",
+        // The days on which an endpoint has captures, newest first: paging visits only these
+        // partitions instead of probing every calendar day back to the endpoint's creation.
+        // Rows carry a TTL a little longer than the captures they point to.
+        "CREATE TABLE IF NOT EXISTS capture_days (
+            endpoint_id uuid,
+            day         int,
+            PRIMARY KEY ((endpoint_id), day)
+        ) WITH CLUSTERING ORDER BY (day DESC)",
+    ],
+];
+
+/// Every table the schema creates, for the sanity checks below and in tests.
+pub const TABLES: &[&str] = &[
+    "schema_version",
+    "teams",
+    "tokens",
+    "tokens_by_hash",
+    "tokens_by_team",
+    "endpoints",
+    "endpoints_by_token",
+    "endpoints_by_team",
+    "captures_by_id",
+    "captures_by_endpoint",
+    "capture_days",
+];
+
+// ---- teams ----------------------------------------------------------------------------------
+
+pub const INSERT_TEAM: &str =
+    "INSERT INTO teams (id, name, retention_days, created_at) VALUES (?, ?, ?, ?) IF NOT EXISTS";
+pub const SELECT_TEAM: &str = "SELECT id, name, retention_days, created_at FROM teams WHERE id = ?";
+/// A full scan; teams are few.
+pub const SELECT_TEAMS: &str = "SELECT id, name, retention_days, created_at FROM teams";
+pub const UPDATE_RETENTION: &str = "UPDATE teams SET retention_days = ? WHERE id = ? IF EXISTS";
+
+// ---- tokens ---------------------------------------------------------------------------------
+
+pub const INSERT_TOKEN_HASH: &str = "INSERT INTO tokens_by_hash (hash, token_id) VALUES (?, ?) IF NOT EXISTS";
+/// Undoes a hash reservation whose token id turned out to be taken.
+pub const DELETE_TOKEN_HASH: &str = "DELETE FROM tokens_by_hash WHERE hash = ? IF token_id = ?";
+pub const INSERT_TOKEN: &str = "INSERT INTO tokens \
+     (id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+pub const INSERT_TOKEN_BY_TEAM: &str = "INSERT INTO tokens_by_team (team_id, created_at, token_id) VALUES (?, ?, ?)";
+pub const SELECT_TOKEN: &str = "SELECT id, team_id, role, name, instance_admin, hash, created_at, last_used_at, \
+     revoked FROM tokens WHERE id = ?";
+pub const SELECT_TOKEN_ID_BY_HASH: &str = "SELECT token_id FROM tokens_by_hash WHERE hash = ?";
+pub const SELECT_TOKEN_IDS_BY_TEAM: &str = "SELECT token_id FROM tokens_by_team WHERE team_id = ?";
+/// Plain write after a read found the token: tokens are never deleted, so this cannot resurrect
+/// one, and it keeps the per-request touch off Paxos.
+pub const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used_at = ? WHERE id = ?";
+pub const REVOKE_TOKEN: &str = "UPDATE tokens SET revoked = true WHERE id = ? IF EXISTS";
+/// Stops at the first row found.
+pub const ANY_TOKEN: &str = "SELECT id FROM tokens LIMIT 1";
+
+// ---- endpoints ------------------------------------------------------------------------------
+
+pub const INSERT_ENDPOINT_TOKEN: &str =
+    "INSERT INTO endpoints_by_token (token, endpoint_id) VALUES (?, ?) IF NOT EXISTS";
+/// Releases a token, only if it still points at this endpoint.
+pub const DELETE_ENDPOINT_TOKEN: &str = "DELETE FROM endpoints_by_token WHERE token = ? IF endpoint_id = ?";
+pub const INSERT_ENDPOINT: &str = "INSERT INTO endpoints \
+     (id, team_id, name, token, response, verification, handshakes, created_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+pub const INSERT_ENDPOINT_BY_TEAM: &str =
+    "INSERT INTO endpoints_by_team (team_id, created_at, endpoint_id) VALUES (?, ?, ?)";
+/// `IF EXISTS` so an update racing a delete cannot leave a half-row behind.
+pub const UPDATE_ENDPOINT: &str =
+    "UPDATE endpoints SET name = ?, response = ?, verification = ?, handshakes = ? WHERE id = ? IF EXISTS";
+pub const SELECT_ENDPOINT: &str = "SELECT id, team_id, name, token, response, verification, handshakes, created_at \
+     FROM endpoints WHERE id = ?";
+pub const SELECT_ENDPOINT_ID_BY_TOKEN: &str = "SELECT endpoint_id FROM endpoints_by_token WHERE token = ?";
+pub const SELECT_ENDPOINT_IDS_BY_TEAM: &str = "SELECT endpoint_id FROM endpoints_by_team WHERE team_id = ?";
+pub const DELETE_ENDPOINT: &str = "DELETE FROM endpoints WHERE id = ? IF EXISTS";
+pub const DELETE_ENDPOINT_BY_TEAM: &str =
+    "DELETE FROM endpoints_by_team WHERE team_id = ? AND created_at = ? AND endpoint_id = ?";
+
+// ---- captures -------------------------------------------------------------------------------
+
+/// The idempotency check of `put_captures` (a row without `received_at` is a leftover of a
+/// verification update racing a delete, and counts as absent).
+pub const SELECT_CAPTURE_EXISTS: &str = "SELECT received_at FROM captures_by_id WHERE capture_id = ?";
+pub const INSERT_CAPTURE_BY_ID: &str = "INSERT INTO captures_by_id \
+     (capture_id, endpoint_id, team_id, day, method, path, query, headers, body, body_sha256, \
+      remote_addr, http_version, received_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+pub const INSERT_CAPTURE_BY_ENDPOINT: &str = "INSERT INTO captures_by_endpoint \
+     (endpoint_id, day, capture_id, team_id, method, path, query, headers, body, body_sha256, \
+      remote_addr, http_version, received_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+pub const INSERT_CAPTURE_DAY: &str = "INSERT INTO capture_days (endpoint_id, day) VALUES (?, ?) USING TTL ?";
+pub const SELECT_CAPTURE: &str = concat!("SELECT ", capture_columns!(), " FROM captures_by_id WHERE capture_id = ?");
+/// Where a capture's listing row is and how long it has left, for updates and deletes that must
+/// touch both tables (`TTL(received_at)` is null when the row has no TTL).
+pub const SELECT_CAPTURE_LOCATION: &str =
+    "SELECT endpoint_id, day, received_at, TTL(received_at) FROM captures_by_id WHERE capture_id = ?";
+/// Days with captures, newest first, at or before a day (`2147483647` for "any").
+pub const SELECT_CAPTURE_DAYS: &str = "SELECT day FROM capture_days WHERE endpoint_id = ? AND day <= ? LIMIT ?";
+/// One page of a day partition, newest first.
+pub const SELECT_CAPTURES_IN_DAY: &str = concat!(
+    "SELECT ",
+    capture_columns!(),
+    " FROM captures_by_endpoint WHERE endpoint_id = ? AND day = ?"
+);
+/// The same, strictly older than a cursor.
+pub const SELECT_CAPTURES_IN_DAY_BEFORE: &str = concat!(
+    "SELECT ",
+    capture_columns!(),
+    " FROM captures_by_endpoint WHERE endpoint_id = ? AND day = ? AND capture_id < ?"
+);
+/// Ids only, for deleting an endpoint's captures from `captures_by_id`.
+pub const SELECT_CAPTURE_IDS_IN_DAY: &str =
+    "SELECT capture_id FROM captures_by_endpoint WHERE endpoint_id = ? AND day = ?";
+/// Verification cells get the row's remaining TTL, so they never outlive the capture.
+pub const UPDATE_VERIFICATION_BY_ID: &str =
+    "UPDATE captures_by_id USING TTL ? SET verdict = ?, verification = ? WHERE capture_id = ?";
+pub const UPDATE_VERIFICATION_BY_ENDPOINT: &str = "UPDATE captures_by_endpoint USING TTL ? \
+     SET verdict = ?, verification = ? WHERE endpoint_id = ? AND day = ? AND capture_id = ?";
+pub const SELECT_VERIFICATION: &str =
+    "SELECT received_at, verdict, verification FROM captures_by_id WHERE capture_id = ?";
+pub const DELETE_CAPTURE_BY_ID: &str = "DELETE FROM captures_by_id WHERE capture_id = ?";
+pub const DELETE_CAPTURE_BY_ENDPOINT: &str =
+    "DELETE FROM captures_by_endpoint WHERE endpoint_id = ? AND day = ? AND capture_id = ?";
+/// One partition tombstone per day when an endpoint is deleted.
+pub const DELETE_CAPTURE_DAY_PARTITION: &str = "DELETE FROM captures_by_endpoint WHERE endpoint_id = ? AND day = ?";
+pub const DELETE_CAPTURE_DAYS: &str = "DELETE FROM capture_days WHERE endpoint_id = ?";
+
+// ---- health ---------------------------------------------------------------------------------
+
+/// A single-partition read in the store's keyspace at the configured consistency.
+pub const HEALTH: &str = SELECT_SCHEMA_VERSION;
+
+/// Every statement the store prepares, for the sanity checks (and `ScyllaStore::open`, which
+/// prepares each one so a schema mismatch fails at start, not at the first request).
+pub const STATEMENTS: &[&str] = &[
+    SELECT_SCHEMA_VERSION,
+    UPSERT_SCHEMA_VERSION,
+    INSERT_TEAM,
+    SELECT_TEAM,
+    SELECT_TEAMS,
+    UPDATE_RETENTION,
+    INSERT_TOKEN_HASH,
+    DELETE_TOKEN_HASH,
+    INSERT_TOKEN,
+    INSERT_TOKEN_BY_TEAM,
+    SELECT_TOKEN,
+    SELECT_TOKEN_ID_BY_HASH,
+    SELECT_TOKEN_IDS_BY_TEAM,
+    TOUCH_TOKEN,
+    REVOKE_TOKEN,
+    ANY_TOKEN,
+    INSERT_ENDPOINT_TOKEN,
+    DELETE_ENDPOINT_TOKEN,
+    INSERT_ENDPOINT,
+    INSERT_ENDPOINT_BY_TEAM,
+    UPDATE_ENDPOINT,
+    SELECT_ENDPOINT,
+    SELECT_ENDPOINT_ID_BY_TOKEN,
+    SELECT_ENDPOINT_IDS_BY_TEAM,
+    DELETE_ENDPOINT,
+    DELETE_ENDPOINT_BY_TEAM,
+    SELECT_CAPTURE_EXISTS,
+    INSERT_CAPTURE_BY_ID,
+    INSERT_CAPTURE_BY_ENDPOINT,
+    INSERT_CAPTURE_DAY,
+    SELECT_CAPTURE,
+    SELECT_CAPTURE_LOCATION,
+    SELECT_CAPTURE_DAYS,
+    SELECT_CAPTURES_IN_DAY,
+    SELECT_CAPTURES_IN_DAY_BEFORE,
+    SELECT_CAPTURE_IDS_IN_DAY,
+    UPDATE_VERIFICATION_BY_ID,
+    UPDATE_VERIFICATION_BY_ENDPOINT,
+    SELECT_VERIFICATION,
+    DELETE_CAPTURE_BY_ID,
+    DELETE_CAPTURE_BY_ENDPOINT,
+    DELETE_CAPTURE_DAY_PARTITION,
+    DELETE_CAPTURE_DAYS,
+];
+
+/// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication. With `tablets_off`, the
+/// keyspace asks ScyllaDB for vnodes (`tablets = {'enabled': false}`): ScyllaDB does not support
+/// lightweight transactions in tablet keyspaces, and creating teams, tokens and endpoints uses
+/// them. Servers that do not know tablets reject that clause; the caller retries without it.
+pub fn create_keyspace(keyspace: &str, replication: &Replication, tablets_off: bool) -> String {
+    let map = match replication {
+        Replication::Factor(rf) => format!("{{'class': 'NetworkTopologyStrategy', 'replication_factor': {rf}}}"),
+        Replication::Datacenters(dcs) => {
+            let dcs: Vec<String> = dcs.iter().map(|(dc, rf)| format!("'{dc}': {rf}")).collect();
+            format!("{{'class': 'NetworkTopologyStrategy', {}}}", dcs.join(", "))
+        }
+        Replication::Simple(rf) => format!("{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"),
+    };
+    let tablets = if tablets_off { " AND tablets = {'enabled': false}" } else { "" };
+    format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {map}{tablets}")
+}
+
+/// Only the test harness drops keyspaces.
+pub fn drop_keyspace(keyspace: &str) -> String {
+    format!("DROP KEYSPACE IF EXISTS {keyspace}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words after FROM / INTO / UPDATE / TABLE that name a table, in order.
+    fn tables_named(cql: &str) -> Vec<String> {
+        let words: Vec<&str> = cql.split(|c: char| c.is_whitespace() || c == '(').filter(|w| !w.is_empty()).collect();
+        let mut out = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            let upper = w.to_ascii_uppercase();
+            let next = match upper.as_str() {
+                "FROM" | "INTO" | "UPDATE" => words.get(i + 1),
+                // CREATE TABLE IF NOT EXISTS name
+                "TABLE" => words.get(i + 4).filter(|_| words.get(i + 1).is_some_and(|w| w.eq_ignore_ascii_case("IF"))),
+                _ => None,
+            };
+            if let Some(name) = next {
+                out.push(name.to_string());
+            }
+        }
+        out
+    }
+
+    fn all_schema() -> Vec<&'static str> {
+        let mut all = vec![CREATE_SCHEMA_VERSION];
+        all.extend(MIGRATIONS.iter().flat_map(|m| m.iter().copied()));
+        all
+    }
+
+    #[test]
+    fn the_schema_creates_exactly_the_listed_tables() {
+        let created: Vec<String> = all_schema().iter().flat_map(|s| tables_named(s)).collect();
+        assert_eq!(created, TABLES, "TABLES must list what the schema creates, in order");
+        for ddl in all_schema() {
+            assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS "), "not idempotent: {ddl}");
+        }
+    }
+
+    #[test]
+    fn every_statement_is_non_empty_and_references_only_schema_tables() {
+        assert!(!STATEMENTS.is_empty());
+        for stmt in STATEMENTS {
+            let trimmed = stmt.trim();
+            assert!(!trimmed.is_empty());
+            assert!(!trimmed.ends_with(';'), "the driver sends one statement; no `;`: {stmt}");
+            let verb = trimmed.split_whitespace().next().unwrap().to_ascii_uppercase();
+            assert!(["SELECT", "INSERT", "UPDATE", "DELETE"].contains(&verb.as_str()), "unexpected verb: {stmt}");
+            let tables = tables_named(stmt);
+            assert_eq!(tables.len(), 1, "one table per statement: {stmt}");
+            for t in &tables {
+                assert!(TABLES.contains(&t.as_str()), "`{t}` is not created by the schema: {stmt}");
+            }
+            let opens = stmt.matches('(').count();
+            assert_eq!(opens, stmt.matches(')').count(), "unbalanced parentheses: {stmt}");
+            assert!(!stmt.contains("{"), "unformatted placeholder: {stmt}");
+        }
+        let mut unique = STATEMENTS.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), STATEMENTS.len(), "a statement is listed twice");
+    }
+
+    #[test]
+    fn inserts_bind_one_marker_per_column_and_hot_path_has_no_lwt() {
+        for stmt in STATEMENTS.iter().filter(|s| s.starts_with("INSERT")) {
+            let cols = stmt.split_once('(').unwrap().1.split_once(')').unwrap().0.split(',').count();
+            let values = stmt.split("VALUES").nth(1).unwrap();
+            let values = values.split_once('(').unwrap().1.split_once(')').unwrap().0.split(',').count();
+            assert_eq!(cols, values, "{stmt}");
+        }
+        // The processor's and ingest's statements never go through Paxos.
+        for hot in [
+            SELECT_CAPTURE_EXISTS,
+            INSERT_CAPTURE_BY_ID,
+            INSERT_CAPTURE_BY_ENDPOINT,
+            INSERT_CAPTURE_DAY,
+            UPDATE_VERIFICATION_BY_ID,
+            UPDATE_VERIFICATION_BY_ENDPOINT,
+            SELECT_ENDPOINT_ID_BY_TOKEN,
+            SELECT_ENDPOINT,
+            SELECT_TOKEN_ID_BY_HASH,
+            SELECT_TOKEN,
+            TOUCH_TOKEN,
+            SELECT_CAPTURES_IN_DAY,
+            SELECT_CAPTURES_IN_DAY_BEFORE,
+            SELECT_CAPTURE_DAYS,
+        ] {
+            assert!(!hot.contains(" IF "), "hot-path statement uses a lightweight transaction: {hot}");
+        }
+        // Writes of capture data always carry a TTL, so retention holds without a sweep.
+        for ttl in [INSERT_CAPTURE_BY_ID, INSERT_CAPTURE_BY_ENDPOINT, INSERT_CAPTURE_DAY] {
+            assert!(ttl.ends_with("USING TTL ?"), "{ttl}");
+        }
+        for ttl in [UPDATE_VERIFICATION_BY_ID, UPDATE_VERIFICATION_BY_ENDPOINT] {
+            assert!(ttl.contains("USING TTL ?"), "{ttl}");
+        }
+    }
+
+    #[test]
+    fn both_capture_tables_have_the_same_columns() {
+        let columns = |ddl: &str| -> Vec<String> {
+            let body = ddl.split_once('(').unwrap().1;
+            let mut cols: Vec<String> = body
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("PRIMARY") && !l.starts_with(')'))
+                .map(|l| l.split_whitespace().next().unwrap().to_string())
+                .filter(|c| c != "day")
+                .collect();
+            cols.sort();
+            cols
+        };
+        let by_id = MIGRATIONS[0].iter().find(|s| s.contains("captures_by_id (")).unwrap();
+        let by_endpoint = MIGRATIONS[0].iter().find(|s| s.contains("captures_by_endpoint (")).unwrap();
+        assert_eq!(columns(by_id), columns(by_endpoint));
+        let mut selected: Vec<String> = capture_columns!().split(',').map(|c| c.trim().to_string()).collect();
+        selected.sort();
+        assert_eq!(columns(by_id), selected, "capture_columns! must select every capture column");
+    }
+
+    #[test]
+    fn keyspace_statements() {
+        assert_eq!(
+            create_keyspace("hm", &Replication::Factor(3), true),
+            "CREATE KEYSPACE IF NOT EXISTS hm WITH replication = \
+             {'class': 'NetworkTopologyStrategy', 'replication_factor': 3} AND tablets = {'enabled': false}"
+        );
+        assert_eq!(
+            create_keyspace("hm", &Replication::Datacenters(vec![("dc1".into(), 3), ("dc2".into(), 2)]), false),
+            "CREATE KEYSPACE IF NOT EXISTS hm WITH replication = \
+             {'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}"
+        );
+        assert_eq!(
+            create_keyspace("hm", &Replication::Simple(1), false),
+            "CREATE KEYSPACE IF NOT EXISTS hm WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+        );
+        assert_eq!(drop_keyspace("hm_test"), "DROP KEYSPACE IF EXISTS hm_test");
+    }
+}
