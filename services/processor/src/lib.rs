@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookmetry_core::{
-    CaptureId, CapturedRequest, Endpoint, EndpointId, TOPIC_CAPTURES, TOPIC_EVENTS, Timestamp, Verification,
+    CaptureId, CapturedRequest, Endpoint, EndpointId, TOPIC_CAPTURES, TOPIC_DEAD_LETTERS, TOPIC_EVENTS, Timestamp,
+    Verification,
 };
 use hookmetry_log::{EventLog, GroupConsumer, LogError, NewRecord, Record};
 use hookmetry_proto::Event;
@@ -166,9 +167,10 @@ impl Processor {
             match hookmetry_proto::decode_capture(record.payload.clone()) {
                 Ok(c) => captures.push(c),
                 Err(e) => {
-                    // A record no version of us can read would stall the group forever; it is
-                    // logged with its position so an operator can inspect it, then passed.
-                    tracing::error!(error = %e, partition = record.partition, offset = record.offset, "undecodable capture record skipped");
+                    // A record no version of us can read would stall the group forever: it is set
+                    // aside, with the error and where it came from, and passed.
+                    tracing::error!(error = %e, partition = record.partition, offset = record.offset, "undecodable capture record set aside");
+                    self.set_aside(record, &e.to_string()).await?;
                     self.metrics.records.with_label_values(&["undecodable"]).inc();
                 }
             }
@@ -205,6 +207,24 @@ impl Processor {
 }
 
 impl Processor {
+    /// Copies an undecodable record to the dead-letter topic. Failing here fails the batch (it
+    /// is retried): the record must be kept somewhere before its offset may be committed.
+    async fn set_aside(&self, record: &Record, error: &str) -> Result<(), String> {
+        let mut copy = NewRecord::new(record.key.clone(), record.payload.clone())
+            .with_header("error", error.to_string())
+            .with_header("source-topic", TOPIC_CAPTURES)
+            .with_header("source-partition", record.partition.to_string())
+            .with_header("source-offset", record.offset.to_string());
+        for (name, value) in &record.headers {
+            copy = copy.with_header(format!("original-{name}"), value.clone());
+        }
+        self.log
+            .append(TOPIC_DEAD_LETTERS, copy)
+            .await
+            .map(drop)
+            .map_err(|e| format!("set aside undecodable record: {e}"))
+    }
+
     /// Checks every capture against its endpoint's current settings, reading each endpoint once
     /// per batch so a changed secret applies from the next batch on.
     async fn verify(&self, captures: &[CapturedRequest]) -> Result<Vec<(CaptureId, Verification)>, String> {

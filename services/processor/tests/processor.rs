@@ -122,7 +122,7 @@ async fn stores_each_capture_exactly_and_then_announces_it() {
 }
 
 #[tokio::test]
-async fn an_undecodable_record_is_passed_and_counted() {
+async fn an_undecodable_record_is_set_aside_and_counted() {
     let f = fixture().await;
     let metrics = Metrics::new();
     append(&f.log, &f.endpoint, Bytes::from_static(b"\xff\xff\xff not protobuf")).await;
@@ -134,6 +134,15 @@ async fn an_undecodable_record_is_passed_and_counted() {
     task.await.unwrap();
     let text = metrics.render();
     assert!(text.contains("hookmetry_processor_records_total{outcome=\"undecodable\"} 1"), "{text}");
+    // Set aside, byte for byte, with where it came from and why, for an operator to inspect.
+    let mut dead = f.log.consumer(hookmetry_core::TOPIC_DEAD_LETTERS, "inspect").await.unwrap();
+    let set_aside = dead.poll(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(set_aside[0].payload.as_ref(), b"\xff\xff\xff not protobuf");
+    assert_eq!(set_aside[0].key.as_ref(), f.endpoint.id.as_bytes());
+    assert_eq!(set_aside[0].header("source-topic").map(|v| v.as_ref()), Some(&b"captures"[..]));
+    assert_eq!(set_aside[0].header("source-offset").map(|v| v.as_ref()), Some(&b"0"[..]));
+    assert!(set_aside[0].header("error").is_some_and(|e| !e.is_empty()));
     assert!(text.contains("hookmetry_processor_records_total{outcome=\"stored\"} 1"), "{text}");
 }
 

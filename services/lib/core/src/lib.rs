@@ -20,5 +20,8 @@ pub use verification::{GenericHmac, SigningSecret, Verdict, Verification, Verifi
 
 /// Log topic that carries every accepted request from ingest to the processor.
 pub const TOPIC_CAPTURES: &str = "captures";
+/// Log topic where the processor sets aside captures-log records it cannot decode, with the
+/// error and their original position, instead of letting one block its partition.
+pub const TOPIC_DEAD_LETTERS: &str = "captures-undecodable";
 /// Log topic that carries notifications (capture stored, …) to live subscribers.
 pub const TOPIC_EVENTS: &str = "events";
