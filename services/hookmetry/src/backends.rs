@@ -21,7 +21,7 @@ pub struct Backends {
 
 pub async fn open(config: &Config, _metrics: &Metrics) -> anyhow::Result<Backends> {
     let (log, log_kind, lock) = open_log(config).await?;
-    let store = open_store(config).await?;
+    let store = open_store(config, false).await?;
     let store_kind = match config.store_backend()? {
         StoreBackend::Sqlite(_) => "sqlite",
         StoreBackend::Scylla(_) => "scylla",
@@ -72,7 +72,10 @@ async fn open_kafka(_config: &Config, _brokers: &str) -> anyhow::Result<Arc<dyn 
     anyhow::bail!("log.url names Kafka, but this build has no Kafka support: build with `--features kafka`")
 }
 
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// The store `store.url` names. With `migrate`, its schema is created or upgraded first (what
+/// `hookmetry migrate` does); nodes open it as it is. SQLite always migrates on open: it is one
+/// file owned by one host.
+pub async fn open_store(config: &Config, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
     match config.store_backend()? {
         StoreBackend::Sqlite(path) => {
             // Several processes on one host may share this file (WAL mode, busy timeout), which
@@ -82,17 +85,27 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("cannot open the store {}", path.display()))?;
             Ok(Arc::new(store))
         }
-        StoreBackend::Scylla(url) => open_scylla(config, &url).await,
+        StoreBackend::Scylla(url) => open_scylla(config, &url, migrate).await,
     }
 }
 
 #[cfg(feature = "scylla")]
-async fn open_scylla(config: &Config, url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let _ = (config, url);
-    anyhow::bail!("scylla store: wiring pending")
+async fn open_scylla(config: &Config, url: &str, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+    use hookmetry_store::scylla::{Replication, parse_consistency};
+    let mut options = hookmetry_store::ScyllaOptions::from_url(url).context("store.url")?;
+    options.consistency = parse_consistency(&config.store.scylla_consistency).context("store.scylla_consistency")?;
+    if !url.contains("replication") {
+        options.replication = Replication::Factor(config.store.scylla_replication_factor);
+    }
+    options.migrate = migrate;
+    options.create_keyspace = migrate;
+    let store = hookmetry_store::ScyllaStore::open(options)
+        .await
+        .with_context(|| format!("cannot open the ScyllaDB store {url}"))?;
+    Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "scylla"))]
-async fn open_scylla(_config: &Config, _url: &str) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_scylla(_config: &Config, _url: &str, _migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
     anyhow::bail!("store.url names ScyllaDB, but this build has no ScyllaDB support: build with `--features scylla`")
 }

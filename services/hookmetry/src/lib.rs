@@ -152,7 +152,7 @@ pub async fn run_roles(
 /// `hookmetry migrate`: prepares the store (schema, and on a new store the default team and the
 /// instance admin token, returned once and written to `data_dir/admin-token` when given).
 pub async fn migrate(config: &Config, data_dir: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
-    let store = backends::open_store(config).await?;
+    let store = backends::open_store(config, true).await?;
     let dir = data_dir.map(std::path::Path::to_path_buf);
     Ok(Bootstrap::ensure_with(store.as_ref(), dir.as_deref()).await?.new_admin_token)
 }

@@ -10,8 +10,12 @@ use hookmetry_core::{
 };
 
 pub mod conformance;
+#[cfg(feature = "scylla")]
+pub mod scylla;
 pub mod sqlite;
 
+#[cfg(feature = "scylla")]
+pub use self::scylla::{ScyllaOptions, ScyllaStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

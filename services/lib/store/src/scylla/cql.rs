@@ -233,11 +233,8 @@ pub const SELECT_CAPTURE_LOCATION: &str =
 /// Days with captures, newest first, at or before a day (`2147483647` for "any").
 pub const SELECT_CAPTURE_DAYS: &str = "SELECT day FROM capture_days WHERE endpoint_id = ? AND day <= ? LIMIT ?";
 /// One page of a day partition, newest first.
-pub const SELECT_CAPTURES_IN_DAY: &str = concat!(
-    "SELECT ",
-    capture_columns!(),
-    " FROM captures_by_endpoint WHERE endpoint_id = ? AND day = ?"
-);
+pub const SELECT_CAPTURES_IN_DAY: &str =
+    concat!("SELECT ", capture_columns!(), " FROM captures_by_endpoint WHERE endpoint_id = ? AND day = ?");
 /// The same, strictly older than a cursor.
 pub const SELECT_CAPTURES_IN_DAY_BEFORE: &str = concat!(
     "SELECT ",

@@ -134,7 +134,8 @@ impl ScyllaOptions {
             "migrate" => self.migrate = flag()?,
             "tablets" => self.disable_tablets = !flag()?,
             "request_timeout_ms" => {
-                let ms: u64 = value.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| bad("expected milliseconds > 0"))?;
+                let ms: u64 =
+                    value.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| bad("expected milliseconds > 0"))?;
                 self.request_timeout = Duration::from_millis(ms);
             }
             "max_rows_examined" => {
