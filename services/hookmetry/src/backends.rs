@@ -80,9 +80,8 @@ pub async fn open_store(config: &Config, migrate: bool) -> anyhow::Result<Arc<dy
         StoreBackend::Sqlite(path) => {
             // Several processes on one host may share this file (WAL mode, busy timeout), which
             // is how a cluster is tried on one machine without ScyllaDB.
-            let store = SqliteStore::open(&path)
-                .await
-                .with_context(|| format!("cannot open the store {}", path.display()))?;
+            let store =
+                SqliteStore::open(&path).await.with_context(|| format!("cannot open the store {}", path.display()))?;
             Ok(Arc::new(store))
         }
         StoreBackend::Scylla(url) => open_scylla(config, &url, migrate).await,

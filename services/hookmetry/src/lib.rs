@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 mod backends;
 mod bootstrap;
 mod ops;
-mod roles;
 pub mod retention;
+mod roles;
 mod server;
 
 pub use bootstrap::{ADMIN_TOKEN_FILE, Bootstrap};

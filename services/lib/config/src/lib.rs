@@ -345,7 +345,10 @@ impl Config {
         if url.strip_prefix("scylla://").is_some_and(|rest| !rest.is_empty()) {
             return Ok(StoreBackend::Scylla(url.to_string()));
         }
-        Err(invalid("store.url", format!("`{url}` is not a store URL: use sqlite://PATH or scylla://HOST:PORT[,…]/KEYSPACE")))
+        Err(invalid(
+            "store.url",
+            format!("`{url}` is not a store URL: use sqlite://PATH or scylla://HOST:PORT[,…]/KEYSPACE"),
+        ))
     }
 
     /// Which log `log.url` names: empty is the embedded log in the data dir.
@@ -360,7 +363,10 @@ impl Config {
         if let Some(brokers) = url.strip_prefix("kafka://").filter(|b| !b.is_empty()) {
             return Ok(LogBackend::Kafka(brokers.trim_end_matches('/').to_string()));
         }
-        Err(invalid("log.url", format!("`{url}` is not a log URL: use kafka://HOST:PORT[,HOST:PORT…], embedded://DIR, or leave it empty")))
+        Err(invalid(
+            "log.url",
+            format!("`{url}` is not a log URL: use kafka://HOST:PORT[,HOST:PORT…], embedded://DIR, or leave it empty"),
+        ))
     }
 
     /// librdkafka properties from `log.kafka_properties`, split at the first `=`.
