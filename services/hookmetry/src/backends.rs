@@ -63,8 +63,26 @@ async fn open_log(config: &Config) -> anyhow::Result<(Arc<dyn EventLog>, &'stati
 
 #[cfg(feature = "kafka")]
 async fn open_kafka(config: &Config, brokers: &str) -> anyhow::Result<Arc<dyn EventLog>> {
-    let _ = (config, brokers);
-    anyhow::bail!("kafka log: wiring pending")
+    use hookmetry_core::{TOPIC_CAPTURES, TOPIC_DEAD_LETTERS, TOPIC_EVENTS};
+    use hookmetry_log::{KafkaLog, KafkaOptions};
+    let mut options = KafkaOptions::from_url(&format!("kafka://{brokers}")).context("log.url")?;
+    options.properties.extend(config.kafka_properties()?);
+    options.partitions = config.log.kafka_partitions as i32;
+    options.replication_factor = config.log.kafka_replication_factor as i32;
+    options.create_topics = config.log.kafka_create_topics;
+    options.session_timeout = config.log.kafka_session_timeout.0;
+    // The producer gives a message up when ingest stops waiting for it, so a capture answered
+    // with 503 is never delivered later behind the sender's back.
+    options.append_timeout = config.ingest.append_timeout.0;
+    options.max_record_bytes =
+        (config.ingest.max_body_bytes.0 + 2 * config.ingest.max_header_bytes.0 + (64 << 10)) as u64;
+    let log = KafkaLog::connect(options).await.with_context(|| format!("cannot connect to Kafka at {brokers}"))?;
+    if config.log.kafka_create_topics {
+        log.ensure_topics(&[TOPIC_CAPTURES, TOPIC_EVENTS, TOPIC_DEAD_LETTERS])
+            .await
+            .context("cannot create the Kafka topics (log.kafka_create_topics)")?;
+    }
+    Ok(log)
 }
 
 #[cfg(not(feature = "kafka"))]

@@ -30,10 +30,12 @@
 //!
 //! # Tails
 //!
-//! A [`Tail`] is a consumer without a group id: it reads the high watermark of every partition
-//! when it is opened and `assign`s the partitions at those offsets, so it sees exactly the
-//! records acked after it opened, joins no group and commits nothing. Partitions added to the
-//! topic after it opened are not followed.
+//! A [`Tail`] is a consumer that never joins a group: it reads the high watermark of every
+//! partition when it is opened and `assign`s the partitions at those offsets, so it sees exactly
+//! the records acked after it opened, and commits nothing (librdkafka wants a group id for
+//! `assign`; each tail gets a fresh one that no member ever joins). A topic that does not exist
+//! yet is assigned from its start once it appears. Partitions added to the topic after the tail
+//! opened are not followed.
 //!
 //! # Topics
 //!
@@ -45,10 +47,9 @@
 //! # TLS and SASL
 //!
 //! Any librdkafka property can be passed through [`KafkaOptions::properties`] (or the query of
-//! the `kafka://` URL), e.g. `security.protocol`, `sasl.mechanism`, `sasl.username`. This build of
-//! librdkafka is compiled without OpenSSL and Cyrus SASL, so `SSL`/`SASL_SSL` and `GSSAPI` are
-//! rejected when the client is created; `SASL_PLAINTEXT` with `PLAIN`/`SCRAM-*` works. TLS needs
-//! rdkafka's `ssl` (system OpenSSL) or `ssl-vendored` feature.
+//! the `kafka://` URL), e.g. `security.protocol=SASL_SSL`, `ssl.ca.location`, `sasl.mechanism`,
+//! `sasl.username`, `sasl.password`. librdkafka is built with OpenSSL (the system's), so `SSL`,
+//! `SASL_SSL` and SASL `SCRAM-*` work, as does `PLAIN`; `GSSAPI` (Kerberos) is not built in.
 //!
 //! # Limits
 //!
@@ -57,8 +58,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -289,6 +291,7 @@ pub struct KafkaLog {
     admin: AdminClient<LogContext>,
     /// Topics known to exist (created or found by this log).
     topics: Mutex<HashSet<String>>,
+    creating: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for KafkaLog {
@@ -320,6 +323,7 @@ impl KafkaLog {
             producer: RwLock::new(Arc::new(producer)),
             admin,
             topics: Mutex::new(HashSet::new()),
+            creating: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -341,9 +345,15 @@ impl KafkaLog {
         if !self.options.create_topics || lock(&self.topics).contains(topic) {
             return Ok(());
         }
+        // One creation at a time, so concurrent first appends send one request, not one each.
+        let _creating = self.creating.lock().await;
+        if lock(&self.topics).contains(topic) {
+            return Ok(());
+        }
         let limit = self.options.max_record_bytes.to_string();
-        let new = NewTopic::new(topic, self.options.partitions, TopicReplication::Fixed(self.options.replication_factor))
-            .set("max.message.bytes", &limit);
+        let new =
+            NewTopic::new(topic, self.options.partitions, TopicReplication::Fixed(self.options.replication_factor))
+                .set("max.message.bytes", &limit);
         let timeout = self.options.request_timeout;
         let admin_options = AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout));
         let results = self
@@ -415,19 +425,20 @@ impl KafkaLog {
     }
 
     fn consumer_config(&self, extra: &[(&str, String)]) -> ClientConfig {
+        // A fetch must be able to carry the largest record whole: not every broker returns a
+        // batch larger than the fetch size (KIP-74), and librdkafka then waits forever.
+        let partition_fetch = (self.options.max_record_bytes + (1 << 20)).min(1 << 30);
+        let fetch = partition_fetch.max(50 << 20);
         let mut own: Vec<(&str, String)> = vec![
             ("enable.partition.eof", "false".into()),
-            // Large records arrive whole: librdkafka grows its fetch size as needed, but the
-            // response must fit.
-            ("receive.message.max.bytes", (self.options.max_record_bytes + (64 << 20)).min(2_147_483_647).to_string()),
+            ("enable.auto.commit", "false".into()),
+            ("enable.auto.offset.store", "false".into()),
+            ("max.partition.fetch.bytes", partition_fetch.to_string()),
+            ("fetch.max.bytes", fetch.to_string()),
+            ("receive.message.max.bytes", (fetch + (1 << 20)).to_string()),
         ];
         own.extend_from_slice(extra);
         client_config(&self.options, &own)
-    }
-
-    async fn topic_partitions(&self, consumer: &Arc<LogConsumer>, topic: &str) -> Result<Vec<i32>> {
-        let (c, t, timeout) = (consumer.clone(), topic.to_owned(), self.options.request_timeout);
-        blocking(move || partitions_of(&c, &t, timeout)).await
     }
 }
 
@@ -547,8 +558,6 @@ impl EventLog for KafkaLog {
         let session_ms = self.options.session_timeout.as_millis().clamp(1, i32::MAX as u128);
         let config = self.consumer_config(&[
             ("group.id", group.to_owned()),
-            ("enable.auto.commit", "false".into()),
-            ("enable.auto.offset.store", "false".into()),
             ("auto.offset.reset", "earliest".into()),
             ("session.timeout.ms", session_ms.to_string()),
             ("heartbeat.interval.ms", (session_ms / 3).max(1).to_string()),
@@ -569,27 +578,20 @@ impl EventLog for KafkaLog {
     async fn tail(&self, topic: &str) -> Result<Box<dyn Tail>> {
         validate_name(topic)?;
         self.ensure_topic(topic).await?;
-        // No group id: no group membership, no commits; `assign` only.
+        // librdkafka's `assign` needs a group id, but `assign` never joins the group and
+        // nothing is committed (auto commit is off): a fresh id keeps tails apart.
         let consumer: LogConsumer = self
-            .consumer_config(&[])
+            .consumer_config(&[("group.id", format!("{}.tail.{}", self.options.client_id, unique_suffix()))])
             .create_with_context(LogContext)
             .map_err(|e| LogError::Config(format!("Kafka consumer: {e}")))?;
-        let consumer = Arc::new(consumer);
-        let partitions = self.topic_partitions(&consumer, topic).await?;
-        let (c, t, timeout) = (consumer.clone(), topic.to_owned(), self.options.request_timeout);
-        blocking(move || {
-            let mut tpl = TopicPartitionList::new();
-            for p in partitions {
-                let (_, high) = c
-                    .fetch_watermarks(&t, p, timeout)
-                    .map_err(|e| LogError::Unavailable(format!("reading the end of `{t}`/{p}: {e}")))?;
-                tpl.add_partition_offset(&t, p, Offset::Offset(high))
-                    .map_err(|e| LogError::Unavailable(format!("tail of `{t}`: {e}")))?;
-            }
-            c.assign(&tpl).map_err(|e| LogError::Unavailable(format!("tail of `{t}`: {e}")))
-        })
-        .await?;
-        Ok(Box::new(KafkaTail { consumer: Some(consumer) }))
+        let mut tail = KafkaTail {
+            consumer: Some(Arc::new(consumer)),
+            topic: topic.to_owned(),
+            assigned: false,
+            request_timeout: self.options.request_timeout,
+        };
+        tail.assign(Offset::End, self.options.request_timeout).await?;
+        Ok(Box::new(tail))
     }
 
     async fn health(&self) -> Result<()> {
@@ -673,7 +675,9 @@ impl GroupConsumer for KafkaGroupConsumer {
         let consumer = self.consumer().clone();
         let (topic, timeout) = (self.topic.clone(), self.request_timeout);
         blocking(move || {
-            let partitions = partitions_of(&consumer, &topic, timeout)?;
+            let Some(partitions) = partitions_of(&consumer, &topic, timeout)? else {
+                return Ok(0);
+            };
             let mut tpl = TopicPartitionList::new();
             for &p in &partitions {
                 tpl.add_partition(&topic, p);
@@ -699,7 +703,45 @@ impl GroupConsumer for KafkaGroupConsumer {
 }
 
 struct KafkaTail {
+    /// `None` only while being dropped.
     consumer: Option<Arc<LogConsumer>>,
+    topic: String,
+    /// False while the topic does not exist (possible only without `create_topics`).
+    assigned: bool,
+    request_timeout: Duration,
+}
+
+impl KafkaTail {
+    /// Assigns every partition at its high watermark (`Offset::End`, read now, so the tail starts
+    /// exactly after the records acked so far) or at its start (a topic created after the tail
+    /// opened holds only later records). Leaves the tail unassigned while the topic is missing.
+    async fn assign(&mut self, at: Offset, timeout: Duration) -> Result<()> {
+        let consumer = self.consumer.clone().expect("consumer is present until drop");
+        let topic = self.topic.clone();
+        self.assigned = blocking(move || {
+            let Some(partitions) = partitions_of(&consumer, &topic, timeout)? else {
+                return Ok(false);
+            };
+            let mut tpl = TopicPartitionList::new();
+            for p in partitions {
+                let offset = match at {
+                    Offset::End => {
+                        let (_, high) = consumer
+                            .fetch_watermarks(&topic, p, timeout)
+                            .map_err(|e| LogError::Unavailable(format!("reading the end of `{topic}`/{p}: {e}")))?;
+                        Offset::Offset(high)
+                    }
+                    other => other,
+                };
+                tpl.add_partition_offset(&topic, p, offset)
+                    .map_err(|e| LogError::Unavailable(format!("tail of `{topic}`: {e}")))?;
+            }
+            consumer.assign(&tpl).map_err(|e| LogError::Unavailable(format!("tail of `{topic}`: {e}")))?;
+            Ok(true)
+        })
+        .await?;
+        Ok(())
+    }
 }
 
 impl Drop for KafkaTail {
@@ -711,7 +753,16 @@ impl Drop for KafkaTail {
 #[async_trait]
 impl Tail for KafkaTail {
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>> {
-        poll_batch(self.consumer.as_ref().expect("consumer is present until drop"), max, wait).await
+        let started = tokio::time::Instant::now();
+        if !self.assigned {
+            self.assign(Offset::Beginning, wait.min(self.request_timeout)).await?;
+            if !self.assigned {
+                tokio::time::sleep_until(started + wait).await;
+                return Ok(Vec::new());
+            }
+        }
+        let left = wait.saturating_sub(started.elapsed());
+        poll_batch(self.consumer.as_ref().expect("consumer is present until drop"), max, left).await
     }
 }
 
@@ -796,10 +847,8 @@ fn consume_error(e: KafkaError) -> Result<()> {
 
 fn to_record(message: &BorrowedMessage<'_>) -> Record {
     let copy = |b: Option<&[u8]>| b.map(Bytes::copy_from_slice).unwrap_or_default();
-    let headers = message
-        .headers()
-        .map(|h| h.iter().map(|h| (h.key.to_owned(), copy(h.value))).collect())
-        .unwrap_or_default();
+    let headers =
+        message.headers().map(|h| h.iter().map(|h| (h.key.to_owned(), copy(h.value))).collect()).unwrap_or_default();
     Record {
         topic: message.topic().to_owned(),
         partition: message.partition() as u32,
@@ -811,21 +860,27 @@ fn to_record(message: &BorrowedMessage<'_>) -> Record {
     }
 }
 
-fn partitions_of(consumer: &LogConsumer, topic: &str, timeout: Duration) -> Result<Vec<i32>> {
+/// The topic's partitions; `None` when the topic does not exist.
+fn partitions_of(consumer: &LogConsumer, topic: &str, timeout: Duration) -> Result<Option<Vec<i32>>> {
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| LogError::Unavailable(format!("kafka metadata of `{topic}`: {e}")))?;
-    let found = metadata.topics().iter().find(|t| t.name() == topic);
-    match found {
-        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-            Ok(t.partitions().iter().map(|p| p.id()).collect())
-        }
-        Some(t) => Err(LogError::Unavailable(format!(
-            "kafka topic `{topic}` is not available: {}",
-            t.error().map_or_else(|| "no partitions".to_owned(), |e| RDKafkaErrorCode::from(e).to_string())
-        ))),
-        None => Err(LogError::Unavailable(format!("kafka topic `{topic}` does not exist"))),
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    match found.error().map(RDKafkaErrorCode::from) {
+        None if !found.partitions().is_empty() => Ok(Some(found.partitions().iter().map(|p| p.id()).collect())),
+        None => Err(LogError::Unavailable(format!("kafka topic `{topic}` has no partitions"))),
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => Ok(None),
+        Some(code) => Err(LogError::Unavailable(format!("kafka topic `{topic}` is not available: {code}"))),
     }
+}
+
+/// Distinct within the process and, with the time and process id, between processes.
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos:x}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
