@@ -74,8 +74,7 @@ async fn open_kafka(config: &Config, brokers: &str) -> anyhow::Result<Arc<dyn Ev
     // The producer gives a message up when ingest stops waiting for it, so a capture answered
     // with 503 is never delivered later behind the sender's back.
     options.append_timeout = config.ingest.append_timeout.0;
-    options.max_record_bytes =
-        (config.ingest.max_body_bytes.0 + 2 * config.ingest.max_header_bytes.0 + (64 << 10)) as u64;
+    options.max_record_bytes = config.ingest.max_body_bytes.0 + 2 * config.ingest.max_header_bytes.0 + (64 << 10);
     let log = KafkaLog::connect(options).await.with_context(|| format!("cannot connect to Kafka at {brokers}"))?;
     if config.log.kafka_create_topics {
         log.ensure_topics(&[TOPIC_CAPTURES, TOPIC_EVENTS, TOPIC_DEAD_LETTERS])
