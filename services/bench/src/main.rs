@@ -43,6 +43,11 @@ struct Args {
     /// Captures per second in the latency run.
     #[arg(long, default_value_t = 100)]
     rate: u32,
+    /// Kafka mode: compare `hookmetry run --roles ingest,processor,api` on this broker
+    /// (`host:port`) with a raw rdkafka producer (same acks=all idempotent settings, same
+    /// concurrency and record size), and report the processor's lag under the load.
+    #[arg(long)]
+    kafka: Option<String>,
 }
 
 #[tokio::main]
@@ -58,6 +63,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let me = std::env::current_exe()?;
     let hookmetry = args.hookmetry.clone().unwrap_or_else(|| me.with_file_name("hookmetry"));
+    if let Some(brokers) = args.kafka.clone() {
+        let report = kafka_mode(&args, &hookmetry, &brokers).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     if let Some(n) = args.subscription_latency {
         let report = subscription_latency(&hookmetry, n, args.rate, args.body_bytes).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -226,6 +236,129 @@ impl LoadResult {
 }
 
 /// Closed-loop load: each connection sends the next request when the previous one is answered.
+/// Closed-loop produce with `args.connections` concurrent senders, each waiting for the
+/// broker's ack before its next record: the same shape of load as the HTTP generator.
+async fn raw_producer(args: &Args, brokers: &str) -> anyhow::Result<LoadResult> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+        .context("raw producer")?;
+    let topic = format!("bench-raw-{}", std::process::id());
+    let body = vec![b'{'; args.body_bytes];
+    let warmup = Instant::now() + Duration::from_secs(1);
+    let end = warmup + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    for c in 0..args.connections {
+        let (producer, topic, body) = (producer.clone(), topic.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(100_000));
+            let key = format!("endpoint-{c}");
+            loop {
+                let start = Instant::now();
+                if start >= end {
+                    break;
+                }
+                let r = producer.send(FutureRecord::to(&topic).key(&key).payload(&body), Duration::from_secs(10)).await;
+                if start >= warmup {
+                    if r.is_ok() {
+                        ok += 1;
+                        lat.push(start.elapsed().as_micros() as u64);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (ok, errors, lat)
+        }));
+    }
+    let mut result = LoadResult { ok: 0, errors: 0, elapsed: Duration::from_secs(args.seconds), latencies_us: vec![] };
+    for t in tasks {
+        let (ok, errors, lat) = t.await?;
+        result.ok += ok;
+        result.errors += errors;
+        result.latencies_us.extend(lat);
+    }
+    result.latencies_us.sort_unstable();
+    Ok(result)
+}
+
+/// Kafka mode: the raw producer first, then one `hookmetry run` node with every role on the same
+/// broker (an SQLite store in a temp dir), loaded over HTTP while its lag is sampled.
+async fn kafka_mode(args: &Args, hookmetry: &std::path::Path, brokers: &str) -> anyhow::Result<serde_json::Value> {
+    let raw = raw_producer(args, brokers).await?;
+    let dir = tempfile_dir()?;
+    let store = format!("sqlite://{}", dir.join("db").display());
+    let out = tokio::process::Command::new(hookmetry)
+        .args(["migrate", "--store", &store, "--data-dir"])
+        .arg(&dir)
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!("migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let token = std::fs::read_to_string(dir.join("admin-token"))?.trim().to_string();
+    let log = format!("kafka://{brokers}");
+    let node_dir = dir.join("node");
+    let node_args = [
+        "run",
+        "--roles",
+        "ingest,processor,api",
+        "--log",
+        &log,
+        "--store",
+        &store,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        node_dir.to_str().context("dir")?,
+        "--set",
+        "log.kafka_replication_factor=1",
+    ];
+    let mut node = hookmetry_testkit::ChildServer::spawn(hookmetry, &node_args, token).await?;
+    let ep = node.client().create_endpoint("bench").await?;
+    let metrics_url = format!("{}/metrics", node.base_url);
+    let max_lag = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = max_lag.clone();
+    let sampling = tokio::spawn(async move {
+        loop {
+            if let Ok(r) = reqwest::get(&metrics_url).await
+                && let Ok(text) = r.text().await
+                && let Some(v) = text
+                    .lines()
+                    .find(|l| l.starts_with("hookmetry_processor_lag_records "))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<f64>().ok())
+            {
+                seen.fetch_max(v as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let ingest = load(args, &format!("{}/h/{}/hook", node.base_url, ep.token)).await?;
+    let drain = Instant::now();
+    node.client().wait_for_captures(&ep.id, ingest.ok as usize, Duration::from_secs(600)).await?;
+    let drain_s = drain.elapsed().as_secs_f64();
+    sampling.abort();
+    let max_lag = max_lag.load(std::sync::atomic::Ordering::Relaxed);
+    node.kill9().await?;
+    std::fs::remove_dir_all(&dir).ok();
+    let ratio = ingest.rps() / raw.rps();
+    Ok(serde_json::json!({
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "body_bytes": args.body_bytes,
+        "raw_rdkafka_producer": raw.json(None),
+        "hookmetry_ingest_on_kafka": ingest.json(None),
+        "throughput_ratio": (ratio * 1000.0).round() / 1000.0,
+        "processor_drain_after_load_s": (drain_s * 100.0).round() / 100.0,
+        "processor_lag_max_records_sampled": max_lag,
+    }))
+}
+
 async fn load(args: &Args, url: &str) -> anyhow::Result<LoadResult> {
     let body = vec![b'{'; args.body_bytes];
     let warmup = Instant::now() + Duration::from_secs(1);
