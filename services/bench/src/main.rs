@@ -248,6 +248,12 @@ async fn raw_producer(args: &Args, brokers: &str) -> anyhow::Result<LoadResult> 
         .create()
         .context("raw producer")?;
     let topic = format!("bench-raw-{}", std::process::id());
+    // Created up front with the partitions hookmetry's topics get, so neither side waits for
+    // auto-creation inside the measured window.
+    let admin: rdkafka::admin::AdminClient<_> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create().context("admin client")?;
+    let new_topic = rdkafka::admin::NewTopic::new(&topic, 12, rdkafka::admin::TopicReplication::Fixed(1));
+    admin.create_topics([&new_topic], &rdkafka::admin::AdminOptions::new()).await.context("create topic")?;
     let body = vec![b'{'; args.body_bytes];
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(args.seconds);
