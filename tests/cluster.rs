@@ -155,16 +155,8 @@ impl Cluster {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap().trim().to_string();
-        let mut c = Cluster {
-            broker,
-            store,
-            token,
-            ingest: Vec::new(),
-            processors: Vec::new(),
-            api: ChildServer { child: dummy_child(), base_url: String::new(), admin_token: String::new() },
-            _dir: dir,
-        };
-        c.api = c.node("api", "api").await;
+        let api = spawn_node(dir.path(), &broker.address(), &store, &token, "api", "api", &[]).await;
+        let mut c = Cluster { broker, store, token, ingest: Vec::new(), processors: Vec::new(), api, _dir: dir };
         for i in 0..2 {
             let n = c.node("processor", &format!("processor-{i}")).await;
             c.processors.push(n);
@@ -181,37 +173,46 @@ impl Cluster {
     }
 
     async fn node_with(&self, roles: &str, name: &str, extra: &[&str]) -> ChildServer {
-        let data = self._dir.path().join(name);
-        let log = format!("kafka://{}", self.broker.address());
-        let timeout = format!("ingest.append_timeout={APPEND_TIMEOUT_SECS}s");
-        let args = [
-            "run",
-            "--roles",
-            roles,
-            "--log",
-            &log,
-            "--store",
-            &self.store,
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--set",
-            "log.kafka_replication_factor=1",
-            "--set",
-            "log.kafka_partitions=4",
-            "--set",
-            "log.kafka_session_timeout=6s",
-            "--set",
-            &timeout,
-        ];
-        let args: Vec<&str> = args.iter().chain(extra).copied().collect();
-        ChildServer::spawn(binary(), &args, self.token.clone()).await.unwrap_or_else(|e| panic!("{name} starts: {e:#}"))
+        spawn_node(self._dir.path(), &self.broker.address(), &self.store, &self.token, roles, name, extra).await
     }
 }
 
-fn dummy_child() -> tokio::process::Child {
-    tokio::process::Command::new("true").spawn().unwrap()
+/// One `hookmetry run` node with `roles` on the broker and the shared store.
+async fn spawn_node(
+    dir: &Path,
+    broker: &str,
+    store: &str,
+    token: &str,
+    roles: &str,
+    name: &str,
+    extra: &[&str],
+) -> ChildServer {
+    let data = dir.join(name);
+    let log = format!("kafka://{}", broker);
+    let timeout = format!("ingest.append_timeout={APPEND_TIMEOUT_SECS}s");
+    let args = [
+        "run",
+        "--roles",
+        roles,
+        "--log",
+        &log,
+        "--store",
+        store,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--set",
+        "log.kafka_replication_factor=1",
+        "--set",
+        "log.kafka_partitions=4",
+        "--set",
+        "log.kafka_session_timeout=6s",
+        "--set",
+        &timeout,
+    ];
+    let args: Vec<&str> = args.iter().chain(extra).copied().collect();
+    ChildServer::spawn(binary(), &args, token.to_string()).await.unwrap_or_else(|e| panic!("{name} starts: {e:#}"))
 }
 
 /// Sends one capture to `ingest` and returns its id; panics on anything but 200.

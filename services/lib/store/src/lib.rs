@@ -81,6 +81,73 @@ impl HeaderFilter {
     }
 }
 
+/// A verification result as backends store it: the verdict on its own (captures are filtered by
+/// it) and the rest as JSON, one shape for every backend.
+pub(crate) mod verification_codec {
+    use hookmetry_core::{Timestamp, Verdict, Verification};
+
+    use crate::{Result, StoreError};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Detail {
+        provider: Option<String>,
+        reason: String,
+        secret_label: Option<String>,
+        verified_at: i64,
+    }
+
+    pub(crate) fn encode(v: &Verification) -> Result<(&'static str, String)> {
+        let detail = Detail {
+            provider: v.provider.clone(),
+            reason: v.reason.clone(),
+            secret_label: v.secret_label.clone(),
+            verified_at: v.verified_at.micros(),
+        };
+        serde_json::to_string(&detail)
+            .map(|json| (v.verdict.as_str(), json))
+            .map_err(|e| StoreError::Backend(format!("encode verification: {e}")))
+    }
+
+    pub(crate) fn decode(verdict: &str, json: &str) -> Result<Verification> {
+        let verdict =
+            Verdict::parse(verdict).ok_or_else(|| StoreError::Corrupt(format!("unknown verdict `{verdict}`")))?;
+        let d: Detail =
+            serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("decode verification: {e}")))?;
+        Ok(Verification {
+            provider: d.provider,
+            verdict,
+            reason: d.reason,
+            secret_label: d.secret_label,
+            verified_at: Timestamp::from_micros(d.verified_at),
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trips_and_names_corruption() {
+            let v = Verification {
+                provider: Some("stripe".into()),
+                verdict: Verdict::TimestampOutOfTolerance,
+                reason: "signed 7m12s before receipt; tolerance is 5m".into(),
+                secret_label: Some("current".into()),
+                verified_at: Timestamp::from_micros(7),
+            };
+            let (verdict, json) = encode(&v).unwrap();
+            assert_eq!(verdict, "TIMESTAMP_OUT_OF_TOLERANCE");
+            assert_eq!(
+                json,
+                r#"{"provider":"stripe","reason":"signed 7m12s before receipt; tolerance is 5m","secret_label":"current","verified_at":7}"#
+            );
+            assert_eq!(decode(verdict, &json).unwrap(), v);
+            assert!(matches!(decode("MAYBE", &json), Err(StoreError::Corrupt(m)) if m.contains("MAYBE")));
+            assert!(matches!(decode(verdict, "{"), Err(StoreError::Corrupt(_))));
+        }
+    }
+}
+
 /// Whether `needle` occurs in `haystack`; the empty needle occurs everywhere.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
     ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team, TeamId, Timestamp,
-    TokenHash, TokenId, Verdict, Verification, VerificationSettings,
+    TokenHash, TokenId, Verification, VerificationSettings,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
@@ -621,17 +621,7 @@ impl Store for SqliteStore {
         }
         let rows = results
             .iter()
-            .map(|(id, v)| {
-                let detail = VerificationDetail {
-                    provider: v.provider.clone(),
-                    reason: v.reason.clone(),
-                    secret_label: v.secret_label.clone(),
-                    verified_at: v.verified_at.micros(),
-                };
-                serde_json::to_string(&detail)
-                    .map(|json| (*id, v.verdict.as_str(), json))
-                    .map_err(|e| StoreError::Backend(format!("encode verification: {e}")))
-            })
+            .map(|(id, v)| crate::verification_codec::encode(v).map(|(verdict, json)| (*id, verdict, json)))
             .collect::<Result<Vec<_>>>()?;
         self.write("capture", "store verifications", move |tx| {
             let mut update = tx.prepare_cached("UPDATE captures SET verdict = ?2, verification = ?3 WHERE id = ?1")?;
@@ -654,17 +644,7 @@ impl Store for SqliteStore {
             })
             .await?;
         let Some((Some(verdict), Some(json))) = row else { return Ok(None) };
-        let verdict =
-            Verdict::parse(&verdict).ok_or_else(|| StoreError::Corrupt(format!("unknown verdict `{verdict}`")))?;
-        let d: VerificationDetail =
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("decode verification: {e}")))?;
-        Ok(Some(Verification {
-            provider: d.provider,
-            verdict,
-            reason: d.reason,
-            secret_label: d.secret_label,
-            verified_at: Timestamp::from_micros(d.verified_at),
-        }))
+        crate::verification_codec::decode(&verdict, &json).map(Some)
     }
 
     async fn delete_capture(&self, id: CaptureId) -> Result<()> {
@@ -725,15 +705,6 @@ fn verification_json(endpoint: &Endpoint) -> Result<Option<String>> {
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| StoreError::Backend(format!("encode endpoint verification: {e}")))
-}
-
-/// The parts of a `Verification` besides the verdict, which has its own column.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct VerificationDetail {
-    provider: Option<String>,
-    reason: String,
-    secret_label: Option<String>,
-    verified_at: i64,
 }
 
 fn team_from_row(row: &Row<'_>) -> rusqlite::Result<Team> {

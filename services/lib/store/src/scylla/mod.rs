@@ -58,7 +58,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use hookmetry_core::{
     ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team, TeamId, Timestamp,
-    TokenHash, TokenId, Verdict, Verification, VerificationSettings,
+    TokenHash, TokenId, Verification, VerificationSettings,
 };
 use uuid::Uuid;
 
@@ -450,16 +450,6 @@ impl CaptureRow {
         let verdict = self.verdict.filter(|_| self.verification.is_some());
         Ok(Some(paging::StoredCapture { capture, verdict }))
     }
-}
-
-/// The parts of a `Verification` besides the verdict, stored as JSON (the same shape as the
-/// embedded store's).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct VerificationDetail {
-    provider: Option<String>,
-    reason: String,
-    secret_label: Option<String>,
-    verified_at: i64,
 }
 
 fn json<T: serde::Serialize>(what: &str, value: &Option<T>) -> Result<Option<String>> {
@@ -990,17 +980,7 @@ impl Store for ScyllaStore {
         }
         let rows = last
             .into_iter()
-            .map(|(id, v)| {
-                let detail = VerificationDetail {
-                    provider: v.provider.clone(),
-                    reason: v.reason.clone(),
-                    secret_label: v.secret_label.clone(),
-                    verified_at: v.verified_at.micros(),
-                };
-                serde_json::to_string(&detail)
-                    .map(|json| (id, v.verdict.as_str(), json))
-                    .map_err(|e| StoreError::Backend(format!("encode verification: {e}")))
-            })
+            .map(|(id, v)| crate::verification_codec::encode(v).map(|(verdict, json)| (id, verdict, json)))
             .collect::<Result<Vec<_>>>()?;
         bounded(
             rows.iter()
@@ -1029,17 +1009,7 @@ impl Store for ScyllaStore {
         let row: Option<(Option<i64>, Option<String>, Option<String>)> =
             s.one(&s.st.select_verification, (id.0,), "read verification").await?;
         let Some((Some(_), Some(verdict), Some(json))) = row else { return Ok(None) };
-        let verdict =
-            Verdict::parse(&verdict).ok_or_else(|| StoreError::Corrupt(format!("unknown verdict `{verdict}`")))?;
-        let d: VerificationDetail =
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("decode verification: {e}")))?;
-        Ok(Some(Verification {
-            provider: d.provider,
-            verdict,
-            reason: d.reason,
-            secret_label: d.secret_label,
-            verified_at: Timestamp::from_micros(d.verified_at),
-        }))
+        crate::verification_codec::decode(&verdict, &json).map(Some)
     }
 
     async fn delete_capture(&self, id: CaptureId) -> Result<()> {
@@ -1202,20 +1172,6 @@ mod tests {
         assert!(matches!(&err, StoreError::Backend(m) if m.contains("n1:9042")), "{err:?}");
         let err = session_error(&["n1:9042".into()], &NewSessionError::FailedToResolveAnyHostname(vec!["n1".into()]));
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    }
-
-    #[test]
-    fn verification_detail_has_the_embedded_stores_shape() {
-        let d = VerificationDetail {
-            provider: Some("stripe".into()),
-            reason: "ok".into(),
-            secret_label: None,
-            verified_at: 7,
-        };
-        assert_eq!(
-            serde_json::to_string(&d).unwrap(),
-            r#"{"provider":"stripe","reason":"ok","secret_label":null,"verified_at":7}"#
-        );
     }
 
     #[tokio::test]
