@@ -5,6 +5,9 @@
 //! The broker is started by each test (so a test can stop and restart it) from the `tansu`
 //! binary: `HOOKMETRY_TANSU`, else `tansu` on PATH or in ~/.cargo/bin. Without it the suite says
 //! loudly that it was skipped, and fails instead when `HOOKMETRY_REQUIRE_EXTERNAL=1` (CI).
+//!
+//! A processor killed mid-stream is tested in `cluster_takeover.rs`, on librdkafka's mock cluster:
+//! tansu 0.6 does not reliably hand a crashed group member's partitions to the others.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::TcpListener;
@@ -12,13 +15,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use cluster_support::{
+    APPEND_TIMEOUT_SECS, NodeLog, capture_url, endpoint_key, migrate, processor_records, produce, producer, read_topic,
+    send, spawn_node,
+};
 use hookmetry_testkit::ChildServer;
 use hookmetry_testkit::ws::{Auth, Protocol, WsClient, WsMessage};
 use serde_json::{Value, json};
 
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
-}
+mod cluster_support;
 
 fn tansu_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("HOOKMETRY_TANSU") {
@@ -49,11 +54,6 @@ fn tansu_or_skip(test: &str) -> Option<PathBuf> {
             None
         }
     }
-}
-
-/// Every broker of this suite is tansu; kept as a function so the workaround it needs reads as one.
-fn tansu_in_use() -> bool {
-    true
 }
 
 fn free_port() -> u16 {
@@ -132,102 +132,48 @@ impl Broker {
 }
 
 struct Cluster {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     broker: Broker,
     store: String,
     token: String,
     ingest: Vec<ChildServer>,
     processors: Vec<ChildServer>,
+    /// What each processor logged, in the order of `processors`.
+    processor_logs: Vec<NodeLog>,
     api: ChildServer,
 }
-
-const APPEND_TIMEOUT_SECS: u64 = 3;
 
 impl Cluster {
     async fn start(tansu: PathBuf) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let broker = Broker::start(tansu, dir.path()).await;
-        let store = format!("sqlite://{}", dir.path().join("shared.db").display());
-        let out = tokio::process::Command::new(binary())
-            .args(["migrate", "--store", &store, "--data-dir", dir.path().to_str().unwrap()])
-            .output()
-            .await
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap().trim().to_string();
-        let api = spawn_node(dir.path(), &broker.address(), &store, &token, "api", "api", &[]).await;
-        let mut c = Cluster { broker, store, token, ingest: Vec::new(), processors: Vec::new(), api, _dir: dir };
+        let (store, token) = migrate(dir.path()).await;
+        let (api, _) = spawn_node(dir.path(), &broker.address(), &store, &token, "api", "api", &[]).await;
+        let mut c = Cluster {
+            broker,
+            store,
+            token,
+            ingest: Vec::new(),
+            processors: Vec::new(),
+            processor_logs: Vec::new(),
+            api,
+            dir,
+        };
         for i in 0..2 {
-            let n = c.node("processor", &format!("processor-{i}")).await;
+            let (n, log) = c.node_with("processor", &format!("processor-{i}"), &[]).await;
             c.processors.push(n);
+            c.processor_logs.push(log);
         }
         for i in 0..2 {
-            let n = c.node("ingest", &format!("ingest-{i}")).await;
+            let (n, _) = c.node_with("ingest", &format!("ingest-{i}"), &[]).await;
             c.ingest.push(n);
         }
         c
     }
 
-    async fn node(&self, roles: &str, name: &str) -> ChildServer {
-        self.node_with(roles, name, &[]).await
+    async fn node_with(&self, roles: &str, name: &str, extra: &[&str]) -> (ChildServer, NodeLog) {
+        spawn_node(self.dir.path(), &self.broker.address(), &self.store, &self.token, roles, name, extra).await
     }
-
-    async fn node_with(&self, roles: &str, name: &str, extra: &[&str]) -> ChildServer {
-        spawn_node(self._dir.path(), &self.broker.address(), &self.store, &self.token, roles, name, extra).await
-    }
-}
-
-/// One `hookmetry run` node with `roles` on the broker and the shared store.
-async fn spawn_node(
-    dir: &Path,
-    broker: &str,
-    store: &str,
-    token: &str,
-    roles: &str,
-    name: &str,
-    extra: &[&str],
-) -> ChildServer {
-    let data = dir.join(name);
-    let log = format!("kafka://{}", broker);
-    let timeout = format!("ingest.append_timeout={APPEND_TIMEOUT_SECS}s");
-    let args = [
-        "run",
-        "--roles",
-        roles,
-        "--log",
-        &log,
-        "--store",
-        store,
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--set",
-        "log.kafka_replication_factor=1",
-        "--set",
-        "log.kafka_partitions=4",
-        "--set",
-        "log.kafka_session_timeout=6s",
-        "--set",
-        &timeout,
-    ];
-    let args: Vec<&str> = args.iter().chain(extra).copied().collect();
-    ChildServer::spawn(binary(), &args, token.to_string()).await.unwrap_or_else(|e| panic!("{name} starts: {e:#}"))
-}
-
-/// Sends one capture to `ingest` and returns its id; panics on anything but 200.
-async fn send(http: &reqwest::Client, url: &str, body: String) -> String {
-    let resp = http.post(url).body(body).send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(status, 200, "{text}");
-    serde_json::from_str::<Value>(&text).unwrap()["id"].as_str().unwrap().to_string()
-}
-
-fn capture_url(api_url: &str, ingest_base: &str) -> String {
-    // The API prints URLs with its own base; captures go to the ingest nodes.
-    let path = api_url.split_once("/h/").map(|(_, t)| t).unwrap();
-    format!("{ingest_base}/h/{path}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,70 +232,6 @@ async fn captures_through_two_ingest_nodes_are_stored_once_in_order_and_reach_a_
     assert_eq!(live, sent[&endpoints[0].id], "live captures in send order");
 }
 
-/// Ignored in CI: on tansu 0.6 a crashed member's partitions are reassigned only sometimes (its
-/// group coordinator keeps the generation; even a replacement member joining did not make it
-/// reliable: 1 run in 4 left a partition unread), so this fails for the broker's reason, not
-/// ours. Run it against Apache Kafka with `-- --ignored`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tansu 0.6 does not reliably reassign a crashed group member's partitions"]
-async fn sigkill_of_a_processor_mid_stream_loses_and_duplicates_nothing() {
-    let Some(tansu) = tansu_or_skip("cluster") else { return };
-    let mut cluster = Cluster::start(tansu).await;
-    let client = cluster.api.client();
-    // Several endpoints, so captures spread over the partitions both processors own.
-    let mut endpoints = Vec::new();
-    for i in 0..6 {
-        endpoints.push(client.create_endpoint(&format!("e{i}")).await.unwrap());
-    }
-    let http = reqwest::Client::new();
-    let n = 240;
-    let mut ids = Vec::new();
-    for i in 0..n {
-        if i == n / 3 {
-            cluster.processors[0].kill9().await.unwrap();
-            // tansu 0.6 never hands a crashed member's partitions to the members that are left
-            // (the group stays in its generation; see services/lib/log/tests/kafka_conformance.rs),
-            // so the dead processor is replaced, as Kubernetes replaces a killed pod, and its
-            // arrival makes the group rebalance. Apache Kafka reassigns after the session timeout
-            // without it.
-            if tansu_in_use() {
-                let replacement = cluster.node("processor", "processor-replacement").await;
-                cluster.processors.push(replacement);
-            }
-        }
-        let ep = &endpoints[i % endpoints.len()];
-        let ingest = &cluster.ingest[i % 2];
-        ids.push(send(&http, &capture_url(&ep.url, &ingest.base_url), format!("{i}")).await);
-    }
-    // The survivor takes over the dead one's partitions after the session timeout and stores
-    // everything that was acknowledged.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut stored: HashSet<String> = HashSet::new();
-    let mut total = 0;
-    while Instant::now() < deadline {
-        stored.clear();
-        total = 0;
-        for ep in &endpoints {
-            for c in client.all_captures(&ep.id).await.unwrap() {
-                total += 1;
-                stored.insert(c["id"].as_str().unwrap().to_string());
-            }
-        }
-        if stored.len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let missing: Vec<&String> = ids.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged captures never stored, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    assert_eq!(total, n, "each capture stored once");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_broker_gives_503_within_the_timeout_and_ingest_recovers_by_itself() {
     let Some(tansu) = tansu_or_skip("cluster") else { return };
@@ -361,7 +243,7 @@ async fn a_stopped_broker_gives_503_within_the_timeout_and_ingest_recovers_by_it
     // Kafka answers OUT_OF_ORDER_SEQUENCE or UNKNOWN_PRODUCER_ID and the producer recovers. This
     // ingest node turns idempotence off through the pass-through properties; against Apache
     // Kafka the default (idempotent, acks=all) is what runs.
-    let ingest = cluster
+    let (ingest, _) = cluster
         .node_with("ingest", "ingest-outage", &["--set", "log.kafka_properties=enable.idempotence=false,acks=all"])
         .await;
     let url = capture_url(&ep.url, &ingest.base_url);
@@ -399,4 +281,109 @@ async fn a_stopped_broker_gives_503_within_the_timeout_and_ingest_recovers_by_it
     // The refused capture was never acknowledged, and the producer gave it up when ingest
     // answered (its delivery timeout is the append timeout), so it is not stored later either.
     assert_eq!(stored.len(), 2, "{stored:?}");
+}
+
+/// A record on `captures` that no processor can decode (a foreign producer, a corrupt write) is
+/// copied to `captures-undecodable` with the error and where it came from, counted, logged, and
+/// passed: the captures behind it on its partition are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_its_partition() {
+    let Some(tansu) = tansu_or_skip("cluster") else { return };
+    let cluster = Cluster::start(tansu).await;
+    let client = cluster.api.client();
+    let ep = client.create_endpoint("poison").await.unwrap();
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let url = capture_url(&ep.url, &cluster.ingest[i % 2].base_url);
+        ids.push(send(&http, &url, format!("before-{i}")).await);
+    }
+    client.wait_for_captures(&ep.id, 4, Duration::from_secs(60)).await.unwrap();
+
+    // Keyed like the endpoint's captures, so it lands on their partition, in front of the
+    // captures sent next; with the schema header ingest writes, so only the payload is wrong.
+    let key = endpoint_key(&ep.id);
+    let poison: &[u8] = b"\x00not a capture";
+    let schema = hookmetry_proto::SCHEMA_CAPTURED_REQUEST.as_bytes();
+    let (partition, offset) = produce(
+        &producer(&cluster.broker.address()),
+        hookmetry_core::TOPIC_CAPTURES,
+        &key,
+        poison,
+        &[(hookmetry_proto::SCHEMA_HEADER, schema)],
+    )
+    .await;
+
+    for i in 0..6 {
+        let url = capture_url(&ep.url, &cluster.ingest[i % 2].base_url);
+        ids.push(send(&http, &url, format!("after-{i}")).await);
+    }
+    let stored = client.wait_for_captures(&ep.id, ids.len(), Duration::from_secs(60)).await.unwrap();
+    let stored: Vec<&str> = stored.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(stored.len(), ids.len(), "each capture stored once: {stored:?}");
+    assert_eq!(stored.iter().copied().collect::<HashSet<_>>(), ids.iter().map(String::as_str).collect());
+
+    // The premise: the captures did share the poison's partition, before and after it.
+    let log = read_topic(
+        &cluster.broker.address(),
+        hookmetry_core::TOPIC_CAPTURES,
+        Duration::from_secs(30),
+        Duration::ZERO,
+        {
+            let n = ids.len() + 1;
+            move |read| read.len() >= n
+        },
+    )
+    .await;
+    let keyed: Vec<(i32, i64)> = log.iter().filter(|r| r.key == key).map(|r| (r.partition, r.offset)).collect();
+    assert_eq!(keyed.len(), ids.len() + 1, "{keyed:?}");
+    assert!(keyed.iter().all(|&(p, _)| p == partition), "all on partition {partition}: {keyed:?}");
+    assert!(keyed.iter().any(|&(_, o)| o > offset), "captures behind the poison at {offset}: {keyed:?}");
+
+    // Set aside once, whole, with where it came from.
+    let dead = read_topic(
+        &cluster.broker.address(),
+        hookmetry_core::TOPIC_DEAD_LETTERS,
+        Duration::from_secs(30),
+        Duration::from_secs(2),
+        |read| !read.is_empty(),
+    )
+    .await;
+    assert_eq!(dead.len(), 1, "exactly one dead letter: {dead:?}");
+    let d = &dead[0];
+    assert_eq!(d.payload, poison);
+    assert_eq!(d.key, key);
+    assert!(d.header_str("error").is_some_and(|e| !e.is_empty()), "{d:?}");
+    assert_eq!(d.header_str("source-topic"), Some(hookmetry_core::TOPIC_CAPTURES), "{d:?}");
+    assert_eq!(d.header_str("source-partition"), Some(partition.to_string().as_str()), "{d:?}");
+    assert_eq!(d.header_str("source-offset"), Some(offset.to_string().as_str()), "{d:?}");
+    let original = format!("original-{}", hookmetry_proto::SCHEMA_HEADER);
+    assert_eq!(d.header(&original), Some(schema), "{d:?}");
+
+    // Counted once over both processors, next to every capture stored once.
+    let mut undecodable = 0;
+    let mut stored_total = 0;
+    for p in &cluster.processors {
+        undecodable += processor_records(&http, p, "undecodable").await;
+        stored_total += processor_records(&http, p, "stored").await;
+    }
+    assert_eq!(undecodable, 1, "hookmetry_processor_records_total{{outcome=\"undecodable\"}} over both processors");
+    assert_eq!(stored_total, ids.len() as u64, "hookmetry_processor_records_total{{outcome=\"stored\"}}");
+
+    // Logged at error level by the processor that owned the partition, with where it was.
+    let lines: Vec<String> = cluster
+        .processor_logs
+        .iter()
+        .flat_map(|l| {
+            l.text()
+                .lines()
+                .filter(|l| l.contains("undecodable capture record set aside"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines.len(), 1, "one log line: {lines:?}");
+    let line = &lines[0];
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains(&format!("partition={partition}")) && line.contains(&format!("offset={offset}")), "{line}");
 }

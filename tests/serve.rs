@@ -137,19 +137,27 @@ async fn health_readiness_and_metrics() {
     server.admin.wait_for_capture(&id, Duration::from_secs(10)).await.unwrap();
     let _ = http.post(format!("{}/h/unknown", server.base_url)).send().await.unwrap();
 
-    let r = http.get(format!("{}/metrics", server.base_url)).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    let text = r.text().await.unwrap();
-    for line in [
+    let expected = [
         "hookmetry_ingest_requests_total{outcome=\"accepted\"} 1",
         "hookmetry_ingest_requests_total{outcome=\"unknown_endpoint\"} 1",
         "hookmetry_ingest_request_duration_seconds_count{outcome=\"accepted\"} 1",
         "hookmetry_log_append_duration_seconds_count 1",
         "hookmetry_processor_records_total{outcome=\"stored\"} 1",
         "hookmetry_processor_lag_records 0",
-    ] {
-        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    ];
+    // The lag gauge is refreshed by the processor's loop, a moment after the capture is readable.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = http.get(format!("{}/metrics", server.base_url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let text = r.text().await.unwrap();
+        let missing: Vec<&str> = expected.iter().copied().filter(|want| !text.lines().any(|l| l == *want)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "missing {missing:?} in:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let r = http.get(format!("{}/nope", server.base_url)).send().await.unwrap();
     assert_eq!(r.status(), 404);

@@ -40,7 +40,7 @@ struct Args {
     /// Measure capture → subscriber latency over this many captures instead of throughput.
     #[arg(long)]
     subscription_latency: Option<usize>,
-    /// Captures per second in the latency run.
+    /// Captures per second in the latency run and in the Kafka mode's sustained-load phase.
     #[arg(long, default_value_t = 100)]
     rate: u32,
     /// Kafka mode: compare `hookmetry run --roles ingest,processor,api` on this broker
@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
         return bare_server().await;
     }
     if let Some(url) = &args.target {
-        let r = load(&args, url).await?;
+        let r = load(&args, std::slice::from_ref(url)).await?;
         println!("{}", serde_json::to_string_pretty(&r.json(None))?);
         return Ok(());
     }
@@ -77,14 +77,14 @@ async fn main() -> anyhow::Result<()> {
     let mut bare =
         tokio::process::Command::new(&me).arg("--bare-server").stdout(Stdio::piped()).kill_on_drop(true).spawn()?;
     let bare_url = read_line_with_prefix(&mut bare, "listening on ").await?;
-    let bare_result = load(&args, &format!("{bare_url}/hook")).await?;
+    let bare_result = load(&args, &[format!("{bare_url}/hook")]).await?;
     let bare_rss = peak_rss_kib(bare.id().context("bare pid")?);
     bare.kill().await?;
 
     let dir = tempfile_dir()?;
     let mut server = hookmetry_testkit::ChildServer::start(&hookmetry, &dir, &[]).await?;
     let ep = server.client().create_endpoint("bench").await?;
-    let ingest_result = load(&args, &format!("{}/h/{}/hook", server.base_url, ep.token)).await?;
+    let ingest_result = load(&args, &[format!("{}/h/{}/hook", server.base_url, ep.token)]).await?;
     let ingest_rss = peak_rss_kib(server.child.id().context("hookmetry pid")?);
     // Every acknowledged capture must reach the store; report how long the processor needed.
     let drain = Instant::now();
@@ -235,7 +235,6 @@ impl LoadResult {
     }
 }
 
-/// Closed-loop load: each connection sends the next request when the previous one is answered.
 /// Closed-loop produce with `args.connections` concurrent senders, each waiting for the
 /// broker's ack before its next record: the same shape of load as the HTTP generator.
 async fn raw_producer(args: &Args, brokers: &str) -> anyhow::Result<LoadResult> {
@@ -292,9 +291,16 @@ async fn raw_producer(args: &Args, brokers: &str) -> anyhow::Result<LoadResult> 
     Ok(result)
 }
 
-/// Kafka mode: the raw producer first, then one `hookmetry run` node with every role on the same
-/// broker (an SQLite store in a temp dir), loaded over HTTP while its lag is sampled.
+/// Kafka mode, on one broker, in three phases:
+/// 1. a raw rdkafka producer (closed loop, one key per sender);
+/// 2. a `hookmetry run --roles ingest` node under the same closed-loop load over HTTP, one
+///    endpoint per connection so records spread over partitions as the raw producer's keys do.
+///    Processors are not running yet: in cluster mode they are other processes, usually on other
+///    machines, and here they would take CPU from the broker and ingest;
+/// 3. a processor node joins, drains what phase 2 left (its catch-up rate), then an open-loop
+///    load at `--rate` per second runs for `--seconds` while its lag gauge is sampled.
 async fn kafka_mode(args: &Args, hookmetry: &std::path::Path, brokers: &str) -> anyhow::Result<serde_json::Value> {
+    eprintln!("kafka mode: raw producer for {} s", args.seconds);
     let raw = raw_producer(args, brokers).await?;
     let dir = tempfile_dir()?;
     let store = format!("sqlite://{}", dir.join("db").display());
@@ -308,49 +314,79 @@ async fn kafka_mode(args: &Args, hookmetry: &std::path::Path, brokers: &str) -> 
     }
     let token = std::fs::read_to_string(dir.join("admin-token"))?.trim().to_string();
     let log = format!("kafka://{brokers}");
-    let node_dir = dir.join("node");
-    let node_args = [
-        "run",
-        "--roles",
-        "ingest,processor,api",
-        "--log",
-        &log,
-        "--store",
-        &store,
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        node_dir.to_str().context("dir")?,
-        "--set",
-        "log.kafka_replication_factor=1",
-    ];
-    let mut node = hookmetry_testkit::ChildServer::spawn(hookmetry, &node_args, token).await?;
-    let ep = node.client().create_endpoint("bench").await?;
-    let metrics_url = format!("{}/metrics", node.base_url);
-    let max_lag = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let seen = max_lag.clone();
-    let sampling = tokio::spawn(async move {
-        loop {
-            if let Ok(r) = reqwest::get(&metrics_url).await
-                && let Ok(text) = r.text().await
-                && let Some(v) = text
-                    .lines()
-                    .find(|l| l.starts_with("hookmetry_processor_lag_records "))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse::<f64>().ok())
-            {
-                seen.fetch_max(v as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+    let node = |roles: &'static str| {
+        let node_dir = dir.join(roles);
+        let (hookmetry, log, store, token) = (hookmetry.to_path_buf(), log.clone(), store.clone(), token.clone());
+        async move {
+            let node_dir = node_dir.to_str().context("dir")?.to_string();
+            let node_args = [
+                "run",
+                "--roles",
+                roles,
+                "--log",
+                &log,
+                "--store",
+                &store,
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                &node_dir,
+                "--set",
+                "log.kafka_replication_factor=1",
+            ];
+            hookmetry_testkit::ChildServer::spawn(&hookmetry, &node_args, token).await
         }
-    });
-    let ingest = load(args, &format!("{}/h/{}/hook", node.base_url, ep.token)).await?;
+    };
+    let mut api = node("api").await?;
+    let mut ingest_node = node("ingest").await?;
+    let client = api.client();
+    let mut endpoints = Vec::new();
+    for i in 0..args.connections.max(1) {
+        endpoints.push(client.create_endpoint(&format!("bench-{i}")).await?);
+    }
+    let urls: Vec<String> =
+        endpoints.iter().map(|ep| format!("{}/h/{}/hook", ingest_node.base_url, ep.token)).collect();
+    eprintln!("kafka mode: ingest node for {} s", args.seconds);
+    let ingest = load(args, &urls).await?;
+    eprintln!("kafka mode: processor catching up on {} captures", ingest.ok);
+
+    let mut processor = node("processor").await?;
+    // Counted from the processor's own counter: paging every capture through the API while it
+    // works would load the same store the processor writes to.
+    let stored_url = format!("{}/metrics", processor.base_url);
+    let count_stored = || async {
+        // Absent until the first capture is stored.
+        anyhow::Ok(gauge(&stored_url, "hookmetry_processor_records_total{outcome=\"stored\"}").await.unwrap_or(0))
+    };
     let drain = Instant::now();
-    node.client().wait_for_captures(&ep.id, ingest.ok as usize, Duration::from_secs(600)).await?;
-    let drain_s = drain.elapsed().as_secs_f64();
+    let backlog = wait_for_stored(&count_stored, ingest.ok, Duration::from_secs(600)).await?;
+    let catch_up_s = drain.elapsed().as_secs_f64();
+
+    let metrics_url = format!("{}/metrics", processor.base_url);
+    let lags = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let sampling = {
+        let lags = lags.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(v) = gauge(&metrics_url, "hookmetry_processor_lag_records").await {
+                    lags.lock().unwrap().push(v);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    eprintln!("kafka mode: {} captures/s for {} s with the processor running", args.rate, args.seconds);
+    let sustained = paced_load(&urls, args.rate, args.seconds, args.body_bytes).await?;
+    let settle = Instant::now();
+    wait_for_stored(&count_stored, backlog + sustained.ok, Duration::from_secs(600)).await?;
+    let settle_s = settle.elapsed().as_secs_f64();
     sampling.abort();
-    let max_lag = max_lag.load(std::sync::atomic::Ordering::Relaxed);
-    node.kill9().await?;
+    let mut lags = std::mem::take(&mut *lags.lock().unwrap());
+    lags.sort_unstable();
+    let lag_pct = |p: f64| lags.get(((lags.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0);
+    for n in [&mut processor, &mut ingest_node, &mut api] {
+        n.kill9().await?;
+    }
     std::fs::remove_dir_all(&dir).ok();
     let ratio = ingest.rps() / raw.rps();
     Ok(serde_json::json!({
@@ -360,19 +396,92 @@ async fn kafka_mode(args: &Args, hookmetry: &std::path::Path, brokers: &str) -> 
         "raw_rdkafka_producer": raw.json(None),
         "hookmetry_ingest_on_kafka": ingest.json(None),
         "throughput_ratio": (ratio * 1000.0).round() / 1000.0,
-        "processor_drain_after_load_s": (drain_s * 100.0).round() / 100.0,
-        "processor_lag_max_records_sampled": max_lag,
+        "processor_catch_up": {
+            "captures": backlog,
+            "seconds": (catch_up_s * 100.0).round() / 100.0,
+            "captures_per_s": (backlog as f64 / catch_up_s).round(),
+        },
+        "sustained_load": {
+            "rate_per_s": args.rate,
+            "seconds": args.seconds,
+            "load": sustained.json(None),
+            "lag_samples": lags.len(),
+            "lag_p50_records": lag_pct(0.5),
+            "lag_p99_records": lag_pct(0.99),
+            "lag_max_records": lag_pct(1.0),
+            "all_stored_s_after_load": (settle_s * 100.0).round() / 100.0,
+        },
     }))
 }
 
-async fn load(args: &Args, url: &str) -> anyhow::Result<LoadResult> {
+/// Waits until `count` reaches `want`; returns the count.
+async fn wait_for_stored<F, Fut>(count: &F, want: u64, timeout: Duration) -> anyhow::Result<u64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let n = count().await?;
+        if n >= want {
+            return Ok(n);
+        }
+        if Instant::now() >= deadline {
+            bail!("{n} of {want} captures stored after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One sample's value from a Prometheus text page, by its name with labels as printed.
+async fn gauge(url: &str, name: &str) -> Option<u64> {
+    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+    let line = text.lines().find(|l| l.split_whitespace().next() == Some(name))?;
+    line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|v| v as u64)
+}
+
+/// Open-loop load: `rate` requests per second for `seconds`, spread over `urls`, each sent on
+/// schedule whether or not earlier ones were answered.
+async fn paced_load(urls: &[String], rate: u32, seconds: u64, body_bytes: usize) -> anyhow::Result<LoadResult> {
+    let http = reqwest::Client::new();
+    let body = vec![b'{'; body_bytes];
+    let n = u64::from(rate) * seconds;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    let mut tasks = Vec::with_capacity(n as usize);
+    let started = Instant::now();
+    for i in 0..n {
+        tick.tick().await;
+        let (http, url, body) = (http.clone(), urls[i as usize % urls.len()].clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let start = Instant::now();
+            let ok = matches!(http.post(&url).body(body).send().await, Ok(r) if r.status().is_success());
+            (ok, start.elapsed().as_micros() as u64)
+        }));
+    }
+    let mut result = LoadResult { ok: 0, errors: 0, elapsed: started.elapsed(), latencies_us: vec![] };
+    for t in tasks {
+        let (ok, us) = t.await?;
+        if ok {
+            result.ok += 1;
+            result.latencies_us.push(us);
+        } else {
+            result.errors += 1;
+        }
+    }
+    result.latencies_us.sort_unstable();
+    Ok(result)
+}
+
+/// Closed-loop load: each connection sends the next request when the previous one is answered.
+/// Connection i loads `urls[i % urls.len()]`.
+async fn load(args: &Args, urls: &[String]) -> anyhow::Result<LoadResult> {
     let body = vec![b'{'; args.body_bytes];
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
-    for _ in 0..args.connections {
+    for c in 0..args.connections {
         let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
-        let url = url.to_string();
+        let url = urls[c % urls.len()].clone();
         let body = body.clone();
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(100_000));

@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 /// Consumer group of processors on the captures log.
 pub const GROUP: &str = "processor";
 
+/// How often the lag gauge is refreshed.
+const LAG_INTERVAL: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct ProcessorSettings {
     pub batch_size: usize,
@@ -103,6 +106,7 @@ impl Processor {
         let mut backoff = Backoff::default();
         let mut pending = PendingCommit::default();
         let mut previous_len = 0;
+        let mut lag_read: Option<Instant> = None;
         while !shutdown.is_cancelled() {
             let batch = match self.next_batch(&mut *consumer, previous_len).await {
                 Ok(batch) => batch,
@@ -115,8 +119,22 @@ impl Processor {
             if !batch.is_empty() {
                 previous_len = batch.len();
                 let started = Instant::now();
+                // Decoded once: an undecodable record is set aside once, not again on every
+                // retry of a batch whose store write failed.
+                let captures = loop {
+                    match self.decode(&batch).await {
+                        Ok(captures) => break captures,
+                        Err(e) => {
+                            tracing::warn!(error = %e, records = batch.len(), "batch not decoded; retrying");
+                            if shutdown.is_cancelled() {
+                                return Ok(());
+                            }
+                            backoff.wait(&shutdown).await;
+                        }
+                    }
+                };
                 // Retries until stored: skipping a batch would lose acknowledged captures.
-                while let Err(e) = self.process(&batch).await {
+                while let Err(e) = self.process(&captures).await {
                     tracing::warn!(error = %e, records = batch.len(), "batch not stored; retrying");
                     if shutdown.is_cancelled() {
                         return Ok(());
@@ -130,10 +148,16 @@ impl Processor {
             if pending.due(self.settings.commit_interval) {
                 pending.commit(&mut *consumer).await;
             }
-            if let Ok(lag) = consumer.lag().await {
-                // Stored but not yet committed is not lag: those captures are readable.
-                let lag = lag.saturating_sub(pending.records);
-                self.metrics.lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
+            // Reading lag costs broker round trips: under load once a second is enough for a
+            // scraped gauge; when idle it is read at once so it drops to 0 as soon as all is stored.
+            let idle = batch.is_empty() && self.metrics.lag.get() != 0;
+            if idle || lag_read.is_none_or(|t| t.elapsed() >= LAG_INTERVAL) {
+                lag_read = Some(Instant::now());
+                if let Ok(lag) = consumer.lag().await {
+                    // Stored but not yet committed is not lag: those captures are readable.
+                    let lag = lag.saturating_sub(pending.records);
+                    self.metrics.lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
+                }
             }
         }
         pending.commit(&mut *consumer).await;
@@ -161,22 +185,27 @@ impl Processor {
         Ok(batch)
     }
 
-    async fn process(&self, batch: &[Record]) -> Result<(), String> {
+    /// The batch's captures. A record no version of us can read would stall the group forever:
+    /// it is set aside, with the error and where it came from, and passed. Failing to set one
+    /// aside fails the call and the caller retries it: dead letters are at least once.
+    async fn decode(&self, batch: &[Record]) -> Result<Vec<CapturedRequest>, String> {
         let mut captures: Vec<CapturedRequest> = Vec::with_capacity(batch.len());
         for record in batch {
             match hookmetry_proto::decode_capture(record.payload.clone()) {
                 Ok(c) => captures.push(c),
                 Err(e) => {
-                    // A record no version of us can read would stall the group forever: it is set
-                    // aside, with the error and where it came from, and passed.
-                    tracing::error!(error = %e, partition = record.partition, offset = record.offset, "undecodable capture record set aside");
                     self.set_aside(record, &e.to_string()).await?;
+                    tracing::error!(error = %e, partition = record.partition, offset = record.offset, "undecodable capture record set aside");
                     self.metrics.records.with_label_values(&["undecodable"]).inc();
                 }
             }
         }
-        let verifications = self.verify(&captures).await?;
-        let new = self.store.put_captures(&captures).await.map_err(|e| format!("store: {e}"))?;
+        Ok(captures)
+    }
+
+    async fn process(&self, captures: &[CapturedRequest]) -> Result<(), String> {
+        let verifications = self.verify(captures).await?;
+        let new = self.store.put_captures(captures).await.map_err(|e| format!("store: {e}"))?;
         self.metrics.records.with_label_values(&["stored"]).inc_by(new as u64);
         self.metrics.records.with_label_values(&["duplicate"]).inc_by((captures.len() - new) as u64);
         // Written after the captures they describe; both writes are idempotent, so a crash
@@ -292,8 +321,12 @@ impl PendingCommit {
                 self.since = None;
                 self.records = 0;
             }
-            // Kept for the next attempt; until then a crash re-stores, which is safe.
-            Err(e) => tracing::warn!(error = %e, "offset commit failed; will retry"),
+            // Kept for the next attempt, one interval later (a rebalance in progress fails every
+            // commit until it ends); until then a crash re-stores, which is safe.
+            Err(e) => {
+                tracing::warn!(error = %e, "offset commit failed; will retry");
+                self.since = Some(Instant::now());
+            }
         }
     }
 }

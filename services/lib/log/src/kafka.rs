@@ -565,9 +565,17 @@ impl EventLog for KafkaLog {
         let consumer: LogConsumer =
             config.create_with_context(LogContext).map_err(|e| LogError::Config(format!("Kafka consumer: {e}")))?;
         consumer.subscribe(&[topic]).map_err(|e| LogError::Unavailable(format!("subscribing to `{topic}`: {e}")))?;
+        // Lag is read through a client of its own that never joins the group: on the member's
+        // connection a ListOffsets request queues behind the outstanding fetch long-poll, and
+        // one per partition stalled the processor for seconds per batch.
+        let lag_client: BaseConsumer<LogContext> = self
+            .consumer_config(&[("group.id", group.to_owned())])
+            .create_with_context(LogContext)
+            .map_err(|e| LogError::Config(format!("Kafka consumer: {e}")))?;
         debug!(topic, group, "kafka group consumer subscribed");
         Ok(Box::new(KafkaGroupConsumer {
             consumer: Some(Arc::new(consumer)),
+            lag_client: Arc::new(lag_client),
             topic: topic.to_owned(),
             group: group.to_owned(),
             committed: HashMap::new(),
@@ -618,6 +626,8 @@ impl EventLog for KafkaLog {
 struct KafkaGroupConsumer {
     /// `None` only while being dropped.
     consumer: Option<Arc<LogConsumer>>,
+    /// Reads the group's commits and the partitions' ends for `lag`, on its own connections.
+    lag_client: Arc<BaseConsumer<LogContext>>,
     topic: String,
     group: String,
     /// The highest offset this member committed per partition, so commits never go back.
@@ -651,6 +661,11 @@ impl GroupConsumer for KafkaGroupConsumer {
             *entry = (*entry).max(offset);
         }
         next.retain(|p, o| self.committed.get(p).is_none_or(|c| *o > *c));
+        // A partition lost in a rebalance since its records were read belongs to another member
+        // now, whose commits may be ahead: committing it from here could move them back.
+        if let Ok(assigned) = self.consumer().assignment() {
+            next.retain(|p, _| assigned.find_partition(&self.topic, *p).is_some());
+        }
         if next.is_empty() {
             return Ok(());
         }
@@ -672,24 +687,42 @@ impl GroupConsumer for KafkaGroupConsumer {
     }
 
     async fn lag(&mut self) -> Result<u64> {
-        let consumer = self.consumer().clone();
+        let consumer = self.lag_client.clone();
         let (topic, timeout) = (self.topic.clone(), self.request_timeout);
         blocking(move || {
-            let Some(partitions) = partitions_of(&consumer, &topic, timeout)? else {
+            let Some(partitions) = partitions_of(&*consumer, &topic, timeout)? else {
                 return Ok(0);
             };
-            let mut tpl = TopicPartitionList::new();
+            let (mut tpl, mut starts, mut ends) =
+                (TopicPartitionList::new(), TopicPartitionList::new(), TopicPartitionList::new());
             for &p in &partitions {
                 tpl.add_partition(&topic, p);
+                // Offset::Beginning and Offset::End as timestamps ask ListOffsets for the earliest
+                // and latest offsets: one request for every partition, not a query for each.
+                let at = |list: &mut TopicPartitionList, offset| {
+                    list.add_partition_offset(&topic, p, offset)
+                        .map_err(|e| LogError::Unavailable(format!("lag of `{topic}`: {e}")))
+                };
+                at(&mut starts, Offset::Beginning)?;
+                at(&mut ends, Offset::End)?;
             }
             let committed = consumer
                 .committed_offsets(tpl, timeout)
                 .map_err(|e| LogError::Unavailable(format!("reading commits of `{topic}`: {e}")))?;
+            let offsets = |list| {
+                consumer
+                    .offsets_for_times(list, timeout)
+                    .map_err(|e| LogError::Unavailable(format!("reading the offsets of `{topic}`: {e}")))
+            };
+            let (starts, ends) = (offsets(starts)?, offsets(ends)?);
+            let offset_in = |list: &TopicPartitionList, p| match list.find_partition(&topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Ok(o),
+                other => Err(LogError::Unavailable(format!("no offset for `{topic}`/{p}: {other:?}"))),
+            };
             let mut lag = 0u64;
             for p in partitions {
-                let (low, high) = consumer
-                    .fetch_watermarks(&topic, p, timeout)
-                    .map_err(|e| LogError::Unavailable(format!("reading the end of `{topic}`/{p}: {e}")))?;
+                let (low, high) = (offset_in(&starts, p)?, offset_in(&ends, p)?);
+                // Records removed by retention are not lag, committed or not.
                 let done = match committed.find_partition(&topic, p).map(|e| e.offset()) {
                     Some(Offset::Offset(o)) if o >= 0 => o.max(low),
                     _ => low,
@@ -719,7 +752,7 @@ impl KafkaTail {
         let consumer = self.consumer.clone().expect("consumer is present until drop");
         let topic = self.topic.clone();
         self.assigned = blocking(move || {
-            let Some(partitions) = partitions_of(&consumer, &topic, timeout)? else {
+            let Some(partitions) = partitions_of(&*consumer, &topic, timeout)? else {
                 return Ok(false);
             };
             let mut tpl = TopicPartitionList::new();
@@ -861,7 +894,7 @@ fn to_record(message: &BorrowedMessage<'_>) -> Record {
 }
 
 /// The topic's partitions; `None` when the topic does not exist.
-fn partitions_of(consumer: &LogConsumer, topic: &str, timeout: Duration) -> Result<Option<Vec<i32>>> {
+fn partitions_of<C: Consumer<LogContext>>(consumer: &C, topic: &str, timeout: Duration) -> Result<Option<Vec<i32>>> {
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| LogError::Unavailable(format!("kafka metadata of `{topic}`: {e}")))?;
