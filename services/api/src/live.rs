@@ -246,6 +246,9 @@ impl Hub {
                     self.load_and_publish(store, &summary).await;
                 }
             }
+            // Not yet delivered to subscribers (the `deliveryUpdated` subscription comes with the
+            // replay API); counted so the tail's traffic adds up.
+            Ok(Some(Event::DeliveryUpdated(_))) => self.metrics.events.with_label_values(&["delivery_updated"]).inc(),
             // An event kind from a newer version: nothing here knows what to do with it.
             Ok(None) => self.metrics.events.with_label_values(&["unknown"]).inc(),
             Err(e) => {

@@ -111,7 +111,7 @@ async fn stores_each_capture_exactly_and_then_announces_it() {
             assert_eq!(r.header(hookmetry_proto::SCHEMA_HEADER).map(|v| v.as_ref()), Some(&b"event/1"[..]));
             match hookmetry_proto::decode_event(r.payload).unwrap() {
                 Some(Event::CaptureStored(s)) => announced.push(s),
-                None => panic!("unknown event"),
+                other => panic!("the processor announces stored captures only, got {other:?}"),
             }
         }
     }

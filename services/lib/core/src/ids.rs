@@ -62,6 +62,10 @@ id_type!(
 id_type!(EndpointId);
 id_type!(TeamId);
 id_type!(TokenId);
+id_type!(
+    /// Id of one delivery (a capture sent to a target, with its attempts); time-ordered.
+    DeliveryId
+);
 
 impl CaptureId {
     /// Milliseconds since the Unix epoch embedded in the UUIDv7.

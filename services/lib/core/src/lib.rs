@@ -3,6 +3,7 @@
 //! Nothing here does I/O. Backends and roles convert to and from these types at their edges.
 
 mod capture;
+mod delivery;
 mod form;
 mod ids;
 mod secret;
@@ -11,8 +12,9 @@ mod time;
 mod verification;
 
 pub use capture::{CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
+pub use delivery::{Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, OutgoingRequest};
 pub use form::form_decode;
-pub use ids::{CaptureId, EndpointId, IdParseError, TeamId, TokenId};
+pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};
 pub use secret::{TokenHash, capture_token, hash_token, new_api_token};
 pub use team::{ApiToken, Role, Team};
 pub use time::{Timestamp, format_rfc3339};
@@ -23,5 +25,8 @@ pub const TOPIC_CAPTURES: &str = "captures";
 /// Log topic where the processor sets aside captures-log records it cannot decode, with the
 /// error and their original position, instead of letting one block its partition.
 pub const TOPIC_DEAD_LETTERS: &str = "captures-undecodable";
+/// Log topic of deliveries to attempt, keyed by target host so one target's deliveries stay on
+/// one replay worker, which enforces its concurrency limit.
+pub const TOPIC_DELIVERIES: &str = "deliveries";
 /// Log topic that carries notifications (capture stored, …) to live subscribers.
 pub const TOPIC_EVENTS: &str = "events";

@@ -2,7 +2,9 @@
 //! `hookmetry_core` types and calls `encode_*` / `decode_*`.
 
 use bytes::Bytes;
-use hookmetry_core::{CaptureId, CaptureSummary, CapturedRequest, EndpointId, Header, TeamId, Timestamp};
+use hookmetry_core::{
+    CaptureId, CaptureSummary, CapturedRequest, DeliveryId, DeliveryState, EndpointId, Header, TeamId, Timestamp,
+};
 use prost::Message;
 
 mod pb {
@@ -12,6 +14,8 @@ mod pb {
 
 /// Value of the `schema` record header for a `CapturedRequest` payload.
 pub const SCHEMA_CAPTURED_REQUEST: &str = "captured-request/1";
+/// Value of the `schema` record header for a `DeliveryRequest` payload.
+pub const SCHEMA_DELIVERY_REQUEST: &str = "delivery-request/1";
 /// Value of the `schema` record header for an `Event` payload.
 pub const SCHEMA_EVENT: &str = "event/1";
 /// Name of the record header that carries the schema.
@@ -33,6 +37,41 @@ pub enum ProtoError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     CaptureStored(CaptureSummary),
+    DeliveryUpdated(DeliveryUpdate),
+}
+
+/// A delivery changed; the details are in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryUpdate {
+    pub delivery_id: DeliveryId,
+    pub capture_id: CaptureId,
+    pub endpoint_id: EndpointId,
+    pub team_id: TeamId,
+    pub state: DeliveryState,
+    pub attempts: u32,
+}
+
+impl DeliveryUpdate {
+    pub fn of(d: &hookmetry_core::Delivery) -> Self {
+        Self {
+            delivery_id: d.id,
+            capture_id: d.capture_id,
+            endpoint_id: d.endpoint_id,
+            team_id: d.team_id,
+            state: d.state,
+            attempts: d.attempts,
+        }
+    }
+}
+
+pub fn encode_delivery_request(id: DeliveryId) -> Bytes {
+    pb::DeliveryRequest { delivery_id: Bytes::copy_from_slice(id.as_bytes()) }.encode_to_vec().into()
+}
+
+pub fn decode_delivery_request(buf: Bytes) -> Result<DeliveryId, ProtoError> {
+    const M: &str = "DeliveryRequest";
+    let m = pb::DeliveryRequest::decode(buf).map_err(|source| ProtoError::Decode { message: M, source })?;
+    Ok(DeliveryId::from_bytes(uuid_bytes(&m.delivery_id, M, "delivery_id")?))
 }
 
 pub fn encode_capture(c: &CapturedRequest) -> Bytes {
@@ -87,6 +126,14 @@ pub fn encode_event(e: &Event) -> Bytes {
             body_size: s.body_size,
             received_at_micros: s.received_at.micros(),
         }),
+        Event::DeliveryUpdated(d) => pb::event::Kind::DeliveryUpdated(pb::DeliveryUpdated {
+            delivery_id: Bytes::copy_from_slice(d.delivery_id.as_bytes()),
+            capture_id: Bytes::copy_from_slice(d.capture_id.as_bytes()),
+            endpoint_id: Bytes::copy_from_slice(d.endpoint_id.as_bytes()),
+            team_id: Bytes::copy_from_slice(d.team_id.as_bytes()),
+            state: d.state.as_str().to_owned(),
+            attempts: d.attempts,
+        }),
     };
     pb::Event { kind: Some(kind) }.encode_to_vec().into()
 }
@@ -105,6 +152,18 @@ pub fn decode_event(buf: Bytes) -> Result<Option<Event>, ProtoError> {
             path: s.path,
             body_size: s.body_size,
             received_at: Timestamp::from_micros(s.received_at_micros),
+        })),
+        Some(pb::event::Kind::DeliveryUpdated(d)) => Some(Event::DeliveryUpdated(DeliveryUpdate {
+            delivery_id: DeliveryId::from_bytes(uuid_bytes(&d.delivery_id, M, "delivery_id")?),
+            capture_id: CaptureId::from_bytes(uuid_bytes(&d.capture_id, M, "capture_id")?),
+            endpoint_id: EndpointId::from_bytes(uuid_bytes(&d.endpoint_id, M, "endpoint_id")?),
+            team_id: TeamId::from_bytes(uuid_bytes(&d.team_id, M, "team_id")?),
+            state: DeliveryState::parse(&d.state).ok_or_else(|| ProtoError::Invalid {
+                message: M,
+                field: "state",
+                problem: format!("`{}` is not a delivery state", d.state),
+            })?,
+            attempts: d.attempts,
         })),
         None => None,
     })
@@ -155,6 +214,22 @@ mod tests {
     fn event_round_trips() {
         let e = Event::CaptureStored(sample().summary());
         assert_eq!(decode_event(encode_event(&e)).unwrap(), Some(e));
+    }
+
+    #[test]
+    fn delivery_update_and_request_round_trip() {
+        let e = Event::DeliveryUpdated(DeliveryUpdate {
+            delivery_id: DeliveryId::new(),
+            capture_id: CaptureId::new(),
+            endpoint_id: EndpointId::new(),
+            team_id: TeamId::new(),
+            state: DeliveryState::DeadLettered,
+            attempts: 8,
+        });
+        assert_eq!(decode_event(encode_event(&e)).unwrap(), Some(e));
+        let id = DeliveryId::new();
+        assert_eq!(decode_delivery_request(encode_delivery_request(id)).unwrap(), id);
+        assert!(decode_delivery_request(Bytes::from_static(b"\x0a\x02ab")).is_err());
     }
 
     #[test]

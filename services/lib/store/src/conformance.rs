@@ -10,12 +10,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, GenericHmac, Header, Role,
-    SigningSecret, Team, TeamId, Timestamp, TokenId, Verdict, Verification, VerificationSettings, capture_token,
-    hash_token, new_api_token,
+    ApiToken, Attempt, AttemptError, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId, DeliveryOrigin,
+    DeliveryState, Endpoint, EndpointId, GenericHmac, Header, OutgoingRequest, Role, SigningSecret, Team, TeamId,
+    Timestamp, TokenId, Verdict, Verification, VerificationSettings, capture_token, hash_token, new_api_token,
 };
 
-use crate::{CaptureFilter, CapturePage, HeaderFilter, Store, StoreError};
+use crate::{CaptureFilter, CapturePage, DeliveryProgress, HeaderFilter, Store, StoreError};
 
 #[async_trait]
 pub trait StoreHarness: Send + Sync {
@@ -54,6 +54,12 @@ pub async fn run_all(h: &dyn StoreHarness) {
     retention_set_and_expire(h).await;
     verification_settings_round_trip(h).await;
     verifications_stored_replaced_and_filtered(h).await;
+    delivery_round_trip_is_byte_exact_and_first_write_wins(h).await;
+    deliveries_listed_per_capture_newest_first(h).await;
+    attempts_recorded_once_in_order_with_progress(h).await;
+    due_deliveries_are_pending_and_due_earliest_first(h).await;
+    cancel_stops_a_pending_delivery_only(h).await;
+    deleting_a_capture_deletes_its_deliveries(h).await;
     restart_keeps_everything(h).await;
     health_is_ok(h).await;
 }
@@ -682,6 +688,188 @@ fn verification(verdict: Verdict, reason: &str, label: Option<&str>) -> Verifica
     }
 }
 
+pub async fn delivery_round_trip_is_byte_exact_and_first_write_wins(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "delivery round trip").await;
+    let mut d = new_delivery(&capture, DeliveryOrigin::Rule { rule_id: "to-staging".into() });
+    d.request.headers = vec![
+        Header::new("X-Dup", "one"),
+        Header::new("content-type", "application/json"),
+        Header::new("X-Dup", Bytes::from_static(b"two \xff\x00")),
+    ];
+    d.request.body = Bytes::from_static(b"\x00\xffnot utf-8\r\n");
+    d.edited = true;
+    store.put_delivery(&d).await.unwrap();
+    assert_eq!(store.delivery(d.id).await.unwrap(), Some(d.clone()));
+
+    let mut changed = d.clone();
+    changed.request.url = "http://elsewhere.invalid/".into();
+    changed.state = DeliveryState::Succeeded;
+    store.put_delivery(&changed).await.unwrap();
+    assert_eq!(store.delivery(d.id).await.unwrap(), Some(d), "a second put of the same id must change nothing");
+    assert_eq!(store.delivery(DeliveryId::new()).await.unwrap(), None);
+}
+
+pub async fn deliveries_listed_per_capture_newest_first(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (ep, capture) = endpoint_with_capture(&store, "deliveries per capture").await;
+    let other = new_capture(&ep);
+    store.put_captures(std::slice::from_ref(&other)).await.unwrap();
+    let first = new_delivery(&capture, DeliveryOrigin::Manual);
+    let second = new_delivery(&capture, DeliveryOrigin::Manual);
+    let elsewhere = new_delivery(&other, DeliveryOrigin::Manual);
+    for d in [&first, &elsewhere, &second] {
+        store.put_delivery(d).await.unwrap();
+    }
+    let ids: Vec<DeliveryId> = store.deliveries_for_capture(capture.id).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(ids, vec![second.id, first.id]);
+    assert!(store.deliveries_for_capture(CaptureId::new()).await.unwrap().is_empty());
+}
+
+pub async fn attempts_recorded_once_in_order_with_progress(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "attempts").await;
+    let d = new_delivery(&capture, DeliveryOrigin::Manual);
+    store.put_delivery(&d).await.unwrap();
+
+    let retry_at = Timestamp::from_micros(d.created_at.micros() + 2_000_000);
+    let failed = new_attempt(d.id, 1, Some(503));
+    let progress = DeliveryProgress {
+        state: DeliveryState::Pending,
+        attempts: 1,
+        next_attempt_at: Some(retry_at),
+        updated_at: Timestamp::from_micros(d.created_at.micros() + 1),
+    };
+    assert!(store.record_attempt(&failed, &progress).await.unwrap());
+    let after = store.delivery(d.id).await.unwrap().unwrap();
+    assert_eq!((after.state, after.attempts, after.next_attempt_at), (DeliveryState::Pending, 1, Some(retry_at)));
+    assert_eq!(after.updated_at, progress.updated_at);
+    assert_eq!(after.request, d.request, "an attempt must not change the request");
+
+    let ok = new_attempt(d.id, 2, Some(200));
+    let done = DeliveryProgress {
+        state: DeliveryState::Succeeded,
+        attempts: 2,
+        next_attempt_at: None,
+        updated_at: Timestamp::from_micros(d.created_at.micros() + 3_000_000),
+    };
+    assert!(store.record_attempt(&ok, &done).await.unwrap());
+    // The same attempt again (a worker retrying its write) is kept once.
+    let mut again = ok.clone();
+    again.response_status = Some(201);
+    store.record_attempt(&again, &done).await.unwrap();
+    assert_eq!(store.attempts(d.id).await.unwrap(), vec![failed, ok]);
+    let finished = store.delivery(d.id).await.unwrap().unwrap();
+    assert_eq!((finished.state, finished.attempts, finished.next_attempt_at), (DeliveryState::Succeeded, 2, None));
+
+    let stray = new_attempt(DeliveryId::new(), 1, None);
+    assert!(matches!(store.record_attempt(&stray, &done).await, Err(StoreError::NotFound { entity: "delivery" })));
+    assert!(store.attempts(stray.delivery_id).await.unwrap().is_empty());
+}
+
+pub async fn due_deliveries_are_pending_and_due_earliest_first(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "due deliveries").await;
+    // Far in the past, so deliveries of other cases sharing this store are not due before them.
+    let base = 1_000_000_000_000_000i64;
+    let at = |s: i64| Timestamp::from_micros(base + s * 1_000_000);
+    let mut ds = Vec::new();
+    for due in [30, 10, 20, 500] {
+        let mut d = new_delivery(&capture, DeliveryOrigin::Manual);
+        d.next_attempt_at = Some(at(due));
+        store.put_delivery(&d).await.unwrap();
+        ds.push(d);
+    }
+    let mut finished = new_delivery(&capture, DeliveryOrigin::Manual);
+    finished.state = DeliveryState::Succeeded;
+    finished.next_attempt_at = Some(at(5));
+    store.put_delivery(&finished).await.unwrap();
+
+    let ids = |v: Vec<Delivery>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.due_deliveries(at(100), 10).await.unwrap()), vec![ds[1].id, ds[2].id, ds[0].id]);
+    assert_eq!(ids(store.due_deliveries(at(100), 2).await.unwrap()), vec![ds[1].id, ds[2].id], "limit");
+    assert!(store.due_deliveries(at(9), 10).await.unwrap().is_empty(), "nothing due yet");
+
+    // Rescheduled past `now`, and finished: neither is due any more.
+    let later = DeliveryProgress {
+        state: DeliveryState::Pending,
+        attempts: 1,
+        next_attempt_at: Some(at(400)),
+        updated_at: at(10),
+    };
+    store.record_attempt(&new_attempt(ds[1].id, 1, Some(500)), &later).await.unwrap();
+    let dead =
+        DeliveryProgress { state: DeliveryState::DeadLettered, attempts: 1, next_attempt_at: None, updated_at: at(20) };
+    store.record_attempt(&new_attempt(ds[2].id, 1, Some(500)), &dead).await.unwrap();
+    assert_eq!(ids(store.due_deliveries(at(100), 10).await.unwrap()), vec![ds[0].id]);
+    assert_eq!(ids(store.due_deliveries(at(450), 10).await.unwrap()), vec![ds[0].id, ds[1].id]);
+}
+
+pub async fn cancel_stops_a_pending_delivery_only(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "cancel").await;
+    let d = new_delivery(&capture, DeliveryOrigin::Manual);
+    store.put_delivery(&d).await.unwrap();
+    let at = Timestamp::from_micros(d.created_at.micros() + 5);
+    assert!(store.cancel_delivery(d.id, at).await.unwrap());
+    let cancelled = store.delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (cancelled.state, cancelled.next_attempt_at, cancelled.updated_at),
+        (DeliveryState::Cancelled, None, at)
+    );
+    assert!(!store.cancel_delivery(d.id, at).await.unwrap(), "already cancelled");
+    assert!(
+        store.due_deliveries(Timestamp::from_micros(i64::MAX), usize::MAX).await.unwrap().iter().all(|x| x.id != d.id)
+    );
+
+    // An attempt that was in flight when the cancel came is kept, but does not revive it.
+    let late = DeliveryProgress { state: DeliveryState::Succeeded, attempts: 1, next_attempt_at: None, updated_at: at };
+    assert!(!store.record_attempt(&new_attempt(d.id, 1, Some(200)), &late).await.unwrap());
+    assert_eq!(store.delivery(d.id).await.unwrap().unwrap().state, DeliveryState::Cancelled);
+    assert_eq!(store.attempts(d.id).await.unwrap().len(), 1);
+
+    let mut done = new_delivery(&capture, DeliveryOrigin::Manual);
+    done.state = DeliveryState::Succeeded;
+    store.put_delivery(&done).await.unwrap();
+    assert!(!store.cancel_delivery(done.id, at).await.unwrap(), "a finished delivery stays finished");
+    assert_eq!(store.delivery(done.id).await.unwrap().unwrap().state, DeliveryState::Succeeded);
+    assert!(matches!(
+        store.cancel_delivery(DeliveryId::new(), at).await,
+        Err(StoreError::NotFound { entity: "delivery" })
+    ));
+}
+
+pub async fn deleting_a_capture_deletes_its_deliveries(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (ep, capture) = endpoint_with_capture(&store, "delete deliveries").await;
+    let kept_capture = new_capture(&ep);
+    store.put_captures(std::slice::from_ref(&kept_capture)).await.unwrap();
+    let gone = new_delivery(&capture, DeliveryOrigin::Manual);
+    let kept = new_delivery(&kept_capture, DeliveryOrigin::Manual);
+    for d in [&gone, &kept] {
+        store.put_delivery(d).await.unwrap();
+        let progress = DeliveryProgress {
+            state: DeliveryState::Pending,
+            attempts: 1,
+            next_attempt_at: d.next_attempt_at,
+            updated_at: d.created_at,
+        };
+        store.record_attempt(&new_attempt(d.id, 1, Some(502)), &progress).await.unwrap();
+    }
+    store.delete_capture(capture.id).await.unwrap();
+    assert_eq!(store.delivery(gone.id).await.unwrap(), None);
+    assert!(store.attempts(gone.id).await.unwrap().is_empty());
+    assert!(store.deliveries_for_capture(capture.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.delivery(kept.id).await.unwrap(),
+        Some(kept.clone()).map(|mut k| {
+            k.attempts = 1;
+            k
+        })
+    );
+    assert_eq!(store.attempts(kept.id).await.unwrap().len(), 1);
+}
+
 pub async fn health_is_ok(h: &dyn StoreHarness) {
     let store = h.open().await;
     store.health().await.unwrap();
@@ -750,6 +938,62 @@ fn new_capture(endpoint: &Endpoint) -> CapturedRequest {
         remote_addr: "192.0.2.7".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::now(),
+    }
+}
+
+async fn endpoint_with_capture(store: &Arc<dyn Store>, name: &str) -> (Endpoint, CapturedRequest) {
+    let team = new_team(store, name).await;
+    let ep = new_endpoint(team.id, name);
+    store.create_endpoint(&ep).await.unwrap();
+    let capture = new_capture(&ep);
+    store.put_captures(std::slice::from_ref(&capture)).await.unwrap();
+    (ep, capture)
+}
+
+fn new_delivery(capture: &CapturedRequest, origin: DeliveryOrigin) -> Delivery {
+    let now = Timestamp::now();
+    Delivery {
+        id: DeliveryId::new(),
+        team_id: capture.team_id,
+        endpoint_id: capture.endpoint_id,
+        capture_id: capture.id,
+        origin,
+        request: OutgoingRequest {
+            method: capture.method.clone(),
+            url: format!("http://receiver.invalid:3000{}", capture.path),
+            headers: capture.headers.clone(),
+            body: capture.body.clone(),
+            body_sha256: capture.body_sha256,
+        },
+        edited: false,
+        resigned: false,
+        state: DeliveryState::Pending,
+        attempts: 0,
+        max_attempts: 5,
+        next_attempt_at: Some(now),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A 2xx status succeeds, any other fails with `Status`, `None` is a connection that failed.
+fn new_attempt(delivery: DeliveryId, number: u32, status: Option<u16>) -> Attempt {
+    let error = match status {
+        Some(200..=299) => None,
+        Some(_) => Some(AttemptError::Status),
+        None => Some(AttemptError::Connect),
+    };
+    Attempt {
+        delivery_id: delivery,
+        number,
+        started_at: Timestamp::from_micros(1_700_000_000_000_000 + i64::from(number)),
+        latency_ms: 12 + u64::from(number),
+        response_status: status,
+        response_headers: vec![Header::new("Retry-After", "2"), Header::new("x-dup", "a"), Header::new("x-dup", "b")],
+        response_body: Bytes::from_static(b"{\"ok\":false}\xff"),
+        response_truncated: number == 1,
+        error,
+        error_message: error.map(|e| format!("attempt {number}: {}", e.as_str())),
     }
 }
 

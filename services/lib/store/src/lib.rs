@@ -1,12 +1,12 @@
-//! The `Store` seam: teams, tokens, endpoints and captures.
+//! The `Store` seam: teams, tokens, endpoints, captures, and deliveries with their attempts.
 //!
 //! Every capture write is idempotent on the capture id assigned at ingest, so the processor may
 //! write the same capture twice after a crash and the store still holds it once.
 
 use async_trait::async_trait;
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, TokenHash, TokenId, Verdict,
-    Verification,
+    ApiToken, Attempt, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Endpoint,
+    EndpointId, Team, TeamId, Timestamp, TokenHash, TokenId, Verdict, Verification,
 };
 
 pub mod conformance;
@@ -160,6 +160,39 @@ pub struct CaptureList {
     pub has_more: bool,
 }
 
+/// What one attempt changes about its delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryProgress {
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+/// How a delivery's origin is stored: `manual`, or `rule:<rule id>`.
+pub(crate) fn origin_to_str(origin: &DeliveryOrigin) -> String {
+    match origin {
+        DeliveryOrigin::Manual => "manual".to_owned(),
+        DeliveryOrigin::Rule { rule_id } => format!("rule:{rule_id}"),
+    }
+}
+
+pub(crate) fn origin_from_str(s: &str) -> Result<DeliveryOrigin> {
+    match s.split_once(':') {
+        None if s == "manual" => Ok(DeliveryOrigin::Manual),
+        Some(("rule", id)) => Ok(DeliveryOrigin::Rule { rule_id: id.to_owned() }),
+        _ => Err(StoreError::Corrupt(format!("unknown delivery origin `{s}`"))),
+    }
+}
+
+pub(crate) fn state_from_str(s: &str) -> Result<DeliveryState> {
+    DeliveryState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown delivery state `{s}`")))
+}
+
+pub(crate) fn attempt_error_from_str(s: &str) -> Result<hookmetry_core::AttemptError> {
+    hookmetry_core::AttemptError::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown attempt error `{s}`")))
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn create_team(&self, team: &Team) -> Result<()>;
@@ -204,6 +237,25 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every capture received before `now` minus its team's retention. Returns how many
     /// were deleted. Backends with native expiry (Scylla TTLs) may find nothing to do.
     async fn expire_captures(&self, now: Timestamp) -> Result<u64>;
+
+    /// Stores a new delivery; an id already stored is left as it is (the first write wins), so a
+    /// redelivered request to replay creates one delivery.
+    async fn put_delivery(&self, delivery: &Delivery) -> Result<()>;
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>>;
+    /// Deliveries of one capture, newest first.
+    async fn deliveries_for_capture(&self, capture: CaptureId) -> Result<Vec<Delivery>>;
+    /// Keeps an attempt (once per delivery and number) and applies `progress` to its delivery,
+    /// unless the delivery is no longer pending (cancelled meanwhile): then the attempt is kept,
+    /// the delivery is not changed, and the answer is `false`. `NotFound` for an unknown delivery.
+    async fn record_attempt(&self, attempt: &Attempt, progress: &DeliveryProgress) -> Result<bool>;
+    /// Attempts of a delivery, first first.
+    async fn attempts(&self, delivery: DeliveryId) -> Result<Vec<Attempt>>;
+    /// Pending deliveries whose next attempt is due at `now`, earliest first, at most `limit`.
+    /// This is how a scheduled retry survives a restart of the replay worker.
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>>;
+    /// Cancels a pending delivery; `false` when it had already finished. `NotFound` for an
+    /// unknown one.
+    async fn cancel_delivery(&self, id: DeliveryId, at: Timestamp) -> Result<bool>;
 
     /// `Ok` when reads and writes can be expected to succeed.
     async fn health(&self) -> Result<()>;

@@ -22,13 +22,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team, TeamId, Timestamp,
-    TokenHash, TokenId, Verification, VerificationSettings,
+    ApiToken, Attempt, AttemptError, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId, DeliveryState,
+    Endpoint, EndpointId, Header, OutgoingRequest, Role, Team, TeamId, Timestamp, TokenHash, TokenId, Verification,
+    VerificationSettings,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
 
-use crate::{CaptureList, CapturePage, HeaderFilter, Result, Store, StoreError};
+use crate::{CaptureList, CapturePage, DeliveryProgress, HeaderFilter, Result, Store, StoreError};
 
 /// Reader connections per handle; reads are short, so a few cover a small host.
 const READERS: usize = 4;
@@ -102,6 +103,48 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE captures ADD COLUMN verdict TEXT;
     ALTER TABLE captures ADD COLUMN verification TEXT;
     ",
+    // Version 4: deliveries (a capture sent to a target) and their attempts. The request is
+    // stored as sent, edits and re-signing applied. Pending deliveries are indexed by due time so
+    // a restarted replay worker finds its scheduled retries.
+    "
+    CREATE TABLE deliveries (
+        id              BLOB PRIMARY KEY NOT NULL,
+        team_id         BLOB NOT NULL,
+        endpoint_id     BLOB NOT NULL,
+        capture_id      BLOB NOT NULL,
+        origin          TEXT NOT NULL, -- `manual` or `rule:<id>`
+        method          TEXT NOT NULL,
+        url             TEXT NOT NULL,
+        headers         BLOB NOT NULL, -- see `encode_headers`
+        body            BLOB NOT NULL,
+        body_sha256     BLOB NOT NULL,
+        edited          INTEGER NOT NULL,
+        resigned        INTEGER NOT NULL,
+        state           TEXT NOT NULL,
+        attempts        INTEGER NOT NULL,
+        max_attempts    INTEGER NOT NULL,
+        next_attempt_at INTEGER,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX deliveries_by_capture ON deliveries (capture_id, id DESC);
+    CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id);
+    CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 'pending';
+
+    CREATE TABLE attempts (
+        delivery_id        BLOB NOT NULL,
+        number             INTEGER NOT NULL,
+        started_at         INTEGER NOT NULL,
+        latency_ms         INTEGER NOT NULL,
+        response_status    INTEGER,
+        response_headers   BLOB NOT NULL,
+        response_body      BLOB NOT NULL,
+        response_truncated INTEGER NOT NULL,
+        error              TEXT,
+        error_message      TEXT,
+        PRIMARY KEY (delivery_id, number)
+    ) STRICT;
+    ",
 ];
 
 /// Retention deletes this many captures per write transaction, so other writers (the processor)
@@ -113,6 +156,15 @@ const TOKEN_COLUMNS: &str = "id, team_id, role, name, instance_admin, hash, crea
 const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at, verification, handshakes";
 const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body, \
                                body_sha256, remote_addr, http_version, received_at";
+const DELIVERY_COLUMNS: &str = "id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, \
+                                edited, resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at";
+const ATTEMPT_COLUMNS: &str = "delivery_id, number, started_at, latency_ms, response_status, response_headers, \
+                               response_body, response_truncated, error, error_message";
+/// Deliveries and attempts whose capture is gone (deleted or expired), removed with it.
+const DELETE_ORPHAN_DELIVERIES: &str = "
+    DELETE FROM attempts WHERE delivery_id IN
+        (SELECT id FROM deliveries WHERE capture_id NOT IN (SELECT id FROM captures));
+    DELETE FROM deliveries WHERE capture_id NOT IN (SELECT id FROM captures);";
 
 /// A cheap-to-clone handle on one SQLite database file.
 #[derive(Clone)]
@@ -481,6 +533,7 @@ impl Store for SqliteStore {
             .write("endpoint", "delete endpoint", move |tx| {
                 let deleted = tx.execute("DELETE FROM endpoints WHERE id = ?1", [id.as_bytes()])?;
                 tx.execute("DELETE FROM captures WHERE endpoint_id = ?1", [id.as_bytes()])?;
+                tx.execute_batch(DELETE_ORPHAN_DELIVERIES)?;
                 Ok(deleted)
             })
             .await?;
@@ -650,7 +703,13 @@ impl Store for SqliteStore {
     async fn delete_capture(&self, id: CaptureId) -> Result<()> {
         let changed = self
             .write("capture", "delete capture", move |tx| {
-                tx.execute("DELETE FROM captures WHERE id = ?1", [id.as_bytes()])
+                let n = tx.execute("DELETE FROM captures WHERE id = ?1", [id.as_bytes()])?;
+                tx.execute(
+                    "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE capture_id = ?1)",
+                    [id.as_bytes()],
+                )?;
+                tx.execute("DELETE FROM deliveries WHERE capture_id = ?1", [id.as_bytes()])?;
+                Ok(n)
             })
             .await?;
         found(changed, "capture")
@@ -677,7 +736,163 @@ impl Store for SqliteStore {
                 }
             }
         }
+        if deleted > 0 {
+            self.write("delivery", "expire deliveries", |tx| tx.execute_batch(DELETE_ORPHAN_DELIVERIES)).await?;
+        }
         Ok(deleted)
+    }
+
+    async fn put_delivery(&self, delivery: &Delivery) -> Result<()> {
+        let d = delivery.clone();
+        let headers = encode_headers(&d.request.headers)?;
+        self.write("delivery", "store delivery", move |tx| {
+            tx.prepare_cached(&format!(
+                "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+                 ON CONFLICT (id) DO NOTHING"
+            ))?
+            .execute(rusqlite::params![
+                d.id.as_bytes(),
+                d.team_id.as_bytes(),
+                d.endpoint_id.as_bytes(),
+                d.capture_id.as_bytes(),
+                crate::origin_to_str(&d.origin),
+                d.request.method,
+                d.request.url,
+                headers,
+                d.request.body.as_ref(),
+                d.request.body_sha256,
+                d.edited,
+                d.resigned,
+                d.state.as_str(),
+                d.attempts,
+                d.max_attempts,
+                d.next_attempt_at.map(|t| t.micros()),
+                d.created_at.micros(),
+                d.updated_at.micros(),
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>> {
+        let row = self
+            .read("read delivery", move |conn| {
+                conn.prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"))?
+                    .query_row([id.as_bytes()], delivery_row)
+                    .optional()
+            })
+            .await?;
+        row.map(DeliveryRow::into_delivery).transpose()
+    }
+
+    async fn deliveries_for_capture(&self, capture: CaptureId) -> Result<Vec<Delivery>> {
+        let rows = self
+            .read("read deliveries", move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE capture_id = ?1 ORDER BY id DESC"
+                ))?
+                .query_map([capture.as_bytes()], delivery_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        rows.into_iter().map(DeliveryRow::into_delivery).collect()
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, progress: &DeliveryProgress) -> Result<bool> {
+        let (a, p) = (attempt.clone(), progress.clone());
+        let headers = encode_headers(&a.response_headers)?;
+        let outcome = self
+            .write("attempt", "record attempt", move |tx| {
+                let state: Option<String> = tx
+                    .prepare_cached("SELECT state FROM deliveries WHERE id = ?1")?
+                    .query_row([a.delivery_id.as_bytes()], |r| r.get(0))
+                    .optional()?;
+                let Some(state) = state else { return Ok(None) };
+                tx.prepare_cached(&format!(
+                    "INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     ON CONFLICT (delivery_id, number) DO NOTHING"
+                ))?
+                .execute(rusqlite::params![
+                    a.delivery_id.as_bytes(),
+                    a.number,
+                    a.started_at.micros(),
+                    i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+                    a.response_status,
+                    headers,
+                    a.response_body.as_ref(),
+                    a.response_truncated,
+                    a.error.map(AttemptError::as_str),
+                    a.error_message,
+                ])?;
+                if state != DeliveryState::Pending.as_str() {
+                    return Ok(Some(false));
+                }
+                tx.prepare_cached(
+                    "UPDATE deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5 \
+                     WHERE id = ?1",
+                )?
+                .execute(rusqlite::params![
+                    a.delivery_id.as_bytes(),
+                    p.state.as_str(),
+                    p.attempts,
+                    p.next_attempt_at.map(|t| t.micros()),
+                    p.updated_at.micros(),
+                ])?;
+                Ok(Some(true))
+            })
+            .await?;
+        outcome.ok_or(StoreError::NotFound { entity: "delivery" })
+    }
+
+    async fn attempts(&self, delivery: DeliveryId) -> Result<Vec<Attempt>> {
+        let rows = self
+            .read("read attempts", move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ?1 ORDER BY number"
+                ))?
+                .query_map([delivery.as_bytes()], attempt_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        rows.into_iter().map(AttemptRow::into_attempt).collect()
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .read("read due deliveries", move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+                     WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+                ))?
+                .query_map((now.micros(), limit), delivery_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        rows.into_iter().map(DeliveryRow::into_delivery).collect()
+    }
+
+    async fn cancel_delivery(&self, id: DeliveryId, at: Timestamp) -> Result<bool> {
+        let outcome = self
+            .write("delivery", "cancel delivery", move |tx| {
+                let changed = tx.execute(
+                    "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, updated_at = ?2 \
+                     WHERE id = ?1 AND state = 'pending'",
+                    (id.as_bytes(), at.micros()),
+                )?;
+                if changed > 0 {
+                    return Ok(Some(true));
+                }
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1")?
+                    .query_row([id.as_bytes()], |_| Ok(()))
+                    .optional()?;
+                Ok(exists.map(|()| false))
+            })
+            .await?;
+        outcome.ok_or(StoreError::NotFound { entity: "delivery" })
     }
 
     async fn health(&self) -> Result<()> {
@@ -769,6 +984,123 @@ fn capture_from_row(row: &Row<'_>) -> rusqlite::Result<CapturedRequest> {
         http_version: row.get(10)?,
         received_at: Timestamp::from_micros(row.get(11)?),
     })
+}
+
+/// A delivery row as read, decoded outside the SQLite callback so its errors are store errors.
+struct DeliveryRow {
+    id: [u8; 16],
+    team_id: [u8; 16],
+    endpoint_id: [u8; 16],
+    capture_id: [u8; 16],
+    origin: String,
+    method: String,
+    url: String,
+    headers: Vec<u8>,
+    body: Vec<u8>,
+    body_sha256: [u8; 32],
+    edited: bool,
+    resigned: bool,
+    state: String,
+    attempts: u32,
+    max_attempts: u32,
+    next_attempt_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        id: r.get(0)?,
+        team_id: r.get(1)?,
+        endpoint_id: r.get(2)?,
+        capture_id: r.get(3)?,
+        origin: r.get(4)?,
+        method: r.get(5)?,
+        url: r.get(6)?,
+        headers: r.get(7)?,
+        body: r.get(8)?,
+        body_sha256: r.get(9)?,
+        edited: r.get(10)?,
+        resigned: r.get(11)?,
+        state: r.get(12)?,
+        attempts: r.get(13)?,
+        max_attempts: r.get(14)?,
+        next_attempt_at: r.get(15)?,
+        created_at: r.get(16)?,
+        updated_at: r.get(17)?,
+    })
+}
+
+impl DeliveryRow {
+    fn into_delivery(self) -> Result<Delivery> {
+        Ok(Delivery {
+            id: DeliveryId::from_bytes(self.id),
+            team_id: TeamId::from_bytes(self.team_id),
+            endpoint_id: EndpointId::from_bytes(self.endpoint_id),
+            capture_id: CaptureId::from_bytes(self.capture_id),
+            origin: crate::origin_from_str(&self.origin)?,
+            request: OutgoingRequest {
+                method: self.method,
+                url: self.url,
+                headers: decode_headers(&self.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                body: Bytes::from(self.body),
+                body_sha256: self.body_sha256,
+            },
+            edited: self.edited,
+            resigned: self.resigned,
+            state: crate::state_from_str(&self.state)?,
+            attempts: self.attempts,
+            max_attempts: self.max_attempts,
+            next_attempt_at: self.next_attempt_at.map(Timestamp::from_micros),
+            created_at: Timestamp::from_micros(self.created_at),
+            updated_at: Timestamp::from_micros(self.updated_at),
+        })
+    }
+}
+
+struct AttemptRow {
+    delivery_id: [u8; 16],
+    number: u32,
+    started_at: i64,
+    latency_ms: i64,
+    response_status: Option<u16>,
+    response_headers: Vec<u8>,
+    response_body: Vec<u8>,
+    response_truncated: bool,
+    error: Option<String>,
+    error_message: Option<String>,
+}
+
+fn attempt_row(r: &Row<'_>) -> rusqlite::Result<AttemptRow> {
+    Ok(AttemptRow {
+        delivery_id: r.get(0)?,
+        number: r.get(1)?,
+        started_at: r.get(2)?,
+        latency_ms: r.get(3)?,
+        response_status: r.get(4)?,
+        response_headers: r.get(5)?,
+        response_body: r.get(6)?,
+        response_truncated: r.get(7)?,
+        error: r.get(8)?,
+        error_message: r.get(9)?,
+    })
+}
+
+impl AttemptRow {
+    fn into_attempt(self) -> Result<Attempt> {
+        Ok(Attempt {
+            delivery_id: DeliveryId::from_bytes(self.delivery_id),
+            number: self.number,
+            started_at: Timestamp::from_micros(self.started_at),
+            latency_ms: u64::try_from(self.latency_ms).unwrap_or(0),
+            response_status: self.response_status,
+            response_headers: decode_headers(&self.response_headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            response_body: Bytes::from(self.response_body),
+            response_truncated: self.response_truncated,
+            error: self.error.as_deref().map(crate::attempt_error_from_str).transpose()?,
+            error_message: self.error_message,
+        })
+    }
 }
 
 fn corrupt(column: usize, ty: Type, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {

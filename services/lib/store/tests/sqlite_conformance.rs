@@ -75,6 +75,12 @@ conformance_cases!(
     retention_set_and_expire,
     verification_settings_round_trip,
     verifications_stored_replaced_and_filtered,
+    delivery_round_trip_is_byte_exact_and_first_write_wins,
+    deliveries_listed_per_capture_newest_first,
+    attempts_recorded_once_in_order_with_progress,
+    due_deliveries_are_pending_and_due_earliest_first,
+    cancel_stops_a_pending_delivery_only,
+    deleting_a_capture_deletes_its_deliveries,
     restart_keeps_everything,
     health_is_ok,
 );
@@ -126,7 +132,7 @@ async fn open_creates_directory_in_wal_mode_at_the_latest_schema_version() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 /// Like several processes starting at once on a file none of them has created yet.

@@ -143,6 +143,59 @@ pub const MIGRATIONS: &[&[&str]] = &[
             PRIMARY KEY ((endpoint_id), day)
         ) WITH CLUSTERING ORDER BY (day DESC)",
     ],
+    // Version 2: deliveries and their attempts. Rows carry the TTL of the capture they deliver.
+    &[
+        // The one mutable copy of a delivery: the request as sent, and its progress.
+        "CREATE TABLE IF NOT EXISTS deliveries (
+            delivery_id     uuid PRIMARY KEY,
+            team_id         uuid,
+            endpoint_id     uuid,
+            capture_id      uuid,
+            origin          text,
+            method          text,
+            url             text,
+            headers         frozen<list<frozen<tuple<text, blob>>>>,
+            body            blob,
+            body_sha256     blob,
+            edited          boolean,
+            resigned        boolean,
+            state           text,
+            attempts        int,
+            max_attempts    int,
+            next_attempt_at bigint,
+            created_at      bigint,
+            updated_at      bigint
+        )",
+        // A capture's deliveries, newest first (UUIDv7 ids sort by time).
+        "CREATE TABLE IF NOT EXISTS deliveries_by_capture (
+            capture_id  uuid,
+            delivery_id uuid,
+            PRIMARY KEY ((capture_id), delivery_id)
+        ) WITH CLUSTERING ORDER BY (delivery_id DESC)",
+        // Attempts of one delivery in order; one small partition per delivery.
+        "CREATE TABLE IF NOT EXISTS delivery_attempts (
+            delivery_id        uuid,
+            number             int,
+            started_at         bigint,
+            latency_ms         bigint,
+            response_status    int,
+            response_headers   frozen<list<frozen<tuple<text, blob>>>>,
+            response_body      blob,
+            response_truncated boolean,
+            error              text,
+            error_message      text,
+            PRIMARY KEY ((delivery_id), number)
+        )",
+        // Pending deliveries by due time, spread over a fixed number of shards so no partition
+        // takes every write; the replay worker reads each shard up to now. A row may outlive its
+        // delivery's pending state (no transaction ties them): readers check the delivery itself.
+        "CREATE TABLE IF NOT EXISTS deliveries_due (
+            shard       int,
+            due         bigint,
+            delivery_id uuid,
+            PRIMARY KEY ((shard), due, delivery_id)
+        )",
+    ],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -158,6 +211,10 @@ pub const TABLES: &[&str] = &[
     "captures_by_id",
     "captures_by_endpoint",
     "capture_days",
+    "deliveries",
+    "deliveries_by_capture",
+    "delivery_attempts",
+    "deliveries_due",
 ];
 
 // ---- teams ----------------------------------------------------------------------------------
@@ -260,6 +317,48 @@ pub const DELETE_CAPTURE_DAYS: &str = "DELETE FROM capture_days WHERE endpoint_i
 
 // ---- health ---------------------------------------------------------------------------------
 
+// ---- deliveries -----------------------------------------------------------------------------
+
+macro_rules! delivery_columns {
+    () => {
+        "delivery_id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, edited, \
+         resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at"
+    };
+}
+macro_rules! attempt_columns {
+    () => {
+        "delivery_id, number, started_at, latency_ms, response_status, response_headers, response_body, \
+         response_truncated, error, error_message"
+    };
+}
+
+pub const INSERT_DELIVERY: &str = concat!(
+    "INSERT INTO deliveries (",
+    delivery_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+);
+pub const SELECT_DELIVERY: &str = concat!("SELECT ", delivery_columns!(), " FROM deliveries WHERE delivery_id = ?");
+pub const SELECT_DELIVERY_STATE: &str = "SELECT state, next_attempt_at FROM deliveries WHERE delivery_id = ?";
+pub const UPDATE_DELIVERY_PROGRESS: &str = "UPDATE deliveries USING TTL ? \
+     SET state = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE delivery_id = ?";
+pub const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE delivery_id = ?";
+pub const INSERT_DELIVERY_BY_CAPTURE: &str =
+    "INSERT INTO deliveries_by_capture (capture_id, delivery_id) VALUES (?, ?) USING TTL ?";
+pub const SELECT_DELIVERY_IDS_BY_CAPTURE: &str = "SELECT delivery_id FROM deliveries_by_capture WHERE capture_id = ?";
+pub const DELETE_DELIVERIES_BY_CAPTURE: &str = "DELETE FROM deliveries_by_capture WHERE capture_id = ?";
+pub const INSERT_ATTEMPT: &str = concat!(
+    "INSERT INTO delivery_attempts (",
+    attempt_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+);
+pub const SELECT_ATTEMPT_EXISTS: &str = "SELECT number FROM delivery_attempts WHERE delivery_id = ? AND number = ?";
+pub const SELECT_ATTEMPTS: &str =
+    concat!("SELECT ", attempt_columns!(), " FROM delivery_attempts WHERE delivery_id = ?");
+pub const DELETE_ATTEMPTS: &str = "DELETE FROM delivery_attempts WHERE delivery_id = ?";
+pub const INSERT_DUE: &str = "INSERT INTO deliveries_due (shard, due, delivery_id) VALUES (?, ?, ?) USING TTL ?";
+pub const DELETE_DUE: &str = "DELETE FROM deliveries_due WHERE shard = ? AND due = ? AND delivery_id = ?";
+pub const SELECT_DUE: &str = "SELECT due, delivery_id FROM deliveries_due WHERE shard = ? AND due <= ? LIMIT ?";
+
 /// A single-partition read in the store's keyspace at the configured consistency.
 pub const HEALTH: &str = SELECT_SCHEMA_VERSION;
 
@@ -309,6 +408,21 @@ pub const STATEMENTS: &[&str] = &[
     DELETE_CAPTURE_BY_ENDPOINT,
     DELETE_CAPTURE_DAY_PARTITION,
     DELETE_CAPTURE_DAYS,
+    INSERT_DELIVERY,
+    SELECT_DELIVERY,
+    SELECT_DELIVERY_STATE,
+    UPDATE_DELIVERY_PROGRESS,
+    DELETE_DELIVERY,
+    INSERT_DELIVERY_BY_CAPTURE,
+    SELECT_DELIVERY_IDS_BY_CAPTURE,
+    DELETE_DELIVERIES_BY_CAPTURE,
+    INSERT_ATTEMPT,
+    SELECT_ATTEMPT_EXISTS,
+    SELECT_ATTEMPTS,
+    DELETE_ATTEMPTS,
+    INSERT_DUE,
+    DELETE_DUE,
+    SELECT_DUE,
 ];
 
 /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication. With `tablets_off`, the

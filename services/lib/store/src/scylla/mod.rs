@@ -57,12 +57,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use hookmetry_core::{
-    ApiToken, CaptureId, CapturedRequest, CustomResponse, Endpoint, EndpointId, Header, Role, Team, TeamId, Timestamp,
-    TokenHash, TokenId, Verification, VerificationSettings,
+    ApiToken, Attempt, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId, DeliveryState, Endpoint,
+    EndpointId, Header, OutgoingRequest, Role, Team, TeamId, Timestamp, TokenHash, TokenId, Verification,
+    VerificationSettings,
 };
 use uuid::Uuid;
 
-use crate::{CaptureList, CapturePage, Result, Store, StoreError};
+use crate::{CaptureList, CapturePage, DeliveryProgress, Result, Store, StoreError};
 
 pub mod cql;
 mod options;
@@ -170,6 +171,21 @@ statements! {
     delete_capture_by_endpoint = DELETE_CAPTURE_BY_ENDPOINT,
     delete_capture_day_partition = DELETE_CAPTURE_DAY_PARTITION,
     delete_capture_days = DELETE_CAPTURE_DAYS,
+    insert_delivery = INSERT_DELIVERY,
+    select_delivery = SELECT_DELIVERY,
+    select_delivery_state = SELECT_DELIVERY_STATE,
+    update_delivery_progress = UPDATE_DELIVERY_PROGRESS,
+    delete_delivery = DELETE_DELIVERY,
+    insert_delivery_by_capture = INSERT_DELIVERY_BY_CAPTURE,
+    select_delivery_ids_by_capture = SELECT_DELIVERY_IDS_BY_CAPTURE,
+    delete_deliveries_by_capture = DELETE_DELIVERIES_BY_CAPTURE,
+    insert_attempt = INSERT_ATTEMPT,
+    select_attempt_exists = SELECT_ATTEMPT_EXISTS,
+    select_attempts = SELECT_ATTEMPTS,
+    delete_attempts = DELETE_ATTEMPTS,
+    insert_due = INSERT_DUE,
+    delete_due = DELETE_DUE,
+    select_due = SELECT_DUE,
 }
 
 /// Everything but a lightweight transaction may be retried and speculatively executed: the
@@ -452,6 +468,138 @@ impl CaptureRow {
     }
 }
 
+/// Shards of `deliveries_due`.
+const DUE_SHARDS: i32 = 16;
+
+fn due_shard(id: DeliveryId) -> i32 {
+    // The low bits of a UUIDv7 are random, so shards fill evenly.
+    (id.0.as_u128() % DUE_SHARDS as u128) as i32
+}
+
+/// The values of `INSERT_DELIVERY`, in its column order (more than a tuple can carry).
+#[derive(::scylla::SerializeRow)]
+#[scylla(flavor = "enforce_order", skip_name_checks)]
+struct DeliveryValues {
+    delivery_id: Uuid,
+    team_id: Uuid,
+    endpoint_id: Uuid,
+    capture_id: Uuid,
+    origin: String,
+    method: String,
+    url: String,
+    headers: Vec<(String, Bytes)>,
+    body: Bytes,
+    body_sha256: Vec<u8>,
+    edited: bool,
+    resigned: bool,
+    state: &'static str,
+    attempts: i32,
+    max_attempts: i32,
+    next_attempt_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    ttl: i32,
+}
+
+#[derive(DeserializeRow)]
+struct DeliveryRow {
+    delivery_id: Uuid,
+    team_id: Option<Uuid>,
+    endpoint_id: Option<Uuid>,
+    capture_id: Option<Uuid>,
+    origin: Option<String>,
+    method: Option<String>,
+    url: Option<String>,
+    headers: Option<Vec<(String, Bytes)>>,
+    body: Option<Bytes>,
+    body_sha256: Option<Vec<u8>>,
+    edited: Option<bool>,
+    resigned: Option<bool>,
+    state: Option<String>,
+    attempts: Option<i32>,
+    max_attempts: Option<i32>,
+    next_attempt_at: Option<i64>,
+    created_at: Option<i64>,
+    updated_at: Option<i64>,
+}
+
+impl DeliveryRow {
+    /// `None` for a row that only a late progress update wrote (its delivery expired or was
+    /// deleted meanwhile).
+    fn into_delivery(self) -> Result<Option<Delivery>> {
+        let Some(created_at) = self.created_at else { return Ok(None) };
+        let id = self.delivery_id;
+        let missing = |column: &str| StoreError::Corrupt(format!("delivery {id}: {column} is missing"));
+        let sha = self.body_sha256.ok_or_else(|| missing("body_sha256"))?;
+        let count = |v: Option<i32>, column: &str| v.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| missing(column));
+        Ok(Some(Delivery {
+            id: DeliveryId(id),
+            team_id: TeamId(self.team_id.ok_or_else(|| missing("team_id"))?),
+            endpoint_id: EndpointId(self.endpoint_id.ok_or_else(|| missing("endpoint_id"))?),
+            capture_id: CaptureId(self.capture_id.ok_or_else(|| missing("capture_id"))?),
+            origin: crate::origin_from_str(&self.origin.ok_or_else(|| missing("origin"))?)?,
+            request: OutgoingRequest {
+                method: self.method.ok_or_else(|| missing("method"))?,
+                url: self.url.ok_or_else(|| missing("url"))?,
+                headers: self
+                    .headers
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, value)| Header { name, value })
+                    .collect(),
+                body: self.body.ok_or_else(|| missing("body"))?,
+                body_sha256: sha.as_slice().try_into().map_err(|_| missing("body_sha256 (32 bytes)"))?,
+            },
+            edited: self.edited.unwrap_or(false),
+            resigned: self.resigned.unwrap_or(false),
+            state: crate::state_from_str(&self.state.ok_or_else(|| missing("state"))?)?,
+            attempts: count(self.attempts, "attempts")?,
+            max_attempts: count(self.max_attempts, "max_attempts")?,
+            next_attempt_at: self.next_attempt_at.map(Timestamp::from_micros),
+            created_at: Timestamp::from_micros(created_at),
+            updated_at: Timestamp::from_micros(self.updated_at.unwrap_or(created_at)),
+        }))
+    }
+}
+
+#[derive(DeserializeRow)]
+struct AttemptRow {
+    delivery_id: Uuid,
+    number: i32,
+    started_at: Option<i64>,
+    latency_ms: Option<i64>,
+    response_status: Option<i32>,
+    response_headers: Option<Vec<(String, Bytes)>>,
+    response_body: Option<Bytes>,
+    response_truncated: Option<bool>,
+    error: Option<String>,
+    error_message: Option<String>,
+}
+
+impl AttemptRow {
+    fn into_attempt(self) -> Result<Attempt> {
+        let (id, n) = (self.delivery_id, self.number);
+        let missing = |column: &str| StoreError::Corrupt(format!("attempt {n} of delivery {id}: {column} is missing"));
+        Ok(Attempt {
+            delivery_id: DeliveryId(id),
+            number: u32::try_from(n).map_err(|_| missing("number"))?,
+            started_at: Timestamp::from_micros(self.started_at.ok_or_else(|| missing("started_at"))?),
+            latency_ms: self.latency_ms.and_then(|l| u64::try_from(l).ok()).unwrap_or(0),
+            response_status: self.response_status.and_then(|s| u16::try_from(s).ok()),
+            response_headers: self
+                .response_headers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| Header { name, value })
+                .collect(),
+            response_body: self.response_body.unwrap_or_default(),
+            response_truncated: self.response_truncated.unwrap_or(false),
+            error: self.error.as_deref().map(crate::attempt_error_from_str).transpose()?,
+            error_message: self.error_message,
+        })
+    }
+}
+
 fn json<T: serde::Serialize>(what: &str, value: &Option<T>) -> Result<Option<String>> {
     value
         .as_ref()
@@ -546,7 +694,29 @@ impl Inner {
     async fn delete_capture_rows(&self, endpoint: Uuid, day: i32, id: Uuid) -> Result<()> {
         self.exec(&self.st.delete_capture_by_endpoint, (endpoint, day, id), "delete capture").await?;
         self.exec(&self.st.delete_capture_by_id, (id,), "delete capture").await?;
-        Ok(())
+        self.delete_deliveries_of(id).await
+    }
+
+    /// The TTL for rows about a capture: what is left of the capture's, 0 (none) when the
+    /// capture has none or is not stored.
+    async fn capture_ttl(&self, capture: CaptureId, what: &str) -> Result<i32> {
+        Ok(self.capture_location(capture, what).await?.and_then(|(_, _, ttl)| ttl).map_or(0, |t| t.max(1)))
+    }
+
+    /// Removes a capture's deliveries, their attempts and due entries.
+    async fn delete_deliveries_of(&self, capture: Uuid) -> Result<()> {
+        let what = "delete deliveries";
+        let ids: Vec<(Uuid,)> = self.all(&self.st.select_delivery_ids_by_capture, &(capture,), what).await?;
+        for (id,) in ids {
+            let state: Option<(Option<String>, Option<i64>)> =
+                self.one(&self.st.select_delivery_state, (id,), what).await?;
+            if let Some((_, Some(due))) = state {
+                self.exec(&self.st.delete_due, (due_shard(DeliveryId(id)), due, id), what).await?;
+            }
+            self.exec(&self.st.delete_attempts, (id,), what).await?;
+            self.exec(&self.st.delete_delivery, (id,), what).await?;
+        }
+        self.exec(&self.st.delete_deliveries_by_capture, (capture,), what).await.map(drop)
     }
 
     /// Deletes every capture of an endpoint, day by day, and its day index.
@@ -1025,6 +1195,169 @@ impl Store for ScyllaStore {
     /// reclaims the space). So this deletes nothing and returns 0.
     async fn expire_captures(&self, _now: Timestamp) -> Result<u64> {
         Ok(0)
+    }
+
+    /// The existence check before the insert stands in for a transaction: two writers of the
+    /// same new id at the same instant could both insert, and the later one wins. Delivery ids
+    /// are made by one writer each (the API call or the processor batch), so that does not occur.
+    async fn put_delivery(&self, delivery: &Delivery) -> Result<()> {
+        let s = &*self.inner;
+        let what = "store delivery";
+        let d = delivery;
+        if s.one::<(Option<String>, Option<i64>)>(&s.st.select_delivery_state, (d.id.0,), what).await?.is_some() {
+            return Ok(());
+        }
+        let ttl = s.capture_ttl(d.capture_id, what).await?;
+        let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        let row = DeliveryValues {
+            delivery_id: d.id.0,
+            team_id: d.team_id.0,
+            endpoint_id: d.endpoint_id.0,
+            capture_id: d.capture_id.0,
+            origin: crate::origin_to_str(&d.origin),
+            method: d.request.method.clone(),
+            url: d.request.url.clone(),
+            headers: d.request.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
+            body: d.request.body.clone(),
+            body_sha256: d.request.body_sha256.to_vec(),
+            edited: d.edited,
+            resigned: d.resigned,
+            state: d.state.as_str(),
+            attempts: count(d.attempts),
+            max_attempts: count(d.max_attempts),
+            next_attempt_at: d.next_attempt_at.map(|t| t.micros()),
+            created_at: d.created_at.micros(),
+            updated_at: d.updated_at.micros(),
+            ttl,
+        };
+        s.exec(&s.st.insert_delivery, row, what).await?;
+        let (id, capture) = (d.id.0, d.capture_id.0);
+        s.exec(&s.st.insert_delivery_by_capture, (capture, id, ttl), what).await?;
+        if let (DeliveryState::Pending, Some(due)) = (d.state, d.next_attempt_at) {
+            s.exec(&s.st.insert_due, (due_shard(d.id), due.micros(), id, ttl), what).await?;
+        }
+        Ok(())
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>> {
+        let s = &*self.inner;
+        let row: Option<DeliveryRow> = s.one(&s.st.select_delivery, (id.0,), "read delivery").await?;
+        Ok(row.map(DeliveryRow::into_delivery).transpose()?.flatten())
+    }
+
+    async fn deliveries_for_capture(&self, capture: CaptureId) -> Result<Vec<Delivery>> {
+        let s = &*self.inner;
+        let ids: Vec<(Uuid,)> = s.all(&s.st.select_delivery_ids_by_capture, &(capture.0,), "read deliveries").await?;
+        let found = bounded(ids.into_iter().map(|(id,)| self.delivery(DeliveryId(id))).collect()).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, progress: &DeliveryProgress) -> Result<bool> {
+        let s = &*self.inner;
+        let what = "record attempt";
+        let a = attempt;
+        let Some(d) = self.delivery(a.delivery_id).await? else {
+            return Err(StoreError::NotFound { entity: "delivery" });
+        };
+        let ttl = s.capture_ttl(d.capture_id, what).await?;
+        let number = i32::try_from(a.number).unwrap_or(i32::MAX);
+        let known: Option<(i32,)> = s.one(&s.st.select_attempt_exists, (a.delivery_id.0, number), what).await?;
+        if known.is_none() {
+            let headers: Vec<(String, Bytes)> =
+                a.response_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
+            let values = (
+                a.delivery_id.0,
+                number,
+                a.started_at.micros(),
+                i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+                a.response_status.map(i32::from),
+                headers,
+                a.response_body.clone(),
+                a.response_truncated,
+                a.error.map(|e| e.as_str()),
+                a.error_message.as_deref(),
+                ttl,
+            );
+            s.exec(&s.st.insert_attempt, values, what).await?;
+        }
+        if d.state != DeliveryState::Pending {
+            return Ok(false);
+        }
+        let p = progress;
+        let values = (
+            ttl,
+            p.state.as_str(),
+            i32::try_from(p.attempts).unwrap_or(i32::MAX),
+            p.next_attempt_at.map(|t| t.micros()),
+            p.updated_at.micros(),
+            d.id.0,
+        );
+        s.exec(&s.st.update_delivery_progress, values, what).await?;
+        let shard = due_shard(d.id);
+        if let (DeliveryState::Pending, Some(next)) = (p.state, p.next_attempt_at) {
+            s.exec(&s.st.insert_due, (shard, next.micros(), d.id.0, ttl), what).await?;
+        }
+        if let Some(old) = d.next_attempt_at
+            && (p.state != DeliveryState::Pending || p.next_attempt_at != Some(old))
+        {
+            s.exec(&s.st.delete_due, (shard, old.micros(), d.id.0), what).await?;
+        }
+        Ok(true)
+    }
+
+    async fn attempts(&self, delivery: DeliveryId) -> Result<Vec<Attempt>> {
+        let s = &*self.inner;
+        let rows: Vec<AttemptRow> = s.all(&s.st.select_attempts, &(delivery.0,), "read attempts").await?;
+        rows.into_iter().map(AttemptRow::into_attempt).collect()
+    }
+
+    /// Reads every shard up to `now`, then checks each delivery itself: a due row can be stale
+    /// (a cancel or an attempt raced its deletion).
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>> {
+        let s = &*self.inner;
+        let what = "read due deliveries";
+        let per_shard = i32::try_from(limit).unwrap_or(i32::MAX);
+        let mut due: Vec<(i64, Uuid)> = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            due.extend(s.all::<(i64, Uuid), _>(&s.st.select_due, &(shard, now.micros(), per_shard), what).await?);
+        }
+        due.sort_unstable();
+        let mut out = Vec::new();
+        for (at, id) in due {
+            if out.len() >= limit {
+                break;
+            }
+            if let Some(d) = self.delivery(DeliveryId(id)).await?
+                && d.state == DeliveryState::Pending
+                && d.next_attempt_at.map(|t| t.micros()) == Some(at)
+            {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cancel_delivery(&self, id: DeliveryId, at: Timestamp) -> Result<bool> {
+        let s = &*self.inner;
+        let what = "cancel delivery";
+        let Some(d) = self.delivery(id).await? else { return Err(StoreError::NotFound { entity: "delivery" }) };
+        if d.state != DeliveryState::Pending {
+            return Ok(false);
+        }
+        let ttl = s.capture_ttl(d.capture_id, what).await?;
+        let values = (
+            ttl,
+            DeliveryState::Cancelled.as_str(),
+            i32::try_from(d.attempts).unwrap_or(i32::MAX),
+            None::<i64>,
+            at.micros(),
+            id.0,
+        );
+        s.exec(&s.st.update_delivery_progress, values, what).await?;
+        if let Some(old) = d.next_attempt_at {
+            s.exec(&s.st.delete_due, (due_shard(id), old.micros(), id.0), what).await?;
+        }
+        Ok(true)
     }
 
     async fn health(&self) -> Result<()> {

@@ -1,0 +1,203 @@
+//! Deliveries: a capture sent (again) to a target URL, with every attempt kept.
+//!
+//! A delivery records the request exactly as it goes out, so what a receiver got can be shown and
+//! compared later even after the capture's endpoint settings changed. Attempts are appended, never
+//! rewritten.
+
+use bytes::Bytes;
+
+use crate::{CaptureId, DeliveryId, EndpointId, Header, TeamId, Timestamp};
+
+/// Where a delivery stands. `Pending` covers both the first attempt and a scheduled retry:
+/// `next_attempt_at` says when. An attempt in flight is not a state of its own: a worker killed
+/// mid-attempt leaves the delivery pending and it is tried again (delivery is at least once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Pending,
+    Succeeded,
+    /// Every attempt of the schedule failed; nothing more happens unless it is replayed again.
+    DeadLettered,
+    Cancelled,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::DeadLettered => "dead_lettered",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "succeeded" => Self::Succeeded,
+            "dead_lettered" => Self::DeadLettered,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// No attempt follows a finished delivery.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending)
+    }
+}
+
+/// Why a delivery exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOrigin {
+    /// `replayCapture`, `replayCaptures` or `hookmetry replay`.
+    Manual,
+    /// A forwarding rule of the endpoint matched a new capture.
+    Rule { rule_id: String },
+}
+
+/// The request a delivery sends: the captured one, or an edited or re-signed copy of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRequest {
+    pub method: String,
+    /// The full target URL, path and query included.
+    pub url: String,
+    /// In the order they are sent; hop-by-hop headers already removed.
+    pub headers: Vec<Header>,
+    pub body: Bytes,
+    /// Of `body`; equal to the capture's when the body was not edited, which is the proof that
+    /// forwarding was byte-exact.
+    pub body_sha256: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub team_id: TeamId,
+    pub endpoint_id: EndpointId,
+    pub capture_id: CaptureId,
+    pub origin: DeliveryOrigin,
+    pub request: OutgoingRequest,
+    /// The method, path, headers or body differ from the capture's (apart from hop-by-hop headers).
+    pub edited: bool,
+    /// Signature headers were replaced with fresh ones; the capture keeps the originals.
+    pub resigned: bool,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// When the next attempt is due; `None` once the delivery is final.
+    pub next_attempt_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What kind of failure an attempt met, coarse enough to count in a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttemptError {
+    /// No TCP connection: refused, unreachable, DNS failure.
+    Connect,
+    /// The connect or total timeout passed.
+    Timeout,
+    /// The connection broke mid-request or mid-response.
+    Reset,
+    /// The target's resolved address is not allowed (SSRF guard), before any connection.
+    Refused,
+    Tls,
+    /// The target answered, with a status that is not 2xx.
+    Status,
+    /// Anything else the HTTP client reported.
+    Other,
+}
+
+impl AttemptError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Reset => "reset",
+            Self::Refused => "refused",
+            Self::Tls => "tls",
+            Self::Status => "status",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "connect" => Self::Connect,
+            "timeout" => Self::Timeout,
+            "reset" => Self::Reset,
+            "refused" => Self::Refused,
+            "tls" => Self::Tls,
+            "status" => Self::Status,
+            "other" => Self::Other,
+            _ => return None,
+        })
+    }
+
+    /// Whether trying again can help: a refused target stays refused until an operator changes
+    /// the policy, so retrying it would only hammer the guard.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, Self::Refused)
+    }
+}
+
+/// One try of a delivery, as it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub delivery_id: DeliveryId,
+    /// 1 for the first attempt.
+    pub number: u32,
+    pub started_at: Timestamp,
+    pub latency_ms: u64,
+    pub response_status: Option<u16>,
+    pub response_headers: Vec<Header>,
+    /// At most the configured size; `response_truncated` says when more was received.
+    pub response_body: Bytes,
+    pub response_truncated: bool,
+    /// `None` for a 2xx answer.
+    pub error: Option<AttemptError>,
+    /// A sentence for the user, e.g. "connection refused by 127.0.0.1:3000".
+    pub error_message: Option<String>,
+}
+
+impl Attempt {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in
+            [DeliveryState::Pending, DeliveryState::Succeeded, DeliveryState::DeadLettered, DeliveryState::Cancelled]
+        {
+            assert_eq!(DeliveryState::parse(s.as_str()), Some(s));
+        }
+        for e in [
+            AttemptError::Connect,
+            AttemptError::Timeout,
+            AttemptError::Reset,
+            AttemptError::Refused,
+            AttemptError::Tls,
+            AttemptError::Status,
+            AttemptError::Other,
+        ] {
+            assert_eq!(AttemptError::parse(e.as_str()), Some(e));
+        }
+        assert_eq!(DeliveryState::parse("done"), None);
+        assert_eq!(AttemptError::parse(""), None);
+    }
+
+    #[test]
+    fn only_pending_is_not_final_and_only_refusals_are_not_retried() {
+        assert!(!DeliveryState::Pending.is_final());
+        assert!(DeliveryState::Succeeded.is_final() && DeliveryState::DeadLettered.is_final());
+        assert!(DeliveryState::Cancelled.is_final());
+        assert!(!AttemptError::Refused.is_retryable());
+        assert!(AttemptError::Timeout.is_retryable() && AttemptError::Status.is_retryable());
+    }
+}

@@ -1,0 +1,36 @@
+//! The replay worker role: sends captured requests to targets and keeps every attempt.
+//!
+//! - [`outgoing_request`] and [`with_edits`] turn a capture into the request a delivery sends:
+//!   the captured body byte for byte, with its SHA-256, and the captured headers in order minus
+//!   hop-by-hop ones;
+//! - [`Sender`] makes one attempt through a reqwest client that enforces the egress policy, with
+//!   connect and total timeouts, and records the answer (status, headers, body up to a limit)
+//!   or classifies the failure;
+//! - [`RetrySchedule`] says when the next attempt is due, or that the delivery is dead-lettered.
+//!
+//! The worker loop that consumes the deliveries log and writes attempts to the store is not here
+//! yet.
+
+mod forward;
+mod schedule;
+mod send;
+
+pub use forward::{EditError, Edits, Prepared, forwarded_headers, outgoing_request, with_edits};
+pub use schedule::RetrySchedule;
+pub use send::{Sender, SenderError, SenderSettings};
+
+/// A replay setting with a value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct SettingError {
+    /// The config key to fix, e.g. `replay.retry_initial`.
+    pub key: &'static str,
+    /// What is wrong with the value and what to write instead.
+    pub reason: String,
+}
+
+impl SettingError {
+    pub(crate) fn new(key: &'static str, reason: impl Into<String>) -> Self {
+        Self { key, reason: reason.into() }
+    }
+}
