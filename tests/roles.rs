@@ -120,9 +120,9 @@ async fn a_node_serves_only_its_roles() {
 
 #[tokio::test]
 async fn bad_roles_and_urls_are_named() {
-    let out = run(&["run", "--roles", "ingest,replay"]).await;
+    let out = run(&["run", "--roles", "ingest,sender"]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown role `replay`"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unknown role `sender`"), "{}", text(&out.stderr));
 
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["run", "--roles", "api", "--log", "nats://x", "--data-dir", dir.path().to_str().unwrap()]).await;

@@ -129,7 +129,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<serde_json::Value>().await.unwrap(),
-        json!({ "ready": true, "log": "ok", "store": "ok", "processor": "ok" })
+        json!({ "ready": true, "log": "ok", "store": "ok", "processor": "ok", "replay": "ok" })
     );
 
     let ep = server.admin.create_endpoint("m").await.unwrap();

@@ -19,6 +19,7 @@ use hookmetry_core::{ApiToken, Role, TeamId, Timestamp, TokenId, hash_token};
 use hookmetry_store::Store;
 use http::{HeaderMap, StatusCode};
 
+mod diff;
 mod error;
 pub mod export;
 pub mod live;
@@ -26,7 +27,7 @@ mod schema;
 
 pub use error::ApiError;
 pub use live::Hub;
-pub use schema::{MutationRoot, QueryRoot, SubscriptionRoot};
+pub use schema::{MutationRoot, QueryRoot, ReplaySettings, SubscriptionRoot};
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -71,6 +72,8 @@ pub(crate) struct Ctx {
     pub settings: ApiSettings,
     /// Live fan-out; `None` only in schemas built for SDL output.
     pub hub: Option<Arc<Hub>>,
+    /// `None` on nodes built without replay: its mutations then answer `UNAVAILABLE`.
+    pub replay: Option<ReplaySettings>,
 }
 
 pub struct Api {
@@ -81,7 +84,19 @@ pub struct Api {
 impl Api {
     /// `hub` feeds subscriptions; run it with [`Hub::run`] on the events log.
     pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>, settings: ApiSettings) -> Arc<Self> {
-        let schema = build_schema(Some(Ctx { store: store.clone(), settings, hub: Some(hub) }));
+        let schema = build_schema(Some(Ctx { store: store.clone(), settings, hub: Some(hub), replay: None }));
+        Arc::new(Self { store, schema })
+    }
+
+    /// As [`Api::new`], with replay: `replayCapture` and friends record deliveries and wake
+    /// replay workers through `replay.log`.
+    pub fn with_replay(
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        settings: ApiSettings,
+        replay: ReplaySettings,
+    ) -> Arc<Self> {
+        let schema = build_schema(Some(Ctx { store: store.clone(), settings, hub: Some(hub), replay: Some(replay) }));
         Arc::new(Self { store, schema })
     }
 

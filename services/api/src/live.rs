@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use hookmetry_core::{CaptureSummary, CapturedRequest, EndpointId, TOPIC_EVENTS};
 use hookmetry_log::EventLog;
-use hookmetry_proto::Event;
+use hookmetry_proto::{DeliveryUpdate, Event};
 use hookmetry_store::Store;
 use hookmetry_telemetry::{Metrics, TelemetryError};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
@@ -39,6 +39,9 @@ struct Slot {
 
 pub struct Hub {
     slots: Mutex<HashMap<EndpointId, Vec<Slot>>>,
+    /// Delivery changes for `deliveryUpdated` subscribers, who filter it themselves: they are
+    /// few (people watching a replay), and a broadcast channel bounds each one's backlog.
+    deliveries: tokio::sync::broadcast::Sender<DeliveryUpdate>,
     count: AtomicUsize,
     next_id: AtomicU64,
     buffer: usize,
@@ -116,6 +119,7 @@ impl Hub {
     pub fn new(buffer: usize, max: usize, metrics: &Metrics) -> Result<Arc<Self>, TelemetryError> {
         Ok(Arc::new(Self {
             slots: Mutex::new(HashMap::new()),
+            deliveries: tokio::sync::broadcast::channel(buffer.max(1)).0,
             count: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             buffer: buffer.max(1),
@@ -126,6 +130,11 @@ impl Hub {
 
     pub fn buffer(&self) -> usize {
         self.buffer
+    }
+
+    /// Every delivery change from now on; a receiver more than `buffer` behind gets `Lagged`.
+    pub fn subscribe_deliveries(&self) -> tokio::sync::broadcast::Receiver<DeliveryUpdate> {
+        self.deliveries.subscribe()
     }
 
     pub fn subscribers(&self) -> usize {
@@ -246,9 +255,11 @@ impl Hub {
                     self.load_and_publish(store, &summary).await;
                 }
             }
-            // Not yet delivered to subscribers (the `deliveryUpdated` subscription comes with the
-            // replay API); counted so the tail's traffic adds up.
-            Ok(Some(Event::DeliveryUpdated(_))) => self.metrics.events.with_label_values(&["delivery_updated"]).inc(),
+            Ok(Some(Event::DeliveryUpdated(update))) => {
+                self.metrics.events.with_label_values(&["delivery_updated"]).inc();
+                // No receiver is the common case, not an error.
+                let _ = self.deliveries.send(update);
+            }
             // An event kind from a newer version: nothing here knows what to do with it.
             Ok(None) => self.metrics.events.with_label_values(&["unknown"]).inc(),
             Err(e) => {

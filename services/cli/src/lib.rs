@@ -1,4 +1,4 @@
-//! `hookmetry endpoint|tail|capture|sign`: the terminal client of a Hookmetry server's GraphQL API.
+//! `hookmetry endpoint|tail|capture|sign|replay`: the terminal client of a Hookmetry server's GraphQL API.
 //!
 //! The `hookmetry` binary embeds [`Command`] next to `serve` and hands it to [`run`]. Results go
 //! to stdout, notes and problems to stderr (`error: <sentence>`, never a JSON dump). Exit codes:
@@ -17,6 +17,7 @@ mod error;
 mod format;
 mod model;
 mod output;
+mod replay;
 mod sign;
 mod tail;
 
@@ -24,6 +25,7 @@ pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
 pub use client::{Connection, LOCAL_ADMIN_TOKEN};
 pub use endpoint::{EndpointArgs, EndpointCommand};
 pub use error::CliError;
+pub use replay::ReplayArgs;
 pub use sign::SignArgs;
 pub use tail::TailArgs;
 
@@ -38,6 +40,8 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Print the headers a provider would send to sign a body (no server needed).
     Sign(Box<SignArgs>),
+    /// Send a capture again to a URL (byte for byte, or re-signed) and follow its attempts.
+    Replay(ReplayArgs),
 }
 
 /// Runs `command`, reports any error on stderr, and returns the process exit code.
@@ -68,5 +72,6 @@ pub async fn execute(command: Command) -> Result<(), CliError> {
         Command::Tail(args) => tail::run(args, &mut out).await,
         Command::Capture(args) => capture::run(args, &mut out).await,
         Command::Sign(args) => sign::run(*args, &mut out),
+        Command::Replay(args) => replay::run(args, &mut out).await,
     }
 }

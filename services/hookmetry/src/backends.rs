@@ -63,7 +63,7 @@ async fn open_log(config: &Config) -> anyhow::Result<(Arc<dyn EventLog>, &'stati
 
 #[cfg(feature = "kafka")]
 async fn open_kafka(config: &Config, brokers: &str) -> anyhow::Result<Arc<dyn EventLog>> {
-    use hookmetry_core::{TOPIC_CAPTURES, TOPIC_DEAD_LETTERS, TOPIC_EVENTS};
+    use hookmetry_core::{TOPIC_CAPTURES, TOPIC_DEAD_LETTERS, TOPIC_DELIVERIES, TOPIC_EVENTS};
     use hookmetry_log::{KafkaLog, KafkaOptions};
     let mut options = KafkaOptions::from_url(&format!("kafka://{brokers}")).context("log.url")?;
     options.properties.extend(config.kafka_properties()?);
@@ -77,7 +77,7 @@ async fn open_kafka(config: &Config, brokers: &str) -> anyhow::Result<Arc<dyn Ev
     options.max_record_bytes = config.ingest.max_body_bytes.0 + 2 * config.ingest.max_header_bytes.0 + (64 << 10);
     let log = KafkaLog::connect(options).await.with_context(|| format!("cannot connect to Kafka at {brokers}"))?;
     if config.log.kafka_create_topics {
-        log.ensure_topics(&[TOPIC_CAPTURES, TOPIC_EVENTS, TOPIC_DEAD_LETTERS])
+        log.ensure_topics(&[TOPIC_CAPTURES, TOPIC_EVENTS, TOPIC_DEAD_LETTERS, TOPIC_DELIVERIES])
             .await
             .context("cannot create the Kafka topics (log.kafka_create_topics)")?;
     }

@@ -2,11 +2,13 @@
 //! server and shutdown. `main.rs` only parses flags and calls [`run`]; tests call the same
 //! [`run`] with a listener bound to `127.0.0.1:0`.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use hookmetry_config::Config;
+use hookmetry_config::{Config, RunMode};
 use hookmetry_telemetry::Metrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -40,16 +42,18 @@ pub async fn run(
     shutdown: CancellationToken,
     on_started: impl FnOnce(&Started) + Send,
 ) -> anyhow::Result<()> {
-    run_roles(config, Roles::ALL, true, listener, shutdown, on_started).await
+    run_roles(config, Roles::ALL, RunMode::Serve, listener, shutdown, on_started).await
 }
 
-/// Runs `roles` in this process (`hookmetry run --roles …`) on the backends the config names.
-/// With `bootstrap`, a store without tokens gets the instance admin token (what `serve` does);
-/// without it, such a store is an error that points at `hookmetry migrate`.
+/// Runs `roles` in this process on the backends the config names. With [`RunMode::Serve`], a
+/// store without tokens gets the instance admin token and replay may reach loopback unless
+/// configured otherwise; with [`RunMode::Run`] (`hookmetry run --roles …`, a cluster node), such
+/// a store is an error that points at `hookmetry migrate`, and replay keeps to the cluster
+/// policy.
 pub async fn run_roles(
     config: Config,
     roles: Roles,
-    bootstrap: bool,
+    mode: RunMode,
     listener: TcpListener,
     shutdown: CancellationToken,
     on_started: impl FnOnce(&Started) + Send,
@@ -64,7 +68,7 @@ pub async fn run_roles(
     let backends = backends::open(&config, &metrics).await?;
     let (log, store) = (backends.log.clone(), backends.store.clone());
 
-    let new_admin_token = if bootstrap {
+    let new_admin_token = if mode == RunMode::Serve {
         Bootstrap::ensure(store.as_ref(), &data_dir).await?.new_admin_token
     } else {
         if !store.has_tokens().await.context("cannot read the store")? {
@@ -75,7 +79,8 @@ pub async fn run_roles(
     let base_url = config.public_base_url();
 
     let tasks = shutdown.child_token();
-    let processor_up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let processor_up = Arc::new(AtomicBool::new(true));
+    let replay_up = Arc::new(AtomicBool::new(true));
     let mut background = Vec::new();
     let mut app = axum::Router::new();
     if roles.ingest {
@@ -99,10 +104,15 @@ pub async fn run_roles(
                 public_base_url: base_url.clone(),
             },
             &metrics,
-        )?;
+        )?
+        .with_forward_max_attempts(config.replay.max_attempts);
+        let processor = Arc::new(processor);
         background.push((
             "processor",
-            tokio::spawn(supervise_processor(Arc::new(processor), tasks.clone(), processor_up.clone())),
+            tokio::spawn(supervise("processor", tasks.clone(), processor_up.clone(), move |token| {
+                let p = processor.clone();
+                async move { p.run(token).await }
+            })),
         ));
         // Retention runs with the processors: every cluster has them, and expiring is idempotent,
         // so several processors doing it at once only repeat each other.
@@ -111,15 +121,35 @@ pub async fn run_roles(
             tokio::spawn(retention::run(store.clone(), config.store.retention_interval.0, &metrics, tasks.clone())?),
         ));
     }
+    if roles.replay {
+        let worker =
+            hookmetry_replay::ReplayWorker::new(log.clone(), store.clone(), config.replay_settings(mode)?, &metrics)?;
+        let worker = Arc::new(worker);
+        background.push((
+            "replay",
+            tokio::spawn(supervise("replay", tasks.clone(), replay_up.clone(), move |token| {
+                let w = worker.clone();
+                async move { w.run(token).await }
+            })),
+        ));
+    }
     if roles.api {
         let hub = hookmetry_api::Hub::new(config.api.subscriber_buffer, config.api.max_subscribers, &metrics)?;
-        let api = hookmetry_api::Api::new(
+        // The API checks replay targets against the same policy the workers enforce, so a refused
+        // IP literal is refused when asked for, naming the key that would allow it.
+        let replay = config.replay_settings(mode)?;
+        let api = hookmetry_api::Api::with_replay(
             store.clone(),
             hub.clone(),
             hookmetry_api::ApiSettings {
                 default_page_size: config.api.default_page_size,
                 max_page_size: config.api.max_page_size,
                 public_base_url: base_url.clone(),
+            },
+            hookmetry_api::ReplaySettings {
+                log: log.clone(),
+                policy: replay.sender.policy.clone(),
+                max_attempts: replay.schedule.max_attempts,
             },
         );
         background.push(("live fan-out", tokio::spawn(hub.run(log.clone(), store.clone(), tasks.clone()))));
@@ -130,6 +160,7 @@ pub async fn run_roles(
         store: store.clone(),
         metrics: metrics.clone(),
         processor_up: processor_up.clone(),
+        replay_up: replay_up.clone(),
     }));
 
     let started = Started { base_url: base_url.clone(), new_admin_token, data_dir };
@@ -157,26 +188,25 @@ pub async fn migrate(config: &Config, data_dir: Option<&std::path::Path>) -> any
     Ok(Bootstrap::ensure_with(store.as_ref(), dir.as_deref()).await?.new_admin_token)
 }
 
-/// Keeps the processor running: if it fails or panics, ingest would go on acknowledging captures
-/// that nobody stores until the log is full. `/readyz` reports it while it is down.
-async fn supervise_processor(
-    processor: Arc<hookmetry_processor::Processor>,
-    shutdown: CancellationToken,
-    up: Arc<std::sync::atomic::AtomicBool>,
-) {
-    use std::sync::atomic::Ordering;
+/// Keeps a background role running: if the processor fails or panics, ingest would go on
+/// acknowledging captures that nobody stores until the log is full; if the replay worker does,
+/// deliveries silently stop. `/readyz` reports the role through `up` while it is down.
+async fn supervise<F, Fut, E>(name: &'static str, shutdown: CancellationToken, up: Arc<AtomicBool>, run: F)
+where
+    F: Fn(CancellationToken) -> Fut,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
     loop {
-        let p = processor.clone();
-        let token = shutdown.clone();
-        let outcome = tokio::spawn(async move { p.run(token).await }).await;
+        let outcome = tokio::spawn(run(shutdown.clone())).await;
         if shutdown.is_cancelled() {
             return;
         }
         up.store(false, Ordering::Relaxed);
         match outcome {
-            Ok(Ok(())) => tracing::error!("processor stopped unexpectedly; restarting"),
-            Ok(Err(e)) => tracing::error!(error = %e, "processor failed; restarting"),
-            Err(e) => tracing::error!(error = %e, "processor panicked; restarting"),
+            Ok(Ok(())) => tracing::error!(role = name, "role stopped unexpectedly; restarting"),
+            Ok(Err(e)) => tracing::error!(role = name, error = %e, "role failed; restarting"),
+            Err(e) => tracing::error!(role = name, error = %e, "role panicked; restarting"),
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hookmetry_config::{Config, LogFormat, Sources};
+use hookmetry_config::{Config, LogFormat, RunMode, Sources};
 use tokio_util::sync::CancellationToken;
 
 /// Hookmetry: capture, inspect, verify and replay webhooks.
@@ -48,7 +48,7 @@ struct ServeArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Roles to run, comma-separated: ingest, processor, api (or all).
+    /// Roles to run, comma-separated: ingest, processor, api, replay (or all).
     #[arg(long, env = "HOOKMETRY_ROLES", value_parser = parse_roles)]
     roles: hookmetry::Roles,
     /// Log URL, e.g. kafka://b1:9092,b2:9092 [config: log.url].
@@ -137,7 +137,7 @@ fn serve(args: ServeArgs, roles: Option<hookmetry::Roles>) -> anyhow::Result<()>
         tokio::spawn(signal_shutdown(shutdown.clone()));
         match roles {
             None => hookmetry::run(config, listener, shutdown, print_banner).await,
-            Some(roles) => hookmetry::run_roles(config, roles, false, listener, shutdown, print_banner).await,
+            Some(roles) => hookmetry::run_roles(config, roles, RunMode::Run, listener, shutdown, print_banner).await,
         }
     })
 }

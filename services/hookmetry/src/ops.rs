@@ -17,6 +17,8 @@ pub struct Ops {
     pub metrics: Metrics,
     /// False while the processor is being restarted after a failure.
     pub processor_up: Arc<std::sync::atomic::AtomicBool>,
+    /// False while the replay worker is being restarted after a failure.
+    pub replay_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub fn router(ops: Ops) -> Router {
@@ -32,14 +34,18 @@ pub fn router(ops: Ops) -> Router {
 async fn readyz(State(ops): State<Arc<Ops>>) -> Response {
     let log = ops.log.health().await.err().map(|e| e.to_string());
     let store = ops.store.health().await.err().map(|e| e.to_string());
-    let processor = (!ops.processor_up.load(std::sync::atomic::Ordering::Relaxed))
-        .then(|| "restarting after a failure".to_string());
-    let ready = log.is_none() && store.is_none() && processor.is_none();
+    let restarting = |up: &std::sync::atomic::AtomicBool| {
+        (!up.load(std::sync::atomic::Ordering::Relaxed)).then(|| "restarting after a failure".to_string())
+    };
+    let processor = restarting(&ops.processor_up);
+    let replay = restarting(&ops.replay_up);
+    let ready = log.is_none() && store.is_none() && processor.is_none() && replay.is_none();
     let body = serde_json::json!({
         "ready": ready,
         "log": log.unwrap_or_else(|| "ok".into()),
         "store": store.unwrap_or_else(|| "ok".into()),
         "processor": processor.unwrap_or_else(|| "ok".into()),
+        "replay": replay.unwrap_or_else(|| "ok".into()),
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()

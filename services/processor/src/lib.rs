@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookmetry_core::{
-    CaptureId, CapturedRequest, Endpoint, EndpointId, TOPIC_CAPTURES, TOPIC_DEAD_LETTERS, TOPIC_EVENTS, Timestamp,
-    Verification,
+    CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Endpoint, EndpointId,
+    ForwardingRule, TOPIC_CAPTURES, TOPIC_DEAD_LETTERS, TOPIC_DELIVERIES, TOPIC_EVENTS, Timestamp, Verification,
 };
 use hookmetry_log::{EventLog, GroupConsumer, LogError, NewRecord, Record};
 use hookmetry_proto::Event;
 use hookmetry_store::Store;
 use hookmetry_telemetry::{LATENCY_BUCKETS, Metrics, TelemetryError};
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 use tokio_util::sync::CancellationToken;
 
 /// Consumer group of processors on the captures log.
@@ -45,6 +45,7 @@ pub enum ProcessorError {
 
 struct ProcessorMetrics {
     records: IntCounterVec,
+    forwarded: IntCounter,
     verifications: IntCounterVec,
     lag: IntGauge,
     batch_seconds: Histogram,
@@ -59,6 +60,10 @@ impl ProcessorMetrics {
                     "Captures-log records handled, by outcome (stored, duplicate, undecodable).",
                 ),
                 &["outcome"],
+            )?)?,
+            forwarded: m.register(IntCounter::new(
+                "hookmetry_processor_forwarded_deliveries_total",
+                "Deliveries made by endpoints' forwarding rules (a capture handled twice counts twice; it is delivered once).",
             )?)?,
             verifications: m.register(IntCounterVec::new(
                 Opts::new(
@@ -87,7 +92,12 @@ pub struct Processor {
     store: Arc<dyn Store>,
     settings: ProcessorSettings,
     metrics: ProcessorMetrics,
+    /// Attempts a delivery made by a forwarding rule gets (`replay.max_attempts`).
+    forward_max_attempts: u32,
 }
+
+/// Attempts of a forwarded delivery unless [`Processor::with_forward_max_attempts`] says otherwise.
+pub const DEFAULT_FORWARD_MAX_ATTEMPTS: u32 = 8;
 
 impl Processor {
     pub fn new(
@@ -96,7 +106,18 @@ impl Processor {
         settings: ProcessorSettings,
         metrics: &Metrics,
     ) -> Result<Self, ProcessorError> {
-        Ok(Self { log, store, settings, metrics: ProcessorMetrics::register(metrics)? })
+        Ok(Self {
+            log,
+            store,
+            settings,
+            metrics: ProcessorMetrics::register(metrics)?,
+            forward_max_attempts: DEFAULT_FORWARD_MAX_ATTEMPTS,
+        })
+    }
+
+    pub fn with_forward_max_attempts(mut self, attempts: u32) -> Self {
+        self.forward_max_attempts = attempts.max(1);
+        self
     }
 
     /// Runs until `shutdown` is cancelled; a batch in progress is finished first.
@@ -212,9 +233,11 @@ impl Processor {
         // between them is healed by the redelivery.
         self.store.put_verifications(&verifications).await.map_err(|e| format!("store verifications: {e}"))?;
 
+        let forwarded = self.forward(captures).await?;
+
         // Events go out for the whole batch, redelivered ones included: a subscriber that missed
         // them during a crash still hears of them, and subscribers deduplicate by capture id.
-        let events: Vec<NewRecord> = captures
+        let mut events: Vec<NewRecord> = captures
             .iter()
             .map(|c| {
                 NewRecord::new(
@@ -224,6 +247,13 @@ impl Processor {
                 .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT)
             })
             .collect();
+        events.extend(forwarded.iter().map(|d| {
+            NewRecord::new(
+                bytes::Bytes::copy_from_slice(d.endpoint_id.as_bytes()),
+                hookmetry_proto::encode_event(&Event::DeliveryUpdated(hookmetry_proto::DeliveryUpdate::of(d))),
+            )
+            .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT)
+        }));
         if !events.is_empty()
             && let Err(e) = self.log.append_batch(TOPIC_EVENTS, events).await
         {
@@ -236,6 +266,66 @@ impl Processor {
 }
 
 impl Processor {
+    /// Makes a delivery of every capture for each forwarding rule of its endpoint that matches
+    /// it, and wakes the replay workers. A capture handled twice (redelivered after a crash) makes
+    /// the same delivery ids, which the store keeps once: it is forwarded once.
+    async fn forward(&self, captures: &[CapturedRequest]) -> Result<Vec<Delivery>, String> {
+        let mut rules: HashMap<EndpointId, Vec<ForwardingRule>> = HashMap::new();
+        let mut made = Vec::new();
+        let now = Timestamp::now();
+        for c in captures {
+            let rules = match rules.entry(c.endpoint_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    self.store
+                        .forwarding_rules(c.endpoint_id)
+                        .await
+                        .map_err(|e| format!("read forwarding rules: {e}"))?,
+                ),
+            };
+            for rule in rules.iter().filter(|r| r.matches(c)) {
+                // Rules are validated when set; one that no longer parses is skipped, not retried.
+                let Ok(target) = hookmetry_egress::Url::parse(&rule.target) else {
+                    tracing::warn!(endpoint_id = %c.endpoint_id, rule = %rule.id, "forwarding rule target does not parse; skipped");
+                    continue;
+                };
+                made.push(Delivery {
+                    id: DeliveryId::for_rule(c.id, &rule.id),
+                    team_id: c.team_id,
+                    endpoint_id: c.endpoint_id,
+                    capture_id: c.id,
+                    origin: DeliveryOrigin::Rule { rule_id: rule.id.clone() },
+                    request: hookmetry_replay::outgoing_request(c, &target),
+                    edited: false,
+                    resigned: false,
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    max_attempts: self.forward_max_attempts,
+                    next_attempt_at: Some(now),
+                    created_at: now,
+                    updated_at: now,
+                });
+            }
+        }
+        let mut wakes = Vec::with_capacity(made.len());
+        for d in &made {
+            self.store.put_delivery(d).await.map_err(|e| format!("store forwarded delivery: {e}"))?;
+            let host = target_host(&d.request.url);
+            wakes.push(
+                NewRecord::new(host, hookmetry_proto::encode_delivery_request(d.id))
+                    .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_DELIVERY_REQUEST),
+            );
+        }
+        self.metrics.forwarded.inc_by(made.len() as u64);
+        if !wakes.is_empty()
+            && let Err(e) = self.log.append_batch(TOPIC_DELIVERIES, wakes).await
+        {
+            // Stored as due now: a replay worker's scan of the store picks them up.
+            tracing::warn!(error = %e, deliveries = made.len(), "replay workers not woken; their scan will find the deliveries");
+        }
+        Ok(made)
+    }
+
     /// Copies an undecodable record to the dead-letter topic. Failing here fails the batch (it
     /// is retried): the record must be kept somewhere before its offset may be committed.
     async fn set_aside(&self, record: &Record, error: &str) -> Result<(), String> {
@@ -282,6 +372,12 @@ impl Processor {
         }
         Ok(out)
     }
+}
+
+/// The key of a delivery wake-up: the target's host, so one target's deliveries meet on one
+/// partition (and one replay worker, which limits concurrency per target).
+fn target_host(url: &str) -> String {
+    hookmetry_egress::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// The newest stored record per partition, not yet committed.

@@ -250,3 +250,83 @@ async fn every_capture_is_verified_against_its_endpoint_settings_and_counted() {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
 }
+
+/// Forwarding rules: each new capture that matches a rule becomes one pending delivery to the
+/// rule's target, a replay worker is woken for it, and a capture handled again (redelivered
+/// after a crash) makes no second delivery.
+#[tokio::test]
+async fn matching_captures_become_one_delivery_per_rule_even_when_handled_twice() {
+    use hookmetry_core::{DeliveryId, DeliveryOrigin, DeliveryState, ForwardingRule, TOPIC_DELIVERIES};
+    let f = fixture().await;
+    let rules = vec![
+        ForwardingRule {
+            id: "all".into(),
+            target: "http://127.0.0.1:3000/in".into(),
+            method: None,
+            path_prefix: None,
+            header: None,
+        },
+        ForwardingRule {
+            id: "puts".into(),
+            target: "https://staging.example.com".into(),
+            method: Some("PUT".into()),
+            path_prefix: None,
+            header: None,
+        },
+    ];
+    f.store.set_forwarding_rules(f.endpoint.id, &rules).await.unwrap();
+    let mut wakes = f.log.tail(TOPIC_DELIVERIES).await.unwrap();
+    let post = capture(&f.endpoint, b"post body");
+    let put = CapturedRequest { method: "PUT".into(), ..capture(&f.endpoint, b"put body") };
+    for c in [&post, &put] {
+        append(&f.log, &f.endpoint, hookmetry_proto::encode_capture(c)).await;
+    }
+    let metrics = Metrics::new();
+    let (shutdown, task) = start(&f, &metrics);
+    stored(&f, 2).await;
+
+    let mut woken = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while woken.len() < 3 && Instant::now() < deadline {
+        for r in wakes.next_batch(10, Duration::from_millis(100)).await.unwrap() {
+            woken.push(hookmetry_proto::decode_delivery_request(r.payload).unwrap());
+        }
+    }
+    let expected = [
+        DeliveryId::for_rule(post.id, "all"),
+        DeliveryId::for_rule(put.id, "all"),
+        DeliveryId::for_rule(put.id, "puts"),
+    ];
+    woken.sort();
+    let mut want = expected.to_vec();
+    want.sort();
+    assert_eq!(woken, want, "one wake-up per matching rule and capture");
+
+    let d = f.store.delivery(DeliveryId::for_rule(put.id, "puts")).await.unwrap().unwrap();
+    assert_eq!(d.origin, DeliveryOrigin::Rule { rule_id: "puts".into() });
+    assert_eq!(d.state, DeliveryState::Pending);
+    assert_eq!(d.request.url, "https://staging.example.com/x?a=1&a=2");
+    assert_eq!(d.request.body, put.body, "the captured bytes");
+    assert_eq!(d.request.body_sha256, put.body_sha256);
+    assert!(f.store.delivery(DeliveryId::for_rule(post.id, "puts")).await.unwrap().is_none(), "POST does not match");
+    shutdown.cancel();
+    task.await.unwrap();
+
+    // The same captures again, as after a crash before the commit: no new delivery.
+    let before = f.store.delivery(DeliveryId::for_rule(post.id, "all")).await.unwrap().unwrap();
+    for c in [&post, &put] {
+        append(&f.log, &f.endpoint, hookmetry_proto::encode_capture(c)).await;
+    }
+    let metrics = Metrics::new();
+    let (shutdown, task) = start(&f, &metrics);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !metrics.render().contains("hookmetry_processor_records_total{outcome=\"duplicate\"} 2") {
+        assert!(Instant::now() < deadline, "redelivered captures not handled:\n{}", metrics.render());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+    assert_eq!(f.store.deliveries_for_capture(post.id).await.unwrap().len(), 1);
+    assert_eq!(f.store.deliveries_for_capture(put.id).await.unwrap().len(), 2);
+    assert_eq!(f.store.delivery(before.id).await.unwrap().unwrap(), before, "the first write stands");
+}

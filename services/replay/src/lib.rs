@@ -6,18 +6,20 @@
 //! - [`Sender`] makes one attempt through a reqwest client that enforces the egress policy, with
 //!   connect and total timeouts, and records the answer (status, headers, body up to a limit)
 //!   or classifies the failure;
-//! - [`RetrySchedule`] says when the next attempt is due, or that the delivery is dead-lettered.
-//!
-//! The worker loop that consumes the deliveries log and writes attempts to the store is not here
-//! yet.
+//! - [`RetrySchedule`] says when the next attempt is due, or that the delivery is dead-lettered;
+//! - [`ReplayWorker`] is the role: it wakes deliveries from the `deliveries` log and from the
+//!   store's due list, makes their attempts within per-target and global limits, records each
+//!   one, schedules the next and announces the change on the `events` log.
 
 mod forward;
 mod schedule;
 mod send;
+mod worker;
 
 pub use forward::{EditError, Edits, Prepared, forwarded_headers, outgoing_request, with_edits};
 pub use schedule::RetrySchedule;
 pub use send::{Sender, SenderError, SenderSettings};
+pub use worker::{GROUP, ReplayError, ReplaySettings, ReplayWorker, WorkerSettings};
 
 /// A replay setting with a value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

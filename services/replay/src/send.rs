@@ -244,7 +244,7 @@ enum Phase {
 }
 
 /// `host:port` for messages: the full URL may carry tokens in its path or query.
-fn host_port(url: &Url) -> String {
+pub(crate) fn host_port(url: &Url) -> String {
     let host = url.host_str().unwrap_or("");
     match url.port_or_known_default() {
         Some(port) => format!("{host}:{port}"),

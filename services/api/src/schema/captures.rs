@@ -96,7 +96,7 @@ pub struct HeaderFilterInput {
 }
 
 impl CaptureFilterInput {
-    fn validate(self) -> Result<CaptureFilter, ApiError> {
+    pub(crate) fn validate(self) -> Result<CaptureFilter, ApiError> {
         let time = |field: &'static str, v: Option<String>| {
             v.map(|s| Timestamp::parse_rfc3339(&s).map_err(|e| ApiError::bad(field, e))).transpose()
         };
@@ -302,6 +302,11 @@ impl CaptureObject {
     async fn verification(&self, c: &Context<'_>) -> Result<Option<super::verification::VerificationObject>, ApiError> {
         let (ctx, _) = ctx(c);
         Ok(ctx.store.verification(self.0.id).await?.map(super::verification::VerificationObject))
+    }
+    /// Every replay of this capture, newest first.
+    async fn deliveries(&self, c: &Context<'_>) -> Result<Vec<super::replay::DeliveryObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        Ok(ctx.store.deliveries_for_capture(self.0.id).await?.into_iter().map(super::replay::DeliveryObject).collect())
     }
     /// This capture as a HAR 1.2 entry (`log.entries[]` item).
     async fn har(&self, c: &Context<'_>) -> Result<async_graphql::Json<serde_json::Value>, ApiError> {

@@ -70,10 +70,11 @@ pub(crate) struct CustomResponseInput {
     delay_ms: i32,
 }
 
+/// One header line: a custom response's, or one a replay sends.
 #[derive(InputObject)]
 pub(crate) struct HeaderInput {
-    name: String,
-    value: String,
+    pub name: String,
+    pub value: String,
 }
 
 /// What a delete removed.
@@ -224,6 +225,12 @@ impl EndpointObject {
     /// Whether provider URL-verification handshakes are answered.
     async fn handshakes(&self) -> bool {
         self.0.handshakes
+    }
+    /// Where new captures are forwarded automatically, in order.
+    async fn forwarding_rules(&self, c: &Context<'_>) -> Result<Vec<super::replay::ForwardingRuleObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        let rules = ctx.store.forwarding_rules(self.0.id).await?;
+        Ok(rules.into_iter().map(super::replay::ForwardingRuleObject).collect())
     }
 }
 

@@ -11,10 +11,12 @@ use crate::{ApiError, Caller, Ctx};
 mod captures;
 mod endpoints;
 mod live;
+pub(crate) mod replay;
 mod teams;
 mod verification;
 
 pub use captures::CaptureObject;
+pub use replay::ReplaySettings;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -23,6 +25,7 @@ pub struct QueryRoot(
     endpoints::EndpointQuery,
     captures::CaptureQuery,
     verification::VerificationQuery,
+    replay::ReplayQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -32,11 +35,12 @@ pub struct MutationRoot(
     endpoints::EndpointMutation,
     captures::CaptureMutation,
     verification::VerificationMutation,
+    replay::ReplayMutation,
 );
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(live::LiveSubscription);
+pub struct SubscriptionRoot(live::LiveSubscription, replay::ReplaySubscription);
 
 pub(crate) fn ctx<'a>(c: &Context<'a>) -> (&'a Ctx, &'a Caller) {
     // Both are always attached: Ctx when the schema is built, Caller by the authenticated

@@ -42,6 +42,7 @@ pub struct Config {
     pub log: LogConfig,
     pub store: StoreConfig,
     pub processor: ProcessorConfig,
+    pub replay: ReplayConfig,
     pub api: ApiConfig,
     pub telemetry: TelemetryConfig,
 }
@@ -98,6 +99,37 @@ pub struct ProcessorConfig {
     pub poll_wait: HumanDuration,
     pub commit_interval: HumanDuration,
     pub batch_linger: HumanDuration,
+}
+
+/// `[replay]`: the replay worker. [`Config::replay_settings`] turns it into the worker's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    pub connect_timeout: HumanDuration,
+    pub total_timeout: HumanDuration,
+    pub max_response_body_bytes: ByteSize,
+    pub retry_initial: HumanDuration,
+    pub retry_max_delay: HumanDuration,
+    pub max_attempts: u32,
+    pub per_target_concurrency: usize,
+    pub scan_interval: HumanDuration,
+    /// `None` for `"auto"`: decided by the [`RunMode`].
+    #[serde(deserialize_with = "units::deserialize_auto_bool")]
+    pub allow_loopback: Option<bool>,
+    pub allow_private: bool,
+    pub allow_link_local: bool,
+    /// As written; parsed (and checked at load) by [`hookmetry_egress::parse_networks`].
+    pub allowed_networks: Vec<String>,
+    pub denied_networks: Vec<String>,
+}
+
+/// How the process was started, for defaults that differ between a laptop and a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// `hookmetry serve`: every role in one process, usually on the user's own machine.
+    Serve,
+    /// `hookmetry run --roles …`: a node of a cluster that other teams may share.
+    Run,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -324,7 +356,60 @@ impl Config {
                 format!("must be between 1 and 15, got {}", self.store.scylla_replication_factor),
             ));
         }
+        // The mode changes only the loopback default, never whether a value is valid.
+        self.replay_settings_checked(RunMode::Run)?;
         Ok(())
+    }
+
+    /// The replay worker's settings: its HTTP client (with the address policy of `mode` where
+    /// `replay.allow_loopback` is `"auto"`), its retry schedule and its limits.
+    pub fn replay_settings(&self, mode: RunMode) -> Result<hookmetry_replay::ReplaySettings, ConfigError> {
+        self.replay_settings_checked(mode).map_err(|(key, message)| invalid(key, message))
+    }
+
+    fn replay_settings_checked(
+        &self,
+        mode: RunMode,
+    ) -> Result<hookmetry_replay::ReplaySettings, (&'static str, String)> {
+        let r = &self.replay;
+        let base = match mode {
+            RunMode::Serve => hookmetry_egress::EgressPolicy::laptop(),
+            RunMode::Run => hookmetry_egress::EgressPolicy::cluster(),
+        };
+        let policy = hookmetry_egress::EgressPolicy {
+            allow_loopback: r.allow_loopback.unwrap_or(base.allow_loopback),
+            allow_private: r.allow_private,
+            allow_link_local: r.allow_link_local,
+            ..base
+        }
+        .allow_networks(&r.allowed_networks)
+        .and_then(|p| p.deny_networks(&r.denied_networks))
+        .map_err(|e| (e.key, format!("`{}` {}", e.entry, e.reason)))?;
+        let max_response_body_bytes = usize::try_from(r.max_response_body_bytes.0).map_err(|_| {
+            ("replay.max_response_body_bytes", format!("is {}; it can be at most 64MiB", r.max_response_body_bytes))
+        })?;
+        let settings = hookmetry_replay::ReplaySettings {
+            sender: hookmetry_replay::SenderSettings {
+                policy,
+                connect_timeout: r.connect_timeout.0,
+                total_timeout: r.total_timeout.0,
+                max_response_body_bytes,
+            },
+            schedule: hookmetry_replay::RetrySchedule {
+                initial: r.retry_initial.0,
+                max_delay: r.retry_max_delay.0,
+                max_attempts: r.max_attempts,
+            },
+            worker: hookmetry_replay::WorkerSettings {
+                per_target_concurrency: r.per_target_concurrency,
+                scan_interval: r.scan_interval.0,
+                // Attempts in flight may finish while the server drains its requests.
+                shutdown_grace: self.server.shutdown_grace.0,
+                ..hookmetry_replay::WorkerSettings::default()
+            },
+        };
+        settings.validate().map_err(|e| (e.key, e.reason))?;
+        Ok(settings)
     }
 
     /// Base URL printed in capture URLs, without a trailing slash.

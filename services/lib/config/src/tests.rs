@@ -137,3 +137,85 @@ fn units() {
     assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
     assert_eq!(ByteSize(10 << 20).to_string(), "10MiB");
 }
+
+#[test]
+fn replay_defaults_and_the_loopback_default_of_each_mode() {
+    let c = Config::defaults();
+    let serve = c.replay_settings(RunMode::Serve).unwrap();
+    let run = c.replay_settings(RunMode::Run).unwrap();
+    assert_eq!(serve.sender.connect_timeout, Duration::from_secs(5));
+    assert_eq!(serve.sender.total_timeout, Duration::from_secs(30));
+    assert_eq!(serve.sender.max_response_body_bytes, 65_536);
+    assert_eq!(serve.schedule.initial, Duration::from_secs(1));
+    assert_eq!(serve.schedule.max_delay, Duration::from_secs(3600));
+    assert_eq!(serve.schedule.max_attempts, 8);
+    assert_eq!(serve.worker.per_target_concurrency, 4);
+    assert_eq!(serve.worker.scan_interval, Duration::from_secs(1));
+    assert_eq!(serve.worker.shutdown_grace, c.server.shutdown_grace.0);
+    // "auto": a laptop replays to its own localhost, a cluster node does not.
+    assert_eq!(serve.sender.policy, hookmetry_egress::EgressPolicy::laptop());
+    assert_eq!(run.sender.policy, hookmetry_egress::EgressPolicy::cluster());
+}
+
+#[test]
+fn replay_keys_from_env_flags_and_files() {
+    let c = Config::load(&Sources {
+        env: vec![
+            ("HOOKMETRY_REPLAY_ALLOW_LOOPBACK".into(), "false".into()),
+            ("HOOKMETRY_REPLAY_ALLOWED_NETWORKS".into(), "10.1.0.0/16, 192.168.1.5".into()),
+            ("HOOKMETRY_REPLAY_RETRY_INITIAL".into(), "20ms".into()),
+        ],
+        overrides: vec![
+            ("replay.max_attempts".into(), "3".into()),
+            ("replay.allow_private".into(), "true".into()),
+            ("replay.denied_networks".into(), "10.1.2.3".into()),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let s = c.replay_settings(RunMode::Serve).unwrap();
+    assert!(!s.sender.policy.allow_loopback, "an explicit false beats the serve default");
+    assert!(s.sender.policy.allow_private);
+    assert_eq!(s.sender.policy.allowed_networks.len(), 2);
+    assert_eq!(s.sender.policy.denied_networks[0].to_string(), "10.1.2.3/32");
+    assert_eq!(s.schedule.initial, Duration::from_millis(20));
+    assert_eq!(s.schedule.max_attempts, 3);
+
+    let dir = tempfile_dir("replay");
+    let file = dir.join("c.toml");
+    std::fs::write(&file, "[replay]\nallow_loopback = true\nmax_response_body_bytes = 1024\n").unwrap();
+    let c = Config::load(&Sources { file: Some(file), ..Default::default() }).unwrap();
+    let s = c.replay_settings(RunMode::Run).unwrap();
+    assert!(s.sender.policy.allow_loopback, "a file's boolean is taken as written");
+    assert_eq!(s.sender.max_response_body_bytes, 1024);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_replay_values_fail_the_load_naming_the_key() {
+    for (var, value, key, message) in [
+        ("HOOKMETRY_REPLAY_CONNECT_TIMEOUT", "0s", "replay.connect_timeout", "must be more than 0s, such as 5s"),
+        ("HOOKMETRY_REPLAY_TOTAL_TIMEOUT", "11m", "replay.total_timeout", "is 11m; it can be at most 10m"),
+        ("HOOKMETRY_REPLAY_MAX_RESPONSE_BODY_BYTES", "65MiB", "replay.max_response_body_bytes", "at most 67108864"),
+        ("HOOKMETRY_REPLAY_RETRY_INITIAL", "0ms", "replay.retry_initial", "must be more than 0s, such as 1s"),
+        ("HOOKMETRY_REPLAY_RETRY_MAX_DELAY", "500ms", "replay.retry_max_delay", "less than replay.retry_initial"),
+        ("HOOKMETRY_REPLAY_MAX_ATTEMPTS", "0", "replay.max_attempts", "must be between 1 and 100"),
+        ("HOOKMETRY_REPLAY_PER_TARGET_CONCURRENCY", "0", "replay.per_target_concurrency", "between 1 and 256"),
+        ("HOOKMETRY_REPLAY_SCAN_INTERVAL", "1ms", "replay.scan_interval", "between 10ms and 10m"),
+        ("HOOKMETRY_REPLAY_ALLOW_LOOPBACK", "sometimes", "replay.allow_loopback", "true, false or \"auto\""),
+        ("HOOKMETRY_REPLAY_ALLOWED_NETWORKS", "10.0.0.1/8", "replay.allowed_networks", "has host bits set"),
+        ("HOOKMETRY_REPLAY_DENIED_NETWORKS", "intranet", "replay.denied_networks", "`intranet` is not an IP network"),
+    ] {
+        let err = Config::load(&env(&[(var, value)])).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("config key `{key}` (from environment variable {var})")) && err.contains(message),
+            "{var}={value}: {err}"
+        );
+    }
+}
+
+fn tempfile_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hm-config-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

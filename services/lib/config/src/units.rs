@@ -99,3 +99,27 @@ pub(crate) fn deserialize_nets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ip
         })
         .collect()
 }
+
+/// `"auto"` (`None`), or a boolean written as `true` / `false` (also as a string, which is how the
+/// environment and `--set` give it, since the default is the string `"auto"`).
+pub(crate) fn deserialize_auto_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("true, false or \"auto\"")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<bool>, E> {
+            Ok(Some(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<bool>, E> {
+            match v.trim() {
+                "auto" => Ok(None),
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                other => Err(E::custom(format!("expected true, false or \"auto\", got `{other}`"))),
+            }
+        }
+    }
+    d.deserialize_any(V)
+}

@@ -5,8 +5,62 @@
 //! rewritten.
 
 use bytes::Bytes;
+use sha2::Digest;
 
-use crate::{CaptureId, DeliveryId, EndpointId, Header, TeamId, Timestamp};
+use crate::{CaptureId, CapturedRequest, DeliveryId, EndpointId, Header, TeamId, Timestamp};
+
+/// Sends every new capture of an endpoint that matches it to `target`, as a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ForwardingRule {
+    /// Unique within the endpoint; names the rule in deliveries (`rule:<id>`).
+    pub id: String,
+    /// `http://` or `https://` URL; the capture's path and query are appended to its path.
+    pub target: String,
+    /// Only captures with exactly this method.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only captures whose path (after `/h/<token>`) starts with this.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// Only captures with this header (name in any case) whose value contains `contains`.
+    #[serde(default)]
+    pub header: Option<HeaderMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeaderMatch {
+    pub name: String,
+    pub contains: String,
+}
+
+impl ForwardingRule {
+    pub fn matches(&self, capture: &CapturedRequest) -> bool {
+        self.method.as_ref().is_none_or(|m| *m == capture.method)
+            && self.path_prefix.as_ref().is_none_or(|p| capture.path.starts_with(p.as_str()))
+            && self.header.as_ref().is_none_or(|h| {
+                capture.headers.iter().any(|ch| {
+                    ch.name.eq_ignore_ascii_case(&h.name)
+                        && (h.contains.is_empty()
+                            || ch.value.windows(h.contains.len()).any(|w| w == h.contains.as_bytes()))
+                })
+            })
+    }
+}
+
+impl DeliveryId {
+    /// The delivery a forwarding rule makes of a capture: always the same id for the same pair,
+    /// so a capture the processor handles twice (after a crash) is forwarded once. Time-ordered
+    /// like the capture: the first 48 bits are the capture's UUIDv7 timestamp.
+    pub fn for_rule(capture: CaptureId, rule_id: &str) -> DeliveryId {
+        let digest = sha2::Sha256::new().chain_update(capture.as_bytes()).chain_update(rule_id.as_bytes()).finalize();
+        let mut b = [0u8; 16];
+        b[..6].copy_from_slice(&capture.as_bytes()[..6]);
+        b[6..].copy_from_slice(&digest[..10]);
+        b[6] = (b[6] & 0x0f) | 0x70; // version 7
+        b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+        DeliveryId::from_bytes(b)
+    }
+}
 
 /// Where a delivery stands. `Pending` covers both the first attempt and a scheduled retry:
 /// `next_attempt_at` says when. An attempt in flight is not a state of its own: a worker killed
@@ -190,6 +244,52 @@ mod tests {
         }
         assert_eq!(DeliveryState::parse("done"), None);
         assert_eq!(AttemptError::parse(""), None);
+    }
+
+    #[test]
+    fn rule_delivery_ids_are_stable_distinct_and_time_ordered_like_the_capture() {
+        let (a, b) = (CaptureId::new(), CaptureId::new());
+        assert_eq!(DeliveryId::for_rule(a, "staging"), DeliveryId::for_rule(a, "staging"));
+        assert_ne!(DeliveryId::for_rule(a, "staging"), DeliveryId::for_rule(a, "laptop"));
+        assert_ne!(DeliveryId::for_rule(a, "staging"), DeliveryId::for_rule(b, "staging"));
+        let id = DeliveryId::for_rule(a, "staging");
+        assert_eq!(id.0.get_version_num(), 7);
+        assert_eq!(id.as_bytes()[..6], a.as_bytes()[..6]);
+    }
+
+    #[test]
+    fn rules_match_on_method_path_prefix_and_header() {
+        let capture = CapturedRequest {
+            id: CaptureId::new(),
+            endpoint_id: EndpointId::new(),
+            team_id: TeamId::new(),
+            method: "POST".into(),
+            path: "/stripe/events".into(),
+            query: None,
+            headers: vec![Header::new("X-GitHub-Event", "push"), Header::new("Stripe-Signature", "t=1,v1=ab")],
+            body: Bytes::new(),
+            body_sha256: [0; 32],
+            remote_addr: "127.0.0.1".into(),
+            http_version: "HTTP/1.1".into(),
+            received_at: Timestamp::now(),
+        };
+        let rule = |method: Option<&str>, prefix: Option<&str>, header: Option<(&str, &str)>| ForwardingRule {
+            id: "r".into(),
+            target: "http://127.0.0.1:3000".into(),
+            method: method.map(Into::into),
+            path_prefix: prefix.map(Into::into),
+            header: header.map(|(n, c)| HeaderMatch { name: n.into(), contains: c.into() }),
+        };
+        assert!(rule(None, None, None).matches(&capture), "no condition matches everything");
+        assert!(rule(Some("POST"), Some("/stripe"), Some(("stripe-signature", "v1="))).matches(&capture));
+        assert!(
+            rule(None, None, Some(("x-github-event", ""))).matches(&capture),
+            "empty `contains`: the header exists"
+        );
+        assert!(!rule(Some("post"), None, None).matches(&capture), "methods are case-sensitive");
+        assert!(!rule(None, Some("/github"), None).matches(&capture));
+        assert!(!rule(None, None, Some(("x-github-event", "pull_request"))).matches(&capture));
+        assert!(!rule(None, None, Some(("x-missing", ""))).matches(&capture));
     }
 
     #[test]

@@ -12,7 +12,9 @@ mod time;
 mod verification;
 
 pub use capture::{CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
-pub use delivery::{Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, OutgoingRequest};
+pub use delivery::{
+    Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, ForwardingRule, HeaderMatch, OutgoingRequest,
+};
 pub use form::form_decode;
 pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};
 pub use secret::{TokenHash, capture_token, hash_token, new_api_token};

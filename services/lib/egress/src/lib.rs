@@ -29,6 +29,8 @@ pub use class::{AddressClass, classify};
 pub use error::EgressError;
 pub use policy::{EgressPolicy, ParseNetworkError, parse_networks};
 pub use redirect::redirect_policy;
+/// The URL type every function here takes (reqwest's, which is the `url` crate's).
+pub use reqwest::Url;
 pub use resolve::GuardedResolver;
 pub use url_check::check_url;
 

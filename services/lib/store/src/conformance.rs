@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
     ApiToken, Attempt, AttemptError, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId, DeliveryOrigin,
-    DeliveryState, Endpoint, EndpointId, GenericHmac, Header, OutgoingRequest, Role, SigningSecret, Team, TeamId,
-    Timestamp, TokenId, Verdict, Verification, VerificationSettings, capture_token, hash_token, new_api_token,
+    DeliveryState, Endpoint, EndpointId, ForwardingRule, GenericHmac, Header, HeaderMatch, OutgoingRequest, Role,
+    SigningSecret, Team, TeamId, Timestamp, TokenId, Verdict, Verification, VerificationSettings, capture_token,
+    hash_token, new_api_token,
 };
 
 use crate::{CaptureFilter, CapturePage, DeliveryProgress, HeaderFilter, Store, StoreError};
@@ -60,6 +61,9 @@ pub async fn run_all(h: &dyn StoreHarness) {
     due_deliveries_are_pending_and_due_earliest_first(h).await;
     cancel_stops_a_pending_delivery_only(h).await;
     deleting_a_capture_deletes_its_deliveries(h).await;
+    a_due_delivery_is_claimed_once_until_its_lease_ends(h).await;
+    the_first_record_of_an_attempt_number_wins(h).await;
+    forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint(h).await;
     restart_keeps_everything(h).await;
     health_is_ok(h).await;
 }
@@ -868,6 +872,101 @@ pub async fn deleting_a_capture_deletes_its_deliveries(h: &dyn StoreHarness) {
         })
     );
     assert_eq!(store.attempts(kept.id).await.unwrap().len(), 1);
+}
+
+pub async fn a_due_delivery_is_claimed_once_until_its_lease_ends(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "claim").await;
+    let base = 1_100_000_000_000_000i64;
+    let at = |s: i64| Timestamp::from_micros(base + s * 1_000_000);
+    let mut d = new_delivery(&capture, DeliveryOrigin::Manual);
+    d.next_attempt_at = Some(at(0));
+    store.put_delivery(&d).await.unwrap();
+
+    assert!(!store.claim_delivery(d.id, 0, at(-1), at(30)).await.unwrap(), "not due yet");
+    assert!(!store.claim_delivery(d.id, 1, at(1), at(30)).await.unwrap(), "another attempt count: stale");
+    assert!(store.claim_delivery(d.id, 0, at(1), at(30)).await.unwrap(), "due and as seen");
+    assert!(!store.claim_delivery(d.id, 0, at(2), at(31)).await.unwrap(), "a second worker does not get it");
+    assert_eq!(store.delivery(d.id).await.unwrap().unwrap().next_attempt_at, Some(at(30)), "leased");
+    let due = |now| {
+        let store = store.clone();
+        async move { store.due_deliveries(now, 100).await.unwrap().iter().any(|x| x.id == d.id) }
+    };
+    assert!(!due(at(29)).await, "not due while leased");
+    // The claimer died: after the lease it is due again, and claimable again.
+    assert!(due(at(31)).await);
+    assert!(store.claim_delivery(d.id, 0, at(31), at(60)).await.unwrap());
+
+    store.cancel_delivery(d.id, at(32)).await.unwrap();
+    assert!(!store.claim_delivery(d.id, 0, at(100), at(130)).await.unwrap(), "a cancelled delivery is not claimed");
+    assert!(!store.claim_delivery(DeliveryId::new(), 0, at(1), at(30)).await.unwrap(), "unknown");
+}
+
+pub async fn the_first_record_of_an_attempt_number_wins(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "first attempt wins").await;
+    let d = new_delivery(&capture, DeliveryOrigin::Manual);
+    store.put_delivery(&d).await.unwrap();
+    let t = d.created_at.micros();
+    let first = DeliveryProgress {
+        state: DeliveryState::Pending,
+        attempts: 1,
+        next_attempt_at: Some(Timestamp::from_micros(t + 5_000_000)),
+        updated_at: Timestamp::from_micros(t + 1),
+    };
+    assert!(store.record_attempt(&new_attempt(d.id, 1, Some(503)), &first).await.unwrap());
+    // A second worker that made attempt 1 too (its lease ran out) reports success: too late.
+    let late = DeliveryProgress {
+        state: DeliveryState::Succeeded,
+        attempts: 1,
+        next_attempt_at: None,
+        updated_at: Timestamp::from_micros(t + 2),
+    };
+    assert!(!store.record_attempt(&new_attempt(d.id, 1, Some(200)), &late).await.unwrap());
+    let now = store.delivery(d.id).await.unwrap().unwrap();
+    assert_eq!((now.state, now.next_attempt_at), (DeliveryState::Pending, first.next_attempt_at));
+    let attempts = store.attempts(d.id).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.response_status).collect::<Vec<_>>(), vec![Some(503)]);
+}
+
+pub async fn forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "forwarding").await;
+    let ep = new_endpoint(team.id, "forwarding");
+    let other = new_endpoint(team.id, "other");
+    store.create_endpoint(&ep).await.unwrap();
+    store.create_endpoint(&other).await.unwrap();
+    assert!(store.forwarding_rules(ep.id).await.unwrap().is_empty());
+    let rules = vec![
+        ForwardingRule {
+            id: "staging".into(),
+            target: "https://staging.example.com/hooks".into(),
+            method: Some("POST".into()),
+            path_prefix: Some("/stripe".into()),
+            header: Some(HeaderMatch { name: "Stripe-Signature".into(), contains: "v1=".into() }),
+        },
+        ForwardingRule {
+            id: "laptop".into(),
+            target: "http://127.0.0.1:3000".into(),
+            method: None,
+            path_prefix: None,
+            header: None,
+        },
+    ];
+    store.set_forwarding_rules(ep.id, &rules).await.unwrap();
+    assert_eq!(store.forwarding_rules(ep.id).await.unwrap(), rules, "in the order set");
+    assert!(store.forwarding_rules(other.id).await.unwrap().is_empty(), "rules belong to one endpoint");
+    store.set_forwarding_rules(ep.id, &rules[1..]).await.unwrap();
+    assert_eq!(store.forwarding_rules(ep.id).await.unwrap(), rules[1..], "replaced, not merged");
+    store.set_forwarding_rules(ep.id, &[]).await.unwrap();
+    assert!(store.forwarding_rules(ep.id).await.unwrap().is_empty(), "an empty list clears them");
+    assert!(matches!(
+        store.set_forwarding_rules(EndpointId::new(), &rules).await,
+        Err(StoreError::NotFound { entity: "endpoint" })
+    ));
+    store.set_forwarding_rules(ep.id, &rules).await.unwrap();
+    store.delete_endpoint(ep.id).await.unwrap();
+    assert!(store.forwarding_rules(ep.id).await.unwrap().is_empty(), "deleted with the endpoint");
 }
 
 pub async fn health_is_ok(h: &dyn StoreHarness) {

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use hookmetry_core::{
     ApiToken, Attempt, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Endpoint,
-    EndpointId, Team, TeamId, Timestamp, TokenHash, TokenId, Verdict, Verification,
+    EndpointId, ForwardingRule, Team, TeamId, Timestamp, TokenHash, TokenId, Verdict, Verification,
 };
 
 pub mod conformance;
@@ -185,6 +185,14 @@ pub(crate) fn origin_from_str(s: &str) -> Result<DeliveryOrigin> {
     }
 }
 
+pub(crate) fn rules_to_json(rules: &[ForwardingRule]) -> Result<String> {
+    serde_json::to_string(rules).map_err(|e| StoreError::Backend(format!("encode forwarding rules: {e}")))
+}
+
+pub(crate) fn rules_from_json(json: &str) -> Result<Vec<ForwardingRule>> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("forwarding rules: {e}")))
+}
+
 pub(crate) fn state_from_str(s: &str) -> Result<DeliveryState> {
     DeliveryState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown delivery state `{s}`")))
 }
@@ -238,16 +246,28 @@ pub trait Store: Send + Sync + 'static {
     /// were deleted. Backends with native expiry (Scylla TTLs) may find nothing to do.
     async fn expire_captures(&self, now: Timestamp) -> Result<u64>;
 
+    /// Replaces an endpoint's forwarding rules (an empty list removes them); `NotFound` when the
+    /// endpoint does not exist. Deleting the endpoint deletes them.
+    async fn set_forwarding_rules(&self, endpoint: EndpointId, rules: &[ForwardingRule]) -> Result<()>;
+    /// An endpoint's forwarding rules in the order set; empty for an unknown endpoint.
+    async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>>;
+
     /// Stores a new delivery; an id already stored is left as it is (the first write wins), so a
     /// redelivered request to replay creates one delivery.
     async fn put_delivery(&self, delivery: &Delivery) -> Result<()>;
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>>;
     /// Deliveries of one capture, newest first.
     async fn deliveries_for_capture(&self, capture: CaptureId) -> Result<Vec<Delivery>>;
-    /// Keeps an attempt (once per delivery and number) and applies `progress` to its delivery,
-    /// unless the delivery is no longer pending (cancelled meanwhile): then the attempt is kept,
-    /// the delivery is not changed, and the answer is `false`. `NotFound` for an unknown delivery.
+    /// Keeps an attempt (once per delivery and number: the first write wins) and applies
+    /// `progress` to its delivery. The answer is `false`, and the delivery is not changed, when
+    /// the delivery is no longer pending (cancelled meanwhile; the attempt is still kept) or an
+    /// attempt of that number was already recorded. `NotFound` for an unknown delivery.
     async fn record_attempt(&self, attempt: &Attempt, progress: &DeliveryProgress) -> Result<bool>;
+    /// Takes a due delivery for one attempt: only when it is still pending, has had exactly
+    /// `attempts` attempts, and is due at `now` does it become due again only at `until` (the
+    /// lease), and the answer is `true`. Several replay workers scanning one store thus attempt a
+    /// retry once; a worker that dies during the attempt leaves it due again at `until`.
+    async fn claim_delivery(&self, id: DeliveryId, attempts: u32, now: Timestamp, until: Timestamp) -> Result<bool>;
     /// Attempts of a delivery, first first.
     async fn attempts(&self, delivery: DeliveryId) -> Result<Vec<Attempt>>;
     /// Pending deliveries whose next attempt is due at `now`, earliest first, at most `limit`.

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
     ApiToken, Attempt, AttemptError, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId, DeliveryState,
-    Endpoint, EndpointId, Header, OutgoingRequest, Role, Team, TeamId, Timestamp, TokenHash, TokenId, Verification,
-    VerificationSettings,
+    Endpoint, EndpointId, ForwardingRule, Header, OutgoingRequest, Role, Team, TeamId, Timestamp, TokenHash, TokenId,
+    Verification, VerificationSettings,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
@@ -143,6 +143,14 @@ const MIGRATIONS: &[&str] = &[
         error              TEXT,
         error_message      TEXT,
         PRIMARY KEY (delivery_id, number)
+    ) STRICT;
+    ",
+    // Version 5: forwarding rules per endpoint, as JSON, beside the endpoint row rather than in
+    // it: only the processor and the rule editor read them.
+    "
+    CREATE TABLE forwarding_rules (
+        endpoint_id BLOB PRIMARY KEY NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+        rules       TEXT NOT NULL
     ) STRICT;
     ",
 ];
@@ -533,6 +541,7 @@ impl Store for SqliteStore {
             .write("endpoint", "delete endpoint", move |tx| {
                 let deleted = tx.execute("DELETE FROM endpoints WHERE id = ?1", [id.as_bytes()])?;
                 tx.execute("DELETE FROM captures WHERE endpoint_id = ?1", [id.as_bytes()])?;
+                tx.execute("DELETE FROM forwarding_rules WHERE endpoint_id = ?1", [id.as_bytes()])?;
                 tx.execute_batch(DELETE_ORPHAN_DELIVERIES)?;
                 Ok(deleted)
             })
@@ -742,6 +751,42 @@ impl Store for SqliteStore {
         Ok(deleted)
     }
 
+    async fn set_forwarding_rules(&self, endpoint: EndpointId, rules: &[ForwardingRule]) -> Result<()> {
+        let json = (!rules.is_empty()).then(|| crate::rules_to_json(rules)).transpose()?;
+        let exists = self
+            .write("endpoint", "set forwarding rules", move |tx| {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
+                    .query_row([endpoint.as_bytes()], |_| Ok(()))
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(false);
+                }
+                match json {
+                    Some(json) => tx.execute(
+                        "INSERT INTO forwarding_rules (endpoint_id, rules) VALUES (?1, ?2) \
+                         ON CONFLICT (endpoint_id) DO UPDATE SET rules = excluded.rules",
+                        (endpoint.as_bytes(), json),
+                    )?,
+                    None => tx.execute("DELETE FROM forwarding_rules WHERE endpoint_id = ?1", [endpoint.as_bytes()])?,
+                };
+                Ok(true)
+            })
+            .await?;
+        if exists { Ok(()) } else { Err(StoreError::NotFound { entity: "endpoint" }) }
+    }
+
+    async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
+        let json: Option<String> = self
+            .read("read forwarding rules", move |conn| {
+                conn.prepare_cached("SELECT rules FROM forwarding_rules WHERE endpoint_id = ?1")?
+                    .query_row([endpoint.as_bytes()], |r| r.get(0))
+                    .optional()
+            })
+            .await?;
+        json.map_or(Ok(Vec::new()), |j| crate::rules_from_json(&j))
+    }
+
     async fn put_delivery(&self, delivery: &Delivery) -> Result<()> {
         let d = delivery.clone();
         let headers = encode_headers(&d.request.headers)?;
@@ -810,23 +855,24 @@ impl Store for SqliteStore {
                     .query_row([a.delivery_id.as_bytes()], |r| r.get(0))
                     .optional()?;
                 let Some(state) = state else { return Ok(None) };
-                tx.prepare_cached(&format!(
-                    "INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                     ON CONFLICT (delivery_id, number) DO NOTHING"
-                ))?
-                .execute(rusqlite::params![
-                    a.delivery_id.as_bytes(),
-                    a.number,
-                    a.started_at.micros(),
-                    i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
-                    a.response_status,
-                    headers,
-                    a.response_body.as_ref(),
-                    a.response_truncated,
-                    a.error.map(AttemptError::as_str),
-                    a.error_message,
-                ])?;
-                if state != DeliveryState::Pending.as_str() {
+                let inserted = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                         ON CONFLICT (delivery_id, number) DO NOTHING"
+                    ))?
+                    .execute(rusqlite::params![
+                        a.delivery_id.as_bytes(),
+                        a.number,
+                        a.started_at.micros(),
+                        i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+                        a.response_status,
+                        headers,
+                        a.response_body.as_ref(),
+                        a.response_truncated,
+                        a.error.map(AttemptError::as_str),
+                        a.error_message,
+                    ])?;
+                if inserted == 0 || state != DeliveryState::Pending.as_str() {
                     return Ok(Some(false));
                 }
                 tx.prepare_cached(
@@ -844,6 +890,19 @@ impl Store for SqliteStore {
             })
             .await?;
         outcome.ok_or(StoreError::NotFound { entity: "delivery" })
+    }
+
+    async fn claim_delivery(&self, id: DeliveryId, attempts: u32, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let changed = self
+            .write("delivery", "claim delivery", move |tx| {
+                tx.execute(
+                    "UPDATE deliveries SET next_attempt_at = ?4 WHERE id = ?1 AND state = 'pending' AND attempts = ?2 \
+                     AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)",
+                    (id.as_bytes(), attempts, now.micros(), until.micros()),
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn attempts(&self, delivery: DeliveryId) -> Result<Vec<Attempt>> {

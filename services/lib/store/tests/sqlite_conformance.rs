@@ -81,6 +81,9 @@ conformance_cases!(
     due_deliveries_are_pending_and_due_earliest_first,
     cancel_stops_a_pending_delivery_only,
     deleting_a_capture_deletes_its_deliveries,
+    a_due_delivery_is_claimed_once_until_its_lease_ends,
+    the_first_record_of_an_attempt_number_wins,
+    forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint,
     restart_keeps_everything,
     health_is_ok,
 );
@@ -132,7 +135,7 @@ async fn open_creates_directory_in_wal_mode_at_the_latest_schema_version() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 /// Like several processes starting at once on a file none of them has created yet.

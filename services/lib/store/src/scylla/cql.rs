@@ -196,6 +196,12 @@ pub const MIGRATIONS: &[&[&str]] = &[
             PRIMARY KEY ((shard), due, delivery_id)
         )",
     ],
+    // Version 3: an endpoint's forwarding rules, as JSON; read by the processor once per batch
+    // per endpoint, written by the rule editor.
+    &["CREATE TABLE IF NOT EXISTS forwarding_rules (
+            endpoint_id uuid PRIMARY KEY,
+            rules       text
+        )"],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -215,6 +221,7 @@ pub const TABLES: &[&str] = &[
     "deliveries_by_capture",
     "delivery_attempts",
     "deliveries_due",
+    "forwarding_rules",
 ];
 
 // ---- teams ----------------------------------------------------------------------------------
@@ -342,6 +349,10 @@ pub const SELECT_DELIVERY_STATE: &str = "SELECT state, next_attempt_at FROM deli
 pub const UPDATE_DELIVERY_PROGRESS: &str = "UPDATE deliveries USING TTL ? \
      SET state = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE delivery_id = ?";
 pub const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE delivery_id = ?";
+/// A lightweight transaction, on purpose: it is what lets several replay workers scan one store
+/// and attempt each due retry once. Replay is not the capture hot path.
+pub const CLAIM_DELIVERY: &str = "UPDATE deliveries USING TTL ? SET next_attempt_at = ? WHERE delivery_id = ? \
+     IF state = 'pending' AND attempts = ? AND next_attempt_at = ?";
 pub const INSERT_DELIVERY_BY_CAPTURE: &str =
     "INSERT INTO deliveries_by_capture (capture_id, delivery_id) VALUES (?, ?) USING TTL ?";
 pub const SELECT_DELIVERY_IDS_BY_CAPTURE: &str = "SELECT delivery_id FROM deliveries_by_capture WHERE capture_id = ?";
@@ -358,6 +369,10 @@ pub const DELETE_ATTEMPTS: &str = "DELETE FROM delivery_attempts WHERE delivery_
 pub const INSERT_DUE: &str = "INSERT INTO deliveries_due (shard, due, delivery_id) VALUES (?, ?, ?) USING TTL ?";
 pub const DELETE_DUE: &str = "DELETE FROM deliveries_due WHERE shard = ? AND due = ? AND delivery_id = ?";
 pub const SELECT_DUE: &str = "SELECT due, delivery_id FROM deliveries_due WHERE shard = ? AND due <= ? LIMIT ?";
+
+pub const UPSERT_FORWARDING: &str = "INSERT INTO forwarding_rules (endpoint_id, rules) VALUES (?, ?)";
+pub const SELECT_FORWARDING: &str = "SELECT rules FROM forwarding_rules WHERE endpoint_id = ?";
+pub const DELETE_FORWARDING: &str = "DELETE FROM forwarding_rules WHERE endpoint_id = ?";
 
 /// A single-partition read in the store's keyspace at the configured consistency.
 pub const HEALTH: &str = SELECT_SCHEMA_VERSION;
@@ -413,6 +428,7 @@ pub const STATEMENTS: &[&str] = &[
     SELECT_DELIVERY_STATE,
     UPDATE_DELIVERY_PROGRESS,
     DELETE_DELIVERY,
+    CLAIM_DELIVERY,
     INSERT_DELIVERY_BY_CAPTURE,
     SELECT_DELIVERY_IDS_BY_CAPTURE,
     DELETE_DELIVERIES_BY_CAPTURE,
@@ -423,6 +439,9 @@ pub const STATEMENTS: &[&str] = &[
     INSERT_DUE,
     DELETE_DUE,
     SELECT_DUE,
+    UPSERT_FORWARDING,
+    SELECT_FORWARDING,
+    DELETE_FORWARDING,
 ];
 
 /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication. With `tablets_off`, the

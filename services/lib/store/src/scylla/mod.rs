@@ -58,8 +58,8 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use hookmetry_core::{
     ApiToken, Attempt, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId, DeliveryState, Endpoint,
-    EndpointId, Header, OutgoingRequest, Role, Team, TeamId, Timestamp, TokenHash, TokenId, Verification,
-    VerificationSettings,
+    EndpointId, ForwardingRule, Header, OutgoingRequest, Role, Team, TeamId, Timestamp, TokenHash, TokenId,
+    Verification, VerificationSettings,
 };
 use uuid::Uuid;
 
@@ -176,6 +176,7 @@ statements! {
     select_delivery_state = SELECT_DELIVERY_STATE,
     update_delivery_progress = UPDATE_DELIVERY_PROGRESS,
     delete_delivery = DELETE_DELIVERY,
+    claim_delivery = CLAIM_DELIVERY,
     insert_delivery_by_capture = INSERT_DELIVERY_BY_CAPTURE,
     select_delivery_ids_by_capture = SELECT_DELIVERY_IDS_BY_CAPTURE,
     delete_deliveries_by_capture = DELETE_DELIVERIES_BY_CAPTURE,
@@ -186,6 +187,9 @@ statements! {
     insert_due = INSERT_DUE,
     delete_due = DELETE_DUE,
     select_due = SELECT_DUE,
+    upsert_forwarding = UPSERT_FORWARDING,
+    select_forwarding = SELECT_FORWARDING,
+    delete_forwarding = DELETE_FORWARDING,
 }
 
 /// Everything but a lightweight transaction may be retried and speculatively executed: the
@@ -728,8 +732,15 @@ impl Inner {
                 self.all(&self.st.select_capture_days, &(endpoint, at_most, DELETE_DAYS_PER_READ), what).await?;
             for &(day,) in &days {
                 let ids: Vec<(Uuid,)> = self.all(&self.st.select_capture_ids_in_day, &(endpoint, day), what).await?;
-                bounded(ids.into_iter().map(|(id,)| self.exec(&self.st.delete_capture_by_id, (id,), what)).collect())
-                    .await?;
+                bounded(
+                    ids.into_iter()
+                        .map(|(id,)| async move {
+                            self.exec(&self.st.delete_capture_by_id, (id,), what).await?;
+                            self.delete_deliveries_of(id).await
+                        })
+                        .collect(),
+                )
+                .await?;
                 self.exec(&self.st.delete_capture_day_partition, (endpoint, day), what).await?;
             }
             match days.last() {
@@ -990,6 +1001,7 @@ impl Store for ScyllaStore {
             return Err(StoreError::NotFound { entity: "endpoint" });
         };
         s.delete_endpoint_captures(id.0).await?;
+        s.exec(&s.st.delete_forwarding, (id.0,), what).await?;
         s.lwt(&s.st.delete_endpoint_token, (endpoint.token.as_str(), id.0), what).await?;
         s.exec(&s.st.delete_endpoint_by_team, (endpoint.team_id.0, endpoint.created_at.micros(), id.0), what).await?;
         if !s.lwt(&s.st.delete_endpoint, (id.0,), what).await? {
@@ -1197,6 +1209,29 @@ impl Store for ScyllaStore {
         Ok(0)
     }
 
+    async fn set_forwarding_rules(&self, endpoint: EndpointId, rules: &[ForwardingRule]) -> Result<()> {
+        let s = &*self.inner;
+        let what = "set forwarding rules";
+        if self.endpoint(endpoint).await?.is_none() {
+            return Err(StoreError::NotFound { entity: "endpoint" });
+        }
+        if rules.is_empty() {
+            s.exec(&s.st.delete_forwarding, (endpoint.0,), what).await.map(drop)
+        } else {
+            s.exec(&s.st.upsert_forwarding, (endpoint.0, crate::rules_to_json(rules)?), what).await.map(drop)
+        }
+    }
+
+    async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
+        let s = &*self.inner;
+        let row: Option<(Option<String>,)> =
+            s.one(&s.st.select_forwarding, (endpoint.0,), "read forwarding rules").await?;
+        match row {
+            Some((Some(json),)) => crate::rules_from_json(&json),
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// The existence check before the insert stands in for a transaction: two writers of the
     /// same new id at the same instant could both insert, and the later one wins. Delivery ids
     /// are made by one writer each (the API call or the processor batch), so that does not occur.
@@ -1280,7 +1315,7 @@ impl Store for ScyllaStore {
             );
             s.exec(&s.st.insert_attempt, values, what).await?;
         }
-        if d.state != DeliveryState::Pending {
+        if known.is_some() || d.state != DeliveryState::Pending {
             return Ok(false);
         }
         let p = progress;
@@ -1301,6 +1336,28 @@ impl Store for ScyllaStore {
             && (p.state != DeliveryState::Pending || p.next_attempt_at != Some(old))
         {
             s.exec(&s.st.delete_due, (shard, old.micros(), d.id.0), what).await?;
+        }
+        Ok(true)
+    }
+
+    async fn claim_delivery(&self, id: DeliveryId, attempts: u32, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let s = &*self.inner;
+        let what = "claim delivery";
+        let Some(d) = self.delivery(id).await? else { return Ok(false) };
+        let due = d.next_attempt_at.is_none_or(|t| t <= now);
+        if d.state != DeliveryState::Pending || d.attempts != attempts || !due {
+            return Ok(false);
+        }
+        let ttl = s.capture_ttl(d.capture_id, what).await?;
+        let seen = d.next_attempt_at.map(|t| t.micros());
+        let count = i32::try_from(attempts).unwrap_or(i32::MAX);
+        if !s.lwt(&s.st.claim_delivery, (ttl, until.micros(), id.0, count, seen), what).await? {
+            return Ok(false);
+        }
+        let shard = due_shard(id);
+        s.exec(&s.st.insert_due, (shard, until.micros(), id.0, ttl), what).await?;
+        if let Some(old) = seen {
+            s.exec(&s.st.delete_due, (shard, old, id.0), what).await?;
         }
         Ok(true)
     }
@@ -1473,13 +1530,14 @@ mod tests {
     #[test]
     fn only_lightweight_transactions_are_not_idempotent() {
         let lwt: Vec<&str> = PREPARED.iter().copied().filter(|s| s.contains(" IF ")).collect();
-        assert_eq!(lwt.len(), 11, "{lwt:#?}");
+        assert_eq!(lwt.len(), 12, "{lwt:#?}");
         for s in lwt {
             assert!(
                 s.ends_with("IF NOT EXISTS")
                     || s.ends_with("IF EXISTS")
                     || s.contains(" IF token_id")
-                    || s.contains(" IF endpoint_id"),
+                    || s.contains(" IF endpoint_id")
+                    || s.contains(" IF state = 'pending'"),
                 "{s}"
             );
         }
