@@ -51,6 +51,7 @@ pub struct Hub {
 
 struct HubMetrics {
     subscribers: IntGauge,
+    listeners: IntGauge,
     delivered: IntCounter,
     lagged: IntCounter,
     events: IntCounterVec,
@@ -62,6 +63,10 @@ impl HubMetrics {
             subscribers: m.register(IntGauge::new(
                 "hookmetry_api_live_subscribers",
                 "captureReceived subscriptions this API node is serving.",
+            )?)?,
+            listeners: m.register(IntGauge::new(
+                "hookmetry_api_active_listeners",
+                "captureReceived subscriptions of `hookmetry listen` (given a `listener` name) this API node is serving.",
             )?)?,
             delivered: m.register(IntCounter::new(
                 "hookmetry_api_live_deliveries_total",
@@ -103,6 +108,17 @@ impl LiveSubscription {
     }
 }
 
+/// See [`Hub::listener_guard`].
+pub struct ListenerGuard {
+    hub: Arc<Hub>,
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        self.hub.metrics.listeners.dec();
+    }
+}
+
 struct Unsubscribe {
     hub: Arc<Hub>,
     endpoint: EndpointId,
@@ -135,6 +151,13 @@ impl Hub {
     /// Every delivery change from now on; a receiver more than `buffer` behind gets `Lagged`.
     pub fn subscribe_deliveries(&self) -> tokio::sync::broadcast::Receiver<DeliveryUpdate> {
         self.deliveries.subscribe()
+    }
+
+    /// Counts a `hookmetry listen` subscription in `hookmetry_api_active_listeners` until the
+    /// guard is dropped (with the subscription's stream).
+    pub fn listener_guard(self: &Arc<Self>) -> ListenerGuard {
+        self.metrics.listeners.inc();
+        ListenerGuard { hub: self.clone() }
     }
 
     pub fn subscribers(&self) -> usize {

@@ -1,8 +1,8 @@
-//! `hookmetry endpoint|tail|capture|sign|replay`: the terminal client of a Hookmetry server's GraphQL API.
+//! `hookmetry endpoint|tail|capture|sign|replay|listen`: the terminal client of a Hookmetry server's GraphQL API.
 //!
 //! The `hookmetry` binary embeds [`Command`] next to `serve` and hands it to [`run`]. Results go
 //! to stdout, notes and problems to stderr (`error: <sentence>`, never a JSON dump). Exit codes:
-//! 0 success (Ctrl-C ending `tail` included), 1 a server or user error; clap exits with 2 on
+//! 0 success (Ctrl-C ending `tail` or `listen` included), 1 a server or user error; clap exits with 2 on
 //! usage errors before [`run`] is called.
 //!
 //! The server is `--url` / HOOKMETRY_URL (default `http://127.0.0.1:8080`), the token `--token` /
@@ -15,6 +15,7 @@ mod client;
 mod endpoint;
 mod error;
 mod format;
+mod listen;
 mod model;
 mod output;
 mod replay;
@@ -25,6 +26,7 @@ pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
 pub use client::{Connection, LOCAL_ADMIN_TOKEN};
 pub use endpoint::{EndpointArgs, EndpointCommand};
 pub use error::CliError;
+pub use listen::ListenArgs;
 pub use replay::ReplayArgs;
 pub use sign::SignArgs;
 pub use tail::TailArgs;
@@ -42,6 +44,9 @@ pub enum Command {
     Sign(Box<SignArgs>),
     /// Send a capture again to a URL (byte for byte, or re-signed) and follow its attempts.
     Replay(ReplayArgs),
+    /// Forward each capture to a server on this machine (no public URL needed) and report every
+    /// attempt back; `--name` makes it deliver what it missed while stopped.
+    Listen(ListenArgs),
 }
 
 /// Runs `command`, reports any error on stderr, and returns the process exit code.
@@ -73,5 +78,6 @@ pub async fn execute(command: Command) -> Result<(), CliError> {
         Command::Capture(args) => capture::run(args, &mut out).await,
         Command::Sign(args) => sign::run(*args, &mut out),
         Command::Replay(args) => replay::run(args, &mut out).await,
+        Command::Listen(args) => listen::run(args, &mut out).await,
     }
 }

@@ -47,13 +47,13 @@ pub struct TailArgs {
 /// How long to wait after subscribing before saying the tail is live and reading what was
 /// missed: the server registers a subscription a moment after receiving it, and the protocol
 /// does not say when.
-const SETTLE: Duration = Duration::from_millis(300);
+pub(crate) const SETTLE: Duration = Duration::from_millis(300);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// A protocol ping this often; a connection silent for `SILENCE_LIMIT` is taken as dead (a NAT
 /// or proxy that dropped it without a close would otherwise leave the tail waiting forever).
-const PING_EVERY: Duration = Duration::from_secs(15);
-const SILENCE_LIMIT: Duration = Duration::from_secs(45);
+pub(crate) const PING_EVERY: Duration = Duration::from_secs(15);
+pub(crate) const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 const CATCH_UP_PAGE: i32 = 50;
 /// Most captures fetched after one interruption; the newest are kept.
 const CATCH_UP_MAX: usize = 1000;
@@ -61,11 +61,11 @@ const CATCH_UP_MAX: usize = 1000;
 /// both deliver it.
 const RECENT_IDS: usize = 4096;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Why a session (one connection, one subscription) ended.
 #[derive(Debug)]
-enum End {
+pub(crate) enum End {
     /// Not worth retrying: bad token, endpoint gone, output closed.
     Fatal(CliError),
     /// The server dropped the subscription because the client fell behind.
@@ -108,7 +108,7 @@ struct Tail<'a> {
 }
 
 /// One incoming WebSocket message, interpreted.
-enum Step {
+pub(crate) enum Step {
     Capture(Box<Capture>),
     Continue,
     End(End),
@@ -137,11 +137,11 @@ impl Tail<'_> {
     }
 
     async fn session(&mut self) -> End {
-        let mut ws = match self.connect().await {
+        let mut ws = match connect(&self.client).await {
             Ok(ws) => ws,
             Err(end) => return end,
         };
-        if let Err(end) = self.handshake(&mut ws).await {
+        if let Err(end) = handshake(&self.client, &mut ws).await {
             return end;
         }
         self.backoff.reset();
@@ -165,7 +165,7 @@ impl Tail<'_> {
         loop {
             tokio::select! {
                 _ = &mut settle => break,
-                m = ws.next() => match self.incoming(m, &mut ws).await {
+                m = ws.next() => match incoming(&self.client, &self.endpoint, m, &mut ws).await {
                     Step::Capture(c) => pending.push(c),
                     Step::Continue => {}
                     Step::End(end) => return end,
@@ -199,7 +199,7 @@ impl Tail<'_> {
             tokio::select! {
                 m = ws.next() => {
                     last_heard = Instant::now();
-                    match self.incoming(m, &mut ws).await {
+                    match incoming(&self.client, &self.endpoint, m, &mut ws).await {
                         Step::Capture(c) => {
                             if let Err(e) = self.emit(*c) {
                                 return End::Fatal(e);
@@ -245,142 +245,6 @@ impl Tail<'_> {
                 self.client.base
             );
         }
-    }
-
-    async fn connect(&self) -> Result<Ws, End> {
-        let base = &self.client.base;
-        let mut request = self
-            .client
-            .ws_url()
-            .into_client_request()
-            .map_err(|e| End::Fatal(CliError::BadUrl(format!("does not give a WebSocket URL: {e}"))))?;
-        let headers = request.headers_mut();
-        headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-        // Also in connection_init; the header makes a bad token fail before the upgrade with
-        // the server's explanation in an HTTP body.
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", self.client.token)) {
-            headers.insert("Authorization", v);
-        }
-        // Captures are as large as the server accepts (`--json` carries the whole body).
-        let config = WebSocketConfig::default().max_message_size(None).max_frame_size(None);
-        let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Err(_) => Err(End::Dropped(format!("cannot reach Hookmetry at {base}: timed out"))),
-            Ok(Ok((ws, _))) => Ok(ws),
-            Ok(Err(tungstenite::Error::Http(resp))) => {
-                let status = resp.status().as_u16();
-                let body = resp.body().clone().unwrap_or_default();
-                Err(match status {
-                    401 | 403 => End::Fatal(
-                        error::decode_response::<Value>(base, status, &body)
-                            .err()
-                            .unwrap_or_else(|| error::unauthorized(&format!("HTTP {status}"))),
-                    ),
-                    404 => End::Fatal(CliError::Protocol {
-                        url: base.clone(),
-                        detail: "it has no /graphql/ws for live captures".into(),
-                    }),
-                    _ => End::Dropped(format!("the server refused the live connection with HTTP {status}")),
-                })
-            }
-            Ok(Err(tungstenite::Error::Io(e))) => {
-                Err(End::Dropped(format!("cannot reach Hookmetry at {base}: {}", error::io_reason(&e))))
-            }
-            Ok(Err(e)) => Err(End::Dropped(format!("cannot open the live connection to {base}: {e}"))),
-        }
-    }
-
-    /// `connection_init` with the token, until `connection_ack`.
-    async fn handshake(&self, ws: &mut Ws) -> Result<(), End> {
-        let init = json!({
-            "type": "connection_init",
-            "payload": { "authorization": format!("Bearer {}", self.client.token) },
-        });
-        ws.send(Message::text(init.to_string())).await.map_err(|e| dropped(&e))?;
-        let wait_ack = async {
-            loop {
-                match ws.next().await {
-                    Some(Ok(Message::Text(text))) => match message_type(&text).as_deref() {
-                        Some("connection_ack") => return Ok(()),
-                        Some("ping") => ws.send(Message::text(r#"{"type":"pong"}"#)).await.map_err(|e| dropped(&e))?,
-                        _ => {}
-                    },
-                    Some(Ok(Message::Close(frame))) => {
-                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                        return Err(if reason.starts_with("not authenticated") {
-                            End::Fatal(error::unauthorized(&reason))
-                        } else {
-                            End::Dropped(closed_because(&reason))
-                        });
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(dropped(&e)),
-                    None => return Err(End::Dropped("the server closed the connection".into())),
-                }
-            }
-        };
-        tokio::time::timeout(ACK_TIMEOUT, wait_ack)
-            .await
-            .unwrap_or_else(|_| Err(End::Dropped(format!("no connection_ack within {}", seconds(ACK_TIMEOUT)))))
-    }
-
-    async fn incoming(&self, m: Option<Result<Message, tungstenite::Error>>, ws: &mut Ws) -> Step {
-        let text = match m {
-            None => return Step::End(End::Dropped("the server closed the connection".into())),
-            Some(Err(e)) => return Step::End(dropped(&e)),
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(frame))) => {
-                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                return Step::End(End::Dropped(closed_because(&reason)));
-            }
-            // WebSocket pings are answered by tungstenite itself.
-            Some(Ok(_)) => return Step::Continue,
-        };
-        #[derive(Deserialize)]
-        struct ServerMessage {
-            #[serde(rename = "type")]
-            kind: String,
-            #[serde(default)]
-            payload: Value,
-        }
-        let Ok(msg) = serde_json::from_str::<ServerMessage>(&text) else {
-            return Step::End(self.protocol_error("a WebSocket message is not graphql-transport-ws JSON"));
-        };
-        match msg.kind.as_str() {
-            "next" => {
-                #[derive(Deserialize)]
-                #[serde(rename_all = "camelCase")]
-                struct Data {
-                    capture_received: Capture,
-                }
-                #[derive(Deserialize)]
-                struct Payload {
-                    data: Option<Data>,
-                    #[serde(default)]
-                    errors: Vec<GqlError>,
-                }
-                match serde_json::from_value::<Payload>(msg.payload) {
-                    Ok(p) if !p.errors.is_empty() => Step::End(classify(&p.errors, &self.endpoint)),
-                    Ok(Payload { data: Some(d), .. }) => Step::Capture(Box::new(d.capture_received)),
-                    Ok(_) => Step::Continue,
-                    Err(e) => Step::End(self.protocol_error(&format!("a live capture has an unexpected shape ({e})"))),
-                }
-            }
-            "error" => {
-                let errors: Vec<GqlError> = serde_json::from_value(msg.payload).unwrap_or_default();
-                Step::End(classify(&errors, &self.endpoint))
-            }
-            "complete" => Step::End(End::Dropped("the server ended the subscription".into())),
-            "ping" => match ws.send(Message::text(r#"{"type":"pong"}"#)).await {
-                Ok(()) => Step::Continue,
-                Err(e) => Step::End(dropped(&e)),
-            },
-            _ => Step::Continue,
-        }
-    }
-
-    fn protocol_error(&self, detail: &str) -> End {
-        End::Fatal(CliError::Protocol { url: self.client.base.clone(), detail: detail.to_string() })
     }
 
     /// A failed HTTP query during a session: network trouble is retried, the rest is final.
@@ -471,6 +335,146 @@ impl Tail<'_> {
     }
 }
 
+pub(crate) async fn connect(client: &Client) -> Result<Ws, End> {
+    let base = &client.base;
+    let mut request = client
+        .ws_url()
+        .into_client_request()
+        .map_err(|e| End::Fatal(CliError::BadUrl(format!("does not give a WebSocket URL: {e}"))))?;
+    let headers = request.headers_mut();
+    headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+    // Also in connection_init; the header makes a bad token fail before the upgrade with
+    // the server's explanation in an HTTP body.
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", client.token)) {
+        headers.insert("Authorization", v);
+    }
+    // Captures are as large as the server accepts (`--json` carries the whole body).
+    let config = WebSocketConfig::default().max_message_size(None).max_frame_size(None);
+    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Err(_) => Err(End::Dropped(format!("cannot reach Hookmetry at {base}: timed out"))),
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            let status = resp.status().as_u16();
+            let body = resp.body().clone().unwrap_or_default();
+            Err(match status {
+                401 | 403 => End::Fatal(
+                    error::decode_response::<Value>(base, status, &body)
+                        .err()
+                        .unwrap_or_else(|| error::unauthorized(&format!("HTTP {status}"))),
+                ),
+                404 => End::Fatal(CliError::Protocol {
+                    url: base.clone(),
+                    detail: "it has no /graphql/ws for live captures".into(),
+                }),
+                _ => End::Dropped(format!("the server refused the live connection with HTTP {status}")),
+            })
+        }
+        Ok(Err(tungstenite::Error::Io(e))) => {
+            Err(End::Dropped(format!("cannot reach Hookmetry at {base}: {}", error::io_reason(&e))))
+        }
+        Ok(Err(e)) => Err(End::Dropped(format!("cannot open the live connection to {base}: {e}"))),
+    }
+}
+
+/// `connection_init` with the token, until `connection_ack`.
+pub(crate) async fn handshake(client: &Client, ws: &mut Ws) -> Result<(), End> {
+    let init = json!({
+        "type": "connection_init",
+        "payload": { "authorization": format!("Bearer {}", client.token) },
+    });
+    ws.send(Message::text(init.to_string())).await.map_err(|e| dropped(&e))?;
+    let wait_ack = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => match message_type(&text).as_deref() {
+                    Some("connection_ack") => return Ok(()),
+                    Some("ping") => ws.send(Message::text(r#"{"type":"pong"}"#)).await.map_err(|e| dropped(&e))?,
+                    _ => {}
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    return Err(if reason.starts_with("not authenticated") {
+                        End::Fatal(error::unauthorized(&reason))
+                    } else {
+                        End::Dropped(closed_because(&reason))
+                    });
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(dropped(&e)),
+                None => return Err(End::Dropped("the server closed the connection".into())),
+            }
+        }
+    };
+    tokio::time::timeout(ACK_TIMEOUT, wait_ack)
+        .await
+        .unwrap_or_else(|_| Err(End::Dropped(format!("no connection_ack within {}", seconds(ACK_TIMEOUT)))))
+}
+
+pub(crate) async fn incoming(
+    client: &Client,
+    endpoint: &Endpoint,
+    m: Option<Result<Message, tungstenite::Error>>,
+    ws: &mut Ws,
+) -> Step {
+    let text = match m {
+        None => return Step::End(End::Dropped("the server closed the connection".into())),
+        Some(Err(e)) => return Step::End(dropped(&e)),
+        Some(Ok(Message::Text(text))) => text,
+        Some(Ok(Message::Close(frame))) => {
+            let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+            return Step::End(End::Dropped(closed_because(&reason)));
+        }
+        // WebSocket pings are answered by tungstenite itself.
+        Some(Ok(_)) => return Step::Continue,
+    };
+    #[derive(Deserialize)]
+    struct ServerMessage {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        payload: Value,
+    }
+    let Ok(msg) = serde_json::from_str::<ServerMessage>(&text) else {
+        return Step::End(protocol_error(client, "a WebSocket message is not graphql-transport-ws JSON"));
+    };
+    match msg.kind.as_str() {
+        "next" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Data {
+                capture_received: Capture,
+            }
+            #[derive(Deserialize)]
+            struct Payload {
+                data: Option<Data>,
+                #[serde(default)]
+                errors: Vec<GqlError>,
+            }
+            match serde_json::from_value::<Payload>(msg.payload) {
+                Ok(p) if !p.errors.is_empty() => Step::End(classify(&p.errors, endpoint)),
+                Ok(Payload { data: Some(d), .. }) => Step::Capture(Box::new(d.capture_received)),
+                Ok(_) => Step::Continue,
+                Err(e) => Step::End(protocol_error(client, &format!("a live capture has an unexpected shape ({e})"))),
+            }
+        }
+        "error" => {
+            let errors: Vec<GqlError> = serde_json::from_value(msg.payload).unwrap_or_default();
+            Step::End(classify(&errors, endpoint))
+        }
+        "complete" => Step::End(End::Dropped("the server ended the subscription".into())),
+        "ping" => match ws.send(Message::text(r#"{"type":"pong"}"#)).await {
+            Ok(()) => Step::Continue,
+            Err(e) => Step::End(dropped(&e)),
+        },
+        _ => Step::Continue,
+    }
+}
+
+fn protocol_error(client: &Client, detail: &str) -> End {
+    End::Fatal(CliError::Protocol { url: client.base.clone(), detail: detail.to_string() })
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Page {
@@ -494,7 +498,7 @@ fn message_type(text: &str) -> Option<String> {
     serde_json::from_str::<Value>(text).ok()?.get("type")?.as_str().map(str::to_owned)
 }
 
-fn dropped(e: &tungstenite::Error) -> End {
+pub(crate) fn dropped(e: &tungstenite::Error) -> End {
     End::Dropped(match e {
         tungstenite::Error::Io(io) => format!("the live connection failed: {}", error::io_reason(io)),
         tungstenite::Error::ConnectionClosed
@@ -567,25 +571,25 @@ impl Recent {
 
 /// Reconnection delays: quick at first, then at most every 15 s.
 #[derive(Default)]
-struct Backoff {
+pub(crate) struct Backoff {
     attempt: usize,
 }
 
 impl Backoff {
     const STEPS_MS: [u64; 6] = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
 
-    fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let ms = Self::STEPS_MS[self.attempt.min(Self::STEPS_MS.len() - 1)];
         self.attempt += 1;
         Duration::from_millis(ms)
     }
 
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.attempt = 0;
     }
 }
 
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s.fract() == 0.0 { format!("{s:.0}s") } else { format!("{s:.1}s") }
 }

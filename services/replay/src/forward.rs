@@ -6,23 +6,6 @@ use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones some
-/// proxies use the same way. They must not be forwarded; the client sets its own.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Headers the HTTP client writes itself for the target and the exact body it sends.
-const SET_BY_CLIENT: [&str; 2] = ["host", "content-length"];
-
 /// The request that forwards `capture` to `target` unchanged.
 ///
 /// - URL: `target` with the capture's path appended to its path when the capture's path is not
@@ -49,27 +32,9 @@ pub fn outgoing_request(capture: &CapturedRequest, target: &Url) -> OutgoingRequ
     }
 }
 
-/// `headers` without those a forwarded request must not carry (see [`outgoing_request`]).
-pub fn forwarded_headers(headers: &[Header]) -> Vec<Header> {
-    // `Connection: close, X-Trace` makes `X-Trace` hop-by-hop as well.
-    let listed: Vec<String> = headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-        .flat_map(|h| h.value.split(|b| *b == b','))
-        .map(|token| String::from_utf8_lossy(token.trim_ascii()).to_ascii_lowercase())
-        .filter(|token| !token.is_empty())
-        .collect();
-    headers
-        .iter()
-        .filter(|h| {
-            let name = h.name.trim_ascii();
-            !name.starts_with(':')
-                && !HOP_BY_HOP.iter().chain(&SET_BY_CLIENT).any(|dropped| name.eq_ignore_ascii_case(dropped))
-                && !listed.iter().any(|dropped| name.eq_ignore_ascii_case(dropped))
-        })
-        .cloned()
-        .collect()
-}
+/// `headers` without those a forwarded request must not carry (see [`outgoing_request`]). Lives
+/// in the core crate so `hookmetry listen` forwards exactly like the replay worker.
+pub use hookmetry_core::forwarded_headers;
 
 /// `target` with `path` (unless `/`) and `query` appended.
 fn target_url(target: &Url, path: &str, query: Option<&str>) -> Url {

@@ -10,7 +10,7 @@ use hookmetry_store::Store;
 
 use super::{Access, CaptureObject, parse_id};
 use crate::ApiError;
-use crate::live::{LiveSubscription as HubSubscription, Next};
+use crate::live::{ListenerGuard, LiveSubscription as HubSubscription, Next};
 
 /// How often a live subscription re-checks that its token is still valid and its endpoint still
 /// exists, so a revoked token or a deleted endpoint stops the stream without a reconnect.
@@ -24,13 +24,19 @@ impl LiveSubscription {
     /// Every capture of the endpoint stored from now on, in order, with all its fields. A
     /// subscriber that falls `api.subscriber_buffer` captures behind gets one `LAGGED` error and
     /// the subscription ends; re-subscribe and page `captures` for what was missed.
+    /// `hookmetry listen` names itself in `listener`, which counts it as an active listener
+    /// (the `hookmetry_api_active_listeners` metric).
     async fn capture_received(
         &self,
         c: &Context<'_>,
         endpoint_id: ID,
+        listener: Option<String>,
     ) -> Result<impl Stream<Item = Result<CaptureObject, ApiError>> + use<>, ApiError> {
         let a = Access::of(c);
         let endpoint: EndpointId = parse_id("endpointId", &endpoint_id)?;
+        if let Some(name) = &listener {
+            super::listen::validate_listener_name("listener", name)?;
+        }
         a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
         let hub = a.ctx.hub.as_ref().ok_or_else(|| ApiError::Unavailable("live captures are not enabled".into()))?;
         let sub = hub.subscribe(endpoint).map_err(|e| ApiError::LimitExceeded(e.to_string()))?;
@@ -42,6 +48,7 @@ impl LiveSubscription {
             buffer: hub.buffer(),
             recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_INTERVAL, RECHECK_INTERVAL),
             done: false,
+            _listener: listener.map(|_| hub.listener_guard()),
         };
         Ok(futures::stream::unfold(state, |mut s| async move {
             let item = s.next().await?;
@@ -58,6 +65,7 @@ struct State {
     buffer: usize,
     recheck: tokio::time::Interval,
     done: bool,
+    _listener: Option<ListenerGuard>,
 }
 
 impl State {

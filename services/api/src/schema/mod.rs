@@ -10,6 +10,7 @@ use crate::{ApiError, Caller, Ctx};
 
 mod captures;
 mod endpoints;
+mod listen;
 mod live;
 pub(crate) mod replay;
 mod teams;
@@ -26,6 +27,7 @@ pub struct QueryRoot(
     captures::CaptureQuery,
     verification::VerificationQuery,
     replay::ReplayQuery,
+    listen::ListenQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -36,6 +38,7 @@ pub struct MutationRoot(
     captures::CaptureMutation,
     verification::VerificationMutation,
     replay::ReplayMutation,
+    listen::ListenMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -82,6 +82,20 @@ pub enum AttemptErrorValue {
     Other,
 }
 
+impl From<AttemptErrorValue> for AttemptError {
+    fn from(e: AttemptErrorValue) -> Self {
+        match e {
+            AttemptErrorValue::Connect => Self::Connect,
+            AttemptErrorValue::Timeout => Self::Timeout,
+            AttemptErrorValue::Reset => Self::Reset,
+            AttemptErrorValue::Refused => Self::Refused,
+            AttemptErrorValue::Tls => Self::Tls,
+            AttemptErrorValue::Status => Self::Status,
+            AttemptErrorValue::Other => Self::Other,
+        }
+    }
+}
+
 impl From<AttemptError> for AttemptErrorValue {
     fn from(e: AttemptError) -> Self {
         match e {
@@ -486,7 +500,7 @@ async fn create(
     Ok(delivery)
 }
 
-async fn announce(replay: &ReplaySettings, d: &Delivery) {
+pub(crate) async fn announce(replay: &ReplaySettings, d: &Delivery) {
     let event = hookmetry_proto::encode_event(&Event::DeliveryUpdated(DeliveryUpdate::of(d)));
     let record = NewRecord::new(bytes::Bytes::copy_from_slice(d.endpoint_id.as_bytes()), event)
         .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT);
@@ -565,12 +579,17 @@ impl DeliveryObject {
     async fn capture(&self, c: &Context<'_>) -> Result<Option<CaptureObject>, ApiError> {
         Ok(Access::of(c).ctx.store.capture(self.0.capture_id).await?.map(CaptureObject))
     }
-    /// `manual`, or `rule:<id>` for a forwarding rule.
+    /// `manual`, `rule:<id>` for a forwarding rule, or `listener:<name>` for `hookmetry listen`.
     async fn origin(&self) -> String {
         match &self.0.origin {
             DeliveryOrigin::Manual => "manual".into(),
             DeliveryOrigin::Rule { rule_id } => format!("rule:{rule_id}"),
+            DeliveryOrigin::Listener { name, .. } => format!("listener:{name}"),
         }
+    }
+    /// A listener delivered this capture after coming back from being offline.
+    async fn missed_while_offline(&self) -> bool {
+        matches!(self.0.origin, DeliveryOrigin::Listener { missed: true, .. })
     }
     /// The full URL the request is sent to.
     async fn target(&self) -> &str {

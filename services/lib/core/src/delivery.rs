@@ -107,6 +107,66 @@ pub enum DeliveryOrigin {
     Manual,
     /// A forwarding rule of the endpoint matched a new capture.
     Rule { rule_id: String },
+    /// `hookmetry listen` forwarded the capture to a developer's machine and reported the
+    /// attempts; the server itself sends nothing for it.
+    Listener {
+        /// The listener's `--name` (or a name made up for one run).
+        name: String,
+        /// The listener was offline when the capture arrived and delivered it on its return.
+        missed: bool,
+    },
+}
+
+impl DeliveryOrigin {
+    /// The id a listener's delivery of a capture has: derived from both, so a report sent twice
+    /// (the first answer was lost) lands on the same delivery.
+    pub fn listener_delivery_id(capture: CaptureId, name: &str) -> DeliveryId {
+        // Rule ids cannot contain `:`, so this never collides with a rule's delivery.
+        DeliveryId::for_rule(capture, &format!("listener:{name}"))
+    }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones some
+/// proxies use the same way. They must not be forwarded; the client sets its own.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Headers the HTTP client writes itself for the target and the exact body it sends.
+const SET_BY_CLIENT: [&str; 2] = ["host", "content-length"];
+
+/// `headers` without those a forwarded request must not carry: hop-by-hop headers
+/// (`Connection` and every header it names, `Keep-Alive`, `Proxy-Authenticate`,
+/// `Proxy-Authorization`, `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`),
+/// HTTP/2 pseudo-headers, `Host` and `Content-Length`. Shared by the replay worker and
+/// `hookmetry listen`, so both forward the same headers.
+pub fn forwarded_headers(headers: &[Header]) -> Vec<Header> {
+    // `Connection: close, X-Trace` makes `X-Trace` hop-by-hop as well.
+    let listed: Vec<String> = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|h| h.value.split(|b| *b == b','))
+        .map(|token| String::from_utf8_lossy(token.trim_ascii()).to_ascii_lowercase())
+        .filter(|token| !token.is_empty())
+        .collect();
+    headers
+        .iter()
+        .filter(|h| {
+            let name = h.name.trim_ascii();
+            !name.starts_with(':')
+                && !HOP_BY_HOP.iter().chain(&SET_BY_CLIENT).any(|dropped| name.eq_ignore_ascii_case(dropped))
+                && !listed.iter().any(|dropped| name.eq_ignore_ascii_case(dropped))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The request a delivery sends: the captured one, or an edited or re-signed copy of it.

@@ -14,6 +14,7 @@ mod verification;
 pub use capture::{CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
 pub use delivery::{
     Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, ForwardingRule, HeaderMatch, OutgoingRequest,
+    forwarded_headers,
 };
 pub use form::form_decode;
 pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};

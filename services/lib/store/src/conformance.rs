@@ -64,6 +64,8 @@ pub async fn run_all(h: &dyn StoreHarness) {
     a_due_delivery_is_claimed_once_until_its_lease_ends(h).await;
     the_first_record_of_an_attempt_number_wins(h).await;
     forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint(h).await;
+    listener_cursors_only_move_forward_per_name(h).await;
+    listener_deliveries_keep_their_origin(h).await;
     restart_keeps_everything(h).await;
     health_is_ok(h).await;
 }
@@ -967,6 +969,57 @@ pub async fn forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint
     store.set_forwarding_rules(ep.id, &rules).await.unwrap();
     store.delete_endpoint(ep.id).await.unwrap();
     assert!(store.forwarding_rules(ep.id).await.unwrap().is_empty(), "deleted with the endpoint");
+}
+
+pub async fn listener_cursors_only_move_forward_per_name(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "listeners").await;
+    let ep = new_endpoint(team.id, "listeners");
+    let other = new_endpoint(team.id, "other listeners");
+    store.create_endpoint(&ep).await.unwrap();
+    store.create_endpoint(&other).await.unwrap();
+    let (first, second, third) = (CaptureId::new(), CaptureId::new(), CaptureId::new());
+    assert_eq!(store.listener_cursor(ep.id, "alice").await.unwrap(), None, "no cursor before a first advance");
+
+    let at = Timestamp::from_micros(1_700_000_000_000_000);
+    store.advance_listener(ep.id, "alice", second, at).await.unwrap();
+    let cursor = store.listener_cursor(ep.id, "alice").await.unwrap().expect("cursor after an advance");
+    assert_eq!((cursor.capture_id, cursor.updated_at), (second, at));
+
+    let later = Timestamp::from_micros(at.micros() + 5);
+    store.advance_listener(ep.id, "alice", first, later).await.unwrap();
+    assert_eq!(
+        store.listener_cursor(ep.id, "alice").await.unwrap().map(|c| c.capture_id),
+        Some(second),
+        "an older capture does not move the cursor back"
+    );
+    store.advance_listener(ep.id, "alice", third, later).await.unwrap();
+    let cursor = store.listener_cursor(ep.id, "alice").await.unwrap().unwrap();
+    assert_eq!((cursor.capture_id, cursor.updated_at), (third, later));
+
+    assert_eq!(store.listener_cursor(ep.id, "bob").await.unwrap(), None, "cursors are per name");
+    assert_eq!(store.listener_cursor(other.id, "alice").await.unwrap(), None, "cursors are per endpoint");
+    assert!(matches!(
+        store.advance_listener(EndpointId::new(), "alice", first, at).await,
+        Err(StoreError::NotFound { entity: "endpoint" })
+    ));
+    store.delete_endpoint(ep.id).await.unwrap();
+    assert_eq!(store.listener_cursor(ep.id, "alice").await.unwrap(), None, "deleted with the endpoint");
+}
+
+pub async fn listener_deliveries_keep_their_origin(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "listener origin").await;
+    for (name, missed) in [("alice", false), ("bob-2", true)] {
+        let mut d = new_delivery(&capture, DeliveryOrigin::Listener { name: name.into(), missed });
+        d.id = DeliveryOrigin::listener_delivery_id(capture.id, name);
+        d.next_attempt_at = None;
+        store.put_delivery(&d).await.unwrap();
+        assert_eq!(store.delivery(d.id).await.unwrap(), Some(d));
+    }
+    // A listener's delivery is never due: the listener sends it, not a replay worker.
+    let due = store.due_deliveries(Timestamp::now(), 10_000).await.unwrap();
+    assert!(due.iter().all(|d| d.capture_id != capture.id), "{due:?}");
 }
 
 pub async fn health_is_ok(h: &dyn StoreHarness) {

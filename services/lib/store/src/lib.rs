@@ -169,11 +169,15 @@ pub struct DeliveryProgress {
     pub updated_at: Timestamp,
 }
 
-/// How a delivery's origin is stored: `manual`, or `rule:<rule id>`.
+/// How a delivery's origin is stored: `manual`, `rule:<rule id>`, `listener:<name>`, or
+/// `listener:<name>:missed` for a capture a listener delivered after being offline (listener
+/// names cannot contain `:`).
 pub(crate) fn origin_to_str(origin: &DeliveryOrigin) -> String {
     match origin {
         DeliveryOrigin::Manual => "manual".to_owned(),
         DeliveryOrigin::Rule { rule_id } => format!("rule:{rule_id}"),
+        DeliveryOrigin::Listener { name, missed: false } => format!("listener:{name}"),
+        DeliveryOrigin::Listener { name, missed: true } => format!("listener:{name}:missed"),
     }
 }
 
@@ -181,8 +185,21 @@ pub(crate) fn origin_from_str(s: &str) -> Result<DeliveryOrigin> {
     match s.split_once(':') {
         None if s == "manual" => Ok(DeliveryOrigin::Manual),
         Some(("rule", id)) => Ok(DeliveryOrigin::Rule { rule_id: id.to_owned() }),
+        Some(("listener", rest)) if !rest.is_empty() => Ok(match rest.strip_suffix(":missed") {
+            Some(name) => DeliveryOrigin::Listener { name: name.to_owned(), missed: true },
+            None => DeliveryOrigin::Listener { name: rest.to_owned(), missed: false },
+        }),
         _ => Err(StoreError::Corrupt(format!("unknown delivery origin `{s}`"))),
     }
+}
+
+/// Where a named listener (`hookmetry listen --name`) of an endpoint stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerCursor {
+    /// The newest capture the listener has finished with (delivered, or given up on). A
+    /// listener coming back delivers the captures newer than this one.
+    pub capture_id: CaptureId,
+    pub updated_at: Timestamp,
 }
 
 pub(crate) fn rules_to_json(rules: &[ForwardingRule]) -> Result<String> {
@@ -276,6 +293,14 @@ pub trait Store: Send + Sync + 'static {
     /// Cancels a pending delivery; `false` when it had already finished. `NotFound` for an
     /// unknown one.
     async fn cancel_delivery(&self, id: DeliveryId, at: Timestamp) -> Result<bool>;
+
+    /// Where the listener `name` of `endpoint` stands; `None` before its first finished capture.
+    async fn listener_cursor(&self, endpoint: EndpointId, name: &str) -> Result<Option<ListenerCursor>>;
+    /// Moves the listener's cursor to `capture` unless it already stands at a newer (higher id)
+    /// capture: capture ids are time-ordered, and a late or repeated report must not move a
+    /// listener back. Deleting the endpoint deletes its listeners' cursors.
+    async fn advance_listener(&self, endpoint: EndpointId, name: &str, capture: CaptureId, at: Timestamp)
+    -> Result<()>;
 
     /// `Ok` when reads and writes can be expected to succeed.
     async fn health(&self) -> Result<()>;

@@ -153,6 +153,17 @@ const MIGRATIONS: &[&str] = &[
         rules       TEXT NOT NULL
     ) STRICT;
     ",
+    // Version 6: where each named `hookmetry listen` of an endpoint stands, so it can deliver
+    // what arrived while it was offline. One row per listener, moved forward only.
+    "
+    CREATE TABLE listener_cursors (
+        endpoint_id BLOB NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        capture_id  BLOB NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (endpoint_id, name)
+    ) STRICT;
+    ",
 ];
 
 /// Retention deletes this many captures per write transaction, so other writers (the processor)
@@ -770,6 +781,55 @@ impl Store for SqliteStore {
                     )?,
                     None => tx.execute("DELETE FROM forwarding_rules WHERE endpoint_id = ?1", [endpoint.as_bytes()])?,
                 };
+                Ok(true)
+            })
+            .await?;
+        if exists { Ok(()) } else { Err(StoreError::NotFound { entity: "endpoint" }) }
+    }
+
+    async fn listener_cursor(&self, endpoint: EndpointId, name: &str) -> Result<Option<crate::ListenerCursor>> {
+        let name = name.to_owned();
+        let row: Option<(Vec<u8>, i64)> = self
+            .read("read listener cursor", move |conn| {
+                conn.prepare_cached(
+                    "SELECT capture_id, updated_at FROM listener_cursors WHERE endpoint_id = ?1 AND name = ?2",
+                )?
+                .query_row((endpoint.as_bytes(), name), |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+            })
+            .await?;
+        row.map(|(id, at)| {
+            let id: [u8; 16] =
+                id.try_into().map_err(|_| StoreError::Corrupt("listener cursor: capture id is not 16 bytes".into()))?;
+            Ok(crate::ListenerCursor { capture_id: CaptureId::from_bytes(id), updated_at: Timestamp::from_micros(at) })
+        })
+        .transpose()
+    }
+
+    async fn advance_listener(
+        &self,
+        endpoint: EndpointId,
+        name: &str,
+        capture: CaptureId,
+        at: Timestamp,
+    ) -> Result<()> {
+        let name = name.to_owned();
+        let exists = self
+            .write("listener", "advance listener cursor", move |tx| {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
+                    .query_row([endpoint.as_bytes()], |_| Ok(()))
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(false);
+                }
+                // Ids are time-ordered UUIDv7 stored big-endian, so BLOB order is capture order.
+                tx.execute(
+                    "INSERT INTO listener_cursors (endpoint_id, name, capture_id, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (endpoint_id, name) DO UPDATE SET capture_id = excluded.capture_id, \
+                     updated_at = excluded.updated_at WHERE excluded.capture_id > listener_cursors.capture_id",
+                    (endpoint.as_bytes(), name, capture.as_bytes(), at.micros()),
+                )?;
                 Ok(true)
             })
             .await?;

@@ -202,6 +202,18 @@ pub const MIGRATIONS: &[&[&str]] = &[
             endpoint_id uuid PRIMARY KEY,
             rules       text
         )"],
+    // Version 4: where each named `hookmetry listen` of an endpoint stands. One partition per
+    // endpoint (deleted with it); within it a listener's rows sort newest capture first, so the
+    // first row is the cursor. Moving forward inserts the new capture and range-deletes the older
+    // rows: no lightweight transaction, and a late report of an older capture adds a row below
+    // the first, which never becomes the cursor (and goes with the next advance).
+    &["CREATE TABLE IF NOT EXISTS listener_cursors (
+            endpoint_id uuid,
+            name        text,
+            capture_id  uuid,
+            updated_at  bigint,
+            PRIMARY KEY ((endpoint_id), name, capture_id)
+        ) WITH CLUSTERING ORDER BY (name ASC, capture_id DESC)"],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -222,6 +234,7 @@ pub const TABLES: &[&str] = &[
     "delivery_attempts",
     "deliveries_due",
     "forwarding_rules",
+    "listener_cursors",
 ];
 
 // ---- teams ----------------------------------------------------------------------------------
@@ -374,6 +387,14 @@ pub const UPSERT_FORWARDING: &str = "INSERT INTO forwarding_rules (endpoint_id, 
 pub const SELECT_FORWARDING: &str = "SELECT rules FROM forwarding_rules WHERE endpoint_id = ?";
 pub const DELETE_FORWARDING: &str = "DELETE FROM forwarding_rules WHERE endpoint_id = ?";
 
+pub const SELECT_LISTENER_CURSOR: &str =
+    "SELECT capture_id, updated_at FROM listener_cursors WHERE endpoint_id = ? AND name = ? LIMIT 1";
+pub const INSERT_LISTENER_CURSOR: &str =
+    "INSERT INTO listener_cursors (endpoint_id, name, capture_id, updated_at) VALUES (?, ?, ?, ?)";
+pub const DELETE_LISTENER_CURSORS_BEFORE: &str =
+    "DELETE FROM listener_cursors WHERE endpoint_id = ? AND name = ? AND capture_id < ?";
+pub const DELETE_LISTENER_CURSORS: &str = "DELETE FROM listener_cursors WHERE endpoint_id = ?";
+
 /// A single-partition read in the store's keyspace at the configured consistency.
 pub const HEALTH: &str = SELECT_SCHEMA_VERSION;
 
@@ -442,6 +463,10 @@ pub const STATEMENTS: &[&str] = &[
     UPSERT_FORWARDING,
     SELECT_FORWARDING,
     DELETE_FORWARDING,
+    SELECT_LISTENER_CURSOR,
+    INSERT_LISTENER_CURSOR,
+    DELETE_LISTENER_CURSORS_BEFORE,
+    DELETE_LISTENER_CURSORS,
 ];
 
 /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication. With `tablets_off`, the

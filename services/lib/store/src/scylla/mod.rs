@@ -190,6 +190,10 @@ statements! {
     upsert_forwarding = UPSERT_FORWARDING,
     select_forwarding = SELECT_FORWARDING,
     delete_forwarding = DELETE_FORWARDING,
+    select_listener_cursor = SELECT_LISTENER_CURSOR,
+    insert_listener_cursor = INSERT_LISTENER_CURSOR,
+    delete_listener_cursors_before = DELETE_LISTENER_CURSORS_BEFORE,
+    delete_listener_cursors = DELETE_LISTENER_CURSORS,
 }
 
 /// Everything but a lightweight transaction may be retried and speculatively executed: the
@@ -1002,6 +1006,7 @@ impl Store for ScyllaStore {
         };
         s.delete_endpoint_captures(id.0).await?;
         s.exec(&s.st.delete_forwarding, (id.0,), what).await?;
+        s.exec(&s.st.delete_listener_cursors, (id.0,), what).await?;
         s.lwt(&s.st.delete_endpoint_token, (endpoint.token.as_str(), id.0), what).await?;
         s.exec(&s.st.delete_endpoint_by_team, (endpoint.team_id.0, endpoint.created_at.micros(), id.0), what).await?;
         if !s.lwt(&s.st.delete_endpoint, (id.0,), what).await? {
@@ -1220,6 +1225,34 @@ impl Store for ScyllaStore {
         } else {
             s.exec(&s.st.upsert_forwarding, (endpoint.0, crate::rules_to_json(rules)?), what).await.map(drop)
         }
+    }
+
+    async fn listener_cursor(&self, endpoint: EndpointId, name: &str) -> Result<Option<crate::ListenerCursor>> {
+        let s = &*self.inner;
+        let row: Option<(Uuid, i64)> =
+            s.one(&s.st.select_listener_cursor, (endpoint.0, name), "read listener cursor").await?;
+        Ok(row.map(|(id, at)| crate::ListenerCursor {
+            capture_id: CaptureId(id),
+            updated_at: Timestamp::from_micros(at),
+        }))
+    }
+
+    /// Insert, then drop the older rows (see `cql::MIGRATIONS`, version 4): the first row of the
+    /// listener is always the newest capture reported, whatever order reports arrive in.
+    async fn advance_listener(
+        &self,
+        endpoint: EndpointId,
+        name: &str,
+        capture: CaptureId,
+        at: Timestamp,
+    ) -> Result<()> {
+        let s = &*self.inner;
+        let what = "advance listener cursor";
+        if self.endpoint(endpoint).await?.is_none() {
+            return Err(StoreError::NotFound { entity: "endpoint" });
+        }
+        s.exec(&s.st.insert_listener_cursor, (endpoint.0, name, capture.0, at.micros()), what).await?;
+        s.exec(&s.st.delete_listener_cursors_before, (endpoint.0, name, capture.0), what).await.map(drop)
     }
 
     async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {

@@ -1,0 +1,480 @@
+//! `hookmetry listen` as a developer runs it: the real binary against `hookmetry serve`,
+//! forwarding to a local server on 127.0.0.1 that records the exact bytes it gets. The local
+//! server goes down and up, the listener is killed and restarted, two listeners share one
+//! endpoint, and bad flags are refused.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hookmetry_testkit::{Client, TestEndpoint, TestServer};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Child;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
+}
+
+/// One request as the local server read it off the socket.
+#[derive(Debug, Clone)]
+struct Received {
+    /// `POST /path?query HTTP/1.1`
+    request_line: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+/// A local HTTP/1.1 server on `addr` answering 200, recording every request exactly.
+struct LocalServer {
+    got: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalServer {
+    async fn start(addr: std::net::SocketAddr) -> LocalServer {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let seen = got.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let Some(req) = read_request(&mut socket).await else { return };
+                    seen.lock().unwrap().push(req);
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        LocalServer { got, task }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "the local server got {} of {n} requests within {WAIT:?}", got.len());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A port on 127.0.0.1 nothing listens on (until a test starts its local server there).
+async fn closed_port() -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let request_line = head.split("\r\n").next()?.to_string();
+    let mut headers = Vec::new();
+    for line in buf[..head_end].split(|b| *b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|b| *b == b':')?;
+        let value = &line[colon + 1..];
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        headers.push((String::from_utf8_lossy(&line[..colon]).into_owned(), value.to_vec()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(Received { request_line, headers, body })
+}
+
+fn command(server: &TestServer, args: &[&str], cwd: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(binary());
+    cmd.args(args)
+        .args(["--url", &server.base_url, "--token", &server.admin.token])
+        .env_remove("HOOKMETRY_URL")
+        .env_remove("HOOKMETRY_TOKEN")
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A running `hookmetry listen`: its stdout and stderr lines as they come.
+struct Listen {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<(bool, String)>,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+impl Listen {
+    /// Starts `hookmetry listen <args>` and waits until it says it is listening.
+    async fn start(server: &TestServer, cwd: &Path, args: &[&str]) -> Listen {
+        let mut child = command(server, &[&["listen"], args].concat(), cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+        let tx2 = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = out.next_line().await {
+                let _ = tx.send((true, l));
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = err.next_line().await {
+                let _ = tx2.send((false, l));
+            }
+        });
+        let mut listen = Listen { child, lines, stdout: Vec::new(), stderr: Vec::new() };
+        listen.wait_until(|l| l.stderr.iter().any(|s| s.starts_with("listening on endpoint"))).await;
+        listen
+    }
+
+    /// Reads output until `done` holds.
+    async fn wait_until(&mut self, done: impl Fn(&Listen) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !done(self) {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some((true, l))) => self.stdout.push(l),
+                Ok(Some((false, l))) => self.stderr.push(l),
+                Ok(None) => panic!("listen exited; stdout {:?}, stderr {:?}", self.stdout, self.stderr),
+                Err(_) => {
+                    panic!("listen output not as expected within {WAIT:?}: {:?} / {:?}", self.stdout, self.stderr)
+                }
+            }
+        }
+    }
+
+    /// Ctrl-C: ends a listener with exit code 0.
+    async fn interrupt(mut self) {
+        let pid = self.child.id().expect("listen still running");
+        assert!(std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
+        let exit = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("stops on Ctrl-C");
+        assert_eq!(exit.unwrap().code(), Some(0), "Ctrl-C ends a listener successfully");
+    }
+
+    /// SIGKILL: no chance to clean up, like a closed laptop lid or a crash.
+    async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+async fn capture(ep: &TestEndpoint, path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> String {
+    let mut req = reqwest::Client::new().post(format!("{}{path}", ep.url)).body(body.to_vec());
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    id_from_body(&resp.text().await.unwrap())
+}
+
+/// The capture's deliveries made by listeners.
+async fn listener_deliveries(client: &Client, capture_id: &str) -> Vec<Value> {
+    let q = "query($id: ID!) { capture(id: $id) { deliveries { id origin state missedWhileOffline target \
+             bodySha256 attempts { number error responseStatus succeeded } } } }";
+    let c = client.graphql(q, json!({ "id": capture_id })).await.unwrap();
+    c["capture"]["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["origin"].as_str().unwrap().starts_with("listener:"))
+        .cloned()
+        .collect()
+}
+
+/// Polls until the capture has `n` listener deliveries, all finished.
+async fn finished_deliveries(client: &Client, capture_id: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ds = listener_deliveries(client, capture_id).await;
+        if ds.len() == n && ds.iter().all(|d| d["state"] != "PENDING") {
+            return ds;
+        }
+        assert!(Instant::now() < deadline, "capture {capture_id}: listener deliveries {ds:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_retries_while_the_local_server_is_down_and_delivers_in_order_once_it_is_up() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen down-up").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let addr = closed_port().await;
+    let forward_to = format!("http://{addr}/local");
+    let mut listen =
+        Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &forward_to, "--max-attempts", "50"]).await;
+
+    let bodies: [&[u8]; 3] = [b"{\"n\":1}", b"second \xff\x00 not utf-8\r\n", b"third"];
+    let mut ids = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let path = format!("/orders/{}?q={i}", i + 1);
+        ids.push(capture(&ep, &path, &[("X-Trace", b"abc \xfe"), ("Connection", b"keep-alive")], body).await);
+    }
+    // The first capture fails to connect, is retried, and holds the others back.
+    listen.wait_until(|l| l.stdout.iter().filter(|s| s.contains("could not connect")).count() >= 2).await;
+    assert!(
+        listen.stdout.iter().all(|s| s.starts_with(&ids[0])),
+        "nothing after the first capture is tried while it waits: {:?}",
+        listen.stdout
+    );
+
+    let local = LocalServer::start(addr).await;
+    let got = local.wait_for(3).await;
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.request_line, format!("POST /local/orders/{}?q={i} HTTP/1.1", i + 1), "in capture order");
+        assert_eq!(r.body, bodies[i], "byte for byte");
+        let trace = r.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-trace")).map(|(_, v)| v.as_slice());
+        assert_eq!(trace, Some(&b"abc \xfe"[..]), "captured header values are sent exactly");
+        assert!(
+            !r.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("connection") && v == b"keep-alive"),
+            "hop-by-hop headers are not forwarded"
+        );
+    }
+
+    let first = &finished_deliveries(&server.admin, &ids[0], 1).await[0];
+    assert_eq!(first["state"], "SUCCEEDED");
+    assert!(first["origin"].as_str().unwrap().starts_with("listener:anonymous-"), "{first}");
+    assert_eq!(first["missedWhileOffline"], false);
+    assert_eq!(first["target"], format!("http://{addr}/local/orders/1?q=0"));
+    let attempts = first["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 3, "failed attempts, then the success: {attempts:?}");
+    let (last, failed) = attempts.split_last().unwrap();
+    assert!(failed.iter().all(|a| a["error"] == "CONNECT" && a["succeeded"] == false), "{failed:?}");
+    assert_eq!((last["responseStatus"].as_u64(), last["succeeded"].as_bool()), (Some(200), Some(true)));
+    for id in &ids[1..] {
+        let d = &finished_deliveries(&server.admin, id, 1).await[0];
+        assert_eq!(d["state"], "SUCCEEDED", "{d}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(local.received().len(), 3, "each capture once");
+    listen.interrupt().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_listener_stopped_and_restarted_delivers_what_it_missed_in_order_once() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen durable").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let addr = closed_port().await;
+    let local = LocalServer::start(addr).await;
+    let forward_to = format!("http://{addr}/hook");
+    let args = [ep.id.as_str(), "--forward-to", forward_to.as_str(), "--name", "alice"];
+    // Stored before the listener ever ran: history, not sent.
+    let before = capture(&ep, "/old", &[], b"old").await;
+    server.admin.wait_for_capture(&before, WAIT).await.unwrap();
+
+    let listen = Listen::start(&server, cwd.path(), &args).await;
+    let mut ids = Vec::new();
+    for n in 1..=2 {
+        ids.push(capture(&ep, &format!("/{n}"), &[], format!("body {n}").as_bytes()).await);
+    }
+    local.wait_for(2).await;
+    for id in &ids {
+        finished_deliveries(&server.admin, id, 1).await;
+    }
+    listen.kill().await;
+
+    for n in 3..=5 {
+        let id = capture(&ep, &format!("/{n}"), &[], format!("body {n}").as_bytes()).await;
+        server.admin.wait_for_capture(&id, WAIT).await.unwrap();
+        ids.push(id);
+    }
+    let mut listen = Listen::start(&server, cwd.path(), &args).await;
+    // Says what it catches up on.
+    listen.wait_until(|l| l.stderr.iter().any(|s| s.contains("3 capture(s) missed while offline"))).await;
+    // Live again: a capture sent now comes after the missed ones.
+    ids.push(capture(&ep, "/6", &[], b"body 6").await);
+    let got = local.wait_for(6).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_now = local.received();
+    assert_eq!(got_now.len(), 6, "nothing twice: {:?}", got_now.iter().map(|r| &r.request_line).collect::<Vec<_>>());
+    let bodies: Vec<String> = got.iter().map(|r| String::from_utf8(r.body.clone()).unwrap()).collect();
+    assert_eq!(bodies, (1..=6).map(|n| format!("body {n}")).collect::<Vec<_>>(), "each once, in order");
+
+    listen.wait_until(|l| l.stdout.len() >= 4).await;
+    let missed_lines = listen.stdout.iter().filter(|l| l.ends_with("(missed while offline)")).count();
+    assert_eq!(missed_lines, 3, "{:?}", listen.stdout);
+    for (i, id) in ids.iter().enumerate() {
+        let d = &finished_deliveries(&server.admin, id, 1).await[0];
+        assert_eq!(d["origin"], "listener:alice");
+        assert_eq!(d["state"], "SUCCEEDED");
+        assert_eq!(d["missedWhileOffline"], (2..5).contains(&i), "capture {}: {d}", i + 1);
+    }
+    assert!(listener_deliveries(&server.admin, &before).await.is_empty(), "history before the first start is not sent");
+    let cursor = server
+        .admin
+        .graphql(
+            "query($e: ID!) { listenerCursor(endpointId: $e, name: \"alice\") { captureId } }",
+            json!({ "e": ep.id }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cursor["listenerCursor"]["captureId"], ids[5].as_str());
+    listen.interrupt().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_on_one_endpoint_each_get_what_their_filters_say_and_count_as_active() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen team").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let (addr_a, addr_b) = (closed_port().await, closed_port().await);
+    let (a, b) = (LocalServer::start(addr_a).await, LocalServer::start(addr_b).await);
+    let to_a = format!("http://{addr_a}");
+    let to_b = format!("http://{addr_b}/gh");
+    let alice = Listen::start(
+        &server,
+        cwd.path(),
+        &[&ep.id, "--forward-to", &to_a, "--path-prefix", "/stripe", "--path-map", "/stripe=/payments"],
+    )
+    .await;
+    let bob = Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &to_b, "--header", "X-GitHub-Event"]).await;
+    let metrics = reqwest::get(format!("{}/metrics", server.base_url)).await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "hookmetry_api_active_listeners 2"), "two listeners counted");
+
+    capture(&ep, "/stripe/charge", &[], b"1").await;
+    capture(&ep, "/github/push", &[("X-GitHub-Event", b"push")], b"2").await;
+    let both = capture(&ep, "/stripe/ping", &[("x-github-event", b"ping")], b"3").await;
+
+    let got_a = a.wait_for(2).await;
+    let got_b = b.wait_for(2).await;
+    let lines = |got: &[Received]| got.iter().map(|r| r.request_line.clone()).collect::<Vec<_>>();
+    assert_eq!(lines(&got_a), ["POST /payments/charge HTTP/1.1", "POST /payments/ping HTTP/1.1"]);
+    assert_eq!(lines(&got_b), ["POST /gh/github/push HTTP/1.1", "POST /gh/stripe/ping HTTP/1.1"]);
+    let ds = finished_deliveries(&server.admin, &both, 2).await;
+    assert!(ds.iter().all(|d| d["state"] == "SUCCEEDED"), "one delivery per listener: {ds:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((a.received().len(), b.received().len()), (2, 2), "nothing the filters leave out");
+
+    alice.interrupt().await;
+    bob.interrupt().await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", server.base_url)).await.unwrap().text().await.unwrap();
+        if metrics.lines().any(|l| l == "hookmetry_api_active_listeners 0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stopped listeners are no longer counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_flags_and_unknown_endpoints_fail_with_a_sentence_and_exit_code_1() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen flags").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let unknown = "0190b7c4-0000-7000-8000-000000000000";
+    let cases: [(Vec<&str>, &str); 4] = [
+        (vec![&ep.id, "--forward-to", "localhost:3000"], "error: `--forward-to` must be an http:// or https:// URL"),
+        (
+            vec![&ep.id, "--forward-to", "http://127.0.0.1:9/", "--path-map", "stripe"],
+            "error: `--path-map` must be FROM=TO",
+        ),
+        (vec![&ep.id, "--forward-to", "http://127.0.0.1:9/", "--name", "a:b"], "error: `--name` must be 1 to 64"),
+        (vec![unknown, "--forward-to", "http://127.0.0.1:9/"], "error: no endpoint has the id or name"),
+    ];
+    for (args, want) in cases {
+        let out = tokio::time::timeout(WAIT, command(&server, &[&["listen"], &args[..]].concat(), cwd.path()).output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(want), "{args:?}: {stderr}");
+    }
+    let out = command(&server, &["listen", &ep.id], cwd.path()).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "a missing --forward-to is a usage error");
+}
+
+#[tokio::test]
+async fn bad_reports_are_refused_naming_the_field_and_record_nothing() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen reports").await.unwrap();
+    let id = capture(&ep, "/x", &[], b"x").await;
+    server.admin.wait_for_capture(&id, WAIT).await.unwrap();
+    let good = json!({
+        "captureId": id, "listener": "alice", "target": "http://127.0.0.1:3000/x", "maxAttempts": 3,
+        "attempt": { "latencyMs": 5, "error": "CONNECT", "errorMessage": "could not connect to 127.0.0.1:3000" },
+    });
+    let q = "mutation($input: ReportListenerAttemptInput!) { reportListenerAttempt(input: $input) { id } }";
+    let bad = |path: &[&str], value: Value| {
+        let mut input = good.clone();
+        let mut at = &mut input;
+        for key in &path[..path.len() - 1] {
+            at = &mut at[*key];
+        }
+        at[path[path.len() - 1]] = value;
+        input
+    };
+    let cases = [
+        (bad(&["listener"], json!("a:b")), "listener"),
+        (bad(&["target"], json!("ftp://h/")), "target"),
+        (bad(&["maxAttempts"], json!(0)), "maxAttempts"),
+        (bad(&["captureId"], json!("nope")), "captureId"),
+        (bad(&["attempt", "error"], Value::Null), "attempt.error"),
+        (bad(&["attempt", "responseStatus"], json!(700)), "attempt.responseStatus"),
+        (bad(&["attempt", "latencyMs"], json!(-1)), "attempt.latencyMs"),
+        (bad(&["attempt", "responseBodyBase64"], json!("%%%")), "attempt.responseBodyBase64"),
+    ];
+    for (input, field) in cases {
+        let (status, body) = server.admin.graphql_raw(q, json!({ "input": input })).await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{status} {body}");
+    }
+    assert!(listener_deliveries(&server.admin, &id).await.is_empty(), "a refused report records nothing");
+
+    // The same report twice: one delivery, attempts numbered in the order reported.
+    for _ in 0..2 {
+        server.admin.graphql(q, json!({ "input": good })).await.unwrap();
+    }
+    let ds = listener_deliveries(&server.admin, &id).await;
+    assert_eq!(ds.len(), 1, "{ds:?}");
+    let numbers: Vec<u64> =
+        ds[0]["attempts"].as_array().unwrap().iter().map(|a| a["number"].as_u64().unwrap()).collect();
+    assert_eq!((ds[0]["state"].as_str(), numbers), (Some("PENDING"), vec![1, 2]));
+}
