@@ -264,9 +264,12 @@ async fn a_failing_receiver_is_retried_until_it_answers_and_subscribers_see_ever
             seen.push((d["state"].as_str().unwrap().to_string(), d["attemptCount"].as_u64().unwrap()));
         }
     }
+    // One message per change (created, then each of the 3 attempts), each carrying the delivery
+    // as it is when the subscriber reads it: counts never go back, and the last is the outcome.
+    assert_eq!(seen.len(), 4, "{seen:?}");
     let counts: Vec<u64> = seen.iter().map(|(_, n)| *n).collect();
-    assert_eq!(counts, vec![0, 1, 2, 3], "created, then one change per attempt: {seen:?}");
-    assert_eq!(seen.last().unwrap().0, "SUCCEEDED");
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!(seen.last().unwrap(), &("SUCCEEDED".to_string(), 3));
 
     // What the fix changed: first attempt against the last.
     let cmp = server
@@ -591,5 +594,165 @@ async fn forwarding_rules_deliver_matching_captures_and_bad_rules_change_nothing
         .await
         .unwrap();
     assert_eq!(now["endpoint"]["forwardingRules"], expected, "rejected rules left the saved ones alone");
+    server.stop().await.unwrap();
+}
+
+async fn token(admin: &Client, team_id: Option<&str>, role: &str) -> Client {
+    let out = admin
+        .graphql(
+            "mutation($input: CreateTokenInput!) { createToken(input: $input) { secret } }",
+            json!({ "input": { "teamId": team_id, "role": role, "name": format!("{role} token") } }),
+        )
+        .await
+        .unwrap();
+    Client::new(&admin.base_url, out["createToken"]["secret"].as_str().unwrap())
+}
+
+/// Replay is team-scoped like everything else: another team's ids are "not found" (the same
+/// answer as ids that do not exist), a viewer may look but not replay, and nothing a refused
+/// call names changes.
+#[tokio::test]
+async fn other_teams_see_nothing_and_viewers_cannot_replay() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("isolated").await.unwrap();
+    let id = capture(&ep, "/", &[], b"x").await;
+    server.admin.wait_for_capture(&id, WAIT).await.unwrap();
+    let receiver = Receiver::start(vec![(200, "ok")]).await;
+    let mine = replay(&server.admin, json!({ "captureId": id, "target": receiver.url })).await.unwrap();
+    let delivery_id = mine["id"].as_str().unwrap().to_string();
+    assert_eq!(finished(&server.admin, &delivery_id).await["state"], "SUCCEEDED");
+
+    let team_b = server.admin.graphql("mutation { createTeam(input: {name: \"b\"}) { id } }", json!({})).await.unwrap()
+        ["createTeam"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = token(&server.admin, Some(&team_b), "ADMIN").await;
+    let viewer = token(&server.admin, None, "VIEWER").await;
+
+    let (_, ext) = replay(&other, json!({ "captureId": id, "target": receiver.url })).await.unwrap_err();
+    assert_eq!(ext["code"], "NOT_FOUND");
+    let (_, ext) = replay(&viewer, json!({ "captureId": id, "target": receiver.url })).await.unwrap_err();
+    assert_eq!(ext["code"], "FORBIDDEN");
+
+    let seen =
+        other.graphql("query($id: ID!) { delivery(id: $id) { id } }", json!({ "id": delivery_id })).await.unwrap();
+    assert_eq!(seen["delivery"], Value::Null, "another team's delivery does not exist for them");
+    let own =
+        viewer.graphql("query($id: ID!) { delivery(id: $id) { id } }", json!({ "id": delivery_id })).await.unwrap();
+    assert_eq!(own["delivery"]["id"], delivery_id.as_str(), "a viewer of the team sees it");
+
+    let refused = [
+        (
+            &other,
+            "mutation($d: ID!) { cancelDelivery(id: $d) { cancelled } }",
+            json!({ "d": delivery_id }),
+            "NOT_FOUND",
+        ),
+        (
+            &viewer,
+            "mutation($d: ID!) { cancelDelivery(id: $d) { cancelled } }",
+            json!({ "d": delivery_id }),
+            "FORBIDDEN",
+        ),
+        (
+            &other,
+            "query($d: ID!) { compareAttempts(before: {deliveryId: $d, number: 1}, after: {deliveryId: $d, number: 1}) { statusChanged } }",
+            json!({ "d": delivery_id }),
+            "NOT_FOUND",
+        ),
+        (
+            &other,
+            "mutation($e: ID!, $t: String!) { setForwardingRules(input: {endpointId: $e, rules: [{id: \"x\", target: $t}]}) { id } }",
+            json!({ "e": ep.id, "t": receiver.url }),
+            "NOT_FOUND",
+        ),
+        (
+            &viewer,
+            "mutation($e: ID!, $t: String!) { setForwardingRules(input: {endpointId: $e, rules: [{id: \"x\", target: $t}]}) { id } }",
+            json!({ "e": ep.id, "t": receiver.url }),
+            "FORBIDDEN",
+        ),
+        (
+            &other,
+            "mutation($input: ReplayCapturesInput!) { replayCaptures(input: $input) { hasMore } }",
+            json!({ "input": { "endpointId": ep.id, "target": receiver.url } }),
+            "NOT_FOUND",
+        ),
+    ];
+    for (client, doc, vars, code) in refused {
+        let (_, body) = client.graphql_raw(doc, vars.clone()).await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], code, "{doc} {vars}: {body}");
+    }
+
+    let mut ws =
+        WsClient::connect(&server.base_url, Protocol::TransportWs, Auth::Init(other.token.clone())).await.unwrap();
+    ws.subscribe("subscription($d: ID!) { deliveryUpdated(deliveryId: $d) { id } }", json!({ "d": delivery_id }))
+        .await
+        .unwrap();
+    // A resolver error before the stream starts comes as one result with `errors`.
+    match ws.next_message(Duration::from_secs(5)).await.unwrap() {
+        Some(WsMessage::Next { payload, .. }) => {
+            assert_eq!(payload["data"], Value::Null, "{payload}");
+            assert_eq!(payload["errors"][0]["extensions"]["code"], "NOT_FOUND", "{payload}");
+        }
+        Some(WsMessage::Error { payload, .. }) => {
+            assert_eq!(payload[0]["extensions"]["code"], "NOT_FOUND", "{payload}")
+        }
+        other => panic!("expected a NOT_FOUND error, got {other:?}"),
+    }
+
+    // Nothing changed: still one delivery, succeeded, no rule set.
+    let after = server
+        .admin
+        .graphql(
+            "query($c: ID!, $e: ID!) { capture(id: $c) { deliveries { id state } } endpoint(id: $e) { forwardingRules { id } } }",
+            json!({ "c": id, "e": ep.id }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after["capture"]["deliveries"], json!([{ "id": delivery_id, "state": "SUCCEEDED" }]));
+    assert_eq!(after["endpoint"]["forwardingRules"], json!([]));
+    assert_eq!(receiver.received().len(), 1);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_replay_command_follows_the_attempts_and_exits_by_the_outcome() {
+    let server = TestServer::start_with(fast_retries).await.unwrap();
+    let ep = server.admin.create_endpoint("cli").await.unwrap();
+    let id = capture(&ep, "/", &[], b"from the cli").await;
+    server.admin.wait_for_capture(&id, WAIT).await.unwrap();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"));
+    let run = |target: String| {
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.args(["replay", &id, "--to", &target, "--url", &server.base_url, "--token", &server.admin.token])
+            .env_remove("HOOKMETRY_URL")
+            .env_remove("HOOKMETRY_TOKEN")
+            .kill_on_drop(true);
+        cmd
+    };
+
+    let flaky = Receiver::start(vec![(503, "busy"), (200, "done")]).await;
+    let out = run(flaky.url.clone()).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("delivery ") && lines[0].contains(&flaky.url), "{stdout}");
+    assert!(lines[1].starts_with("attempt 1: 503 (") && lines[1].contains("answered 503"), "{stdout}");
+    assert!(lines[2].starts_with("attempt 2: 200 in "), "{stdout}");
+    assert_eq!(lines[3], "delivered after 2 attempt(s)");
+    assert_eq!(flaky.received().iter().map(|r| r.body.clone()).collect::<Vec<_>>(), vec![b"from the cli".to_vec(); 2]);
+
+    let dead = Receiver::start(vec![(500, "no")]).await;
+    let out = run(dead.url.clone()).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ended dead-lettered after 4 of 4 attempt(s)"), "{stderr}");
+
+    let out = run("http://169.254.169.254/".into()).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("target") && stderr.contains("metadata"), "{stderr}");
     server.stop().await.unwrap();
 }
