@@ -34,6 +34,7 @@ use crate::client::{Client, Connection};
 use crate::endpoint;
 use crate::error::{self, CliError};
 use crate::format;
+use crate::model::Page;
 use crate::model::{CAPTURE_FIELDS, Capture, Endpoint};
 use crate::output::Output;
 use crate::tail::{self, Backoff, End, PING_EVERY, SETTLE, SILENCE_LIMIT, Step};
@@ -541,25 +542,6 @@ impl Feed {
         let vars = json!({ "e": self.endpoint.id, "first": first, "after": after });
         Ok(self.client.query::<Data>(&q, vars).await?.captures)
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Page {
-    edges: Vec<Edge>,
-    page_info: PageInfo,
-}
-
-#[derive(Deserialize)]
-struct Edge {
-    node: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
 }
 
 struct Forwarder<'a> {

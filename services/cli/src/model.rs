@@ -93,3 +93,23 @@ impl Capture {
         }
     }
 }
+
+/// One page of a GraphQL connection (`captures`), as `tail` and `listen` page through it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Page {
+    pub edges: Vec<Edge>,
+    pub page_info: PageInfo,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Edge {
+    pub node: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}

@@ -27,6 +27,7 @@ use crate::client::{Client, Connection};
 use crate::endpoint;
 use crate::error::{self, CliError, GqlError};
 use crate::format;
+use crate::model::Page;
 use crate::model::{CAPTURE_FIELDS, CAPTURE_LINE_FIELDS, Capture, Endpoint};
 use crate::output::Output;
 
@@ -473,25 +474,6 @@ pub(crate) async fn incoming(
 
 fn protocol_error(client: &Client, detail: &str) -> End {
     End::Fatal(CliError::Protocol { url: client.base.clone(), detail: detail.to_string() })
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Page {
-    edges: Vec<Edge>,
-    page_info: PageInfo,
-}
-
-#[derive(Deserialize)]
-struct Edge {
-    node: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
 }
 
 fn message_type(text: &str) -> Option<String> {
