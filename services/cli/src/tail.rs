@@ -87,6 +87,7 @@ pub(crate) async fn run(args: TailArgs, out: &mut Output) -> Result<(), CliError
         recent: Recent::default(),
         backoff: Backoff::default(),
         live_before: false,
+        history_until: None,
     };
     tokio::select! {
         r = tail.run() => r,
@@ -106,6 +107,10 @@ struct Tail<'a> {
     backoff: Backoff,
     /// Whether a session went live before, i.e. the current one is a reconnection.
     live_before: bool,
+    /// The newest capture stored when the tail first went live. A capture stored just before
+    /// the start can still be announced just after it (the processor stores, then announces):
+    /// it is history, and is not printed.
+    history_until: Option<String>,
 }
 
 /// One incoming WebSocket message, interpreted.
@@ -182,7 +187,10 @@ impl Tail<'_> {
             // First time live: what is stored already is history, not news. The newest stored
             // capture is where a later catch-up starts if nothing is printed before then.
             match self.newest_id().await {
-                Ok(newest) => self.last_seen = self.last_seen.take().max(newest),
+                Ok(newest) => {
+                    self.history_until.clone_from(&newest);
+                    self.last_seen = self.last_seen.take().max(newest);
+                }
                 Err(e) => return self.end_for(e),
             }
             (0, false)
@@ -319,6 +327,10 @@ impl Tail<'_> {
 
     /// Prints a capture unless it was printed already; returns whether it printed.
     fn emit(&mut self, c: Capture) -> Result<bool, CliError> {
+        // Ids are time-ordered (UUIDv7), so at or below the start's newest is history.
+        if self.history_until.as_deref().is_some_and(|until| c.id.as_str() <= until) {
+            return Ok(false);
+        }
         if !self.recent.insert(&c.id) {
             return Ok(false);
         }
