@@ -295,6 +295,66 @@ async fn a_listener_retries_while_the_local_server_is_down_and_delivers_in_order
     listen.interrupt().await;
 }
 
+/// Sends a capture as raw bytes, so header case and interleaved repeats reach ingest as written
+/// (a client library would lowercase and group them).
+async fn raw_capture(ep: &TestEndpoint, path: &str, head_lines: &str, body: &[u8]) -> String {
+    let url = reqwest::Url::parse(&ep.url).unwrap();
+    let mut stream =
+        tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port_or_known_default().unwrap())).await.unwrap();
+    let request = format!(
+        "POST {}{path} HTTP/1.1\r\nHost: {}\r\n{head_lines}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        url.path(),
+        url.authority(),
+        body.len()
+    );
+    stream.write_all(&[request.as_bytes(), body].concat()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    id_from_body(answer.split("\r\n\r\n").nth(1).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_server_gets_the_headers_as_captured_in_order_case_and_repeats() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen wire").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let addr = closed_port().await;
+    let local = LocalServer::start(addr).await;
+    let forward_to = format!("http://{addr}/hook");
+    let mut listen = Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &forward_to]).await;
+    listen.wait_until(|l| l.stderr.iter().any(|s| s.contains("listening"))).await;
+
+    let id = raw_capture(
+        &ep,
+        "/gh",
+        "User-Agent: GitHub-Hookshot/1a2b\r\nX-A: 1\r\nX-GitHub-Event: push\r\nx-a: 3\r\nKeep-Alive: timeout=5\r\n\
+         X-GitHub-Event: again\r\n",
+        b"{\"zen\":\"x\"}",
+    )
+    .await;
+    let got = local.wait_for(1).await.remove(0);
+    assert_eq!(got.request_line, "POST /hook/gh HTTP/1.1");
+    let lines: Vec<String> = got.headers.iter().map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v))).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("Host: {addr}"),
+            "User-Agent: GitHub-Hookshot/1a2b".to_string(),
+            "X-A: 1".to_string(),
+            "X-GitHub-Event: push".to_string(),
+            "x-a: 3".to_string(),
+            "X-GitHub-Event: again".to_string(),
+            "Content-Length: 11".to_string(),
+        ],
+        "captured order, case and repeats; hop-by-hop Connection and Keep-Alive dropped; nothing added"
+    );
+    assert_eq!(got.body, b"{\"zen\":\"x\"}");
+    assert_eq!(finished_deliveries(&server.admin, &id, 1).await[0]["state"], "SUCCEEDED");
+    listen.interrupt().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_listener_stopped_and_restarted_delivers_what_it_missed_in_order_once() {
     let server = TestServer::start().await.unwrap();

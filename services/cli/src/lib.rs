@@ -15,6 +15,7 @@ mod client;
 mod endpoint;
 mod error;
 mod format;
+mod history;
 mod listen;
 mod model;
 mod output;

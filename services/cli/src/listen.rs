@@ -23,7 +23,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures::{SinkExt, StreamExt};
 use hookmetry_core::Header as CoreHeader;
-use reqwest::Url;
+use hookmetry_egress::http1::{self, FailureKind};
+use hookmetry_egress::{EgressPolicy, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -32,9 +33,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{Client, Connection};
 use crate::endpoint;
-use crate::error::{self, CliError};
+use crate::error::CliError;
 use crate::format;
-use crate::model::Page;
+use crate::history;
 use crate::model::{CAPTURE_FIELDS, Capture, Endpoint};
 use crate::output::Output;
 use crate::tail::{self, Backoff, End, PING_EVERY, SETTLE, SILENCE_LIMIT, Step};
@@ -81,7 +82,6 @@ const MAX_ATTEMPTS: u32 = 1_000;
 /// Most captures queued after an interruption; the oldest missed ones past it are skipped
 /// with a note (they stay readable with `captures`).
 const CATCH_UP_MAX: usize = 10_000;
-const CATCH_UP_PAGE: i32 = 50;
 /// Captures waiting for the forwarder. When full the feed stops reading the subscription; the
 /// server then ends it as lagged, and the feed catches up from the last queued capture.
 const QUEUE: usize = 1_000;
@@ -260,15 +260,23 @@ pub(crate) async fn run(args: ListenArgs, out: &mut Output) -> Result<(), CliErr
         let id = hookmetry_core::DeliveryId::new().to_string();
         format!("anonymous-{}", &id[id.len() - 8..])
     });
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("hookmetry-listen/", env!("CARGO_PKG_VERSION")))
-        // The local server answers for itself: a redirect is reported, not followed, and no
-        // proxy from the environment stands between this machine and itself.
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .timeout(plan.timeout)
-        .build()
-        .map_err(|e| CliError::Usage(format!("cannot start the HTTP client: {}", error::root_reason(&e))))?;
+    let http = http1::Client::new(http1::ClientSettings {
+        // The developer's own machine forwarding to a server they chose: anything on it or
+        // their network is fair, except the cloud metadata addresses no class toggle opens.
+        policy: EgressPolicy {
+            allow_loopback: true,
+            allow_private: true,
+            allow_link_local: true,
+            ..EgressPolicy::cluster()
+        },
+        connect_timeout: plan.timeout,
+        total_timeout: plan.timeout,
+        max_response_body_bytes: REPORTED_BODY,
+        // The local server answers for itself: a redirect is reported, not followed.
+        follow_redirects: false,
+        extra_root_certificates: Vec::new(),
+    })
+    .map_err(|e| CliError::Usage(format!("cannot start the HTTP client: {e}")))?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let mut feed = Feed {
         client: client.clone(),
@@ -443,8 +451,7 @@ impl Feed {
             }
         }
         // A new listener starts with what arrives from now on.
-        let page = self.page(1, None, "id").await?;
-        Ok(page.edges.into_iter().next().and_then(|e| e.node["id"].as_str().map(str::to_owned)))
+        history::newest_id(&self.client, &self.endpoint.id).await
     }
 
     /// Queues, oldest first, the captures newer than the start point; returns how many.
@@ -454,30 +461,9 @@ impl Feed {
             // An endpoint without captures: nothing was missed.
             return Ok(0);
         }
-        let mut missed: Vec<Capture> = Vec::new();
-        let mut after: Option<String> = None;
-        let mut truncated = false;
-        'pages: loop {
-            let page = self.page(CATCH_UP_PAGE, after.as_deref(), CAPTURE_FIELDS).await?;
-            for edge in page.edges {
-                let c: Capture = serde_json::from_value(edge.node).map_err(|e| CliError::Protocol {
-                    url: self.client.base.clone(),
-                    detail: format!("a capture has an unexpected shape ({e})"),
-                })?;
-                if start.as_deref().is_some_and(|s| c.id.as_str() <= s) {
-                    break 'pages;
-                }
-                if missed.len() == CATCH_UP_MAX {
-                    truncated = true;
-                    break 'pages;
-                }
-                missed.push(c);
-            }
-            match page.page_info.end_cursor {
-                Some(cursor) if page.page_info.has_next_page => after = Some(cursor),
-                _ => break,
-            }
-        }
+        let (missed, truncated) =
+            history::captures_since(&self.client, &self.endpoint.id, start.as_deref(), CAPTURE_FIELDS, CATCH_UP_MAX)
+                .await?;
         if truncated {
             eprintln!(
                 "note: more than {CATCH_UP_MAX} captures arrived while offline; the newest {CATCH_UP_MAX} are \
@@ -491,7 +477,7 @@ impl Feed {
             self.last_queued = start;
         }
         let mut queued = 0;
-        for c in missed.into_iter().rev() {
+        for c in missed {
             if self.queue(c, true).await.map_err(|_| CliError::Usage("the forwarder stopped".into()))? {
                 queued += 1;
             }
@@ -529,24 +515,11 @@ impl Feed {
             e => End::Fatal(e),
         }
     }
-
-    async fn page(&self, first: i32, after: Option<&str>, fields: &str) -> Result<Page, CliError> {
-        #[derive(Deserialize)]
-        struct Data {
-            captures: Page,
-        }
-        let q = format!(
-            "query($e: ID!, $first: Int, $after: String) {{ captures(endpointId: $e, first: $first, after: $after) \
-             {{ edges {{ node {{ {fields} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
-        );
-        let vars = json!({ "e": self.endpoint.id, "first": first, "after": after });
-        Ok(self.client.query::<Data>(&q, vars).await?.captures)
-    }
 }
 
 struct Forwarder<'a> {
     client: Client,
-    http: reqwest::Client,
+    http: http1::Client,
     plan: Plan,
     name: String,
     out: &'a mut Output,
@@ -622,80 +595,24 @@ impl Forwarder<'_> {
 
     async fn attempt(&self, method: &str, url: &Url, headers: &[CoreHeader], body: &[u8]) -> Outcome {
         let start = StdInstant::now();
-        let elapsed = |s: StdInstant| s.elapsed().as_millis() as u64;
-        let method = match reqwest::Method::from_bytes(method.as_bytes()) {
-            Ok(m) => m,
-            Err(_) => return failure(0, "OTHER", format!("`{method}` is not a method this client can send")),
+        let pairs: Vec<(&str, &[u8])> = headers.iter().map(|h| (h.name.as_str(), &h.value[..])).collect();
+        let exchange = self.http.send(&http1::Request { method, url, headers: &pairs, body }).await;
+        let (error, message) = match (exchange.failure, exchange.status) {
+            (Some(f), _) => (Some(error_name(f.kind)), Some(f.message)),
+            (None, Some(status)) if !(200..300).contains(&status) => {
+                let status = reqwest::StatusCode::from_u16(status).map_or(status.to_string(), |s| s.to_string());
+                (Some("STATUS"), Some(format!("answered {status}")))
+            }
+            (None, _) => (None, None),
         };
-        let mut map = reqwest::header::HeaderMap::new();
-        for h in headers {
-            if let (Ok(n), Ok(v)) = (
-                reqwest::header::HeaderName::from_bytes(h.name.as_bytes()),
-                reqwest::header::HeaderValue::from_bytes(&h.value),
-            ) {
-                map.append(n, v);
-            }
-        }
-        let host = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(80));
-        let sent = self.http.request(method, url.clone()).headers(map).body(body.to_vec()).send().await;
-        let mut resp = match sent {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => {
-                return failure(elapsed(start), "TIMEOUT", format!("{host} did not answer in time"));
-            }
-            Err(e) if e.is_connect() => {
-                return failure(
-                    elapsed(start),
-                    "CONNECT",
-                    format!("could not connect to {host}: {}", error::root_reason(&e)),
-                );
-            }
-            Err(e) => {
-                return failure(
-                    elapsed(start),
-                    "RESET",
-                    format!("the request to {host} failed: {}", error::root_reason(&e)),
-                );
-            }
-        };
-        let status = resp.status();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        let mut body = Vec::new();
-        let mut truncated = false;
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = REPORTED_BODY - body.len();
-                    if chunk.len() > room {
-                        truncated = true;
-                    }
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let mut o = failure(
-                        elapsed(start),
-                        if e.is_timeout() { "TIMEOUT" } else { "RESET" },
-                        format!("the response from {host} broke off: {}", error::root_reason(&e)),
-                    );
-                    o.status = Some(status.as_u16());
-                    return o;
-                }
-            }
-        }
-        let ok = status.is_success();
         Outcome {
-            latency_ms: elapsed(start),
-            status: Some(status.as_u16()),
-            error: (!ok).then_some("STATUS"),
-            message: (!ok).then(|| format!("answered {status}")),
-            headers,
-            body,
-            truncated,
+            latency_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            status: exchange.status,
+            error,
+            message,
+            headers: exchange.headers.into_iter().map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned())).collect(),
+            body: exchange.body.to_vec(),
+            truncated: exchange.truncated,
         }
     }
 
@@ -743,15 +660,15 @@ impl Forwarder<'_> {
     }
 }
 
-fn failure(latency_ms: u64, error: &'static str, message: String) -> Outcome {
-    Outcome {
-        latency_ms,
-        status: None,
-        error: Some(error),
-        message: Some(message),
-        headers: Vec::new(),
-        body: Vec::new(),
-        truncated: false,
+/// The `AttemptError` enum value a failure is reported as.
+fn error_name(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Refused => "REFUSED",
+        FailureKind::Connect => "CONNECT",
+        FailureKind::Timeout => "TIMEOUT",
+        FailureKind::Tls => "TLS",
+        FailureKind::Reset => "RESET",
+        FailureKind::Unsendable | FailureKind::Protocol | FailureKind::TooManyRedirects => "OTHER",
     }
 }
 

@@ -27,7 +27,7 @@ use crate::client::{Client, Connection};
 use crate::endpoint;
 use crate::error::{self, CliError, GqlError};
 use crate::format;
-use crate::model::Page;
+use crate::history;
 use crate::model::{CAPTURE_FIELDS, CAPTURE_LINE_FIELDS, Capture, Endpoint};
 use crate::output::Output;
 
@@ -55,7 +55,6 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// or proxy that dropped it without a close would otherwise leave the tail waiting forever).
 pub(crate) const PING_EVERY: Duration = Duration::from_secs(15);
 pub(crate) const SILENCE_LIMIT: Duration = Duration::from_secs(45);
-const CATCH_UP_PAGE: i32 = 50;
 /// Most captures fetched after one interruption; the newest are kept.
 const CATCH_UP_MAX: usize = 1000;
 /// Ids remembered to avoid printing a capture twice when the subscription and the catch-up
@@ -272,52 +271,22 @@ impl Tail<'_> {
 
     /// The newest capture id of the endpoint: where catching up starts if nothing is printed.
     async fn newest_id(&self) -> Result<Option<String>, CliError> {
-        let page = self.page(1, None, "id").await?;
-        Ok(page.edges.into_iter().next().map(|e| e.node["id"].as_str().unwrap_or_default().to_string()))
-    }
-
-    async fn page(&self, first: i32, after: Option<&str>, fields: &str) -> Result<Page, CliError> {
-        #[derive(Deserialize)]
-        struct Data {
-            captures: Page,
-        }
-        let q = format!(
-            "query($e: ID!, $first: Int, $after: String) {{ captures(endpointId: $e, first: $first, after: $after) \
-             {{ edges {{ node {{ {fields} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
-        );
-        let vars = json!({ "e": self.endpoint.id, "first": first, "after": after });
-        Ok(self.client.query::<Data>(&q, vars).await?.captures)
+        history::newest_id(&self.client, &self.endpoint.id).await
     }
 
     /// Prints, oldest first, the captures newer than `last_seen` (at most `CATCH_UP_MAX`, the
     /// newest ones). Returns how many were printed and whether some were left out.
     async fn catch_up(&mut self) -> Result<(usize, bool), CliError> {
-        let mut missed: Vec<Capture> = Vec::new();
-        let mut after: Option<String> = None;
-        let mut truncated = false;
-        'pages: loop {
-            let page = self.page(CATCH_UP_PAGE, after.as_deref(), self.selection()).await?;
-            for edge in page.edges {
-                let c: Capture = serde_json::from_value(edge.node).map_err(|e| CliError::Protocol {
-                    url: self.client.base.clone(),
-                    detail: format!("a capture has an unexpected shape ({e})"),
-                })?;
-                if self.last_seen.as_deref().is_some_and(|seen| c.id.as_str() <= seen) {
-                    break 'pages;
-                }
-                if missed.len() == CATCH_UP_MAX {
-                    truncated = true;
-                    break 'pages;
-                }
-                missed.push(c);
-            }
-            match page.page_info.end_cursor {
-                Some(cursor) if page.page_info.has_next_page => after = Some(cursor),
-                _ => break,
-            }
-        }
+        let (missed, truncated) = history::captures_since(
+            &self.client,
+            &self.endpoint.id,
+            self.last_seen.as_deref(),
+            self.selection(),
+            CATCH_UP_MAX,
+        )
+        .await?;
         let mut shown = 0;
-        for c in missed.into_iter().rev() {
+        for c in missed {
             if self.emit(c)? {
                 shown += 1;
             }

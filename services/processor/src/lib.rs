@@ -310,11 +310,7 @@ impl Processor {
         let mut wakes = Vec::with_capacity(made.len());
         for d in &made {
             self.store.put_delivery(d).await.map_err(|e| format!("store forwarded delivery: {e}"))?;
-            let host = target_host(&d.request.url);
-            wakes.push(
-                NewRecord::new(host, hookmetry_proto::encode_delivery_request(d.id))
-                    .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_DELIVERY_REQUEST),
-            );
+            wakes.push(hookmetry_replay::wake_record(d));
         }
         self.metrics.forwarded.inc_by(made.len() as u64);
         if !wakes.is_empty()
@@ -372,12 +368,6 @@ impl Processor {
         }
         Ok(out)
     }
-}
-
-/// The key of a delivery wake-up: the target's host, so one target's deliveries meet on one
-/// partition (and one replay worker, which limits concurrency per target).
-fn target_host(url: &str) -> String {
-    hookmetry_egress::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// The newest stored record per partition, not yet committed.

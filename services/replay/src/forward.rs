@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use hookmetry_core::{CapturedRequest, Header, OutgoingRequest};
-use reqwest::Url;
-use reqwest::header::{HeaderName, HeaderValue};
+use hookmetry_egress::Url;
+use http::header::{HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
 /// The request that forwards `capture` to `target` unchanged.
@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 ///   `/` (`https://r.example/hook` + `/orders/7` → `https://r.example/hook/orders/7`, one slash
 ///   between them), and the capture's query appended after the target's own with `&`. The
 ///   target's fragment is dropped (it is never sent). The path stays percent-encoded as captured,
-///   but goes through the `url` crate like every URL reqwest sends to: dot segments (`/a/../b`,
+///   but goes through the `url` crate like every URL the client sends to: dot segments (`/a/../b`,
 ///   also spelled `%2e%2e`) are resolved and characters not allowed in a path are
 ///   percent-encoded.
 /// - Headers: the capture's, in order, duplicates kept, values byte for byte, without
@@ -104,7 +104,7 @@ pub fn with_edits(capture: &CapturedRequest, target: &Url, edits: &Edits) -> Res
     let original = outgoing_request(capture, target);
     let mut request = original.clone();
     if let Some(method) = &edits.method {
-        reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| EditError::Method(method.clone()))?;
+        http::Method::from_bytes(method.as_bytes()).map_err(|_| EditError::Method(method.clone()))?;
         request.method = method.clone();
     }
     if let Some(path_and_query) = &edits.path {
@@ -177,7 +177,7 @@ mod tests {
             url_for("http://r.example/hook", "/a%2Fb/%C3%A9%20x", None),
             "http://r.example/hook/a%2Fb/%C3%A9%20x"
         );
-        // The url crate resolves dot segments, as reqwest would on any URL.
+        // The url crate resolves dot segments, as any HTTP client would.
         assert_eq!(url_for("http://r.example/hook", "/a/../b", None), "http://r.example/hook/b");
     }
 

@@ -3,7 +3,7 @@
 //! - [`outgoing_request`] and [`with_edits`] turn a capture into the request a delivery sends:
 //!   the captured body byte for byte, with its SHA-256, and the captured headers in order minus
 //!   hop-by-hop ones;
-//! - [`Sender`] makes one attempt through a reqwest client that enforces the egress policy, with
+//! - [`Sender`] makes one attempt through an HTTP/1.1 client that enforces the egress policy, with
 //!   connect and total timeouts, and records the answer (status, headers, body up to a limit)
 //!   or classifies the failure;
 //! - [`RetrySchedule`] says when the next attempt is due, or that the delivery is dead-lettered;
@@ -19,7 +19,7 @@ mod worker;
 pub use forward::{EditError, Edits, Prepared, forwarded_headers, outgoing_request, with_edits};
 pub use schedule::RetrySchedule;
 pub use send::{Sender, SenderError, SenderSettings};
-pub use worker::{GROUP, ReplayError, ReplaySettings, ReplayWorker, WorkerSettings};
+pub use worker::{GROUP, ReplayError, ReplaySettings, ReplayWorker, WorkerSettings, wake_record};
 
 /// A replay setting with a value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

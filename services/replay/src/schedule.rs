@@ -95,20 +95,8 @@ impl RetrySchedule {
     }
 }
 
-/// A duration as config files write it: `250ms`, `30s`, `2h`.
-pub(crate) fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 && !d.is_zero() {
-        return format!("{}us", d.as_micros());
-    }
-    match ms {
-        0 => "0s".to_string(),
-        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
-        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
-        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
-        ms => format!("{ms}ms"),
-    }
-}
+/// Durations in messages, written as in config.
+pub(crate) use hookmetry_egress::human_duration as human;
 
 #[cfg(test)]
 mod tests {

@@ -13,19 +13,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hookmetry_core::{Delivery, DeliveryId, DeliveryState, TOPIC_DELIVERIES, TOPIC_EVENTS, Timestamp};
+use hookmetry_egress::Url;
 use hookmetry_log::{EventLog, LogError, NewRecord, Record};
 use hookmetry_proto::{DeliveryUpdate, Event};
 use hookmetry_store::{DeliveryProgress, Store, StoreError};
 use hookmetry_telemetry::{Metrics, TelemetryError};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
-use reqwest::Url;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::schedule::human;
-use crate::send::host_port;
 use crate::{RetrySchedule, Sender, SenderError, SenderSettings, SettingError};
+use hookmetry_egress::http1::host_port;
 
 /// Consumer group of replay workers on the deliveries log.
 pub const GROUP: &str = "replay";
@@ -723,6 +723,16 @@ impl Backoff {
     fn reset(&mut self) {
         self.attempt = 0;
     }
+}
+
+/// The `deliveries`-log record that wakes a replay worker for `d`, written by whoever creates a
+/// delivery (the API, the processor's forwarding rules). It is keyed by the target's host, so one
+/// target's deliveries meet on one partition, and so on one worker, which holds the per-target
+/// limit.
+pub fn wake_record(d: &Delivery) -> NewRecord {
+    let host = Url::parse(&d.request.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    NewRecord::new(host, hookmetry_proto::encode_delivery_request(d.id))
+        .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_DELIVERY_REQUEST)
 }
 
 #[cfg(test)]

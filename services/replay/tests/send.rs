@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hookmetry_core::{AttemptError, CaptureId, CapturedRequest, DeliveryId, EndpointId, Header, TeamId, Timestamp};
 use hookmetry_egress::EgressPolicy;
+use hookmetry_egress::Url;
 use hookmetry_replay::{RetrySchedule, Sender, SenderSettings, outgoing_request};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use reqwest::Url;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -139,10 +139,6 @@ impl RawRequest {
         let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         let (request_line, headers) = RawRequest::parse_head(&raw[..end]);
         RawRequest { request_line, headers, body: raw[end + 4..].to_vec() }
-    }
-
-    fn names(&self) -> Vec<&str> {
-        self.headers.iter().map(|(n, _)| n.as_str()).collect()
     }
 }
 
@@ -368,7 +364,10 @@ async fn a_connection_closed_without_an_answer_is_a_reset() {
         .attempt(DeliveryId::new(), 1, &outgoing_request(&json_capture(), &target(&receiver.url("/"))))
         .await;
     assert_eq!(a.error, Some(AttemptError::Reset), "{a:?}");
-    assert!(a.error_message.unwrap().contains("connection closed before message completed"));
+    assert_eq!(
+        a.error_message.as_deref(),
+        Some(&*format!("the connection to {} broke before it answered: it closed without an answer", receiver.addr))
+    );
 }
 
 #[tokio::test]
@@ -459,32 +458,60 @@ async fn forwarding_is_byte_exact() {
     let host = receiver.addr.to_string();
     let length = body.len().to_string();
     let expected: Vec<(&str, &[u8])> = vec![
-        ("user-agent", b"Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
-        ("content-type", b"application/octet-stream"),
-        ("stripe-signature", b"t=1700000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"),
-        ("x-obs-text", b"caf\xe9 \xc3\xa9"),
-        ("x-empty", b""),
-        ("accept", b"application/json"),
-        // Added by the client for this target and this body.
-        ("host", host.as_bytes()),
-        ("content-length", length.as_bytes()),
+        // Set by the client for this target.
+        ("Host", host.as_bytes()),
+        ("User-Agent", b"Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
+        ("Content-Type", b"application/octet-stream"),
+        ("Stripe-Signature", b"t=1700000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"),
+        ("X-Obs-Text", b"caf\xe9 \xc3\xa9"),
+        ("X-Empty", b""),
+        ("Accept", b"application/json"),
+        // Set by the client for this body.
+        ("Content-Length", length.as_bytes()),
     ];
     let got_headers: Vec<(&str, &[u8])> = got.headers.iter().map(|(n, v)| (n.as_str(), &v[..])).collect();
     assert_eq!(got_headers, expected);
 }
 
 #[tokio::test]
-async fn on_the_wire_repeated_names_are_grouped_and_accept_is_added_when_missing() {
-    let c =
-        capture("POST", "/", None, &[("X-A", b"1"), ("X-B", b"2"), ("x-a", b"3"), ("X-C", b"4"), ("X-B", b"5")], b"{}");
+async fn on_the_wire_headers_keep_their_order_case_and_repeats_and_nothing_is_added() {
+    let c = capture(
+        "POST",
+        "/",
+        None,
+        &[("X-A", b"1"), ("X-GitHub-Event", b"push"), ("x-a", b"3"), ("X-C", b"4"), ("X-GitHub-Event", b"5")],
+        b"{}",
+    );
     let receiver = Receiver::answering("200 OK", b"").await;
     let a = laptop_sender().attempt(DeliveryId::new(), 1, &outgoing_request(&c, &target(&receiver.url("/")))).await;
     assert!(a.succeeded(), "{a:?}");
-    let got = receiver.request(0);
-    let host = format!("host:{}", receiver.addr);
-    let lines: Vec<String> = got.headers.iter().map(|(n, v)| format!("{n}:{}", String::from_utf8_lossy(v))).collect();
-    assert_eq!(lines, ["x-a:1", "x-a:3", "x-b:2", "x-b:5", "x-c:4", "accept:*/*", &host, "content-length:2"]);
-    assert_eq!(got.names().iter().filter(|n| **n == "accept").count(), 1);
+    let raw = receiver.requests.lock().unwrap()[0].clone();
+    let expected = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nX-A: 1\r\nX-GitHub-Event: push\r\nx-a: 3\r\nX-C: 4\r\nX-GitHub-Event: 5\r\n\
+         Content-Length: 2\r\n\r\n{{}}",
+        receiver.addr
+    );
+    assert_eq!(String::from_utf8_lossy(&raw), expected);
+}
+
+#[tokio::test]
+async fn the_answer_is_recorded_with_its_header_case_order_and_repeats() {
+    let receiver = Receiver::start(true, |_, mut stream| async move {
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Request-Id: r\r\nset-cookie: b=2\r\nContent-Length: 2\r\n\r\nok")
+            .await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+    let a = laptop_sender()
+        .attempt(DeliveryId::new(), 1, &outgoing_request(&json_capture(), &target(&receiver.url("/"))))
+        .await;
+    assert!(a.succeeded(), "{a:?}");
+    let headers: Vec<(&str, &[u8])> = a.response_headers.iter().map(|h| (h.name.as_str(), &h.value[..])).collect();
+    assert_eq!(
+        headers,
+        [("Set-Cookie", &b"a=1"[..]), ("X-Request-Id", b"r"), ("set-cookie", b"b=2"), ("Content-Length", b"2")]
+    );
 }
 
 #[tokio::test]

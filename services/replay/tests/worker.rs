@@ -15,12 +15,12 @@ use hookmetry_core::{
     EndpointId, Header, TOPIC_DELIVERIES, TOPIC_EVENTS, Team, TeamId, Timestamp,
 };
 use hookmetry_egress::EgressPolicy;
+use hookmetry_egress::Url;
 use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions, EventLog, NewRecord};
 use hookmetry_proto::Event;
 use hookmetry_replay::{ReplaySettings, ReplayWorker, RetrySchedule, SenderSettings, WorkerSettings, outgoing_request};
 use hookmetry_store::{SqliteStore, Store};
 use hookmetry_telemetry::Metrics;
-use reqwest::Url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;

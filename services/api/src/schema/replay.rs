@@ -489,10 +489,7 @@ async fn create(
         updated_at: now,
     };
     a.ctx.store.put_delivery(&delivery).await?;
-    let host = hookmetry_egress::Url::parse(&delivery.request.url).ok().and_then(|u| u.host_str().map(str::to_owned));
-    let wake = NewRecord::new(host.unwrap_or_default(), hookmetry_proto::encode_delivery_request(delivery.id))
-        .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_DELIVERY_REQUEST);
-    if let Err(e) = replay.log.append(TOPIC_DELIVERIES, wake).await {
+    if let Err(e) = replay.log.append(TOPIC_DELIVERIES, hookmetry_replay::wake_record(&delivery)).await {
         // Stored as due now: a worker's scan finds it within `replay.scan_interval`.
         tracing::warn!(error = %e, delivery_id = %delivery.id, "replay worker not woken; its scan will pick the delivery up");
     }

@@ -1,72 +1,51 @@
-//! Where server-side replay may connect.
+//! Where server-side replay may connect, and the HTTP/1.1 client that connects there.
 //!
 //! Replay sends captured webhooks to URLs users type in, from inside the cluster. Without a
 //! guard, a user could point it at the cluster's own services, the machine's loopback or the
 //! cloud metadata endpoint and read credentials out of the response (SSRF). This crate decides
-//! which addresses are allowed ([`EgressPolicy`], [`classify`]) and makes reqwest enforce it on
-//! the addresses it really connects to:
+//! which addresses are allowed ([`EgressPolicy`], [`classify`]) and enforces it on the
+//! addresses really connected to:
 //!
-//! - [`check_url`] on the target before sending: scheme, and the address when the host is an IP
-//!   literal (reqwest connects to those without resolving them);
-//! - [`GuardedResolver`] for host names, at connect time, which is what defeats DNS rebinding;
-//! - [`redirect_policy`] for every redirect target.
+//! - [`check_url`] on the target before sending, and on every redirect target: scheme, and the
+//!   address when the host is an IP literal;
+//! - [`resolve_allowed`] for host names, at connect time, which is what defeats DNS rebinding.
 //!
-//! [`client_builder`] installs the last two. A refusal surfaces as a `reqwest::Error` whose
-//! source chain holds an [`EgressError`]; [`refused_by_policy`] finds it.
-//!
-//! Everything here is pure except the DNS lookup in the resolver.
+//! [`http1::Client`] does both for every connection it opens. It exists because forwarding must
+//! put the captured header section on the wire as captured (order, repeats, case), which
+//! clients built on `http::HeaderMap` cannot do; see its docs.
 
 mod class;
 mod error;
+pub mod http1;
 mod policy;
-mod redirect;
 mod resolve;
 mod url_check;
 
-use std::sync::Arc;
+use std::time::Duration;
 
 pub use class::{AddressClass, classify};
 pub use error::EgressError;
 pub use policy::{EgressPolicy, ParseNetworkError, parse_networks};
-pub use redirect::redirect_policy;
-/// The URL type every function here takes (reqwest's, which is the `url` crate's).
-pub use reqwest::Url;
-pub use resolve::GuardedResolver;
+pub use resolve::resolve_allowed;
+/// The URL type every function here takes.
+pub use url::Url;
 pub use url_check::check_url;
 
-/// Redirects [`client_builder`] follows. Webhook receivers rarely redirect at all; a few hops
+/// Redirects [`http1::Client`] follows. Webhook receivers rarely redirect at all; a few hops
 /// cover a moved endpoint without letting a target bounce a replay around.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// A reqwest client builder that refuses what `policy` refuses.
-///
-/// Callers add timeouts and the like. They must not replace the resolver or redirect policy,
-/// nor add `resolve`/`resolve_to_addrs` overrides (those skip the resolver), and must call
-/// [`check_url`] on each request's URL first.
-pub fn client_builder(policy: &EgressPolicy) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
-        .redirect(redirect_policy(policy, MAX_REDIRECTS))
-        // Through a proxy, the resolver would see only the proxy's name while the proxy resolves
-        // and connects to the target, out of the policy's reach. An HTTP_PROXY in the
-        // environment is meant for the server's own traffic, not for user-chosen targets.
-        .no_proxy()
-}
-
-/// The [`EgressError`] anywhere in `err`'s source chain, whatever wraps it.
-pub fn egress_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a EgressError> {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if let Some(found) = err.downcast_ref::<EgressError>() {
-            return Some(found);
-        }
-        current = err.source();
+/// A duration as a person writes it in config: `250ms`, `5s`, `2m`, `1h`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 && !d.is_zero() {
+        return format!("{}us", d.as_micros());
     }
-    None
-}
-
-/// The refusal behind a failed request, when the policy refused its target or a redirect
-/// (see [`EgressError::is_refusal`]); `None` for network failures, including failed lookups.
-pub fn refused_by_policy(err: &reqwest::Error) -> Option<&EgressError> {
-    egress_error(err).filter(|found| found.is_refusal())
+    match ms {
+        0 => "0s".to_string(),
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
 }

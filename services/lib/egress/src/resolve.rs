@@ -1,41 +1,20 @@
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tracing::debug;
 
 use crate::error::EgressError;
 use crate::policy::EgressPolicy;
 
-/// A reqwest resolver that hands reqwest only the addresses the policy allows.
+/// The addresses `host` resolves to that the policy allows, with `port`.
 ///
-/// reqwest connects to exactly the addresses its resolver returns, so checking them here checks
-/// the connection itself. A check made earlier on a separate lookup would not: a name can answer
-/// a public address to the check and a private one to the connection (DNS rebinding).
-#[derive(Clone, Debug)]
-pub struct GuardedResolver {
-    policy: Arc<EgressPolicy>,
-}
-
-impl GuardedResolver {
-    pub fn new(policy: EgressPolicy) -> Self {
-        Self { policy: Arc::new(policy) }
-    }
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = Arc::clone(&self.policy);
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            // Port 0: reqwest puts the URL's port on whatever we return.
-            let resolved = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|source| EgressError::Resolve { host: host.clone(), source })?;
-            let allowed = screen(&policy, &host, resolved)?;
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
-    }
+/// Call it when connecting and connect only to what it returns: a check made on an earlier,
+/// separate lookup would not hold, since a name can answer a public address to the check and a
+/// private one to the connection (DNS rebinding).
+pub async fn resolve_allowed(policy: &EgressPolicy, host: &str, port: u16) -> Result<Vec<SocketAddr>, EgressError> {
+    let resolved = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|source| EgressError::Resolve { host: host.to_string(), source })?;
+    screen(policy, host, resolved)
 }
 
 /// Keeps the allowed addresses, or fails with the first refusal when none is allowed.

@@ -1,6 +1,6 @@
 use std::net::IpAddr;
 
-use reqwest::Url;
+use url::Url;
 
 use crate::error::EgressError;
 use crate::policy::EgressPolicy;
@@ -8,12 +8,11 @@ use crate::policy::EgressPolicy;
 /// Checks a target URL before anything is sent to it.
 ///
 /// Only `http` and `https` are replayed. A host that is an IP address is checked against the
-/// policy here, because reqwest connects to IP literals without asking the resolver; a host name
-/// passes, and [`crate::GuardedResolver`] checks what it resolves to at connect time. Call this on
-/// the first URL of every request: the resolver and the redirect policy only see the rest.
+/// policy here, because an IP literal is connected to without a lookup; a host name passes, and
+/// [`crate::resolve_allowed`] checks what it resolves to at connect time.
 ///
 /// The `url` crate has already rewritten other IPv4 spellings (`2130706433`, `0x7f.1`,
-/// `0177.0.0.1`, `127.1`, `127.0.0.1.`) to dotted decimal, the same parse reqwest connects with,
+/// `0177.0.0.1`, `127.1`, `127.0.0.1.`) to dotted decimal, the same parse the client connects with,
 /// so they are caught as the address they spell.
 ///
 /// User info (`https://user:secret@host/`) is accepted: some receivers take basic auth that way,

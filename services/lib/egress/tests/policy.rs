@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
+use hookmetry_egress::Url;
 use hookmetry_egress::{AddressClass, EgressError, EgressPolicy, check_url, parse_networks};
-use reqwest::Url;
 
 fn url(text: &str) -> Url {
     Url::parse(text).unwrap_or_else(|e| panic!("bad test URL {text}: {e}"))
