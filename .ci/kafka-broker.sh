@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real Kafka-protocol broker for the Kafka log tests: tansu (crates.io), SQLite storage in a
+# A real Kafka-protocol broker for the Kafka log tests: tansu (a Rust crate, built with cargo install), SQLite storage in a
 # temporary directory, listening on a free port of 127.0.0.1.
 #
 #   eval "$(.ci/kafka-broker.sh start)"   # exports HOOKMETRY_TEST_KAFKA=127.0.0.1:PORT,

@@ -144,6 +144,8 @@ async fn health_readiness_and_metrics() {
         "hookmetry_log_append_duration_seconds_count 1",
         "hookmetry_processor_records_total{outcome=\"stored\"} 1",
         "hookmetry_processor_lag_records 0",
+        "hookmetry_backend_up{backend=\"log\"} 1",
+        "hookmetry_backend_up{backend=\"store\"} 1",
     ];
     // The lag gauge is refreshed by the processor's loop, a moment after the capture is readable.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -154,6 +156,18 @@ async fn health_readiness_and_metrics() {
         let text = r.text().await.unwrap();
         let missing: Vec<&str> = expected.iter().copied().filter(|want| !text.lines().any(|l| l == *want)).collect();
         if missing.is_empty() {
+            // The data dir's filesystem and the files the log and SQLite wrote into it.
+            let gauge = |name: &str| -> u64 {
+                let line =
+                    text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+                line[name.len() + 1..].parse().unwrap()
+            };
+            let (free, capacity, size) = (
+                gauge("hookmetry_data_dir_free_bytes"),
+                gauge("hookmetry_data_dir_capacity_bytes"),
+                gauge("hookmetry_data_dir_size_bytes"),
+            );
+            assert!(free > 0 && free <= capacity && size > 0 && size < capacity, "{free} {capacity} {size}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "missing {missing:?} in:\n{text}");

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 mod backends;
 mod bootstrap;
 mod ops;
+mod probe;
 pub mod retention;
 mod roles;
 mod server;
@@ -82,6 +83,10 @@ pub async fn run_roles(
     let processor_up = Arc::new(AtomicBool::new(true));
     let replay_up = Arc::new(AtomicBool::new(true));
     let mut background = Vec::new();
+    // The data dir's disk matters only where the embedded log or SQLite store writes into it.
+    let embedded = backends.log_kind == "embedded" || backends.store_kind == "sqlite";
+    let probe_metrics = probe::ProbeMetrics::new(&metrics, embedded.then_some(data_dir.as_path()))?;
+    background.push(("probe", tokio::spawn(probe::run(log.clone(), store.clone(), probe_metrics, tasks.clone()))));
     let mut app = axum::Router::new();
     if roles.ingest {
         let ingest = hookmetry_ingest::Ingest::new(

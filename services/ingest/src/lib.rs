@@ -155,7 +155,10 @@ impl Ingest {
         });
         let started = Instant::now();
         match tokio::time::timeout(self.settings.append_timeout, append).await {
-            Ok(Ok(Ok(_))) => self.metrics.append_seconds.observe(started.elapsed().as_secs_f64()),
+            Ok(Ok(Ok(_))) => {
+                self.metrics.append_seconds.observe(started.elapsed().as_secs_f64());
+                self.metrics.body_bytes.observe(body_len as f64);
+            }
             Ok(Ok(Err(LogError::Full { limit_bytes, .. }))) => return Err(IngestError::LogFull { limit_bytes }),
             Ok(Ok(Err(LogError::RecordTooLarge { limit, .. }))) => return Err(IngestError::RecordTooLarge { limit }),
             Ok(Ok(Err(e))) => return Err(IngestError::LogUnavailable(e.to_string())),

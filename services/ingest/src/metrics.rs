@@ -8,7 +8,25 @@ pub(crate) struct IngestMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     pub append_seconds: Histogram,
+    /// Bodies of accepted captures, as received.
+    pub body_bytes: Histogram,
 }
+
+/// ×4 from 256 B to 256 MiB: webhooks are mostly a few KiB, and `ingest.max_body_bytes` can be
+/// raised far above the default.
+const BODY_BUCKETS: [f64; 11] = [
+    256.0,
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+    268_435_456.0,
+];
 
 impl IngestMetrics {
     pub fn register(m: &Metrics) -> Result<Self, TelemetryError> {
@@ -34,6 +52,13 @@ impl IngestMetrics {
                     "Time for the captures log to confirm a durable append.",
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
+            )?)?,
+            body_bytes: m.register(Histogram::with_opts(
+                HistogramOpts::new(
+                    "hookmetry_ingest_request_body_bytes",
+                    "Body size of accepted captures, in bytes as received.",
+                )
+                .buckets(BODY_BUCKETS.to_vec()),
             )?)?,
         })
     }

@@ -147,7 +147,7 @@ struct ReplayMetrics {
 
 impl ReplayMetrics {
     fn register(m: &Metrics) -> Result<Self, TelemetryError> {
-        Ok(Self {
+        let metrics = Self {
             attempts: m.register(IntCounterVec::new(
                 Opts::new(
                     "hookmetry_replay_attempts_total",
@@ -193,7 +193,13 @@ impl ReplayMetrics {
                 ),
                 &["outcome"],
             )?)?,
-        })
+        };
+        // Both series exist at 0 from the start: `increase()` over a series that appears with its
+        // first count misses that count, and the dead-letter alert would miss the first one.
+        for state in ["succeeded", "dead_lettered"] {
+            metrics.finished.with_label_values(&[state]);
+        }
+        Ok(metrics)
     }
 }
 
