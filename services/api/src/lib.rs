@@ -24,6 +24,7 @@ mod error;
 pub mod export;
 pub mod live;
 mod schema;
+pub mod ui;
 
 pub use error::ApiError;
 pub use live::Hub;
@@ -105,6 +106,8 @@ impl Api {
             .route("/graphql", get(graphiql).post(graphql))
             .route("/graphql/ws", get(graphql_ws))
             .with_state(self.clone())
+            // The web inspector: `/` and `/ui/<version>/…` (see ui.rs).
+            .merge(ui::router())
     }
 
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {

@@ -1,0 +1,91 @@
+// Every GraphQL document the inspector sends (the contract is docs/schema.graphql).
+
+export const ME = `{ me { role instanceAdmin token { id name } team { id name retentionDays } } teams { id name retentionDays createdAt } }`;
+
+export const TEAMS = `{ teams { id name retentionDays createdAt } }`;
+
+const ENDPOINT_FIELDS = `id teamId name token url createdAt handshakes
+  response { status headers { name value } body delayMs }
+  verification { provider secrets { label } toleranceSeconds effectiveToleranceSeconds publicUrl
+    generic { header algorithm encoding prefix template timestampHeader idHeader } }
+  forwardingRules { id target method pathPrefix headerName headerContains }`;
+
+export const ENDPOINTS = `query($team: ID) { endpoints(teamId: $team) { id teamId name url } }`;
+
+export const ENDPOINT = `query($id: ID!) { endpoint(id: $id) { ${ENDPOINT_FIELDS} } }`;
+
+export const CREATE_ENDPOINT = `mutation($name: String!, $team: ID) { createEndpoint(input: {name: $name, teamId: $team}) { ${ENDPOINT_FIELDS} } }`;
+
+export const UPDATE_ENDPOINT = `mutation($input: UpdateEndpointInput!) { updateEndpoint(input: $input) { ${ENDPOINT_FIELDS} } }`;
+
+export const DELETE_ENDPOINT = `mutation($id: ID!) { deleteEndpoint(input: {id: $id}) { id } }`;
+
+export const ADD_SECRET = `mutation($input: AddSecretInput!) { addVerificationSecret(input: $input) { ${ENDPOINT_FIELDS} } }`;
+
+export const REMOVE_SECRET = `mutation($input: RemoveSecretInput!) { removeVerificationSecret(input: $input) { ${ENDPOINT_FIELDS} } }`;
+
+export const REVERIFY = `mutation($input: ReverifyCapturesInput!) { reverifyCaptures(input: $input) { count hasMore endCursor verdicts { verdict count } } }`;
+
+export const SET_RULES = `mutation($input: SetForwardingRulesInput!) { setForwardingRules(input: $input) { ${ENDPOINT_FIELDS} } }`;
+
+export const PROVIDERS = `{ providers { id name defaultToleranceSeconds urlBound publicKey } }`;
+
+/** What a list row shows. */
+export const ROW_FIELDS = `id method path query bodySize receivedAt contentType verification { verdict provider }`;
+
+export const CAPTURES = `query($e: ID!, $first: Int, $after: String, $filter: CaptureFilter) {
+  captures(endpointId: $e, first: $first, after: $after, filter: $filter) {
+    edges { node { ${ROW_FIELDS} } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export const CAPTURE_RECEIVED = (withBody) => `subscription($e: ID!) {
+  captureReceived(endpointId: $e) { ${ROW_FIELDS} ${withBody ? 'bodyBase64 headers { name value }' : 'headers { name value }'} }
+}`;
+
+const ATTEMPT_FIELDS = `number startedAt latencyMs responseStatus responseHeaders { name value } responseBodyText responseBodyBase64 responseTruncated succeeded error errorMessage`;
+
+export const DELIVERY_FIELDS = `id state origin target method edited resigned attemptCount maxAttempts nextAttemptAt createdAt updatedAt bodySha256
+  attempts { ${ATTEMPT_FIELDS} }`;
+
+export const CAPTURE = `query($id: ID!) { capture(id: $id) {
+  id endpointId teamId method path query headers { name value valueBase64 } bodyBase64 bodySize bodySha256
+  remoteAddr httpVersion receivedAt contentType url
+  verification { provider verdict reason secretLabel verifiedAt }
+  deliveries { ${DELIVERY_FIELDS} }
+} }`;
+
+/** Exports, fetched when asked for: for a large body each is bigger than the body itself. */
+export const CAPTURE_CURL = `query($id: ID!) { capture(id: $id) { id curl } }`;
+export const CAPTURE_HAR = `query($id: ID!) { capture(id: $id) { id har } }`;
+
+export const VERIFICATION = `query($id: ID!) { capture(id: $id) { id verification { provider verdict reason secretLabel verifiedAt } } }`;
+
+export const DELETE_CAPTURE = `mutation($id: ID!) { deleteCapture(input: {id: $id}) { id } }`;
+
+export const REPLAY = `mutation($input: ReplayCaptureInput!) { replayCapture(input: $input) { ${DELIVERY_FIELDS} } }`;
+
+export const CANCEL_DELIVERY = `mutation($id: ID!) { cancelDelivery(id: $id) { cancelled delivery { ${DELIVERY_FIELDS} } } }`;
+
+export const DELIVERIES_OF_CAPTURE = `query($id: ID!) { capture(id: $id) { id deliveries { ${DELIVERY_FIELDS} } } }`;
+
+export const DELIVERY_UPDATED = `subscription($c: ID!) { deliveryUpdated(captureId: $c) { ${DELIVERY_FIELDS} } }`;
+
+export const COMPARE = `query($before: AttemptRef!, $after: AttemptRef!) { compareAttempts(before: $before, after: $after) {
+  statusChanged bodyEqual
+  before { number responseStatus latencyMs error errorMessage responseBodyText responseTruncated }
+  after { number responseStatus latencyMs error errorMessage responseBodyText responseTruncated }
+  headers { name change before after }
+  bodyDiff { change text }
+} }`;
+
+export const TOKENS = `query($team: ID) { tokens(teamId: $team) { id name role instanceAdmin createdAt lastUsedAt revoked } }`;
+
+export const CREATE_TOKEN = `mutation($input: CreateTokenInput!) { createToken(input: $input) { secret token { id name role createdAt } } }`;
+
+export const REVOKE_TOKEN = `mutation($id: ID!) { revokeToken(input: {id: $id}) { id revoked } }`;
+
+export const SET_RETENTION = `mutation($team: ID, $days: Int!) { setRetention(input: {teamId: $team, days: $days}) { id name retentionDays } }`;
+
+export const CREATE_TEAM = `mutation($name: String!, $days: Int!) { createTeam(input: {name: $name, retentionDays: $days}) { id name retentionDays createdAt } }`;

@@ -1,0 +1,246 @@
+// One capture: request line and metadata, query parameters, headers as received, the body
+// viewer, the signature check, exports (cURL, raw body, HAR) and the replay panel.
+
+import { h, mount, tabs, copyButton, download, prose } from '../dom.js';
+import { href } from '../router.js';
+import { formatBytes, formatTime, base64ToBytes, utf8OrNull, parseForm, sentence } from '../format.js';
+import { bodyView } from '../body-view.js';
+import { replayPanel } from './replay.js';
+import * as Q from '../queries.js';
+
+export const VERDICTS = [
+  ['VALID', 'Valid signature'],
+  ['INVALID_SIGNATURE', 'Invalid signature'],
+  ['MISSING_SIGNATURE', 'Signature missing'],
+  ['TIMESTAMP_OUT_OF_TOLERANCE', 'Timestamp out of tolerance'],
+  ['MALFORMED', 'Malformed signature'],
+  ['NOT_CONFIGURED', 'Not checked'],
+];
+const VERDICT_LABEL = Object.fromEntries(VERDICTS);
+
+/** The verdict as a badge; never colour alone: the text says it. */
+export function verdictBadge(v, { compact = false } = {}) {
+  if (!v) return h('span', { class: 'badge v-pending', title: 'The signature has not been checked yet' }, compact ? 'checking' : 'Checking…');
+  const label = VERDICT_LABEL[v.verdict] || v.verdict;
+  const short = {
+    VALID: 'valid', INVALID_SIGNATURE: 'invalid', MISSING_SIGNATURE: 'unsigned', TIMESTAMP_OUT_OF_TOLERANCE: 'stale',
+    MALFORMED: 'malformed', NOT_CONFIGURED: 'no check',
+  }[v.verdict] || v.verdict.toLowerCase();
+  return h('span', { class: `badge v-${v.verdict.toLowerCase().replace(/_/g, '-')}`, title: `${label}${v.provider ? ` (${v.provider})` : ''}`, dataset: { verdict: v.verdict } }, compact ? short : label);
+}
+
+const ADVICE = {
+  VALID: null,
+  INVALID_SIGNATURE: 'Check that the endpoint has the secret this provider signs with (Settings → Signature verification). If it was just rotated, add the new one first.',
+  MISSING_SIGNATURE: 'The provider did not sign this request, or the request did not come from it. Check the provider’s signing settings.',
+  TIMESTAMP_OUT_OF_TOLERANCE: 'The signature is right but old: a retry or a replayed request, or a clock that is off. The tolerance can be changed in Settings.',
+  MALFORMED: 'The signature header is there but cannot be read; the provider or a proxy changed it, or the provider is not the one configured.',
+  NOT_CONFIGURED: 'Set the provider and its secret in Settings → Signature verification to check captures like this one.',
+};
+
+export function verificationPanel(v, ep) {
+  if (!v) return h('div', { class: 'verification pending' }, h('p', null, verdictBadge(null), ' The processor has not checked this capture yet.'));
+  const advice = ADVICE[v.verdict];
+  return h(
+    'div',
+    { class: 'verification', dataset: { verdict: v.verdict } },
+    h('p', { class: 'verdict-line' }, verdictBadge(v)),
+    h('dl', { class: 'meta-list' },
+      h('dt', null, 'Reason'), h('dd', { class: 'verification-reason' }, prose(sentence(v.reason))),
+      h('dt', null, 'Provider'), h('dd', null, v.provider || 'none recognised'),
+      h('dt', null, 'Secret that matched'), h('dd', { class: 'secret-label' }, v.secretLabel ? h('code', null, v.secretLabel) : 'none'),
+      h('dt', null, 'Checked'), h('dd', null, h('time', { datetime: v.verifiedAt, title: v.verifiedAt }, formatTime(v.verifiedAt)))),
+    advice ? h('p', { class: 'hint' }, advice, ' ', h('a', { href: `${href('e', ep.id, 'settings')}` }, 'Endpoint settings')) : null,
+  );
+}
+
+function headersTable(headers) {
+  const counts = new Map();
+  for (const x of headers) counts.set(x.name.toLowerCase(), (counts.get(x.name.toLowerCase()) || 0) + 1);
+  const seen = new Map();
+  return h(
+    'table',
+    { class: 'kv headers' },
+    h('caption', { class: 'visually-hidden' }, 'Headers in the order they arrived'),
+    h('thead', null, h('tr', null, h('th', { scope: 'col', class: 'num' }, '#'), h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Value'))),
+    h('tbody', null, headers.map((x, i) => {
+      const key = x.name.toLowerCase();
+      const n = counts.get(key);
+      seen.set(key, (seen.get(key) || 0) + 1);
+      const bytes = base64ToBytes(x.valueBase64);
+      const nonUtf8 = utf8OrNull(bytes) == null;
+      return h(
+        'tr',
+        null,
+        h('td', { class: 'num' }, i + 1),
+        h('th', { scope: 'row' }, x.name, n > 1 ? h('span', { class: 'tag', title: `This header arrived ${n} times` }, ` ${seen.get(key)}/${n}`) : null),
+        h('td', { class: 'value' }, x.value, nonUtf8 ? h('span', { class: 'hint' }, ` (not UTF-8; bytes: ${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ')})`) : null),
+      );
+    })),
+  );
+}
+
+function queryTable(query) {
+  const params = parseForm(query);
+  return h(
+    'div',
+    null,
+    h('p', null, h('code', { class: 'raw-query' }, `?${query}`)),
+    params.length
+      ? h('table', { class: 'kv' },
+        h('caption', { class: 'visually-hidden' }, 'Query parameters, decoded, in order'),
+        h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Value'))),
+        h('tbody', null, params.map((p) => h('tr', null, h('th', { scope: 'row' }, p.name), h('td', null, p.value == null ? h('em', null, '(no value)') : p.value)))))
+      : null,
+  );
+}
+
+function harFile(entry) {
+  return JSON.stringify({ log: { version: '1.2', creator: { name: 'Hookmetry', version: '1' }, entries: [entry] } }, null, 2);
+}
+
+export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onDeleted, onVerification }) {
+  const root = h('article', { class: 'capture', tabindex: -1, 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading capture…'));
+  let destroyed = false;
+  let tabset = null;
+  let replay = null;
+  let pollTimer = 0;
+
+  async function load() {
+    let c;
+    try {
+      c = (await state.api.request(Q.CAPTURE, { id: captureId })).capture;
+    } catch (e) {
+      if (!destroyed) mount(root, h('p', { class: 'form-alert', role: 'alert' }, sentence(e.message)));
+      return;
+    }
+    if (destroyed) return;
+    root.removeAttribute('aria-busy');
+    if (!c) {
+      mount(root, h('p', { role: 'alert' }, 'This capture does not exist any more: it was deleted or expired.'), h('button', { type: 'button', class: 'btn', onclick: onClose }, 'Back to the list'));
+      return;
+    }
+    render(c);
+    if (!c.verification) pollVerification(c, 0);
+  }
+
+  function pollVerification(c, n) {
+    if (destroyed || n > 40) return;
+    pollTimer = setTimeout(async () => {
+      try {
+        const v = (await state.api.request(Q.VERIFICATION, { id: c.id })).capture?.verification;
+        if (v && !destroyed) {
+          c.verification = v;
+          onVerification?.(c.id, v);
+          render(c, tabset?.current);
+          return;
+        }
+      } catch {
+        // try again
+      }
+      pollVerification(c, n + 1);
+    }, 250);
+  }
+
+  function render(c, keepTab) {
+    const bytes = base64ToBytes(c.bodyBase64);
+    const path = c.query != null ? `${c.path}?${c.query}` : c.path;
+    const deleteArea = h('span', { class: 'confirm-area' });
+    const askDelete = () => {
+      mount(deleteArea,
+        h('span', { role: 'alert' }, 'Delete this capture for good? '),
+        h('button', { type: 'button', class: 'btn small danger', onclick: doDelete }, 'Delete'),
+        h('button', { type: 'button', class: 'btn small', onclick: () => { mount(deleteArea); del.focus(); } }, 'Keep it'));
+      deleteArea.querySelector('button').focus();
+    };
+    const doDelete = async () => {
+      try {
+        await state.api.request(Q.DELETE_CAPTURE, { id: c.id });
+        onDeleted(c.id);
+      } catch (e) {
+        mount(deleteArea, h('span', { role: 'alert', class: 'error-text' }, sentence(e.message)));
+      }
+    };
+    const del = canEdit ? h('button', { type: 'button', class: 'btn small ghost danger', onclick: askDelete }, 'Delete…') : null;
+
+    const actions = h(
+      'div',
+      { class: 'actions' },
+      copyButton('Copy as cURL', async () => (await state.api.request(Q.CAPTURE_CURL, { id: c.id })).capture.curl),
+      h('button', { type: 'button', class: 'btn small', onclick: () => download(`capture-${c.id}.bin`, bytes, c.contentType || 'application/octet-stream') }, 'Download raw body'),
+      h('button', { type: 'button', class: 'btn small', onclick: async (e) => {
+        try {
+          const har = (await state.api.request(Q.CAPTURE_HAR, { id: c.id })).capture.har;
+          download(`capture-${c.id}.har`, harFile(har), 'application/json');
+        } catch (err) {
+          e.target.after(h('span', { role: 'alert', class: 'error-text' }, ` ${sentence(err.message)}`));
+        }
+      } }, 'Download HAR'),
+      del,
+      deleteArea,
+    );
+
+    const requestTab = () => h(
+      'div',
+      { class: 'request' },
+      h('section', { class: 'verification-summary', 'aria-label': 'Signature' }, verdictBadge(c.verification), ' ', c.verification ? h('span', { class: 'reason' }, prose(sentence(c.verification.reason))) : null),
+      h('section', { class: 'query-params', 'aria-labelledby': `q-${c.id}` }, h('h3', { id: `q-${c.id}` }, 'Query parameters'), c.query != null ? queryTable(c.query) : h('p', { class: 'hint' }, 'No query string.')),
+      h('section', { class: 'request-headers', 'aria-labelledby': `h-${c.id}` }, h('h3', { id: `h-${c.id}` }, `Headers (${c.headers.length}, in arrival order)`), headersTable(c.headers)),
+      h('section', { class: 'request-body', 'aria-labelledby': `b-${c.id}` }, h('h3', { id: `b-${c.id}` }, 'Body'),
+        bodyView(bytes, { contentType: c.contentType, sha256: c.bodySha256, filename: `capture-${c.id}.bin` }).el),
+    );
+
+    replay?.destroy?.();
+    replay = null;
+    const items = [
+      { key: 'request', label: 'Request', render: requestTab },
+      { key: 'verification', label: h('span', null, 'Signature ', verdictBadge(c.verification, { compact: true })), render: () => verificationPanel(c.verification, ep) },
+      { key: 'replay', label: `Replay${c.deliveries.length ? ` (${c.deliveries.length})` : ''}`, render: () => {
+        replay = replayPanel(state, ep, c, { canEdit });
+        return replay.el;
+      } },
+    ];
+    let current = keepTab || tab || 'request';
+    tabset = tabs(items, {
+      label: 'Capture',
+      selected: current,
+      onchange: (key) => {
+        current = key;
+        if (tabset) tabset.current = key;
+        // The tab is part of the address, without a route change.
+        const want = key === 'request' ? href('e', ep.id, 'c', c.id) : href('e', ep.id, 'c', c.id, key);
+        if (location.hash !== want && location.hash.startsWith(href('e', ep.id, 'c', c.id))) history.replaceState(null, '', want);
+      },
+    });
+    tabset.current = current;
+
+    mount(
+      root,
+      h('header', { class: 'capture-head' },
+        h('div', { class: 'capture-title' },
+          h('button', { type: 'button', class: 'btn small ghost back', onclick: onClose, 'aria-label': 'Close capture, back to the list' }, '← List'),
+          h('h2', null, h('span', { class: `method m-${c.method.toLowerCase()}` }, c.method), ' ', h('span', { class: 'path' }, path))),
+        h('dl', { class: 'capture-meta' },
+          h('div', null, h('dt', null, 'Received'), h('dd', null, h('time', { datetime: c.receivedAt, title: c.receivedAt }, formatTime(c.receivedAt)))),
+          h('div', null, h('dt', null, 'Size'), h('dd', null, formatBytes(c.bodySize))),
+          h('div', null, h('dt', null, 'Content type'), h('dd', null, c.contentType || 'none')),
+          h('div', null, h('dt', null, 'From'), h('dd', null, c.remoteAddr)),
+          h('div', null, h('dt', null, 'HTTP'), h('dd', null, c.httpVersion)),
+          h('div', null, h('dt', null, 'Id'), h('dd', null, h('code', null, c.id)))),
+        actions),
+      tabset.el,
+    );
+  }
+
+  load();
+  return {
+    el: root,
+    focus: () => root.focus(),
+    selectTab: (key) => tabset?.select(key),
+    destroy() {
+      destroyed = true;
+      clearTimeout(pollTimer);
+      replay?.destroy?.();
+    },
+  };
+}

@@ -1,0 +1,394 @@
+// An endpoint's captures: the live list (newest first, filtered by the API, paged with a
+// cursor, only visible rows in the DOM) next to the open capture.
+
+import { h, id, copyButton, mount } from '../dom.js';
+import { href, go } from '../router.js';
+import { formatBytes, formatTime, base64ToBytes, plural, sentence } from '../format.js';
+import { createVirtualList } from '../virtual-list.js';
+import { captureDetail, verdictBadge, VERDICTS } from './capture.js';
+import { gettingStarted, curlExample } from './hints.js';
+import * as Q from '../queries.js';
+
+const PAGE = 100;
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+
+/** The API's CaptureFilter from the form; only what is set. */
+function readFilter(f) {
+  const filter = {};
+  if (f.body.value) filter.bodyContains = f.body.value;
+  if (f.method.value.trim()) filter.method = f.method.value.trim();
+  if (f.verdict.value) filter.verdict = f.verdict.value;
+  if (f.header.value.trim()) filter.header = { name: f.header.value.trim(), valueContains: f.headerValue.value };
+  if (f.from.value) filter.receivedFrom = new Date(f.from.value).toISOString();
+  if (f.until.value) filter.receivedUntil = new Date(f.until.value).toISOString();
+  return filter;
+}
+
+function bytesContain(hay, needle) {
+  if (!needle.length) return true;
+  outer: for (let i = 0; i <= hay.length - needle.length; i += 1) {
+    for (let j = 0; j < needle.length; j += 1) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** The same conditions the API applies, for captures that arrive live. */
+export function matchesFilter(c, filter) {
+  if (filter.method && c.method !== filter.method) return false;
+  if (filter.verdict && c.verification?.verdict !== filter.verdict) return false;
+  if (filter.header) {
+    const name = filter.header.name.toLowerCase();
+    const ok = (c.headers || []).some((x) => x.name.toLowerCase() === name && x.value.includes(filter.header.valueContains || ''));
+    if (!ok) return false;
+  }
+  const t = new Date(c.receivedAt).getTime();
+  if (filter.receivedFrom && t < new Date(filter.receivedFrom).getTime()) return false;
+  if (filter.receivedUntil && t >= new Date(filter.receivedUntil).getTime()) return false;
+  if (filter.bodyContains) {
+    if (c.bodyBase64 == null) return false;
+    if (!bytesContain(base64ToBytes(c.bodyBase64), new TextEncoder().encode(filter.bodyContains))) return false;
+  }
+  return true;
+}
+
+function row(c) {
+  if (c.probe) {
+    return [h('div', { class: 'row-main' }, h('span', { class: 'method' }, 'POST'), h('span', { class: 'path' }, '/')), h('div', { class: 'row-meta' }, 'x')];
+  }
+  const path = c.query != null ? `${c.path}?${c.query}` : c.path;
+  return [
+    h('div', { class: 'row-main' },
+      h('span', { class: `method m-${c.method.toLowerCase()}` }, c.method),
+      h('span', { class: 'path', title: path }, path),
+      c.isNew ? h('span', { class: 'new-tag' }, 'new') : null),
+    h('div', { class: 'row-meta' },
+      h('time', { datetime: c.receivedAt, title: c.receivedAt }, formatTime(c.receivedAt)),
+      h('span', { class: 'size' }, formatBytes(c.bodySize)),
+      h('span', { class: 'ctype', title: c.contentType || '' }, c.contentType ? c.contentType.split(';')[0] : 'no content type'),
+      verdictBadge(c.verification, { compact: true })),
+  ];
+}
+
+export function capturesView(state, ep, params) {
+  const canEdit = state.can(ep.teamId, 'EDITOR');
+  let filter = {};
+  let cursor = null;
+  let hasMore = false;
+  let loading = false;
+  let generation = 0;
+  let unsubscribe = null;
+  let subscribedWithBody = null;
+  let detail = null;
+  let openId = null;
+  let newAbove = 0;
+  const known = new Set();
+  // Live captures taken while a reset load is in flight: the page may not have them yet.
+  let liveDuringLoad = [];
+
+  // Filters: the search box is body text; the rest are the API's other filter fields.
+  const body = h('input', { type: 'search', name: 'q', placeholder: 'Search bodies…  (press /)', autocomplete: 'off', 'aria-keyshortcuts': '/' });
+  const method = h('input', { type: 'text', name: 'method', list: 'methods-list', autocomplete: 'off', placeholder: 'Any', size: 7, spellcheck: 'false' });
+  const verdict = h('select', { name: 'verdict' }, h('option', { value: '' }, 'Any'), VERDICTS.map(([v, label]) => h('option', { value: v }, label)));
+  const header = h('input', { type: 'text', name: 'header', placeholder: 'e.g. stripe-signature', autocomplete: 'off', spellcheck: 'false' });
+  const headerValue = h('input', { type: 'text', name: 'headerValue', placeholder: 'contains…', autocomplete: 'off', spellcheck: 'false' });
+  const from = h('input', { type: 'datetime-local', name: 'from', step: 1 });
+  const until = h('input', { type: 'datetime-local', name: 'until', step: 1 });
+  const f = { body, method, verdict, header, headerValue, from, until };
+  const labelled = (text, input, cls) => {
+    input.id = id('flt');
+    return h('div', { class: ['flt', cls] }, h('label', { for: input.id }, text), input);
+  };
+  const filterError = h('p', { class: 'form-alert', role: 'alert', hidden: true });
+  const clear = h('button', { type: 'button', class: 'btn small ghost', hidden: true }, 'Clear filters');
+  const filters = h(
+    'form',
+    { class: 'filters', role: 'search', 'aria-label': 'Filter captures' },
+    h('datalist', { id: 'methods-list' }, METHODS.map((m) => h('option', { value: m }))),
+    labelled('Search body', body, 'grow'),
+    labelled('Method', method),
+    labelled('Signature', verdict),
+    h('details', { class: 'more-filters' },
+      h('summary', null, 'More filters'),
+      h('div', { class: 'flt-row' },
+        labelled('Header name', header),
+        labelled('Header value contains', headerValue),
+        labelled('Received from', from),
+        labelled('Received before', until))),
+    h('div', { class: 'flt-actions' }, h('button', { type: 'submit', class: 'btn small' }, 'Apply'), clear),
+    filterError,
+  );
+
+  const status = h('p', { class: 'list-status', role: 'status' });
+  const newAboveBtn = h('button', { type: 'button', class: 'btn small new-above', hidden: true }, '');
+  const loadMore = h('button', { type: 'button', class: 'btn small load-more', hidden: true }, 'Load more');
+  const announcer = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
+
+  const list = createVirtualList({
+    label: `Captures of ${ep.name}`,
+    renderRow: row,
+    emptyText: '',
+    onActivate: (item, _i, { focus }) => {
+      const target = href('e', ep.id, 'c', item.id);
+      if (location.hash !== target) go(target, { replace: openId != null });
+      if (focus) detail?.focus();
+    },
+    onNearEnd: () => {
+      if (hasMore && !loading) loadPage();
+    },
+  });
+  const emptyState = h('div', { class: 'empty-state' });
+  list.el.append(emptyState);
+
+  const detailPane = h('section', { class: 'detail-pane', 'aria-label': 'Capture' });
+  const placeholder = h('div', { class: 'detail-placeholder' }, h('p', null, 'Select a capture to see its headers, body, signature check and replays.'),
+    h('p', { class: 'hint' }, 'Keys: ', h('kbd', null, 'j'), ' / ', h('kbd', null, 'k'), ' move through captures, ', h('kbd', null, '/'), ' searches.'));
+  const listPane = h('section', { class: 'list-pane', 'aria-label': 'Capture list' }, filters, h('div', { class: 'list-bar' }, status, newAboveBtn), list.el, loadMore, announcer);
+  const split = h('div', { class: 'split' }, listPane, detailPane);
+
+  const head = h(
+    'header',
+    { class: 'endpoint-head' },
+    h('div', { class: 'endpoint-title' },
+      h('h1', null, ep.name),
+      h('nav', { class: 'subnav', 'aria-label': 'Endpoint' },
+        h('a', { href: href('e', ep.id), 'aria-current': 'page' }, 'Captures'),
+        h('a', { href: href('e', ep.id, 'settings') }, 'Settings'))),
+    h('div', { class: 'url-bar' },
+      h('span', { class: 'url-label' }, 'Capture URL'),
+      h('code', { class: 'endpoint-url' }, ep.url),
+      copyButton('Copy URL', ep.url),
+      copyButton('Copy curl example', () => curlExample(ep.url))),
+  );
+  const el = h('div', { class: 'endpoint-page' }, head, split);
+
+  function updateStatus() {
+    const n = list.items.length;
+    const filtered = Object.keys(filter).length > 0;
+    clear.hidden = !filtered;
+    if (loading && n === 0) status.textContent = 'Loading captures…';
+    else if (n === 0) status.textContent = filtered ? 'No capture matches these filters.' : 'No captures yet: send a request to the URL above.';
+    else status.textContent = `${hasMore ? `${plural(n, 'capture')} loaded, more available` : `${n === 1 ? 'The only capture' : `All ${plural(n, 'capture')}`}`}${filtered ? ' matching the filters' : ''}.`;
+    loadMore.hidden = !hasMore;
+    loadMore.disabled = loading;
+    loadMore.textContent = loading ? 'Loading…' : `Load ${PAGE} more`;
+    list.setTotal(hasMore ? null : n);
+    const showHelp = n === 0 && !loading && !filtered;
+    emptyState.hidden = !showHelp;
+    list.viewport.hidden = showHelp;
+    if (showHelp && !emptyState.firstChild) mount(emptyState, gettingStarted(ep));
+  }
+
+  async function loadPage({ reset = false } = {}) {
+    const gen = reset ? ++generation : generation;
+    if (reset) liveDuringLoad = [];
+    loading = true;
+    updateStatus();
+    try {
+      const d = await state.api.request(Q.CAPTURES, { e: ep.id, first: PAGE, after: reset ? null : cursor, filter: Object.keys(filter).length ? filter : null });
+      if (gen !== generation) return;
+      const nodes = d.captures.edges.map((e) => e.node).filter((c) => !known.has(c.id) || reset);
+      if (reset) {
+        const ids = new Set(nodes.map((c) => c.id));
+        const extra = liveDuringLoad.filter((c) => !ids.has(c.id));
+        known.clear();
+        extra.concat(nodes).forEach((c) => known.add(c.id));
+        list.setItems(extra.concat(nodes));
+        if (openId) list.selectId(openId);
+      } else {
+        nodes.forEach((c) => known.add(c.id));
+        list.append(nodes);
+      }
+      cursor = d.captures.pageInfo.endCursor;
+      hasMore = d.captures.pageInfo.hasNextPage;
+      filterError.hidden = true;
+    } catch (e) {
+      if (gen !== generation) return;
+      filterError.textContent = sentence(e.message);
+      filterError.hidden = false;
+      if (e.field) {
+        const input = { 'filter.method': method, 'filter.receivedFrom': from, 'filter.receivedUntil': until, 'filter.header': header, 'filter.bodyContains': body }[e.field];
+        input?.setAttribute('aria-invalid', 'true');
+      }
+    } finally {
+      if (gen === generation) {
+        loading = false;
+        updateStatus();
+      }
+    }
+  }
+
+  /** After a reconnect or a lagged subscription: add what arrived meanwhile. */
+  async function resync() {
+    const gen = generation;
+    let after = null;
+    const fresh = [];
+    for (let page = 0; page < 5; page += 1) {
+      let d;
+      try {
+        d = await state.api.request(Q.CAPTURES, { e: ep.id, first: PAGE, after, filter: Object.keys(filter).length ? filter : null });
+      } catch {
+        return;
+      }
+      if (gen !== generation) return;
+      const nodes = d.captures.edges.map((e) => e.node);
+      const overlap = nodes.findIndex((c) => known.has(c.id));
+      fresh.push(...(overlap >= 0 ? nodes.slice(0, overlap) : nodes));
+      if (overlap >= 0 || !d.captures.pageInfo.hasNextPage) {
+        addNew(fresh);
+        return;
+      }
+      after = d.captures.pageInfo.endCursor;
+    }
+    // More than five pages were missed: start over from the newest.
+    loadPage({ reset: true });
+  }
+
+  function addNew(captures) {
+    const add = captures.filter((c) => !known.has(c.id));
+    if (!add.length) return;
+    liveDuringLoad = add.concat(liveDuringLoad).slice(0, 1000);
+    add.forEach((c) => {
+      known.add(c.id);
+      c.isNew = true;
+      setTimeout(() => list.update(c.id, (x) => ({ ...x, isNew: false })), 10_000);
+    });
+    const wasTop = list.viewport.scrollTop < 10;
+    list.prepend(add);
+    if (!wasTop) {
+      newAbove += add.length;
+      newAboveBtn.textContent = `↑ ${plural(newAbove, 'new capture')}`;
+      newAboveBtn.hidden = false;
+    }
+    announcer.textContent = add.length === 1 ? `New capture: ${add[0].method} ${add[0].path}` : `${add.length} new captures`;
+    updateStatus();
+  }
+
+  function subscribe() {
+    const withBody = Boolean(filter.bodyContains);
+    if (unsubscribe && subscribedWithBody === withBody) return;
+    unsubscribe?.();
+    subscribedWithBody = withBody;
+    unsubscribe = state.live.subscribe(Q.CAPTURE_RECEIVED(withBody), { e: ep.id }, {
+      next: (d) => {
+        const c = d.captureReceived;
+        if (!matchesFilter(c, filter)) return;
+        delete c.bodyBase64;
+        addNew([c]);
+      },
+      resync,
+      error: (errors) => {
+        status.textContent = errors[0]?.extensions?.code === 'NOT_FOUND'
+          ? 'This endpoint was deleted: no more captures will arrive.'
+          : `Live updates stopped: ${sentence(errors[0]?.message)}`;
+      },
+    });
+  }
+
+  function applyFilters() {
+    for (const i of filters.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
+    filter = readFilter(f);
+    cursor = null;
+    hasMore = false;
+    subscribe();
+    loadPage({ reset: true });
+  }
+
+  let debounce = 0;
+  filters.addEventListener('submit', (e) => {
+    e.preventDefault();
+    applyFilters();
+  });
+  body.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(applyFilters, 350);
+  });
+  for (const input of [method, verdict, from, until]) input.addEventListener('change', applyFilters);
+  clear.addEventListener('click', () => {
+    filters.reset();
+    applyFilters();
+    body.focus();
+  });
+  loadMore.addEventListener('click', () => loadPage());
+  newAboveBtn.addEventListener('click', () => {
+    list.viewport.scrollTop = 0;
+  });
+  list.viewport.addEventListener('scroll', () => {
+    if (list.viewport.scrollTop < 10 && newAbove) {
+      newAbove = 0;
+      newAboveBtn.hidden = true;
+    }
+  }, { passive: true });
+
+  function openCapture(captureId, tab) {
+    if (openId === captureId && detail) {
+      if (tab) detail.selectTab(tab);
+      return;
+    }
+    detail?.destroy?.();
+    openId = captureId;
+    list.selectId(captureId);
+    detail = captureDetail(state, ep, captureId, {
+      tab,
+      canEdit,
+      onClose: () => go(href('e', ep.id)),
+      onDeleted: (cid) => {
+        list.remove(cid);
+        known.delete(cid);
+        updateStatus();
+        go(href('e', ep.id));
+      },
+      onVerification: (cid, v) => list.update(cid, (x) => ({ ...x, verification: v })),
+    });
+    mount(detailPane, detail.el);
+    split.classList.add('has-detail');
+  }
+
+  function closeCapture() {
+    detail?.destroy?.();
+    detail = null;
+    openId = null;
+    split.classList.remove('has-detail');
+    mount(detailPane, placeholder);
+    list.selectId(null);
+  }
+
+  function update(p) {
+    if (p.capture) openCapture(p.capture, p.tab);
+    else closeCapture();
+  }
+
+  // Subscribe before the first page, so nothing stored in between is missed (duplicates are
+  // dropped by id).
+  subscribe();
+  loadPage({ reset: true });
+  update(params);
+
+  return {
+    el,
+    update,
+    keepFocus: false,
+    keydown(e) {
+      if (e.key === 'j' || e.key === 'k') {
+        list.move(e.key === 'j' ? 1 : -1);
+        return true;
+      }
+      if (e.key === '/') {
+        body.focus();
+        body.select();
+        return true;
+      }
+      if (e.key === 'Escape' && openId) {
+        go(href('e', ep.id));
+        list.focus();
+        return true;
+      }
+      return false;
+    },
+    destroy() {
+      generation += 1;
+      unsubscribe?.();
+      detail?.destroy?.();
+    },
+  };
+}

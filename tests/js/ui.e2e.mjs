@@ -1,0 +1,555 @@
+// End-to-end test of the web inspector in headless Chromium, against a running Hookmetry.
+//
+// usage: node ui.e2e.mjs <base-url> <admin-token>
+//   HOOKMETRY_CHROMIUM        the browser (default /usr/bin/chromium)
+//   HOOKMETRY_UI_SCREENSHOTS  a directory: save PNGs of the main screens there (docs/ui)
+//
+// Driven by tests/ui.rs, which starts the server. Webhooks are sent with the real `curl`;
+// replays go to a receiver this script runs on 127.0.0.1. Exit 0 when every step passed.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import {
+  assert, assertEq, launch, watchPage, sendWebhook, stripeSignature, sha256Hex, startReceiver,
+  axeScan, screenshot, stepper,
+} from './ui/support.mjs';
+
+const [base, adminToken] = process.argv.slice(2);
+if (!base || !adminToken) {
+  console.error('usage: node ui.e2e.mjs <base-url> <admin-token>');
+  process.exit(2);
+}
+
+const SECRET = 'whsec_e2e_0123456789abcdef';
+const LIVE_WITHIN_MS = 1000;
+const BULK = Number(process.env.HOOKMETRY_UI_BULK || 10_000);
+// 0x00 and 0xff among printable and control bytes: the hex view must show each exactly.
+const BINARY = Buffer.from([0x00, 0xff, 0x01, 0x7f, 0x80, 0x41, 0x42, 0x0a, 0x0d, 0x00, 0xfe, 0x20, 0x7e, 0xff, 0x00, 0x10, 0x48, 0x4d]);
+const BINARY_HEX = [
+  '00000000  00 ff 01 7f 80 41 42 0a  0d 00 fe 20 7e ff 00 10  |.....AB.... ~...|',
+  '00000010  48 4d                                             |HM|',
+].join('\n');
+
+const { step, done } = stepper();
+const browser = await launch();
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+// Test-only instrumentation (not subject to the page's CSP): keep every WebSocket the page opens.
+await context.addInitScript(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+    }
+  };
+});
+const page = await context.newPage();
+page.setDefaultTimeout(10_000);
+const watch = watchPage(page);
+const receiver = await startReceiver();
+let epUrl = null;
+let epId = null;
+const ids = {};
+
+const rowFor = (id) => page.locator(`.vl-row[data-id="${id}"]`);
+
+/** Sends with curl and waits for the row to appear in the open list; returns [id, ms]. */
+async function sendAndSee(path, opts) {
+  const t0 = Date.now();
+  const id = await sendWebhook(`${epUrl}${path}`, opts);
+  await rowFor(id).waitFor({ state: 'visible', timeout: 10_000 });
+  return [id, Date.now() - t0];
+}
+
+async function openCapture(id) {
+  await rowFor(id).click();
+  await page.waitForFunction((cid) => location.hash.includes(`/c/${cid}`), id);
+  await page.locator('.capture-head h2').waitFor();
+}
+
+async function waitLive() {
+  await page.locator('.live-badge[data-state="live"]').waitFor();
+  // The subscription is sent right after connection_ack; give the server a moment to register it.
+  await page.waitForTimeout(300);
+}
+
+try {
+  await step('sign-in screen, and a bad token is refused with a sentence next to the field', async () => {
+    watch.expect(/status of 401/);
+    await page.goto(base);
+    await page.getByRole('heading', { name: 'Sign in to Hookmetry' }).waitFor();
+    await screenshot(page, 'sign-in');
+    await axeScan(page, 'sign-in');
+    await page.getByLabel('API token').fill('hm_not_a_real_token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const error = page.locator('.field-error:not([hidden])');
+    await error.waitFor();
+    assertEq(await error.textContent(), 'That token was not accepted: it is unknown or has been revoked. Check that you copied all of it.', 'error under the token field');
+    assertEq(await page.getByLabel('API token').getAttribute('aria-invalid'), 'true', 'token field marked invalid');
+    const describedBy = await page.getByLabel('API token').getAttribute('aria-describedby');
+    assert(describedBy.includes(await error.getAttribute('id')), 'the error is announced with the field (aria-describedby)');
+    assertEq(await page.evaluate(() => sessionStorage.length + localStorage.length), 0, 'nothing stored for a refused token');
+  });
+
+  await step('sign in: the token is kept in sessionStorage only', async () => {
+    await page.getByLabel('API token').fill(adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('.topbar').waitFor();
+    const stored = await page.evaluate(() => [sessionStorage.getItem('hookmetry.token'), localStorage.getItem('hookmetry.token')]);
+    assertEq(stored[0], adminToken, 'token in sessionStorage');
+    assertEq(stored[1], null, 'token not in localStorage without "keep me signed in"');
+  });
+
+  await step('create an endpoint; its URL, curl command and provider hints are shown', async () => {
+    await page.getByRole('link', { name: '+ New endpoint' }).click();
+    await page.getByRole('heading', { name: 'New endpoint' }).waitFor();
+    await page.getByLabel('Name').fill('ui-e2e');
+    await page.getByRole('button', { name: 'Create endpoint' }).click();
+    await page.locator('.endpoint-head h1', { hasText: 'ui-e2e' }).waitFor();
+    epUrl = (await page.locator('.endpoint-head .endpoint-url').textContent()).trim();
+    assert(/^http:\/\/127\.0\.0\.1:\d+\/h\/[0-9a-f]{32}$/.test(epUrl), `capture URL looks wrong: ${epUrl}`);
+    epId = (await page.evaluate(() => location.hash)).split('/')[2];
+    assert(await page.locator('.curl-example', { hasText: epUrl }).isVisible(), 'the empty list shows a curl command with the URL');
+    for (const p of ['Stripe', 'GitHub', 'Shopify', 'Slack']) {
+      assert(await page.locator('.provider-hints summary', { hasText: p }).isVisible(), `a ${p} hint`);
+    }
+    const option = await page.locator('.switchers select').nth(1).locator('option:checked').textContent();
+    assertEq(option, 'ui-e2e', 'the endpoint switcher shows the new endpoint');
+  });
+
+  await step(`a webhook sent with curl appears within ${LIVE_WITHIN_MS} ms, without a reload`, async () => {
+    await waitLive();
+    await page.evaluate(() => {
+      window.__noReload = true;
+    });
+    const body = '{"type":"charge.succeeded","amount":12345678901234567890,"data":{"object":{"id":"ch_1","tags":["a","b"]}},"note":"caf\\u00e9"}';
+    const [id, ms] = await sendAndSee('/orders?source=e2e&tag=a+b', {
+      headers: [['Content-Type', 'application/json'], ['X-Dup', 'first'], ['X-Dup', 'second']],
+      body,
+    });
+    ids.json = id;
+    console.log(`     live after ${ms} ms`);
+    assert(ms < LIVE_WITHIN_MS, `the capture appeared after ${ms} ms; expected under ${LIVE_WITHIN_MS} ms`);
+    assert(await page.evaluate(() => window.__noReload === true), 'the page was reloaded');
+    const row = rowFor(id);
+    assertEq(await row.locator('.method').textContent(), 'POST', 'row method');
+    assertEq(await row.locator('.path').textContent(), '/orders?source=e2e&tag=a+b', 'row path');
+    assertEq(await row.locator('.size').textContent(), `${Buffer.byteLength(body)} B`, 'row size');
+    assertEq(await row.locator('.ctype').textContent(), 'application/json', 'row content type');
+    assertEq(await row.locator('.badge').textContent(), 'no check', 'row verification badge');
+    await screenshot(page, 'capture-list');
+    await axeScan(page, 'the capture list');
+  });
+
+  await step('capture detail: headers in order with duplicates, query parameters, JSON as sent', async () => {
+    await openCapture(ids.json);
+    assertEq(await page.locator('.capture-head h2').textContent(), 'POST /orders?source=e2e&tag=a+b', 'request line');
+    const names = await page.locator('table.headers tbody th').allTextContents();
+    const dup = names.filter((n) => n.startsWith('X-Dup'));
+    assertEq(JSON.stringify(dup), JSON.stringify(['X-Dup 1/2', 'X-Dup 2/2']), 'duplicate headers kept, in order');
+    const values = await page.locator('table.headers tbody tr').filter({ hasText: 'X-Dup' }).locator('td.value').allTextContents();
+    assertEq(JSON.stringify(values), JSON.stringify(['first', 'second']), 'duplicate header values');
+    const query = await page.locator('section.query-params tbody tr').allTextContents();
+    assertEq(JSON.stringify(query), JSON.stringify(['sourcee2e', 'taga b']), 'decoded query parameters');
+    const tree = page.locator('.json-tree');
+    await tree.waitFor();
+    // The big number keeps every digit and the escape stays as sent.
+    assert((await tree.textContent()).includes('"amount": 12345678901234567890'), 'big number shown exactly');
+    assert((await tree.textContent()).includes('"note": "caf\\u00e9"'), 'string escape shown as sent');
+    const json = await page.evaluate(() => document.querySelector('.json-tree').innerText);
+    assert(json.includes('"tags": ['), `pretty JSON tree: ${json}`);
+    assertEq(await page.locator('.sha-value').textContent(), sha256Hex(Buffer.from('{"type":"charge.succeeded","amount":12345678901234567890,"data":{"object":{"id":"ch_1","tags":["a","b"]}},"note":"caf\\u00e9"}')), 'SHA-256');
+    // Folding works from the keyboard.
+    const objectSummary = page.locator('.json-tree details summary').nth(1);
+    await objectSummary.focus();
+    await page.keyboard.press('Enter');
+    assertEq(await page.locator('.json-tree details').nth(1).evaluate((d) => d.open), false, 'Enter folds a JSON object');
+    await page.keyboard.press('Enter');
+    await page.evaluate(() => {
+      document.activeElement.blur();
+      document.querySelector('.request-body').scrollIntoView({ block: 'start' });
+    });
+    await screenshot(page, 'capture-json');
+    await axeScan(page, 'the capture detail');
+  });
+
+  await step('copy as cURL gives a command that sends the same request again; HAR downloads', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await page.getByRole('button', { name: 'Copy as cURL' }).click();
+    await page.locator('.actions .copy-status', { hasText: 'Copied' }).waitFor();
+    const command = await page.evaluate(() => navigator.clipboard.readText());
+    assert(command.includes('curl ') && command.includes(`${epUrl}/orders?source=e2e&tag=a+b`), `copied command: ${command}`);
+    const out = execFileSync('bash', ['-c', `${command} --silent`]).toString();
+    const again = JSON.parse(out).id;
+    await rowFor(again).waitFor();
+    const r = await fetch(`${base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'query($a: ID!, $b: ID!) { a: capture(id: $a) { bodySha256 method path query } b: capture(id: $b) { bodySha256 method path query } }', variables: { a: ids.json, b: again } }) });
+    const { a, b } = (await r.json()).data;
+    assertEq(JSON.stringify(b), JSON.stringify(a), 'the copied command sent the same method, path, query and body');
+    ids.curlCopy = again;
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download HAR' }).click();
+    const har = JSON.parse(readFileSync(await (await download).path(), 'utf8'));
+    assertEq(har.log.version, '1.2', 'HAR version');
+    assertEq(har.log.entries[0].request.method, 'POST', 'HAR method');
+    assert(har.log.entries[0].request.url.endsWith('/orders?source=e2e&tag=a+b'), `HAR url ${har.log.entries[0].request.url}`);
+    assertEq(Buffer.from(har.log.entries[0].request.postData.text).length, 125, 'HAR body');
+    // The copy is deleted again from the UI.
+    await openCapture(again);
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await rowFor(again).waitFor({ state: 'detached' });
+    await page.waitForFunction(() => !location.hash.includes('/c/'));
+  });
+
+  await step('a binary body shows as a hex dump with the exact bytes; k moves to it; raw download is exact', async () => {
+    const [id] = await sendAndSee('/blob', { method: 'PUT', headers: [['Content-Type', 'application/octet-stream']], body: BINARY });
+    ids.binary = id;
+    // The list has focus semantics of its own: j/k work anywhere outside a field.
+    await page.locator('.vl-viewport').focus();
+    await page.keyboard.press('k');
+    await page.waitForFunction((cid) => location.hash.includes(`/c/${cid}`), id);
+    assertEq(await page.locator('.vl-row.selected').getAttribute('data-id'), id, 'k selected the newer capture');
+    const hex = page.locator('pre.hex');
+    await hex.waitFor();
+    assertEq(await page.locator('.body-view .tab[aria-selected="true"]').textContent(), 'Hex', 'binary opens in the hex view');
+    assertEq(await hex.textContent(), BINARY_HEX, 'hex dump');
+    assertEq(await page.locator('.sha-value').textContent(), sha256Hex(BINARY), 'SHA-256 of the binary body');
+    const download = page.waitForEvent('download');
+    await page.locator('.body-meta').getByRole('button', { name: 'Download raw body' }).click();
+    const got = readFileSync(await (await download).path());
+    assert(got.equals(BINARY), `downloaded body differs: ${got.toString('hex')}`);
+    await page.keyboard.press('j');
+    await page.waitForFunction((cid) => location.hash.includes(`/c/${cid}`), ids.json);
+    await page.keyboard.press('k');
+    await page.waitForFunction((cid) => location.hash.includes(`/c/${cid}`), id);
+    await page.locator('pre.hex').waitFor();
+    await page.evaluate(() => document.querySelector('.request-body').scrollIntoView({ block: 'start' }));
+    await screenshot(page, 'hex-view');
+  });
+
+  await step('/ focuses the search, which filters through the API', async () => {
+    await page.locator('body').click({ position: { x: 5, y: 780 } });
+    await page.keyboard.press('/');
+    const search = page.getByLabel('Search body');
+    assert(await search.evaluate((el) => el === document.activeElement), '/ moved focus to the search field');
+    await page.keyboard.type('charge.succeeded');
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 1);
+    assertEq(await page.locator('.vl-row').getAttribute('data-id'), ids.json, 'only the matching capture is listed');
+    assert((await page.locator('.list-status').textContent()).includes('matching the filters'), 'the status says it is filtered');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 2);
+  });
+
+  await step('endpoint settings: an API error shows next to its field; a Stripe secret is set (write-only)', async () => {
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await page.getByRole('heading', { name: 'Signature verification' }).waitFor();
+    const provider = page.getByLabel('Provider', { exact: true });
+    await page.waitForFunction(() => document.querySelectorAll('select option[value="stripe"]').length > 0);
+    // A Standard Webhooks secret must be whsec_ + base64: the API refuses and names the field.
+    await provider.selectOption('standard-webhooks');
+    await page.getByLabel('Secret', { exact: true }).fill('not-a-whsec-secret');
+    await page.getByRole('button', { name: 'Save verification settings' }).click();
+    const secretInput = page.getByLabel('Secret', { exact: true });
+    await page.waitForFunction(() => document.querySelector('[data-field="verification.secrets[0].value"]')?.getAttribute('aria-invalid') === 'true');
+    const errId = `${await secretInput.getAttribute('id')}-error`;
+    const msg = await page.locator(`#${errId}`).textContent();
+    assert(/^[A-Z].*\.$/.test(msg) && /whsec_/.test(msg), `a sentence under the secret field naming the problem: ${msg}`);
+    await provider.selectOption('stripe');
+    await secretInput.fill(SECRET);
+    await page.getByRole('button', { name: 'Save verification settings' }).click();
+    await page.locator('.current-provider', { hasText: 'stripe' }).waitFor();
+    assertEq(await page.locator('.secret-list .secret-label').allTextContents().then((x) => x.join(',')), 'current', 'secret labels');
+    const html = await page.content();
+    assert(!html.includes(SECRET), 'the secret value is not on the page after saving');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot(page, 'endpoint-settings');
+    await axeScan(page, 'endpoint settings');
+  });
+
+  await step('a correctly signed Stripe request shows VALID with its reason and matching secret', async () => {
+    await page.getByRole('link', { name: 'Captures', exact: true }).click();
+    await page.locator('.vl-row').first().waitFor();
+    await waitLive();
+    const body = Buffer.from('{"id":"evt_1","type":"payment_intent.succeeded"}');
+    const ts = Math.floor(Date.now() / 1000);
+    const [id] = await sendAndSee('/stripe', { headers: [['Content-Type', 'application/json'], ['Stripe-Signature', stripeSignature(SECRET, ts, body)]], body });
+    ids.valid = id;
+    assertEq(await rowFor(id).locator('.badge').textContent(), 'valid', 'row badge');
+    await openCapture(id);
+    await page.getByRole('tab', { name: /Signature/ }).click();
+    const panel = page.locator('.verification');
+    await panel.waitFor();
+    assertEq(await panel.getAttribute('data-verdict'), 'VALID', 'verdict');
+    assertEq(await panel.locator('.verdict-line').textContent(), 'Valid signature', 'verdict label');
+    assertEq(await panel.locator('.verification-reason').textContent(), 'Matches secret current.', 'reason');
+    assertEq(await panel.locator('dd.secret-label').textContent(), 'current', 'matched secret');
+    await screenshot(page, 'verification');
+    await axeScan(page, 'the verification panel');
+  });
+
+  await step('a wrongly signed request shows why it failed', async () => {
+    const body = Buffer.from('{"id":"evt_2","type":"payment_intent.succeeded","note":"ünïcödé\r\n"}');
+    const ts = Math.floor(Date.now() / 1000);
+    const [id] = await sendAndSee('/stripe?attempt=2', { headers: [['Content-Type', 'application/json'], ['Stripe-Signature', stripeSignature('whsec_wrong', ts, body)]], body });
+    ids.invalid = id;
+    ids.invalidBody = body;
+    assertEq(await rowFor(id).locator('.badge').textContent(), 'invalid', 'row badge');
+    await openCapture(id);
+    await page.getByRole('tab', { name: /Signature/ }).click();
+    const panel = page.locator('.verification');
+    await panel.waitFor();
+    assertEq(await panel.getAttribute('data-verdict'), 'INVALID_SIGNATURE', 'verdict');
+    const reason = await panel.locator('.verification-reason').textContent();
+    assert(reason.startsWith('No secret matches the signature in Stripe-Signature (tried current)'), `reason: ${reason}`);
+    assertEq(await panel.locator('dd.secret-label').textContent(), 'none', 'no secret matched');
+  });
+
+  await step('replay: a refused target is explained at the field; a replay reaches the receiver byte for byte, attempts live', async () => {
+    await page.getByRole('tab', { name: /Replay/ }).click();
+    const target = page.getByLabel('Target URL');
+    await target.fill('ftp://127.0.0.1/nope');
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('[data-field="target"]')?.getAttribute('aria-invalid') === 'true');
+    const msg = await page.locator(`#${await target.getAttribute('id')}-error`).textContent();
+    assert(/http/.test(msg) && /^[A-Z].*[.)]$/.test(msg), `a sentence about the target: ${msg}`);
+
+    receiver.answer({ status: 200, headers: { 'content-type': 'application/json', 'x-version': '1' }, body: '{"ok":true,"n":1,"same":"yes"}' });
+    await target.fill(`${receiver.url}/receiver`);
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    const first = page.locator('.delivery').first();
+    await first.locator('.attempt-status', { hasText: '200' }).waitFor({ timeout: 15_000 });
+    assertEq(await first.getAttribute('data-state'), 'SUCCEEDED', 'delivery state');
+    assert(/^\d+ ms$/.test(await first.locator('.attempt-latency').textContent()), 'latency shown');
+    assertEq(receiver.received.length, 1, 'the receiver got one request');
+    const got = receiver.received[0];
+    assertEq(got.method, 'POST', 'method replayed');
+    assertEq(got.url, '/receiver/stripe?attempt=2', 'path and query appended to the target');
+    assert(got.body.equals(ids.invalidBody), `body differs: ${got.body.toString('hex')} vs ${ids.invalidBody.toString('hex')}`);
+    assertEq(got.headers['stripe-signature'] != null, true, 'captured headers forwarded');
+
+    receiver.answer({ status: 200, headers: { 'content-type': 'application/json', 'x-version': '2' }, body: '{"ok":true,"n":2,"same":"yes"}' });
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await page.locator('.delivery').nth(1).waitFor();
+    await page.locator('.delivery').first().locator('.attempt-status', { hasText: '200' }).waitFor({ timeout: 15_000 });
+    assertEq(receiver.received.length, 2, 'the receiver got the second replay');
+    assert(receiver.received[1].body.equals(ids.invalidBody), 'second replay body');
+  });
+
+  await step('compare two attempts side by side', async () => {
+    const compare = page.getByRole('button', { name: 'Compare responses' });
+    await compare.waitFor();
+    await compare.click();
+    const result = page.locator('.comparison');
+    await result.waitFor();
+    assertEq(await result.locator('.cmp-before-status').textContent().then((t) => t.split(',')[0]), '200', 'before status');
+    const changed = await result.locator('tr.chg-changed th').allTextContents();
+    assert(changed.includes('x-version'), `x-version marked changed: ${changed}`);
+    const removed = await result.locator('td.diff-removed').allTextContents();
+    const added = await result.locator('td.diff-added').allTextContents();
+    assert(removed.some((l) => l.includes('"n": 1')), `before side: ${removed}`);
+    assert(added.some((l) => l.includes('"n": 2')), `after side: ${added}`);
+    const same = await result.locator('td.diff-same').allTextContents();
+    assert(same.some((l) => l.includes('"same": "yes"')), 'unchanged lines on both sides');
+    await result.scrollIntoViewIfNeeded();
+    await screenshot(page, 'replay-compare');
+    await axeScan(page, 'replay and compare');
+  });
+
+  await step('team settings: a token is shown once, works, and is revoked', async () => {
+    await page.getByRole('link', { name: 'Team settings' }).click();
+    await page.getByRole('heading', { name: 'Tokens', exact: true }).waitFor();
+    await page.locator('.tokens-table').waitFor();
+    const name = `e2e-viewer-${Date.now().toString(36)}`;
+    await page.getByLabel('Name', { exact: true }).fill(name);
+    await page.getByLabel('Role').selectOption('VIEWER');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = (await page.locator('.token-secret').textContent()).trim();
+    assert(/^hm_/.test(secret), `token secret shown: ${secret}`);
+    const me = async () => (await fetch(`${base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: '{"query":"{ me { role } }"}' })).status;
+    assertEq(await me(), 200, 'the new token works');
+    await screenshot(page, 'team-settings');
+    await axeScan(page, 'team settings');
+    await page.getByRole('button', { name: `Revoke ${name}` }).click();
+    await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await page.locator('.tokens-table tr.revoked', { hasText: name }).waitFor();
+    assertEq(await me(), 401, 'the revoked token is refused');
+  });
+
+  await step('a dropped WebSocket shows a reconnect notice, then recovers and loads what was missed', async () => {
+    watch.expect(/WebSocket/);
+    await page.goto(`${base}/#/e/${epId}`);
+    await page.locator('.vl-row').first().waitFor();
+    await waitLive();
+    await context.setOffline(true);
+    await page.evaluate(() => window.__sockets.forEach((s) => s.close()));
+    const notice = page.locator('.conn-notice[data-kind="warn"]');
+    await notice.waitFor();
+    assert((await notice.textContent()).startsWith('Live updates are interrupted'), `notice: ${await notice.textContent()}`);
+    assertEq(await page.locator('.live-badge').getAttribute('data-state'), 'reconnecting', 'badge says reconnecting');
+    // Captured while the page is cut off: must show up after the reconnect.
+    const missed = await sendWebhook(`${epUrl}/while-offline`, { headers: [['Content-Type', 'text/plain']], body: 'sent while offline' });
+    await page.waitForTimeout(1200);
+    assertEq(await rowFor(missed).count(), 0, 'nothing arrives while offline');
+    const tOnline = Date.now();
+    await context.setOffline(false);
+    await page.locator('.live-badge[data-state="live"]').waitFor({ timeout: 20_000 });
+    console.log(`     live again ${Date.now() - tOnline} ms after the network came back`);
+    await page.locator('.conn-notice[data-kind="ok"]', { hasText: 'Reconnected' }).waitFor();
+    await rowFor(missed).waitFor({ timeout: 5000 });
+    await page.waitForTimeout(300);
+    const [, ms] = await sendAndSee('/after-reconnect', { headers: [['Content-Type', 'text/plain']], body: 'back' });
+    assert(ms < LIVE_WITHIN_MS, `after the reconnect a capture took ${ms} ms`);
+  });
+
+  await step('10,000 captures: paged in by scrolling, never more than a screenful of rows in the DOM', async () => {
+    const gql = async (query, variables) => {
+      const r = await fetch(`${base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+      const j = await r.json();
+      assert(!j.errors, JSON.stringify(j.errors));
+      return j.data;
+    };
+    const ep = (await gql('mutation { createEndpoint(input: {name: "bulk-10k"}) { id url } }')).createEndpoint;
+    let next = 0;
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < BULK) {
+        const n = next++;
+        const r = await fetch(`${ep.url}/bulk/${n}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"n":${n}}` });
+        assertEq(r.status, 200, 'ingest status');
+        await r.arrayBuffer();
+      }
+    }));
+    console.log(`     sent ${BULK} captures in ${Date.now() - t0} ms`);
+    await page.goto(`${base}/#/e/${ep.id}`);
+    const tFirst = Date.now();
+    await page.locator('.vl-row').first().waitFor();
+    console.log(`     first page shown in ${Date.now() - tFirst} ms`);
+    const status = page.locator('.list-status');
+    const tAll = Date.now();
+    let maxRows = 0;
+    while (!(await status.textContent()).startsWith(`All ${BULK.toLocaleString('en')} captures`)) {
+      assert(Date.now() - tAll < 120_000, `not every capture was listed after 120 s: ${await status.textContent()}`);
+      const rows = await page.evaluate(() => {
+        const v = document.querySelector('.vl-viewport');
+        v.scrollTop = v.scrollHeight;
+        return document.querySelectorAll('.vl-row').length;
+      });
+      maxRows = Math.max(maxRows, rows);
+      await page.waitForTimeout(50);
+    }
+    console.log(`     all ${BULK} listed after ${Date.now() - tAll} ms of scrolling; at most ${maxRows} rows in the DOM`);
+    assert(maxRows <= 80, `${maxRows} rows were in the DOM at once`);
+    // A jump to the middle renders within a frame or two.
+    const jump = await page.evaluate(() => new Promise((resolve) => {
+      const v = document.querySelector('.vl-viewport');
+      const t = performance.now();
+      v.scrollTop = v.scrollHeight / 2;
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve({ ms: performance.now() - t, rows: document.querySelectorAll('.vl-row').length, first: document.querySelector('.vl-row')?.getAttribute('aria-posinset') })));
+    }));
+    assert(jump.ms < 200 && jump.rows <= 80 && Number(jump.first) > BULK * 0.4, `jump to the middle: ${JSON.stringify(jump)}`);
+    assertEq(await page.locator('.vl-viewport').getAttribute('aria-label'), 'Captures of bulk-10k', 'list label');
+    assertEq(await page.locator('.vl-row').first().getAttribute('aria-setsize'), String(BULK), 'aria-setsize is the total');
+    // Keyboard: End goes to the oldest capture, which is then rendered and open.
+    await page.locator('.vl-viewport').focus();
+    await page.keyboard.press('End');
+    await page.locator(`.vl-row.selected[aria-posinset="${BULK}"]`).waitFor();
+    await page.locator('.capture-head h2').waitFor();
+    // Live captures still arrive at once on top of 10,000.
+    await page.keyboard.press('Home');
+    await waitLive();
+    const t1 = Date.now();
+    const id = await sendWebhook(`${ep.url}/on-top`, { headers: [['Content-Type', 'text/plain']], body: 'on top' });
+    await rowFor(id).waitFor();
+    const ms = Date.now() - t1;
+    assert(ms < LIVE_WITHIN_MS, `a live capture over 10,000 took ${ms} ms`);
+  });
+
+  await step('the dark colour scheme passes axe-core too', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(`${base}/#/e/${epId}/c/${ids.valid}`);
+    await page.locator('.capture-head h2').waitFor();
+    await page.locator('.vl-row').first().waitFor();
+    await axeScan(page, 'the capture list and detail in the dark scheme');
+    await page.getByRole('tab', { name: /Replay/ }).click();
+    await page.locator('.replay-form').waitFor();
+    await axeScan(page, 'the replay panel in the dark scheme');
+    await page.goto(`${base}/#/e/${epId}/settings`);
+    await page.getByRole('heading', { name: 'Signature verification' }).waitFor();
+    await axeScan(page, 'endpoint settings in the dark scheme');
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  await step('phone width: one column, no horizontal scrolling, list and detail usable', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/#/e/${epId}`);
+    await page.reload();
+    await page.locator('.vl-row').first().waitFor();
+    await page.waitForTimeout(200);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 0, `the list is ${overflow}px wider than the phone`);
+    await screenshot(page, 'phone-list');
+    await axeScan(page, 'the phone-width list');
+    await rowFor(ids.json).click();
+    await page.locator('.capture-head h2').waitFor();
+    assert(!(await page.locator('.list-pane').isVisible()), 'the open capture replaces the list');
+    const overflow2 = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow2 <= 0, `the detail is ${overflow2}px wider than the phone`);
+    await page.getByRole('button', { name: 'Close capture, back to the list' }).click();
+    await page.locator('.list-pane').waitFor({ state: 'visible' });
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await step('sign out clears the token', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to Hookmetry' }).waitFor();
+    const left = await page.evaluate(() => [sessionStorage.getItem('hookmetry.token'), localStorage.getItem('hookmetry.token')]);
+    assertEq(JSON.stringify(left), '[null,null]', 'no token left in either storage');
+  });
+
+  await step('a viewer (kept signed in) sees but cannot change; revoking its token signs the page out with a sentence', async () => {
+    const gql = async (query, variables) => {
+      const r = await fetch(`${base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+      return (await r.json()).data;
+    };
+    const created = (await gql('mutation { createToken(input: {role: VIEWER, name: "e2e-watcher"}) { secret token { id } } }')).createToken;
+    await page.getByLabel('API token').fill(created.secret);
+    await page.getByLabel('Keep me signed in on this device').check();
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('.topbar').waitFor();
+    const stored = await page.evaluate(() => [sessionStorage.getItem('hookmetry.token'), localStorage.getItem('hookmetry.token')]);
+    assertEq(JSON.stringify(stored), JSON.stringify([null, created.secret]), '"keep me signed in" uses localStorage only');
+    await page.goto(`${base}/#/e/${epId}/c/${ids.invalid}/replay`);
+    await page.reload();
+    await page.getByText('Replaying needs the editor role').waitFor();
+    assertEq(await page.getByRole('button', { name: 'Replay', exact: true }).count(), 0, 'no replay button for a viewer');
+    assert(await page.locator('.delivery').count() >= 2, 'a viewer sees the deliveries');
+    assertEq(await page.getByRole('link', { name: '+ New endpoint' }).isVisible(), false, 'no "New endpoint" for a viewer');
+    await gql('mutation($id: ID!) { revokeToken(input: {id: $id}) { id } }', { id: created.token.id });
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    const alert = page.locator('.signin-form p[role="alert"]');
+    await alert.waitFor();
+    assertEq(await alert.textContent(), 'You were signed out: the token is unknown or revoked.', 'sign-out message');
+    const left = await page.evaluate(() => [sessionStorage.getItem('hookmetry.token'), localStorage.getItem('hookmetry.token')]);
+    assertEq(JSON.stringify(left), '[null,null]', 'the revoked token is forgotten');
+    watch.check();
+  });
+
+  done();
+  await browser.close();
+  await receiver.close();
+  process.exit(0);
+} catch (e) {
+  console.error(e instanceof Error ? e.stack || e.message : e);
+  try {
+    await page.screenshot({ path: '/tmp/hookmetry-ui-e2e-failure.png', fullPage: true });
+    console.error('screenshot of the failure: /tmp/hookmetry-ui-e2e-failure.png');
+  } catch {
+    // the browser may be gone
+  }
+  if (watch.problems.length) console.error(`page problems:\n  ${watch.problems.join('\n  ')}`);
+  await browser.close().catch(() => {});
+  await receiver.close().catch(() => {});
+  process.exit(1);
+}
