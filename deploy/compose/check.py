@@ -30,38 +30,14 @@ from pathlib import Path
 
 import yaml
 
-failed: list[str] = []
-passed = 0
-skipped: list[str] = []
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from checklib import Report, find_binary  # noqa: E402
+
+REPORT = Report()
+check = REPORT.check
+skip = REPORT.skip
+
 ROLES = {"ingest", "processor", "replay", "api", "all"}
-
-
-def check(cond: bool, what: str, detail: str = "") -> bool:
-    global passed
-    if cond:
-        passed += 1
-        print(f"  PASS {what}")
-    else:
-        failed.append(what)
-        print(f"  FAIL {what}" + (f"\n       {detail.strip()}".replace("\n", "\n       ") if detail else ""))
-    return cond
-
-
-def skip(what: str) -> None:
-    skipped.append(what)
-    print(f"  SKIP {what}")
-
-
-def find_binary(repo: Path, given: str | None) -> Path | None:
-    if given:
-        return Path(given)
-    found = []
-    for base in filter(None, [os.environ.get("CARGO_TARGET_DIR"), str(repo / "target")]):
-        for profile in ("debug", "release"):
-            p = Path(base) / profile / "hookmetry"
-            if p.is_file() and os.access(p, os.X_OK):
-                found.append(p)
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def env_dict(env) -> dict[str, str]:
@@ -294,10 +270,7 @@ def main() -> int:
                     p.stderr += h.stderr
                 check(ok, f"{name}: hookmetry loads its environment and accepts `{' '.join(cmd)}`", p.stdout + p.stderr)
 
-    print(f"\ncompose checks: {passed} passed, {len(failed)} failed, {len(skipped)} skipped")
-    for f in failed:
-        print(f"  failed: {f}")
-    return 1 if failed else 0
+    return REPORT.summary("compose")
 
 
 if __name__ == "__main__":

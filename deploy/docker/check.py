@@ -32,25 +32,12 @@ from pathlib import Path
 
 import yaml
 
-failed: list[str] = []
-passed = 0
-skipped: list[str] = []
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from checklib import Report, find_binary  # noqa: E402
 
-
-def check(cond: bool, what: str, detail: str = "") -> bool:
-    global passed
-    if cond:
-        passed += 1
-        print(f"  PASS {what}")
-    else:
-        failed.append(what)
-        print(f"  FAIL {what}" + (f"\n       {detail.strip()}".replace("\n", "\n       ") if detail else ""))
-    return cond
-
-
-def skip(what: str) -> None:
-    skipped.append(what)
-    print(f"  SKIP {what}")
+REPORT = Report()
+check = REPORT.check
+skip = REPORT.skip
 
 
 def instructions(text: str) -> list[tuple[str, str, int]]:
@@ -81,18 +68,6 @@ def exec_form(arg: str) -> list[str] | None:
         return v if isinstance(v, list) and all(isinstance(x, str) for x in v) else None
     except json.JSONDecodeError:
         return None
-
-
-def find_binary(repo: Path, given: str | None) -> Path | None:
-    if given:
-        return Path(given)
-    found = []
-    for base in filter(None, [os.environ.get("CARGO_TARGET_DIR"), str(repo / "target")]):
-        for profile in ("debug", "release"):
-            p = Path(base) / profile / "hookmetry"
-            if p.is_file() and os.access(p, os.X_OK):
-                found.append(p)
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def glob_regex(pattern: str) -> str:
@@ -310,10 +285,7 @@ def main() -> int:
             after = subprocess.run(hc_local, capture_output=True, timeout=10).returncode
             check(after != 0, "the HEALTHCHECK command fails once the server is stopped", f"exit {after}")
 
-    print(f"\ndocker checks: {passed} passed, {len(failed)} failed, {len(skipped)} skipped")
-    for f in failed:
-        print(f"  failed: {f}")
-    return 1 if failed else 0
+    return REPORT.summary("docker")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ import helm_python as helm
 import kubernetes_validate.utils as kv
 import yaml
 
+# deploy/checklib.py: the report and binary lookup every deployment check shares.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy"))
+from checklib import Report, find_binary  # noqa: E402
+
 RELEASE = "hm"
 NAMESPACE = "hookmetry"
 ROLES = ["ingest", "processor", "replay", "api"]
@@ -47,29 +51,6 @@ MANAGED_KEYS = {
 }
 # HOOKMETRY_* variables the binary reads that are not config keys.
 NON_CONFIG_ENV = {"HOOKMETRY_CONFIG", "HOOKMETRY_ROLES"}
-
-
-class Report:
-    def __init__(self) -> None:
-        self.failed: list[str] = []
-        self.passed = 0
-        self.skipped: list[str] = []
-
-    def ok(self, what: str) -> None:
-        self.passed += 1
-        print(f"  PASS {what}")
-
-    def fail(self, what: str, detail: str = "") -> None:
-        self.failed.append(what)
-        print(f"  FAIL {what}" + (f"\n       {detail.strip()}".replace("\n", "\n       ") if detail else ""))
-
-    def skip(self, what: str) -> None:
-        self.skipped.append(what)
-        print(f"  SKIP {what}")
-
-    def check(self, cond: bool, what: str, detail: str = "") -> bool:
-        (self.ok(what) if cond else self.fail(what, detail))
-        return cond
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -434,18 +415,6 @@ def check_dashboards_and_rules(label: str, docs: list[dict], chart_dir: Path, va
 # The real binary: does it accept the rendered config, and serve the probes the pods use?
 
 
-def find_binary(repo: Path, given: str | None) -> Path | None:
-    if given:
-        return Path(given)
-    candidates = []
-    for base in filter(None, [os.environ.get("CARGO_TARGET_DIR"), str(repo / "target")]):
-        for profile in ("debug", "release"):
-            p = Path(base) / profile / "hookmetry"
-            if p.is_file() and os.access(p, os.X_OK):
-                candidates.append(p)
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
-
-
 def container_env(c: dict, docs: list[dict], config_path: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKMETRY_")}
     for ef in c.get("envFrom", []):
@@ -779,10 +748,7 @@ def main() -> int:
     else:
         print(f"\n(binary checks used {binary})")
 
-    print(f"\nchart checks: {r.passed} passed, {len(r.failed)} failed, {len(r.skipped)} skipped")
-    for f in r.failed:
-        print(f"  failed: {f}")
-    return 1 if r.failed else 0
+    return r.summary("chart")
 
 
 if __name__ == "__main__":
