@@ -349,7 +349,15 @@ async fn an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_i
         |read| !read.is_empty(),
     )
     .await;
-    assert_eq!(dead.len(), 1, "exactly one dead letter: {dead:?}");
+    // At least once, like every record: a processor that set it aside but had not committed when the
+    // group rebalanced (two processors joining under load) leaves it to the next owner, which sets it
+    // aside again. Copies are identical, so the source headers identify them.
+    assert!(!dead.is_empty(), "a dead letter");
+    assert!(
+        dead.iter().all(|c| c.payload == dead[0].payload && c.key == dead[0].key && c.headers == dead[0].headers),
+        "every copy is the same record: {dead:?}"
+    );
+    let copies = dead.len() as u64;
     let d = &dead[0];
     assert_eq!(d.payload, poison);
     assert_eq!(d.key, key);
@@ -360,14 +368,14 @@ async fn an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_i
     let original = format!("original-{}", hookmetry_proto::SCHEMA_HEADER);
     assert_eq!(d.header(&original), Some(schema), "{d:?}");
 
-    // Counted once over both processors, next to every capture stored once.
+    // Counted once per copy over both processors, next to every capture stored once.
     let mut undecodable = 0;
     let mut stored_total = 0;
     for p in &cluster.processors {
         undecodable += processor_records(&http, p, "undecodable").await;
         stored_total += processor_records(&http, p, "stored").await;
     }
-    assert_eq!(undecodable, 1, "hookmetry_processor_records_total{{outcome=\"undecodable\"}} over both processors");
+    assert_eq!(undecodable, copies, "hookmetry_processor_records_total{{outcome=\"undecodable\"}} over both processors");
     assert_eq!(stored_total, ids.len() as u64, "hookmetry_processor_records_total{{outcome=\"stored\"}}");
 
     // Logged at error level by the processor that owned the partition, with where it was.
@@ -382,8 +390,10 @@ async fn an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_i
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert_eq!(lines.len(), 1, "one log line: {lines:?}");
-    let line = &lines[0];
-    assert!(line.contains("ERROR"), "{line}");
-    assert!(line.contains(&format!("partition={partition}")) && line.contains(&format!("offset={offset}")), "{line}");
+    assert_eq!(lines.len() as u64, copies, "one log line per copy: {lines:?}");
+    for line in &lines {
+        assert!(line.contains("ERROR"), "{line}");
+        let at = line.contains(&format!("partition={partition}")) && line.contains(&format!("offset={offset}"));
+        assert!(at, "{line}");
+    }
 }
