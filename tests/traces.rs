@@ -403,3 +403,27 @@ async fn a_retry_found_by_the_store_scan_after_a_restart_stays_in_the_capture_tr
     assert_eq!(attr(attempt, "attempt").as_deref(), Some("1"));
     second.kill9().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_still_queued_at_a_graceful_shutdown_are_sent() {
+    let mut collector = FakeCollectorServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Batches every 60 s: only the shutdown can send these spans within the test.
+    let endpoint = format!("telemetry.otlp_endpoint={}", collector.endpoint());
+    let env = [("OTEL_BSP_SCHEDULE_DELAY", "60000")];
+    let mut server = ChildServer::start_with_env(binary(), dir.path(), &["--set", &endpoint], &env).await.unwrap();
+    let ep = server.client().create_endpoint("shutdown").await.unwrap();
+    let capture_id = send_capture(&ep).await;
+    server.client().wait_for_capture(&capture_id, PATIENCE).await.unwrap();
+    assert!(collector.exported_spans(1, Duration::from_millis(500)).await.is_empty(), "nothing sent before shutdown");
+
+    let pid = server.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::time::timeout(PATIENCE, server.child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let spans = collector.exported_spans(3, Duration::from_secs(2)).await;
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    for name in ["ingest", "log append", "process capture"] {
+        assert!(names.contains(&name), "`{name}` not sent at shutdown: {names:?}");
+    }
+}
