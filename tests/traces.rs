@@ -405,6 +405,52 @@ async fn a_retry_found_by_the_store_scan_after_a_restart_stays_in_the_capture_tr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_replay_is_traced_from_the_api_request_to_its_attempt() {
+    let mut collector = FakeCollectorServer::start().await.unwrap();
+    let receiver = Receiver::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(&collector, dir.path(), &[]).await;
+    let client = server.client();
+    let ep = client.create_endpoint("replayed").await.unwrap();
+    let capture_id = send_capture(&ep).await;
+    client.wait_for_capture(&capture_id, PATIENCE).await.unwrap();
+    let replayed = client
+        .graphql(
+            "mutation($c: ID!, $t: String!) { replayCapture(input: {captureId: $c, target: $t}) { id } }",
+            json!({ "c": capture_id, "t": receiver.url }),
+        )
+        .await
+        .unwrap();
+    let delivery_id = replayed["replayCapture"]["id"].as_str().unwrap().to_string();
+    receiver.requests(1).await;
+
+    let mut spans = Spans::new();
+    let attempt_of = |s: &Spans| {
+        s.all
+            .iter()
+            .find(|s| s.name == "delivery attempt" && attr(s, "delivery_id").as_deref() == Some(&delivery_id))
+            .cloned()
+    };
+    spans
+        .until(&mut collector, "the replay's attempt and the capture's ingest", |s| {
+            attempt_of(s).is_some() && s.trace_of_capture(&capture_id).is_some()
+        })
+        .await;
+    let attempt = attempt_of(&spans).unwrap();
+    let trace = attempt.trace_id.clone();
+    let request = spans.one(&trace, "replay request");
+    assert_eq!(request.parent_span_id, "", "a replay starts its own trace: {request:#?}");
+    assert_eq!(attr(request, "operation").as_deref(), Some("replayCapture"));
+    assert_eq!(attr(request, "deliveries").as_deref(), Some("1"));
+    let create = spans.one(&trace, "create delivery");
+    assert_child(create, request);
+    assert_child(&attempt, create);
+    assert_eq!(attr(&attempt, "status").as_deref(), Some("200"));
+    assert_ne!(Some(trace), spans.trace_of_capture(&capture_id), "not the capture's trace");
+    server.kill9().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_still_queued_at_a_graceful_shutdown_are_sent() {
     let mut collector = FakeCollectorServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();

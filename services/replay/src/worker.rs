@@ -845,6 +845,43 @@ mod tests {
     }
 
     #[test]
+    fn the_wake_record_carries_the_delivery_trace_context() {
+        let now = Timestamp::now();
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let d = Delivery {
+            id: DeliveryId::new(),
+            team_id: hookmetry_core::TeamId::new(),
+            endpoint_id: hookmetry_core::EndpointId::new(),
+            capture_id: hookmetry_core::CaptureId::new(),
+            origin: hookmetry_core::DeliveryOrigin::Manual,
+            request: hookmetry_core::OutgoingRequest {
+                method: "POST".into(),
+                url: "https://r.example/hook?token=x".into(),
+                headers: vec![],
+                body: Bytes::new(),
+                body_sha256: [0; 32],
+            },
+            edited: false,
+            resigned: false,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            max_attempts: 3,
+            next_attempt_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            trace_parent: Some(traceparent.into()),
+        };
+        let header = |r: &NewRecord, name: &str| r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let traced = wake_record(&d);
+        assert_eq!(traced.key, Bytes::from_static(b"r.example"));
+        assert_eq!(header(&traced, "traceparent"), Some(Bytes::from_static(traceparent.as_bytes())));
+        let untraced = wake_record(&Delivery { trace_parent: None, ..d.clone() });
+        assert_eq!(untraced.headers.len(), 1, "the schema only: {:?}", untraced.headers);
+        let garbled = wake_record(&Delivery { trace_parent: Some("not a traceparent".into()), ..d });
+        assert_eq!(header(&garbled, "traceparent"), None, "a stored value that does not parse is not passed on");
+    }
+
+    #[test]
     fn targets_are_host_and_port_only() {
         assert_eq!(target_of("https://r.example/hook/tok_secret?key=1"), "r.example:443");
         assert_eq!(target_of("http://127.0.0.1:3000/x"), "127.0.0.1:3000");
