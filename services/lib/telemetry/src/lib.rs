@@ -20,14 +20,6 @@ pub enum TelemetryError {
     Exporter { endpoint: String, message: String },
 }
 
-/// Installs the global tracing subscriber for log lines only. `RUST_LOG` wins over `filter` when
-/// set. See [`init`] for span export.
-pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
-    // Without span export the guard holds nothing.
-    let _ = init(format, filter, None)?;
-    Ok(())
-}
-
 /// The process's metrics. Cloning shares the registry.
 #[derive(Clone, Default)]
 pub struct Metrics {
