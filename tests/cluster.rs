@@ -375,7 +375,10 @@ async fn an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_i
         undecodable += processor_records(&http, p, "undecodable").await;
         stored_total += processor_records(&http, p, "stored").await;
     }
-    assert_eq!(undecodable, copies, "hookmetry_processor_records_total{{outcome=\"undecodable\"}} over both processors");
+    assert_eq!(
+        undecodable, copies,
+        "hookmetry_processor_records_total{{outcome=\"undecodable\"}} over both processors"
+    );
     assert_eq!(stored_total, ids.len() as u64, "hookmetry_processor_records_total{{outcome=\"stored\"}}");
 
     // Logged at error level by the processor that owned the partition, with where it was.
@@ -396,4 +399,74 @@ async fn an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_i
         let at = line.contains(&format!("partition={partition}")) && line.contains(&format!("offset={offset}"));
         assert!(at, "{line}");
     }
+}
+
+/// One trace from the ingest node, through a Kafka record's headers, to the processor node: the
+/// processor's `process capture` span is the child of the ingest node's `log append` span, and
+/// the record on the broker carries exactly that span's `traceparent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_crosses_processes_in_kafka_record_headers() {
+    let Some(tansu) = tansu_or_skip("cluster") else { return };
+    let mut collector = fake_opentelemetry_collector::FakeCollectorServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(tansu, dir.path()).await;
+    let (store, token) = migrate(dir.path()).await;
+    let traced = format!("telemetry.otlp_endpoint={}", collector.endpoint());
+    let traced = ["--set", traced.as_str()];
+    let spawn = |roles: &'static str, extra: &'static [&'static str]| {
+        let extra: Vec<&str> = traced.iter().chain(extra).copied().collect();
+        let (dir, broker, store, token) = (dir.path().to_path_buf(), broker.address(), store.clone(), token.clone());
+        async move { spawn_node(&dir, &broker, &store, &token, roles, roles, &extra).await.0 }
+    };
+    let api = spawn("api", &[]).await;
+    let ingest = spawn("ingest", &[]).await;
+    let processor = spawn("processor", &[]).await;
+    let ep = api.client().create_endpoint("traced").await.unwrap();
+    let provider = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let response = reqwest::Client::new()
+        .post(capture_url(&ep.url, &ingest.base_url))
+        .header("traceparent", provider)
+        .body("traced")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id =
+        serde_json::from_str::<Value>(&response.text().await.unwrap()).unwrap()["id"].as_str().unwrap().to_string();
+    api.client().wait_for_capture(&id, Duration::from_secs(30)).await.unwrap();
+
+    // Spans leave each node every 5 s (the batch exporter's default).
+    let mut spans: Vec<fake_opentelemetry_collector::ExportedSpan> = Vec::new();
+    let attr =
+        |s: &fake_opentelemetry_collector::ExportedSpan, k: &str| s.attributes.get(k).cloned().unwrap_or_default();
+    let find = |spans: &[fake_opentelemetry_collector::ExportedSpan], name: &str, trace: &str| {
+        spans.iter().find(|s| s.name == name && s.trace_id == trace).cloned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (ingest_span, append, process) = loop {
+        spans.extend(collector.exported_spans(1, Duration::from_millis(200)).await);
+        let ingest_span = spans.iter().find(|s| s.name == "ingest" && attr(s, "capture_id").contains(&id)).cloned();
+        if let Some(i) = ingest_span
+            && let (Some(a), Some(p)) =
+                (find(&spans, "log append", &i.trace_id), find(&spans, "process capture", &i.trace_id))
+        {
+            break (i, a, p);
+        }
+        assert!(Instant::now() < deadline, "no trace from ingest to the processor in 30 s: {spans:#?}");
+    };
+    assert_eq!(ingest_span.parent_span_id, "", "the provider's traceparent is not continued");
+    assert_ne!(ingest_span.trace_id, "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(append.parent_span_id, ingest_span.span_id);
+    assert_eq!(process.parent_span_id, append.span_id, "the processor continues the record's context");
+    assert!(attr(&process, "capture_id").contains(&id), "{process:#?}");
+
+    let records =
+        read_topic(&broker.address(), hookmetry_core::TOPIC_CAPTURES, Duration::from_secs(30), Duration::ZERO, |r| {
+            !r.is_empty()
+        })
+        .await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let sent = format!("00-{}-{}-01", append.trace_id, append.span_id);
+    assert_eq!(records[0].header_str("traceparent"), Some(sent.as_str()), "{:?}", records[0].headers);
+    drop((api, ingest, processor));
 }

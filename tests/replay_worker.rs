@@ -147,6 +147,7 @@ async fn pending_delivery(store: &SqliteStore, target: &str) -> Delivery {
         next_attempt_at: Some(now),
         created_at: now,
         updated_at: now,
+        trace_parent: None,
     };
     store.put_delivery(&delivery).await.unwrap();
     delivery

@@ -57,6 +57,11 @@ struct Args {
     /// captures sent at `--rate` per second (open loop).
     #[arg(long)]
     listen_latency: Option<usize>,
+    /// Ingest mode with span export on: `hookmetry serve` sends its traces over OTLP/gRPC to a
+    /// collector in this process that counts and drops them (`telemetry.otlp_endpoint`), at
+    /// `telemetry.trace_sample_ratio` = this value (0.0 to 1.0).
+    #[arg(long)]
+    traces: Option<f64>,
 }
 
 #[tokio::main]
@@ -101,29 +106,105 @@ async fn main() -> anyhow::Result<()> {
     bare.kill().await?;
 
     let dir = tempfile_dir()?;
-    let mut server = hookmetry_testkit::ChildServer::start(&hookmetry, &dir, &[]).await?;
+    let sink = match args.traces {
+        Some(ratio) => Some(SpanSink::start(ratio).await?),
+        None => None,
+    };
+    let server_args: Vec<&str> = sink.as_ref().map_or_else(Vec::new, |s| s.args.iter().map(String::as_str).collect());
+    let mut server = hookmetry_testkit::ChildServer::start(&hookmetry, &dir, &server_args).await?;
     let ep = server.client().create_endpoint("bench").await?;
+    let pid = server.child.id().context("hookmetry pid")?;
+    let cpu_before = cpu_seconds(pid);
     let ingest_result = load(&args, &[format!("{}/h/{}/hook", server.base_url, ep.token)]).await?;
     let ingest_rss = peak_rss_kib(server.child.id().context("hookmetry pid")?);
     // Every acknowledged capture must reach the store; report how long the processor needed.
     let drain = Instant::now();
     server.client().wait_for_captures(&ep.id, ingest_result.ok as usize, Duration::from_secs(300)).await?;
     let drain_s = drain.elapsed().as_secs_f64();
+    // Ingest and processor together, warm-up included, until every capture was stored.
+    let cpu_us_per_capture = cpu_before.zip(cpu_seconds(pid)).map(|(before, after)| {
+        let captures = ingest_result.ok.max(1) as f64;
+        ((after - before) * 1e6 / captures).round()
+    });
     server.kill9().await?;
     std::fs::remove_dir_all(&dir).ok();
+
+    let spans = match sink {
+        Some(sink) => Some(sink.stop().await),
+        None => None,
+    };
 
     let ratio = ingest_result.rps() / bare_result.rps();
     let report = serde_json::json!({
         "connections": args.connections,
         "seconds": args.seconds,
         "body_bytes": args.body_bytes,
+        "traces_sample_ratio": args.traces,
+        "spans_received": spans,
         "bare_axum": bare_result.json(bare_rss),
         "hookmetry_ingest": ingest_result.json(ingest_rss),
         "throughput_ratio": (ratio * 1000.0).round() / 1000.0,
         "processor_drain_after_load_s": (drain_s * 100.0).round() / 100.0,
+        "server_cpu_us_per_capture": cpu_us_per_capture,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// An OTLP/gRPC receiver in this process that counts the spans it is sent and keeps nothing,
+/// so the bench measures what exporting costs the server, not what storing costs a collector.
+struct SpanSink {
+    /// `--set` flags that point `hookmetry serve` at it.
+    args: Vec<String>,
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct CountingTraceService(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService for CountingTraceService {
+    async fn export(
+        &self,
+        request: tonic::Request<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>,
+    ) -> Result<
+        tonic::Response<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse>,
+        tonic::Status,
+    > {
+        let spans: usize =
+            request.get_ref().resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+        self.0.fetch_add(spans as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+impl SpanSink {
+    async fn start(ratio: f64) -> anyhow::Result<Self> {
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let service = TraceServiceServer::new(CountingTraceService(received.clone()));
+        let task = tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            if let Err(e) = tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await
+            {
+                eprintln!("span sink stopped: {e}");
+            }
+        });
+        let args = vec![
+            "--set".to_string(),
+            format!("telemetry.otlp_endpoint=http://{address}"),
+            "--set".to_string(),
+            format!("telemetry.trace_sample_ratio={ratio}"),
+        ];
+        Ok(Self { args, received, task })
+    }
+
+    async fn stop(self) -> u64 {
+        self.task.abort();
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Capture → subscriber latency on a fresh embedded server, measured from just before the HTTP
@@ -783,6 +864,16 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+}
+
+/// CPU time (user + system) a process has used, in seconds; Linux counts it in 1/100 s ticks.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces; the fields after it are separated by single spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

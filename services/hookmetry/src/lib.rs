@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use hookmetry_config::{Config, RunMode};
-use hookmetry_telemetry::Metrics;
+use hookmetry_config::{Config, LogFormat, RunMode};
+use hookmetry_telemetry::{Metrics, Telemetry, TelemetryError, TraceExport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -183,6 +183,25 @@ pub async fn run_roles(
     drop(backends);
     tracing::info!("hookmetry stopped");
     Ok(())
+}
+
+/// Starts log output and, when `telemetry.otlp_endpoint` is set and `roles` is given, span
+/// export for a process running `roles` (docs/tracing.md). Call it inside the tokio runtime the
+/// roles will run on, keep the returned guard while they run, and shut it down (which sends the
+/// last spans) before that runtime stops.
+pub fn init_telemetry(config: &Config, roles: Option<Roles>) -> Result<Telemetry, TelemetryError> {
+    let format = match config.telemetry.log_format {
+        LogFormat::Json => hookmetry_telemetry::LogFormat::Json,
+        LogFormat::Text => hookmetry_telemetry::LogFormat::Text,
+    };
+    let export = config.otlp_endpoint().zip(roles).map(|(endpoint, roles)| TraceExport {
+        endpoint: endpoint.to_string(),
+        sample_ratio: config.telemetry.trace_sample_ratio,
+        service_name: config.telemetry.service_name.trim().to_string(),
+        service_version: env!("CARGO_PKG_VERSION").to_string(),
+        roles: roles.to_string(),
+    });
+    hookmetry_telemetry::init(format, &config.telemetry.log_filter, export.as_ref())
 }
 
 /// `hookmetry migrate`: prepares the store (schema, and on a new store the default team and the

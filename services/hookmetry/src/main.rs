@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hookmetry_config::{Config, LogFormat, RunMode, Sources};
+use hookmetry_config::{Config, RunMode, Sources};
 use tokio_util::sync::CancellationToken;
 
 /// Hookmetry: capture, inspect, verify and replay webhooks.
@@ -115,21 +115,16 @@ fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
     Ok(Config::load(&Sources { file: args.config, env: std::env::vars().collect(), overrides })?)
 }
 
-fn init_tracing(config: &Config) -> anyhow::Result<()> {
-    let format = match config.telemetry.log_format {
-        LogFormat::Json => hookmetry_telemetry::LogFormat::Json,
-        LogFormat::Text => hookmetry_telemetry::LogFormat::Text,
-    };
-    hookmetry_telemetry::init_tracing(format, &config.telemetry.log_filter)?;
-    Ok(())
-}
-
 /// `serve` (every role, admin token on first start) or `run --roles` (a cluster node).
 fn serve(args: ServeArgs, roles: Option<hookmetry::Roles>) -> anyhow::Result<()> {
     let config = load_config(args)?;
-    init_tracing(&config)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let telemetry = {
+        // Span export's gRPC client lives on this runtime.
+        let _runtime = runtime.enter();
+        hookmetry::init_telemetry(&config, Some(roles.unwrap_or(hookmetry::Roles::ALL)))?
+    };
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
@@ -139,14 +134,18 @@ fn serve(args: ServeArgs, roles: Option<hookmetry::Roles>) -> anyhow::Result<()>
             None => hookmetry::run(config, listener, shutdown, print_banner).await,
             Some(roles) => hookmetry::run_roles(config, roles, RunMode::Run, listener, shutdown, print_banner).await,
         }
-    })
+    });
+    // The last spans go out while the runtime still runs.
+    telemetry.shutdown();
+    served
 }
 
 fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let mut set = args.set;
     set.extend(args.store.map(|s| format!("store.url={s}")));
     let config = load_config(ServeArgs { config: args.config, set, ..ServeArgs::default() })?;
-    init_tracing(&config)?;
+    // Log lines only: a migration is not traced.
+    let _telemetry = hookmetry::init_telemetry(&config, None)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let token = runtime.block_on(hookmetry::migrate(&config, args.data_dir.as_deref()))?;
     match token {

@@ -25,6 +25,8 @@ use http_body_util::BodyExt;
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 mod cache;
 mod error;
@@ -120,6 +122,10 @@ impl Ingest {
         };
         let id = CaptureId::new();
         let body_len = body.len();
+        let span = tracing::Span::current();
+        span.record("endpoint_id", tracing::field::display(endpoint.id));
+        span.record("capture_id", tracing::field::display(id));
+        span.record("body_bytes", i64::try_from(body_len).unwrap_or(i64::MAX));
         let capture = CapturedRequest {
             id,
             endpoint_id: endpoint.id,
@@ -134,9 +140,19 @@ impl Ingest {
             http_version: format!("{:?}", parts.version),
             received_at,
         };
-        let record =
+        let mut record =
             NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
                 .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
+        // The record carries this span's context, so the processor's work continues the trace
+        // (docs/tracing.md). Nothing is added when traces are not exported.
+        let append_span = tracing::info_span!(
+            "log append",
+            otel.kind = "producer",
+            topic = TOPIC_CAPTURES,
+            record_bytes = i64::try_from(record.payload.len()).unwrap_or(i64::MAX),
+            otel.status_code = Empty
+        );
+        hookmetry_telemetry::inject(&append_span, &mut record.headers);
         let handshake = if endpoint.handshakes {
             hookmetry_verify::handshake(endpoint.verification.as_ref(), &capture.headers, &capture.body)
         } else {
@@ -148,11 +164,17 @@ impl Ingest {
         // (timeout, client gone), the record still sits in the log's queue, and its bytes stay
         // counted until the log is done with them.
         let log = self.log.clone();
-        let append = tokio::spawn(async move {
-            let result = log.append(TOPIC_CAPTURES, record).await;
-            drop(permits);
-            result
-        });
+        let append = tokio::spawn(
+            async move {
+                let result = log.append(TOPIC_CAPTURES, record).await;
+                drop(permits);
+                if result.is_err() {
+                    tracing::Span::current().record("otel.status_code", "error");
+                }
+                result
+            }
+            .instrument(append_span),
+        );
         let started = Instant::now();
         match tokio::time::timeout(self.settings.append_timeout, append).await {
             Ok(Ok(Ok(_))) => {
@@ -227,12 +249,35 @@ async fn capture(
     req: Request,
 ) -> Response {
     let started = Instant::now();
-    let result = ingest.handle(peer, req).await;
+    // Every capture starts a new trace. A `traceparent` the provider sent is kept with the
+    // capture like any header but never continued: it is unauthenticated input, and a trace of
+    // ours must not be joined to (or sampled by) a stranger's (docs/tracing.md).
+    let span = tracing::info_span!(
+        parent: None,
+        "ingest",
+        otel.kind = "server",
+        endpoint_id = Empty,
+        capture_id = Empty,
+        body_bytes = Empty,
+        outcome = Empty,
+        status = Empty,
+        otel.status_code = Empty,
+    );
+    let result = ingest.handle(peer, req).instrument(span.clone()).await;
     let outcome = match &result {
         Ok(_) => "accepted",
         Err(e) => e.outcome(),
     };
     ingest.metrics.observe(outcome, started.elapsed());
+    let status = match &result {
+        Ok(resp) => resp.status(),
+        Err(e) => e.status(),
+    };
+    span.record("outcome", outcome);
+    span.record("status", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     match result {
         Ok(resp) => resp,
         Err(e) => {

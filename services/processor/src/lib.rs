@@ -15,6 +15,8 @@ use hookmetry_store::Store;
 use hookmetry_telemetry::{LATENCY_BUCKETS, Metrics, TelemetryError};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 use tokio_util::sync::CancellationToken;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span};
 
 /// Consumer group of processors on the captures log.
 pub const GROUP: &str = "processor";
@@ -142,9 +144,9 @@ impl Processor {
                 let started = Instant::now();
                 // Decoded once: an undecodable record is set aside once, not again on every
                 // retry of a batch whose store write failed.
-                let captures = loop {
+                let (captures, spans) = loop {
                     match self.decode(&batch).await {
-                        Ok(captures) => break captures,
+                        Ok(decoded) => break decoded,
                         Err(e) => {
                             tracing::warn!(error = %e, records = batch.len(), "batch not decoded; retrying");
                             if shutdown.is_cancelled() {
@@ -155,13 +157,17 @@ impl Processor {
                     }
                 };
                 // Retries until stored: skipping a batch would lose acknowledged captures.
-                while let Err(e) = self.process(&captures).await {
+                while let Err(e) = self.process(&captures, &spans).await {
                     tracing::warn!(error = %e, records = batch.len(), "batch not stored; retrying");
                     if shutdown.is_cancelled() {
                         return Ok(());
                     }
                     backoff.wait(&shutdown).await;
                 }
+                for span in &spans {
+                    span.record("outcome", "stored");
+                }
+                drop(spans);
                 backoff.reset();
                 pending.add(&batch);
                 self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
@@ -206,34 +212,69 @@ impl Processor {
         Ok(batch)
     }
 
-    /// The batch's captures. A record no version of us can read would stall the group forever:
-    /// it is set aside, with the error and where it came from, and passed. Failing to set one
-    /// aside fails the call and the caller retries it: dead letters are at least once.
-    async fn decode(&self, batch: &[Record]) -> Result<Vec<CapturedRequest>, String> {
+    /// The batch's captures, each with its `process capture` span. A record no version of us can
+    /// read would stall the group forever: it is set aside, with the error and where it came
+    /// from, and passed. Failing to set one aside fails the call and the caller retries it: dead
+    /// letters are at least once.
+    async fn decode(&self, batch: &[Record]) -> Result<(Vec<CapturedRequest>, Vec<Span>), String> {
         let mut captures: Vec<CapturedRequest> = Vec::with_capacity(batch.len());
+        let mut spans = Vec::with_capacity(batch.len());
         for record in batch {
+            let span = process_span(record);
             match hookmetry_proto::decode_capture(record.payload.clone()) {
-                Ok(c) => captures.push(c),
+                Ok(c) => {
+                    span.record("capture_id", tracing::field::display(c.id));
+                    span.record("endpoint_id", tracing::field::display(c.endpoint_id));
+                    captures.push(c);
+                    spans.push(span);
+                }
                 Err(e) => {
-                    self.set_aside(record, &e.to_string()).await?;
+                    span.record("outcome", "undecodable");
+                    span.record("otel.status_code", "error");
+                    self.set_aside(record, &e.to_string()).instrument(span).await?;
                     tracing::error!(error = %e, partition = record.partition, offset = record.offset, "undecodable capture record set aside");
                     self.metrics.records.with_label_values(&["undecodable"]).inc();
                 }
             }
         }
-        Ok(captures)
+        Ok((captures, spans))
     }
 
-    async fn process(&self, captures: &[CapturedRequest]) -> Result<(), String> {
-        let verifications = self.verify(captures).await?;
-        let new = self.store.put_captures(captures).await.map_err(|e| format!("store: {e}"))?;
+    /// Verifies, stores and forwards `captures`; `spans[i]` is the `process capture` span of
+    /// `captures[i]`.
+    async fn process(&self, captures: &[CapturedRequest], spans: &[Span]) -> Result<(), String> {
+        let verifications = self.verify(captures, spans).await?;
+        // One store transaction for the batch, shown as a `store write` in each capture's trace.
+        let writes: Vec<Span> = spans
+            .iter()
+            .map(|parent| {
+                tracing::info_span!(
+                    parent: parent,
+                    "store write",
+                    batch_size = i64::try_from(captures.len()).unwrap_or(i64::MAX),
+                    otel.status_code = Empty,
+                )
+            })
+            .collect();
+        let stored = async {
+            let new = self.store.put_captures(captures).await.map_err(|e| format!("store: {e}"))?;
+            // Written after the captures they describe; both writes are idempotent, so a crash
+            // between them is healed by the redelivery.
+            self.store.put_verifications(&verifications).await.map_err(|e| format!("store verifications: {e}"))?;
+            Ok::<_, String>(new)
+        }
+        .await;
+        if stored.is_err() {
+            for span in &writes {
+                span.record("otel.status_code", "error");
+            }
+        }
+        drop(writes);
+        let new = stored?;
         self.metrics.records.with_label_values(&["stored"]).inc_by(new as u64);
         self.metrics.records.with_label_values(&["duplicate"]).inc_by((captures.len() - new) as u64);
-        // Written after the captures they describe; both writes are idempotent, so a crash
-        // between them is healed by the redelivery.
-        self.store.put_verifications(&verifications).await.map_err(|e| format!("store verifications: {e}"))?;
 
-        let forwarded = self.forward(captures).await?;
+        let forwarded = self.forward(captures, spans).await?;
 
         // Events go out for the whole batch, redelivered ones included: a subscriber that missed
         // them during a crash still hears of them, and subscribers deduplicate by capture id.
@@ -269,11 +310,15 @@ impl Processor {
     /// Makes a delivery of every capture for each forwarding rule of its endpoint that matches
     /// it, and wakes the replay workers. A capture handled twice (redelivered after a crash) makes
     /// the same delivery ids, which the store keeps once: it is forwarded once.
-    async fn forward(&self, captures: &[CapturedRequest]) -> Result<Vec<Delivery>, String> {
+    ///
+    /// Each delivery is made in a `create delivery` span in its capture's trace, whose context
+    /// the delivery keeps: every attempt of it continues the capture's trace.
+    async fn forward(&self, captures: &[CapturedRequest], spans: &[Span]) -> Result<Vec<Delivery>, String> {
         let mut rules: HashMap<EndpointId, Vec<ForwardingRule>> = HashMap::new();
         let mut made = Vec::new();
+        let mut made_in = Vec::new();
         let now = Timestamp::now();
-        for c in captures {
+        for (c, parent) in captures.iter().zip(spans) {
             let rules = match rules.entry(c.endpoint_id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(
@@ -289,8 +334,16 @@ impl Processor {
                     tracing::warn!(endpoint_id = %c.endpoint_id, rule = %rule.id, "forwarding rule target does not parse; skipped");
                     continue;
                 };
+                let id = DeliveryId::for_rule(c.id, &rule.id);
+                let span = tracing::info_span!(
+                    parent: parent,
+                    "create delivery",
+                    delivery_id = %id,
+                    target = %hookmetry_egress::http1::host_port(&target),
+                    otel.status_code = Empty,
+                );
                 made.push(Delivery {
-                    id: DeliveryId::for_rule(c.id, &rule.id),
+                    id,
                     team_id: c.team_id,
                     endpoint_id: c.endpoint_id,
                     capture_id: c.id,
@@ -304,14 +357,20 @@ impl Processor {
                     next_attempt_at: Some(now),
                     created_at: now,
                     updated_at: now,
+                    trace_parent: hookmetry_telemetry::TraceParent::of(&span).map(|p| p.header()),
                 });
+                made_in.push(span);
             }
         }
         let mut wakes = Vec::with_capacity(made.len());
-        for d in &made {
-            self.store.put_delivery(d).await.map_err(|e| format!("store forwarded delivery: {e}"))?;
+        for (d, span) in made.iter().zip(&made_in) {
+            if let Err(e) = self.store.put_delivery(d).instrument(span.clone()).await {
+                span.record("otel.status_code", "error");
+                return Err(format!("store forwarded delivery: {e}"));
+            }
             wakes.push(hookmetry_replay::wake_record(d));
         }
+        drop(made_in);
         self.metrics.forwarded.inc_by(made.len() as u64);
         if !wakes.is_empty()
             && let Err(e) = self.log.append_batch(TOPIC_DELIVERIES, wakes).await
@@ -342,11 +401,15 @@ impl Processor {
 
     /// Checks every capture against its endpoint's current settings, reading each endpoint once
     /// per batch so a changed secret applies from the next batch on.
-    async fn verify(&self, captures: &[CapturedRequest]) -> Result<Vec<(CaptureId, Verification)>, String> {
+    async fn verify(
+        &self,
+        captures: &[CapturedRequest],
+        spans: &[Span],
+    ) -> Result<Vec<(CaptureId, Verification)>, String> {
         let mut endpoints: HashMap<EndpointId, Option<Endpoint>> = HashMap::new();
         let mut out = Vec::with_capacity(captures.len());
         let now = Timestamp::now();
-        for c in captures {
+        for (c, parent) in captures.iter().zip(spans) {
             let endpoint = match endpoints.entry(c.endpoint_id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -356,18 +419,45 @@ impl Processor {
             // A capture whose endpoint was deleted meanwhile is stored (and soon cleaned up) but
             // has nothing to be checked against.
             let Some(endpoint) = endpoint else { continue };
-            let v = hookmetry_verify::verify_capture(endpoint, c, &self.settings.public_base_url, now);
+            let span = tracing::info_span!(parent: parent, "verify", provider = Empty, verdict = Empty);
+            let v =
+                span.in_scope(|| hookmetry_verify::verify_capture(endpoint, c, &self.settings.public_base_url, now));
             let provider = match v.provider.as_deref() {
                 None => "none",
                 Some(p) if hookmetry_verify::providers().iter().any(|i| i.id == p) => p,
                 Some(_) => "unknown",
             };
             self.metrics.verifications.with_label_values(&[provider, v.verdict.as_str()]).inc();
+            span.record("provider", provider);
+            span.record("verdict", v.verdict.as_str());
+            drop(span);
             tracing::debug!(capture_id = %c.id, provider, verdict = %v.verdict, reason = %v.reason, "capture verified");
             out.push((c.id, v));
         }
         Ok(out)
     }
+}
+
+/// The `process capture` span of one captures-log record: a root in this process, continuing the
+/// trace whose context ingest wrote into the record's headers (none when ingest did not export
+/// spans, or the headers do not parse: then the capture's processing starts a trace of its own).
+fn process_span(record: &Record) -> Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "process capture",
+        otel.kind = "consumer",
+        topic = TOPIC_CAPTURES,
+        partition = i64::from(record.partition),
+        offset = i64::try_from(record.offset).unwrap_or(i64::MAX),
+        capture_id = Empty,
+        endpoint_id = Empty,
+        outcome = Empty,
+        otel.status_code = Empty,
+    );
+    if let Some(parent) = hookmetry_telemetry::TraceParent::from_headers(&record.headers) {
+        parent.adopt(&span);
+    }
+    span
 }
 
 /// The newest stored record per partition, not yet committed.

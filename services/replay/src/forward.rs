@@ -132,11 +132,63 @@ pub fn with_edits(capture: &CapturedRequest, target: &Url, edits: &Edits) -> Res
     Ok(Prepared { request, edited })
 }
 
+/// `request` carrying `traceparent` (`replay.propagate_trace_context`): a captured
+/// `traceparent` is replaced where it stood (its first occurrence; repeats are dropped), and a
+/// captured `tracestate` is dropped, since it belongs to the trace of the replaced value.
+/// Without a captured one, `traceparent` goes last. The body and every other header are kept.
+pub fn with_traceparent(request: &OutgoingRequest, traceparent: &str) -> OutgoingRequest {
+    let header = Header::new("traceparent", Bytes::copy_from_slice(traceparent.as_bytes()));
+    let mut headers = Vec::with_capacity(request.headers.len() + 1);
+    let mut placed = false;
+    for h in &request.headers {
+        if h.name.trim_ascii().eq_ignore_ascii_case("traceparent") {
+            if !placed {
+                headers.push(header.clone());
+                placed = true;
+            }
+        } else if !h.name.trim_ascii().eq_ignore_ascii_case("tracestate") {
+            headers.push(h.clone());
+        }
+    }
+    if !placed {
+        headers.push(header);
+    }
+    OutgoingRequest { headers, ..request.clone() }
+}
+
 #[cfg(test)]
 mod tests {
     use hookmetry_core::{CaptureId, EndpointId, TeamId, Timestamp};
 
     use super::*;
+
+    #[test]
+    fn traceparent_replaces_the_captured_one_in_place_and_drops_its_tracestate() {
+        let ours = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let theirs = capture(
+            "/",
+            None,
+            &[
+                ("X-First", b"1"),
+                ("TraceParent", b"00-11111111111111111111111111111111-2222222222222222-01"),
+                ("tracestate", b"vendor=abc"),
+                ("X-Last", b"\xff"),
+                ("traceparent", b"repeated"),
+            ],
+            b"{\"exact\": true}",
+        );
+        let request = outgoing_request(&theirs, &Url::parse("http://r.example/").unwrap());
+        let traced = with_traceparent(&request, ours);
+        let names: Vec<(&str, &[u8])> = traced.headers.iter().map(|h| (h.name.as_str(), &h.value[..])).collect();
+        assert_eq!(names, [("X-First", &b"1"[..]), ("traceparent", ours.as_bytes()), ("X-Last", &b"\xff"[..])]);
+        assert_eq!((&traced.body, traced.body_sha256), (&request.body, request.body_sha256));
+        assert_eq!((&traced.method, &traced.url), (&request.method, &request.url));
+
+        let plain =
+            outgoing_request(&capture("/", None, &[("A", b"1")], b""), &Url::parse("http://r.example/").unwrap());
+        let names: Vec<String> = with_traceparent(&plain, ours).headers.iter().map(|h| h.name.clone()).collect();
+        assert_eq!(names, ["A", "traceparent"], "appended when the capture had none");
+    }
 
     fn capture(path: &str, query: Option<&str>, headers: &[(&str, &[u8])], body: &[u8]) -> CapturedRequest {
         CapturedRequest {

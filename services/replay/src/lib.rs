@@ -16,7 +16,7 @@ mod schedule;
 mod send;
 mod worker;
 
-pub use forward::{EditError, Edits, Prepared, forwarded_headers, outgoing_request, with_edits};
+pub use forward::{EditError, Edits, Prepared, forwarded_headers, outgoing_request, with_edits, with_traceparent};
 pub use schedule::RetrySchedule;
 pub use send::{Sender, SenderError, SenderSettings};
 pub use worker::{GROUP, ReplayError, ReplaySettings, ReplayWorker, WorkerSettings, wake_record};

@@ -22,6 +22,8 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::field::Empty;
+use tracing::{Instrument as _, Span};
 
 use crate::schedule::human;
 use crate::{RetrySchedule, Sender, SenderError, SenderSettings, SettingError};
@@ -59,6 +61,9 @@ pub struct WorkerSettings {
     /// On shutdown, how long attempts in flight may finish. Those still running after it are
     /// abandoned; their deliveries stay pending and are tried again after a restart.
     pub shutdown_grace: Duration,
+    /// `replay.propagate_trace_context`: send a `traceparent` naming the attempt's span (in
+    /// place of a captured one) when spans are exported.
+    pub propagate_trace_context: bool,
 }
 
 impl Default for WorkerSettings {
@@ -70,6 +75,7 @@ impl Default for WorkerSettings {
             max_in_flight: 256,
             poll_wait: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(10),
+            propagate_trace_context: false,
         }
     }
 }
@@ -489,8 +495,49 @@ async fn attempt(shared: Arc<Shared>, snapshot: Delivery, target: String, slot: 
     }
 
     let number = d.attempts + 1;
+    let span = attempt_span(&d, number, &target);
+    make_attempt(shared, d, number, target, span.clone()).instrument(span).await;
+}
+
+/// The `delivery attempt` span of attempt `number` of `d`: in the trace `d` was made in (the
+/// capture's, for a forwarding rule; the API request's, for a manual replay), whether a record
+/// woke the delivery or a scan of the store found it. A root when `d` has no context.
+fn attempt_span(d: &Delivery, number: u32, target: &str) -> Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "delivery attempt",
+        otel.kind = "client",
+        delivery_id = %d.id,
+        attempt = i64::from(number),
+        target = %target,
+        status = Empty,
+        error = Empty,
+        state = Empty,
+        otel.status_code = Empty,
+    );
+    if let Some(parent) = d.trace_parent.as_deref().and_then(hookmetry_telemetry::TraceParent::parse) {
+        parent.adopt(&span);
+    }
+    span
+}
+
+/// Sends attempt `number` of the claimed delivery `d` and records it.
+async fn make_attempt(shared: Arc<Shared>, d: Delivery, number: u32, target: String, span: Span) {
     let started = Instant::now();
-    let attempt = shared.sender.attempt(d.id, number, &d.request).await;
+    let traced;
+    let request = match shared.settings.propagate_trace_context.then(|| hookmetry_telemetry::TraceParent::of(&span)) {
+        Some(Some(context)) => {
+            traced = crate::with_traceparent(&d.request, &context.header());
+            &traced
+        }
+        _ => &d.request,
+    };
+    let attempt = shared.sender.attempt(d.id, number, request).await;
+    span.record("status", attempt.response_status.map(i64::from));
+    if let Some(e) = attempt.error {
+        span.record("error", e.as_str());
+        span.record("otel.status_code", "error");
+    }
     let m = &shared.metrics;
     m.attempt_seconds.observe(started.elapsed().as_secs_f64());
     let outcome = attempt.error.map_or("success", |e| e.as_str());
@@ -511,6 +558,7 @@ async fn attempt(shared: Arc<Shared>, snapshot: Delivery, target: String, slot: 
         Some(_) => (DeliveryState::DeadLettered, None),
     };
     let progress = DeliveryProgress { state, attempts: number, next_attempt_at, updated_at: now };
+    span.record("state", state.as_str());
     tracing::debug!(
         delivery_id = %d.id,
         attempt = number,
@@ -735,10 +783,18 @@ impl Backoff {
 /// delivery (the API, the processor's forwarding rules). It is keyed by the target's host, so one
 /// target's deliveries meet on one partition, and so on one worker, which holds the per-target
 /// limit.
+///
+/// It carries the delivery's trace context (`traceparent`) in its headers too, for whoever reads
+/// the log; the worker itself takes the context from the stored delivery, which a scan reads
+/// the same way.
 pub fn wake_record(d: &Delivery) -> NewRecord {
     let host = Url::parse(&d.request.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-    NewRecord::new(host, hookmetry_proto::encode_delivery_request(d.id))
-        .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_DELIVERY_REQUEST)
+    let mut record = NewRecord::new(host, hookmetry_proto::encode_delivery_request(d.id))
+        .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_DELIVERY_REQUEST);
+    if let Some(parent) = d.trace_parent.as_deref().and_then(hookmetry_telemetry::TraceParent::parse) {
+        parent.write_headers(&mut record.headers);
+    }
+    record
 }
 
 #[cfg(test)]
@@ -792,6 +848,43 @@ mod tests {
             key(WorkerSettings { scan_interval: Duration::from_secs(601), ..Default::default() }),
             "replay.scan_interval"
         );
+    }
+
+    #[test]
+    fn the_wake_record_carries_the_delivery_trace_context() {
+        let now = Timestamp::now();
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let d = Delivery {
+            id: DeliveryId::new(),
+            team_id: hookmetry_core::TeamId::new(),
+            endpoint_id: hookmetry_core::EndpointId::new(),
+            capture_id: hookmetry_core::CaptureId::new(),
+            origin: hookmetry_core::DeliveryOrigin::Manual,
+            request: hookmetry_core::OutgoingRequest {
+                method: "POST".into(),
+                url: "https://r.example/hook?token=x".into(),
+                headers: vec![],
+                body: Bytes::new(),
+                body_sha256: [0; 32],
+            },
+            edited: false,
+            resigned: false,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            max_attempts: 3,
+            next_attempt_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            trace_parent: Some(traceparent.into()),
+        };
+        let header = |r: &NewRecord, name: &str| r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let traced = wake_record(&d);
+        assert_eq!(traced.key, Bytes::from_static(b"r.example"));
+        assert_eq!(header(&traced, "traceparent"), Some(Bytes::from_static(traceparent.as_bytes())));
+        let untraced = wake_record(&Delivery { trace_parent: None, ..d.clone() });
+        assert_eq!(untraced.headers.len(), 1, "the schema only: {:?}", untraced.headers);
+        let garbled = wake_record(&Delivery { trace_parent: Some("not a traceparent".into()), ..d });
+        assert_eq!(header(&garbled, "traceparent"), None, "a stored value that does not parse is not passed on");
     }
 
     #[test]

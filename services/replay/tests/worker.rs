@@ -184,6 +184,7 @@ impl Fixture {
             next_attempt_at: Some(now),
             created_at: now,
             updated_at: now,
+            trace_parent: None,
         }
     }
 

@@ -172,6 +172,8 @@ impl ListenMutation {
                     next_attempt_at: None,
                     created_at: now,
                     updated_at: now,
+                    // `hookmetry listen` is not traced: its attempts happen on the user's machine.
+                    trace_parent: None,
                 };
                 // First write wins: two reports racing for a new delivery store one.
                 a.ctx.store.put_delivery(&d).await?;

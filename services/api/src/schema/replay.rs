@@ -18,6 +18,8 @@ use hookmetry_proto::{DeliveryUpdate, Event};
 use hookmetry_replay::{EditError, Edits, Prepared};
 use hookmetry_store::CapturePage;
 use sha2::Digest;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use super::captures::{CaptureFilterInput, CaptureObject, HeaderObject};
 use super::endpoints::HeaderInput;
@@ -342,17 +344,24 @@ impl ReplayMutation {
     /// the server's schedule. Answers at once with the pending delivery; follow it with
     /// `delivery(id)` or the `deliveryUpdated` subscription.
     async fn replay_capture(&self, c: &Context<'_>, input: ReplayCaptureInput) -> Result<DeliveryObject, ApiError> {
-        let a = Access::of(c);
-        let replay = settings(&a)?;
-        let id: CaptureId = parse_id("captureId", &input.capture_id)?;
-        let capture = a.ctx.store.capture(id).await?.filter(|c| a.caller.can_read(c.team_id));
-        let capture = capture.ok_or(ApiError::NotFound("capture"))?;
-        a.require(capture.team_id, Role::Editor, "replay captures")?;
-        let target = parse_target(&input.target, &replay.policy)?;
-        let edits = input.edits.map(ReplayEditsInput::into_edits).transpose()?.unwrap_or_default();
-        let prepared = hookmetry_replay::with_edits(&capture, &target, &edits).map_err(edit_error)?;
-        let delivery = create(&a, replay, &capture, prepared, input.resign).await?;
-        Ok(DeliveryObject(delivery))
+        let span = replay_span("replayCapture");
+        let result = async {
+            let a = Access::of(c);
+            let replay = settings(&a)?;
+            let id: CaptureId = parse_id("captureId", &input.capture_id)?;
+            let capture = a.ctx.store.capture(id).await?.filter(|c| a.caller.can_read(c.team_id));
+            let capture = capture.ok_or(ApiError::NotFound("capture"))?;
+            a.require(capture.team_id, Role::Editor, "replay captures")?;
+            let target = parse_target(&input.target, &replay.policy)?;
+            let edits = input.edits.map(ReplayEditsInput::into_edits).transpose()?.unwrap_or_default();
+            let prepared = hookmetry_replay::with_edits(&capture, &target, &edits).map_err(edit_error)?;
+            let delivery = create(&a, replay, &capture, prepared, input.resign).await?;
+            Ok(DeliveryObject(delivery))
+        }
+        .instrument(span.clone())
+        .await;
+        end_replay_span(&span, result.as_ref().map(|_| 1));
+        result
     }
 
     /// Replays up to `limit` captures of an endpoint that pass `filter`, newest first, each as
@@ -362,27 +371,35 @@ impl ReplayMutation {
         c: &Context<'_>,
         input: ReplayCapturesInput,
     ) -> Result<ReplayCapturesPayload, ApiError> {
-        let a = Access::of(c);
-        let replay = settings(&a)?;
-        let endpoint_id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
-        let endpoint = a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        a.require(endpoint.team_id, Role::Editor, "replay captures")?;
-        let target = parse_target(&input.target, &replay.policy)?;
-        let limit = match input.limit {
-            None => 100,
-            Some(n) if !(1..=MAX_BULK as i32).contains(&n) => {
-                return Err(ApiError::bad("limit", format!("must be 1 to {MAX_BULK}, got {n}")));
+        let span = replay_span("replayCaptures");
+        let result = async {
+            let a = Access::of(c);
+            let replay = settings(&a)?;
+            let endpoint_id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
+            let endpoint = a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+            a.require(endpoint.team_id, Role::Editor, "replay captures")?;
+            let target = parse_target(&input.target, &replay.policy)?;
+            let limit = match input.limit {
+                None => 100,
+                Some(n) if !(1..=MAX_BULK as i32).contains(&n) => {
+                    return Err(ApiError::bad("limit", format!("must be 1 to {MAX_BULK}, got {n}")));
+                }
+                Some(n) => n as u32,
+            };
+            let filter = input.filter.map(CaptureFilterInput::validate).transpose()?.unwrap_or_default();
+            let page = a.ctx.store.captures(endpoint_id, &CapturePage { limit, before: None, filter }).await?;
+            let mut deliveries = Vec::with_capacity(page.items.len());
+            for capture in &page.items {
+                let prepared =
+                    Prepared { request: hookmetry_replay::outgoing_request(capture, &target), edited: false };
+                deliveries.push(DeliveryObject(create(&a, replay, capture, prepared, input.resign).await?));
             }
-            Some(n) => n as u32,
-        };
-        let filter = input.filter.map(CaptureFilterInput::validate).transpose()?.unwrap_or_default();
-        let page = a.ctx.store.captures(endpoint_id, &CapturePage { limit, before: None, filter }).await?;
-        let mut deliveries = Vec::with_capacity(page.items.len());
-        for capture in &page.items {
-            let prepared = Prepared { request: hookmetry_replay::outgoing_request(capture, &target), edited: false };
-            deliveries.push(DeliveryObject(create(&a, replay, capture, prepared, input.resign).await?));
+            Ok(ReplayCapturesPayload { deliveries, has_more: page.has_more })
         }
-        Ok(ReplayCapturesPayload { deliveries, has_more: page.has_more })
+        .instrument(span.clone())
+        .await;
+        end_replay_span(&span, result.as_ref().map(|p| p.deliveries.len()));
+        result
     }
 
     /// Replaces an endpoint's forwarding rules: every new capture that matches a rule is sent to
@@ -458,7 +475,36 @@ impl ReplayEditsInput {
     }
 }
 
-/// Records a new pending delivery (re-signed first when asked), wakes a worker and announces it.
+/// The root span of a replay mutation. A `traceparent` the API caller sent is not continued: a
+/// replay starts a trace of its own, in which every attempt of its deliveries is made.
+fn replay_span(operation: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        parent: None,
+        "replay request",
+        otel.kind = "server",
+        operation,
+        deliveries = Empty,
+        error = Empty,
+        otel.status_code = Empty,
+    )
+}
+
+fn end_replay_span(span: &tracing::Span, result: Result<usize, &ApiError>) {
+    match result {
+        Ok(n) => {
+            span.record("deliveries", i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        Err(e) => {
+            span.record("error", e.code());
+            if e.status().is_server_error() {
+                span.record("otel.status_code", "error");
+            }
+        }
+    }
+}
+
+/// Records a new pending delivery (re-signed first when asked), wakes a worker and announces it,
+/// in a `create delivery` span whose context the delivery keeps for its attempts.
 async fn create(
     a: &Access<'_>,
     replay: &ReplaySettings,
@@ -466,14 +512,40 @@ async fn create(
     prepared: Prepared,
     resign: bool,
 ) -> Result<Delivery, ApiError> {
-    let Prepared { mut request, edited } = prepared;
+    let Prepared { request, edited } = prepared;
+    let id = DeliveryId::new();
+    let target = hookmetry_egress::Url::parse(&request.url)
+        .map(|u| hookmetry_egress::http1::host_port(&u))
+        .unwrap_or_else(|_| "invalid-url".into());
+    let span = tracing::info_span!("create delivery", delivery_id = %id, target = %target);
+    let trace_parent = hookmetry_telemetry::TraceParent::of(&span).map(|p| p.header());
+    let made = Made { id, request, edited, trace_parent };
+    record_delivery(a, replay, capture, made, resign).instrument(span).await
+}
+
+/// A delivery about to be recorded: its id, request and trace context.
+struct Made {
+    id: DeliveryId,
+    request: OutgoingRequest,
+    edited: bool,
+    trace_parent: Option<String>,
+}
+
+async fn record_delivery(
+    a: &Access<'_>,
+    replay: &ReplaySettings,
+    capture: &CapturedRequest,
+    made: Made,
+    resign: bool,
+) -> Result<Delivery, ApiError> {
+    let Made { id, mut request, edited, trace_parent } = made;
     let now = Timestamp::now();
     if resign {
         let endpoint = a.ctx.store.endpoint(capture.endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
         resign_request(&endpoint, &mut request, now)?;
     }
     let delivery = Delivery {
-        id: DeliveryId::new(),
+        id,
         team_id: capture.team_id,
         endpoint_id: capture.endpoint_id,
         capture_id: capture.id,
@@ -487,6 +559,7 @@ async fn create(
         next_attempt_at: Some(now),
         created_at: now,
         updated_at: now,
+        trace_parent,
     };
     a.ctx.store.put_delivery(&delivery).await?;
     if let Err(e) = replay.log.append(TOPIC_DELIVERIES, hookmetry_replay::wake_record(&delivery)).await {

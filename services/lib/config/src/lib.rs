@@ -121,6 +121,7 @@ pub struct ReplayConfig {
     /// As written; parsed (and checked at load) by [`hookmetry_egress::parse_networks`].
     pub allowed_networks: Vec<String>,
     pub denied_networks: Vec<String>,
+    pub propagate_trace_context: bool,
 }
 
 /// How the process was started, for defaults that differ between a laptop and a cluster.
@@ -146,6 +147,10 @@ pub struct ApiConfig {
 pub struct TelemetryConfig {
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Empty: no span export.
+    pub otlp_endpoint: String,
+    pub trace_sample_ratio: f64,
+    pub service_name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -356,9 +361,34 @@ impl Config {
                 format!("must be between 1 and 15, got {}", self.store.scylla_replication_factor),
             ));
         }
+        let t = &self.telemetry;
+        if let Some(message) = otlp_endpoint_problem(t.otlp_endpoint.trim()) {
+            return Err(("telemetry.otlp_endpoint", message));
+        }
+        if !(0.0..=1.0).contains(&t.trace_sample_ratio) {
+            return Err((
+                "telemetry.trace_sample_ratio",
+                format!("must be between 0.0 and 1.0, got {}", t.trace_sample_ratio),
+            ));
+        }
+        let name = t.service_name.trim();
+        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+            return Err((
+                "telemetry.service_name",
+                format!(
+                    "must be 1 to 255 characters without control characters, got `{}`",
+                    t.service_name.escape_debug()
+                ),
+            ));
+        }
         // The mode changes only the loopback default, never whether a value is valid.
         self.replay_settings_checked(RunMode::Run)?;
         Ok(())
+    }
+
+    /// The OTLP endpoint spans are exported to; `None` when tracing export is off.
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        Some(self.telemetry.otlp_endpoint.trim()).filter(|e| !e.is_empty())
     }
 
     /// The replay worker's settings: its HTTP client (with the address policy of `mode` where
@@ -405,6 +435,7 @@ impl Config {
                 scan_interval: r.scan_interval.0,
                 // Attempts in flight may finish while the server drains its requests.
                 shutdown_grace: self.server.shutdown_grace.0,
+                propagate_trace_context: r.propagate_trace_context,
                 ..hookmetry_replay::WorkerSettings::default()
             },
         };
@@ -465,6 +496,40 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// What is wrong with a `telemetry.otlp_endpoint` value, if anything: empty, or
+/// `http://HOST:PORT` (OTLP over plain gRPC).
+fn otlp_endpoint_problem(endpoint: &str) -> Option<String> {
+    if endpoint.is_empty() {
+        return None;
+    }
+    if endpoint.starts_with("https://") {
+        return Some(format!(
+            "`{endpoint}`: TLS to the collector is not built in; use http:// to a collector next to hookmetry \
+             (an agent or sidecar), which can forward over TLS"
+        ));
+    }
+    let Some(authority) = endpoint.strip_prefix("http://") else {
+        return Some(format!(
+            "`{endpoint}` is not an OTLP/gRPC endpoint: write http://HOST:PORT, e.g. http://otel-collector:4317"
+        ));
+    };
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => (host, port),
+        _ => {
+            return Some(format!(
+                "`{endpoint}` needs a host and a port and nothing else: write http://HOST:PORT, \
+                 e.g. http://otel-collector:4317"
+            ));
+        }
+    };
+    let bad_host = host.chars().any(|c| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '@'));
+    if bad_host || port.is_empty() {
+        return Some(format!("`{endpoint}` needs a host and a port and nothing else: write http://HOST:PORT"));
+    }
+    None
 }
 
 fn invalid(key: &str, message: String) -> ConfigError {

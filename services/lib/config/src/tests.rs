@@ -219,3 +219,78 @@ fn tempfile_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn telemetry_trace_keys_default_to_no_export_and_load_from_every_layer() {
+    let c = Config::defaults();
+    assert_eq!(c.otlp_endpoint(), None, "tracing export is off by default");
+    assert_eq!(c.telemetry.trace_sample_ratio, 1.0);
+    assert_eq!(c.telemetry.service_name, "hookmetry");
+    assert!(!c.replay.propagate_trace_context, "forwarding stays byte-exact by default");
+    assert!(!c.replay_settings(RunMode::Serve).unwrap().worker.propagate_trace_context);
+
+    let c = Config::load(&Sources {
+        env: vec![
+            ("HOOKMETRY_TELEMETRY_OTLP_ENDPOINT".into(), "http://otel-collector:4317".into()),
+            ("HOOKMETRY_TELEMETRY_TRACE_SAMPLE_RATIO".into(), "0.25".into()),
+        ],
+        overrides: vec![
+            ("telemetry.service_name".into(), "hookmetry-eu".into()),
+            ("replay.propagate_trace_context".into(), "true".into()),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.otlp_endpoint(), Some("http://otel-collector:4317"));
+    assert_eq!(c.telemetry.trace_sample_ratio, 0.25);
+    assert_eq!(c.telemetry.service_name, "hookmetry-eu");
+    assert!(c.replay_settings(RunMode::Run).unwrap().worker.propagate_trace_context);
+
+    let dir = tempfile_dir("telemetry");
+    let file = dir.join("c.toml");
+    // A whole number is a ratio too.
+    std::fs::write(&file, "[telemetry]\ntrace_sample_ratio = 0\notlp_endpoint = \"http://[::1]:4317/\"\n").unwrap();
+    let c = Config::load(&Sources { file: Some(file), ..Default::default() }).unwrap();
+    assert_eq!(c.telemetry.trace_sample_ratio, 0.0);
+    assert_eq!(c.otlp_endpoint(), Some("http://[::1]:4317/"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_telemetry_values_fail_the_load_naming_the_key() {
+    for (var, value, key, message) in [
+        (
+            "HOOKMETRY_TELEMETRY_TRACE_SAMPLE_RATIO",
+            "1.5",
+            "telemetry.trace_sample_ratio",
+            "between 0.0 and 1.0, got 1.5",
+        ),
+        ("HOOKMETRY_TELEMETRY_TRACE_SAMPLE_RATIO", "-0.1", "telemetry.trace_sample_ratio", "between 0.0 and 1.0"),
+        ("HOOKMETRY_TELEMETRY_TRACE_SAMPLE_RATIO", "NaN", "telemetry.trace_sample_ratio", "between 0.0 and 1.0"),
+        ("HOOKMETRY_TELEMETRY_TRACE_SAMPLE_RATIO", "half", "telemetry.trace_sample_ratio", "expected a number"),
+        (
+            "HOOKMETRY_TELEMETRY_OTLP_ENDPOINT",
+            "otel-collector:4317",
+            "telemetry.otlp_endpoint",
+            "write http://HOST:PORT",
+        ),
+        ("HOOKMETRY_TELEMETRY_OTLP_ENDPOINT", "https://otel.example:4317", "telemetry.otlp_endpoint", "TLS"),
+        ("HOOKMETRY_TELEMETRY_OTLP_ENDPOINT", "http://otel-collector", "telemetry.otlp_endpoint", "a host and a port"),
+        ("HOOKMETRY_TELEMETRY_OTLP_ENDPOINT", "http://:4317", "telemetry.otlp_endpoint", "a host and a port"),
+        (
+            "HOOKMETRY_TELEMETRY_OTLP_ENDPOINT",
+            "http://c:4317/v1/traces",
+            "telemetry.otlp_endpoint",
+            "a host and a port",
+        ),
+        ("HOOKMETRY_TELEMETRY_OTLP_ENDPOINT", "http://user@c:4317", "telemetry.otlp_endpoint", "a host and a port"),
+        ("HOOKMETRY_TELEMETRY_SERVICE_NAME", " ", "telemetry.service_name", "must be 1 to 255 characters"),
+        ("HOOKMETRY_REPLAY_PROPAGATE_TRACE_CONTEXT", "yes", "replay.propagate_trace_context", "expected true or false"),
+    ] {
+        let err = Config::load(&env(&[(var, value)])).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("config key `{key}` (from environment variable {var})")) && err.contains(message),
+            "{var}={value}: {err}"
+        );
+    }
+}

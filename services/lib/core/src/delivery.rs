@@ -202,6 +202,10 @@ pub struct Delivery {
     pub next_attempt_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// W3C `traceparent` of the span that made the delivery (a forwarding rule's processing of
+    /// the capture, or the API request that replayed it), when spans are exported: every
+    /// attempt continues that trace, also one a scan of the store starts hours later.
+    pub trace_parent: Option<String>,
 }
 
 /// What kind of failure an attempt met, coarse enough to count in a metric.

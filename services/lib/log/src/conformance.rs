@@ -43,6 +43,7 @@ pub async fn run_all(h: &dyn LogHarness) {
     commit_then_reopen_resumes_after_commit(h).await;
     groups_are_independent(h).await;
     tail_sees_only_later_records(h).await;
+    trace_headers_reach_tails_and_survive_a_restart(h).await;
     poll_with_nothing_returns_empty_after_wait(h).await;
     concurrent_appends_get_distinct_positions(h).await;
     append_batch_keeps_order(h).await;
@@ -203,6 +204,33 @@ pub async fn tail_sees_only_later_records(h: &dyn LogHarness) {
     let mut consumer = join(&*log, &topic, &h.topic("tail-g")).await;
     let all = collect(&mut *consumer, 6, "group after tail").await;
     assert_eq!(payloads_of(&all), [old, new].concat());
+}
+
+/// Trace context rides in record headers (docs/tracing.md): a tail gets them as appended, and a
+/// group reads them back after the log was reopened (a restart).
+pub async fn trace_headers_reach_tails_and_survive_a_restart(h: &dyn LogHarness) {
+    let topic = h.topic("trace-headers");
+    let traceparent = &b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"[..];
+    let traced = NewRecord::new("k", &b"traced"[..])
+        .with_header("schema", &b"captured-request/1"[..])
+        .with_header("traceparent", traceparent)
+        .with_header("tracestate", &b"vendor=t61rcWkgMzE,other=1"[..]);
+    {
+        let log = h.open().await;
+        log.append(&topic, NewRecord::new("k", &b"before the tail"[..])).await.expect("append");
+        let mut tail = log.tail(&topic).await.expect("tail");
+        log.append(&topic, traced.clone()).await.expect("append");
+        let got = collect_tail(&mut *tail, 1).await;
+        assert_eq!(got[0].payload, traced.payload);
+        assert_eq!(got[0].headers, traced.headers, "a tail gets the headers as appended");
+    }
+    let log = h.open().await;
+    let mut consumer = join(&*log, &topic, &h.topic("trace-headers-g")).await;
+    let got = collect(&mut *consumer, 2, "after reopening").await;
+    assert_eq!(got[1].payload, traced.payload);
+    assert_eq!(got[1].headers, traced.headers, "headers survive a restart");
+    assert_eq!(got[1].header("traceparent").map(|v| &v[..]), Some(traceparent));
+    assert!(got[0].headers.is_empty(), "a record without headers gets none: {:?}", got[0].headers);
 }
 
 pub async fn poll_with_nothing_returns_empty_after_wait(h: &dyn LogHarness) {

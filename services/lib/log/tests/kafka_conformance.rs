@@ -161,6 +161,7 @@ conformance_cases!(
     commit_then_reopen_resumes_after_commit,
     groups_are_independent,
     tail_sees_only_later_records,
+    trace_headers_reach_tails_and_survive_a_restart,
     poll_with_nothing_returns_empty_after_wait,
     concurrent_appends_get_distinct_positions,
     append_batch_keeps_order,

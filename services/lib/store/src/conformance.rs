@@ -56,6 +56,7 @@ pub async fn run_all(h: &dyn StoreHarness) {
     verification_settings_round_trip(h).await;
     verifications_stored_replaced_and_filtered(h).await;
     delivery_round_trip_is_byte_exact_and_first_write_wins(h).await;
+    delivery_trace_context_round_trips(h).await;
     deliveries_listed_per_capture_newest_first(h).await;
     attempts_recorded_once_in_order_with_progress(h).await;
     due_deliveries_are_pending_and_due_earliest_first(h).await;
@@ -716,6 +717,42 @@ pub async fn delivery_round_trip_is_byte_exact_and_first_write_wins(h: &dyn Stor
     assert_eq!(store.delivery(DeliveryId::new()).await.unwrap(), None);
 }
 
+/// The trace context a delivery was made in comes back on every read, unchanged by attempts, so
+/// a retry that a scan of the store starts continues the capture's trace. No context stays none.
+pub async fn delivery_trace_context_round_trips(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "delivery trace context").await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traced = Delivery {
+        trace_parent: Some(traceparent.into()),
+        ..new_delivery(&capture, DeliveryOrigin::Rule { rule_id: "traced".into() })
+    };
+    let untraced = new_delivery(&capture, DeliveryOrigin::Manual);
+    for d in [&traced, &untraced] {
+        store.put_delivery(d).await.unwrap();
+    }
+    assert_eq!(store.delivery(traced.id).await.unwrap(), Some(traced.clone()));
+    assert_eq!(store.delivery(untraced.id).await.unwrap().unwrap().trace_parent, None);
+    let listed = store.deliveries_for_capture(capture.id).await.unwrap();
+    let of = |id: DeliveryId| listed.iter().find(|d| d.id == id).map(|d| d.trace_parent.clone());
+    assert_eq!(of(traced.id), Some(Some(traceparent.to_string())), "deliveries_for_capture: {listed:?}");
+    assert_eq!(of(untraced.id), Some(None));
+
+    // A failed attempt schedules a retry; the scan that finds it due sees the same context.
+    let retry_at = Timestamp::from_micros(traced.created_at.micros() + 1_000);
+    let progress = DeliveryProgress {
+        state: DeliveryState::Pending,
+        attempts: 1,
+        next_attempt_at: Some(retry_at),
+        updated_at: retry_at,
+    };
+    assert!(store.record_attempt(&new_attempt(traced.id, 1, Some(503)), &progress).await.unwrap());
+    let due = store.due_deliveries(Timestamp::from_micros(retry_at.micros() + 1), 100).await.unwrap();
+    let found = due.iter().find(|d| d.id == traced.id).expect("the retry is due");
+    assert_eq!(found.trace_parent.as_deref(), Some(traceparent), "after an attempt");
+    assert_eq!(found.attempts, 1);
+}
+
 pub async fn deliveries_listed_per_capture_newest_first(h: &dyn StoreHarness) {
     let store = h.open().await;
     let (ep, capture) = endpoint_with_capture(&store, "deliveries per capture").await;
@@ -1125,6 +1162,7 @@ fn new_delivery(capture: &CapturedRequest, origin: DeliveryOrigin) -> Delivery {
         next_attempt_at: Some(now),
         created_at: now,
         updated_at: now,
+        trace_parent: None,
     }
 }
 

@@ -164,6 +164,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (endpoint_id, name)
     ) STRICT;
     ",
+    // Version 7: the W3C `traceparent` of the span that made a delivery, so every attempt (also
+    // one a scan starts after a restart) continues the trace. NULL when traces are not exported.
+    "
+    ALTER TABLE deliveries ADD COLUMN trace_parent TEXT;
+    ",
 ];
 
 /// Retention deletes this many captures per write transaction, so other writers (the processor)
@@ -176,7 +181,8 @@ const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at, 
 const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body, \
                                body_sha256, remote_addr, http_version, received_at";
 const DELIVERY_COLUMNS: &str = "id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, \
-                                edited, resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at";
+                                edited, resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at, \
+                                trace_parent";
 const ATTEMPT_COLUMNS: &str = "delivery_id, number, started_at, latency_ms, response_status, response_headers, \
                                response_body, response_truncated, error, error_message";
 /// Deliveries and attempts whose capture is gone (deleted or expired), removed with it.
@@ -853,7 +859,7 @@ impl Store for SqliteStore {
         self.write("delivery", "store delivery", move |tx| {
             tx.prepare_cached(&format!(
                 "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
                  ON CONFLICT (id) DO NOTHING"
             ))?
             .execute(rusqlite::params![
@@ -875,6 +881,7 @@ impl Store for SqliteStore {
                 d.next_attempt_at.map(|t| t.micros()),
                 d.created_at.micros(),
                 d.updated_at.micros(),
+                d.trace_parent,
             ])
             .map(drop)
         })
@@ -1125,6 +1132,7 @@ struct DeliveryRow {
     next_attempt_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    trace_parent: Option<String>,
 }
 
 fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
@@ -1147,6 +1155,7 @@ fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         next_attempt_at: r.get(15)?,
         created_at: r.get(16)?,
         updated_at: r.get(17)?,
+        trace_parent: r.get(18)?,
     })
 }
 
@@ -1173,6 +1182,7 @@ impl DeliveryRow {
             next_attempt_at: self.next_attempt_at.map(Timestamp::from_micros),
             created_at: Timestamp::from_micros(self.created_at),
             updated_at: Timestamp::from_micros(self.updated_at),
+            trace_parent: self.trace_parent,
         })
     }
 }

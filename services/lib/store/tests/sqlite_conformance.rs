@@ -76,6 +76,7 @@ conformance_cases!(
     verification_settings_round_trip,
     verifications_stored_replaced_and_filtered,
     delivery_round_trip_is_byte_exact_and_first_write_wins,
+    delivery_trace_context_round_trips,
     deliveries_listed_per_capture_newest_first,
     attempts_recorded_once_in_order_with_progress,
     due_deliveries_are_pending_and_due_earliest_first,
@@ -135,7 +136,7 @@ async fn open_creates_directory_in_wal_mode_at_the_latest_schema_version() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 }
 
 /// Like several processes starting at once on a file none of them has created yet.

@@ -1,7 +1,14 @@
-//! Logs and metrics shared by every role: one tracing subscriber per process, one Prometheus
-//! registry that each role registers its metrics into.
+//! Logs, metrics and traces shared by every role: one tracing subscriber per process (log lines,
+//! and spans exported over OTLP when configured), one Prometheus registry that each role
+//! registers its metrics into, and the trace context that crosses the log and the store.
 
 use prometheus::{Encoder, Registry, TextEncoder};
+
+mod propagation;
+mod traces;
+
+pub use propagation::{TRACEPARENT, TRACESTATE, TraceParent, inject};
+pub use traces::{LogFormat, Telemetry, TraceExport, init};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -9,31 +16,8 @@ pub enum TelemetryError {
     Filter { filter: String, message: String },
     #[error("metric registration failed: {0}")]
     Metrics(#[from] prometheus::Error),
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// Installs the global tracing subscriber. `RUST_LOG` wins over `filter` when set.
-pub fn init_tracing(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
-    use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(f) if !f.is_empty() => f,
-        _ => filter.to_string(),
-    };
-    let env_filter = EnvFilter::try_new(&filter)
-        .map_err(|e| TelemetryError::Filter { filter: filter.clone(), message: e.to_string() })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(env_filter).with_writer(std::io::stderr);
-    // A second init (tests starting several servers in one process) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-    Ok(())
+    #[error("cannot set up the OTLP trace exporter for {endpoint}: {message}")]
+    Exporter { endpoint: String, message: String },
 }
 
 /// The process's metrics. Cloning shares the registry.

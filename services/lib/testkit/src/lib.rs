@@ -203,11 +203,21 @@ pub struct ChildServer {
 impl ChildServer {
     /// Starts `binary serve --listen 127.0.0.1:0 --data-dir dir` and waits for its banner.
     pub async fn start(binary: &Path, dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, dir, extra_args, &[]).await
+    }
+
+    /// [`ChildServer::start`] with these environment variables set for the child as well.
+    pub async fn start_with_env(
+        binary: &Path,
+        dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut args: Vec<&str> = vec!["serve", "--listen", "127.0.0.1:0", "--data-dir"];
         let dir_arg = dir.to_str().context("data dir is not UTF-8")?;
         args.push(dir_arg);
         args.extend_from_slice(extra_args);
-        let mut server = Self::spawn(binary, &args, String::new()).await?;
+        let mut server = Self::spawn_with_env(binary, &args, env, String::new()).await?;
         server.admin_token = std::fs::read_to_string(dir.join(hookmetry::ADMIN_TOKEN_FILE))?.trim().to_string();
         Ok(server)
     }
@@ -215,9 +225,20 @@ impl ChildServer {
     /// Starts `binary` with `args` (a `run --roles …` node, say) and waits for its banner.
     /// `admin_token` is what [`ChildServer::client`] authenticates with.
     pub async fn spawn(binary: &Path, args: &[&str], admin_token: String) -> anyhow::Result<Self> {
+        Self::spawn_with_env(binary, args, &[], admin_token).await
+    }
+
+    /// [`ChildServer::spawn`] with these environment variables set for the child as well.
+    pub async fn spawn_with_env(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        admin_token: String,
+    ) -> anyhow::Result<Self> {
         let mut child = tokio::process::Command::new(binary)
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

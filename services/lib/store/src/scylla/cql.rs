@@ -214,6 +214,10 @@ pub const MIGRATIONS: &[&[&str]] = &[
             updated_at  bigint,
             PRIMARY KEY ((endpoint_id), name, capture_id)
         ) WITH CLUSTERING ORDER BY (name ASC, capture_id DESC)"],
+    // Version 5: the W3C `traceparent` of the span that made a delivery, so every attempt (also
+    // one a scan starts after a restart) continues the trace. Null when traces are not exported.
+    // Run again after a crash, the column exists: the migration runner takes that as done.
+    &["ALTER TABLE deliveries ADD trace_parent text"],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -342,7 +346,7 @@ pub const DELETE_CAPTURE_DAYS: &str = "DELETE FROM capture_days WHERE endpoint_i
 macro_rules! delivery_columns {
     () => {
         "delivery_id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, edited, \
-         resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at"
+         resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at, trace_parent"
     };
 }
 macro_rules! attempt_columns {
@@ -355,7 +359,7 @@ macro_rules! attempt_columns {
 pub const INSERT_DELIVERY: &str = concat!(
     "INSERT INTO deliveries (",
     delivery_columns!(),
-    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
 );
 pub const SELECT_DELIVERY: &str = concat!("SELECT ", delivery_columns!(), " FROM deliveries WHERE delivery_id = ?");
 pub const SELECT_DELIVERY_STATE: &str = "SELECT state, next_attempt_at FROM deliveries WHERE delivery_id = ?";
@@ -486,6 +490,21 @@ pub fn create_keyspace(keyspace: &str, replication: &Replication, tablets_off: b
     format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {map}{tablets}")
 }
 
+/// Whether `statement` adds a column (`ALTER TABLE … ADD …`): run again after a crash, it fails
+/// because the column exists, which [`column_exists`] recognises.
+pub fn adds_column(statement: &str) -> bool {
+    let words: Vec<String> = statement.split_whitespace().take(4).map(str::to_ascii_uppercase).collect();
+    words.len() == 4 && words[0] == "ALTER" && words[1] == "TABLE" && words[3] == "ADD"
+}
+
+/// Whether a server's error message for an `ALTER TABLE … ADD` says the column is already there
+/// (ScyllaDB and Cassandra: "Invalid column name … because it conflicts with an existing
+/// column"; some versions: "… already exists").
+pub fn column_exists(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("conflicts with an existing column") || m.contains("already exists")
+}
+
 /// Only the test harness drops keyspaces.
 pub fn drop_keyspace(keyspace: &str) -> String {
     format!("DROP KEYSPACE IF EXISTS {keyspace}")
@@ -525,8 +544,47 @@ mod tests {
         let created: Vec<String> = all_schema().iter().flat_map(|s| tables_named(s)).collect();
         assert_eq!(created, TABLES, "TABLES must list what the schema creates, in order");
         for ddl in all_schema() {
-            assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS "), "not idempotent: {ddl}");
+            if adds_column(ddl) {
+                // Made idempotent by the runner (`column_exists`); only of tables created before.
+                let table = ddl.split_whitespace().nth(2).unwrap();
+                assert!(TABLES.contains(&table), "ALTER of an unknown table: {ddl}");
+                assert_eq!(ddl.split_whitespace().count(), 6, "one column per ALTER: {ddl}");
+            } else {
+                assert!(ddl.starts_with("CREATE TABLE IF NOT EXISTS "), "not idempotent: {ddl}");
+            }
         }
+    }
+
+    #[test]
+    fn a_column_added_twice_is_recognised() {
+        assert!(adds_column("ALTER TABLE deliveries ADD trace_parent text"));
+        assert!(adds_column("alter table deliveries add x int"));
+        assert!(!adds_column("ALTER TABLE deliveries DROP trace_parent"));
+        assert!(!adds_column("CREATE TABLE IF NOT EXISTS t (a int PRIMARY KEY)"));
+        assert!(column_exists("Invalid column name trace_parent because it conflicts with an existing column"));
+        assert!(column_exists("Column with name trace_parent already exists"));
+        assert!(!column_exists("unconfigured table deliveries"));
+    }
+
+    #[test]
+    fn delivery_columns_are_the_table_columns() {
+        let mut table: Vec<String> = MIGRATIONS[1][0]
+            .split_once('(')
+            .unwrap()
+            .1
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with(')'))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect();
+        table.extend(
+            all_schema()
+                .iter()
+                .filter(|s| adds_column(s) && s.contains(" deliveries "))
+                .map(|s| s.split_whitespace().nth(4).unwrap().to_string()),
+        );
+        let selected: Vec<String> = delivery_columns!().split(',').map(|c| c.trim().to_string()).collect();
+        assert_eq!(selected, table, "delivery_columns! must name every deliveries column, in table order");
     }
 
     #[test]

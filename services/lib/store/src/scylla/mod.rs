@@ -320,7 +320,12 @@ async fn migrate(session: &Session, options: &ScyllaOptions) -> Result<u32> {
     }
     for (i, statements) in cql::MIGRATIONS.iter().enumerate().skip(version as usize) {
         for statement in *statements {
-            session.query_unpaged(*statement, ()).await.map_err(ddl(format!("migrate to version {}", i + 1)))?;
+            match session.query_unpaged(*statement, ()).await {
+                Ok(_) => {}
+                // A migration run again after a crash finds its column added: done.
+                Err(e) if cql::adds_column(statement) && cql::column_exists(&e.to_string()) => {}
+                Err(e) => return Err(ddl(format!("migrate to version {}", i + 1))(e)),
+            }
         }
         let to = i as i32 + 1;
         session
@@ -506,6 +511,7 @@ struct DeliveryValues {
     next_attempt_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    trace_parent: Option<String>,
     ttl: i32,
 }
 
@@ -529,6 +535,7 @@ struct DeliveryRow {
     next_attempt_at: Option<i64>,
     created_at: Option<i64>,
     updated_at: Option<i64>,
+    trace_parent: Option<String>,
 }
 
 impl DeliveryRow {
@@ -566,6 +573,7 @@ impl DeliveryRow {
             next_attempt_at: self.next_attempt_at.map(Timestamp::from_micros),
             created_at: Timestamp::from_micros(created_at),
             updated_at: Timestamp::from_micros(self.updated_at.unwrap_or(created_at)),
+            trace_parent: self.trace_parent,
         }))
     }
 }
@@ -1296,6 +1304,7 @@ impl Store for ScyllaStore {
             next_attempt_at: d.next_attempt_at.map(|t| t.micros()),
             created_at: d.created_at.micros(),
             updated_at: d.updated_at.micros(),
+            trace_parent: d.trace_parent.clone(),
             ttl,
         };
         s.exec(&s.st.insert_delivery, row, what).await?;
