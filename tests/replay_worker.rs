@@ -2,6 +2,9 @@
 //! schedule, and a new worker on the same store finishes the delivery with every attempt
 //! numbered once.
 
+mod common;
+
+use common::read_request;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +17,7 @@ use hookmetry_core::{
 use hookmetry_store::{SqliteStore, Store};
 use hookmetry_testkit::ChildServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
@@ -43,7 +46,7 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Seen>>>) {
             let Ok((mut stream, _)) = listener.accept().await else { return };
             let (count, log) = (count.clone(), log.clone());
             tokio::spawn(async move {
-                while read_request(&mut stream).await {
+                while read_request(&mut stream).await.is_some() {
                     let n = count.fetch_add(1, Ordering::SeqCst);
                     let status = match n {
                         0 | 2 => 503,
@@ -67,31 +70,6 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Seen>>>) {
         }
     });
     (url, seen)
-}
-
-/// Reads one request (headers and a `content-length` body); `false` at the end of the stream.
-async fn read_request(stream: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let length: usize =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap_or(0));
-    while buf.len() < head_end + length {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    true
 }
 
 /// A team, endpoint and capture (retention keeps it), and a pending delivery of the capture to
