@@ -295,7 +295,11 @@ async fn captures_filter_through_graphql_and_bad_filters_name_the_field() {
         http.post(&ep.url).header("Stripe-Signature", "t=1,v1=abc").body("{\"type\":\"charge.succeeded\"}"),
     )
     .await;
-    let github = send(&server, http.post(&ep.url).header("X-GitHub-Event", "push").body("{\"ref\":\"main\"}")).await;
+    let github = send(
+        &server,
+        http.post(format!("{}/github/push", ep.url)).header("X-GitHub-Event", "push").body("{\"ref\":\"main\"}"),
+    )
+    .await;
     let get = send(&server, http.get(&ep.url)).await;
     let q = "query($e: ID!, $f: CaptureFilter) { captures(endpointId: $e, filter: $f) { edges { node { id } } } }";
     let ids = |f: Value| {
@@ -312,6 +316,9 @@ async fn captures_filter_through_graphql_and_bad_filters_name_the_field() {
         vec![stripe["id"].clone()]
     );
     assert_eq!(ids(serde_json::json!({ "bodyContains": "\"ref\"" })).await, vec![github["id"].clone()]);
+    assert_eq!(ids(serde_json::json!({ "pathPrefix": "/github/" })).await, vec![github["id"].clone()]);
+    assert_eq!(ids(serde_json::json!({ "pathPrefix": "/GitHub" })).await, Vec::<Value>::new(), "case-sensitive");
+    assert_eq!(ids(serde_json::json!({ "pathPrefix": "/" })).await.len(), 3);
     let from = stripe["receivedAt"].as_str().unwrap();
     let until = get["receivedAt"].as_str().unwrap();
     assert_eq!(
@@ -340,6 +347,11 @@ async fn captures_filter_through_graphql_and_bad_filters_name_the_field() {
             serde_json::json!({ "bodyContains": "x".repeat(1025) }),
             "filter.bodyContains",
             "invalid `filter.bodyContains`: must be at most 1024 bytes, got 1025",
+        ),
+        (
+            serde_json::json!({ "pathPrefix": "github" }),
+            "filter.pathPrefix",
+            "invalid `filter.pathPrefix`: must start with `/`, got `github`",
         ),
     ] {
         let (status, body) = server.admin.graphql_raw(q, serde_json::json!({ "e": ep.id, "f": filter })).await.unwrap();

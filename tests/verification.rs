@@ -301,6 +301,26 @@ async fn secrets_are_write_only_and_bad_settings_change_nothing() {
         );
     }
 
+    // A new provider without its secrets is refused, and changes nothing.
+    let (_, body) = server
+        .admin
+        .graphql_raw(update, json!({ "id": ep.id, "v": { "provider": "stripe", "toleranceSeconds": 30 } }))
+        .await
+        .unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["field"], "verification.secrets", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("from `standard-webhooks` to `stripe`"), "{body}");
+    assert_eq!(server.admin.graphql(full, json!({ "id": ep.id })).await.unwrap(), before);
+
+    // Same provider, secrets left out: the tolerance changes and the secret is kept, so a capture
+    // signed with it is still valid.
+    let kept = configure(&server.admin, &ep, json!({ "provider": "standard-webhooks", "toleranceSeconds": 120 })).await;
+    assert_eq!(kept["secrets"], json!([{ "label": "current" }]));
+    assert_eq!(kept["effectiveToleranceSeconds"], 120);
+    let body = r#"{"type":"kept"}"#;
+    let v = send(&server.admin, signed(&ep.url, "standard-webhooks", secret, body, now())).await;
+    assert_eq!(v["verdict"], "VALID", "{v}");
+    assert_eq!(v["secretLabel"], "current", "{v}");
+
     // null stops verifying.
     server.admin.graphql(update, json!({ "id": ep.id, "v": null })).await.unwrap();
     let after = server.admin.graphql(full, json!({ "id": ep.id })).await.unwrap();

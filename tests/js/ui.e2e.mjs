@@ -238,8 +238,29 @@ try {
     await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 1);
     assertEq(await page.locator('.vl-row').getAttribute('data-id'), ids.json, 'only the matching capture is listed');
     assert((await page.locator('.list-status').textContent()).includes('matching the filters'), 'the status says it is filtered');
+    // The filters are in the link: a reload (or the link sent to a teammate) shows the same list,
+    // and opening a capture keeps them.
+    await page.waitForFunction(() => location.hash.endsWith('?q=charge.succeeded'));
+    const pathFilter = page.getByLabel('Path starts with');
+    await pathFilter.fill('/blob');
+    await pathFilter.dispatchEvent('change');
+    await page.waitForFunction(() => location.hash.endsWith('?q=charge.succeeded&path=%2Fblob'));
+    await page.waitForFunction(() => document.querySelector('.list-status')?.textContent === 'No capture matches these filters.');
+    await pathFilter.fill('/ord');
+    await pathFilter.dispatchEvent('change');
+    await page.waitForFunction(() => location.hash.endsWith('?q=charge.succeeded&path=%2Ford'));
+    await page.reload();
+    await page.locator('.vl-row').first().waitFor();
+    assertEq(await page.getByLabel('Search body').inputValue(), 'charge.succeeded', 'search restored from the link');
+    assertEq(await pathFilter.inputValue(), '/ord', 'path restored from the link');
+    assertEq(await page.locator('.vl-row').count(), 1, 'the reloaded list is filtered');
+    await page.locator('.vl-row').first().click();
+    await page.locator('.capture-head h2').waitFor();
+    assertEq(await page.evaluate(() => location.hash), `#/e/${epId}/c/${ids.json}?q=charge.succeeded&path=%2Ford`, 'an open capture keeps the filters');
+    await page.keyboard.press('Escape');
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 2);
+    assertEq(await page.evaluate(() => location.hash), `#/e/${epId}`, 'cleared filters leave the link');
   });
 
   await step('endpoint settings: an API error shows next to its field; a Stripe secret is set (write-only)', async () => {
@@ -261,6 +282,13 @@ try {
     await page.getByRole('button', { name: 'Save verification settings' }).click();
     await page.locator('.current-provider', { hasText: 'stripe' }).waitFor();
     assertEq(await page.locator('.secret-list .secret-label').allTextContents().then((x) => x.join(',')), 'current', 'secret labels');
+    // Changing only the tolerance needs no secret retyped; the VALID verdict in the next step
+    // proves the stored one was kept.
+    assertEq(await page.locator('[data-field="verification.secrets[0].value"]').inputValue(), '', 'the secret field is empty after saving');
+    await page.getByLabel('Tolerance (seconds)').fill('600');
+    await page.getByRole('button', { name: 'Replace verification settings' }).click();
+    await page.locator('.current-verification dd', { hasText: '600 s' }).waitFor();
+    assertEq(await page.locator('.secret-list .secret-label').allTextContents().then((x) => x.join(',')), 'current', 'secret kept');
     const html = await page.content();
     assert(!html.includes(SECRET), 'the secret value is not on the page after saving');
     await page.evaluate(() => window.scrollTo(0, 0));
@@ -355,6 +383,30 @@ try {
     await result.scrollIntoViewIfNeeded();
     await screenshot(page, 'replay-compare');
     await axeScan(page, 'replay and compare');
+  });
+
+  await step('bulk replay: the captures the filters match reach the receiver, followed live as a tally', async () => {
+    await page.goto(`${base}/#/e/${epId}?path=%2Fstripe`);
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 2);
+    const before = receiver.received.length;
+    await page.getByRole('button', { name: 'Replay matching…' }).click();
+    const dialog = page.locator('dialog.bulk-replay');
+    await dialog.waitFor();
+    const scope = await dialog.locator('.bulk-scope').textContent();
+    assert(scope.includes('path starts with /stripe'), `the dialog says what it replays: ${scope}`);
+    await dialog.getByLabel('Target URL').fill(`${receiver.url}/bulk`);
+    await dialog.getByRole('button', { name: 'Replay', exact: true }).click();
+    await dialog.locator('.bulk-total', { hasText: 'all finished' }).waitFor({ timeout: 15_000 });
+    assertEq(await dialog.locator('[data-state="SUCCEEDED"] .count').textContent(), '2', 'both replays succeeded');
+    assertEq(await dialog.locator('[data-state="DEAD_LETTERED"] .count').textContent(), '0', 'none dead-lettered');
+    const got = receiver.received.slice(before);
+    assertEq(got.map((r) => r.url).sort().join(' '), '/bulk/stripe /bulk/stripe?attempt=2', 'each matching capture once, nothing else');
+    assert(got.find((r) => r.url === '/bulk/stripe?attempt=2').body.equals(ids.invalidBody), 'bulk replay body byte for byte');
+    await screenshot(page, 'bulk-replay');
+    await axeScan(page, 'the bulk replay dialog');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await page.goto(`${base}/#/e/${epId}`);
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length > 2);
   });
 
   await step('team settings: a token is shown once, works, and is revoked', async () => {

@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = assets![
     "js/views/captures.js",
     "js/views/capture.js",
     "js/views/replay.js",
+    "js/views/bulk-replay.js",
     "js/views/endpoint-new.js",
     "js/views/endpoint-settings.js",
     "js/views/team-settings.js",

@@ -78,6 +78,9 @@ pub struct CaptureFilterInput {
     received_from: Option<String>,
     /// Received before this RFC 3339 time.
     received_until: Option<String>,
+    /// The path after `/h/<token>` starts with this, case-sensitively and as sent (still
+    /// percent-encoded); the same test as a forwarding rule's `pathPrefix`. Starts with `/`.
+    path_prefix: Option<String>,
     header: Option<HeaderFilterInput>,
     /// The body contains this text (its UTF-8 bytes), case-sensitive.
     body_contains: Option<String>,
@@ -128,10 +131,17 @@ impl CaptureFilterInput {
         if let Some(b) = &self.body_contains {
             too_long("filter.bodyContains", b.len())?;
         }
+        if let Some(p) = &self.path_prefix {
+            too_long("filter.pathPrefix", p.len())?;
+            if !p.starts_with('/') {
+                return Err(ApiError::bad("filter.pathPrefix", format!("must start with `/`, got `{p}`")));
+            }
+        }
         Ok(CaptureFilter {
             method,
             received_from,
             received_until,
+            path_prefix: self.path_prefix,
             header,
             body_contains: self.body_contains.map(String::into_bytes),
             verdict: self.verdict.map(Into::into),

@@ -43,8 +43,8 @@ struct UpdateEndpointInput {
     /// Return to the default `200 {"id": …}` answer.
     #[graphql(default)]
     clear_response: bool,
-    /// How captures are checked for authenticity; replaces the current settings, secrets
-    /// included. `null` stops verifying; absent keeps the current settings. To rotate a secret
+    /// How captures are checked for authenticity; replaces the current settings (secrets too,
+    /// when given). `null` stops verifying; absent keeps the current settings. To rotate a secret
     /// without sending the others again, see `addVerificationSecret`.
     verification: MaybeUndefined<super::verification::VerificationInput>,
     /// Answer providers' URL-verification handshakes (Slack `url_verification`, Zoom

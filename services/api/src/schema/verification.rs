@@ -178,15 +178,18 @@ impl GenericHmacObject {
     }
 }
 
-/// How to check an endpoint's captures. Replaces any earlier settings, secrets included.
+/// How to check an endpoint's captures. Replaces the earlier settings; their secrets are kept
+/// when `secrets` is left out and the provider stays the same.
 #[derive(InputObject)]
 #[graphql(name = "VerificationInput")]
 pub struct VerificationInput {
     /// A provider id from `providers`, e.g. `stripe`, `standard-webhooks`, `generic-hmac`.
     provider: String,
     /// Current secret first; later ones are accepted while being rotated out. For SendGrid and
-    /// Discord the value is the provider's public key as the provider displays it.
-    secrets: Vec<SecretInput>,
+    /// Discord the value is the provider's public key as the provider displays it. Left out, the
+    /// endpoint keeps the secrets it has, so tolerance or public URL can change without sending
+    /// them again; required for a new provider.
+    secrets: Option<Vec<SecretInput>>,
     /// Largest distance between the signed timestamp and the receive time; default the
     /// provider's; 0 turns the check off.
     tolerance_seconds: Option<i32>,
@@ -232,25 +235,26 @@ fn field(path: &str) -> String {
     format!("verification.{path}")
 }
 
-/// Checks input and turns it into settings; errors name the field.
-pub(crate) fn validate_verification(input: VerificationInput) -> Result<VerificationSettings, ApiError> {
-    if input.secrets.len() > MAX_SECRETS {
-        return Err(ApiError::bad("verification.secrets", format!("at most {MAX_SECRETS} secrets")));
-    }
-    for (i, s) in input.secrets.iter().enumerate() {
-        if s.value.len() > MAX_SECRET_BYTES {
+/// Checks input and turns it into settings; errors name the field. `current` supplies the secrets
+/// when the input leaves them out.
+pub(crate) fn validate_verification(
+    input: VerificationInput,
+    current: Option<&VerificationSettings>,
+) -> Result<VerificationSettings, ApiError> {
+    let provider = input.provider.trim().to_string();
+    let secrets = match (input.secrets, current) {
+        (Some(given), _) => secrets_of(given)?,
+        // Kept secrets still go through the provider's key check in `hookmetry_verify::validate`.
+        (None, Some(c)) if c.provider == provider => c.secrets.clone(),
+        // Another provider's secrets are the wrong kind of key far more often than not.
+        (None, Some(c)) => {
             return Err(ApiError::bad(
-                format!("verification.secrets[{i}].value"),
-                format!("at most {MAX_SECRET_BYTES} bytes"),
+                "verification.secrets",
+                format!("the provider changes from `{}` to `{provider}`: give its secrets", c.provider),
             ));
         }
-        if s.label.chars().count() > 100 || s.label.chars().any(char::is_control) {
-            return Err(ApiError::bad(
-                format!("verification.secrets[{i}].label"),
-                "at most 100 characters, no control characters",
-            ));
-        }
-    }
+        (None, None) => Vec::new(),
+    };
     let tolerance_seconds = match input.tolerance_seconds {
         None => None,
         Some(t) if (0..=MAX_TOLERANCE_SECONDS).contains(&t) => Some(t as u32),
@@ -262,8 +266,8 @@ pub(crate) fn validate_verification(input: VerificationInput) -> Result<Verifica
         }
     };
     let settings = VerificationSettings {
-        provider: input.provider.trim().to_string(),
-        secrets: input.secrets.into_iter().map(|s| SigningSecret::new(s.label.trim(), s.value)).collect(),
+        provider,
+        secrets,
         tolerance_seconds,
         public_url: input.public_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()),
         generic: input.generic.map(|g| GenericHmac {
@@ -285,6 +289,27 @@ pub(crate) fn validate_verification(input: VerificationInput) -> Result<Verifica
     Ok(settings)
 }
 
+fn secrets_of(given: Vec<SecretInput>) -> Result<Vec<SigningSecret>, ApiError> {
+    if given.len() > MAX_SECRETS {
+        return Err(ApiError::bad("verification.secrets", format!("at most {MAX_SECRETS} secrets")));
+    }
+    for (i, s) in given.iter().enumerate() {
+        if s.value.len() > MAX_SECRET_BYTES {
+            return Err(ApiError::bad(
+                format!("verification.secrets[{i}].value"),
+                format!("at most {MAX_SECRET_BYTES} bytes"),
+            ));
+        }
+        if s.label.chars().count() > 100 || s.label.chars().any(char::is_control) {
+            return Err(ApiError::bad(
+                format!("verification.secrets[{i}].label"),
+                "at most 100 characters, no control characters",
+            ));
+        }
+    }
+    Ok(given.into_iter().map(|s| SigningSecret::new(s.label.trim(), s.value)).collect())
+}
+
 /// How `updateEndpoint` changes verification: absent keeps it, null removes it.
 pub(crate) fn apply(
     current: &mut Option<VerificationSettings>,
@@ -293,7 +318,7 @@ pub(crate) fn apply(
     match input {
         MaybeUndefined::Undefined => {}
         MaybeUndefined::Null => *current = None,
-        MaybeUndefined::Value(v) => *current = Some(validate_verification(v)?),
+        MaybeUndefined::Value(v) => *current = Some(validate_verification(v, current.as_ref())?),
     }
     Ok(())
 }

@@ -70,6 +70,8 @@ export const CANCEL_DELIVERY = `mutation($id: ID!) { cancelDelivery(id: $id) { c
 
 export const DELIVERIES_OF_CAPTURE = `query($id: ID!) { capture(id: $id) { id deliveries { ${DELIVERY_FIELDS} } } }`;
 
+export const REPLAY_CAPTURES = `mutation($input: ReplayCapturesInput!) { replayCaptures(input: $input) { hasMore deliveries { id state attemptCount } } }`;
+export const ENDPOINT_DELIVERY_UPDATED = `subscription($e: ID!) { deliveryUpdated(endpointId: $e) { id state attemptCount } }`;
 export const DELIVERY_UPDATED = `subscription($c: ID!) { deliveryUpdated(captureId: $c) { ${DELIVERY_FIELDS} } }`;
 
 export const COMPARE = `query($before: AttemptRef!, $after: AttemptRef!) { compareAttempts(before: $before, after: $after) {

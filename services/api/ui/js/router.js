@@ -7,6 +7,9 @@
 //   #/e/<endpoint>                   live capture list
 //   #/e/<endpoint>/c/<capture>[/<tab>]  capture detail next to the list
 //   #/e/<endpoint>/settings          endpoint settings
+//
+// The list and detail routes take the list's filters after `?` (`#/e/<id>?method=POST&q=…`), so
+// a filtered view is a link that can be shared or bookmarked.
 
 const ROUTES = [
   ['signin', /^\/signin$/, []],
@@ -19,18 +22,27 @@ const ROUTES = [
 ];
 
 export function parseRoute(hash = location.hash) {
-  const path = hash.replace(/^#/, '') || '/';
+  const full = hash.replace(/^#/, '') || '/';
+  const q = full.indexOf('?');
+  const path = q < 0 ? full : full.slice(0, q);
+  const query = q < 0 ? '' : full.slice(q + 1);
   for (const [name, re, keys] of ROUTES) {
     const m = re.exec(path);
     if (m) {
-      const params = {};
+      const params = { query };
       keys.forEach((k, i) => {
         if (m[i + 1] != null) params[k] = decodeURIComponent(m[i + 1]);
       });
       return { name, params, path };
     }
   }
-  return { name: 'home', params: {}, path };
+  return { name: 'home', params: { query }, path };
+}
+
+/** The `?…` part of the current route, or ''. */
+export function currentQuery() {
+  const q = location.hash.indexOf('?');
+  return q < 0 ? '' : location.hash.slice(q);
 }
 
 export function href(...parts) {

@@ -448,13 +448,17 @@ pub async fn captures_filtered(h: &dyn StoreHarness) {
         ..new_capture(&ep)
     };
     let sig = |v: &str| Header::new("Stripe-Signature", Bytes::copy_from_slice(v.as_bytes()));
-    let c = [
+    let mut c = [
         mk(0, "POST", vec![sig("t=1,v1=abc")], b"{\"type\":\"charge.succeeded\"}"),
         mk(1, "GET", vec![Header::new("accept", "*/*")], b""),
         mk(2, "POST", vec![Header::new("x-github-event", "push")], b"\x00\xffbinary\x00needle"),
         mk(3, "post", vec![sig("t=2,v1=def")], b"{\"type\":\"charge.failed\"}"),
         mk(4, "PURGE", vec![Header::new("STRIPE-SIGNATURE", Bytes::from_static(b"\xfft=3"))], b"charge"),
     ];
+    c[0].path = "/stripe/events".into();
+    c[2].path = "/github%2Fpush".into();
+    c[3].path = "/stripe".into();
+    c[4].path = "/Stripe".into();
     store.put_captures(&c).await.unwrap();
     // The same bytes under another endpoint must never leak into this endpoint's results.
     store.put_captures(&[CapturedRequest { ..new_capture(&other) }]).await.unwrap();
@@ -488,6 +492,13 @@ pub async fn captures_filtered(h: &dyn StoreHarness) {
     assert_eq!(ids(body(b"charge"), 10, None).await.0, want(&[4, 3, 0]));
     assert_eq!(ids(body(b"\x00needle"), 10, None).await.0, want(&[2]), "binary needle in binary body");
     assert_eq!(ids(body(b""), 10, None).await.0.len(), 5, "empty needle matches every body");
+    let path = |p: &str| CaptureFilter { path_prefix: Some(p.into()), ..Default::default() };
+    assert_eq!(ids(path("/stripe"), 10, None).await.0, want(&[3, 0]), "prefix, case-sensitive");
+    assert_eq!(ids(path("/stripe/"), 10, None).await.0, want(&[0]));
+    assert_eq!(ids(path("/github%2F"), 10, None).await.0, want(&[2]), "as sent, still percent-encoded");
+    assert_eq!(ids(path("/github/"), 10, None).await.0, want(&[]), "no decoding");
+    assert_eq!(ids(path("/hook"), 10, None).await.0, want(&[1]));
+    assert_eq!(ids(path("/"), 10, None).await.0.len(), 5, "`/` matches every path");
     // All conditions at once, and paging through a filtered list.
     let all = CaptureFilter {
         header: Some(HeaderFilter { name: "stripe-signature".into(), value_contains: vec![] }),

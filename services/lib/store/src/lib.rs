@@ -54,6 +54,9 @@ pub struct CaptureFilter {
     pub received_from: Option<Timestamp>,
     /// Received strictly before this time.
     pub received_until: Option<Timestamp>,
+    /// The path (after `/h/<token>`, as sent) starts with this, case-sensitively: the same test
+    /// as a forwarding rule's `path_prefix`.
+    pub path_prefix: Option<String>,
     pub header: Option<HeaderFilter>,
     /// The body contains these bytes.
     pub body_contains: Option<Vec<u8>>,

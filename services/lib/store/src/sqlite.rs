@@ -665,6 +665,11 @@ impl Store for SqliteStore {
             sql.push_str(" AND received_at < ?");
             params.push(Value::Integer(until.micros()));
         }
+        if let Some(prefix) = &f.path_prefix {
+            // instr() gives the first occurrence, so 1 means "starts with"; no LIKE escaping.
+            sql.push_str(" AND instr(path, ?) = 1");
+            params.push(Value::Text(prefix.clone()));
+        }
         if let Some(h) = &f.header {
             sql.push_str(" AND hm_header_match(headers, ?, ?)");
             params.push(Value::Text(h.name.clone()));

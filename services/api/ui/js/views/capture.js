@@ -2,7 +2,7 @@
 // viewer, the signature check, exports (cURL, raw body, HAR) and the replay panel.
 
 import { h, mount, tabs, copyButton, download, prose } from '../dom.js';
-import { href } from '../router.js';
+import { href, currentQuery } from '../router.js';
 import { formatBytes, formatTime, base64ToBytes, utf8OrNull, parseForm, sentence } from '../format.js';
 import { bodyView } from '../body-view.js';
 import { replayPanel } from './replay.js';
@@ -208,7 +208,7 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
         current = key;
         if (tabset) tabset.current = key;
         // The tab is part of the address, without a route change.
-        const want = key === 'request' ? href('e', ep.id, 'c', c.id) : href('e', ep.id, 'c', c.id, key);
+        const want = (key === 'request' ? href('e', ep.id, 'c', c.id) : href('e', ep.id, 'c', c.id, key)) + currentQuery();
         if (location.hash !== want && location.hash.startsWith(href('e', ep.id, 'c', c.id))) history.replaceState(null, '', want);
       },
     });

@@ -2,10 +2,11 @@
 // cursor, only visible rows in the DOM) next to the open capture.
 
 import { h, id, copyButton, mount } from '../dom.js';
-import { href, go } from '../router.js';
+import { href, go, currentQuery } from '../router.js';
 import { formatBytes, formatTime, base64ToBytes, plural, sentence } from '../format.js';
 import { createVirtualList } from '../virtual-list.js';
 import { captureDetail, verdictBadge, VERDICTS } from './capture.js';
+import { bulkReplayDialog } from './bulk-replay.js';
 import { gettingStarted, curlExample } from './hints.js';
 import * as Q from '../queries.js';
 
@@ -17,11 +18,60 @@ function readFilter(f) {
   const filter = {};
   if (f.body.value) filter.bodyContains = f.body.value;
   if (f.method.value.trim()) filter.method = f.method.value.trim();
+  if (f.path.value.trim()) filter.pathPrefix = f.path.value.trim();
   if (f.verdict.value) filter.verdict = f.verdict.value;
   if (f.header.value.trim()) filter.header = { name: f.header.value.trim(), valueContains: f.headerValue.value };
   if (f.from.value) filter.receivedFrom = new Date(f.from.value).toISOString();
   if (f.until.value) filter.receivedUntil = new Date(f.until.value).toISOString();
   return filter;
+}
+
+// URL keys of the filter fields, in the order they are written.
+const QUERY_KEYS = [['q', 'body'], ['method', 'method'], ['path', 'path'], ['verdict', 'verdict'], ['header', 'header'], ['headerValue', 'headerValue'], ['from', 'from'], ['until', 'until']];
+
+/** `datetime-local` values are local time; the URL holds UTC so a shared link means one instant. */
+function localToIso(v) {
+  const d = new Date(v);
+  return v && !Number.isNaN(d.getTime()) ? d.toISOString() : '';
+}
+function isoToLocal(v) {
+  const d = new Date(v);
+  if (!v || Number.isNaN(d.getTime())) return '';
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+}
+
+/** The filter form as a route query (`method=POST&q=…`), only what is set. */
+export function formToQuery(f) {
+  const qs = new URLSearchParams();
+  for (const [key, input] of QUERY_KEYS) {
+    const raw = f[input].value;
+    // Search text is matched as typed, spaces included; the other fields are trimmed by the API.
+    const v = key === 'from' || key === 'until' ? localToIso(raw) : key === 'q' || key === 'headerValue' ? raw : raw.trim();
+    if (v) qs.set(key, v);
+  }
+  return qs.toString();
+}
+
+/** Fills the filter form from a route query; unknown keys are ignored. */
+function queryToForm(query, f) {
+  const qs = new URLSearchParams(query);
+  for (const [key, input] of QUERY_KEYS) {
+    const v = qs.get(key) ?? '';
+    f[input].value = key === 'from' || key === 'until' ? isoToLocal(v) : v;
+  }
+}
+
+/** The filter in words, for the bulk replay dialog; '' when there is none. */
+function describeFilter(filter) {
+  const parts = [];
+  if (filter.bodyContains) parts.push(`body contains “${filter.bodyContains}”`);
+  if (filter.method) parts.push(`method ${filter.method}`);
+  if (filter.pathPrefix) parts.push(`path starts with ${filter.pathPrefix}`);
+  if (filter.verdict) parts.push(`signature ${(VERDICTS.find(([v]) => v === filter.verdict) || [, filter.verdict])[1].toLowerCase()}`);
+  if (filter.header) parts.push(`header ${filter.header.name}${filter.header.valueContains ? ` contains “${filter.header.valueContains}”` : ' present'}`);
+  if (filter.receivedFrom) parts.push(`received from ${filter.receivedFrom}`);
+  if (filter.receivedUntil) parts.push(`received before ${filter.receivedUntil}`);
+  return parts.join(', ');
 }
 
 function bytesContain(hay, needle) {
@@ -36,6 +86,7 @@ function bytesContain(hay, needle) {
 /** The same conditions the API applies, for captures that arrive live. */
 export function matchesFilter(c, filter) {
   if (filter.method && c.method !== filter.method) return false;
+  if (filter.pathPrefix && !c.path.startsWith(filter.pathPrefix)) return false;
   if (filter.verdict && c.verification?.verdict !== filter.verdict) return false;
   if (filter.header) {
     const name = filter.header.name.toLowerCase();
@@ -73,6 +124,8 @@ function row(c) {
 export function capturesView(state, ep, params) {
   const canEdit = state.can(ep.teamId, 'EDITOR');
   let filter = {};
+  // The filters as they are in the route; the list follows the route when a link changes it.
+  let query = '';
   let cursor = null;
   let hasMore = false;
   let loading = false;
@@ -89,12 +142,13 @@ export function capturesView(state, ep, params) {
   // Filters: the search box is body text; the rest are the API's other filter fields.
   const body = h('input', { type: 'search', name: 'q', placeholder: 'Search bodies…  (press /)', autocomplete: 'off', 'aria-keyshortcuts': '/' });
   const method = h('input', { type: 'text', name: 'method', list: 'methods-list', autocomplete: 'off', placeholder: 'Any', size: 7, spellcheck: 'false' });
+  const path = h('input', { type: 'text', name: 'path', autocomplete: 'off', placeholder: '/stripe', size: 10, spellcheck: 'false' });
   const verdict = h('select', { name: 'verdict' }, h('option', { value: '' }, 'Any'), VERDICTS.map(([v, label]) => h('option', { value: v }, label)));
   const header = h('input', { type: 'text', name: 'header', placeholder: 'e.g. stripe-signature', autocomplete: 'off', spellcheck: 'false' });
   const headerValue = h('input', { type: 'text', name: 'headerValue', placeholder: 'contains…', autocomplete: 'off', spellcheck: 'false' });
   const from = h('input', { type: 'datetime-local', name: 'from', step: 1 });
   const until = h('input', { type: 'datetime-local', name: 'until', step: 1 });
-  const f = { body, method, verdict, header, headerValue, from, until };
+  const f = { body, method, path, verdict, header, headerValue, from, until };
   const labelled = (text, input, cls) => {
     input.id = id('flt');
     return h('div', { class: ['flt', cls] }, h('label', { for: input.id }, text), input);
@@ -107,6 +161,7 @@ export function capturesView(state, ep, params) {
     h('datalist', { id: 'methods-list' }, METHODS.map((m) => h('option', { value: m }))),
     labelled('Search body', body, 'grow'),
     labelled('Method', method),
+    labelled('Path starts with', path),
     labelled('Signature', verdict),
     h('details', { class: 'more-filters' },
       h('summary', null, 'More filters'),
@@ -121,6 +176,21 @@ export function capturesView(state, ep, params) {
 
   const status = h('p', { class: 'list-status', role: 'status' });
   const newAboveBtn = h('button', { type: 'button', class: 'btn small new-above', hidden: true }, '');
+  // Replays what the list shows: the same filter goes to `replayCaptures`. The dialog exists
+  // only while open, so its fields never stand beside the replay panel's in the page.
+  let bulk = null;
+  const openBulk = () => {
+    bulk = bulkReplayDialog(state, ep, { getFilter: () => filter, describe: () => describeFilter(filter) });
+    bulk.el.addEventListener('close', () => {
+      bulk?.destroy();
+      bulk?.el.remove();
+      bulk = null;
+      bulkBtn.focus();
+    });
+    listPane.append(bulk.el);
+    bulk.open();
+  };
+  const bulkBtn = canEdit ? h('button', { type: 'button', class: 'btn small ghost bulk-btn', 'aria-haspopup': 'dialog', onclick: openBulk }, 'Replay matching…') : null;
   const loadMore = h('button', { type: 'button', class: 'btn small load-more', hidden: true }, 'Load more');
   const announcer = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
 
@@ -129,7 +199,7 @@ export function capturesView(state, ep, params) {
     renderRow: row,
     emptyText: '',
     onActivate: (item, _i, { focus }) => {
-      const target = href('e', ep.id, 'c', item.id);
+      const target = href('e', ep.id, 'c', item.id) + currentQuery();
       if (location.hash !== target) go(target, { replace: openId != null });
       if (focus) detail?.focus();
     },
@@ -143,7 +213,7 @@ export function capturesView(state, ep, params) {
   const detailPane = h('section', { class: 'detail-pane', 'aria-label': 'Capture' });
   const placeholder = h('div', { class: 'detail-placeholder' }, h('p', null, 'Select a capture to see its headers, body, signature check and replays.'),
     h('p', { class: 'hint' }, 'Keys: ', h('kbd', null, 'j'), ' / ', h('kbd', null, 'k'), ' move through captures, ', h('kbd', null, '/'), ' searches.'));
-  const listPane = h('section', { class: 'list-pane', 'aria-label': 'Capture list' }, filters, h('div', { class: 'list-bar' }, status, newAboveBtn), list.el, loadMore, announcer);
+  const listPane = h('section', { class: 'list-pane', 'aria-label': 'Capture list' }, filters, h('div', { class: 'list-bar' }, status, newAboveBtn, bulkBtn), list.el, loadMore, announcer);
   const split = h('div', { class: 'split' }, listPane, detailPane);
 
   const head = h(
@@ -207,7 +277,7 @@ export function capturesView(state, ep, params) {
       filterError.textContent = sentence(e.message);
       filterError.hidden = false;
       if (e.field) {
-        const input = { 'filter.method': method, 'filter.receivedFrom': from, 'filter.receivedUntil': until, 'filter.header': header, 'filter.bodyContains': body }[e.field];
+        const input = { 'filter.method': method, 'filter.pathPrefix': path, 'filter.receivedFrom': from, 'filter.receivedUntil': until, 'filter.header': header, 'filter.bodyContains': body }[e.field];
         input?.setAttribute('aria-invalid', 'true');
       }
     } finally {
@@ -285,9 +355,17 @@ export function capturesView(state, ep, params) {
     });
   }
 
+  /** Writes the filters into the route. Replace, not push: typing would fill the history. */
+  function syncHash() {
+    const hash = location.hash.replace(/\?.*$/, '') + (query ? `?${query}` : '');
+    if (hash !== location.hash) history.replaceState(null, '', hash);
+  }
+
   function applyFilters() {
     for (const i of filters.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
     filter = readFilter(f);
+    query = formToQuery(f);
+    syncHash();
     cursor = null;
     hasMore = false;
     subscribe();
@@ -303,7 +381,7 @@ export function capturesView(state, ep, params) {
     clearTimeout(debounce);
     debounce = setTimeout(applyFilters, 350);
   });
-  for (const input of [method, verdict, from, until]) input.addEventListener('change', applyFilters);
+  for (const input of [method, path, verdict, from, until]) input.addEventListener('change', applyFilters);
   clear.addEventListener('click', () => {
     filters.reset();
     applyFilters();
@@ -331,12 +409,12 @@ export function capturesView(state, ep, params) {
     detail = captureDetail(state, ep, captureId, {
       tab,
       canEdit,
-      onClose: () => go(href('e', ep.id)),
+      onClose: () => go(href('e', ep.id) + currentQuery()),
       onDeleted: (cid) => {
         list.remove(cid);
         known.delete(cid);
         updateStatus();
-        go(href('e', ep.id));
+        go(href('e', ep.id) + currentQuery());
       },
       onVerification: (cid, v) => list.update(cid, (x) => ({ ...x, verification: v })),
     });
@@ -354,15 +432,24 @@ export function capturesView(state, ep, params) {
   }
 
   function update(p) {
+    if ((p.query ?? '') !== query) {
+      queryToForm(p.query ?? '', f);
+      applyFilters();
+    }
     if (p.capture) openCapture(p.capture, p.tab);
     else closeCapture();
   }
 
   // Subscribe before the first page, so nothing stored in between is missed (duplicates are
   // dropped by id).
+  queryToForm(params.query ?? '', f);
+  filter = readFilter(f);
+  query = formToQuery(f);
+  syncHash();
+  if (query) filters.querySelector('.more-filters').open = Boolean(f.header.value || f.from.value || f.until.value);
   subscribe();
   loadPage({ reset: true });
-  update(params);
+  update({ ...params, query });
 
   return {
     el,
@@ -379,13 +466,14 @@ export function capturesView(state, ep, params) {
         return true;
       }
       if (e.key === 'Escape' && openId) {
-        go(href('e', ep.id));
+        go(href('e', ep.id) + currentQuery());
         list.focus();
         return true;
       }
       return false;
     },
     destroy() {
+      bulk?.destroy();
       generation += 1;
       unsubscribe?.();
       detail?.destroy?.();

@@ -120,8 +120,10 @@ export function endpointSettingsView(state, initial) {
     const v = ep.verification;
     const container = h('div');
     const providersSelect = h('select', { name: 'provider', required: true, disabled: !canEdit }, h('option', { value: '' }, 'Loading providers…'));
-    const label = h('input', { type: 'text', value: 'current', required: true, disabled: !canEdit, autocomplete: 'off' });
-    const value = h('input', { type: 'password', required: true, disabled: !canEdit, autocomplete: 'new-password', spellcheck: 'false', placeholder: v ? 'enter the secret again to save' : 'whsec_…' });
+    // With settings in place an empty secret keeps the stored ones (the API requires them only
+    // for a new provider), so tolerance or public URL change without retyping a secret.
+    const label = h('input', { type: 'text', value: 'current', required: !v, disabled: !canEdit, autocomplete: 'off' });
+    const value = h('input', { type: 'password', required: !v, disabled: !canEdit, autocomplete: 'new-password', spellcheck: 'false', placeholder: v ? 'empty: keep the current secrets' : 'whsec_…' });
     const tolerance = h('input', { type: 'number', min: 0, value: v?.toleranceSeconds ?? '', disabled: !canEdit, placeholder: 'provider default' });
     const publicUrl = h('input', { type: 'url', value: v?.publicUrl ?? '', disabled: !canEdit, placeholder: ep.url, spellcheck: 'false' });
     const g = v?.generic;
@@ -160,7 +162,7 @@ export function endpointSettingsView(state, initial) {
     const st = statusLine();
     const setForm = form('Verification settings',
       h('p', { class: 'hint' }, v
-        ? 'Saving replaces the provider, tolerance and every secret with what is entered here. To rotate one secret without re-entering the others, use “Add a secret” above.'
+        ? 'Saving replaces the provider, tolerance and public URL. Leave the secret empty to keep the current secrets (a new provider needs its own); a secret entered here replaces all of them. To rotate one secret, use “Add a secret” above.'
         : 'Every new capture is checked with these settings and shows its verdict and why.'),
       h('div', { class: 'grid-2' },
         field('Provider', providersSelect, { field: 'verification.provider' }).wrap,
@@ -175,7 +177,7 @@ export function endpointSettingsView(state, initial) {
     onSubmit(setForm, async () => {
       const input = {
         provider: providersSelect.value,
-        secrets: [{ label: label.value.trim(), value: value.value }],
+        ...(v && value.value === '' ? {} : { secrets: [{ label: label.value.trim(), value: value.value }] }),
         toleranceSeconds: tolerance.value === '' ? null : Number(tolerance.value),
         publicUrl: urlField.wrap.hidden || !publicUrl.value.trim() ? null : publicUrl.value.trim(),
       };

@@ -8,7 +8,8 @@ import * as Q from '../queries.js';
 
 const STATE_LABEL = { PENDING: 'Pending', SUCCEEDED: 'Succeeded', DEAD_LETTERED: 'Dead-lettered', CANCELLED: 'Cancelled' };
 
-function targetKey(ep) {
+/** Where the last replay target of an endpoint is remembered, for single and bulk replays. */
+export function targetKey(ep) {
   return `hookmetry.replayTarget.${ep.id}`;
 }
 

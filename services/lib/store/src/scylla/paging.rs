@@ -106,13 +106,15 @@ pub struct StoredCapture {
 }
 
 /// Whether a row passes every condition that is set, with the same semantics as the embedded
-/// store's SQL: method exact, `received_from` inclusive, `received_until` exclusive, header name
-/// ASCII case-insensitive with a byte-substring value, body byte-substring, verdict by name.
+/// store's SQL: method exact, `received_from` inclusive, `received_until` exclusive, path prefix
+/// case-sensitive, header name ASCII case-insensitive with a byte-substring value, body
+/// byte-substring, verdict by name.
 pub fn matches(filter: &CaptureFilter, row: &StoredCapture) -> bool {
     let c = &row.capture;
     filter.method.as_ref().is_none_or(|m| *m == c.method)
         && filter.received_from.is_none_or(|from| c.received_at >= from)
         && filter.received_until.is_none_or(|until| c.received_at < until)
+        && filter.path_prefix.as_ref().is_none_or(|p| c.path.starts_with(p.as_str()))
         && filter.header.as_ref().is_none_or(|h| h.matches(&c.headers))
         && filter.body_contains.as_ref().is_none_or(|needle| contains(&c.body, needle))
         && filter.verdict.is_none_or(|v| row.verdict.as_deref() == Some(v.as_str()))
