@@ -65,6 +65,7 @@ export function bulkReplayDialog(state, ep, { getFilter, describe }) {
   let latest = new Map();
   let ours = [];
   let hasMore = false;
+  let sentTo = '';
   let run = 0;
   let unsubscribe = null;
 
@@ -77,7 +78,7 @@ export function bulkReplayDialog(state, ep, { getFilter, describe }) {
     for (const d of ours) counts[latest.get(d)?.state ?? 'PENDING'] += 1;
     const done = ours.length - counts.PENDING;
     mount(result,
-      h('p', { class: 'bulk-total' }, `${plural(ours.length, 'capture')} replayed to `, h('code', null, target.value.trim()), done === ours.length ? ': all finished.' : `: ${done} finished.`),
+      h('p', { class: 'bulk-total' }, `${plural(ours.length, 'capture')} replayed to `, h('code', null, sentTo), done === ours.length ? ': all finished.' : `: ${done} finished.`),
       h('ul', { class: 'bulk-tally' }, STATES.map(([s, label]) => h('li', { dataset: { state: s } }, h('span', { class: 'count' }, String(counts[s])), ` ${label}`))),
       hasMore ? h('p', { class: 'hint' }, `More captures matched than the limit: only the newest ${ours.length} were replayed. Raise the limit or narrow the filters.`) : null,
       h('p', { class: 'hint' }, 'Each replay, with its attempts, is also on its capture’s Replay tab.'));
@@ -126,6 +127,7 @@ export function bulkReplayDialog(state, ep, { getFilter, describe }) {
     r.deliveries.forEach(take);
     ours = r.deliveries.map((d) => d.id);
     hasMore = r.hasMore;
+    sentTo = input.target;
     render();
     await refresh(ours, mine);
   });
