@@ -1,5 +1,8 @@
 //! Live captures over `/graphql/ws`: a slow subscriber is cut off at its buffer and told so,
-//! while a subscriber that keeps up on the same endpoint receives everything, in order.
+//! while a subscriber that keeps up on the same endpoint receives everything, in order; changes
+//! to stored captures (`captureChanged`) reach every open view of their endpoint only.
+
+mod common;
 
 use std::time::Duration;
 
@@ -115,5 +118,149 @@ async fn subscriptions_over_the_limit_are_refused_naming_it() {
     let e = msg.first_error().unwrap_or_else(|| panic!("expected an error, got {msg:?}"));
     assert_eq!(e["extensions"]["code"], "LIMIT_EXCEEDED", "{e}");
     assert_eq!(e["message"], "this API node already serves 1 live subscriptions (api.max_subscribers)");
+    server.stop().await.unwrap();
+}
+
+const CHANGES: &str =
+    "subscription($e: ID!) { captureChanged(endpointId: $e) { captureId kind verification { verdict secretLabel } } }";
+
+/// The next `captureChanged` payload, or `None` when nothing came within `wait`.
+async fn next_change(ws: &mut WsClient, wait: Duration) -> Option<serde_json::Value> {
+    match ws.next_message(wait).await.unwrap()? {
+        WsMessage::Next { payload, .. } => Some(payload["data"]["captureChanged"].clone()),
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+
+/// Sends a capture and waits until it is stored; returns its id.
+async fn stored(server: &TestServer, req: reqwest::RequestBuilder) -> String {
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = common::id_from_body(&resp.text().await.unwrap());
+    server.admin.wait_for_capture(&id, Duration::from_secs(10)).await.unwrap();
+    id
+}
+
+async fn delete(server: &TestServer, id: &str) {
+    server
+        .admin
+        .graphql("mutation($id: ID!) { deleteCapture(input: {id: $id}) { id } }", json!({ "id": id }))
+        .await
+        .unwrap();
+}
+
+/// Subscribes every client to `captureChanged` of `endpoint` and proves each live (nothing
+/// acknowledges a subscription) by deleting probe captures until every client has seen one.
+async fn changes_subscribed(server: &TestServer, ep: &hookmetry_testkit::TestEndpoint, clients: &mut [WsClient]) {
+    for ws in clients.iter_mut() {
+        ws.subscribe(CHANGES, json!({ "e": ep.id })).await.unwrap();
+    }
+    let mut live = vec![false; clients.len()];
+    for _ in 0..50 {
+        let probe = stored(server, reqwest::Client::new().post(&ep.url).body("probe")).await;
+        delete(server, &probe).await;
+        for (ws, live) in clients.iter_mut().zip(&mut live) {
+            while let Some(change) = next_change(ws, Duration::from_millis(200)).await {
+                assert_eq!(change["kind"], "DELETED", "{change}");
+                *live = true;
+            }
+        }
+        if live.iter().all(|l| *l) {
+            return;
+        }
+    }
+    panic!("captureChanged never became live for every client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_and_new_verdicts_reach_every_open_view_and_only_its_endpoint() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("changes").await.unwrap();
+    let other = server.admin.create_endpoint("changes-other").await.unwrap();
+    let set = "mutation($id: ID!, $v: VerificationInput) { updateEndpoint(input: {id: $id, verification: $v}) { id } }";
+    server
+        .admin
+        .graphql(set, json!({ "id": ep.id, "v": { "provider": "stripe", "secrets": [{ "label": "old", "value": "whsec_old" }] } }))
+        .await
+        .unwrap();
+    // Two captures signed with a secret the endpoint does not have yet: INVALID_SIGNATURE.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mut ids = Vec::new();
+    for body in [r#"{"n":1}"#, r#"{"n":2}"#] {
+        let input = hookmetry_verify::SignInput {
+            method: "POST",
+            url: &ep.url,
+            body: body.as_bytes(),
+            timestamp: now,
+            id: None,
+            headers: &[],
+        };
+        let signed = hookmetry_verify::sign("stripe", "whsec_new", None, &input).unwrap();
+        let mut req = reqwest::Client::new().post(&ep.url).body(body);
+        for (n, v) in signed.headers {
+            req = req.header(n, v);
+        }
+        ids.push(stored(&server, req).await);
+    }
+
+    let connect = || WsClient::connect(&server.base_url, Protocol::TransportWs, Auth::Init(server.admin.token.clone()));
+    let mut views = vec![connect().await.unwrap(), connect().await.unwrap()];
+    changes_subscribed(&server, &ep, &mut views).await;
+    let mut elsewhere = vec![connect().await.unwrap()];
+    changes_subscribed(&server, &other, &mut elsewhere).await;
+    let mut elsewhere = elsewhere.pop().unwrap();
+
+    // The right secret arrives and the captures are checked again: both views see both new
+    // verdicts, with the secret that matched.
+    let add = "mutation($id: ID!) { addVerificationSecret(input: {endpointId: $id, label: \"new\", value: \"whsec_new\"}) { id } }";
+    server.admin.graphql(add, json!({ "id": ep.id })).await.unwrap();
+    let reverify =
+        "mutation($id: ID!) { reverifyCaptures(input: {endpointId: $id, since: \"2000-01-01T00:00:00Z\"}) { count } }";
+    server.admin.graphql(reverify, json!({ "id": ep.id })).await.unwrap();
+    for ws in views.iter_mut() {
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let change = next_change(ws, Duration::from_secs(5)).await.expect("a VERIFIED change");
+            assert_eq!(change["kind"], "VERIFIED", "{change}");
+            assert_eq!(change["verification"], json!({ "verdict": "VALID", "secretLabel": "new" }), "{change}");
+            got.push(change["captureId"].as_str().unwrap().to_string());
+        }
+        got.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(got, want);
+    }
+    // Checked again with nothing changed: nothing to tell.
+    server.admin.graphql(reverify, json!({ "id": ep.id })).await.unwrap();
+    for ws in views.iter_mut() {
+        assert_eq!(next_change(ws, Duration::from_millis(500)).await, None, "an unchanged verdict was announced");
+    }
+
+    delete(&server, &ids[0]).await;
+    for ws in views.iter_mut() {
+        let change = next_change(ws, Duration::from_secs(5)).await.expect("a DELETED change");
+        assert_eq!(change, json!({ "captureId": ids[0], "kind": "DELETED", "verification": null }));
+    }
+    assert_eq!(next_change(&mut elsewhere, Duration::from_millis(300)).await, None, "another endpoint's change leaked");
+
+    // Another team's token cannot watch the endpoint: it does not exist for it.
+    let team =
+        server.admin.graphql("mutation { createTeam(input: {name: \"outsiders\"}) { id } }", json!({})).await.unwrap();
+    let token = server
+        .admin
+        .graphql(
+            "mutation($t: ID) { createToken(input: {teamId: $t, role: ADMIN, name: \"outsider\"}) { secret } }",
+            json!({ "t": team["createTeam"]["id"] }),
+        )
+        .await
+        .unwrap()["createToken"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut outsider = WsClient::connect(&server.base_url, Protocol::TransportWs, Auth::Init(token)).await.unwrap();
+    outsider.subscribe(CHANGES, json!({ "e": ep.id })).await.unwrap();
+    let msg = outsider.next_message(Duration::from_secs(5)).await.unwrap().expect("an answer");
+    let e = msg.first_error().unwrap_or_else(|| panic!("expected an error, got {msg:?}"));
+    assert_eq!(e["extensions"]["code"], "NOT_FOUND", "{e}");
     server.stop().await.unwrap();
 }

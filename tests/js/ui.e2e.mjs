@@ -54,6 +54,14 @@ const ids = {};
 
 const rowFor = (id) => page.locator(`.vl-row[data-id="${id}"]`);
 
+/** GraphQL as the admin, outside the page: what another tab or a teammate would do. */
+async function adminGql(query, variables) {
+  const r = await fetch(`${base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const j = await r.json();
+  assert(!j.errors, JSON.stringify(j.errors));
+  return j.data;
+}
+
 /** Sends with curl and waits for the row to appear in the open list; returns [id, ms]. */
 async function sendAndSee(path, opts) {
   const t0 = Date.now();
@@ -334,6 +342,26 @@ try {
     assertEq(await panel.locator('dd.secret-label').textContent(), 'none', 'no secret matched');
   });
 
+  await step('changes made elsewhere show at once: a new verdict updates the open capture in place, a deletion removes its row', async () => {
+    // The wrongly signed capture is open on its Signature tab. Elsewhere, the secret it was
+    // signed with is added and captures are checked again.
+    await adminGql('mutation($e: ID!) { addVerificationSecret(input: {endpointId: $e, label: "found", value: "whsec_wrong"}) { id } }', { e: epId });
+    await adminGql('mutation($e: ID!) { reverifyCaptures(input: {endpointId: $e, since: "2000-01-01T00:00:00Z"}) { count } }', { e: epId });
+    const panel = page.locator('.verification');
+    await page.waitForFunction(() => document.querySelector('.verification')?.getAttribute('data-verdict') === 'VALID');
+    assertEq(await panel.locator('dd.secret-label').textContent(), 'found', 'the panel names the secret that matches now');
+    assertEq(await rowFor(ids.invalid).locator('.badge').textContent(), 'valid', 'the row badge followed');
+    assert(await page.getByRole('tab', { name: /Signature/ }).evaluate((t) => t.getAttribute('aria-selected') === 'true'), 'still on the Signature tab');
+    // Put it back as it was for the steps that follow.
+    await adminGql('mutation($e: ID!) { removeVerificationSecret(input: {endpointId: $e, label: "found"}) { id } }', { e: epId });
+    await adminGql('mutation($e: ID!) { reverifyCaptures(input: {endpointId: $e, since: "2000-01-01T00:00:00Z"}) { count } }', { e: epId });
+    await page.waitForFunction(() => document.querySelector('.verification')?.getAttribute('data-verdict') === 'INVALID_SIGNATURE');
+
+    const [gone] = await sendAndSee('/deleted-elsewhere', { headers: [['Content-Type', 'text/plain']], body: 'bye' });
+    await adminGql('mutation($id: ID!) { deleteCapture(input: {id: $id}) { id } }', { id: gone });
+    await rowFor(gone).waitFor({ state: 'detached', timeout: 5_000 });
+  });
+
   await step('replay: a refused target is explained at the field; a replay reaches the receiver byte for byte, attempts live', async () => {
     await page.getByRole('tab', { name: /Replay/ }).click();
     const target = page.getByLabel('Target URL');
@@ -456,12 +484,7 @@ try {
   });
 
   await step('10,000 captures: paged in by scrolling, never more than a screenful of rows in the DOM', async () => {
-    const gql = async (query, variables) => {
-      const r = await fetch(`${base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-      const j = await r.json();
-      assert(!j.errors, JSON.stringify(j.errors));
-      return j.data;
-    };
+    const gql = adminGql;
     const ep = (await gql('mutation { createEndpoint(input: {name: "bulk-10k"}) { id url } }')).createEndpoint;
     let next = 0;
     const t0 = Date.now();
@@ -561,10 +584,7 @@ try {
   });
 
   await step('a viewer (kept signed in) sees but cannot change; revoking its token signs the page out with a sentence', async () => {
-    const gql = async (query, variables) => {
-      const r = await fetch(`${base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-      return (await r.json()).data;
-    };
+    const gql = adminGql;
     const created = (await gql('mutation { createToken(input: {role: VIEWER, name: "e2e-watcher"}) { secret token { id } } }')).createToken;
     await page.getByLabel('API token').fill(created.secret);
     await page.getByLabel('Keep me signed in on this device').check();

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use hookmetry_core::{CaptureSummary, CapturedRequest, EndpointId, TOPIC_EVENTS};
 use hookmetry_log::EventLog;
-use hookmetry_proto::{DeliveryUpdate, Event};
+use hookmetry_proto::{CaptureChange, DeliveryUpdate, Event};
 use hookmetry_store::Store;
 use hookmetry_telemetry::{Metrics, TelemetryError};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
@@ -42,6 +42,8 @@ pub struct Hub {
     /// Delivery changes for `deliveryUpdated` subscribers, who filter it themselves: they are
     /// few (people watching a replay), and a broadcast channel bounds each one's backlog.
     deliveries: tokio::sync::broadcast::Sender<DeliveryUpdate>,
+    /// Deletions and new verdicts of stored captures for `captureChanged`, filtered the same way.
+    changes: tokio::sync::broadcast::Sender<CaptureChange>,
     count: AtomicUsize,
     next_id: AtomicU64,
     buffer: usize,
@@ -136,6 +138,7 @@ impl Hub {
         Ok(Arc::new(Self {
             slots: Mutex::new(HashMap::new()),
             deliveries: tokio::sync::broadcast::channel(buffer.max(1)).0,
+            changes: tokio::sync::broadcast::channel(buffer.max(1)).0,
             count: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             buffer: buffer.max(1),
@@ -151,6 +154,17 @@ impl Hub {
     /// Every delivery change from now on; a receiver more than `buffer` behind gets `Lagged`.
     pub fn subscribe_deliveries(&self) -> tokio::sync::broadcast::Receiver<DeliveryUpdate> {
         self.deliveries.subscribe()
+    }
+
+    /// Every capture change from now on; a receiver more than `buffer` behind gets `Lagged`.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<CaptureChange> {
+        self.changes.subscribe()
+    }
+
+    /// Tells this node's `captureChanged` subscribers directly: for API nodes that have no events
+    /// log to announce through (it reaches every node's hub, this one included).
+    pub fn announce_change(&self, change: CaptureChange) {
+        let _ = self.changes.send(change);
     }
 
     /// Counts a `hookmetry listen` subscription in `hookmetry_api_active_listeners` until the
@@ -282,6 +296,10 @@ impl Hub {
                 self.metrics.events.with_label_values(&["delivery_updated"]).inc();
                 // No receiver is the common case, not an error.
                 let _ = self.deliveries.send(update);
+            }
+            Ok(Some(Event::CaptureChanged(change))) => {
+                self.metrics.events.with_label_values(&["capture_changed"]).inc();
+                let _ = self.changes.send(change);
             }
             // An event kind from a newer version: nothing here knows what to do with it.
             Ok(None) => self.metrics.events.with_label_values(&["unknown"]).inc(),

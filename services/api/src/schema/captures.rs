@@ -172,6 +172,8 @@ impl CaptureMutation {
             .ok_or(ApiError::NotFound("capture"))?;
         a.require(capture.team_id, Role::Editor, "delete captures (needs EDITOR)")?;
         a.ctx.store.delete_capture(id).await?;
+        let change = hookmetry_proto::CaptureChange::of(&capture, hookmetry_proto::CaptureChangeKind::Deleted);
+        super::live::announce_changes(&a, vec![change]).await;
         Ok(Deleted { id: input.id })
     }
 }

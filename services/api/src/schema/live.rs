@@ -1,13 +1,18 @@
-//! `captureReceived`: live captures over WebSocket.
+//! `captureReceived`: live captures over WebSocket; `captureChanged`: deletions and new
+//! verdicts of captures already shown, so every open view follows them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Context, ID, Subscription};
+use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use futures::Stream;
-use hookmetry_core::{EndpointId, TokenId};
+use hookmetry_core::{EndpointId, TOPIC_EVENTS, TokenId};
+use hookmetry_log::NewRecord;
+use hookmetry_proto::{CaptureChange, CaptureChangeKind, Event};
 use hookmetry_store::Store;
+use tokio::sync::broadcast::error::RecvError;
 
+use super::verification::VerificationObject;
 use super::{Access, CaptureObject, parse_id};
 use crate::ApiError;
 use crate::live::{ListenerGuard, LiveSubscription as HubSubscription, Next};
@@ -55,6 +60,136 @@ impl LiveSubscription {
             Some((item, s))
         }))
     }
+
+    /// Changes to the endpoint's stored captures from now on: `DELETED`, or `VERIFIED` when a
+    /// re-verification gave a capture another verdict or reason (with the new result). Open
+    /// lists and capture views use it to stay true. A subscriber that falls
+    /// `api.subscriber_buffer` changes behind gets one `LAGGED` error and the stream ends.
+    async fn capture_changed(
+        &self,
+        c: &Context<'_>,
+        endpoint_id: ID,
+    ) -> Result<impl Stream<Item = Result<CaptureChangeObject, ApiError>> + use<>, ApiError> {
+        let a = Access::of(c);
+        let endpoint: EndpointId = parse_id("endpointId", &endpoint_id)?;
+        a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
+        let hub = a.ctx.hub.as_ref().ok_or_else(|| ApiError::Unavailable("live updates are not enabled".into()))?;
+        let state = ChangeState {
+            rx: hub.subscribe_changes(),
+            store: a.ctx.store.clone(),
+            token: a.caller.token_id,
+            endpoint,
+            buffer: hub.buffer(),
+            recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_INTERVAL, RECHECK_INTERVAL),
+            done: false,
+        };
+        Ok(futures::stream::unfold(state, |mut s| async move {
+            let item = s.next().await?;
+            Some((item, s))
+        }))
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "CaptureChangeKind")]
+pub enum CaptureChangeKindValue {
+    /// The capture was deleted.
+    Deleted,
+    /// The capture was verified again with another outcome; `verification` has it.
+    Verified,
+}
+
+/// A change to a capture already stored.
+#[derive(SimpleObject)]
+#[graphql(name = "CaptureChange")]
+pub struct CaptureChangeObject {
+    capture_id: ID,
+    kind: CaptureChangeKindValue,
+    /// The capture's verification as it is now; null for `DELETED`.
+    verification: Option<VerificationObject>,
+}
+
+struct ChangeState {
+    rx: tokio::sync::broadcast::Receiver<CaptureChange>,
+    store: Arc<dyn Store>,
+    token: TokenId,
+    endpoint: EndpointId,
+    buffer: usize,
+    recheck: tokio::time::Interval,
+    done: bool,
+}
+
+impl ChangeState {
+    async fn next(&mut self) -> Option<Result<CaptureChangeObject, ApiError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                next = self.rx.recv() => match next {
+                    Ok(change) if change.endpoint_id == self.endpoint => match self.object(change).await {
+                        Ok(Some(o)) => return Some(Ok(o)),
+                        Ok(None) => {}
+                        Err(e) => return self.end(e),
+                    },
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return self.end(ApiError::Lagged { buffer: self.buffer }),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.recheck.tick() => {
+                    if let Some(reason) = still_allowed(self.store.as_ref(), self.token, self.endpoint).await {
+                        return self.end(reason);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The change as subscribers see it; `None` when a new verdict's capture is gone already
+    /// (its deletion follows).
+    async fn object(&self, change: CaptureChange) -> Result<Option<CaptureChangeObject>, ApiError> {
+        let capture_id = ID(change.capture_id.to_string());
+        Ok(match change.kind {
+            CaptureChangeKind::Deleted => {
+                Some(CaptureChangeObject { capture_id, kind: CaptureChangeKindValue::Deleted, verification: None })
+            }
+            CaptureChangeKind::Verified => {
+                self.store.verification(change.capture_id).await?.map(|v| CaptureChangeObject {
+                    capture_id,
+                    kind: CaptureChangeKindValue::Verified,
+                    verification: Some(VerificationObject(v)),
+                })
+            }
+        })
+    }
+
+    fn end(&mut self, e: ApiError) -> Option<Result<CaptureChangeObject, ApiError>> {
+        self.done = true;
+        Some(Err(e))
+    }
+}
+
+/// Tells every API node's `captureChanged` subscribers, through the events log when this node
+/// has it; a failed append is logged, never an error of the change itself.
+pub(crate) async fn announce_changes(a: &Access<'_>, changes: Vec<CaptureChange>) {
+    if changes.is_empty() {
+        return;
+    }
+    if let Some(replay) = &a.ctx.replay {
+        let records = changes
+            .iter()
+            .map(|c| {
+                let event = hookmetry_proto::encode_event(&Event::CaptureChanged(*c));
+                NewRecord::new(bytes::Bytes::copy_from_slice(c.endpoint_id.as_bytes()), event)
+                    .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT)
+            })
+            .collect();
+        if let Err(e) = replay.log.append_batch(TOPIC_EVENTS, records).await {
+            tracing::warn!(error = %e, changes = changes.len(), "capture changes not announced; open views stay stale");
+        }
+    } else if let Some(hub) = &a.ctx.hub {
+        changes.into_iter().for_each(|c| hub.announce_change(c));
+    }
 }
 
 struct State {
@@ -82,7 +217,7 @@ impl State {
                     None => return None,
                 },
                 _ = self.recheck.tick() => {
-                    if let Some(reason) = self.still_allowed().await {
+                    if let Some(reason) = still_allowed(self.store.as_ref(), self.token, self.endpoint).await {
                         return self.end(reason);
                     }
                 }
@@ -94,17 +229,19 @@ impl State {
         self.done = true;
         Some(Err(e))
     }
+}
 
-    async fn still_allowed(&self) -> Option<ApiError> {
-        match self.store.token(self.token).await {
-            Ok(Some(t)) if !t.revoked => {}
-            Ok(_) => return Some(ApiError::Unauthenticated("the token was revoked")),
-            // A store hiccup is not a reason to drop a subscriber; the next check decides.
-            Err(_) => return None,
-        }
-        match self.store.endpoint(self.endpoint).await {
-            Ok(None) => Some(ApiError::NotFound("endpoint")),
-            _ => None,
-        }
+/// Why a live subscription must end now, if it must: its token was revoked or its endpoint
+/// deleted.
+async fn still_allowed(store: &dyn Store, token: TokenId, endpoint: EndpointId) -> Option<ApiError> {
+    match store.token(token).await {
+        Ok(Some(t)) if !t.revoked => {}
+        Ok(_) => return Some(ApiError::Unauthenticated("the token was revoked")),
+        // A store hiccup is not a reason to drop a subscriber; the next check decides.
+        Err(_) => return None,
+    }
+    match store.endpoint(endpoint).await {
+        Ok(None) => Some(ApiError::NotFound("endpoint")),
+        _ => None,
     }
 }

@@ -7,6 +7,7 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Simp
 use hookmetry_core::{
     EndpointId, GenericHmac, Role, SigningSecret, Timestamp, Verdict, Verification, VerificationSettings,
 };
+use hookmetry_proto::{CaptureChange, CaptureChangeKind};
 use hookmetry_store::{CaptureFilter, CapturePage};
 
 use super::endpoints::EndpointObject;
@@ -492,10 +493,24 @@ impl VerificationMutation {
                     (capture.id, v)
                 })
                 .collect();
+            // What each capture had before, so only real changes are announced to open views.
+            let before_results =
+                futures::future::try_join_all(page.items.iter().map(|c| a.ctx.store.verification(c.id))).await?;
             a.ctx.store.put_verifications(&results).await?;
             for (_, v) in &results {
                 counts.entry(v.verdict.as_str()).or_insert((v.verdict, 0)).1 += 1;
             }
+            let changed = page
+                .items
+                .iter()
+                .zip(&results)
+                .zip(&before_results)
+                .filter(|((_, (_, new)), old)| {
+                    old.as_ref().is_none_or(|old| (old.verdict, &old.reason) != (new.verdict, &new.reason))
+                })
+                .map(|((capture, _), _)| CaptureChange::of(capture, CaptureChangeKind::Verified))
+                .collect();
+            super::live::announce_changes(&a, changed).await;
             count += results.len();
             before = page.items.last().map(|c| c.id);
             has_more = page.has_more;

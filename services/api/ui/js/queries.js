@@ -44,6 +44,11 @@ export const CAPTURE_RECEIVED = (withBody) => `subscription($e: ID!) {
   captureReceived(endpointId: $e) { ${ROW_FIELDS} ${withBody ? 'bodyBase64 headers { name value }' : 'headers { name value }'} }
 }`;
 
+/** Deletions and new verdicts of stored captures, made by any view or teammate. */
+export const CAPTURE_CHANGED = `subscription($e: ID!) {
+  captureChanged(endpointId: $e) { captureId kind verification { provider verdict reason secretLabel verifiedAt } }
+}`;
+
 const ATTEMPT_FIELDS = `number startedAt latencyMs responseStatus responseHeaders { name value } responseBodyText responseBodyBase64 responseTruncated succeeded error errorMessage`;
 
 export const DELIVERY_FIELDS = `id state origin target method edited resigned attemptCount maxAttempts nextAttemptAt createdAt updatedAt bodySha256

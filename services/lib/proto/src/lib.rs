@@ -33,11 +33,51 @@ pub enum ProtoError {
     Invalid { message: &'static str, field: &'static str, problem: String },
 }
 
-/// Events the processor publishes for live subscribers.
+/// Events for live subscribers, published by the processor, the replay worker and the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     CaptureStored(CaptureSummary),
     DeliveryUpdated(DeliveryUpdate),
+    CaptureChanged(CaptureChange),
+}
+
+/// A stored capture changed; what it is now is in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureChange {
+    pub capture_id: CaptureId,
+    pub endpoint_id: EndpointId,
+    pub team_id: TeamId,
+    pub kind: CaptureChangeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureChangeKind {
+    Deleted,
+    /// Verified again with an outcome other than the one stored before.
+    Verified,
+}
+
+impl CaptureChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureChangeKind::Deleted => "deleted",
+            CaptureChangeKind::Verified => "verified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "deleted" => Some(CaptureChangeKind::Deleted),
+            "verified" => Some(CaptureChangeKind::Verified),
+            _ => None,
+        }
+    }
+}
+
+impl CaptureChange {
+    pub fn of(c: &CapturedRequest, kind: CaptureChangeKind) -> Self {
+        Self { capture_id: c.id, endpoint_id: c.endpoint_id, team_id: c.team_id, kind }
+    }
 }
 
 /// A delivery changed; the details are in the store.
@@ -134,6 +174,12 @@ pub fn encode_event(e: &Event) -> Bytes {
             state: d.state.as_str().to_owned(),
             attempts: d.attempts,
         }),
+        Event::CaptureChanged(c) => pb::event::Kind::CaptureChanged(pb::CaptureChanged {
+            capture_id: Bytes::copy_from_slice(c.capture_id.as_bytes()),
+            endpoint_id: Bytes::copy_from_slice(c.endpoint_id.as_bytes()),
+            team_id: Bytes::copy_from_slice(c.team_id.as_bytes()),
+            kind: c.kind.as_str().to_owned(),
+        }),
     };
     pb::Event { kind: Some(kind) }.encode_to_vec().into()
 }
@@ -165,6 +211,16 @@ pub fn decode_event(buf: Bytes) -> Result<Option<Event>, ProtoError> {
             })?,
             attempts: d.attempts,
         })),
+        Some(pb::event::Kind::CaptureChanged(c)) => match CaptureChangeKind::parse(&c.kind) {
+            Some(kind) => Some(Event::CaptureChanged(CaptureChange {
+                capture_id: CaptureId::from_bytes(uuid_bytes(&c.capture_id, M, "capture_id")?),
+                endpoint_id: EndpointId::from_bytes(uuid_bytes(&c.endpoint_id, M, "endpoint_id")?),
+                team_id: TeamId::from_bytes(uuid_bytes(&c.team_id, M, "team_id")?),
+                kind,
+            })),
+            // A kind of change from a newer version: skipped like an unknown event.
+            None => None,
+        },
         None => None,
     })
 }
@@ -229,6 +285,17 @@ mod tests {
         assert_eq!(decode_event(encode_event(&e)).unwrap(), Some(e));
         let id = DeliveryId::new();
         assert_eq!(decode_delivery_request(encode_delivery_request(id)).unwrap(), id);
+        for kind in [CaptureChangeKind::Deleted, CaptureChangeKind::Verified] {
+            let e = Event::CaptureChanged(CaptureChange::of(&sample(), kind));
+            assert_eq!(decode_event(encode_event(&e)).unwrap(), Some(e));
+        }
+        let newer = pb::Event {
+            kind: Some(pb::event::Kind::CaptureChanged(pb::CaptureChanged {
+                kind: "renamed".into(),
+                ..Default::default()
+            })),
+        };
+        assert_eq!(decode_event(newer.encode_to_vec().into()).unwrap(), None, "an unknown kind is skipped");
         assert!(decode_delivery_request(Bytes::from_static(b"\x0a\x02ab")).is_err());
     }
 

@@ -105,6 +105,8 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
   let tabset = null;
   let replay = null;
   let pollTimer = 0;
+  // The capture on screen, for in-place updates of what other views change.
+  let shown = null;
 
   async function load() {
     let c;
@@ -143,6 +145,7 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
   }
 
   function render(c, keepTab) {
+    shown = c;
     const bytes = base64ToBytes(c.bodyBase64);
     const path = c.query != null ? `${c.path}?${c.query}` : c.path;
     const deleteArea = h('span', { class: 'confirm-area' });
@@ -237,6 +240,29 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
     el: root,
     focus: () => root.focus(),
     selectTab: (key) => tabset?.select(key),
+    /** A new verdict from elsewhere: the badge, summary and panel change in place, so nothing
+     *  typed in the replay form is lost. */
+    setVerification(v) {
+      if (!shown || destroyed) return;
+      shown.verification = v;
+      const summary = root.querySelector('.verification-summary');
+      if (summary) mount(summary, verdictBadge(v), ' ', h('span', { class: 'reason' }, prose(sentence(v.reason))));
+      const tab = root.querySelector('[role="tab"][data-key="verification"]');
+      if (tab) {
+        mount(tab, 'Signature ', verdictBadge(v, { compact: true }));
+        const panel = document.getElementById(tab.getAttribute('aria-controls'));
+        if (panel?.dataset.rendered) mount(panel, verificationPanel(v, ep));
+      }
+    },
+    /** Deleted by another view or a teammate: say so instead of showing what is gone. */
+    markDeleted() {
+      if (destroyed) return;
+      clearTimeout(pollTimer);
+      replay?.destroy?.();
+      replay = null;
+      mount(root, h('p', { role: 'alert', class: 'capture-gone' }, 'This capture was deleted, in another window or by a teammate.'),
+        h('button', { type: 'button', class: 'btn', onclick: onClose }, 'Back to the list'));
+    },
     destroy() {
       destroyed = true;
       clearTimeout(pollTimer);

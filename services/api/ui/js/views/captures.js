@@ -334,6 +334,24 @@ export function capturesView(state, ep, params) {
     updateStatus();
   }
 
+  // Deletions and new verdicts made elsewhere (another tab, a teammate, "Check again"): the list
+  // and the open capture follow. Missed ones (after a reconnect) show at the next reload.
+  const stopChanges = state.live.subscribe(Q.CAPTURE_CHANGED, { e: ep.id }, {
+    next: (d) => {
+      const { captureId: cid, kind, verification } = d.captureChanged;
+      if (kind === 'DELETED') {
+        list.remove(cid);
+        known.delete(cid);
+        liveDuringLoad = liveDuringLoad.filter((c) => c.id !== cid);
+        if (openId === cid) detail?.markDeleted();
+        updateStatus();
+      } else if (kind === 'VERIFIED' && verification) {
+        list.update(cid, (x) => ({ ...x, verification }));
+        if (openId === cid) detail?.setVerification(verification);
+      }
+    },
+  });
+
   function subscribe() {
     const withBody = Boolean(filter.bodyContains);
     if (unsubscribe && subscribedWithBody === withBody) return;
@@ -473,6 +491,7 @@ export function capturesView(state, ep, params) {
       return false;
     },
     destroy() {
+      stopChanges();
       bulk?.destroy();
       generation += 1;
       unsubscribe?.();
