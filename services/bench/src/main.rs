@@ -8,6 +8,9 @@
 //! `--subscription-latency N` measures instead how long a capture takes from the start of its
 //! HTTP request to its arrival at a `captureReceived` subscriber, over N captures sent at
 //! `--rate` per second (open loop: sends never wait for receipts).
+//!
+//! Other modes, each printing JSON: `--kafka`, `--deliveries N`, `--listen-latency N`,
+//! `--traces RATIO` and `--reverify N` (see their flags and `docs/benchmarks.md`).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -62,6 +65,12 @@ struct Args {
     /// `telemetry.trace_sample_ratio` = this value (0.0 to 1.0).
     #[arg(long)]
     traces: Option<f64>,
+    /// Re-verification mode: stores this many Stripe captures signed with a secret the endpoint
+    /// lacks, then times `reverifyCaptures` over all of them twice: with nothing changed, and
+    /// after a secret is added (every reason changes, so every capture is announced through
+    /// `captureChanged`).
+    #[arg(long)]
+    reverify: Option<usize>,
 }
 
 #[tokio::main]
@@ -84,6 +93,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(n) = args.listen_latency {
         let report = listen_latency(&hookmetry, n, args.rate, args.body_bytes).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    if let Some(n) = args.reverify {
+        let report = reverify_mode(&args, &hookmetry, n).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
@@ -599,6 +613,83 @@ async fn deliveries_mode(
         "hookmetry_replay": { "seconds": (replay_s * 100.0).round() / 100.0, "deliveries_per_s": rate(replay_s) },
         "bare_reqwest": { "seconds": (bare_s * 100.0).round() / 100.0, "requests_per_s": rate(bare_s) },
         "ratio": ((bare_s / replay_s) * 1000.0).round() / 1000.0,
+    }))
+}
+
+async fn reverify_mode(args: &Args, hookmetry: &std::path::Path, n: usize) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile_dir()?;
+    let mut server = hookmetry_testkit::ChildServer::start(hookmetry, &dir, &[]).await?;
+    let client = server.client();
+    let ep = client.create_endpoint("reverify").await?;
+    client
+        .graphql(
+            "mutation($id: ID!) { updateEndpoint(input: {id: $id, verification: {provider: \"stripe\", secrets: [{label: \"a\", value: \"whsec_a\"}]}}) { id } }",
+            serde_json::json!({ "id": ep.id }),
+        )
+        .await?;
+    let http = reqwest::Client::new();
+    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(args.connections.max(1)));
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let permit = semaphore.clone().acquire_owned().await?;
+        let req = http.post(&ep.url).header("stripe-signature", "t=1,v1=00").body(r#"{"type":"charge.succeeded"}"#);
+        tasks.push(tokio::spawn(async move {
+            let r = req.send().await.and_then(|r| r.error_for_status());
+            drop(permit);
+            r.map(drop)
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    client.wait_for_captures(&ep.id, n, Duration::from_secs(300)).await?;
+    // Every capture has its first verdict before the timed passes.
+    let verified = || async {
+        let page = client
+            .graphql(
+                "query($e: ID!) { captures(endpointId: $e, first: 1, filter: {verdict: INVALID_SIGNATURE}) { edges { node { id } } } }",
+                serde_json::json!({ "e": ep.id }),
+            )
+            .await?;
+        anyhow::Ok(!page["captures"]["edges"].as_array().context("edges")?.is_empty())
+    };
+    while !verified().await? {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pass = || async {
+        let started = Instant::now();
+        let (mut count, mut after) = (0, serde_json::Value::Null);
+        loop {
+            let r = client
+                .graphql(
+                    "mutation($e: ID!, $a: String) { reverifyCaptures(input: {endpointId: $e, since: \"2000-01-01T00:00:00Z\", after: $a}) { count hasMore endCursor } }",
+                    serde_json::json!({ "e": ep.id, "a": after }),
+                )
+                .await?;
+            let r = &r["reverifyCaptures"];
+            count += r["count"].as_u64().context("count")?;
+            if r["hasMore"] != true {
+                break;
+            }
+            after = r["endCursor"].clone();
+        }
+        anyhow::Ok((started.elapsed().as_secs_f64(), count))
+    };
+    let (unchanged_s, unchanged) = pass().await?;
+    client
+        .graphql(
+            "mutation($id: ID!) { addVerificationSecret(input: {endpointId: $id, label: \"b\", value: \"whsec_b\"}) { id } }",
+            serde_json::json!({ "id": ep.id }),
+        )
+        .await?;
+    let (changed_s, changed) = pass().await?;
+    server.kill9().await?;
+    std::fs::remove_dir_all(&dir).ok();
+    let report = |s: f64, count: u64| serde_json::json!({ "captures": count, "seconds": (s * 1000.0).round() / 1000.0, "captures_per_s": (count as f64 / s).round() });
+    Ok(serde_json::json!({
+        "unchanged": report(unchanged_s, unchanged),
+        "all_changed_and_announced": report(changed_s, changed),
     }))
 }
 

@@ -494,8 +494,8 @@ impl VerificationMutation {
                 })
                 .collect();
             // What each capture had before, so only real changes are announced to open views.
-            let before_results =
-                futures::future::try_join_all(page.items.iter().map(|c| a.ctx.store.verification(c.id))).await?;
+            let ids: Vec<_> = page.items.iter().map(|c| c.id).collect();
+            let before_results = a.ctx.store.verifications(&ids).await?;
             a.ctx.store.put_verifications(&results).await?;
             for (_, v) in &results {
                 counts.entry(v.verdict.as_str()).or_insert((v.verdict, 0)).1 += 1;
@@ -504,11 +504,12 @@ impl VerificationMutation {
                 .items
                 .iter()
                 .zip(&results)
-                .zip(&before_results)
-                .filter(|((_, (_, new)), old)| {
-                    old.as_ref().is_none_or(|old| (old.verdict, &old.reason) != (new.verdict, &new.reason))
+                .filter(|(capture, (_, new))| {
+                    before_results
+                        .get(&capture.id)
+                        .is_none_or(|old| (old.verdict, &old.reason) != (new.verdict, &new.reason))
                 })
-                .map(|((capture, _), _)| CaptureChange::of(capture, CaptureChangeKind::Verified))
+                .map(|(capture, _)| CaptureChange::of(capture, CaptureChangeKind::Verified))
                 .collect();
             super::live::announce_changes(&a, changed).await;
             count += results.len();

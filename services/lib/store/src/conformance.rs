@@ -657,6 +657,10 @@ pub async fn verifications_stored_replaced_and_filtered(h: &dyn StoreHarness) {
     assert_eq!(store.verification(b.id).await.unwrap(), Some(invalid.clone()));
     assert_eq!(store.verification(ghost).await.unwrap(), None);
     assert_eq!(store.capture(ghost).await.unwrap(), None, "a result must not create a capture");
+    let many = store.verifications(&[a.id, b.id, c.id, ghost]).await.unwrap();
+    assert_eq!(many.len(), 2, "only captures that have a result: {many:?}");
+    assert_eq!((many.get(&a.id), many.get(&b.id)), (Some(&valid), Some(&invalid)));
+    assert!(store.verifications(&[]).await.unwrap().is_empty());
 
     let by = |v: Verdict| CapturePage {
         limit: 10,

@@ -260,6 +260,18 @@ pub trait Store: Send + Sync + 'static {
     async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()>;
     /// The latest verification result of a capture; `None` when it has none or does not exist.
     async fn verification(&self, id: CaptureId) -> Result<Option<Verification>>;
+    /// The latest verification results of many captures, for comparing before and after a
+    /// re-verification; captures with none, or not stored, are left out. Backends override the
+    /// one-by-one default with a batch read.
+    async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(v) = self.verification(id).await? {
+                found.insert(id, v);
+            }
+        }
+        Ok(found)
+    }
     /// `NotFound` when it does not exist.
     async fn delete_capture(&self, id: CaptureId) -> Result<()>;
     /// Deletes every capture received before `now` minus its team's retention. Returns how many

@@ -731,6 +731,36 @@ impl Store for SqliteStore {
         crate::verification_codec::decode(&verdict, &json).map(Some)
     }
 
+    async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
+        let ids: Vec<[u8; 16]> = ids.iter().map(|id| *id.as_bytes()).collect();
+        let rows = self
+            .read("read verifications", move |conn| {
+                let mut rows = Vec::with_capacity(ids.len());
+                // Well below SQLite's limit on bound parameters per statement.
+                for chunk in ids.chunks(500) {
+                    let marks = vec!["?"; chunk.len()].join(",");
+                    let sql = format!(
+                        "SELECT id, verdict, verification FROM captures \
+                         WHERE id IN ({marks}) AND verdict IS NOT NULL AND verification IS NOT NULL"
+                    );
+                    let mut st = conn.prepare(&sql)?;
+                    let found = st.query_map(rusqlite::params_from_iter(chunk.iter().map(|b| &b[..])), |r| {
+                        Ok((r.get::<_, [u8; 16]>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                    })?;
+                    for row in found {
+                        rows.push(row?);
+                    }
+                }
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, verdict, json)| {
+                Ok((CaptureId::from_bytes(id), crate::verification_codec::decode(&verdict, &json)?))
+            })
+            .collect()
+    }
+
     async fn delete_capture(&self, id: CaptureId) -> Result<()> {
         let changed = self
             .write("capture", "delete capture", move |tx| {

@@ -1207,6 +1207,15 @@ impl Store for ScyllaStore {
         crate::verification_codec::decode(&verdict, &json).map(Some)
     }
 
+    async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
+        // Point reads in parallel: each is a single-partition lookup.
+        let found = futures::future::try_join_all(
+            ids.iter().map(|&id| async move { self.verification(id).await.map(|v| v.map(|v| (id, v))) }),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
     async fn delete_capture(&self, id: CaptureId) -> Result<()> {
         let s = &*self.inner;
         let Some((endpoint, day, _)) = s.capture_location(id, "delete capture").await? else {
