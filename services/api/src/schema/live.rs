@@ -47,12 +47,7 @@ impl LiveSubscription {
         let sub = hub.subscribe(endpoint).map_err(|e| ApiError::LimitExceeded(e.to_string()))?;
         let state = State {
             sub,
-            store: a.ctx.store.clone(),
-            token: a.caller.token_id,
-            endpoint,
-            buffer: hub.buffer(),
-            recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_INTERVAL, RECHECK_INTERVAL),
-            done: false,
+            watch: Watchdog::new(&a, endpoint, hub.buffer()),
             _listener: listener.map(|_| hub.listener_guard()),
         };
         Ok(futures::stream::unfold(state, |mut s| async move {
@@ -74,15 +69,7 @@ impl LiveSubscription {
         let endpoint: EndpointId = parse_id("endpointId", &endpoint_id)?;
         a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
         let hub = a.ctx.hub.as_ref().ok_or_else(|| ApiError::Unavailable("live updates are not enabled".into()))?;
-        let state = ChangeState {
-            rx: hub.subscribe_changes(),
-            store: a.ctx.store.clone(),
-            token: a.caller.token_id,
-            endpoint,
-            buffer: hub.buffer(),
-            recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_INTERVAL, RECHECK_INTERVAL),
-            done: false,
-        };
+        let state = ChangeState { rx: hub.subscribe_changes(), watch: Watchdog::new(&a, endpoint, hub.buffer()) };
         Ok(futures::stream::unfold(state, |mut s| async move {
             let item = s.next().await?;
             Some((item, s))
@@ -111,36 +98,27 @@ pub struct CaptureChangeObject {
 
 struct ChangeState {
     rx: tokio::sync::broadcast::Receiver<CaptureChange>,
-    store: Arc<dyn Store>,
-    token: TokenId,
-    endpoint: EndpointId,
-    buffer: usize,
-    recheck: tokio::time::Interval,
-    done: bool,
+    watch: Watchdog,
 }
 
 impl ChangeState {
     async fn next(&mut self) -> Option<Result<CaptureChangeObject, ApiError>> {
-        if self.done {
+        if self.watch.done {
             return None;
         }
         loop {
             tokio::select! {
                 next = self.rx.recv() => match next {
-                    Ok(change) if change.endpoint_id == self.endpoint => match self.object(change).await {
+                    Ok(change) if change.endpoint_id == self.watch.endpoint => match self.object(change).await {
                         Ok(Some(o)) => return Some(Ok(o)),
                         Ok(None) => {}
-                        Err(e) => return self.end(e),
+                        Err(e) => return self.watch.end(e),
                     },
                     Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => return self.end(ApiError::Lagged { buffer: self.buffer }),
+                    Err(RecvError::Lagged(_)) => return self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
                     Err(RecvError::Closed) => return None,
                 },
-                _ = self.recheck.tick() => {
-                    if let Some(reason) = still_allowed(self.store.as_ref(), self.token, self.endpoint).await {
-                        return self.end(reason);
-                    }
-                }
+                reason = self.watch.expired() => return self.watch.end(reason),
             }
         }
     }
@@ -154,18 +132,13 @@ impl ChangeState {
                 Some(CaptureChangeObject { capture_id, kind: CaptureChangeKindValue::Deleted, verification: None })
             }
             CaptureChangeKind::Verified => {
-                self.store.verification(change.capture_id).await?.map(|v| CaptureChangeObject {
+                self.watch.store.verification(change.capture_id).await?.map(|v| CaptureChangeObject {
                     capture_id,
                     kind: CaptureChangeKindValue::Verified,
                     verification: Some(VerificationObject(v)),
                 })
             }
         })
-    }
-
-    fn end(&mut self, e: ApiError) -> Option<Result<CaptureChangeObject, ApiError>> {
-        self.done = true;
-        Some(Err(e))
     }
 }
 
@@ -194,54 +167,71 @@ pub(crate) async fn announce_changes(a: &Access<'_>, changes: Vec<CaptureChange>
 
 struct State {
     sub: HubSubscription,
-    store: Arc<dyn Store>,
-    token: TokenId,
-    endpoint: EndpointId,
-    buffer: usize,
-    recheck: tokio::time::Interval,
-    done: bool,
+    watch: Watchdog,
     _listener: Option<ListenerGuard>,
 }
 
 impl State {
     /// The next item, a final error, or `None` when the stream is over.
     async fn next(&mut self) -> Option<Result<CaptureObject, ApiError>> {
-        if self.done {
+        if self.watch.done {
             return None;
         }
+        tokio::select! {
+            next = self.sub.next() => match next {
+                Some(Next::Capture(capture)) => Some(Ok(CaptureObject((*capture).clone()))),
+                Some(Next::Lagged) => self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
+                None => None,
+            },
+            reason = self.watch.expired() => self.watch.end(reason),
+        }
+    }
+}
+
+/// What every live subscription checks besides its events: every `RECHECK_INTERVAL`, that its
+/// token is still valid and its endpoint still exists; and whether it has ended.
+struct Watchdog {
+    store: Arc<dyn Store>,
+    token: TokenId,
+    endpoint: EndpointId,
+    buffer: usize,
+    recheck: tokio::time::Interval,
+    done: bool,
+}
+
+impl Watchdog {
+    fn new(a: &Access<'_>, endpoint: EndpointId, buffer: usize) -> Self {
+        Self {
+            store: a.ctx.store.clone(),
+            token: a.caller.token_id,
+            endpoint,
+            buffer,
+            recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_INTERVAL, RECHECK_INTERVAL),
+            done: false,
+        }
+    }
+
+    /// Resolves once the subscription must end: its token was revoked or its endpoint deleted.
+    /// It races the subscription's events; an event that wins only postpones a check under way to
+    /// the next tick.
+    async fn expired(&mut self) -> ApiError {
         loop {
-            tokio::select! {
-                next = self.sub.next() => match next {
-                    Some(Next::Capture(capture)) => return Some(Ok(CaptureObject((*capture).clone()))),
-                    Some(Next::Lagged) => return self.end(ApiError::Lagged { buffer: self.buffer }),
-                    None => return None,
-                },
-                _ = self.recheck.tick() => {
-                    if let Some(reason) = still_allowed(self.store.as_ref(), self.token, self.endpoint).await {
-                        return self.end(reason);
-                    }
-                }
+            self.recheck.tick().await;
+            match self.store.token(self.token).await {
+                Ok(Some(t)) if !t.revoked => {}
+                Ok(_) => return ApiError::Unauthenticated("the token was revoked"),
+                // A store hiccup is not a reason to drop a subscriber; the next check decides.
+                Err(_) => continue,
+            }
+            if let Ok(None) = self.store.endpoint(self.endpoint).await {
+                return ApiError::NotFound("endpoint");
             }
         }
     }
 
-    fn end(&mut self, e: ApiError) -> Option<Result<CaptureObject, ApiError>> {
+    /// The stream's last item: `e`, after which it ends.
+    fn end<T>(&mut self, e: ApiError) -> Option<Result<T, ApiError>> {
         self.done = true;
         Some(Err(e))
-    }
-}
-
-/// Why a live subscription must end now, if it must: its token was revoked or its endpoint
-/// deleted.
-async fn still_allowed(store: &dyn Store, token: TokenId, endpoint: EndpointId) -> Option<ApiError> {
-    match store.token(token).await {
-        Ok(Some(t)) if !t.revoked => {}
-        Ok(_) => return Some(ApiError::Unauthenticated("the token was revoked")),
-        // A store hiccup is not a reason to drop a subscriber; the next check decides.
-        Err(_) => return None,
-    }
-    match store.endpoint(endpoint).await {
-        Ok(None) => Some(ApiError::NotFound("endpoint")),
-        _ => None,
     }
 }
