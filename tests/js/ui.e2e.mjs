@@ -350,7 +350,8 @@ try {
     const panel = page.locator('.verification');
     await page.waitForFunction(() => document.querySelector('.verification')?.getAttribute('data-verdict') === 'VALID');
     assertEq(await panel.locator('dd.secret-label').textContent(), 'found', 'the panel names the secret that matches now');
-    assertEq(await rowFor(ids.invalid).locator('.badge').textContent(), 'valid', 'the row badge followed');
+    // The list draws on the next animation frame; the panel at once.
+    await page.waitForFunction((cid) => document.querySelector(`.vl-row[data-id="${cid}"] .badge`)?.textContent === 'valid', ids.invalid, { timeout: 5_000 });
     assert(await page.getByRole('tab', { name: /Signature/ }).evaluate((t) => t.getAttribute('aria-selected') === 'true'), 'still on the Signature tab');
     // Put it back as it was for the steps that follow.
     await adminGql('mutation($e: ID!) { removeVerificationSecret(input: {endpointId: $e, label: "found"}) { id } }', { e: epId });
