@@ -118,7 +118,11 @@ impl ChangeState {
                     Err(RecvError::Lagged(_)) => return self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
                     Err(RecvError::Closed) => return None,
                 },
-                reason = self.watch.expired() => return self.watch.end(reason),
+                _ = self.watch.recheck.tick() => {
+                    if let Some(reason) = self.watch.check().await {
+                        return self.watch.end(reason);
+                    }
+                }
             }
         }
     }
@@ -177,13 +181,21 @@ impl State {
         if self.watch.done {
             return None;
         }
-        tokio::select! {
-            next = self.sub.next() => match next {
-                Some(Next::Capture(capture)) => Some(Ok(CaptureObject((*capture).clone()))),
-                Some(Next::Lagged) => self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
-                None => None,
-            },
-            reason = self.watch.expired() => self.watch.end(reason),
+        loop {
+            tokio::select! {
+                next = self.sub.next() => match next {
+                    Some(Next::Capture(capture)) => return Some(Ok(CaptureObject((*capture).clone()))),
+                    Some(Next::Lagged) => return self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
+                    None => return None,
+                },
+                // The check runs outside the race, so a stream of events cannot keep cutting it
+                // short; only the wait for the tick races them.
+                _ = self.watch.recheck.tick() => {
+                    if let Some(reason) = self.watch.check().await {
+                        return self.watch.end(reason);
+                    }
+                }
+            }
         }
     }
 }
@@ -211,21 +223,18 @@ impl Watchdog {
         }
     }
 
-    /// Resolves once the subscription must end: its token was revoked or its endpoint deleted.
-    /// It races the subscription's events; an event that wins only postpones a check under way to
-    /// the next tick.
-    async fn expired(&mut self) -> ApiError {
-        loop {
-            self.recheck.tick().await;
-            match self.store.token(self.token).await {
-                Ok(Some(t)) if !t.revoked => {}
-                Ok(_) => return ApiError::Unauthenticated("the token was revoked"),
-                // A store hiccup is not a reason to drop a subscriber; the next check decides.
-                Err(_) => continue,
-            }
-            if let Ok(None) = self.store.endpoint(self.endpoint).await {
-                return ApiError::NotFound("endpoint");
-            }
+    /// Why the subscription must end now, if it must: its token was revoked or its endpoint
+    /// deleted. Run at each tick of `recheck`.
+    async fn check(&self) -> Option<ApiError> {
+        match self.store.token(self.token).await {
+            Ok(Some(t)) if !t.revoked => {}
+            Ok(_) => return Some(ApiError::Unauthenticated("the token was revoked")),
+            // A store hiccup is not a reason to drop a subscriber; the next check decides.
+            Err(_) => return None,
+        }
+        match self.store.endpoint(self.endpoint).await {
+            Ok(None) => Some(ApiError::NotFound("endpoint")),
+            _ => None,
         }
     }
 
