@@ -610,6 +610,7 @@ mod tests {
         let id = id_at(20_000 * DAY_MS);
         let mut c = capture(id, "POST", "{\"type\":\"charge\"}");
         c.headers = vec![Header::new("Stripe-Signature", Bytes::from_static(b"\xfft=1,v1=abc"))];
+        c.path = "/stripe%2Fevents".into();
         let row = StoredCapture { capture: c.clone(), verdict: Some("INVALID_SIGNATURE".into()) };
         let at = c.received_at;
         let yes = |f: CaptureFilter| assert!(matches(&f, &row), "{f:?}");
@@ -631,6 +632,11 @@ mod tests {
         yes(CaptureFilter { body_contains: Some(b"charge".to_vec()), ..Default::default() });
         yes(CaptureFilter { body_contains: Some(vec![]), ..Default::default() });
         no(CaptureFilter { body_contains: Some(b"CHARGE".to_vec()), ..Default::default() });
+        let path = |p: &str| CaptureFilter { path_prefix: Some(p.into()), ..Default::default() };
+        yes(path("/"));
+        yes(path("/stripe%2F"));
+        no(path("/Stripe"));
+        no(path("/stripe/"));
         yes(CaptureFilter { verdict: Some(Verdict::InvalidSignature), ..Default::default() });
         no(CaptureFilter { verdict: Some(Verdict::Valid), ..Default::default() });
         let unverified = StoredCapture { capture: c, verdict: None };
