@@ -278,23 +278,13 @@ impl Processor {
 
         // Events go out for the whole batch, redelivered ones included: a subscriber that missed
         // them during a crash still hears of them, and subscribers deduplicate by capture id.
-        let mut events: Vec<NewRecord> = captures
-            .iter()
-            .map(|c| {
-                NewRecord::new(
-                    bytes::Bytes::copy_from_slice(c.endpoint_id.as_bytes()),
-                    hookmetry_proto::encode_event(&Event::CaptureStored(c.summary())),
-                )
-                .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT)
-            })
-            .collect();
-        events.extend(forwarded.iter().map(|d| {
-            NewRecord::new(
-                bytes::Bytes::copy_from_slice(d.endpoint_id.as_bytes()),
-                hookmetry_proto::encode_event(&Event::DeliveryUpdated(hookmetry_proto::DeliveryUpdate::of(d))),
-            )
-            .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT)
-        }));
+        let mut events: Vec<NewRecord> =
+            captures.iter().map(|c| hookmetry_proto::event_record(&Event::CaptureStored(c.summary()))).collect();
+        events.extend(
+            forwarded.iter().map(|d| {
+                hookmetry_proto::event_record(&Event::DeliveryUpdated(hookmetry_proto::DeliveryUpdate::of(d)))
+            }),
+        );
         if !events.is_empty()
             && let Err(e) = self.log.append_batch(TOPIC_EVENTS, events).await
         {

@@ -11,7 +11,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use hookmetry_core::{Delivery, DeliveryId, DeliveryState, TOPIC_DELIVERIES, TOPIC_EVENTS, Timestamp};
 use hookmetry_egress::Url;
 use hookmetry_log::{EventLog, LogError, NewRecord, Record};
@@ -610,11 +609,7 @@ async fn make_attempt(shared: Arc<Shared>, d: Delivery, number: u32, target: Str
     }
 
     let updated = Delivery { state, attempts: number, next_attempt_at, updated_at: now, ..d };
-    let event = NewRecord::new(
-        Bytes::copy_from_slice(updated.endpoint_id.as_bytes()),
-        hookmetry_proto::encode_event(&Event::DeliveryUpdated(DeliveryUpdate::of(&updated))),
-    )
-    .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT);
+    let event = hookmetry_proto::event_record(&Event::DeliveryUpdated(DeliveryUpdate::of(&updated)));
     if let Err(e) = shared.log.append(TOPIC_EVENTS, event).await {
         // The attempt is recorded and readable; only the live notification is lost.
         tracing::warn!(delivery_id = %updated.id, error = %e, "delivery event not published");
@@ -799,6 +794,8 @@ pub fn wake_record(d: &Delivery) -> NewRecord {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     #[test]

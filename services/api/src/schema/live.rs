@@ -7,7 +7,6 @@ use std::time::Duration;
 use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use futures::Stream;
 use hookmetry_core::{EndpointId, TOPIC_EVENTS, TokenId};
-use hookmetry_log::NewRecord;
 use hookmetry_proto::{CaptureChange, CaptureChangeKind, Event};
 use hookmetry_store::Store;
 use tokio::sync::broadcast::error::RecvError;
@@ -153,14 +152,7 @@ pub(crate) async fn announce_changes(a: &Access<'_>, changes: Vec<CaptureChange>
         return;
     }
     if let Some(replay) = &a.ctx.replay {
-        let records = changes
-            .iter()
-            .map(|c| {
-                let event = hookmetry_proto::encode_event(&Event::CaptureChanged(*c));
-                NewRecord::new(bytes::Bytes::copy_from_slice(c.endpoint_id.as_bytes()), event)
-                    .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT)
-            })
-            .collect();
+        let records = changes.iter().map(|c| hookmetry_proto::event_record(&Event::CaptureChanged(*c))).collect();
         if let Err(e) = replay.log.append_batch(TOPIC_EVENTS, records).await {
             tracing::warn!(error = %e, changes = changes.len(), "capture changes not announced; open views stay stale");
         }

@@ -13,7 +13,7 @@ use hookmetry_core::{
     ForwardingRule, Header, HeaderMatch, OutgoingRequest, Role, TOPIC_DELIVERIES, TOPIC_EVENTS, Timestamp,
 };
 use hookmetry_egress::EgressPolicy;
-use hookmetry_log::{EventLog, NewRecord};
+use hookmetry_log::EventLog;
 use hookmetry_proto::{DeliveryUpdate, Event};
 use hookmetry_replay::{EditError, Edits, Prepared};
 use hookmetry_store::CapturePage;
@@ -571,9 +571,7 @@ async fn record_delivery(
 }
 
 pub(crate) async fn announce(replay: &ReplaySettings, d: &Delivery) {
-    let event = hookmetry_proto::encode_event(&Event::DeliveryUpdated(DeliveryUpdate::of(d)));
-    let record = NewRecord::new(bytes::Bytes::copy_from_slice(d.endpoint_id.as_bytes()), event)
-        .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_EVENT);
+    let record = hookmetry_proto::event_record(&Event::DeliveryUpdated(DeliveryUpdate::of(d)));
     if let Err(e) = replay.log.append(TOPIC_EVENTS, record).await {
         tracing::warn!(error = %e, delivery_id = %d.id, "delivery change not announced");
     }

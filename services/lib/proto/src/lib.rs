@@ -41,6 +41,24 @@ pub enum Event {
     CaptureChanged(CaptureChange),
 }
 
+impl Event {
+    /// The endpoint the event is about: the record key on `events`, so that one endpoint's
+    /// events keep their order on every partition count.
+    pub fn endpoint_id(&self) -> EndpointId {
+        match self {
+            Event::CaptureStored(s) => s.endpoint_id,
+            Event::DeliveryUpdated(d) => d.endpoint_id,
+            Event::CaptureChanged(c) => c.endpoint_id,
+        }
+    }
+}
+
+/// The `events` log record of `e`: keyed by its endpoint, with the schema header.
+pub fn event_record(e: &Event) -> hookmetry_log::NewRecord {
+    hookmetry_log::NewRecord::new(Bytes::copy_from_slice(e.endpoint_id().as_bytes()), encode_event(e))
+        .with_header(SCHEMA_HEADER, SCHEMA_EVENT)
+}
+
 /// A stored capture changed; what it is now is in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CaptureChange {
@@ -297,6 +315,20 @@ mod tests {
         };
         assert_eq!(decode_event(newer.encode_to_vec().into()).unwrap(), None, "an unknown kind is skipped");
         assert!(decode_delivery_request(Bytes::from_static(b"\x0a\x02ab")).is_err());
+    }
+
+    #[test]
+    fn event_records_are_keyed_by_endpoint_and_name_their_schema() {
+        let c = sample();
+        for e in [
+            Event::CaptureStored(c.summary()),
+            Event::CaptureChanged(CaptureChange::of(&c, CaptureChangeKind::Deleted)),
+        ] {
+            let r = event_record(&e);
+            assert_eq!(r.key, Bytes::copy_from_slice(c.endpoint_id.as_bytes()));
+            assert_eq!(r.headers, vec![(SCHEMA_HEADER.to_string(), Bytes::from_static(SCHEMA_EVENT.as_bytes()))]);
+            assert_eq!(decode_event(r.payload).unwrap(), Some(e));
+        }
     }
 
     #[test]
