@@ -8,15 +8,21 @@
 #                                         # HOOKMETRY_TANSU=<the tansu binary>
 #   cargo test -p hookmetry-log           # tests/kafka_conformance.rs now runs against it
 #   .ci/kafka-broker.sh stop "$HOOKMETRY_KAFKA_BROKER_PID"
+#   .ci/kafka-broker.sh install           # only builds the broker when it is missing (.ci/run
+#                                         # starts this in the background, before clippy)
 #
 # `start` prints only the `export` lines on stdout (progress goes to stderr), and returns once
 # the port accepts connections (or fails after $KAFKA_BROKER_WAIT seconds, default 60). `stop`
 # ends that broker (TERM, then KILL after 10 s) and removes its data directory.
 #
 # The broker is $HOOKMETRY_TANSU (as for tests/cluster.rs), else `tansu` on PATH, else
-# $HOME/.cargo/bin/tansu; when there is none it is installed with `cargo install` (a long build:
-# about 17 minutes on two cores). Its `memory://` engine is not used: it skips records after a
-# consumer restarts. TANSU_VERSION pins the version installed (default 0.6.0).
+# $HOME/.cargo/bin/tansu; when there is none it is installed with `cargo install`. Its `memory://`
+# engine is not used: it skips records after a consumer restarts. TANSU_VERSION pins the version
+# installed (default 0.6.0).
+#
+# The build is the longest part of a first CI run, so it is kept small: only the `libsql` feature
+# (the SQLite storage the tests use; `dynostore` would add the object-store clients) and opt-level 1
+# instead of 3 (a test broker moves a few thousand records). See docs/testing.md for the timings.
 set -euo pipefail
 
 TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
@@ -38,7 +44,21 @@ find_tansu() {
 
 install_tansu() {
     log "tansu not found: cargo install tansu $TANSU_VERSION (sqlite storage; this takes a while)"
-    cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql >&2
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+        cargo install tansu --locked --version "$TANSU_VERSION" --features libsql >&2
+}
+
+install() {
+    local tansu
+    if tansu="$(find_tansu)"; then
+        log "using $tansu"
+        return 0
+    fi
+    install_tansu
+    find_tansu >/dev/null || {
+        log "tansu is still missing after cargo install"
+        exit 1
+    }
 }
 
 port_in_use() {
@@ -130,9 +150,10 @@ stop() {
 
 case "${1:-}" in
     start) start ;;
+    install) install ;;
     stop) stop "${2:-}" ;;
     *)
-        echo "usage: $0 start | stop [PID]" >&2
+        echo "usage: $0 start | install | stop [PID]" >&2
         exit 2
         ;;
 esac

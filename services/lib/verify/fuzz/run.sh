@@ -2,6 +2,7 @@
 # Fuzzes hookmetry-verify's header parsing under libFuzzer for a bounded time, on stable Rust.
 #
 #   services/lib/verify/fuzz/run.sh [SECONDS]      # default 30
+#   services/lib/verify/fuzz/run.sh --install-only # installs cargo-fuzz when missing, runs nothing
 #
 # Exits non-zero when the target panics (the input that did it is saved under
 # services/lib/verify/fuzz/artifacts/headers/; replay it with
@@ -14,6 +15,11 @@
 set -euo pipefail
 
 seconds="${1:-30}"
+install_only=false
+if [ "$seconds" = "--install-only" ]; then
+	install_only=true
+	seconds=0
+fi
 case "$seconds" in
 '' | *[!0-9]*)
 	echo "usage: $0 [SECONDS]" >&2
@@ -28,6 +34,10 @@ cargo_fuzz_version="${CARGO_FUZZ_VERSION:-0.13.2}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
 	echo "installing cargo-fuzz $cargo_fuzz_version" >&2
 	cargo install cargo-fuzz --locked --version "$cargo_fuzz_version"
+fi
+if $install_only; then
+	cargo fuzz --version
+	exit 0
 fi
 
 if ! command -v c++ >/dev/null 2>&1 && ! command -v g++ >/dev/null 2>&1 && ! command -v clang++ >/dev/null 2>&1; then
