@@ -14,8 +14,10 @@ const WAIT: Duration = Duration::from_secs(10);
 
 const VERIFICATION: &str = "verification { provider verdict reason secretLabel verifiedAt }";
 
+/// Seconds by the product's clock, which ingest stamps `received_at` with (CI moves it a year ahead
+/// in a second run, through the test server).
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    hookmetry_core::Timestamp::now().micros().div_euclid(1_000_000)
 }
 
 async fn configure(client: &Client, ep: &TestEndpoint, verification: Value) -> Value {

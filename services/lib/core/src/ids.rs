@@ -1,13 +1,24 @@
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
-use uuid::Uuid;
+use uuid::{ContextV7, Uuid};
 
 /// An id string that is not a UUID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{input}` is not a valid id (expected a UUID)")]
 pub struct IdParseError {
     pub input: String,
+}
+
+/// A UUIDv7 stamped with the product's clock, so that the time in an id agrees with the
+/// `received_at` or `created_at` stored beside it even when tests move that clock. One context for
+/// all ids keeps them increasing within a millisecond, as `Uuid::now_v7` does.
+fn new_v7() -> Uuid {
+    static CONTEXT: Mutex<ContextV7> = Mutex::new(ContextV7::new());
+    let micros = u64::try_from(crate::Timestamp::now().micros()).unwrap_or(0);
+    let ts = uuid::Timestamp::from_unix(&CONTEXT, micros / 1_000_000, (micros % 1_000_000) as u32 * 1_000);
+    Uuid::new_v7(ts)
 }
 
 macro_rules! id_type {
@@ -18,9 +29,9 @@ macro_rules! id_type {
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A fresh time-ordered (UUIDv7) id.
+            /// A fresh time-ordered (UUIDv7) id, stamped by [`crate::Timestamp::now`].
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self(new_v7())
             }
 
             pub fn from_bytes(bytes: [u8; 16]) -> Self {

@@ -20,7 +20,7 @@ pub use form::form_decode;
 pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};
 pub use secret::{TokenHash, capture_token, hash_token, new_api_token};
 pub use team::{ApiToken, Role, Team};
-pub use time::{Timestamp, format_rfc3339};
+pub use time::{Timestamp, clock, format_rfc3339};
 pub use verification::{GenericHmac, SigningSecret, Verdict, Verification, VerificationSettings};
 
 /// Log topic that carries every accepted request from ingest to the processor.

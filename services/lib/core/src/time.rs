@@ -1,13 +1,22 @@
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Microseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub i64);
 
+/// How far the product's clock is moved from the system's, in microseconds: always 0 in the
+/// product. Tests move it (see [`clock`]) so that a test which only passes near the date it was
+/// written fails today rather than next year.
+static CLOCK_SHIFT_MICROS: AtomicI64 = AtomicI64::new(0);
+
 impl Timestamp {
+    /// Now, by the product's one wall clock. Everything that stamps, schedules or expires by the
+    /// calendar reads it (ids too, see [`crate::CaptureId::new`]), so that tests can move it.
     pub fn now() -> Self {
         let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        Self(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        let real = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        Self(real.saturating_add(CLOCK_SHIFT_MICROS.load(Ordering::Relaxed)))
     }
 
     pub fn from_micros(us: i64) -> Self {
@@ -124,6 +133,60 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The test hook of the product's clock. Nothing in the product calls it: the test suites do,
+/// through [`clock::shift_from_env`], and CI runs the calendar-sensitive suites a second time with
+/// `HOOKMETRY_TEST_CLOCK_SHIFT_DAYS=365`.
+pub mod clock {
+    use super::{CLOCK_SHIFT_MICROS, Ordering};
+
+    /// The variable [`shift_from_env`] reads: whole days, may be negative. Only tests read it.
+    pub const SHIFT_ENV: &str = "HOOKMETRY_TEST_CLOCK_SHIFT_DAYS";
+
+    const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+    /// Moves this process's clock to `days` days from the system's.
+    pub fn shift_days(days: i64) {
+        CLOCK_SHIFT_MICROS.store(days.saturating_mul(MICROS_PER_DAY), Ordering::Relaxed);
+    }
+
+    /// Whole days the clock is moved by now.
+    pub fn shifted_days() -> i64 {
+        CLOCK_SHIFT_MICROS.load(Ordering::Relaxed) / MICROS_PER_DAY
+    }
+
+    /// Moves the clock by [`SHIFT_ENV`] days when it is set, and returns the shift. For test
+    /// harnesses: call it before making any data. Panics on a value that is not a whole number of
+    /// days, so a typo cannot turn the guard off silently, and says once on stderr (past the test
+    /// harness's capture) that the clock was moved, so a run can prove it was.
+    pub fn shift_from_env() -> i64 {
+        let days = match std::env::var(SHIFT_ENV) {
+            Ok(v) => parse_shift(&v).unwrap_or_else(|e| panic!("{e}")),
+            Err(_) => 0,
+        };
+        shift_days(days);
+        if days != 0 {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "clock: moved {days} days from the system clock ({SHIFT_ENV})");
+            });
+        }
+        days
+    }
+
+    /// The value of [`SHIFT_ENV`]: whole days, `0` when empty.
+    pub fn parse_shift(value: &str) -> Result<i64, String> {
+        let v = value.trim();
+        if v.is_empty() {
+            return Ok(0);
+        }
+        v.parse::<i64>()
+            .ok()
+            .filter(|d| d.unsigned_abs() <= 100_000)
+            .ok_or_else(|| format!("{SHIFT_ENV}=`{value}` is not a whole number of days within ±100000 (e.g. 365)"))
+    }
 }
 
 #[cfg(test)]

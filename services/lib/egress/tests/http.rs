@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use hookmetry_egress::http1::{Client, ClientSettings, Exchange, FailureKind, Request};
@@ -15,9 +15,49 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-const CA: &[u8] = include_bytes!("tls/ca.der");
-const SERVER_CERT: &[u8] = include_bytes!("tls/server.der");
-const SERVER_KEY: &[u8] = include_bytes!("tls/server.key.der");
+/// A test CA and certificates for `localhost` and `127.0.0.1` that it signed, made when the tests
+/// start and valid from an hour ago to a day from now: no date in the repository that the tests
+/// outlive. The CA's key exists only in this process.
+struct Tls {
+    ca: Vec<u8>,
+    /// Valid now.
+    current: ServerCert,
+    /// Valid for an hour, until yesterday.
+    expired: ServerCert,
+}
+
+struct ServerCert {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+}
+
+static TLS: LazyLock<Tls> = LazyLock::new(|| {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+    use time::{Duration as Span, OffsetDateTime};
+
+    let now = OffsetDateTime::now_utc();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(DnType::CommonName, "hookmetry test CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    (ca.not_before, ca.not_after) = (now - Span::days(2), now + Span::days(1));
+    let ca_der = ca.self_signed(&ca_key).unwrap().der().to_vec();
+    let issuer = Issuer::new(ca, ca_key);
+    let server = |not_before: OffsetDateTime, not_after: OffsetDateTime| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        (params.not_before, params.not_after) = (not_before, not_after);
+        ServerCert { cert: params.signed_by(&key, &issuer).unwrap().der().to_vec(), key: key.serialize_der() }
+    };
+    Tls {
+        ca: ca_der,
+        current: server(now - Span::hours(1), now + Span::days(1)),
+        expired: server(now - Span::days(1) - Span::hours(1), now - Span::days(1)),
+    }
+});
 
 /// A one-response-per-connection HTTP server that counts connections and keeps every request.
 struct Server {
@@ -29,13 +69,20 @@ struct Server {
 impl Server {
     /// `response` gets the server's own address, so a server can redirect to itself.
     async fn start(ip: &str, tls: bool, response: impl FnOnce(SocketAddr) -> String) -> Server {
+        Self::start_with(ip, tls.then(|| acceptor(&TLS.current)), response).await
+    }
+
+    async fn start_with(
+        ip: &str,
+        acceptor: Option<TlsAcceptor>,
+        response: impl FnOnce(SocketAddr) -> String,
+    ) -> Server {
         let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let response = response(addr);
         let accepted = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let (counter, log) = (Arc::clone(&accepted), Arc::clone(&requests));
-        let acceptor = tls.then(acceptor);
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
@@ -101,15 +148,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, response: &str,
     let _ = stream.shutdown().await;
 }
 
-fn acceptor() -> TlsAcceptor {
+fn acceptor(server: &ServerCert) -> TlsAcceptor {
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![CertificateDer::from(SERVER_CERT.to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(SERVER_KEY.to_vec())),
+            vec![CertificateDer::from(server.cert.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key.clone())),
         )
         .unwrap();
     TlsAcceptor::from(Arc::new(config))
@@ -309,9 +356,11 @@ async fn redirects_beyond_the_limit_fail() {
 async fn https_with_a_trusted_certificate_works_and_an_unknown_one_is_a_tls_failure() {
     let server =
         Server::start("127.0.0.1", true, |_| "HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecure".into()).await;
-    let trusting =
-        Client::new(ClientSettings { extra_root_certificates: vec![CA.to_vec()], ..settings(EgressPolicy::laptop()) })
-            .unwrap();
+    let trusting = Client::new(ClientSettings {
+        extra_root_certificates: vec![TLS.ca.clone()],
+        ..settings(EgressPolicy::laptop())
+    })
+    .unwrap();
     for host in ["127.0.0.1", "localhost"] {
         let url = format!("https://{host}:{}/tls", server.addr.port());
         let ex = send_with(trusting.clone(), "POST", &url, &[("X-Case", b"Kept")], b"{}").await;
@@ -330,6 +379,22 @@ async fn https_with_a_trusted_certificate_works_and_an_unknown_one_is_a_tls_fail
         failure.message
     );
     assert!(failure.message.contains("UnknownIssuer"), "{}", failure.message);
+}
+
+#[tokio::test]
+async fn an_expired_certificate_from_a_trusted_ca_is_a_tls_failure() {
+    let response = |_| "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_owned();
+    let server = Server::start_with("127.0.0.1", Some(acceptor(&TLS.expired)), response).await;
+    let trusting = Client::new(ClientSettings {
+        extra_root_certificates: vec![TLS.ca.clone()],
+        ..settings(EgressPolicy::laptop())
+    })
+    .unwrap();
+    let ex = send_with(trusting, "POST", &format!("https://localhost:{}/", server.addr.port()), &[], b"{}").await;
+    let failure = ex.failure.expect("an expired certificate is refused");
+    assert_eq!((failure.kind, ex.status), (FailureKind::Tls, None), "{failure:?}");
+    assert!(failure.message.to_lowercase().contains("expired"), "{}", failure.message);
+    assert_eq!(server.requests.lock().unwrap().len(), 0, "nothing was sent over the refused connection");
 }
 
 #[tokio::test]

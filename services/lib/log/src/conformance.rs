@@ -409,6 +409,7 @@ fn payloads_of(records: &[Record]) -> Vec<Bytes> {
     records.iter().map(|r| r.payload.clone()).collect()
 }
 
+/// The product's clock, which the log stamps records with (moved in the clock-shifted CI run).
 fn now_micros() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+    hookmetry_core::Timestamp::now().micros()
 }

@@ -491,7 +491,12 @@ async fn enqueue_and_wait(
         for (name, value) in &record.headers {
             headers = headers.insert(Header { key: name.as_str(), value: Some(&value[..]) });
         }
-        let mut message = FutureRecord::<[u8], [u8]>::to(topic).payload(&record.payload[..]).headers(headers);
+        // The append time by the product's clock, as the embedded log stamps it, rather than
+        // librdkafka's own reading of the system clock.
+        let mut message = FutureRecord::<[u8], [u8]>::to(topic)
+            .payload(&record.payload[..])
+            .headers(headers)
+            .timestamp(hookmetry_core::Timestamp::now().micros().div_euclid(1_000));
         if !record.key.is_empty() {
             message = message.key(&record.key[..]);
         }

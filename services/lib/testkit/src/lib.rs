@@ -160,6 +160,9 @@ impl TestServer {
 
     /// Starts on an existing data dir (for restart tests); the caller owns the directory.
     pub async fn start_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        // In-process, so the server reads the test's clock: CI runs some suites again with it a
+        // year ahead (HOOKMETRY_TEST_CLOCK_SHIFT_DAYS).
+        hookmetry_core::clock::shift_from_env();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let mut config = hookmetry_config::for_data_dir(dir, listener.local_addr()?);
         adjust(&mut config);
