@@ -39,8 +39,8 @@ struct LocalServer {
 }
 
 impl LocalServer {
-    async fn start(addr: std::net::SocketAddr) -> LocalServer {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    async fn start(port: ClosedPort) -> LocalServer {
+        let listener = port.socket.listen(64).unwrap();
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let seen = got.clone();
         let task = tokio::spawn(async move {
@@ -81,10 +81,20 @@ impl Drop for LocalServer {
     }
 }
 
-/// A port on 127.0.0.1 nothing listens on (until a test starts its local server there).
-async fn closed_port() -> std::net::SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
+/// A port on 127.0.0.1 that refuses connections until a test starts its local server there.
+/// The socket stays bound (not listening) until then: a port given back to the system could be
+/// taken meanwhile by any connection a test running in parallel opens, and the server's bind
+/// would fail with "address in use".
+struct ClosedPort {
+    socket: tokio::net::TcpSocket,
+    addr: std::net::SocketAddr,
+}
+
+async fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    ClosedPort { socket, addr }
 }
 
 async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
@@ -244,7 +254,8 @@ async fn a_listener_retries_while_the_local_server_is_down_and_delivers_in_order
     let server = TestServer::start().await.unwrap();
     let ep = server.admin.create_endpoint("listen down-up").await.unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let addr = closed_port().await;
+    let port = closed_port().await;
+    let addr = port.addr;
     let forward_to = format!("http://{addr}/local");
     let mut listen =
         Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &forward_to, "--max-attempts", "50"]).await;
@@ -263,7 +274,7 @@ async fn a_listener_retries_while_the_local_server_is_down_and_delivers_in_order
         listen.stdout
     );
 
-    let local = LocalServer::start(addr).await;
+    let local = LocalServer::start(port).await;
     let got = local.wait_for(3).await;
     for (i, r) in got.iter().enumerate() {
         assert_eq!(r.request_line, format!("POST /local/orders/{}?q={i} HTTP/1.1", i + 1), "in capture order");
@@ -320,8 +331,9 @@ async fn the_local_server_gets_the_headers_as_captured_in_order_case_and_repeats
     let server = TestServer::start().await.unwrap();
     let ep = server.admin.create_endpoint("listen wire").await.unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let addr = closed_port().await;
-    let local = LocalServer::start(addr).await;
+    let port = closed_port().await;
+    let addr = port.addr;
+    let local = LocalServer::start(port).await;
     let forward_to = format!("http://{addr}/hook");
     let mut listen = Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &forward_to]).await;
     listen.wait_until(|l| l.stderr.iter().any(|s| s.contains("listening"))).await;
@@ -360,8 +372,9 @@ async fn a_named_listener_stopped_and_restarted_delivers_what_it_missed_in_order
     let server = TestServer::start().await.unwrap();
     let ep = server.admin.create_endpoint("listen durable").await.unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let addr = closed_port().await;
-    let local = LocalServer::start(addr).await;
+    let port = closed_port().await;
+    let addr = port.addr;
+    let local = LocalServer::start(port).await;
     let forward_to = format!("http://{addr}/hook");
     let args = [ep.id.as_str(), "--forward-to", forward_to.as_str(), "--name", "alice"];
     // Stored before the listener ever ran: history, not sent.
@@ -423,8 +436,9 @@ async fn listeners_on_one_endpoint_each_get_what_their_filters_say_and_count_as_
     let server = TestServer::start().await.unwrap();
     let ep = server.admin.create_endpoint("listen team").await.unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let (addr_a, addr_b) = (closed_port().await, closed_port().await);
-    let (a, b) = (LocalServer::start(addr_a).await, LocalServer::start(addr_b).await);
+    let (port_a, port_b) = (closed_port().await, closed_port().await);
+    let (addr_a, addr_b) = (port_a.addr, port_b.addr);
+    let (a, b) = (LocalServer::start(port_a).await, LocalServer::start(port_b).await);
     let to_a = format!("http://{addr_a}");
     let to_b = format!("http://{addr_b}/gh");
     let alice = Listen::start(
