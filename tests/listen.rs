@@ -90,7 +90,7 @@ struct ClosedPort {
     addr: std::net::SocketAddr,
 }
 
-async fn closed_port() -> ClosedPort {
+fn closed_port() -> ClosedPort {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
     let addr = socket.local_addr().unwrap();
@@ -254,7 +254,7 @@ async fn a_listener_retries_while_the_local_server_is_down_and_delivers_in_order
     let server = TestServer::start().await.unwrap();
     let ep = server.admin.create_endpoint("listen down-up").await.unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let port = closed_port().await;
+    let port = closed_port();
     let addr = port.addr;
     let forward_to = format!("http://{addr}/local");
     let mut listen =
@@ -331,7 +331,7 @@ async fn the_local_server_gets_the_headers_as_captured_in_order_case_and_repeats
     let server = TestServer::start().await.unwrap();
     let ep = server.admin.create_endpoint("listen wire").await.unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let port = closed_port().await;
+    let port = closed_port();
     let addr = port.addr;
     let local = LocalServer::start(port).await;
     let forward_to = format!("http://{addr}/hook");
@@ -372,7 +372,7 @@ async fn a_named_listener_stopped_and_restarted_delivers_what_it_missed_in_order
     let server = TestServer::start().await.unwrap();
     let ep = server.admin.create_endpoint("listen durable").await.unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let port = closed_port().await;
+    let port = closed_port();
     let addr = port.addr;
     let local = LocalServer::start(port).await;
     let forward_to = format!("http://{addr}/hook");
@@ -436,7 +436,7 @@ async fn listeners_on_one_endpoint_each_get_what_their_filters_say_and_count_as_
     let server = TestServer::start().await.unwrap();
     let ep = server.admin.create_endpoint("listen team").await.unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let (port_a, port_b) = (closed_port().await, closed_port().await);
+    let (port_a, port_b) = (closed_port(), closed_port());
     let (addr_a, addr_b) = (port_a.addr, port_b.addr);
     let (a, b) = (LocalServer::start(port_a).await, LocalServer::start(port_b).await);
     let to_a = format!("http://{addr_a}");

@@ -309,8 +309,8 @@ pub async fn capture_round_trip_is_byte_exact(h: &dyn StoreHarness) {
         body_sha256: [0xab; 32],
         remote_addr: "2001:db8::1".into(),
         http_version: "HTTP/2.0".into(),
-        // A minute ago, with every microsecond digit set: relative to now, so that retention (or a
-        // backend's TTL) never treats it as old, whatever the date.
+        // A minute ago, with a fraction that only microsecond precision keeps: relative to now, so
+        // that retention (or a backend's TTL) never treats it as old, whatever the date.
         received_at: Timestamp::from_micros((Timestamp::now().micros() / 1_000_000 - 60) * 1_000_000 + 123_456),
         ..new_capture(&ep)
     };
