@@ -1,16 +1,26 @@
 //! What every scheme shares: trying each secret, judging the timestamp against the receive time,
-//! and, when nothing matches, finding the change that explains it.
+//! and, when nothing matches, asking for the change that explains it.
 
 use std::borrow::Cow;
 
 use hookmetry_core::{Verdict, VerificationSettings};
 
-use crate::providers::{self, Failure, Key, Message, Parsed, ResolveError, Scheme};
+use crate::explain::{self, ExplainLimits, Explanation, with_skipped};
+use crate::providers::{self, Failure, Key, Message, ResolveError};
 use crate::util::human_duration;
-use crate::{Outcome, Request, json, providers::providers};
+use crate::{Outcome, Request, providers::providers};
 
-/// Checks `req` against the endpoint's settings.
+/// Checks `req` against the endpoint's settings, explaining a mismatch within the default
+/// [`ExplainLimits`].
 pub fn verify(settings: &VerificationSettings, req: &Request<'_>) -> Outcome {
+    verify_with_limits(settings, req, ExplainLimits::default())
+}
+
+/// Checks `req` against the endpoint's settings; `limits` bound the search for what explains a
+/// mismatch, and so the time and memory a request built to be expensive can cost. CPU-bound for
+/// up to about `limits.time_budget` plus one MAC of the body per secret: call it off an async
+/// runtime's worker threads.
+pub fn verify_with_limits(settings: &VerificationSettings, req: &Request<'_>, limits: ExplainLimits) -> Outcome {
     let outcome = |verdict, reason: String, label: Option<String>| Outcome {
         provider: Some(settings.provider.clone()),
         verdict,
@@ -31,7 +41,14 @@ pub fn verify(settings: &VerificationSettings, req: &Request<'_>) -> Outcome {
     }
     let parsed = match scheme.parse(req) {
         Ok(p) => p,
-        Err(Failure { verdict, reason }) => return outcome(verdict, reason, None),
+        Err(Failure { verdict, reason, stated_digest: None }) => return outcome(verdict, reason, None),
+        Err(Failure { verdict, reason, stated_digest: Some(stated) }) => {
+            let reason = match explain::stated_digest(req.body, &stated, name, limits) {
+                Explanation::Found(explained) => explained,
+                Explanation::NotFound(skipped) => with_skipped(reason, &skipped),
+            };
+            return outcome(verdict, reason, None);
+        }
     };
 
     let mut keys: Vec<(&str, Key)> = Vec::with_capacity(settings.secrets.len());
@@ -66,12 +83,15 @@ pub fn verify(settings: &VerificationSettings, req: &Request<'_>) -> Outcome {
     }
 
     let labels: Vec<String> = keys.iter().map(|(l, _)| format!("`{l}`")).collect();
-    let mut reason = match explain(scheme, &keys, &original, &parsed, settings) {
-        Some(explained) => explained,
-        None => format!(
-            "no secret matches the signature in {} (tried {}): the secret is wrong, or the request was changed after it was signed",
-            parsed.source,
-            labels.join(", ")
+    let mut reason = match explain::explain(scheme, &keys, &original, &parsed, settings, limits) {
+        Explanation::Found(explained) => explained,
+        Explanation::NotFound(skipped) => with_skipped(
+            format!(
+                "no secret matches the signature in {} (tried {}): the secret is wrong, or the request was changed after it was signed",
+                parsed.source,
+                labels.join(", ")
+            ),
+            &skipped,
         ),
     };
     if let Some(skew) = skew {
@@ -121,130 +141,6 @@ fn out_of_tolerance(received: i64, signed: i64, tolerance: u32) -> Option<String
     })
 }
 
-/// Bodies larger than this are not re-serialized to explain a mismatch: each variant costs a full
-/// pass over the body per secret, and webhook payloads that large are rare.
-const EXPLAIN_MAX_BODY: usize = 1 << 20;
-
-/// Tries the changes that usually explain a mismatch and names the first one that matches.
-fn explain(
-    scheme: &dyn Scheme,
-    keys: &[(&str, Key)],
-    original: &Message<'_>,
-    parsed: &Parsed,
-    settings: &VerificationSettings,
-) -> Option<String> {
-    let matching = |msg: &Message<'_>| keys.iter().find(|(_, k)| scheme.matches(k, msg, parsed)).map(|(l, _)| *l);
-
-    if scheme.info().url_bound {
-        for (url, what) in url_variants(&original.url) {
-            let msg = Message { url: Cow::Owned(url), ..original.clone() };
-            if let Some(label) = matching(&msg) {
-                return Some(format!("matches (secret `{label}`) {what}: check the public URL setting"));
-            }
-        }
-    }
-
-    if scheme.signs_body() && original.body.len() <= EXPLAIN_MAX_BODY {
-        for (body, what) in body_variants(&original.body) {
-            let msg = Message { body: Cow::Owned(body), ..original.clone() };
-            if let Some(label) = matching(&msg) {
-                return Some(format!(
-                    "would match (secret `{label}`) if the body were {what}: something between the provider and here changed the body"
-                ));
-            }
-        }
-    }
-
-    // A secret pasted with a newline or spaces around it.
-    for s in &settings.secrets {
-        let trimmed = s.value.trim();
-        if trimmed.len() != s.value.len()
-            && let Ok(key) = scheme.key(trimmed)
-            && scheme.matches(&key, original, parsed)
-        {
-            return Some(format!(
-                "matches secret `{}` once the whitespace around it is removed: set the secret again without it",
-                s.label
-            ));
-        }
-    }
-
-    // The secret of another endpoint or provider mode is a common mix-up; say what was received.
-    if parsed.signatures.is_empty() {
-        return Some(format!("{} holds no signature", parsed.source));
-    }
-    None
-}
-
-fn url_variants(url: &str) -> Vec<(String, &'static str)> {
-    let mut out = Vec::new();
-    if let Some(rest) = url.strip_prefix("https://") {
-        out.push((format!("http://{rest}"), "with `http://` instead of `https://`"));
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        out.push((format!("https://{rest}"), "with `https://` instead of `http://`"));
-    }
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let with_query = |b: String| match query {
-        Some(q) => format!("{b}?{q}"),
-        None => b,
-    };
-    if let Some(stripped) = base.strip_suffix('/') {
-        out.push((with_query(stripped.to_string()), "without the trailing `/` on the URL"));
-    } else {
-        out.push((with_query(format!("{base}/")), "with a trailing `/` on the URL"));
-    }
-    if query.is_some() {
-        out.push((base.to_string(), "without the query string"));
-    }
-    out
-}
-
-fn body_variants(body: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
-    let mut out: Vec<(Vec<u8>, &'static str)> = Vec::new();
-    let mut push = |v: Option<Vec<u8>>, what: &'static str| {
-        if let Some(v) = v
-            && v != body
-            && !out.iter().any(|(o, _)| *o == v)
-        {
-            out.push((v, what));
-        }
-    };
-    if let Some(trimmed) = body.strip_suffix(b"\r\n").or_else(|| body.strip_suffix(b"\n")) {
-        push(Some(trimmed.to_vec()), "without its trailing newline");
-    } else {
-        push(Some([body, b"\n"].concat()), "ended with a newline");
-    }
-    if body.windows(2).any(|w| w == b"\r\n") {
-        push(Some(replace(body, b"\r\n", b"\n")), "with `\\n` line endings instead of `\\r\\n`");
-    } else if body.contains(&b'\n') {
-        push(Some(replace(body, b"\n", b"\r\n")), "with `\\r\\n` line endings instead of `\\n`");
-    }
-    // After the smaller edits above, so a lone added newline is named as such.
-    push(json::compact(body), "re-serialized JSON (compact)");
-    push(json::pretty(body, 2), "re-serialized JSON (pretty-printed)");
-    push(json::pretty(body, 4), "re-serialized JSON (pretty-printed, 4 spaces)");
-    push(json::spaced(body), "re-serialized JSON (spaces after `:` and `,`)");
-    out
-}
-
-fn replace(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / 16);
-    let mut i = 0;
-    while i < body.len() {
-        if body[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(body[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,12 +153,5 @@ mod tests {
             "signed 1m1s after receipt (the sender's clock is ahead); tolerance is 1m"
         );
         assert_eq!(out_of_tolerance(1000, 700, 300), None, "exactly at the tolerance is accepted");
-    }
-
-    #[test]
-    fn url_variants_cover_scheme_slash_and_query() {
-        let v = url_variants("https://h.example/x?a=1");
-        let urls: Vec<&str> = v.iter().map(|(u, _)| u.as_str()).collect();
-        assert_eq!(urls, ["http://h.example/x?a=1", "https://h.example/x/?a=1", "https://h.example/x"]);
     }
 }

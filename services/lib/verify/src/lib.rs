@@ -1,21 +1,25 @@
 //! Webhook signature verification that says why.
 //!
-//! Pure functions over the raw bytes of a captured request: no I/O, no clocks, no async. Time
-//! comes in as the capture's receive time, so checking an old capture again gives the same answer.
-//! Every comparison of a computed signature with a received one is constant-time.
+//! Pure functions over the raw bytes of a captured request: no I/O, no product clock, no async.
+//! Time comes in as the capture's receive time, so checking an old capture again gives the same
+//! verdict. Every comparison of a computed signature with a received one is constant-time.
 //!
 //! A verdict is one of [`Verdict`] with a reason a person can act on. When no secret matches, the
 //! engine tries the changes that usually explain a failure (the body re-serialized on the way,
 //! `http` instead of `https` in a signed URL, a secret pasted with whitespace) and names the one
-//! that would have matched.
+//! that would have matched. That search is bounded by [`ExplainLimits`], one of which is a time
+//! budget on the machine's monotonic clock: only it can make the reason (never the verdict) differ
+//! between two checks of the same capture.
 
 mod engine;
+mod explain;
 mod handshake;
 mod json;
 mod providers;
 mod util;
 
-pub use engine::{guess, verify};
+pub use engine::{guess, verify, verify_with_limits};
+pub use explain::ExplainLimits;
 pub use handshake::{HandshakeAnswer, handshake};
 pub use hookmetry_core::{GenericHmac, SigningSecret, Verdict, VerificationSettings};
 pub use providers::{ProviderInfo, providers};
@@ -82,12 +86,27 @@ pub fn signed_url(public_url: Option<&str>, base_url: &str, token: &str, path: &
 
 /// Checks a stored capture against its endpoint's settings (or guesses the provider when there are
 /// none). `base_url` is the server's public base URL, used for URL-bound schemes when the endpoint
-/// has no `publicUrl`; `verified_at` is recorded with the result.
+/// has no `publicUrl`; `verified_at` is recorded with the result. A mismatch is explained within
+/// the default [`ExplainLimits`].
 pub fn verify_capture(
     endpoint: &Endpoint,
     capture: &CapturedRequest,
     base_url: &str,
     verified_at: Timestamp,
+) -> Verification {
+    verify_capture_with_limits(endpoint, capture, base_url, verified_at, ExplainLimits::default())
+}
+
+/// [`verify_capture`] with the search for what explains a mismatch bounded by `limits`. The body
+/// comes from whoever knows the capture URL, so this is CPU-bound for up to about
+/// `limits.time_budget` plus one MAC of the body per secret: call it off an async runtime's worker
+/// threads (e.g. in `spawn_blocking`).
+pub fn verify_capture_with_limits(
+    endpoint: &Endpoint,
+    capture: &CapturedRequest,
+    base_url: &str,
+    verified_at: Timestamp,
+    limits: ExplainLimits,
 ) -> Verification {
     let public_url = endpoint.verification.as_ref().and_then(|v| v.public_url.as_deref());
     let url = signed_url(public_url, base_url, &endpoint.token, &capture.path, capture.query.as_deref());
@@ -99,7 +118,7 @@ pub fn verify_capture(
         received_at: capture.received_at.micros().div_euclid(1_000_000),
     };
     let outcome = match &endpoint.verification {
-        Some(settings) => verify(settings, &req),
+        Some(settings) => verify_with_limits(settings, &req, limits),
         None => guess(&req),
     };
     Verification {

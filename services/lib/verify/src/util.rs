@@ -171,6 +171,22 @@ pub(crate) fn human_duration(secs: u64) -> String {
     out
 }
 
+/// "512 B", "16 KiB", "1.5 MiB": sizes in reasons, to one decimal.
+pub(crate) fn human_bytes(n: usize) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.1}");
+    format!("{} {}", text.strip_suffix(".0").unwrap_or(&text), UNITS[unit])
+}
+
 /// Splits `k=v` pairs separated by `sep` (Stripe's `t=…,v1=…`), trimming spaces.
 pub(crate) fn pairs(s: &str, sep: char) -> impl Iterator<Item = (&str, &str)> {
     s.split(sep).filter_map(|part| {
@@ -191,6 +207,17 @@ mod tests {
         assert_eq!(human_duration(59), "59s");
         assert_eq!(human_duration(7260), "2h1m");
         assert_eq!(human_duration(90_000), "1d1h");
+    }
+
+    #[test]
+    fn sizes_read_like_a_person_wrote_them() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(16 << 10), "16 KiB");
+        assert_eq!(human_bytes(1 << 20), "1 MiB");
+        assert_eq!(human_bytes(3 << 19), "1.5 MiB");
+        assert_eq!(human_bytes((1 << 20) + 1), "1 MiB");
+        assert_eq!(human_bytes(5 << 30), "5 GiB");
     }
 
     #[test]

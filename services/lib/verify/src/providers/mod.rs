@@ -148,19 +148,31 @@ pub(crate) struct Parsed {
 pub(crate) struct Failure {
     pub verdict: Verdict,
     pub reason: String,
+    /// Set when the body does not have the digest the request states for it: the engine then
+    /// looks for the body change that explains it, within the caller's limits, and replaces
+    /// `reason` when it finds one.
+    pub stated_digest: Option<StatedDigest>,
+}
+
+/// A SHA-256 the request states its body has (Twilio's `bodySHA256`), and where it was stated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatedDigest {
+    pub sha256: Vec<u8>,
+    /// For reasons: "the `bodySHA256` in the signed URL".
+    pub source: String,
 }
 
 impl Failure {
     pub(crate) fn missing_header(name: &str) -> Self {
-        Failure { verdict: Verdict::MissingSignature, reason: format!("header `{name}` is missing") }
+        Failure::missing(format!("header `{name}` is missing"))
     }
 
     pub(crate) fn missing(reason: impl Into<String>) -> Self {
-        Failure { verdict: Verdict::MissingSignature, reason: reason.into() }
+        Failure { verdict: Verdict::MissingSignature, reason: reason.into(), stated_digest: None }
     }
 
     pub(crate) fn malformed(reason: impl Into<String>) -> Self {
-        Failure { verdict: Verdict::Malformed, reason: reason.into() }
+        Failure { verdict: Verdict::Malformed, reason: reason.into(), stated_digest: None }
     }
 }
 

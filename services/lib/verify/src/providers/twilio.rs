@@ -7,10 +7,10 @@
 
 use hookmetry_core::form_decode;
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, StatedDigest};
 use crate::util::b64_digest;
 use crate::util::{abbreviate, any_eq, b64, hmac_sha1, required, sha256};
-use crate::{Request, SignError, SignInput, Signed, Verdict, json};
+use crate::{Request, SignError, SignInput, Signed, Verdict};
 
 pub(crate) struct Twilio;
 
@@ -68,30 +68,19 @@ fn port_variants(url: &str) -> [String; 2] {
     }
 }
 
-/// Why the body does not hash to the URL's `bodySHA256`, naming the change when it is a common one.
-fn body_changed(body: &[u8], expected: &[u8]) -> Failure {
-    let newline = match body.strip_suffix(b"\n") {
-        Some(b) => (Some(b.to_vec()), "without its trailing newline"),
-        None => (Some([body, b"\n"].concat()), "ended with a newline"),
-    };
-    let variants = [
-        newline,
-        (json::compact(body), "re-serialized JSON (compact)"),
-        (json::pretty(body, 2), "re-serialized JSON (pretty-printed)"),
-        (json::pretty(body, 4), "re-serialized JSON (pretty-printed, 4 spaces)"),
-        (json::spaced(body), "re-serialized JSON (spaces after `:` and `,`)"),
-    ];
-    let reason = match variants.iter().find(|(v, _)| v.as_deref().is_some_and(|v| sha256(&[v]) == expected)) {
-        Some((_, what)) => format!(
-            "body changed: the `{BODY_HASH}` in the signed URL would match if the body were {what}; something between Twilio and here changed the body"
-        ),
-        None => format!(
-            "body changed: its SHA-256 is `{}` but the signed URL's `{BODY_HASH}` is `{}`; something between Twilio and here changed the body",
-            abbreviate(&hex::encode(sha256(&[body]))),
-            abbreviate(&hex::encode(expected))
-        ),
-    };
-    Failure { verdict: Verdict::InvalidSignature, reason }
+/// The body does not hash to the URL's `bodySHA256`. The engine looks for the common change that
+/// explains it and, when it finds one, names it instead of this reason.
+fn body_changed(body: &[u8], expected: Vec<u8>) -> Failure {
+    let reason = format!(
+        "body changed: its SHA-256 is `{}` but the signed URL's `{BODY_HASH}` is `{}`; something between Twilio and here changed the body",
+        abbreviate(&hex::encode(sha256(&[body]))),
+        abbreviate(&hex::encode(&expected))
+    );
+    Failure {
+        verdict: Verdict::InvalidSignature,
+        reason,
+        stated_digest: Some(StatedDigest { sha256: expected, source: format!("the `{BODY_HASH}` in the signed URL") }),
+    }
 }
 
 impl Scheme for Twilio {
@@ -112,7 +101,7 @@ impl Scheme for Twilio {
                 ))
             })?;
             if sha256(&[req.body]) != expected {
-                return Err(body_changed(req.body, &expected));
+                return Err(body_changed(req.body, expected));
             }
         }
         Ok(Parsed { source: format!("`{HEADER}`"), signatures: vec![signature], ..Default::default() })

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use hookmetry_core::{Header, SigningSecret, Verdict, VerificationSettings};
-use hookmetry_verify::{Outcome, Request, SignInput};
+use std::time::Duration;
+
+use hookmetry_verify::{ExplainLimits, Outcome, Request, SignInput};
 
 /// A captured request to check: headers as `(name, value)`, body bytes, URL, receive time.
 pub struct Req {
@@ -85,8 +87,12 @@ pub fn settings(provider: &str, secrets: &[(&str, &str)]) -> VerificationSetting
     }
 }
 
+/// Verifies with no time budget on the explanation: these cases assert which change explains a
+/// mismatch, and a budget on the machine's clock would make that depend on how busy the test
+/// machine is.
 pub fn check(settings: &VerificationSettings, req: &Req) -> Outcome {
-    hookmetry_verify::verify(settings, &req.as_request())
+    let patient = ExplainLimits { time_budget: Duration::MAX, ..ExplainLimits::default() };
+    hookmetry_verify::verify_with_limits(settings, &req.as_request(), patient)
 }
 
 /// Asserts the verdict, and that the reason contains `reason_part`.
