@@ -50,6 +50,7 @@ pub async fn run_all(h: &dyn StoreHarness) {
     captures_paged_newest_first(h).await;
     captures_paging_isolated_per_endpoint(h).await;
     captures_filtered(h).await;
+    captures_listed_without_bodies(h).await;
     capture_delete(h).await;
     token_by_id(h).await;
     retention_set_and_expire(h).await;
@@ -67,6 +68,7 @@ pub async fn run_all(h: &dyn StoreHarness) {
     forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint(h).await;
     listener_cursors_only_move_forward_per_name(h).await;
     listener_deliveries_keep_their_origin(h).await;
+    listener_names_belong_to_the_token_that_claimed_them(h).await;
     restart_keeps_everything(h).await;
     health_is_ok(h).await;
 }
@@ -467,7 +469,8 @@ pub async fn captures_filtered(h: &dyn StoreHarness) {
     let ids = |f: CaptureFilter, limit: u32, before: Option<CaptureId>| {
         let store = store.clone();
         async move {
-            let got = store.captures(ep.id, &CapturePage { limit, before, filter: f }).await.unwrap();
+            let got =
+                store.captures(ep.id, &CapturePage { limit, before, filter: f, without_bodies: false }).await.unwrap();
             (got.items.iter().map(|x| x.id).collect::<Vec<_>>(), got.has_more)
         }
     };
@@ -512,6 +515,64 @@ pub async fn captures_filtered(h: &dyn StoreHarness) {
     assert_eq!((first.clone(), more), (want(&[4, 3]), true));
     assert_eq!(ids(all, 2, first.last().copied()).await, (want(&[0]), false));
     assert_eq!(ids(method, 1, None).await, (want(&[2]), true));
+}
+
+/// A page without bodies is the same page, bodies emptied: same ids, order, sizes, headers and
+/// digests, and a body filter still sees the bodies.
+pub async fn captures_listed_without_bodies(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "without bodies").await;
+    let ep = new_endpoint(team.id, "without bodies");
+    store.create_endpoint(&ep).await.unwrap();
+    let bodies: [&[u8]; 5] = [b"", b"{\"type\":\"charge\"}", b"\x00\xffneedle\x00", b"plain", b"needle at the start"];
+    let mut captures: Vec<_> =
+        bodies.iter().map(|b| CapturedRequest { body: Bytes::copy_from_slice(b), ..new_capture(&ep) }).collect();
+    captures.push(CapturedRequest { body: Bytes::from(vec![0x7e; 3 * 1024 * 1024 + 7]), ..new_capture(&ep) });
+    store.put_captures(&captures).await.unwrap();
+    captures.sort_by_key(|c| std::cmp::Reverse(c.id));
+    let sizes_of = |cs: &[&CapturedRequest]| cs.iter().map(|c| c.body.len() as u64).collect::<Vec<_>>();
+
+    let filters = [
+        (CaptureFilter::default(), captures.iter().collect::<Vec<_>>()),
+        (
+            CaptureFilter { body_contains: Some(b"needle".to_vec()), ..Default::default() },
+            captures.iter().filter(|c| crate::contains(&c.body, b"needle")).collect(),
+        ),
+    ];
+    for (filter, want) in filters {
+        assert!(!want.is_empty());
+        for limit in [2, 100] {
+            let mut before = None;
+            let mut seen = Vec::new();
+            loop {
+                let with = CapturePage { limit, before, filter: filter.clone(), without_bodies: false };
+                let without = CapturePage { without_bodies: true, ..with.clone() };
+                let full = store.captures(ep.id, &with).await.unwrap();
+                let bare = store.captures(ep.id, &without).await.unwrap();
+                let ids = |l: &crate::CaptureList| l.items.iter().map(|c| c.id).collect::<Vec<_>>();
+                assert_eq!(ids(&bare), ids(&full), "same captures, same order ({filter:?}, limit {limit})");
+                assert_eq!(bare.has_more, full.has_more);
+                assert_eq!(full.body_sizes.len(), full.items.len(), "a size for every item");
+                assert_eq!(bare.body_sizes, full.body_sizes, "same sizes both ways");
+                for (got, size) in full.items.iter().zip(&full.body_sizes) {
+                    assert_eq!(got.body.len() as u64, *size, "capture {}: the size is the body's", got.id);
+                }
+                for (got, whole) in bare.items.iter().zip(&full.items) {
+                    assert!(got.body.is_empty(), "capture {}: a body was listed", got.id);
+                    assert_same_capture(got, &CapturedRequest { body: Bytes::new(), ..whole.clone() });
+                }
+                seen.extend(full.items.iter().map(|c| c.id));
+                before = full.items.last().map(|c| c.id);
+                if !full.has_more {
+                    break;
+                }
+            }
+            assert_eq!(seen, want.iter().map(|c| c.id).collect::<Vec<_>>(), "{filter:?}, limit {limit}");
+        }
+        let all = CapturePage { limit: 100, filter, without_bodies: true, ..Default::default() };
+        let all = store.captures(ep.id, &all).await.unwrap();
+        assert_eq!(all.body_sizes, sizes_of(&want), "sizes are the stored bodies' sizes");
+    }
 }
 
 pub async fn capture_delete(h: &dyn StoreHarness) {
@@ -677,8 +738,8 @@ pub async fn verifications_stored_replaced_and_filtered(h: &dyn StoreHarness) {
 
     let by = |v: Verdict| CapturePage {
         limit: 10,
-        before: None,
         filter: CaptureFilter { verdict: Some(v), ..Default::default() },
+        ..Default::default()
     };
     let ids = |l: crate::CaptureList| l.items.into_iter().map(|c| c.id).collect::<Vec<_>>();
     assert_eq!(ids(store.captures(ep.id, &by(Verdict::Valid)).await.unwrap()), vec![a.id]);
@@ -1087,13 +1148,68 @@ pub async fn listener_deliveries_keep_their_origin(h: &dyn StoreHarness) {
     assert!(due.iter().all(|d| d.capture_id != capture.id), "{due:?}");
 }
 
+/// A listener name is its first claimer's: the claim repeats for it, is refused to other tokens,
+/// and an endpoint holds a limited number of names. Claims go with the endpoint.
+pub async fn listener_names_belong_to_the_token_that_claimed_them(h: &dyn StoreHarness) {
+    use crate::ListenerClaim::{Full, Owned, Taken};
+    let store = h.open().await;
+    let team = new_team(&store, "listener claims").await;
+    let ep = new_endpoint(team.id, "listener claims");
+    let other = new_endpoint(team.id, "other listener claims");
+    store.create_endpoint(&ep).await.unwrap();
+    store.create_endpoint(&other).await.unwrap();
+    let (alice, bob) = (TokenId::new(), TokenId::new());
+    let at = Timestamp::now();
+    let claim = |endpoint: EndpointId, name: &'static str, owner: TokenId, limit: usize| {
+        let store = store.clone();
+        async move { store.claim_listener(endpoint, name, owner, limit, at).await }
+    };
+
+    assert_eq!(claim(ep.id, "laptop", alice, 2).await.unwrap(), Owned, "first claim");
+    assert_eq!(claim(ep.id, "laptop", alice, 2).await.unwrap(), Owned, "the owner again");
+    assert_eq!(claim(ep.id, "laptop", bob, 2).await.unwrap(), Taken { owner: alice }, "another token");
+    assert_eq!(claim(ep.id, "ci", bob, 2).await.unwrap(), Owned, "another name");
+    assert_eq!(claim(ep.id, "third", alice, 2).await.unwrap(), Full { limit: 2 }, "a new name past the limit");
+    assert_eq!(claim(ep.id, "laptop", alice, 2).await.unwrap(), Owned, "full, the owner still owns its name");
+    assert_eq!(claim(ep.id, "ci", alice, 2).await.unwrap(), Taken { owner: bob }, "full, a taken name is taken");
+    assert_eq!(claim(ep.id, "laptop", alice, 0).await.unwrap(), Owned, "a limit of 0 still answers the owner");
+    assert_eq!(claim(ep.id, "third", alice, 3).await.unwrap(), Owned, "a higher limit admits a new name");
+
+    assert_eq!(claim(other.id, "laptop", bob, 1).await.unwrap(), Owned, "names are per endpoint");
+    assert_eq!(claim(other.id, "laptop", alice, 1).await.unwrap(), Taken { owner: bob });
+    assert_eq!(claim(other.id, "ci", bob, 1).await.unwrap(), Full { limit: 1 }, "limits are per endpoint");
+    assert!(matches!(
+        claim(EndpointId::new(), "laptop", alice, 2).await,
+        Err(StoreError::NotFound { entity: "endpoint" })
+    ));
+
+    drop(store);
+    let store = h.open().await;
+    let at = Timestamp::now();
+    assert_eq!(
+        store.claim_listener(ep.id, "laptop", bob, 10, at).await.unwrap(),
+        Taken { owner: alice },
+        "claims survive a restart"
+    );
+    store.delete_endpoint(ep.id).await.unwrap();
+    assert!(matches!(
+        store.claim_listener(ep.id, "laptop", bob, 10, at).await,
+        Err(StoreError::NotFound { entity: "endpoint" })
+    ));
+    // The same id again, only to see that no claim of the deleted endpoint is left.
+    store.create_endpoint(&Endpoint { token: capture_token(), ..ep.clone() }).await.unwrap();
+    assert_eq!(store.claim_listener(ep.id, "laptop", bob, 1, at).await.unwrap(), Owned, "claims deleted");
+    assert_eq!(store.claim_listener(ep.id, "ci", alice, 1, at).await.unwrap(), Full { limit: 1 }, "and counted anew");
+    assert_eq!(store.claim_listener(other.id, "laptop", alice, 1, at).await.unwrap(), Taken { owner: bob });
+}
+
 pub async fn health_is_ok(h: &dyn StoreHarness) {
     let store = h.open().await;
     store.health().await.unwrap();
 }
 
 fn page(limit: u32, before: Option<CaptureId>) -> CapturePage {
-    CapturePage { limit, before, filter: CaptureFilter::default() }
+    CapturePage { limit, before, ..Default::default() }
 }
 
 async fn new_team(store: &Arc<dyn Store>, name: &str) -> Team {

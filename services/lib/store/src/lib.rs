@@ -42,6 +42,10 @@ pub struct CapturePage {
     /// Only captures strictly older than this one (the previous page's last id).
     pub before: Option<CaptureId>,
     pub filter: CaptureFilter,
+    /// Every listed item's `body` is empty; the filter still sees the bodies and
+    /// `CaptureList::body_sizes` still says how large they are. A listing that shows no body should
+    /// set this: a page of large bodies would otherwise be held in memory at once for nothing.
+    pub without_bodies: bool,
 }
 
 /// Conditions a capture must meet to be listed; every one that is set must hold.
@@ -161,6 +165,9 @@ pub struct CaptureList {
     pub items: Vec<CapturedRequest>,
     /// Whether older captures exist beyond `items`.
     pub has_more: bool,
+    /// The stored body size in bytes of each item, in the order of `items`; filled also when the
+    /// page was asked `without_bodies`, which is when it is needed.
+    pub body_sizes: Vec<u64>,
 }
 
 /// What one attempt changes about its delivery.
@@ -203,6 +210,17 @@ pub struct ListenerCursor {
     /// listener coming back delivers the captures newer than this one.
     pub capture_id: CaptureId,
     pub updated_at: Timestamp,
+}
+
+/// Who may write under a named listener of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerClaim {
+    /// The name is `owner`'s: newly claimed now, or claimed by it before.
+    Owned,
+    /// Another token claimed the name first.
+    Taken { owner: TokenId },
+    /// The endpoint already has `limit` listener names.
+    Full { limit: usize },
 }
 
 pub(crate) fn rules_to_json(rules: &[ForwardingRule]) -> Result<String> {
@@ -316,6 +334,16 @@ pub trait Store: Send + Sync + 'static {
     /// listener back. Deleting the endpoint deletes its listeners' cursors.
     async fn advance_listener(&self, endpoint: EndpointId, name: &str, capture: CaptureId, at: Timestamp)
     -> Result<()>;
+    /// Claims listener `name` of `endpoint` for token `owner`, unless another token holds it or the
+    /// endpoint already has `limit` names. Idempotent for the owner. Deleting the endpoint deletes its claims.
+    async fn claim_listener(
+        &self,
+        endpoint: EndpointId,
+        name: &str,
+        owner: TokenId,
+        limit: usize,
+        at: Timestamp,
+    ) -> Result<ListenerClaim>;
 
     /// `Ok` when reads and writes can be expected to succeed.
     async fn health(&self) -> Result<()>;

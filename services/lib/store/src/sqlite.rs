@@ -29,7 +29,7 @@ use hookmetry_core::{
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
 
-use crate::{CaptureList, CapturePage, DeliveryProgress, HeaderFilter, Result, Store, StoreError};
+use crate::{CaptureList, CapturePage, DeliveryProgress, HeaderFilter, ListenerClaim, Result, Store, StoreError};
 
 /// Reader connections per handle; reads are short, so a few cover a small host.
 const READERS: usize = 4;
@@ -169,6 +169,17 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE deliveries ADD COLUMN trace_parent TEXT;
     ",
+    // Version 8: which token holds each listener name of an endpoint, so one token of a team
+    // cannot move the cursor of a listener another token started. Claimed once, never moved.
+    "
+    CREATE TABLE listeners (
+        endpoint_id BLOB NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        owner       BLOB NOT NULL, -- the token's id
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (endpoint_id, name)
+    ) STRICT;
+    ",
 ];
 
 /// Retention deletes this many captures per write transaction, so other writers (the processor)
@@ -180,6 +191,9 @@ const TOKEN_COLUMNS: &str = "id, team_id, role, name, instance_admin, hash, crea
 const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at, verification, handshakes";
 const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body, \
                                body_sha256, remote_addr, http_version, received_at";
+/// `CAPTURE_COLUMNS` with an empty blob in the body's place, for listings without bodies.
+const CAPTURE_COLUMNS_WITHOUT_BODY: &str = "id, endpoint_id, team_id, method, path, query, headers, x'', \
+                                            body_sha256, remote_addr, http_version, received_at";
 const DELIVERY_COLUMNS: &str = "id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, \
                                 edited, resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at, \
                                 trace_parent";
@@ -644,9 +658,13 @@ impl Store for SqliteStore {
     async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
         use rusqlite::types::Value;
         let limit = page.limit as usize;
+        // `length()` of a blob is read from the record header: SQLite does not load the body for
+        // it, so a listing without bodies never holds one (the `body_contains` condition below
+        // loads them, but one row at a time while it scans).
+        let columns = if page.without_bodies { CAPTURE_COLUMNS_WITHOUT_BODY } else { CAPTURE_COLUMNS };
         // Conditions are appended with their parameters in step, so the SQL text only ever
         // contains fixed fragments and every user value is bound.
-        let mut sql = format!("SELECT {CAPTURE_COLUMNS} FROM captures WHERE endpoint_id = ?");
+        let mut sql = format!("SELECT {columns}, length(body) FROM captures WHERE endpoint_id = ?");
         let mut params: Vec<Value> = vec![Value::Blob(endpoint.as_bytes().to_vec())];
         if let Some(before) = page.before {
             sql.push_str(" AND id < ?");
@@ -688,13 +706,18 @@ impl Store for SqliteStore {
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         params.push(Value::Integer(limit as i64 + 1));
         self.read("list captures", move |conn| {
-            let mut items = conn
+            let mut rows = conn
                 .prepare_cached(&sql)?
-                .query_map(rusqlite::params_from_iter(params), capture_from_row)?
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    let size: i64 = r.get(12)?;
+                    let size = u64::try_from(size).map_err(|e| corrupt(12, Type::Integer, e))?;
+                    Ok((capture_from_row(r)?, size))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let has_more = items.len() > limit;
-            items.truncate(limit);
-            Ok(CaptureList { items, has_more })
+            let has_more = rows.len() > limit;
+            rows.truncate(limit);
+            let (items, body_sizes) = rows.into_iter().unzip();
+            Ok(CaptureList { items, has_more, body_sizes })
         })
         .await
     }
@@ -875,6 +898,55 @@ impl Store for SqliteStore {
             })
             .await?;
         if exists { Ok(()) } else { Err(StoreError::NotFound { entity: "endpoint" }) }
+    }
+
+    /// One write transaction reads the name's owner, counts the endpoint's names and inserts:
+    /// claims are serialised by SQLite's single writer, so the limit holds exactly.
+    async fn claim_listener(
+        &self,
+        endpoint: EndpointId,
+        name: &str,
+        owner: TokenId,
+        limit: usize,
+        at: Timestamp,
+    ) -> Result<ListenerClaim> {
+        let name = name.to_owned();
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let claim = self
+            .write("listener", "claim listener", move |tx| {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
+                    .query_row([endpoint.as_bytes()], |_| Ok(()))
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                let held: Option<[u8; 16]> = tx
+                    .prepare_cached("SELECT owner FROM listeners WHERE endpoint_id = ?1 AND name = ?2")?
+                    .query_row((endpoint.as_bytes(), &name), |r| r.get(0))
+                    .optional()?;
+                if let Some(held) = held {
+                    let held = TokenId::from_bytes(held);
+                    return Ok(Some(if held == owner {
+                        ListenerClaim::Owned
+                    } else {
+                        ListenerClaim::Taken { owner: held }
+                    }));
+                }
+                let names: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM listeners WHERE endpoint_id = ?1")?
+                    .query_row([endpoint.as_bytes()], |r| r.get(0))?;
+                if names >= limit_sql {
+                    return Ok(Some(ListenerClaim::Full { limit }));
+                }
+                tx.prepare_cached(
+                    "INSERT INTO listeners (endpoint_id, name, owner, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute((endpoint.as_bytes(), &name, owner.as_bytes(), at.micros()))?;
+                Ok(Some(ListenerClaim::Owned))
+            })
+            .await?;
+        claim.ok_or(StoreError::NotFound { entity: "endpoint" })
     }
 
     async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
@@ -1329,6 +1401,11 @@ fn decode_headers(mut buf: &[u8]) -> Result<Vec<Header>, MalformedHeaders> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bodiless_columns_are_the_capture_columns_without_the_body() {
+        assert_eq!(CAPTURE_COLUMNS.replace(" body,", " x'',"), CAPTURE_COLUMNS_WITHOUT_BODY);
+    }
 
     #[test]
     fn headers_round_trip_in_order_with_duplicates_and_raw_bytes() {

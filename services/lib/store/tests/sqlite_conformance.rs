@@ -51,8 +51,31 @@ macro_rules! conformance_cases {
                     hookmetry_store::conformance::$case(&super::Harness::new()).await;
                 }
             )*
+
+            pub(super) const LISTED: &[&str] = &[$(stringify!($case)),*];
         }
     };
+}
+
+/// This list and `run_all` are kept by hand, so a new case is easy to leave out of either.
+#[test]
+fn every_conformance_case_is_listed_here_and_run_by_run_all() {
+    let source = include_str!("../src/conformance.rs");
+    let cases: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub async fn ")?.strip_suffix("(h: &dyn StoreHarness) {"))
+        .filter(|name| *name != "run_all")
+        .collect();
+    let run_all = source.split("pub async fn run_all(").nth(1).unwrap().split("\n}").next().unwrap();
+    for case in &cases {
+        assert!(conformance_case::LISTED.contains(case), "`{case}` is missing from conformance_cases! here");
+        assert!(run_all.contains(&format!(" {case}(h).await;")), "`{case}` is missing from conformance::run_all");
+    }
+    assert_eq!(
+        conformance_case::LISTED.len(),
+        cases.len(),
+        "conformance_cases! lists a case twice or one that is gone"
+    );
 }
 
 conformance_cases!(
@@ -72,6 +95,7 @@ conformance_cases!(
     captures_paged_newest_first,
     captures_paging_isolated_per_endpoint,
     captures_filtered,
+    captures_listed_without_bodies,
     capture_delete,
     token_by_id,
     retention_set_and_expire,
@@ -87,6 +111,9 @@ conformance_cases!(
     a_due_delivery_is_claimed_once_until_its_lease_ends,
     the_first_record_of_an_attempt_number_wins,
     forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint,
+    listener_cursors_only_move_forward_per_name,
+    listener_deliveries_keep_their_origin,
+    listener_names_belong_to_the_token_that_claimed_them,
     restart_keeps_everything,
     health_is_ok,
 );
@@ -138,7 +165,7 @@ async fn open_creates_directory_in_wal_mode_at_the_latest_schema_version() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
 }
 
 /// Like several processes starting at once on a file none of them has created yet.

@@ -218,6 +218,16 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // one a scan starts after a restart) continues the trace. Null when traces are not exported.
     // Run again after a crash, the column exists: the migration runner takes that as done.
     &["ALTER TABLE deliveries ADD trace_parent text"],
+    // Version 6: which token holds each listener name of an endpoint. One partition per endpoint
+    // (deleted with it, and counted to bound how many names it has); a name is claimed with a
+    // lightweight transaction, so two tokens racing for it cannot both win.
+    &["CREATE TABLE IF NOT EXISTS listeners (
+            endpoint_id uuid,
+            name        text,
+            owner       uuid,
+            created_at  bigint,
+            PRIMARY KEY ((endpoint_id), name)
+        )"],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -239,6 +249,7 @@ pub const TABLES: &[&str] = &[
     "deliveries_due",
     "forwarding_rules",
     "listener_cursors",
+    "listeners",
 ];
 
 // ---- teams ----------------------------------------------------------------------------------
@@ -399,6 +410,14 @@ pub const DELETE_LISTENER_CURSORS_BEFORE: &str =
     "DELETE FROM listener_cursors WHERE endpoint_id = ? AND name = ? AND capture_id < ?";
 pub const DELETE_LISTENER_CURSORS: &str = "DELETE FROM listener_cursors WHERE endpoint_id = ?";
 
+pub const SELECT_LISTENER_OWNER: &str = "SELECT owner FROM listeners WHERE endpoint_id = ? AND name = ?";
+/// One small partition: an endpoint has at most the API's limit of names (plus racing claims).
+pub const COUNT_LISTENERS: &str = "SELECT COUNT(*) FROM listeners WHERE endpoint_id = ?";
+/// Not applied, the result carries the existing row, whose `owner` says who won.
+pub const INSERT_LISTENER: &str =
+    "INSERT INTO listeners (endpoint_id, name, owner, created_at) VALUES (?, ?, ?, ?) IF NOT EXISTS";
+pub const DELETE_LISTENERS: &str = "DELETE FROM listeners WHERE endpoint_id = ?";
+
 /// A single-partition read in the store's keyspace at the configured consistency.
 pub const HEALTH: &str = SELECT_SCHEMA_VERSION;
 
@@ -471,6 +490,10 @@ pub const STATEMENTS: &[&str] = &[
     INSERT_LISTENER_CURSOR,
     DELETE_LISTENER_CURSORS_BEFORE,
     DELETE_LISTENER_CURSORS,
+    SELECT_LISTENER_OWNER,
+    COUNT_LISTENERS,
+    INSERT_LISTENER,
+    DELETE_LISTENERS,
 ];
 
 /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication. With `tablets_off`, the

@@ -194,6 +194,10 @@ statements! {
     insert_listener_cursor = INSERT_LISTENER_CURSOR,
     delete_listener_cursors_before = DELETE_LISTENER_CURSORS_BEFORE,
     delete_listener_cursors = DELETE_LISTENER_CURSORS,
+    select_listener_owner = SELECT_LISTENER_OWNER,
+    count_listeners = COUNT_LISTENERS,
+    insert_listener = INSERT_LISTENER,
+    delete_listeners = DELETE_LISTENERS,
 }
 
 /// Everything but a lightweight transaction may be retried and speculatively executed: the
@@ -669,6 +673,30 @@ impl Inner {
         }
     }
 
+    /// Runs a lightweight `INSERT … IF NOT EXISTS`: `None` when it applied, otherwise the value
+    /// the existing row holds in `column` (itself `None` when the result does not carry it).
+    async fn insert_if_absent(
+        &self,
+        st: &PreparedStatement,
+        values: impl SerializeRow,
+        column: &str,
+        what: &str,
+    ) -> Result<Option<Option<CqlValue>>> {
+        let rows = self.exec(st, values, what).await?.into_rows_result().map_err(|e| rows_error(what, &e))?;
+        // By name: which columns a result that did not apply carries, and in what order, is the
+        // server's choice (the existing row's, after `[applied]`).
+        let specs = rows.column_specs();
+        let applied_at = specs.get_by_name("[applied]").map_or(0, |(i, _)| i);
+        let column_at = specs.get_by_name(column).map(|(i, _)| i);
+        let mut columns = rows.maybe_first_row::<Row>().map_err(|e| corrupt(what, &e))?.map(|r| r.columns);
+        let mut take = |i: usize| columns.as_mut().and_then(|c| c.get_mut(i)).and_then(Option::take);
+        match take(applied_at) {
+            Some(CqlValue::Boolean(true)) => Ok(None),
+            Some(CqlValue::Boolean(false)) => Ok(Some(column_at.and_then(take))),
+            other => Err(StoreError::Backend(format!("{what}: unexpected lightweight transaction result {other:?}"))),
+        }
+    }
+
     async fn team_exists(&self, id: TeamId) -> Result<bool> {
         Ok(self.one::<TeamRow>(&self.st.select_team, (id.0,), "read team").await?.is_some())
     }
@@ -1015,6 +1043,7 @@ impl Store for ScyllaStore {
         s.delete_endpoint_captures(id.0).await?;
         s.exec(&s.st.delete_forwarding, (id.0,), what).await?;
         s.exec(&s.st.delete_listener_cursors, (id.0,), what).await?;
+        s.exec(&s.st.delete_listeners, (id.0,), what).await?;
         s.lwt(&s.st.delete_endpoint_token, (endpoint.token.as_str(), id.0), what).await?;
         s.exec(&s.st.delete_endpoint_by_team, (endpoint.team_id.0, endpoint.created_at.micros(), id.0), what).await?;
         if !s.lwt(&s.st.delete_endpoint, (id.0,), what).await? {
@@ -1147,6 +1176,8 @@ impl Store for ScyllaStore {
     }
 
     /// Walks the endpoint's day partitions newest first and filters client-side; see `paging`.
+    /// `without_bodies` saves memory, not I/O, here: no table holds a body's size, so every body
+    /// is still read, measured and dropped at once.
     async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
         let s = &*self.inner;
         let mut reader = DayReader { inner: s, endpoint: endpoint.0 };
@@ -1270,6 +1301,52 @@ impl Store for ScyllaStore {
         }
         s.exec(&s.st.insert_listener_cursor, (endpoint.0, name, capture.0, at.micros()), what).await?;
         s.exec(&s.st.delete_listener_cursors_before, (endpoint.0, name, capture.0), what).await.map(drop)
+    }
+
+    /// A plain read of the name first: most claims are a listener reporting again under its own
+    /// name, answered without Paxos. A new name is counted against the limit, then inserted with
+    /// a lightweight transaction, so of two tokens racing for one name exactly one owns it. The
+    /// count and the insert are not one transaction: claims of different new names racing each
+    /// other may together exceed `limit`, by at most the number of racing writers.
+    async fn claim_listener(
+        &self,
+        endpoint: EndpointId,
+        name: &str,
+        owner: TokenId,
+        limit: usize,
+        at: Timestamp,
+    ) -> Result<crate::ListenerClaim> {
+        use crate::ListenerClaim;
+        let s = &*self.inner;
+        let what = "claim listener";
+        if self.endpoint(endpoint).await?.is_none() {
+            return Err(StoreError::NotFound { entity: "endpoint" });
+        }
+        let held_by = |held: Uuid| {
+            if held == owner.0 { ListenerClaim::Owned } else { ListenerClaim::Taken { owner: TokenId(held) } }
+        };
+        let read_owner = || async {
+            let row: Option<(Option<Uuid>,)> = s.one(&s.st.select_listener_owner, (endpoint.0, name), what).await?;
+            Ok::<_, StoreError>(row.and_then(|(held,)| held))
+        };
+        if let Some(held) = read_owner().await? {
+            return Ok(held_by(held));
+        }
+        let names: Option<(i64,)> = s.one(&s.st.count_listeners, (endpoint.0,), what).await?;
+        let names = names.map_or(0, |(n,)| u64::try_from(n).unwrap_or(0));
+        if names >= u64::try_from(limit).unwrap_or(u64::MAX) {
+            return Ok(ListenerClaim::Full { limit });
+        }
+        match s.insert_if_absent(&s.st.insert_listener, (endpoint.0, name, owner.0, at.micros()), "owner", what).await?
+        {
+            None => Ok(ListenerClaim::Owned),
+            Some(Some(CqlValue::Uuid(held))) => Ok(held_by(held)),
+            // Lost the race, and the result did not say to whom: the winner's row is committed.
+            Some(_) => match read_owner().await? {
+                Some(held) => Ok(held_by(held)),
+                None => Err(StoreError::Backend(format!("{what}: `{name}` is claimed, but its owner cannot be read"))),
+            },
+        }
     }
 
     async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
@@ -1581,7 +1658,7 @@ mod tests {
     #[test]
     fn only_lightweight_transactions_are_not_idempotent() {
         let lwt: Vec<&str> = PREPARED.iter().copied().filter(|s| s.contains(" IF ")).collect();
-        assert_eq!(lwt.len(), 12, "{lwt:#?}");
+        assert_eq!(lwt.len(), 13, "{lwt:#?}");
         for s in lwt {
             assert!(
                 s.ends_with("IF NOT EXISTS")

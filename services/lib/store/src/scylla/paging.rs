@@ -21,6 +21,10 @@
 //! the id, and the cursor (the last id of the previous page) resumes the walk without gaps or
 //! repeats.
 //!
+//! A page asked `without_bodies` still reads every body (the filter may need it, and CQL cannot
+//! give a blob's size without it) but keeps only its size: a body the driver decoded is a slice
+//! of the whole response it arrived in, so keeping one would keep that response alive.
+//!
 //! The budget bounds the work of one call when a filter matches rarely. When it runs out after
 //! some matches, the page holds them and `has_more` is true (the next call resumes after the last
 //! one; `has_more` may then turn out to have been optimistic). When it runs out before any match,
@@ -30,6 +34,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
+use bytes::Bytes;
 use hookmetry_core::{CaptureId, CapturedRequest, Timestamp};
 
 use crate::{CaptureFilter, CaptureList, CapturePage, Result, contains};
@@ -168,23 +173,23 @@ pub async fn scan<S: DaySource + Send>(source: &mut S, page: &CapturePage, max_e
     let budget = max_examined.max(want);
     let unfiltered = page.filter.is_empty();
     let mut found: Vec<CapturedRequest> = Vec::new();
+    let mut body_sizes: Vec<u64> = Vec::new();
     let mut examined = 0usize;
     let mut days: VecDeque<Day> = VecDeque::new();
     // The next read of `capture_days` starts at this day; `None` once they are all read.
     let mut next_days_from = Some(page.before.and_then(cursor_day).unwrap_or(Day::MAX));
 
-    let done = |found: Vec<CapturedRequest>, has_more: bool, examined: usize, budget_exhausted: bool| Scan {
-        list: CaptureList { items: found, has_more },
-        examined,
-        budget_exhausted,
-    };
+    let done =
+        |items: Vec<CapturedRequest>, body_sizes: Vec<u64>, has_more: bool, examined: usize, budget_exhausted: bool| {
+            Scan { list: CaptureList { items, has_more, body_sizes }, examined, budget_exhausted }
+        };
 
     loop {
         let day = match days.pop_front() {
             Some(day) => day,
             None => {
                 let Some(from) = next_days_from else {
-                    return Ok(done(found, false, examined, false));
+                    return Ok(done(found, body_sizes, false, examined, false));
                 };
                 // A source returning days out of range or order is ignored past that point.
                 let read: Vec<Day> = source.days(from, DAYS_PER_READ).await?;
@@ -207,7 +212,7 @@ pub async fn scan<S: DaySource + Send>(source: &mut S, page: &CapturePage, max_e
         };
         if examined >= budget {
             let has_more = !found.is_empty();
-            return Ok(done(found, has_more, examined, true));
+            return Ok(done(found, body_sizes, has_more, examined, true));
         }
         let mut resume = None;
         loop {
@@ -220,10 +225,16 @@ pub async fn scan<S: DaySource + Send>(source: &mut S, page: &CapturePage, max_e
                     continue;
                 }
                 if matches(&page.filter, &row) {
-                    found.push(row.capture);
+                    let mut capture = row.capture;
+                    body_sizes.push(capture.body.len() as u64);
+                    if page.without_bodies {
+                        capture.body = Bytes::new();
+                    }
+                    found.push(capture);
                     if found.len() == want {
                         found.truncate(limit);
-                        return Ok(done(found, true, examined, false));
+                        body_sizes.truncate(limit);
+                        return Ok(done(found, body_sizes, true, examined, false));
                     }
                 }
             }
@@ -233,7 +244,7 @@ pub async fn scan<S: DaySource + Send>(source: &mut S, page: &CapturePage, max_e
             }
             if examined >= budget {
                 let has_more = !found.is_empty();
-                return Ok(done(found, has_more, examined, true));
+                return Ok(done(found, body_sizes, has_more, examined, true));
             }
         }
     }
@@ -430,7 +441,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut before = None;
         for _ in 0..1_000 {
-            let page = CapturePage { limit, before, filter: filter.clone() };
+            let page = CapturePage { limit, before, filter: filter.clone(), without_bodies: false };
             let scan = scan(fake, &page, budget).await.unwrap();
             assert!(scan.list.items.len() <= limit as usize);
             seen.extend(scan.list.items.iter().map(|c| c.id));
@@ -494,7 +505,8 @@ mod tests {
         let zero = scan(&mut fake, &CapturePage::default(), 10_000).await.unwrap();
         assert!(zero.list.items.is_empty() && zero.list.has_more);
         let none = CaptureFilter { method: Some("PATCH".into()), ..Default::default() };
-        let zero = scan(&mut fake, &CapturePage { limit: 0, before: None, filter: none }, 10_000).await.unwrap();
+        let zero =
+            scan(&mut fake, &CapturePage { limit: 0, filter: none, ..Default::default() }, 10_000).await.unwrap();
         assert!(zero.list.items.is_empty() && !zero.list.has_more);
         // Past the oldest capture, and an endpoint with no captures at all.
         let oldest = reference(&all, &CaptureFilter::default()).pop().unwrap();
@@ -503,7 +515,27 @@ mod tests {
         assert!(past.list.items.is_empty() && !past.list.has_more);
         let mut empty = Fake::new(&[]);
         let nothing = scan(&mut empty, &CapturePage { limit: 10, ..Default::default() }, 10_000).await.unwrap();
-        assert_eq!(nothing.list, CaptureList { items: vec![], has_more: false });
+        assert_eq!(nothing.list, CaptureList { items: vec![], has_more: false, body_sizes: vec![] });
+    }
+
+    #[tokio::test]
+    async fn a_page_without_bodies_keeps_their_sizes_and_still_filters_on_them() {
+        let all = history();
+        for filter in filters() {
+            for limit in [1, 3, 100] {
+                let with = CapturePage { limit, filter: filter.clone(), ..Default::default() };
+                let without = CapturePage { without_bodies: true, ..with.clone() };
+                let full = scan(&mut Fake::new(&all), &with, 10_000).await.unwrap().list;
+                let bare = scan(&mut Fake::new(&all), &without, 10_000).await.unwrap().list;
+                let ids = |l: &CaptureList| l.items.iter().map(|c| c.id).collect::<Vec<_>>();
+                assert_eq!(ids(&bare), ids(&full), "filter {filter:?}, limit {limit}");
+                assert_eq!(bare.has_more, full.has_more);
+                let sizes: Vec<u64> = full.items.iter().map(|c| c.body.len() as u64).collect();
+                assert_eq!(full.body_sizes, sizes);
+                assert_eq!(bare.body_sizes, sizes);
+                assert!(bare.items.iter().all(|c| c.body.is_empty()));
+            }
+        }
     }
 
     #[tokio::test]
@@ -572,12 +604,12 @@ mod tests {
         let needle = CaptureFilter { body_contains: Some(b"needle".to_vec()), ..Default::default() };
 
         let mut fake = Fake::new(&all);
-        let page = CapturePage { limit: 10, before: None, filter: needle.clone() };
+        let page = CapturePage { limit: 10, filter: needle.clone(), ..Default::default() };
         let small = scan(&mut fake, &page, 100).await.unwrap();
         assert!(small.budget_exhausted);
         assert!(small.examined <= 100 + FILTERED_PAGE_SIZE, "examined {}", small.examined);
         // Nothing found within the budget: an empty, final page, never "more" without a cursor.
-        assert_eq!(small.list, CaptureList { items: vec![], has_more: false });
+        assert_eq!(small.list, CaptureList { items: vec![], has_more: false, body_sizes: vec![] });
 
         let mut fake = Fake::new(&all);
         let enough = scan(&mut fake, &page, 1_000).await.unwrap();
@@ -594,7 +626,7 @@ mod tests {
         assert_eq!(within.len(), 2);
         let mut fake = Fake::new(&all);
         fake.cut = 10;
-        let page = CapturePage { limit: 100, before: None, filter: zz.clone() };
+        let page = CapturePage { limit: 100, filter: zz.clone(), ..Default::default() };
         let partial = scan(&mut fake, &page, 120).await.unwrap();
         assert!(partial.budget_exhausted && partial.list.has_more, "{partial:?}");
         assert_eq!(partial.examined, 120);
