@@ -358,9 +358,10 @@ async fn the_local_server_gets_the_headers_as_captured_in_order_case_and_repeats
             "X-GitHub-Event: push".to_string(),
             "x-a: 3".to_string(),
             "X-GitHub-Event: again".to_string(),
+            "Hookmetry-Hops: 1".to_string(),
             "Content-Length: 11".to_string(),
         ],
-        "captured order, case and repeats; hop-by-hop Connection and Keep-Alive dropped; nothing added"
+        "captured order, case and repeats; hop-by-hop Connection and Keep-Alive dropped; only the hop count added"
     );
     assert_eq!(got.body, b"{\"zen\":\"x\"}");
     assert_eq!(finished_deliveries(&server.admin, &id, 1).await[0]["state"], "SUCCEEDED");

@@ -242,10 +242,16 @@ async fn graphql_requires_a_valid_token_and_serves_graphiql() {
     let (_, body) = c.graphql_raw(deep, json!({})).await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_DEEP", "{body}");
     assert_eq!(body["errors"][0]["message"], "query is nested deeper than the limit of 12 levels", "{body}");
-    let one =
-        format!("query($e: ID!) {{ captures(endpointId: $e, first: 200) {{ edges {{ node {{ {fields} }} }} }} }}");
+    // Whole bodies count 20 each (docs/security.md): a page of every field is allowed up to 80
+    // captures; a page of 200 without the body fields is allowed.
+    let one = format!("query($e: ID!) {{ captures(endpointId: $e, first: 80) {{ edges {{ node {{ {fields} }} }} }} }}");
     let (_, body) = c.graphql_raw(&one, json!({ "e": ep.id })).await.unwrap();
-    assert!(body.get("errors").is_none(), "one full page is allowed: {body}");
+    assert!(body.get("errors").is_none(), "one page with bodies is allowed: {body}");
+    let light = fields.replace("bodyBase64 bodyText ", "");
+    let full =
+        format!("query($e: ID!) {{ captures(endpointId: $e, first: 200) {{ edges {{ node {{ {light} }} }} }} }}");
+    let (_, body) = c.graphql_raw(&full, json!({ "e": ep.id })).await.unwrap();
+    assert!(body.get("errors").is_none(), "one full page without bodies is allowed: {body}");
 
     // Oversized and malformed bodies: a clear client error, before or instead of execution.
     let big = http.post(&url).bearer_auth(&c.token).body(vec![b' '; 2 << 20]).send().await.unwrap();

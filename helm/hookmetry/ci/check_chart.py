@@ -44,7 +44,7 @@ ROLES = ["ingest", "processor", "replay", "api"]
 SKIP_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 # Keys the chart sets from kafka.*, scylla.*, publicUrl and containerPort rather than `config`.
 MANAGED_KEYS = {
-    "server.listen", "server.data_dir", "server.public_url", "log.url", "store.url",
+    "server.listen", "server.data_dir", "server.public_url", "server.capture_base_url", "log.url", "store.url",
     "log.kafka_partitions", "log.kafka_replication_factor", "log.kafka_create_topics",
     "log.kafka_session_timeout", "log.kafka_properties", "store.scylla_consistency",
     "store.scylla_replication_factor",
@@ -424,8 +424,15 @@ def container_env(c: dict, docs: list[dict], config_path: str) -> dict[str, str]
     for e in c.get("env", []):
         if "value" in e:
             env[e["name"]] = str(e["value"])
+        elif "secretKeyRef" in e.get("valueFrom", {}):
+            # A Secret the user made outside the chart: stand in a value of the documented shape.
+            env[e["name"]] = GIVEN_TOKEN
     env["HOOKMETRY_CONFIG"] = config_path
     return env
+
+
+# The admin token a user's migrate.adminTokenSecret holds, in these checks.
+GIVEN_TOKEN = "hm_" + "5a" * 32
 
 
 def free_port() -> int:
@@ -458,9 +465,14 @@ def check_binary(label: str, binary: Path, docs: list[dict], smoke: bool, r: Rep
             cm = next(v["configMap"]["name"] for v in pod_spec(job)["volumes"] if "configMap" in v)
             env = container_env(c, docs, str(tmp / f"{cm}.toml"))
             p = subprocess.run([str(binary), *c["args"], "--store", store], env=env, capture_output=True, text=True, timeout=60)
-            r.check(p.returncode == 0 and "admin API token" in p.stdout,
-                    f"{label}: `hookmetry {' '.join(c['args'])}` accepts the rendered config and prints the admin token",
-                    p.stdout + p.stderr)
+            if "--admin-token-env" in c["args"]:
+                r.check(p.returncode == 0 and "admin API token" in p.stdout and GIVEN_TOKEN not in p.stdout + p.stderr,
+                        f"{label}: `hookmetry {' '.join(c['args'])}` uses the token from the Secret and never prints it",
+                        p.stdout + p.stderr)
+            else:
+                r.check(p.returncode == 0 and "admin API token" in p.stdout,
+                        f"{label}: `hookmetry {' '.join(c['args'])}` accepts the rendered config and prints the admin token",
+                        p.stdout + p.stderr)
         if not by_kind(docs, "Job"):
             p = subprocess.run([str(binary), "migrate", "--store", store], capture_output=True, text=True, timeout=60,
                                env={k: v for k, v in os.environ.items() if not k.startswith("HOOKMETRY_")})
@@ -670,7 +682,11 @@ def main() -> int:
         check_invariants(label, docs, merged, known, r)
         check_dashboards_and_rules(label, docs, chart_dir, merged, r)
         notes = files.get("hookmetry/templates/NOTES.txt", "")
-        if merged["migrate"]["enabled"]:
+        if merged["migrate"]["enabled"] and merged["migrate"]["adminTokenSecret"]["name"]:
+            secret = merged["migrate"]["adminTokenSecret"]["name"]
+            r.check(f"kubectl get secret -n {NAMESPACE} {secret}" in notes and "not printed" in notes,
+                    f"{label}: NOTES.txt says the admin token is the one in Secret {secret}, never printed")
+        elif merged["migrate"]["enabled"]:
             r.check(f"kubectl logs -n {NAMESPACE} job/" in notes and "admin API token" in notes,
                     f"{label}: NOTES.txt tells where the admin token is printed")
         public = merged.get("publicUrl") or (merged["ingress"]["capture"]["enabled"] and merged["ingress"]["capture"]["host"])

@@ -35,10 +35,11 @@ def obj(props, required=None, extra=False, desc=None):
     return d
 
 config = obj({
-  "server": obj({"shutdown_grace": DUR}, desc="server.listen, server.data_dir and server.public_url are set by the chart"),
+  "server": obj({"shutdown_grace": DUR, "max_connections": I(1, 1000000), "idle_timeout": DUR}, desc="server.listen, server.data_dir, server.public_url and server.capture_base_url are set by the chart"),
   "ingest": obj({"max_body_bytes": SIZE, "max_headers": I(1, 10000), "max_header_bytes": SIZE,
                  "inflight_bytes": SIZE, "trusted_proxies": STRLIST, "append_timeout": DUR,
-                 "body_timeout": DUR, "endpoint_cache_ttl": DUR}),
+                 "body_timeout": DUR, "endpoint_cache_ttl": DUR, "team_inflight_bytes": SIZE,
+                 "max_hops": I(0, 100)}),
   "log": obj({"segment_bytes": SIZE, "max_unconsumed_bytes": SIZE},
              desc="log.url and log.kafka_* are set from `kafka`"),
   "store": obj({"retention_interval": DUR}, desc="store.url and store.scylla_* are set from `scylla`"),
@@ -50,14 +51,16 @@ config = obj({
                  "allow_private": BOOL, "allow_link_local": BOOL,
                  "allowed_networks": STRLIST, "denied_networks": STRLIST}),
   "api": obj({"default_page_size": I(1, 1000), "max_page_size": I(1, 1000),
-              "subscriber_buffer": I(1, 100000), "max_subscribers": I(1, 1000000)}),
+              "subscriber_buffer": I(1, 100000), "max_subscribers": I(1, 1000000),
+              "max_subscribers_per_team": I(1, 1000000), "ws_init_timeout": DUR, "ws_max_message_bytes": SIZE,
+              "ws_idle_timeout": DUR, "session_recheck": DUR, "max_listeners_per_endpoint": I(1, 10000)}),
   "telemetry": obj({"log_format": {"type": "string", "enum": ["text", "json"]},
                     "log_filter": {"type": "string", "minLength": 1}}),
 }, desc="hookmetry.toml keys by section (services/lib/config/defaults.toml), except the ones the chart owns")
 
 # Keys the chart writes from kafka.*, scylla.*, publicUrl and containerPort.
 MANAGED = {
-    "server.listen", "server.data_dir", "server.public_url", "log.url", "store.url",
+    "server.listen", "server.data_dir", "server.public_url", "server.capture_base_url", "log.url", "store.url",
     "log.kafka_partitions", "log.kafka_replication_factor", "log.kafka_create_topics",
     "log.kafka_session_timeout", "log.kafka_properties", "store.scylla_consistency",
     "store.scylla_replication_factor",
@@ -179,6 +182,7 @@ schema = {
             desc="scylla:// URL options; consistency and replication_factor come from the keys above")},
         required=["nodes", "keyspace", "consistency", "replicationFactor"]),
     "publicUrl": {"type": "string", "pattern": r"^(https?://[^\s/]+(/[^\s]*)?)?$"},
+    "apiUrl": {"type": "string", "pattern": r"^(https?://[^\s/]+(/[^\s]*)?)?$"},
     "config": config,
     "secrets": obj({
         "existingSecret": {"type": "string", "pattern": r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$", "maxLength": 253},
@@ -193,6 +197,9 @@ schema = {
         "backoffLimit": I(0, 100),
         "activeDeadlineSeconds": I(1),
         "ttlSecondsAfterFinished": {"type": ["integer", "null"], "minimum": 0},
+        "adminTokenSecret": obj({
+            "name": {"type": "string", "pattern": r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$", "maxLength": 253},
+            "key": {"type": "string", "pattern": r"^[-._a-zA-Z0-9]+$"}}, required=["name", "key"]),
         "resources": resources}, required=["enabled", "hookDeletePolicy"]),
     "ingest": role, "processor": role, "replay": role, "api": role,
     "containerPort": I(1024, 65535),

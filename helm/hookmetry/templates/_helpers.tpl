@@ -87,12 +87,21 @@ app.kubernetes.io/component: {{ .role }}
 {{- if $opts }}?{{ join "&" $opts }}{{ end }}
 {{- end }}
 
-{{/* server.public_url: publicUrl, else the capture Ingress host. */}}
+{{/* server.capture_base_url (what capture URLs start with): publicUrl, else the capture Ingress host. */}}
 {{- define "hookmetry.publicUrl" -}}
 {{- if .Values.publicUrl }}
 {{- .Values.publicUrl | trimSuffix "/" }}
 {{- else if .Values.ingress.capture.enabled }}
 {{- printf "%s://%s" (ternary "https" "http" (ne .Values.ingress.capture.tlsSecretName "")) .Values.ingress.capture.host }}
+{{- end }}
+{{- end }}
+
+{{/* server.public_url (the inspector and API): apiUrl, else the API Ingress host. */}}
+{{- define "hookmetry.apiUrl" -}}
+{{- if .Values.apiUrl }}
+{{- .Values.apiUrl | trimSuffix "/" }}
+{{- else if .Values.ingress.api.enabled }}
+{{- printf "%s://%s" (ternary "https" "http" (ne .Values.ingress.api.tlsSecretName "")) .Values.ingress.api.host }}
 {{- end }}
 {{- end }}
 
@@ -105,7 +114,8 @@ toJson, which is also valid TOML for strings (basic strings), numbers, booleans 
   "server" (dict
     "listen" (printf "0.0.0.0:%d" (int .Values.containerPort))
     "data_dir" "/tmp/hookmetry"
-    "public_url" (include "hookmetry.publicUrl" .))
+    "public_url" (include "hookmetry.apiUrl" .)
+    "capture_base_url" (include "hookmetry.publicUrl" .))
   "log" (dict
     "url" (include "hookmetry.logUrl" .)
     "kafka_partitions" (int .Values.kafka.partitions)

@@ -16,6 +16,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("your token's role may not {0}")]
     Forbidden(&'static str),
+    /// Forbidden because something belongs to another token, whatever the role.
+    #[error("{0}")]
+    NotOwner(String),
     #[error("invalid `{field}`: {message}")]
     BadInput { field: std::borrow::Cow<'static, str>, message: String },
     #[error("request body exceeds {limit} bytes")]
@@ -38,7 +41,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::NotFound(_) => "NOT_FOUND",
-            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::Forbidden(_) | ApiError::NotOwner(_) => "FORBIDDEN",
             ApiError::BadInput { .. } => "BAD_USER_INPUT",
             ApiError::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::Unavailable(_) => "UNAVAILABLE",
@@ -52,7 +55,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::NotOwner(_) => StatusCode::FORBIDDEN,
             ApiError::BadInput { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

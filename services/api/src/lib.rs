@@ -7,36 +7,55 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql::{Data, Schema};
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::Schema;
+use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hookmetry_core::{ApiToken, Role, TeamId, Timestamp, TokenId, hash_token};
 use hookmetry_store::Store;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 
 mod diff;
 mod error;
 pub mod export;
+mod graphiql;
 pub mod live;
 mod schema;
+mod session;
 pub mod ui;
+mod ws;
 
 pub use error::ApiError;
 pub use live::Hub;
 pub use schema::{MutationRoot, QueryRoot, ReplaySettings, SubscriptionRoot};
+pub use session::Subscriptions;
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest query accepted; deeper ones are refused before execution.
 pub const MAX_QUERY_DEPTH: usize = 12;
-/// Largest query complexity accepted: roughly the number of fields resolved, with list fields
-/// multiplied by their page size (a full 200-capture page of every field is about 3,600).
+/// Largest query complexity accepted: the number of fields resolved, where every list field
+/// counts as its bound times its selection (a page of `captures` as `first`, `deliveries` and
+/// `attempts` as their `first`/`last`, rules, teams, tokens and endpoints as the most one query
+/// can meet) and every field that carries a whole request body as [`BODY_COST`]. A full
+/// 200-capture page of the inspector's list fields is about 2,000; nesting lists of lists
+/// multiplies their bounds and is refused.
 pub const MAX_QUERY_COMPLEXITY: usize = 5_000;
+/// What a field carrying a captured body (up to `ingest.max_body_bytes`) counts: reading one
+/// costs as much as dozens of ordinary fields, and a page of them is refused long before the
+/// bodies add up.
+pub const BODY_COST: usize = 20;
+/// Bound of lists that grow only by an admin's or editor's deliberate action (teams, tokens,
+/// endpoints), for the complexity count; they are not cut.
+pub const LIST_COST: usize = 50;
+/// Default and largest `first` of `Capture.deliveries` (newest first).
+pub const DEFAULT_DELIVERIES: i32 = 20;
+pub const MAX_DELIVERIES: i32 = 100;
+/// Default and largest `last` of `Delivery.attempts` (the latest ones, oldest first).
+pub const DEFAULT_ATTEMPTS: i32 = 10;
+pub const MAX_ATTEMPTS_LISTED: i32 = 100;
 
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
@@ -44,6 +63,38 @@ pub struct ApiSettings {
     pub max_page_size: u32,
     /// Base of capture URLs, e.g. `https://hooks.example.com`.
     pub public_base_url: String,
+    /// Whether capture URLs have an origin of their own (`server.capture_base_url` on another
+    /// host than the inspector's).
+    pub separate_capture_origin: bool,
+    /// Every base URL this instance's capture URLs answer under; forwarding and replay refuse
+    /// targets below them (see `Config::own_base_urls`).
+    pub own_base_urls: Vec<String>,
+    /// Names `hookmetry listen --name` may use per endpoint.
+    pub max_listeners_per_endpoint: usize,
+    pub ws: WsSettings,
+}
+
+/// Limits of `/graphql/ws` sockets.
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    /// A socket not authenticated within this time is closed.
+    pub init_timeout: std::time::Duration,
+    pub max_message_bytes: usize,
+    /// A client that does not answer a keep-alive within this time is closed.
+    pub idle_timeout: std::time::Duration,
+    /// How often a socket re-checks its token; subscriptions of a revoked token end within it.
+    pub session_recheck: std::time::Duration,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            init_timeout: std::time::Duration::from_secs(5),
+            max_message_bytes: 1 << 20,
+            idle_timeout: std::time::Duration::from_secs(60),
+            session_recheck: std::time::Duration::from_secs(5),
+        }
+    }
 }
 
 /// Who is calling: resolved from the bearer token once per request.
@@ -70,6 +121,8 @@ impl Caller {
 
 pub(crate) struct Ctx {
     pub store: Arc<dyn Store>,
+    /// `None` only in schemas built for SDL output.
+    pub subscriptions: Option<Arc<Subscriptions>>,
     pub settings: ApiSettings,
     /// Live fan-out; `None` only in schemas built for SDL output.
     pub hub: Option<Arc<Hub>>,
@@ -80,37 +133,42 @@ pub(crate) struct Ctx {
 pub struct Api {
     store: Arc<dyn Store>,
     schema: ApiSchema,
+    ws: WsSettings,
 }
 
 impl Api {
-    /// `hub` feeds subscriptions; run it with [`Hub::run`] on the events log.
-    pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>, settings: ApiSettings) -> Arc<Self> {
-        let schema = build_schema(Some(Ctx { store: store.clone(), settings, hub: Some(hub), replay: None }));
-        Arc::new(Self { store, schema })
-    }
-
-    /// As [`Api::new`], with replay: `replayCapture` and friends record deliveries and wake
-    /// replay workers through `replay.log`.
+    /// `hub` feeds subscriptions (run it with [`Hub::run`] on the events log); `subscriptions`
+    /// bounds WebSocket operations per node and per team. With replay, `replayCapture` and
+    /// friends record deliveries and wake replay workers through `replay.log`.
     pub fn with_replay(
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
+        subscriptions: Arc<Subscriptions>,
         settings: ApiSettings,
         replay: ReplaySettings,
     ) -> Arc<Self> {
-        let schema = build_schema(Some(Ctx { store: store.clone(), settings, hub: Some(hub), replay: Some(replay) }));
-        Arc::new(Self { store, schema })
+        let ws = settings.ws.clone();
+        let schema = build_schema(Some(Ctx {
+            store: store.clone(),
+            subscriptions: Some(subscriptions),
+            settings,
+            hub: Some(hub),
+            replay: Some(replay),
+        }));
+        Arc::new(Self { store, schema, ws })
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/graphql", get(graphiql).post(graphql))
-            .route("/graphql/ws", get(graphql_ws))
+            .route("/graphql", get(graphiql::page).post(graphql))
+            .merge(graphiql::router())
+            .route("/graphql/ws", get(ws::graphql_ws))
             .with_state(self.clone())
             // The web inspector: `/` and `/ui/<version>/…` (see ui.rs).
             .merge(ui::router())
     }
 
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let raw = headers
             .get(http::header::AUTHORIZATION)
             .ok_or(ApiError::Unauthenticated("send `Authorization: Bearer <token>`"))?
@@ -120,7 +178,7 @@ impl Api {
     }
 
     /// Checks an `Authorization` value, `Bearer <token>`.
-    async fn authenticate_value(&self, raw: &str) -> Result<Caller, ApiError> {
+    pub(crate) async fn authenticate_value(&self, raw: &str) -> Result<Caller, ApiError> {
         let secret = raw
             .strip_prefix("Bearer ")
             .or_else(|| raw.strip_prefix("bearer "))
@@ -163,7 +221,9 @@ fn build_schema(ctx: Option<Ctx>) -> ApiSchema {
     let builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .limit_depth(MAX_QUERY_DEPTH)
         .limit_complexity(MAX_QUERY_COMPLEXITY)
-        .extension(error::ErrorCodes);
+        // ErrorCodes first: it wraps the others, so their refusals get codes too.
+        .extension(error::ErrorCodes)
+        .extension(session::Sessions);
     match ctx {
         Some(ctx) => builder.data(ctx).finish(),
         None => builder.finish(),
@@ -196,53 +256,9 @@ async fn graphql(State(api): State<Arc<Api>>, headers: HeaderMap, body: axum::bo
     GraphQLResponse::from(api.schema.execute(request.data(caller)).await).into_response()
 }
 
-async fn graphiql() -> impl IntoResponse {
-    (StatusCode::OK, Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()))
-}
-
-/// WebSocket subscriptions, speaking `graphql-transport-ws` or the legacy `graphql-ws`, whichever
-/// the client offers. The token comes from the upgrade request's `Authorization` header or from
-/// the connection-init payload (`{"authorization": "Bearer …"}`); a bad header is refused before
-/// the upgrade, a bad payload closes the connection with the reason.
-async fn graphql_ws(
-    State(api): State<Arc<Api>>,
-    protocol: GraphQLProtocol,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let from_header = match headers.contains_key(http::header::AUTHORIZATION) {
-        true => match api.authenticate(&headers).await {
-            Ok(caller) => Some(caller),
-            Err(e) => return e.into_response(),
-        },
-        false => None,
-    };
-    upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let schema = api.schema.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let caller = match init_authorization(&payload) {
-                        Some(value) => api.authenticate_value(&value).await.map_err(|e| e.to_string())?,
-                        None => from_header.ok_or_else(|| {
-                            ApiError::Unauthenticated(
-                                "send `{\"authorization\": \"Bearer <token>\"}` in connection_init or an Authorization header",
-                            )
-                            .to_string()
-                        })?,
-                    };
-                    let mut data = Data::default();
-                    data.insert(caller);
-                    Ok(data)
-                })
-                .serve()
-        })
-}
-
 /// The bearer value in a connection-init payload: `authorization` in any case, at the top level
 /// or under `headers` (as some clients send it).
-fn init_authorization(payload: &serde_json::Value) -> Option<String> {
+pub(crate) fn init_authorization(payload: &serde_json::Value) -> Option<String> {
     let find = |v: &serde_json::Value| {
         v.as_object()?
             .iter()

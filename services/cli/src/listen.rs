@@ -206,14 +206,25 @@ impl Plan {
             })
     }
 
+    /// `c`'s path after `--path-map`.
+    fn mapped_path(&self, c: &Capture) -> String {
+        self.path_map
+            .iter()
+            .find_map(|(from, to)| c.path.strip_prefix(from.as_str()).map(|rest| map_path(from, to, rest)))
+            .unwrap_or_else(|| c.path.clone())
+    }
+
+    /// The mapped path when its `..` segments would climb above `--forward-to`'s path: such a
+    /// capture is not sent (see `hookmetry_core::path_climbs`).
+    fn climbing_path(&self, c: &Capture) -> Option<String> {
+        let path = self.mapped_path(c);
+        hookmetry_core::path_climbs(&path).then_some(path)
+    }
+
     /// Where `c` goes: `--path-map` applied to its path, appended to `--forward-to` with the
     /// query, as the replay worker builds a target URL.
     fn url_for(&self, c: &Capture) -> Url {
-        let path = self
-            .path_map
-            .iter()
-            .find_map(|(from, to)| c.path.strip_prefix(from.as_str()).map(|rest| map_path(from, to, rest)))
-            .unwrap_or_else(|| c.path.clone());
+        let path = self.mapped_path(c);
         let mut url = self.forward_to.clone();
         url.set_fragment(None);
         if !path.is_empty() && path != "/" {
@@ -253,6 +264,15 @@ pub(crate) async fn run(args: ListenArgs, out: &mut Output) -> Result<(), CliErr
     let plan = Plan::of(&args)?;
     let client = Client::new(&args.connection)?;
     let endpoint = endpoint::resolve(&client, &args.endpoint, args.team.as_deref()).await?;
+    // Forwarding into a capture URL of the same server would capture every forward again.
+    let capture_base = endpoint.url.rsplit_once("/h/").map_or(endpoint.url.as_str(), |(base, _)| base).to_string();
+    let own = hookmetry_egress::with_local_aliases(&[client.base.clone(), capture_base]);
+    if let Some(base) = hookmetry_egress::own_capture_base(&plan.forward_to, &own) {
+        return Err(CliError::Usage(format!(
+            "`--forward-to` {} is a capture URL of this Hookmetry (under {base}/h/): every capture forwarded there would be captured and forwarded again",
+            plan.forward_to
+        )));
+    }
     // An unnamed listener still reports under a name, made up for this run, so its attempts
     // land on one delivery per capture; it keeps no cursor.
     let name = plan.name.clone().unwrap_or_else(|| {
@@ -291,7 +311,7 @@ pub(crate) async fn run(args: ListenArgs, out: &mut Output) -> Result<(), CliErr
         live_before: false,
         floor: None,
     };
-    let mut forwarder = Forwarder { client, http, plan, name, out };
+    let mut forwarder = Forwarder { client, reporting: true, http, plan, name, out };
     tokio::select! {
         r = feed.run() => r,
         r = forwarder.run(rx) => r,
@@ -519,6 +539,9 @@ impl Feed {
 
 struct Forwarder<'a> {
     client: Client,
+    /// Off once the server refused a report for the token's role: attempts are still made,
+    /// and nobody is told the same thing for every capture.
+    reporting: bool,
     http: http1::Client,
     plan: Plan,
     name: String,
@@ -536,6 +559,21 @@ struct Outcome {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     truncated: bool,
+}
+
+impl Outcome {
+    /// A capture that was not sent, for the reason given.
+    fn refused(message: String) -> Self {
+        Self {
+            latency_ms: 0,
+            status: None,
+            error: Some("REFUSED"),
+            message: Some(message),
+            headers: Vec::new(),
+            body: Vec::new(),
+            truncated: false,
+        }
+    }
 }
 
 impl Forwarder<'_> {
@@ -566,8 +604,25 @@ impl Forwarder<'_> {
                 )
             })
             .collect();
-        let headers = hookmetry_core::forwarded_headers(&headers);
+        // The hop count makes a listener forwarding back into Hookmetry (by another name than
+        // the ones refused at start) end at `ingest.max_hops`, like a forwarding rule.
+        let headers = hookmetry_core::answer::with_next_hop(&hookmetry_core::forwarded_headers(&headers));
         let missed_note = if q.missed { " (missed while offline)" } else { "" };
+        if let Some(path) = self.plan.climbing_path(c) {
+            let outcome = Outcome::refused(format!(
+                "not forwarded: the capture path `{path}` climbs above --forward-to's path through `..` segments"
+            ));
+            self.out.text(&format!(
+                "{} {} {} -> {}: {}{missed_note}\n",
+                c.id,
+                c.method,
+                format::escape_text(&c.path, false),
+                url,
+                describe(&outcome)
+            ))?;
+            self.report(&q, &url, hookmetry_core::Timestamp::now(), &outcome, true).await;
+            return Ok(());
+        }
         for number in 1..=self.plan.max_attempts {
             let started_at = hookmetry_core::Timestamp::now();
             let outcome = self.attempt(&c.method, &url, &headers, &body).await;
@@ -619,6 +674,9 @@ impl Forwarder<'_> {
     /// Reports an attempt; a report that cannot be made is noted and forwarding goes on (the
     /// local server's answer matters more than the record of it).
     async fn report(&mut self, q: &Queued, url: &Url, started_at: hookmetry_core::Timestamp, o: &Outcome, last: bool) {
+        if !self.reporting {
+            return;
+        }
         let headers: Vec<Value> = o.headers.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect();
         let input = json!({
             "captureId": q.capture.id,
@@ -650,6 +708,13 @@ impl Forwarder<'_> {
                 }
                 Err(CliError::Unreachable { .. } | CliError::Timeout { .. } | CliError::Transport { .. }) => {
                     tokio::time::sleep(wait).await
+                }
+                Err(e) if e.code() == Some("FORBIDDEN") => {
+                    eprintln!(
+                        "note: this token may not record attempts ({e}); forwarding goes on, but teammates will not see these deliveries and a named listener keeps no cursor"
+                    );
+                    self.reporting = false;
+                    return;
                 }
                 Err(e) => {
                     eprintln!("note: could not report the attempt to Hookmetry: {e}");

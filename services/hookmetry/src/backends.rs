@@ -33,8 +33,7 @@ async fn open_log(config: &Config) -> anyhow::Result<(Arc<dyn EventLog>, &'stati
     match config.log_backend()? {
         LogBackend::Embedded(dir) => {
             let data_dir = &config.server.data_dir;
-            std::fs::create_dir_all(data_dir)
-                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+            crate::bootstrap::private_data_dir(data_dir)?;
             // Two processes appending to one embedded log would interleave its segments.
             let lock = crate::bootstrap::lock_data_dir(data_dir)?;
             let log = EmbeddedLog::open(
@@ -95,6 +94,15 @@ async fn open_kafka(_config: &Config, _brokers: &str) -> anyhow::Result<Arc<dyn 
 pub async fn open_store(config: &Config, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
     match config.store_backend()? {
         StoreBackend::Sqlite(path) => {
+            // Made 0600 before SQLite opens it: SQLite gives its WAL and shared-memory files the
+            // database file's permissions.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                crate::bootstrap::private_data_dir(dir)?;
+            }
+            crate::bootstrap::private_file()
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot create the store {}", path.display()))?;
             // Several processes on one host may share this file (WAL mode, busy timeout), which
             // is how a cluster is tried on one machine without ScyllaDB.
             let store =

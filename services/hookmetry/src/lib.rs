@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 mod backends;
 mod bootstrap;
+mod hosts;
 mod ops;
 mod probe;
 pub mod retention;
@@ -27,8 +28,10 @@ pub use roles::Roles;
 /// What a started instance tells its caller.
 #[derive(Debug, Clone)]
 pub struct Started {
-    /// Base of capture URLs and the API, e.g. `http://127.0.0.1:8080`.
+    /// Base of the API and the inspector, e.g. `http://127.0.0.1:8080`.
     pub base_url: String,
+    /// Base of capture URLs: `server.capture_base_url`, or `base_url` when that is not set.
+    pub capture_base_url: String,
     /// The admin token when this start created it (first start only).
     pub new_admin_token: Option<String>,
     pub data_dir: PathBuf,
@@ -78,6 +81,7 @@ pub async fn run_roles(
         None
     };
     let base_url = config.public_base_url();
+    let capture_base_url = config.capture_base_url();
 
     let tasks = shutdown.child_token();
     let processor_up = Arc::new(AtomicBool::new(true));
@@ -106,7 +110,7 @@ pub async fn run_roles(
                 poll_wait: config.processor.poll_wait.0,
                 commit_interval: config.processor.commit_interval.0,
                 batch_linger: config.processor.batch_linger.0,
-                public_base_url: base_url.clone(),
+                public_base_url: capture_base_url.clone(),
             },
             &metrics,
         )?
@@ -143,13 +147,28 @@ pub async fn run_roles(
         // The API checks replay targets against the same policy the workers enforce, so a refused
         // IP literal is refused when asked for, naming the key that would allow it.
         let replay = config.replay_settings(mode)?;
+        let subscriptions = hookmetry_api::Subscriptions::new(
+            config.api.max_subscribers,
+            config.api.max_subscribers_per_team,
+            &metrics,
+        )?;
         let api = hookmetry_api::Api::with_replay(
             store.clone(),
             hub.clone(),
+            subscriptions,
             hookmetry_api::ApiSettings {
                 default_page_size: config.api.default_page_size,
                 max_page_size: config.api.max_page_size,
-                public_base_url: base_url.clone(),
+                public_base_url: capture_base_url.clone(),
+                separate_capture_origin: config.split_hosts().is_some(),
+                own_base_urls: config.own_base_urls(),
+                max_listeners_per_endpoint: config.api.max_listeners_per_endpoint,
+                ws: hookmetry_api::WsSettings {
+                    init_timeout: config.api.ws_init_timeout.0,
+                    max_message_bytes: usize::try_from(config.api.ws_max_message_bytes.0).unwrap_or(usize::MAX),
+                    idle_timeout: config.api.ws_idle_timeout.0,
+                    session_recheck: config.api.session_recheck.0,
+                },
             },
             hookmetry_api::ReplaySettings {
                 log: log.clone(),
@@ -160,7 +179,7 @@ pub async fn run_roles(
         background.push(("live fan-out", tokio::spawn(hub.run(log.clone(), store.clone(), tasks.clone()))));
         app = app.merge(api.router());
     }
-    let app = app.merge(ops::router(ops::Ops {
+    let mut app = app.merge(ops::router(ops::Ops {
         log: log.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
@@ -168,11 +187,22 @@ pub async fn run_roles(
         replay_up: replay_up.clone(),
     }));
 
-    let started = Started { base_url: base_url.clone(), new_admin_token, data_dir };
+    if let Some((capture, inspector)) = config.split_hosts() {
+        let hosts = hosts::Hosts {
+            capture,
+            inspector,
+            capture_base_url: capture_base_url.clone(),
+            inspector_base_url: base_url.clone(),
+        };
+        app = app.layer(axum::middleware::from_fn(move |req, next| hosts::split(hosts.clone(), req, next)));
+    }
+
+    let started =
+        Started { base_url: base_url.clone(), capture_base_url: capture_base_url.clone(), new_admin_token, data_dir };
     tracing::info!(listen = %local, base_url = %base_url, roles = %roles, log = backends.log_kind, store = backends.store_kind, "hookmetry serving");
     on_started(&started);
 
-    server::serve(listener, app, &config, shutdown.clone()).await;
+    server::serve(listener, app, &config, server::ServerMetrics::register(&metrics)?, shutdown.clone()).await;
 
     tasks.cancel();
     for (name, task) in background {
@@ -206,11 +236,31 @@ pub fn init_telemetry(config: &Config, roles: Option<Roles>) -> Result<Telemetry
 
 /// `hookmetry migrate`: prepares the store (schema, and on a new store the default team and the
 /// instance admin token, returned once and written to `data_dir/admin-token` when given).
-pub async fn migrate(config: &Config, data_dir: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+pub async fn migrate(
+    config: &Config,
+    data_dir: Option<&std::path::Path>,
+    admin_token: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(t) = &admin_token
+        && (t.len() < 32 || t.len() > 256 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+    {
+        anyhow::bail!("the given admin token must be 32 to 256 letters, digits, `-`, `_` or `.`");
+    }
     let store = backends::open_store(config, true).await?;
     let dir = data_dir.map(std::path::Path::to_path_buf);
-    Ok(Bootstrap::ensure_with(store.as_ref(), dir.as_deref()).await?.new_admin_token)
+    Ok(Bootstrap::ensure_with_token(store.as_ref(), dir.as_deref(), admin_token).await?.new_admin_token)
 }
+
+/// Mints a new instance-admin token and revokes every other one, for an operator who can reach
+/// the store (and the data dir, where the new token is written as `admin-token`, mode 0600)
+/// but has lost the token or suspects it leaked. A running server honours the revocation at
+/// once: tokens are checked on every request and every WebSocket operation.
+pub async fn rotate_admin_token(config: &Config, data_dir: Option<&std::path::Path>) -> anyhow::Result<RotatedToken> {
+    let store = backends::open_store(config, false).await?;
+    bootstrap::rotate_admin_token(store.as_ref(), data_dir).await
+}
+
+pub use bootstrap::RotatedToken;
 
 /// Keeps a background role running: if the processor fails or panics, ingest would go on
 /// acknowledging captures that nobody stores until the log is full; if the replay worker does,

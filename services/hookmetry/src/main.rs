@@ -22,6 +22,9 @@ enum Command {
     Run(RunArgs),
     /// Prepare a store: create or upgrade its schema and, on a new one, the admin token.
     Migrate(MigrateArgs),
+    /// Mint a new instance-admin token and revoke the old one (for an operator with access to
+    /// the store and the data dir).
+    AdminToken(AdminTokenArgs),
     /// Print the built-in configuration defaults, with a comment on every key.
     Defaults,
     /// Print the GraphQL schema (SDL).
@@ -69,10 +72,35 @@ struct MigrateArgs {
     /// Also write the new admin token to DIR/admin-token (mode 0600).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// On a new store, use the admin token held in this environment variable (e.g. one mounted
+    /// from a Kubernetes Secret) instead of making one, and do not print it.
+    #[arg(long, value_name = "VAR")]
+    admin_token_env: Option<String>,
     /// Configuration file (TOML) layered over the defaults.
     #[arg(long, env = "HOOKMETRY_CONFIG")]
     config: Option<PathBuf>,
     /// Any config key, e.g. `--set store.scylla_replication_factor=1` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct AdminTokenArgs {
+    /// Make a new instance-admin token, revoke every other one, print the new one and write it
+    /// to DATA_DIR/admin-token (mode 0600).
+    #[arg(long, required = true)]
+    rotate: bool,
+    /// Data dir of the instance [config: server.data_dir, default ./hookmetry-data]; its store
+    /// is used unless --store or store.url says otherwise.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Store URL [config: store.url].
+    #[arg(long)]
+    store: Option<String>,
+    /// Configuration file (TOML) layered over the defaults.
+    #[arg(long, env = "HOOKMETRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Any config key (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
 }
@@ -94,6 +122,7 @@ fn main() -> anyhow::Result<ExitCode> {
             serve(common, Some(args.roles))?
         }
         Command::Migrate(args) => migrate(args)?,
+        Command::AdminToken(args) => admin_token(args)?,
         // The client reports its own errors as sentences and picks the exit code.
         Command::Client(cmd) => return Ok(hookmetry_cli::run(cmd)),
     }
@@ -147,8 +176,18 @@ fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     // Log lines only: a migration is not traced.
     let _telemetry = hookmetry::init_telemetry(&config, None)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let token = runtime.block_on(hookmetry::migrate(&config, args.data_dir.as_deref()))?;
+    let given = match &args.admin_token_env {
+        Some(var) => Some(std::env::var(var).with_context(|| format!("--admin-token-env: ${var} is not set"))?),
+        None => None,
+    };
+    let token = runtime.block_on(hookmetry::migrate(&config, args.data_dir.as_deref(), given))?;
     match token {
+        Some(_) if args.admin_token_env.is_some() => {
+            println!(
+                "store prepared; its admin API token is the one in ${} (not printed)",
+                args.admin_token_env.as_deref().unwrap_or_default()
+            );
+        }
         Some(token) => {
             println!("store prepared; admin API token (shown once):");
             println!("  {token}");
@@ -158,6 +197,20 @@ fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         }
         None => println!("store is up to date (it already has an admin token)"),
     }
+    Ok(())
+}
+
+fn admin_token(args: AdminTokenArgs) -> anyhow::Result<()> {
+    let mut set = args.set;
+    set.extend(args.store.map(|s| format!("store.url={s}")));
+    let config = load_config(ServeArgs { config: args.config, data_dir: args.data_dir, set, ..ServeArgs::default() })?;
+    let _telemetry = hookmetry::init_telemetry(&config, None)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let dir = config.server.data_dir.clone();
+    let rotated = runtime.block_on(hookmetry::rotate_admin_token(&config, Some(&dir)))?;
+    println!("new instance-admin token (shown once; also in {}):", dir.join(hookmetry::ADMIN_TOKEN_FILE).display());
+    println!("  {}", rotated.secret);
+    println!("revoked {} earlier instance-admin token(s)", rotated.revoked);
     Ok(())
 }
 
@@ -171,7 +224,7 @@ fn print_banner(s: &hookmetry::Started) {
         println!();
     }
     println!("  GraphQL:      {}/graphql", s.base_url);
-    println!("  capture URLs: {}/h/<endpoint token>", s.base_url);
+    println!("  capture URLs: {}/h/<endpoint token>", s.capture_base_url);
 }
 
 async fn signal_shutdown(shutdown: CancellationToken) {

@@ -17,6 +17,14 @@ pub enum IngestError {
     HeadersTooLarge { bytes: u64, limit: u64 },
     #[error("ingest is holding its in-flight budget of {budget} body bytes (ingest.inflight_bytes); retry later")]
     Overloaded { budget: u64 },
+    #[error(
+        "requests to this team's endpoints are holding the team's in-flight budget of {budget} body bytes (ingest.team_inflight_bytes); retry later"
+    )]
+    TeamOverloaded { budget: u64 },
+    #[error(
+        "this request has been forwarded by Hookmetry {hops} times (Hookmetry-Hops); the limit is {limit} (ingest.max_hops), so it is not captured again: a forwarding rule or replay probably sends back to a capture URL"
+    )]
+    TooManyHops { hops: u32, limit: u32 },
     #[error("capture log is full ({limit_bytes} bytes not yet processed); retry later")]
     LogFull { limit_bytes: u64 },
     #[error("capture log unavailable; nothing was stored: {0}")]
@@ -43,11 +51,13 @@ impl IngestError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
             IngestError::Overloaded { .. }
+            | IngestError::TeamOverloaded { .. }
             | IngestError::LogFull { .. }
             | IngestError::LogUnavailable(_)
             | IngestError::AppendTimeout(_)
             | IngestError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            IngestError::TooManyHops { .. } => StatusCode::LOOP_DETECTED,
         }
     }
 
@@ -60,6 +70,8 @@ impl IngestError {
             IngestError::TooManyHeaders { .. } => "too_many_headers",
             IngestError::HeadersTooLarge { .. } => "headers_too_large",
             IngestError::Overloaded { .. } => "overloaded",
+            IngestError::TeamOverloaded { .. } => "team_overloaded",
+            IngestError::TooManyHops { .. } => "loop_detected",
             IngestError::LogFull { .. } => "log_full",
             IngestError::LogUnavailable(_) | IngestError::AppendTimeout(_) => "log_unavailable",
             IngestError::StoreUnavailable(_) => "store_unavailable",

@@ -2,9 +2,13 @@
 //! only after the append is durable.
 //!
 //! Every limit answers with a status and a message that names it, before anything is appended:
-//! unknown token 404, body too large 413, too many header lines or bytes 431, in-flight byte
-//! budget or log trouble 503.
+//! unknown token 404, body too large 413, too many header lines or bytes 431, forwarded too many
+//! times 508, in-flight byte budget (global or the team's) or log trouble 503.
+//!
+//! Every answer, whoever chose it, carries [`hookmetry_core::answer::SANDBOX_HEADERS`]: capture
+//! URLs are public and may share the inspector's origin (docs/security.md).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::{Bytes, BytesMut};
 use hookmetry_config::Config;
-use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Header, TOPIC_CAPTURES, Timestamp};
+use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Header, TOPIC_CAPTURES, TeamId, Timestamp};
 use hookmetry_log::{EventLog, LogError, NewRecord};
 use hookmetry_store::Store;
 use hookmetry_telemetry::Metrics;
@@ -45,6 +49,11 @@ pub struct IngestSettings {
     pub max_headers: usize,
     pub max_header_bytes: u64,
     pub inflight_bytes: u64,
+    pub team_inflight_bytes: u64,
+    pub max_hops: u32,
+    /// Whether capture URLs have an origin of their own (`server.capture_base_url` on another
+    /// host): only then may a custom response declare an active content type.
+    pub separate_capture_origin: bool,
     pub trusted_proxies: Vec<IpNet>,
     pub append_timeout: Duration,
     pub body_timeout: Duration,
@@ -59,6 +68,9 @@ impl IngestSettings {
             max_headers: i.max_headers,
             max_header_bytes: i.max_header_bytes.0,
             inflight_bytes: i.inflight_bytes.0,
+            team_inflight_bytes: i.team_inflight_bytes.0.min(i.inflight_bytes.0),
+            max_hops: i.max_hops,
+            separate_capture_origin: c.split_hosts().is_some(),
             trusted_proxies: i.trusted_proxies.clone(),
             append_timeout: i.append_timeout.0,
             body_timeout: i.body_timeout.0,
@@ -72,6 +84,9 @@ pub struct Ingest {
     endpoints: EndpointCache,
     settings: IngestSettings,
     inflight: Arc<Semaphore>,
+    /// Each team's share of the in-flight budget, made on its first request. Bounded by the
+    /// number of teams, which only admins create.
+    team_inflight: std::sync::Mutex<HashMap<TeamId, Arc<Semaphore>>>,
     metrics: IngestMetrics,
 }
 
@@ -87,6 +102,7 @@ impl Ingest {
             log,
             endpoints: EndpointCache::new(store, settings.endpoint_cache_ttl),
             inflight: Arc::new(Semaphore::new(permits)),
+            team_inflight: std::sync::Mutex::new(HashMap::new()),
             settings,
             metrics: IngestMetrics::register(metrics)?,
         }))
@@ -104,11 +120,17 @@ impl Ingest {
 
         let (token, path) = split_capture_path(parts.uri.path()).ok_or(IngestError::UnknownEndpoint)?;
         check_headers(&parts.headers, &self.settings)?;
+        let hops = hookmetry_core::answer::hops(parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+        if hops > self.settings.max_hops {
+            return Err(IngestError::TooManyHops { hops, limit: self.settings.max_hops });
+        }
         let endpoint = self.endpoints.get(token).await?.ok_or(IngestError::UnknownEndpoint)?;
 
-        let (body, permits) = tokio::time::timeout(self.settings.body_timeout, self.read_body(&parts.headers, body))
-            .await
-            .map_err(|_| IngestError::BodyTimeout(self.settings.body_timeout))??;
+        let team_budget = self.team_budget(endpoint.team_id);
+        let (body, permits) =
+            tokio::time::timeout(self.settings.body_timeout, self.read_body(&parts.headers, body, &team_budget))
+                .await
+                .map_err(|_| IngestError::BodyTimeout(self.settings.body_timeout))??;
 
         // Original case and true order when the connection tap saw this head and agrees with
         // hyper about its lines; hyper's view (lower case, repeats grouped) otherwise.
@@ -194,7 +216,7 @@ impl Ingest {
             return Ok(answer_handshake(answer, id));
         }
         // Body and permits are gone by now: a custom response delay holds no request memory.
-        Ok(respond(&endpoint, id).await)
+        Ok(respond(&endpoint, id, self.settings.separate_capture_origin).await)
     }
 
     /// Reads the body within `max_body_bytes`, holding in-flight budget for every byte held, so a
@@ -203,6 +225,7 @@ impl Ingest {
         &self,
         headers: &HeaderMap,
         body: Body,
+        team: &Arc<Semaphore>,
     ) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), IngestError> {
         let limit = self.settings.max_body_bytes;
         let declared = headers
@@ -215,7 +238,7 @@ impl Ingest {
                 return Err(IngestError::BodyTooLarge { limit });
             }
             if len > 0 {
-                permits.push(self.reserve(len)?);
+                permits.extend(self.reserve(len, team)?);
             }
         }
         let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
@@ -227,19 +250,41 @@ impl Ingest {
                 return Err(IngestError::BodyTooLarge { limit });
             }
             if declared.is_none() && !data.is_empty() {
-                permits.push(self.reserve(data.len() as u64)?);
+                permits.extend(self.reserve(data.len() as u64, team)?);
             }
             buf.extend_from_slice(&data);
         }
         Ok((buf.freeze(), permits))
     }
 
-    fn reserve(&self, bytes: u64) -> Result<OwnedSemaphorePermit, IngestError> {
+    /// Takes `bytes` from the global budget, then from the team's (so a single team on an
+    /// instance whose budgets are equal is told about the global one); both are given back when
+    /// the permits drop.
+    fn reserve(&self, bytes: u64, team: &Arc<Semaphore>) -> Result<[OwnedSemaphorePermit; 2], IngestError> {
         let n = u32::try_from(bytes).map_err(|_| IngestError::Overloaded { budget: self.settings.inflight_bytes })?;
-        self.inflight
+        let global = self
+            .inflight
             .clone()
             .try_acquire_many_owned(n)
-            .map_err(|_| IngestError::Overloaded { budget: self.settings.inflight_bytes })
+            .map_err(|_| IngestError::Overloaded { budget: self.settings.inflight_bytes })?;
+        let team = team
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| IngestError::TeamOverloaded { budget: self.settings.team_inflight_bytes })?;
+        Ok([team, global])
+    }
+
+    fn team_budget(&self, team: TeamId) -> Arc<Semaphore> {
+        let mut teams = self.team_inflight.lock().unwrap_or_else(|e| e.into_inner());
+        teams
+            .entry(team)
+            .or_insert_with(|| {
+                let permits = usize::try_from(self.settings.team_inflight_bytes)
+                    .unwrap_or(usize::MAX)
+                    .min(Semaphore::MAX_PERMITS);
+                Arc::new(Semaphore::new(permits))
+            })
+            .clone()
     }
 }
 
@@ -278,7 +323,7 @@ async fn capture(
     if status.is_server_error() {
         span.record("otel.status_code", "error");
     }
-    match result {
+    let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
             if e.status().is_server_error() {
@@ -286,6 +331,15 @@ async fn capture(
             }
             e.into_response()
         }
+    };
+    sandbox(resp.headers_mut());
+    resp
+}
+
+/// Whatever a capture URL answers cannot act as a page of the origin it is served from.
+fn sandbox(headers: &mut HeaderMap) {
+    for (name, value) in hookmetry_core::answer::SANDBOX_HEADERS {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
 }
 
@@ -345,7 +399,7 @@ fn answer_handshake(answer: hookmetry_verify::HandshakeAnswer, id: CaptureId) ->
         .into_response()
 }
 
-async fn respond(endpoint: &Endpoint, id: CaptureId) -> Response {
+async fn respond(endpoint: &Endpoint, id: CaptureId, separate_origin: bool) -> Response {
     let Some(custom) = &endpoint.response else {
         let body = serde_json::json!({ "id": id.to_string() }).to_string();
         return (
@@ -365,8 +419,20 @@ async fn respond(endpoint: &Endpoint, id: CaptureId) -> Response {
     let mut resp = Response::new(Body::from(custom.body.clone()));
     *resp.status_mut() = StatusCode::from_u16(custom.status).unwrap_or(StatusCode::OK);
     for (name, value) in &custom.headers {
-        // The API validates these on write; a bad stored one is skipped rather than failing the capture.
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        // The API checks these on write. A stored one that breaks today's rules (written before
+        // them, or before the capture origin was unset) is dropped or neutralised here rather
+        // than failing the capture.
+        use hookmetry_core::answer::{check_content_type, check_response_header};
+        if check_response_header(name).is_err() {
+            continue;
+        }
+        let value = if name.eq_ignore_ascii_case("content-type") && check_content_type(value, separate_origin).is_err()
+        {
+            "text/plain; charset=utf-8"
+        } else {
+            value.as_str()
+        };
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value)) {
             resp.headers_mut().append(n, v);
         }
     }

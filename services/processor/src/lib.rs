@@ -391,27 +391,47 @@ impl Processor {
 
     /// Checks every capture against its endpoint's current settings, reading each endpoint once
     /// per batch so a changed secret applies from the next batch on.
+    ///
+    /// The checks run on a blocking thread: a body sent by anyone with a capture URL decides how
+    /// long explaining a mismatch takes (bounded by `ExplainLimits`), and that time must not be
+    /// taken from the async workers that ingest and every other team's processing share.
     async fn verify(
         &self,
         captures: &[CapturedRequest],
         spans: &[Span],
     ) -> Result<Vec<(CaptureId, Verification)>, String> {
-        let mut endpoints: HashMap<EndpointId, Option<Endpoint>> = HashMap::new();
-        let mut out = Vec::with_capacity(captures.len());
-        let now = Timestamp::now();
+        let mut endpoints: HashMap<EndpointId, Option<Arc<Endpoint>>> = HashMap::new();
+        let mut work = Vec::with_capacity(captures.len());
         for (c, parent) in captures.iter().zip(spans) {
             let endpoint = match endpoints.entry(c.endpoint_id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(self.store.endpoint(c.endpoint_id).await.map_err(|e| format!("read endpoint: {e}"))?)
-                }
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    self.store.endpoint(c.endpoint_id).await.map_err(|e| format!("read endpoint: {e}"))?.map(Arc::new),
+                ),
             };
             // A capture whose endpoint was deleted meanwhile is stored (and soon cleaned up) but
             // has nothing to be checked against.
             let Some(endpoint) = endpoint else { continue };
-            let span = tracing::info_span!(parent: parent, "verify", provider = Empty, verdict = Empty);
-            let v =
-                span.in_scope(|| hookmetry_verify::verify_capture(endpoint, c, &self.settings.public_base_url, now));
+            work.push((endpoint.clone(), c.clone(), parent.clone()));
+        }
+        let base_url = self.settings.public_base_url.clone();
+        let now = Timestamp::now();
+        let verified = tokio::task::spawn_blocking(move || {
+            let limits = hookmetry_verify::ExplainLimits::default();
+            work.into_iter()
+                .map(|(endpoint, c, parent)| {
+                    let span = tracing::info_span!(parent: &parent, "verify", provider = Empty, verdict = Empty);
+                    let v = span.in_scope(|| {
+                        hookmetry_verify::verify_capture_with_limits(&endpoint, &c, &base_url, now, limits)
+                    });
+                    (c.id, v, span)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| format!("verification task failed: {e}"))?;
+        let mut out = Vec::with_capacity(verified.len());
+        for (id, v, span) in verified {
             let provider = match v.provider.as_deref() {
                 None => "none",
                 Some(p) if hookmetry_verify::providers().iter().any(|i| i.id == p) => p,
@@ -421,8 +441,8 @@ impl Processor {
             span.record("provider", provider);
             span.record("verdict", v.verdict.as_str());
             drop(span);
-            tracing::debug!(capture_id = %c.id, provider, verdict = %v.verdict, reason = %v.reason, "capture verified");
-            out.push((c.id, v));
+            tracing::debug!(capture_id = %id, provider, verdict = %v.verdict, reason = %v.reason, "capture verified");
+            out.push((id, v));
         }
         Ok(out)
     }

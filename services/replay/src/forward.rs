@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 ///   target's fragment is dropped (it is never sent). The path stays percent-encoded as captured,
 ///   but goes through the `url` crate like every URL the client sends to: dot segments (`/a/../b`,
 ///   also spelled `%2e%2e`) are resolved and characters not allowed in a path are
-///   percent-encoded.
+///   percent-encoded. A capture path whose dot segments would climb above the target's path
+///   (`/../admin`, see [`hookmetry_core::path_climbs`]) is left unresolved instead, and the
+///   sender refuses it: a stranger's request must not reach paths outside the target's.
 /// - Headers: the capture's, in order, duplicates kept, values byte for byte, without
 ///   hop-by-hop headers (`Connection` and every header it names, `Keep-Alive`,
 ///   `Proxy-Authenticate`, `Proxy-Authorization`, `Proxy-Connection`, `TE`, `Trailer`,
@@ -25,7 +27,7 @@ use sha2::{Digest, Sha256};
 pub fn outgoing_request(capture: &CapturedRequest, target: &Url) -> OutgoingRequest {
     OutgoingRequest {
         method: capture.method.clone(),
-        url: target_url(target, &capture.path, capture.query.as_deref()).into(),
+        url: target_url(target, &capture.path, capture.query.as_deref()),
         headers: forwarded_headers(&capture.headers),
         body: capture.body.clone(),
         body_sha256: capture.body_sha256,
@@ -37,9 +39,21 @@ pub fn outgoing_request(capture: &CapturedRequest, target: &Url) -> OutgoingRequ
 pub use hookmetry_core::forwarded_headers;
 
 /// `target` with `path` (unless `/`) and `query` appended.
-fn target_url(target: &Url, path: &str, query: Option<&str>) -> Url {
+fn target_url(target: &Url, path: &str, query: Option<&str>) -> String {
     let mut url = target.clone();
     url.set_fragment(None);
+    if hookmetry_core::path_climbs(path) {
+        // Kept as sent, so the sender sees the dot segments and refuses the request with the
+        // path in its message; resolving them here would quietly send it elsewhere.
+        let base = url.as_str().split(['?', '#']).next().unwrap_or_default().trim_end_matches('/').to_string();
+        let query = match (url.query(), query) {
+            (Some(own), Some(q)) if !own.is_empty() && !q.is_empty() => format!("?{own}&{q}"),
+            (Some(own), _) if !own.is_empty() => format!("?{own}"),
+            (_, Some(q)) => format!("?{q}"),
+            _ => String::new(),
+        };
+        return format!("{base}{path}{query}");
+    }
     if !path.is_empty() && path != "/" {
         let base = url.path();
         let base = base.strip_suffix('/').unwrap_or(base);
@@ -56,7 +70,7 @@ fn target_url(target: &Url, path: &str, query: Option<&str>) -> Url {
             url.set_query(Some(&merged));
         }
     }
-    url
+    url.into()
 }
 
 /// Changes a user made before replaying; `None` keeps the capture's.
@@ -115,7 +129,7 @@ pub fn with_edits(capture: &CapturedRequest, target: &Url, edits: &Edits) -> Res
             Some((path, query)) => (path, Some(query)),
             None => (path_and_query.as_str(), None),
         };
-        request.url = target_url(target, path, query).into();
+        request.url = target_url(target, path, query);
     }
     if let Some(headers) = &edits.headers {
         for h in headers {

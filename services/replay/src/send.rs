@@ -67,6 +67,7 @@ pub enum SenderError {
 /// The request line, then `Host` for the target, then the forwarded headers exactly as
 /// [`crate::outgoing_request`] or [`crate::with_edits`] left them: in their order, repeated
 /// names where they were, each name in its case, values byte for byte (obs-text included). Then
+/// `Hookmetry-Hops` (one more than the request carried, replacing its count), then
 /// `Content-Length` for the body, which follows byte for byte. Nothing else is added (no
 /// `Accept`, `User-Agent` or `Connection`). Requests go out over HTTP/1.1, on a connection of
 /// their own, over TLS for `https` targets. See [`http1::Client`] for why this is not reqwest.
@@ -137,9 +138,21 @@ impl Sender {
     }
 
     async fn send(&self, req: &OutgoingRequest, attempt: &mut Attempt) -> Result<(), (AttemptError, String)> {
+        let raw_path = raw_path(&req.url);
+        if hookmetry_core::has_dot_segment(raw_path) {
+            return Err((
+                AttemptError::Refused,
+                format!(
+                    "not sent: the path `{raw_path}` climbs above the target's path through `..` segments (from the capture path); Hookmetry does not resolve them past the target"
+                ),
+            ));
+        }
         let url = Url::parse(&req.url)
             .map_err(|e| (AttemptError::Other, format!("the target URL is not a valid URL: {e}")))?;
-        let headers: Vec<(&str, &[u8])> = req.headers.iter().map(|h| (h.name.as_str(), &h.value[..])).collect();
+        // Counted by every ingest this reaches, so a loop through any service ends
+        // (`ingest.max_hops`).
+        let sent = hookmetry_core::answer::with_next_hop(&req.headers);
+        let headers: Vec<(&str, &[u8])> = sent.iter().map(|h| (h.name.as_str(), &h.value[..])).collect();
         let request = http1::Request { method: &req.method, url: &url, headers: &headers, body: &req.body };
         let exchange = self.client.send(&request).await;
         attempt.response_status = exchange.status;
@@ -161,6 +174,14 @@ impl Sender {
             _ => Ok(()),
         }
     }
+}
+
+/// The path of an absolute URL as written, before any parser resolves it.
+fn raw_path(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_start = after_scheme.find('/').unwrap_or(after_scheme.len());
+    let path = &after_scheme[path_start..];
+    path.split(['?', '#']).next().unwrap_or_default()
 }
 
 /// The class an attempt's failure is counted and retried by.

@@ -466,6 +466,8 @@ async fn forwarding_is_byte_exact() {
         ("X-Obs-Text", b"caf\xe9 \xc3\xa9"),
         ("X-Empty", b""),
         ("Accept", b"application/json"),
+        // Counts this forward, so a loop through any service ends (docs/security.md).
+        ("Hookmetry-Hops", b"1"),
         // Set by the client for this body.
         ("Content-Length", length.as_bytes()),
     ];
@@ -474,7 +476,7 @@ async fn forwarding_is_byte_exact() {
 }
 
 #[tokio::test]
-async fn on_the_wire_headers_keep_their_order_case_and_repeats_and_nothing_is_added() {
+async fn on_the_wire_headers_keep_their_order_case_and_repeats_and_only_the_hop_count_is_added() {
     let c = capture(
         "POST",
         "/",
@@ -488,7 +490,7 @@ async fn on_the_wire_headers_keep_their_order_case_and_repeats_and_nothing_is_ad
     let raw = receiver.requests.lock().unwrap()[0].clone();
     let expected = format!(
         "POST / HTTP/1.1\r\nHost: {}\r\nX-A: 1\r\nX-GitHub-Event: push\r\nx-a: 3\r\nX-C: 4\r\nX-GitHub-Event: 5\r\n\
-         Content-Length: 2\r\n\r\n{{}}",
+         Hookmetry-Hops: 1\r\nContent-Length: 2\r\n\r\n{{}}",
         receiver.addr
     );
     assert_eq!(String::from_utf8_lossy(&raw), expected);

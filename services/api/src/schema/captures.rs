@@ -47,13 +47,22 @@ impl CaptureQuery {
         };
         let filter = filter.map(CaptureFilterInput::validate).transpose()?.unwrap_or_default();
         a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        let page = a.ctx.store.captures(endpoint_id, &CapturePage { limit, before, filter }).await?;
+        // Bodies are read only when a field that needs one is selected: a page of 200 captures
+        // of up to `ingest.max_body_bytes` each must not be loaded to list their ids.
+        let node = c.look_ahead().field("edges").field("node");
+        let without_bodies = !BODY_FIELDS.iter().any(|f| node.field(f).exists());
+        let page = a.ctx.store.captures(endpoint_id, &CapturePage { limit, before, filter, without_bodies }).await?;
         let end_cursor = page.items.last().map(|c| encode_cursor(c.id));
+        let sizes = page.body_sizes;
         Ok(CaptureConnection {
             edges: page
                 .items
                 .into_iter()
-                .map(|c| CaptureEdge { cursor: encode_cursor(c.id), node: CaptureObject(c) })
+                .zip(sizes)
+                .map(|(c, size)| CaptureEdge {
+                    cursor: encode_cursor(c.id),
+                    node: CaptureObject(c, without_bodies.then_some(size)),
+                })
                 .collect(),
             page_info: PageInfo { has_next_page: page.has_more, end_cursor },
         })
@@ -64,7 +73,7 @@ impl CaptureQuery {
         let a = Access::of(c);
         let id: CaptureId = parse_id("id", &id)?;
         let found = a.ctx.store.capture(id).await?;
-        Ok(found.filter(|c| a.caller.can_read(c.team_id)).map(CaptureObject))
+        Ok(found.filter(|c| a.caller.can_read(c.team_id)).map(CaptureObject::loaded))
     }
 }
 
@@ -229,9 +238,29 @@ impl HeaderObject {
     }
 }
 
-pub struct CaptureObject(pub CapturedRequest);
+/// Fields of `Capture` that need its body.
+const BODY_FIELDS: [&str; 4] = ["bodyBase64", "bodyText", "curl", "har"];
+
+/// A capture as the API shows it. The second field is `Some(stored body size)` when the capture
+/// was listed without its body (`body` is then empty): a body field selected in a way the page's
+/// look-ahead did not see still gets the right bytes, read from the store.
+pub struct CaptureObject(pub CapturedRequest, pub Option<u64>);
 
 impl CaptureObject {
+    pub fn loaded(c: CapturedRequest) -> Self {
+        Self(c, None)
+    }
+
+    /// The capture with its body.
+    async fn full(&self, c: &Context<'_>) -> Result<std::borrow::Cow<'_, CapturedRequest>, ApiError> {
+        if self.1.is_none() {
+            return Ok(std::borrow::Cow::Borrowed(&self.0));
+        }
+        let (ctx, _) = ctx(c);
+        let found = ctx.store.capture(self.0.id).await?.ok_or(ApiError::NotFound("capture"))?;
+        Ok(std::borrow::Cow::Owned(found))
+    }
+
     /// The URL the capture was sent to, as this server's public base URL names it.
     async fn sent_to(&self, c: &Context<'_>) -> Result<String, ApiError> {
         let (ctx, _) = ctx(c);
@@ -268,15 +297,17 @@ impl CaptureObject {
         self.0.headers.iter().map(|h| HeaderObject { name: h.name.clone(), value: h.value.to_vec() }).collect()
     }
     /// The exact body bytes.
-    async fn body_base64(&self) -> String {
-        B64.encode(&self.0.body)
+    #[graphql(complexity = "crate::BODY_COST")]
+    async fn body_base64(&self, c: &Context<'_>) -> Result<String, ApiError> {
+        Ok(B64.encode(&self.full(c).await?.body))
     }
     /// The body as text, or null when it is not valid UTF-8.
-    async fn body_text(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0.body).ok()
+    #[graphql(complexity = "crate::BODY_COST")]
+    async fn body_text(&self, c: &Context<'_>) -> Result<Option<String>, ApiError> {
+        Ok(std::str::from_utf8(&self.full(c).await?.body).ok().map(str::to_owned))
     }
     async fn body_size(&self) -> u64 {
-        self.0.body_size()
+        self.1.unwrap_or_else(|| self.0.body_size())
     }
     /// SHA-256 of the body, lower-case hex.
     async fn body_sha256(&self) -> String {
@@ -307,8 +338,9 @@ impl CaptureObject {
     }
     /// A bash command that sends this exact request again (method, path, query, headers in
     /// order, body bytes) to its capture URL; change the URL to send it elsewhere.
+    #[graphql(complexity = "crate::BODY_COST")]
     async fn curl(&self, c: &Context<'_>) -> Result<String, ApiError> {
-        Ok(crate::export::curl_command(&self.0, &self.sent_to(c).await?))
+        Ok(crate::export::curl_command(&*self.full(c).await?, &self.sent_to(c).await?))
     }
     /// Whether the capture is authentic, and why; null until the processor has checked it.
     async fn verification(&self, c: &Context<'_>) -> Result<Option<super::verification::VerificationObject>, ApiError> {
@@ -316,13 +348,28 @@ impl CaptureObject {
         Ok(ctx.store.verification(self.0.id).await?.map(super::verification::VerificationObject))
     }
     /// Every replay of this capture, newest first.
-    async fn deliveries(&self, c: &Context<'_>) -> Result<Vec<super::replay::DeliveryObject>, ApiError> {
+    #[graphql(
+        complexity = "first.unwrap_or(crate::DEFAULT_DELIVERIES).clamp(1, crate::MAX_DELIVERIES) as usize * child_complexity"
+    )]
+    async fn deliveries(
+        &self,
+        c: &Context<'_>,
+        #[graphql(desc = "The newest this many, 1 to 100 (default 20).")] first: Option<i32>,
+    ) -> Result<Vec<super::replay::DeliveryObject>, ApiError> {
         let (ctx, _) = ctx(c);
-        Ok(ctx.store.deliveries_for_capture(self.0.id).await?.into_iter().map(super::replay::DeliveryObject).collect())
+        let first = first.unwrap_or(crate::DEFAULT_DELIVERIES);
+        if !(1..=crate::MAX_DELIVERIES).contains(&first) {
+            return Err(ApiError::bad("first", format!("must be 1 to {}, got {first}", crate::MAX_DELIVERIES)));
+        }
+        let mut all = ctx.store.deliveries_for_capture(self.0.id).await?;
+        all.sort_by_key(|d| std::cmp::Reverse(d.created_at.micros()));
+        all.truncate(first as usize);
+        Ok(all.into_iter().map(super::replay::DeliveryObject).collect())
     }
     /// This capture as a HAR 1.2 entry (`log.entries[]` item).
+    #[graphql(complexity = "crate::BODY_COST")]
     async fn har(&self, c: &Context<'_>) -> Result<async_graphql::Json<serde_json::Value>, ApiError> {
-        Ok(async_graphql::Json(crate::export::har_entry(&self.0, &self.sent_to(c).await?)))
+        Ok(async_graphql::Json(crate::export::har_entry(&*self.full(c).await?, &self.sent_to(c).await?)))
     }
 }
 

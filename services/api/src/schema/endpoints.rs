@@ -14,6 +14,7 @@ pub struct EndpointQuery;
 #[Object]
 impl EndpointQuery {
     /// Endpoints of a team (default: the caller's), oldest first.
+    #[graphql(complexity = "crate::LIST_COST * child_complexity")]
     async fn endpoints(&self, c: &Context<'_>, team_id: Option<ID>) -> Result<Vec<EndpointObject>, ApiError> {
         let a = Access::of(c);
         let team = a.team("teamId", team_id.as_ref()).await?;
@@ -83,7 +84,9 @@ pub(crate) struct Deleted {
     pub id: ID,
 }
 
-pub(crate) fn validate_response(r: CustomResponseInput) -> Result<CustomResponse, ApiError> {
+/// A custom response as stored, or the field that is wrong. `separate_origin`: capture URLs
+/// have an origin of their own, so an active content type cannot reach the inspector's.
+pub(crate) fn validate_response(r: CustomResponseInput, separate_origin: bool) -> Result<CustomResponse, ApiError> {
     if !(200..=599).contains(&r.status) {
         return Err(ApiError::bad("response.status", format!("must be between 200 and 599, got {}", r.status)));
     }
@@ -108,6 +111,11 @@ pub(crate) fn validate_response(r: CustomResponseInput) -> Result<CustomResponse
                 "response.headers",
                 format!("the value of `{}` is not a valid header value", h.name),
             ));
+        }
+        hookmetry_core::answer::check_response_header(&h.name).map_err(|m| ApiError::bad("response.headers", m))?;
+        if h.name.eq_ignore_ascii_case("content-type") {
+            hookmetry_core::answer::check_content_type(&h.value, separate_origin)
+                .map_err(|m| ApiError::bad("response.headers", m))?;
         }
     }
     Ok(CustomResponse {
@@ -156,7 +164,7 @@ impl EndpointMutation {
         if input.clear_response {
             endpoint.response = None;
         } else if let Some(r) = input.response {
-            endpoint.response = Some(validate_response(r)?);
+            endpoint.response = Some(validate_response(r, a.ctx.settings.separate_capture_origin)?);
         }
         let verification_changed = !input.verification.is_undefined();
         super::verification::apply(&mut endpoint.verification, input.verification)?;
@@ -227,6 +235,7 @@ impl EndpointObject {
         self.0.handshakes
     }
     /// Where new captures are forwarded automatically, in order.
+    #[graphql(complexity = "super::replay::MAX_RULES * child_complexity")]
     async fn forwarding_rules(&self, c: &Context<'_>) -> Result<Vec<super::replay::ForwardingRuleObject>, ApiError> {
         let (ctx, _) = ctx(c);
         let rules = ctx.store.forwarding_rules(self.0.id).await?;
@@ -259,22 +268,40 @@ mod tests {
     #[test]
     fn custom_response_validation_names_the_field() {
         let ok = CustomResponseInput { status: 201, headers: vec![], body: "x".into(), delay_ms: 0 };
-        assert_eq!(validate_response(ok).unwrap().status, 201);
-        let e =
-            validate_response(CustomResponseInput { status: 99, headers: vec![], body: String::new(), delay_ms: 0 })
-                .unwrap_err();
+        assert_eq!(validate_response(ok, false).unwrap().status, 201);
+        let e = validate_response(
+            CustomResponseInput { status: 99, headers: vec![], body: String::new(), delay_ms: 0 },
+            false,
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "invalid `response.status`: must be between 200 and 599, got 99");
-        let e = validate_response(CustomResponseInput {
-            status: 200,
-            headers: vec![],
-            body: String::new(),
-            delay_ms: 30_001,
-        })
+        let e = validate_response(
+            CustomResponseInput { status: 200, headers: vec![], body: String::new(), delay_ms: 30_001 },
+            false,
+        )
         .unwrap_err();
         assert!(e.to_string().starts_with("invalid `response.delayMs`"), "{e}");
         let h = vec![HeaderInput { name: "bad name".into(), value: "v".into() }];
-        let e = validate_response(CustomResponseInput { status: 200, headers: h, body: String::new(), delay_ms: 0 })
-            .unwrap_err();
+        let e =
+            validate_response(CustomResponseInput { status: 200, headers: h, body: String::new(), delay_ms: 0 }, false)
+                .unwrap_err();
         assert!(e.to_string().contains("`bad name` is not a valid header name"), "{e}");
+    }
+
+    #[test]
+    fn html_needs_a_capture_origin_of_its_own() {
+        let html = || CustomResponseInput {
+            status: 200,
+            headers: vec![HeaderInput { name: "Content-Type".into(), value: "text/html".into() }],
+            body: "<p>".into(),
+            delay_ms: 0,
+        };
+        let e = validate_response(html(), false).unwrap_err();
+        assert!(
+            e.to_string().starts_with("invalid `response.headers`")
+                && e.to_string().contains("server.capture_base_url"),
+            "{e}"
+        );
+        assert!(validate_response(html(), true).is_ok());
     }
 }

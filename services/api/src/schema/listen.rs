@@ -5,8 +5,12 @@
 //! due time, so replay workers never pick it up. A named listener also keeps a cursor (the newest
 //! capture it finished), which is where it resumes after being offline.
 //!
-//! Role: `VIEWER`. Whoever may watch captures live may forward them to their own machine; a
-//! report only records what that machine did and cannot make the server send anything.
+//! Role: watching captures live and forwarding them needs `VIEWER`; reporting attempts needs
+//! `EDITOR`, because a report writes: it records delivery outcomes teammates rely on and moves
+//! the listener's cursor. A name belongs to the token that first reported under it; other tokens
+//! may read its cursor but not write under it. Reports are bounded: `maxAttempts` per delivery
+//! and `api.max_listeners_per_endpoint` names per endpoint. A listener delivery references the
+//! capture's body instead of storing a copy.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use base64::Engine;
@@ -14,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hookmetry_core::{
     Attempt, CaptureId, Delivery, DeliveryOrigin, DeliveryState, EndpointId, Header, OutgoingRequest, Role, Timestamp,
 };
-use hookmetry_store::DeliveryProgress;
+use hookmetry_store::{DeliveryProgress, ListenerClaim};
 
 use super::replay::{AttemptErrorValue, DeliveryObject};
 use super::{Access, parse_id};
@@ -143,10 +147,26 @@ impl ListenMutation {
         let (started_at, attempt) = validate_attempt(input.attempt)?;
         let capture = a.ctx.store.capture(capture_id).await?.filter(|c| a.caller.can_read(c.team_id));
         let capture = capture.ok_or(ApiError::NotFound("capture"))?;
-        a.require(capture.team_id, Role::Viewer, "report listener attempts")?;
+        a.require(capture.team_id, Role::Editor, "report listener attempts (needs EDITOR)")?;
 
-        let id = DeliveryOrigin::listener_delivery_id(capture.id, &name);
         let now = Timestamp::now();
+        // The name is the reporting token's, or refused: a teammate's listener, cursor and
+        // delivery records are not another token's to write.
+        let limit = a.ctx.settings.max_listeners_per_endpoint;
+        match a.ctx.store.claim_listener(capture.endpoint_id, &name, a.caller.token_id, limit, now).await? {
+            ListenerClaim::Owned => {}
+            ListenerClaim::Taken { .. } => {
+                return Err(ApiError::NotOwner(format!(
+                    "listener `{name}` belongs to another token: only the token that first reported under it may write under it (choose another --name)"
+                )));
+            }
+            ListenerClaim::Full { limit } => {
+                return Err(ApiError::LimitExceeded(format!(
+                    "this endpoint already has {limit} listener names (api.max_listeners_per_endpoint); reuse one with --name"
+                )));
+            }
+        }
+        let id = DeliveryOrigin::listener_delivery_id(capture.id, &name);
         let delivery = match a.ctx.store.delivery(id).await? {
             Some(d) => d,
             None => {
@@ -160,7 +180,9 @@ impl ListenMutation {
                         method: capture.method.clone(),
                         url: target.to_string(),
                         headers: hookmetry_core::forwarded_headers(&capture.headers),
-                        body: capture.body.clone(),
+                        // Referenced, not copied: the listener sent the capture's own body,
+                        // and `Delivery.body*` read it from the capture (see `listener_body`).
+                        body: bytes::Bytes::new(),
                         body_sha256: capture.body_sha256,
                     },
                     edited: false,
@@ -183,6 +205,14 @@ impl ListenMutation {
         let finished = if delivery.state.is_final() {
             // Already finished (a report repeated after a lost answer): nothing changes.
             true
+        } else if delivery.attempts >= delivery.max_attempts {
+            return Err(ApiError::bad(
+                "maxAttempts",
+                format!(
+                    "this delivery already has {} attempts, its maxAttempts; report the last one with `last: true`",
+                    delivery.attempts
+                ),
+            ));
         } else {
             let number = delivery.attempts + 1;
             let state = match (&attempt.error, input.last) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use futures::Stream;
-use hookmetry_core::{EndpointId, TOPIC_EVENTS, TokenId};
+use hookmetry_core::{EndpointId, TOPIC_EVENTS};
 use hookmetry_proto::{CaptureChange, CaptureChangeKind, Event};
 use hookmetry_store::Store;
 use tokio::sync::broadcast::error::RecvError;
@@ -16,8 +16,9 @@ use super::{Access, CaptureObject, parse_id};
 use crate::ApiError;
 use crate::live::{ListenerGuard, LiveSubscription as HubSubscription, Next};
 
-/// How often a live subscription re-checks that its token is still valid and its endpoint still
-/// exists, so a revoked token or a deleted endpoint stops the stream without a reconnect.
+/// How often a live subscription re-checks that its endpoint still exists, so a deleted endpoint
+/// stops the stream without a reconnect. Its token is re-checked for every WebSocket operation
+/// (session.rs).
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
@@ -176,7 +177,7 @@ impl State {
         loop {
             tokio::select! {
                 next = self.sub.next() => match next {
-                    Some(Next::Capture(capture)) => return Some(Ok(CaptureObject((*capture).clone()))),
+                    Some(Next::Capture(capture)) => return Some(Ok(CaptureObject::loaded((*capture).clone()))),
                     Some(Next::Lagged) => return self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
                     None => return None,
                 },
@@ -193,10 +194,9 @@ impl State {
 }
 
 /// What every live subscription checks besides its events: every `RECHECK_INTERVAL`, that its
-/// token is still valid and its endpoint still exists; and whether it has ended.
+/// endpoint still exists; and whether it has ended.
 struct Watchdog {
     store: Arc<dyn Store>,
-    token: TokenId,
     endpoint: EndpointId,
     buffer: usize,
     recheck: tokio::time::Interval,
@@ -207,7 +207,6 @@ impl Watchdog {
     fn new(a: &Access<'_>, endpoint: EndpointId, buffer: usize) -> Self {
         Self {
             store: a.ctx.store.clone(),
-            token: a.caller.token_id,
             endpoint,
             buffer,
             recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_INTERVAL, RECHECK_INTERVAL),
@@ -215,15 +214,9 @@ impl Watchdog {
         }
     }
 
-    /// Why the subscription must end now, if it must: its token was revoked or its endpoint
-    /// deleted. Run at each tick of `recheck`.
+    /// Why the subscription must end now, if it must: its endpoint was deleted. Run at each tick
+    /// of `recheck`.
     async fn check(&self) -> Option<ApiError> {
-        match self.store.token(self.token).await {
-            Ok(Some(t)) if !t.revoked => {}
-            Ok(_) => return Some(ApiError::Unauthenticated("the token was revoked")),
-            // A store hiccup is not a reason to drop a subscriber; the next check decides.
-            Err(_) => return None,
-        }
         match self.store.endpoint(self.endpoint).await {
             Ok(None) => Some(ApiError::NotFound("endpoint")),
             _ => None,

@@ -271,7 +271,11 @@ impl ForwardingRuleObject {
     }
 }
 
-fn validate_rules(rules: Vec<ForwardingRuleInput>, policy: &EgressPolicy) -> Result<Vec<ForwardingRule>, ApiError> {
+fn validate_rules(
+    rules: Vec<ForwardingRuleInput>,
+    policy: &EgressPolicy,
+    own_bases: &[String],
+) -> Result<Vec<ForwardingRule>, ApiError> {
     if rules.len() > MAX_RULES {
         return Err(ApiError::bad("rules", format!("at most {MAX_RULES} rules per endpoint, got {}", rules.len())));
     }
@@ -285,7 +289,10 @@ fn validate_rules(rules: Vec<ForwardingRuleInput>, policy: &EgressPolicy) -> Res
         if out.iter().any(|o| o.id == id) {
             return Err(ApiError::bad(field("id"), format!("`{id}` is used by an earlier rule")));
         }
-        let target = parse_target(&r.target, policy).map_err(|e| rename_field(e, field("target")))?;
+        let target = parse_target(&r.target, policy, own_bases).map_err(|e| match e {
+            ApiError::BadInput { message, .. } => ApiError::bad(field("target"), format!("rule `{id}`: {message}")),
+            other => other,
+        })?;
         if let Some(m) = &r.method
             && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
         {
@@ -352,8 +359,13 @@ impl ReplayMutation {
             let capture = a.ctx.store.capture(id).await?.filter(|c| a.caller.can_read(c.team_id));
             let capture = capture.ok_or(ApiError::NotFound("capture"))?;
             a.require(capture.team_id, Role::Editor, "replay captures")?;
-            let target = parse_target(&input.target, &replay.policy)?;
+            let target = parse_target(&input.target, &replay.policy, &a.ctx.settings.own_base_urls)?;
             let edits = input.edits.map(ReplayEditsInput::into_edits).transpose()?.unwrap_or_default();
+            match &edits.path {
+                Some(path) => check_path(path.split('?').next().unwrap_or_default())
+                    .map_err(|e| rename_field(e, "edits.path".into()))?,
+                None => check_path(&capture.path)?,
+            }
             let prepared = hookmetry_replay::with_edits(&capture, &target, &edits).map_err(edit_error)?;
             let delivery = create(&a, replay, &capture, prepared, input.resign).await?;
             Ok(DeliveryObject(delivery))
@@ -378,7 +390,7 @@ impl ReplayMutation {
             let endpoint_id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
             let endpoint = a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
             a.require(endpoint.team_id, Role::Editor, "replay captures")?;
-            let target = parse_target(&input.target, &replay.policy)?;
+            let target = parse_target(&input.target, &replay.policy, &a.ctx.settings.own_base_urls)?;
             let limit = match input.limit {
                 None => 100,
                 Some(n) if !(1..=MAX_BULK as i32).contains(&n) => {
@@ -387,7 +399,11 @@ impl ReplayMutation {
                 Some(n) => n as u32,
             };
             let filter = input.filter.map(CaptureFilterInput::validate).transpose()?.unwrap_or_default();
-            let page = a.ctx.store.captures(endpoint_id, &CapturePage { limit, before: None, filter }).await?;
+            let page = a
+                .ctx
+                .store
+                .captures(endpoint_id, &CapturePage { limit, before: None, filter, without_bodies: false })
+                .await?;
             let mut deliveries = Vec::with_capacity(page.items.len());
             for capture in &page.items {
                 let prepared =
@@ -414,7 +430,7 @@ impl ReplayMutation {
         let endpoint_id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
         let endpoint = a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
         a.require(endpoint.team_id, Role::Editor, "change forwarding rules")?;
-        let rules = validate_rules(input.rules, &replay.policy)?;
+        let rules = validate_rules(input.rules, &replay.policy, &a.ctx.settings.own_base_urls)?;
         a.ctx.store.set_forwarding_rules(endpoint_id, &rules).await?;
         Ok(super::endpoints::EndpointObject(endpoint))
     }
@@ -440,11 +456,34 @@ fn settings<'a>(a: &Access<'a>) -> Result<&'a ReplaySettings, ApiError> {
     a.ctx.replay.as_ref().ok_or_else(|| ApiError::Unavailable("replay is not enabled on this API node".into()))
 }
 
-fn parse_target(raw: &str, policy: &EgressPolicy) -> Result<hookmetry_egress::Url, ApiError> {
+/// The target as a URL the worker may send to: allowed by the egress policy and not one of this
+/// instance's own capture URLs, where every forward would be captured again.
+fn parse_target(raw: &str, policy: &EgressPolicy, own_bases: &[String]) -> Result<hookmetry_egress::Url, ApiError> {
     let url =
         hookmetry_egress::Url::parse(raw.trim()).map_err(|e| ApiError::bad("target", format!("is not a URL: {e}")))?;
     hookmetry_egress::check_url(&url, policy).map_err(|e| ApiError::bad("target", e.to_string()))?;
+    if let Some(base) = hookmetry_egress::own_capture_base(&url, own_bases) {
+        return Err(ApiError::bad(
+            "target",
+            format!(
+                "`{url}` is a capture URL of this Hookmetry (under {base}/h/): requests sent there would be captured again, in a loop"
+            ),
+        ));
+    }
     Ok(url)
+}
+
+/// Refuses a capture whose path would climb out of the target's path when joined to it.
+fn check_path(path: &str) -> Result<(), ApiError> {
+    if hookmetry_core::path_climbs(path) {
+        return Err(ApiError::bad(
+            "captureId",
+            format!(
+                "the capture path `{path}` climbs above the target's path through `..` segments; it cannot be replayed"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn edit_error(e: EditError) -> ApiError {
@@ -629,6 +668,22 @@ fn resign_request(
 /// A capture sent (again) to a target, with its attempts.
 pub struct DeliveryObject(pub Delivery);
 
+impl DeliveryObject {
+    /// The body sent. A listener's delivery references its capture's body instead of storing a
+    /// copy (schema/listen.rs): it is read from the capture, which the delivery's team can read.
+    async fn body(&self, c: &Context<'_>) -> Result<bytes::Bytes, ApiError> {
+        let r = &self.0.request;
+        let referenced = matches!(self.0.origin, DeliveryOrigin::Listener { .. })
+            && r.body.is_empty()
+            && r.body_sha256 != <[u8; 32]>::from(sha2::Sha256::digest(b""));
+        if !referenced {
+            return Ok(r.body.clone());
+        }
+        let capture = Access::of(c).ctx.store.capture(self.0.capture_id).await?;
+        Ok(capture.map(|c| c.body).unwrap_or_default())
+    }
+}
+
 #[Object(name = "Delivery")]
 impl DeliveryObject {
     async fn id(&self) -> ID {
@@ -645,7 +700,7 @@ impl DeliveryObject {
     }
     /// The captured request, as stored; null when it was deleted meanwhile.
     async fn capture(&self, c: &Context<'_>) -> Result<Option<CaptureObject>, ApiError> {
-        Ok(Access::of(c).ctx.store.capture(self.0.capture_id).await?.map(CaptureObject))
+        Ok(Access::of(c).ctx.store.capture(self.0.capture_id).await?.map(CaptureObject::loaded))
     }
     /// `manual`, `rule:<id>` for a forwarding rule, or `listener:<name>` for `hookmetry listen`.
     async fn origin(&self) -> String {
@@ -671,11 +726,14 @@ impl DeliveryObject {
         self.0.request.headers.iter().map(|h| HeaderObject { name: h.name.clone(), value: h.value.to_vec() }).collect()
     }
     /// The body sent, as text, or null when it is not valid UTF-8.
-    async fn body_text(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0.request.body).ok()
+    #[graphql(complexity = "crate::BODY_COST")]
+    async fn body_text(&self, c: &Context<'_>) -> Result<Option<String>, ApiError> {
+        let body = self.body(c).await?;
+        Ok(std::str::from_utf8(&body).ok().map(str::to_owned))
     }
-    async fn body_base64(&self) -> String {
-        B64.encode(&self.0.request.body)
+    #[graphql(complexity = "crate::BODY_COST")]
+    async fn body_base64(&self, c: &Context<'_>) -> Result<String, ApiError> {
+        Ok(B64.encode(self.body(c).await?))
     }
     /// SHA-256 of the body sent, lower-case hex: the capture's own unless the body was edited or
     /// re-signed into the body.
@@ -707,9 +765,23 @@ impl DeliveryObject {
         self.0.updated_at.to_rfc3339()
     }
     /// Every attempt so far, first first.
-    async fn attempts(&self, c: &Context<'_>) -> Result<Vec<AttemptObject>, ApiError> {
+    #[graphql(
+        complexity = "last.unwrap_or(crate::DEFAULT_ATTEMPTS).clamp(1, crate::MAX_ATTEMPTS_LISTED) as usize * child_complexity"
+    )]
+    async fn attempts(
+        &self,
+        c: &Context<'_>,
+        #[graphql(desc = "The latest this many, oldest first, 1 to 100 (default 10).")] last: Option<i32>,
+    ) -> Result<Vec<AttemptObject>, ApiError> {
+        let last = last.unwrap_or(crate::DEFAULT_ATTEMPTS);
+        if !(1..=crate::MAX_ATTEMPTS_LISTED).contains(&last) {
+            return Err(ApiError::bad("last", format!("must be 1 to {}, got {last}", crate::MAX_ATTEMPTS_LISTED)));
+        }
         let store = &Access::of(c).ctx.store;
-        Ok(store.attempts(self.0.id).await?.into_iter().map(AttemptObject).collect())
+        let mut all = store.attempts(self.0.id).await?;
+        let skip = all.len().saturating_sub(last as usize);
+        all.drain(..skip);
+        Ok(all.into_iter().map(AttemptObject).collect())
     }
 }
 

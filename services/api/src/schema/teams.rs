@@ -31,6 +31,7 @@ impl TeamQuery {
     }
 
     /// Every team for the instance admin; the caller's own team for everyone else.
+    #[graphql(complexity = "crate::LIST_COST * child_complexity")]
     async fn teams(&self, c: &Context<'_>) -> Result<Vec<TeamObject>, ApiError> {
         let a = Access::of(c);
         let teams = if a.caller.instance_admin {
@@ -53,6 +54,7 @@ impl TeamQuery {
 
     /// Tokens of a team (default: the caller's), oldest first. Needs ADMIN. Secrets are never
     /// shown again after `createToken`.
+    #[graphql(complexity = "crate::LIST_COST * child_complexity")]
     async fn tokens(&self, c: &Context<'_>, team_id: Option<ID>) -> Result<Vec<TokenObject>, ApiError> {
         let a = Access::of(c);
         let team = a.team("teamId", team_id.as_ref()).await?;

@@ -483,16 +483,26 @@ impl VerificationMutation {
         let filter = CaptureFilter { received_from: Some(since), ..Default::default() };
         while count < REVERIFY_MAX {
             let limit = 200.min(REVERIFY_MAX - count) as u32;
-            let page = a.ctx.store.captures(id, &CapturePage { limit, before, filter: filter.clone() }).await?;
+            let page = a
+                .ctx
+                .store
+                .captures(id, &CapturePage { limit, before, filter: filter.clone(), without_bodies: false })
+                .await?;
             let now = Timestamp::now();
-            let results: Vec<_> = page
-                .items
-                .iter()
-                .map(|capture| {
-                    let v = hookmetry_verify::verify_capture(&endpoint, capture, &a.ctx.settings.public_base_url, now);
-                    (capture.id, v)
-                })
-                .collect();
+            // Off the async workers: each check may spend its explanation budget on a body a
+            // stranger sent (see the processor).
+            let (items, ep, base) = (page.items.clone(), endpoint.clone(), a.ctx.settings.public_base_url.clone());
+            let results: Vec<_> = tokio::task::spawn_blocking(move || {
+                let limits = hookmetry_verify::ExplainLimits::default();
+                items
+                    .iter()
+                    .map(|capture| {
+                        (capture.id, hookmetry_verify::verify_capture_with_limits(&ep, capture, &base, now, limits))
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("verification task failed: {e}")))?;
             // What each capture had before, so only real changes are announced to open views.
             let ids: Vec<_> = page.items.iter().map(|c| c.id).collect();
             let before_results = a.ctx.store.verifications(&ids).await?;

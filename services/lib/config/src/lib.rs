@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub public_url: String,
+    pub capture_base_url: String,
+    pub max_connections: usize,
+    pub idle_timeout: HumanDuration,
     pub shutdown_grace: HumanDuration,
 }
 
@@ -67,6 +70,8 @@ pub struct IngestConfig {
     pub trusted_proxies: Vec<IpNet>,
     pub append_timeout: HumanDuration,
     pub body_timeout: HumanDuration,
+    pub team_inflight_bytes: ByteSize,
+    pub max_hops: u32,
     pub endpoint_cache_ttl: HumanDuration,
 }
 
@@ -140,6 +145,12 @@ pub struct ApiConfig {
     pub max_page_size: u32,
     pub subscriber_buffer: usize,
     pub max_subscribers: usize,
+    pub max_subscribers_per_team: usize,
+    pub ws_init_timeout: HumanDuration,
+    pub ws_max_message_bytes: ByteSize,
+    pub ws_idle_timeout: HumanDuration,
+    pub session_recheck: HumanDuration,
+    pub max_listeners_per_endpoint: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +266,15 @@ impl Config {
                 format!("must be at least ingest.max_body_bytes ({}), got {}", i.max_body_bytes, i.inflight_bytes),
             ));
         }
+        if i.team_inflight_bytes.0 < i.max_body_bytes.0 {
+            return Err((
+                "ingest.team_inflight_bytes",
+                format!("must be at least ingest.max_body_bytes ({}), got {}", i.max_body_bytes, i.team_inflight_bytes),
+            ));
+        }
+        if i.max_hops > 100 {
+            return Err(("ingest.max_hops", format!("must be between 0 and 100, got {}", i.max_hops)));
+        }
         if i.max_headers == 0 || i.max_headers > 10_000 {
             return Err(("ingest.max_headers", format!("must be between 1 and 10000, got {}", i.max_headers)));
         }
@@ -329,9 +349,67 @@ impl Config {
                 format!("must be between 1 and api.max_page_size ({}), got {}", a.max_page_size, a.default_page_size),
             ));
         }
-        let url = self.server.public_url.trim();
-        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(("server.public_url", format!("must start with http:// or https://, got `{url}`")));
+        for (key, url) in
+            [("server.public_url", &self.server.public_url), ("server.capture_base_url", &self.server.capture_base_url)]
+        {
+            let url = url.trim();
+            if url.is_empty() {
+                continue;
+            }
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                _ => return Err((key, format!("must be an http:// or https:// URL with a host, got `{url}`"))),
+            }
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return Err((
+                "server.max_connections",
+                format!("must be between 1 and 1000000, got {}", self.server.max_connections),
+            ));
+        }
+        if self.server.idle_timeout.0 < Duration::from_secs(1) {
+            return Err(("server.idle_timeout", format!("must be at least 1s, got {:?}", self.server.idle_timeout.0)));
+        }
+        if !(1..=1_000_000).contains(&a.max_subscribers_per_team) {
+            return Err((
+                "api.max_subscribers_per_team",
+                format!("must be between 1 and 1000000, got {}", a.max_subscribers_per_team),
+            ));
+        }
+        if a.ws_init_timeout.0 < Duration::from_millis(100) || a.ws_init_timeout.0 > Duration::from_secs(300) {
+            return Err((
+                "api.ws_init_timeout",
+                format!("must be between 100ms and 5m, got {:?}", a.ws_init_timeout.0),
+            ));
+        }
+        if a.ws_max_message_bytes.0 < 4096 || a.ws_max_message_bytes.0 > 64 << 20 {
+            return Err((
+                "api.ws_max_message_bytes",
+                format!("must be between 4KiB and 64MiB, got {}", a.ws_max_message_bytes),
+            ));
+        }
+        // The socket's pings (every third of it) are what keep a quiet WebSocket from the
+        // server's idle timeout.
+        if a.ws_idle_timeout.0 < Duration::from_secs(1) || a.ws_idle_timeout.0 > self.server.idle_timeout.0 {
+            return Err((
+                "api.ws_idle_timeout",
+                format!(
+                    "must be between 1s and server.idle_timeout ({:?}), got {:?}",
+                    self.server.idle_timeout.0, a.ws_idle_timeout.0
+                ),
+            ));
+        }
+        if a.session_recheck.0 < Duration::from_millis(100) || a.session_recheck.0 > Duration::from_secs(10) {
+            return Err((
+                "api.session_recheck",
+                format!("must be between 100ms and 10s, got {:?}", a.session_recheck.0),
+            ));
+        }
+        if !(1..=10_000).contains(&a.max_listeners_per_endpoint) {
+            return Err((
+                "api.max_listeners_per_endpoint",
+                format!("must be between 1 and 10000, got {}", a.max_listeners_per_endpoint),
+            ));
         }
         for (key, result) in [("log.url", self.log_backend().err()), ("store.url", self.store_backend().err())] {
             if let Some(ConfigError::Invalid { message, .. }) = result {
@@ -402,9 +480,12 @@ impl Config {
         mode: RunMode,
     ) -> Result<hookmetry_replay::ReplaySettings, (&'static str, String)> {
         let r = &self.replay;
+        // "auto" trusts loopback only on a personal instance: `serve` that nobody else can
+        // reach. Listening on another address makes the instance shared, and replay to its own
+        // host an open proxy into that host's services.
         let base = match mode {
-            RunMode::Serve => hookmetry_egress::EgressPolicy::laptop(),
-            RunMode::Run => hookmetry_egress::EgressPolicy::cluster(),
+            RunMode::Serve if self.server.listen.ip().is_loopback() => hookmetry_egress::EgressPolicy::laptop(),
+            RunMode::Serve | RunMode::Run => hookmetry_egress::EgressPolicy::cluster(),
         };
         let policy = hookmetry_egress::EgressPolicy {
             allow_loopback: r.allow_loopback.unwrap_or(base.allow_loopback),
@@ -443,10 +524,42 @@ impl Config {
         Ok(settings)
     }
 
-    /// Base URL printed in capture URLs, without a trailing slash.
+    /// Base URL of the inspector and API, without a trailing slash.
     pub fn public_base_url(&self) -> String {
         let url = self.server.public_url.trim().trim_end_matches('/');
         if url.is_empty() { format!("http://{}", self.server.listen) } else { url.to_string() }
+    }
+
+    /// Base URL of capture URLs (`<it>/h/<token>`), without a trailing slash.
+    pub fn capture_base_url(&self) -> String {
+        let url = self.server.capture_base_url.trim().trim_end_matches('/');
+        if url.is_empty() { self.public_base_url() } else { url.to_string() }
+    }
+
+    /// The two hosts when capture URLs have an origin of their own: `(capture, inspector)`,
+    /// each `host[:port]` as a browser sends it in `Host`. `None` when they share one.
+    pub fn split_hosts(&self) -> Option<(String, String)> {
+        if self.server.capture_base_url.trim().is_empty() || self.server.public_url.trim().is_empty() {
+            return None;
+        }
+        let host = |u: &str| {
+            let u = url::Url::parse(u).ok()?;
+            let host = u.host_str()?.to_ascii_lowercase();
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            })
+        };
+        let (capture, inspector) = (host(&self.capture_base_url())?, host(&self.public_base_url())?);
+        (capture != inspector).then_some((capture, inspector))
+    }
+
+    /// Every base URL under which this instance's own capture URLs can be reached: the
+    /// configured ones and the listen address (with `localhost` and the loopback addresses when
+    /// it listens on loopback or on every address). Forwarding and replay refuse these.
+    pub fn own_base_urls(&self) -> Vec<String> {
+        let bases = [self.capture_base_url(), self.public_base_url(), format!("http://{}", self.server.listen)];
+        hookmetry_egress::with_local_aliases(&bases)
     }
 
     /// Which store `store.url` names: empty is the embedded SQLite file in the data dir.

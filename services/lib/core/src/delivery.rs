@@ -169,6 +169,36 @@ pub fn forwarded_headers(headers: &[Header]) -> Vec<Header> {
         .collect()
 }
 
+/// Whether `path` climbs above its own start through dot segments: `/../x`, `/a/../../x`,
+/// spelled with `%2e` too, and counting `%2f`, `%5c` and `\\` as separators because some receivers
+/// decode or accept them as `/`. A forwarded path that does is never joined to a target's path,
+/// where resolving it would reach paths outside the target's (docs/security.md).
+pub fn path_climbs(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let unified = lower.replace("%2f", "/").replace("%5c", "/").replace('\\', "/").replace("%2e", ".");
+    let mut depth: i64 = 0;
+    for segment in unified.split('/').filter(|s| !s.is_empty()) {
+        match segment {
+            "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
+/// Whether `path` has a `.` or `..` segment in any spelling [`path_climbs`] knows.
+pub fn has_dot_segment(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let unified = lower.replace("%2f", "/").replace("%5c", "/").replace('\\', "/").replace("%2e", ".");
+    unified.split('/').any(|s| s == "." || s == "..")
+}
+
 /// The request a delivery sends: the captured one, or an edited or re-signed copy of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingRequest {
@@ -287,6 +317,18 @@ impl Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn climbing_paths_are_recognised_in_every_spelling() {
+        for p in ["/../admin", "/%2e%2e/admin", "/x/../../admin", "/%2E%2e%2Fadmin", "/a/..%5c..%5cb", "/..\\x"] {
+            assert!(path_climbs(p), "{p}");
+            assert!(has_dot_segment(p), "{p}");
+        }
+        for p in ["/", "/a/../b", "/a/./b", "/..a/b", "/a..", "/%2e%2ex"] {
+            assert!(!path_climbs(p), "{p}");
+        }
+        assert!(!has_dot_segment("/orders/7"));
+    }
 
     #[test]
     fn names_round_trip() {

@@ -2,6 +2,7 @@
 //!
 //! Nothing here does I/O. Backends and roles convert to and from these types at their edges.
 
+pub mod answer;
 mod capture;
 mod delivery;
 mod form;
@@ -14,7 +15,7 @@ mod verification;
 pub use capture::{CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
 pub use delivery::{
     Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, ForwardingRule, HeaderMatch, OutgoingRequest,
-    forwarded_headers,
+    forwarded_headers, has_dot_segment, path_climbs,
 };
 pub use form::form_decode;
 pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};

@@ -29,7 +29,7 @@ pub use policy::{EgressPolicy, ParseNetworkError, parse_networks};
 pub use resolve::resolve_allowed;
 /// The URL type every function here takes.
 pub use url::Url;
-pub use url_check::check_url;
+pub use url_check::{check_url, own_capture_base, with_local_aliases};
 
 /// Redirects [`http1::Client`] follows. Webhook receivers rarely redirect at all; a few hops
 /// cover a moved endpoint without letting a target bounce a replay around.

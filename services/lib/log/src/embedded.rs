@@ -133,7 +133,7 @@ impl EmbeddedLog {
             let (dir, options, syncs) = (dir.clone(), options.clone(), syncs.clone());
             blocking(move || {
                 let fresh = !dir.exists();
-                fs::create_dir_all(&dir).map_err(at(&dir))?;
+                private_dir(&dir).map_err(at(&dir))?;
                 // A new log directory must survive power loss too, or the first topics created
                 // in it (and the captures acknowledged there) could vanish with it.
                 if fresh && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -281,7 +281,7 @@ impl Topic {
         let dir = root.join(name);
         let groups_dir = dir.join(GROUPS_DIR);
         let fresh = !dir.exists();
-        fs::create_dir_all(&groups_dir).map_err(at(&groups_dir))?;
+        private_dir(&groups_dir).map_err(at(&groups_dir))?;
         if fresh {
             sync_dir(root)?;
             sync_dir(&dir)?;
@@ -368,7 +368,7 @@ impl Shared {
         let dir = self.dir.join(GROUPS_DIR);
         let path = dir.join(format!("{group}.offset"));
         let tmp = dir.join(format!("{group}.offset.tmp"));
-        let mut file = File::create(&tmp).map_err(at(&tmp))?;
+        let mut file = private_file().write(true).truncate(true).open(&tmp).map_err(at(&tmp))?;
         file.write_all(format!("{offset}\n").as_bytes())?;
         file.sync_all()?;
         fs::rename(&tmp, &path).map_err(at(&path))?;
@@ -641,7 +641,7 @@ impl Writer {
             self.file.sync_all()?;
         }
         let path = segment_path(&self.shared.dir, self.next);
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(at(&path))?;
+        let file = private_file().read(true).write(true).create_new(true).open(&path).map_err(at(&path))?;
         sync_dir(&self.shared.dir)?;
         let file = Arc::new(file);
         write(&self.shared.segments).push(Segment {
@@ -842,7 +842,7 @@ fn recover_segments(dir: &Path, topic: &str, committed: u64) -> Result<Vec<Segme
     found.sort_unstable();
     if found.is_empty() {
         let path = segment_path(dir, 0);
-        File::create(&path).map_err(at(&path))?;
+        private_file().write(true).truncate(true).open(&path).map_err(at(&path))?;
         sync_dir(dir)?;
         found.push((0, path));
     }
@@ -974,6 +974,24 @@ fn load_groups(dir: &Path) -> Result<HashMap<String, u64>> {
         }
     }
     Ok(groups)
+}
+
+/// Options that create a file only its owner can read: captures are secrets of their senders.
+fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o
+}
+
+/// `create_dir_all` with new directories only their owner can enter.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -158,14 +158,34 @@ impl TestServer {
         Ok(s)
     }
 
+    /// Starts with `section.key=value` overrides applied as `--set` flags would be; `{port}` in a
+    /// value stands for the port the server listens on.
+    pub async fn start_with_settings(settings: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().to_path_buf();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port().to_string();
+        let overrides = settings.iter().map(|(k, v)| (k.to_string(), v.replace("{port}", &port))).collect::<Vec<_>>();
+        let mut config = Config::load(&hookmetry_config::Sources { overrides, ..Default::default() })?;
+        config.server.data_dir = dir.clone();
+        config.server.listen = listener.local_addr()?;
+        let mut s = Self::start_config(&dir, listener, config).await?;
+        s._tmp = Some(tmp);
+        Ok(s)
+    }
+
     /// Starts on an existing data dir (for restart tests); the caller owns the directory.
     pub async fn start_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
-        // In-process, so the server reads the test's clock: CI runs some suites again with it a
-        // year ahead (HOOKMETRY_TEST_CLOCK_SHIFT_DAYS).
-        hookmetry_core::clock::shift_from_env();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let mut config = hookmetry_config::for_data_dir(dir, listener.local_addr()?);
         adjust(&mut config);
+        Self::start_config(dir, listener, config).await
+    }
+
+    async fn start_config(dir: &Path, listener: tokio::net::TcpListener, config: Config) -> anyhow::Result<Self> {
+        // In-process, so the server reads the test's clock: CI runs some suites again with it a
+        // year ahead (HOOKMETRY_TEST_CLOCK_SHIFT_DAYS).
+        hookmetry_core::clock::shift_from_env();
         let shutdown = CancellationToken::new();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(hookmetry::run(config, listener, shutdown.clone(), move |s| {

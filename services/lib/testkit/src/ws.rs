@@ -147,11 +147,27 @@ impl WsClient {
     /// Opens `<base_url>/graphql/ws` (an `http://` base becomes `ws://`), sends
     /// `connection_init` and waits for `connection_ack`.
     pub async fn connect(base_url: &str, protocol: Protocol, auth: Auth) -> Result<Self, ConnectError> {
+        let mut client = Self::upgrade(base_url, protocol, &auth).await?;
+        let payload = match &auth {
+            Auth::Init(token) => json!({ "authorization": format!("Bearer {token}") }),
+            Auth::None | Auth::Header(_) => json!({}),
+        };
+        client.send(json!({ "type": "connection_init", "payload": payload })).await?;
+        match client.next_message(HANDSHAKE_TIMEOUT).await? {
+            Some(WsMessage::ConnectionAck(_)) => Ok(client),
+            Some(other) => Err(ConnectError::Refused(other)),
+            None => Err(anyhow::anyhow!("no answer to connection_init within {HANDSHAKE_TIMEOUT:?}").into()),
+        }
+    }
+
+    /// Opens the WebSocket without sending `connection_init`: for tests of what the server does
+    /// with a socket that never authenticates.
+    pub async fn upgrade(base_url: &str, protocol: Protocol, auth: &Auth) -> Result<Self, ConnectError> {
         let url = format!("{}/graphql/ws", base_url.replacen("http", "ws", 1));
         let mut request = url.as_str().into_client_request().context("websocket request")?;
         let headers = request.headers_mut();
         headers.insert("sec-websocket-protocol", HeaderValue::from_static(protocol.name()));
-        if let Auth::Header(token) = &auth {
+        if let Auth::Header(token) = auth {
             let value = HeaderValue::from_str(&format!("Bearer {token}")).context("token as a header value")?;
             headers.insert("authorization", value);
         }
@@ -163,17 +179,7 @@ impl WsClient {
             }
             Err(e) => return Err(anyhow::Error::from(e).context(format!("cannot open {url}")).into()),
         };
-        let mut client = Self { stream, protocol, next_id: 0, closed: None };
-        let payload = match &auth {
-            Auth::Init(token) => json!({ "authorization": format!("Bearer {token}") }),
-            Auth::None | Auth::Header(_) => json!({}),
-        };
-        client.send(json!({ "type": "connection_init", "payload": payload })).await?;
-        match client.next_message(HANDSHAKE_TIMEOUT).await? {
-            Some(WsMessage::ConnectionAck(_)) => Ok(client),
-            Some(other) => Err(ConnectError::Refused(other)),
-            None => Err(anyhow::anyhow!("no answer to connection_init within {HANDSHAKE_TIMEOUT:?}").into()),
-        }
+        Ok(Self { stream, protocol, next_id: 0, closed: None })
     }
 
     pub fn protocol(&self) -> Protocol {
@@ -276,6 +282,11 @@ impl WsClient {
             }
         }
         Ok(())
+    }
+
+    /// Sends one text message as given, e.g. one larger than the server accepts.
+    pub async fn send_text(&mut self, text: String) -> anyhow::Result<()> {
+        self.stream.send(Message::text(text)).await.context("websocket write")
     }
 
     async fn send(&mut self, message: Value) -> anyhow::Result<()> {
