@@ -537,6 +537,79 @@ mod cost {
     }
 }
 
+mod memory {
+    use super::*;
+
+    fn peak_rss_kib(pid: u32) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Peak RSS of the server before and after the worst queries a VIEWER may send, over twelve
+    /// 8 MiB captures (96 MiB of bodies). Printed for docs/benchmarks.md.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_viewers_worst_queries_stay_within_the_response_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"));
+        let mut child =
+            hookmetry_testkit::ChildServer::start(bin, dir.path(), &["--set", "ingest.max_body_bytes=8MiB"])
+                .await
+                .unwrap();
+        let admin = child.client();
+        let ep = admin.create_endpoint("big").await.unwrap();
+        let viewer = token(&admin, "VIEWER", "viewer").await.0;
+        let body = vec![b'a'; 8 << 20];
+        for _ in 0..12 {
+            let resp = reqwest::Client::new().post(&ep.url).body(body.clone()).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+        drop(body);
+        admin.wait_for_captures(&ep.id, 12, Duration::from_secs(60)).await.unwrap();
+        let pid = child.child.id().unwrap();
+        let before = peak_rss_kib(pid);
+
+        // Aliased pages of ids only: no body is read.
+        let aliases: String = (0..4)
+            .map(|i| format!("a{i}: captures(endpointId: $e, first: 200) {{ edges {{ node {{ id bodySize }} }} }} "))
+            .collect();
+        let data = viewer.graphql(&format!("query($e: ID!) {{ {aliases} }}"), json!({ "e": ep.id })).await.unwrap();
+        assert_eq!(data["a3"]["edges"].as_array().unwrap().len(), 12);
+        assert_eq!(data["a3"]["edges"][0]["node"]["bodySize"], 8 << 20, "sizes without the bodies");
+        let after_ids = peak_rss_kib(pid);
+
+        // Every body at once is more than one response may hold: refused before anything is read.
+        let (code, message) = refusal(
+            &viewer,
+            "query($e: ID!) { captures(endpointId: $e, first: 12) { edges { node { bodyBase64 } } } }",
+            json!({ "e": ep.id }),
+        )
+        .await;
+        assert_eq!(code, "LIMIT_EXCEEDED", "{message}");
+        assert!(message.contains("api.max_response_bytes"), "{message}");
+        // The largest legal one: three bodies as base64 (56 MiB of the 64 MiB budget).
+        let data = viewer
+            .graphql(
+                "query($e: ID!) { captures(endpointId: $e, first: 3) { edges { node { bodyBase64 } } } }",
+                json!({ "e": ep.id }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(data["captures"]["edges"].as_array().unwrap().len(), 3);
+        let after_bodies = peak_rss_kib(pid);
+        println!(
+            "peak RSS: {before} KiB after storing 96 MiB; {after_ids} KiB after 4 aliased id pages; {after_bodies} KiB after the largest legal body page"
+        );
+        assert!(after_ids - before < 32 << 10, "id pages read no bodies: {before} → {after_ids} KiB");
+        assert!(
+            after_bodies - before < 400 << 10,
+            "the largest legal page stays bounded: {before} → {after_bodies} KiB"
+        );
+        child.kill9().await.unwrap();
+    }
+}
+
 mod listeners {
     use super::*;
 

@@ -5,7 +5,8 @@
 //!
 //! The page gets the inspector's security headers and Content-Security-Policy without its
 //! Trusted Types directives, which GraphiQL's editor and documentation pane do not support
-//! (they write HTML); scripts, styles and connections stay limited to this origin.
+//! (they write HTML), and with `data:` fonts, which its stylesheet embeds; scripts, styles and
+//! connections stay limited to this origin.
 
 use std::sync::OnceLock;
 
@@ -110,7 +111,10 @@ async fn file(headers: HeaderMap, Path((version, name)): Path<(String, String)>)
 
 fn security_headers(req: &HeaderMap, h: &mut HeaderMap) {
     let csp = crate::ui::content_security_policy(req.get(header::HOST));
-    let csp = csp.replace("; require-trusted-types-for 'script'; trusted-types 'none'", "");
+    // GraphiQL's stylesheet (ours, embedded) carries its fonts as data: URIs.
+    let csp = csp
+        .replace("; require-trusted-types-for 'script'; trusted-types 'none'", "")
+        .replace("font-src 'self'", "font-src 'self' data:");
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }

@@ -17,6 +17,7 @@ use hookmetry_core::{ApiToken, Role, TeamId, Timestamp, TokenId, hash_token};
 use hookmetry_store::Store;
 use http::HeaderMap;
 
+mod budget;
 mod diff;
 mod error;
 pub mod export;
@@ -71,6 +72,10 @@ pub struct ApiSettings {
     pub own_base_urls: Vec<String>,
     /// Names `hookmetry listen --name` may use per endpoint.
     pub max_listeners_per_endpoint: usize,
+    /// Bytes of bodies one response may hold (see budget.rs).
+    pub max_response_bytes: u64,
+    /// `ingest.max_body_bytes`: what a capture read by id is charged before its size is known.
+    pub max_body_bytes: u64,
     pub ws: WsSettings,
 }
 
@@ -134,6 +139,7 @@ pub struct Api {
     store: Arc<dyn Store>,
     schema: ApiSchema,
     ws: WsSettings,
+    max_response_bytes: u64,
 }
 
 impl Api {
@@ -148,6 +154,7 @@ impl Api {
         replay: ReplaySettings,
     ) -> Arc<Self> {
         let ws = settings.ws.clone();
+        let max_response_bytes = settings.max_response_bytes;
         let schema = build_schema(Some(Ctx {
             store: store.clone(),
             subscriptions: Some(subscriptions),
@@ -155,7 +162,7 @@ impl Api {
             hub: Some(hub),
             replay: Some(replay),
         }));
-        Arc::new(Self { store, schema, ws })
+        Arc::new(Self { store, schema, ws, max_response_bytes })
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -253,7 +260,8 @@ async fn graphql(State(api): State<Arc<Api>>, headers: HeaderMap, body: axum::bo
         Ok(r) => r,
         Err(e) => return ApiError::bad("body", format!("not a GraphQL request in JSON: {e}")).into_response(),
     };
-    GraphQLResponse::from(api.schema.execute(request.data(caller)).await).into_response()
+    let budget = budget::Budget::new(api.max_response_bytes);
+    GraphQLResponse::from(budget::scope(budget, api.schema.execute(request.data(caller))).await).into_response()
 }
 
 /// The bearer value in a connection-init payload: `authorization` in any case, at the top level

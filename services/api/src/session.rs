@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextSubscribe};
-use async_graphql::{Pos, Response, ServerError};
+use async_graphql::{Pos, Response};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use hookmetry_core::{TeamId, TokenId};
@@ -99,9 +99,7 @@ impl ExtensionFactory for Sessions {
 }
 
 fn refusal(e: ApiError) -> Response {
-    Response::from_errors(vec![ServerError::from(
-        async_graphql::Error::new_with_source(e).into_server_error(Pos::default()),
-    )])
+    Response::from_errors(vec![async_graphql::Error::new_with_source(e).into_server_error(Pos::default())])
 }
 
 /// `None` while the token may act; the error to end with once it may not.
@@ -139,7 +137,7 @@ impl Extension for Sessions {
         };
         let (store, token, every) = (api.store.clone(), caller.token_id, api.settings.ws.session_recheck);
         let inner = next.run(ctx, stream);
-        guarded(inner, store, token, every, slot).boxed()
+        guarded(inner, store, token, every, api.settings.max_response_bytes, slot).boxed()
     }
 }
 
@@ -150,6 +148,7 @@ fn guarded<'s>(
     store: Arc<dyn Store>,
     token: TokenId,
     every: Duration,
+    max_response_bytes: u64,
     slot: Option<Slot>,
 ) -> impl futures::Stream<Item = Response> + 's {
     struct State<'s> {
@@ -159,10 +158,11 @@ fn guarded<'s>(
         tick: tokio::time::Interval,
         started: bool,
         done: bool,
+        max_response_bytes: u64,
         _slot: Option<Slot>,
     }
     let tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    let state = State { inner, store, token, tick, started: false, done: false, _slot: slot };
+    let state = State { inner, store, token, tick, started: false, done: false, max_response_bytes, _slot: slot };
     futures::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
@@ -176,7 +176,10 @@ fn guarded<'s>(
         }
         loop {
             tokio::select! {
-                item = s.inner.next() => return item.map(|r| (r, s)),
+                // Each response of the operation has a body budget of its own.
+                item = crate::budget::scope(crate::budget::Budget::new(s.max_response_bytes), s.inner.next()) => {
+                    return item.map(|r| (r, s));
+                }
                 // The check runs outside the race, so a busy stream cannot keep cutting it short.
                 _ = s.tick.tick() => {
                     if let Some(e) = check(s.store.as_ref(), s.token).await {

@@ -163,6 +163,9 @@ pub async fn run_roles(
                 separate_capture_origin: config.split_hosts().is_some(),
                 own_base_urls: config.own_base_urls(),
                 max_listeners_per_endpoint: config.api.max_listeners_per_endpoint,
+                // A single capture view must always fit.
+                max_response_bytes: config.api.max_response_bytes.0.max(2 * config.ingest.max_body_bytes.0),
+                max_body_bytes: config.ingest.max_body_bytes.0,
                 ws: hookmetry_api::WsSettings {
                     init_timeout: config.api.ws_init_timeout.0,
                     max_message_bytes: usize::try_from(config.api.ws_max_message_bytes.0).unwrap_or(usize::MAX),

@@ -326,7 +326,7 @@ async fn matching_captures_become_one_delivery_per_rule_even_when_handled_twice(
     }
     shutdown.cancel();
     task.await.unwrap();
-    assert_eq!(f.store.deliveries_for_capture(post.id).await.unwrap().len(), 1);
-    assert_eq!(f.store.deliveries_for_capture(put.id).await.unwrap().len(), 2);
+    assert_eq!(f.store.deliveries_for_capture(post.id, usize::MAX).await.unwrap().len(), 1);
+    assert_eq!(f.store.deliveries_for_capture(put.id, usize::MAX).await.unwrap().len(), 2);
     assert_eq!(f.store.delivery(before.id).await.unwrap().unwrap(), before, "the first write stands");
 }

@@ -51,7 +51,14 @@ impl CaptureQuery {
         // of up to `ingest.max_body_bytes` each must not be loaded to list their ids.
         let node = c.look_ahead().field("edges").field("node");
         let without_bodies = !BODY_FIELDS.iter().any(|f| node.field(f).exists());
-        let page = a.ctx.store.captures(endpoint_id, &CapturePage { limit, before, filter, without_bodies }).await?;
+        let mut request = CapturePage { limit, before, filter, without_bodies: true };
+        let mut page = a.ctx.store.captures(endpoint_id, &request).await?;
+        if !without_bodies {
+            // The sizes come first, so the bodies are charged before they are read.
+            crate::budget::charge(page.body_sizes.iter().sum())?;
+            request.without_bodies = false;
+            page = a.ctx.store.captures(endpoint_id, &request).await?;
+        }
         let end_cursor = page.items.last().map(|c| encode_cursor(c.id));
         let sizes = page.body_sizes;
         Ok(CaptureConnection {
@@ -72,7 +79,7 @@ impl CaptureQuery {
     async fn capture(&self, c: &Context<'_>, id: ID) -> Result<Option<CaptureObject>, ApiError> {
         let a = Access::of(c);
         let id: CaptureId = parse_id("id", &id)?;
-        let found = a.ctx.store.capture(id).await?;
+        let found = load_capture(a.ctx, id).await?;
         Ok(found.filter(|c| a.caller.can_read(c.team_id)).map(CaptureObject::loaded))
     }
 }
@@ -238,6 +245,17 @@ impl HeaderObject {
     }
 }
 
+/// A capture by id, its body charged to the response's budget: at the largest size a body can
+/// have before the read (its size is not known until then), at its own size after.
+pub(crate) async fn load_capture(ctx: &crate::Ctx, id: CaptureId) -> Result<Option<CapturedRequest>, ApiError> {
+    let most = ctx.settings.max_body_bytes;
+    crate::budget::charge(most)?;
+    let found = ctx.store.capture(id).await;
+    let held = found.as_ref().ok().and_then(|c| c.as_ref()).map_or(0, CapturedRequest::body_size);
+    crate::budget::refund(most.saturating_sub(held));
+    Ok(found?)
+}
+
 /// Fields of `Capture` that need its body.
 const BODY_FIELDS: [&str; 4] = ["bodyBase64", "bodyText", "curl", "har"];
 
@@ -257,7 +275,7 @@ impl CaptureObject {
             return Ok(std::borrow::Cow::Borrowed(&self.0));
         }
         let (ctx, _) = ctx(c);
-        let found = ctx.store.capture(self.0.id).await?.ok_or(ApiError::NotFound("capture"))?;
+        let found = load_capture(ctx, self.0.id).await?.ok_or(ApiError::NotFound("capture"))?;
         Ok(std::borrow::Cow::Owned(found))
     }
 
@@ -299,12 +317,16 @@ impl CaptureObject {
     /// The exact body bytes.
     #[graphql(complexity = "crate::BODY_COST")]
     async fn body_base64(&self, c: &Context<'_>) -> Result<String, ApiError> {
-        Ok(B64.encode(&self.full(c).await?.body))
+        let full = self.full(c).await?;
+        crate::budget::charge(crate::budget::base64_len(full.body_size()))?;
+        Ok(B64.encode(&full.body))
     }
     /// The body as text, or null when it is not valid UTF-8.
     #[graphql(complexity = "crate::BODY_COST")]
     async fn body_text(&self, c: &Context<'_>) -> Result<Option<String>, ApiError> {
-        Ok(std::str::from_utf8(&self.full(c).await?.body).ok().map(str::to_owned))
+        let full = self.full(c).await?;
+        crate::budget::charge(full.body_size())?;
+        Ok(std::str::from_utf8(&full.body).ok().map(str::to_owned))
     }
     async fn body_size(&self) -> u64 {
         self.1.unwrap_or_else(|| self.0.body_size())
@@ -340,7 +362,10 @@ impl CaptureObject {
     /// order, body bytes) to its capture URL; change the URL to send it elsewhere.
     #[graphql(complexity = "crate::BODY_COST")]
     async fn curl(&self, c: &Context<'_>) -> Result<String, ApiError> {
-        Ok(crate::export::curl_command(&*self.full(c).await?, &self.sent_to(c).await?))
+        let full = self.full(c).await?;
+        // Escaped for a shell, a body can grow to about four times its size.
+        crate::budget::charge(full.body_size().saturating_mul(4))?;
+        Ok(crate::export::curl_command(&full, &self.sent_to(c).await?))
     }
     /// Whether the capture is authentic, and why; null until the processor has checked it.
     async fn verification(&self, c: &Context<'_>) -> Result<Option<super::verification::VerificationObject>, ApiError> {
@@ -361,15 +386,15 @@ impl CaptureObject {
         if !(1..=crate::MAX_DELIVERIES).contains(&first) {
             return Err(ApiError::bad("first", format!("must be 1 to {}, got {first}", crate::MAX_DELIVERIES)));
         }
-        let mut all = ctx.store.deliveries_for_capture(self.0.id).await?;
-        all.sort_by_key(|d| std::cmp::Reverse(d.created_at.micros()));
-        all.truncate(first as usize);
-        Ok(all.into_iter().map(super::replay::DeliveryObject).collect())
+        let newest = ctx.store.deliveries_for_capture(self.0.id, first as usize).await?;
+        Ok(newest.into_iter().map(super::replay::DeliveryObject).collect())
     }
     /// This capture as a HAR 1.2 entry (`log.entries[]` item).
     #[graphql(complexity = "crate::BODY_COST")]
     async fn har(&self, c: &Context<'_>) -> Result<async_graphql::Json<serde_json::Value>, ApiError> {
-        Ok(async_graphql::Json(crate::export::har_entry(&*self.full(c).await?, &self.sent_to(c).await?)))
+        let full = self.full(c).await?;
+        crate::budget::charge(full.body_size().saturating_mul(2))?;
+        Ok(async_graphql::Json(crate::export::har_entry(&full, &self.sent_to(c).await?)))
     }
 }
 

@@ -679,7 +679,7 @@ impl DeliveryObject {
         if !referenced {
             return Ok(r.body.clone());
         }
-        let capture = Access::of(c).ctx.store.capture(self.0.capture_id).await?;
+        let capture = super::captures::load_capture(Access::of(c).ctx, self.0.capture_id).await?;
         Ok(capture.map(|c| c.body).unwrap_or_default())
     }
 }
@@ -700,7 +700,7 @@ impl DeliveryObject {
     }
     /// The captured request, as stored; null when it was deleted meanwhile.
     async fn capture(&self, c: &Context<'_>) -> Result<Option<CaptureObject>, ApiError> {
-        Ok(Access::of(c).ctx.store.capture(self.0.capture_id).await?.map(CaptureObject::loaded))
+        Ok(super::captures::load_capture(Access::of(c).ctx, self.0.capture_id).await?.map(CaptureObject::loaded))
     }
     /// `manual`, `rule:<id>` for a forwarding rule, or `listener:<name>` for `hookmetry listen`.
     async fn origin(&self) -> String {
@@ -729,11 +729,14 @@ impl DeliveryObject {
     #[graphql(complexity = "crate::BODY_COST")]
     async fn body_text(&self, c: &Context<'_>) -> Result<Option<String>, ApiError> {
         let body = self.body(c).await?;
+        crate::budget::charge(body.len() as u64)?;
         Ok(std::str::from_utf8(&body).ok().map(str::to_owned))
     }
     #[graphql(complexity = "crate::BODY_COST")]
     async fn body_base64(&self, c: &Context<'_>) -> Result<String, ApiError> {
-        Ok(B64.encode(self.body(c).await?))
+        let body = self.body(c).await?;
+        crate::budget::charge(crate::budget::base64_len(body.len() as u64))?;
+        Ok(B64.encode(body))
     }
     /// SHA-256 of the body sent, lower-case hex: the capture's own unless the body was edited or
     /// re-signed into the body.
@@ -810,11 +813,13 @@ impl AttemptObject {
     }
     /// The response body kept (up to `replay.max_response_body_bytes`), as text, or null when it
     /// is not valid UTF-8.
-    async fn response_body_text(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0.response_body).ok()
+    async fn response_body_text(&self) -> Result<Option<&str>, ApiError> {
+        crate::budget::charge(self.0.response_body.len() as u64)?;
+        Ok(std::str::from_utf8(&self.0.response_body).ok())
     }
-    async fn response_body_base64(&self) -> String {
-        B64.encode(&self.0.response_body)
+    async fn response_body_base64(&self) -> Result<String, ApiError> {
+        crate::budget::charge(crate::budget::base64_len(self.0.response_body.len() as u64))?;
+        Ok(B64.encode(&self.0.response_body))
     }
     /// More was received than kept.
     async fn response_truncated(&self) -> bool {

@@ -151,6 +151,7 @@ pub struct ApiConfig {
     pub ws_idle_timeout: HumanDuration,
     pub session_recheck: HumanDuration,
     pub max_listeners_per_endpoint: usize,
+    pub max_response_bytes: ByteSize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

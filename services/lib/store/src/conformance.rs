@@ -822,7 +822,7 @@ pub async fn delivery_trace_context_round_trips(h: &dyn StoreHarness) {
     }
     assert_eq!(store.delivery(traced.id).await.unwrap(), Some(traced.clone()));
     assert_eq!(store.delivery(untraced.id).await.unwrap().unwrap().trace_parent, None);
-    let listed = store.deliveries_for_capture(capture.id).await.unwrap();
+    let listed = store.deliveries_for_capture(capture.id, usize::MAX).await.unwrap();
     let of = |id: DeliveryId| listed.iter().find(|d| d.id == id).map(|d| d.trace_parent.clone());
     assert_eq!(of(traced.id), Some(Some(traceparent.to_string())), "deliveries_for_capture: {listed:?}");
     assert_eq!(of(untraced.id), Some(None));
@@ -853,9 +853,13 @@ pub async fn deliveries_listed_per_capture_newest_first(h: &dyn StoreHarness) {
     for d in [&first, &elsewhere, &second] {
         store.put_delivery(d).await.unwrap();
     }
-    let ids: Vec<DeliveryId> = store.deliveries_for_capture(capture.id).await.unwrap().iter().map(|d| d.id).collect();
+    let ids: Vec<DeliveryId> =
+        store.deliveries_for_capture(capture.id, usize::MAX).await.unwrap().iter().map(|d| d.id).collect();
     assert_eq!(ids, vec![second.id, first.id]);
-    assert!(store.deliveries_for_capture(CaptureId::new()).await.unwrap().is_empty());
+    let newest: Vec<DeliveryId> =
+        store.deliveries_for_capture(capture.id, 1).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(newest, vec![second.id], "a limit keeps the newest");
+    assert!(store.deliveries_for_capture(CaptureId::new(), usize::MAX).await.unwrap().is_empty());
 }
 
 pub async fn attempts_recorded_once_in_order_with_progress(h: &dyn StoreHarness) {
@@ -991,7 +995,7 @@ pub async fn deleting_a_capture_deletes_its_deliveries(h: &dyn StoreHarness) {
     store.delete_capture(capture.id).await.unwrap();
     assert_eq!(store.delivery(gone.id).await.unwrap(), None);
     assert!(store.attempts(gone.id).await.unwrap().is_empty());
-    assert!(store.deliveries_for_capture(capture.id).await.unwrap().is_empty());
+    assert!(store.deliveries_for_capture(capture.id, usize::MAX).await.unwrap().is_empty());
     assert_eq!(
         store.delivery(kept.id).await.unwrap(),
         Some(kept.clone()).map(|mut k| {

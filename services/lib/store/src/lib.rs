@@ -306,8 +306,9 @@ pub trait Store: Send + Sync + 'static {
     /// redelivered request to replay creates one delivery.
     async fn put_delivery(&self, delivery: &Delivery) -> Result<()>;
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>>;
-    /// Deliveries of one capture, newest first.
-    async fn deliveries_for_capture(&self, capture: CaptureId) -> Result<Vec<Delivery>>;
+    /// Deliveries of one capture: at most `limit`, newest first. A capture can have many (bulk
+    /// replays, listeners), each holding its request body, so readers ask only for what they show.
+    async fn deliveries_for_capture(&self, capture: CaptureId, limit: usize) -> Result<Vec<Delivery>>;
     /// Keeps an attempt (once per delivery and number: the first write wins) and applies
     /// `progress` to its delivery. The answer is `false`, and the delivery is not changed, when
     /// the delivery is no longer pending (cancelled meanwhile; the attempt is still kept) or an

@@ -1006,13 +1006,14 @@ impl Store for SqliteStore {
         row.map(DeliveryRow::into_delivery).transpose()
     }
 
-    async fn deliveries_for_capture(&self, capture: CaptureId) -> Result<Vec<Delivery>> {
+    async fn deliveries_for_capture(&self, capture: CaptureId, limit: usize) -> Result<Vec<Delivery>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .read("read deliveries", move |conn| {
                 conn.prepare_cached(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE capture_id = ?1 ORDER BY id DESC"
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE capture_id = ?1 ORDER BY id DESC LIMIT ?2"
                 ))?
-                .query_map([capture.as_bytes()], delivery_row)?
+                .query_map((capture.as_bytes(), limit), delivery_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;

@@ -1408,9 +1408,14 @@ impl Store for ScyllaStore {
         Ok(row.map(DeliveryRow::into_delivery).transpose()?.flatten())
     }
 
-    async fn deliveries_for_capture(&self, capture: CaptureId) -> Result<Vec<Delivery>> {
+    /// The ids are read whole (small), and only the newest `limit` deliveries are loaded.
+    async fn deliveries_for_capture(&self, capture: CaptureId, limit: usize) -> Result<Vec<Delivery>> {
         let s = &*self.inner;
-        let ids: Vec<(Uuid,)> = s.all(&s.st.select_delivery_ids_by_capture, &(capture.0,), "read deliveries").await?;
+        let mut ids: Vec<(Uuid,)> =
+            s.all(&s.st.select_delivery_ids_by_capture, &(capture.0,), "read deliveries").await?;
+        // UUIDv7: byte order is creation order.
+        ids.sort_unstable_by(|a, b| b.0.as_bytes().cmp(a.0.as_bytes()));
+        ids.truncate(limit);
         let found = bounded(ids.into_iter().map(|(id,)| self.delivery(DeliveryId(id))).collect()).await?;
         Ok(found.into_iter().flatten().collect())
     }
