@@ -55,16 +55,14 @@ impl Subscriptions {
         let team_held = held.1.get(&team).copied().unwrap_or(0);
         let refuse = |key: &'static str, max: usize| {
             self.refused.with_label_values(&[key]).inc();
-            ApiError::LimitExceeded(format!(
-                "this API node already serves {max} live subscriptions{} ({key}); end one or retry later",
-                if key == "api.max_subscribers_per_team" { " for this team" } else { "" }
-            ))
+            let whose = if key == "api.max_subscribers_per_team" { " for this team" } else { "" };
+            ApiError::LimitExceeded(format!("this API node already serves {max} live subscriptions{whose} ({key})"))
         };
-        if team_held >= self.per_team {
-            return Err(refuse("api.max_subscribers_per_team", self.per_team));
-        }
         if held.0 >= self.max {
             return Err(refuse("api.max_subscribers", self.max));
+        }
+        if team_held >= self.per_team {
+            return Err(refuse("api.max_subscribers_per_team", self.per_team));
         }
         held.0 += 1;
         *held.1.entry(team).or_default() += 1;

@@ -152,9 +152,14 @@ impl ListenMutation {
         let now = Timestamp::now();
         // The name is the reporting token's, or refused: a teammate's listener, cursor and
         // delivery records are not another token's to write.
-        let limit = a.ctx.settings.max_listeners_per_endpoint;
+        // Only a durable (named) listener claims its name: an unnamed one reports under a name
+        // made up per run, and claiming those would fill the endpoint's names with dead runs.
+        // Either may write only under a name no other token holds (a limit of 0 claims nothing
+        // new and still says who holds an existing name).
+        let limit = if input.durable { a.ctx.settings.max_listeners_per_endpoint } else { 0 };
         match a.ctx.store.claim_listener(capture.endpoint_id, &name, a.caller.token_id, limit, now).await? {
             ListenerClaim::Owned => {}
+            ListenerClaim::Full { .. } if !input.durable => {}
             ListenerClaim::Taken { .. } => {
                 return Err(ApiError::NotOwner(format!(
                     "listener `{name}` belongs to another token: only the token that first reported under it may write under it (choose another --name)"
