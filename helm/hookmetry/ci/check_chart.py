@@ -50,7 +50,8 @@ MANAGED_KEYS = {
     "store.scylla_replication_factor",
 }
 # HOOKMETRY_* variables the binary reads that are not config keys.
-NON_CONFIG_ENV = {"HOOKMETRY_CONFIG", "HOOKMETRY_ROLES"}
+# The migrate Job's admin token from migrate.adminTokenSecret, read by `--admin-token-env`.
+NON_CONFIG_ENV = {"HOOKMETRY_CONFIG", "HOOKMETRY_ROLES", "HOOKMETRY_MIGRATE_ADMIN_TOKEN"}
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -289,8 +290,10 @@ def check_invariants(label: str, docs: list[dict], values: dict, known: dict, r:
                 if ports.get("http") != values.get("containerPort", 8080):
                     problems.append(f"{kn(w)}: container port http is {ports.get('http')}")
             else:
-                if c.get("args") != ["migrate"]:
-                    problems.append(f"{kn(w)}: args {c.get('args')} are not `migrate`")
+                given = values.get("migrate", {}).get("adminTokenSecret", {}).get("name")
+                want = ["migrate", "--admin-token-env", "HOOKMETRY_MIGRATE_ADMIN_TOKEN"] if given else ["migrate"]
+                if c.get("args") != want:
+                    problems.append(f"{kn(w)}: args {c.get('args')} are not {want}")
     r.check(not problems, f"{label}: {len(workloads)} pod templates hardened, probed and configured", "\n".join(problems))
 
     # Selectors: Deployment ↔ pods, Service/PDB/HPA/Ingress → Deployment/Service.
