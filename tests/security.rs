@@ -503,6 +503,92 @@ mod listen_loops {
     }
 }
 
+mod listen_paths {
+    use super::*;
+
+    #[tokio::test]
+    async fn listen_does_not_send_a_path_that_climbs_out_of_forward_to() {
+        let server = TestServer::start().await.unwrap();
+        let ep = server.admin.create_endpoint("paths").await.unwrap();
+        let sink = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sink_addr = sink.local_addr().unwrap();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = sink.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+            }
+        });
+        let cwd = tempfile::tempdir().unwrap();
+        let forward_to = format!("http://{sink_addr}/base/");
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
+            .args([
+                "listen",
+                &ep.id,
+                "--forward-to",
+                &forward_to,
+                "--url",
+                &server.base_url,
+                "--token",
+                &server.admin.token,
+            ])
+            .env_remove("HOOKMETRY_URL")
+            .env_remove("HOOKMETRY_TOKEN")
+            .current_dir(cwd.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap());
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            use tokio::io::AsyncBufReadExt as _;
+            loop {
+                line.clear();
+                assert!(err.read_line(&mut line).await.unwrap() > 0, "listen ended");
+                if line.contains("listening") {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("listen starts");
+        let addr = server.base_url.trim_start_matches("http://").to_string();
+        let token_path = ep.url.split_once(&addr).unwrap().1.to_string();
+        let resp = raw_http(
+            &server.base_url,
+            format!(
+                "POST {token_path}/../admin HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+            )
+            .as_bytes(),
+        )
+        .await;
+        assert_eq!(status_of(&resp), 200, "{resp}");
+        let said = tokio::time::timeout(Duration::from_secs(20), async {
+            use tokio::io::AsyncBufReadExt as _;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                assert!(out.read_line(&mut line).await.unwrap() > 0, "listen ended");
+                if line.contains("/../admin") {
+                    return line.clone();
+                }
+            }
+        })
+        .await
+        .expect("listen reports the capture");
+        assert!(said.contains("not forwarded") && said.contains("climbs above"), "{said}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the local server");
+        let _ = child.kill().await;
+        server.stop().await.unwrap();
+    }
+}
+
 mod cost {
     use super::*;
 
@@ -533,6 +619,7 @@ mod cost {
         let (code, message) =
             refusal(&server.admin, &format!("query($e: ID!) {{ {aliases} }}"), json!({ "e": ep.id })).await;
         assert_eq!(code, "QUERY_TOO_COMPLEX", "{message}");
+        assert!(message.contains("5000"), "names the limit: {message}");
         server.stop().await.unwrap();
     }
 }
@@ -921,6 +1008,65 @@ mod egress {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(lines.try_recv().is_err(), "nothing was sent");
         child.kill9().await.unwrap();
+    }
+}
+
+mod explainer {
+    use super::*;
+
+    /// A stranger's deep, wide JSON body with a forged Stripe signature: before issue 16 the
+    /// explainer pretty-printed it (hundreds of MB, seconds of a processor's time).
+    #[tokio::test]
+    async fn a_strangers_deep_body_is_judged_without_being_explained() {
+        let server = TestServer::start().await.unwrap();
+        let ep = server.admin.create_endpoint("stripe").await.unwrap();
+        server
+            .admin
+            .graphql(
+                "mutation($id: ID!) { updateEndpoint(input: {id: $id, verification: {provider: \"stripe\", secrets: [{label: \"current\", value: \"whsec_right\"}]}}) { id } }",
+                json!({ "id": ep.id }),
+            )
+            .await
+            .unwrap();
+        let depth = 100;
+        let mut body = "[".repeat(depth);
+        body.push_str(&"1,".repeat(450_000));
+        body.push('1');
+        body.push_str(&"]".repeat(depth));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let started = Instant::now();
+        let resp = reqwest::Client::new()
+            .post(&ep.url)
+            .header("Stripe-Signature", format!("t={now},v1={}", "ab".repeat(32)))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let id = common::id_from_body(&resp.text().await.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let v = loop {
+            let c = server
+                .admin
+                .graphql(
+                    "query($id: ID!) { capture(id: $id) { verification { verdict reason } } }",
+                    json!({ "id": id }),
+                )
+                .await
+                .unwrap();
+            if !c["capture"]["verification"].is_null() {
+                break c["capture"]["verification"].clone();
+            }
+            assert!(Instant::now() < deadline, "not verified in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(v["verdict"], "INVALID_SIGNATURE", "{v}");
+        let reason = v["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("nested 100 levels deep (limit 64)"),
+            "the reason says why nothing was explained: {reason}"
+        );
+        println!("deep body verified {:?} after it was sent", started.elapsed());
+        server.stop().await.unwrap();
     }
 }
 

@@ -115,14 +115,7 @@ fn security_headers(req: &HeaderMap, h: &mut HeaderMap) {
     let csp = csp
         .replace("; require-trusted-types-for 'script'; trusted-types 'none'", "")
         .replace("font-src 'self'", "font-src 'self' data:");
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    crate::ui::page_headers(h, &csp);
 }
 
 #[cfg(test)]

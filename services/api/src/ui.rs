@@ -166,7 +166,12 @@ fn not_found(req: &HeaderMap) -> Response {
 }
 
 fn security_headers(req: &HeaderMap, h: &mut HeaderMap) {
-    if let Ok(v) = HeaderValue::from_str(&content_security_policy(req.get(header::HOST))) {
+    page_headers(h, &content_security_policy(req.get(header::HOST)));
+}
+
+/// The headers every page of this origin gets, with its policy `csp`.
+pub(crate) fn page_headers(h: &mut HeaderMap, csp: &str) {
+    if let Ok(v) = HeaderValue::from_str(csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

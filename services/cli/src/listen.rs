@@ -612,14 +612,7 @@ impl Forwarder<'_> {
             let outcome = Outcome::refused(format!(
                 "not forwarded: the capture path `{path}` climbs above --forward-to's path through `..` segments"
             ));
-            self.out.text(&format!(
-                "{} {} {} -> {}: {}{missed_note}\n",
-                c.id,
-                c.method,
-                format::escape_text(&c.path, false),
-                url,
-                describe(&outcome)
-            ))?;
+            self.out.text(&line(c, &url, "", &outcome, missed_note))?;
             self.report(&q, &url, hookmetry_core::Timestamp::now(), &outcome, true).await;
             return Ok(());
         }
@@ -627,14 +620,7 @@ impl Forwarder<'_> {
             let started_at = hookmetry_core::Timestamp::now();
             let outcome = self.attempt(&c.method, &url, &headers, &body).await;
             let last = outcome.error.is_none() || number == self.plan.max_attempts;
-            self.out.text(&format!(
-                "{} {} {} -> {}: attempt {number}: {}{missed_note}\n",
-                c.id,
-                c.method,
-                format::escape_text(&c.path, false),
-                url,
-                describe(&outcome)
-            ))?;
+            self.out.text(&line(c, &url, &format!("attempt {number}: "), &outcome, missed_note))?;
             self.report(&q, &url, started_at, &outcome, last).await;
             if outcome.error.is_none() {
                 return Ok(());
@@ -735,6 +721,11 @@ fn error_name(kind: FailureKind) -> &'static str {
         FailureKind::Reset => "RESET",
         FailureKind::Unsendable | FailureKind::Protocol | FailureKind::TooManyRedirects => "OTHER",
     }
+}
+
+/// One output line: the capture, where it went, and what happened.
+fn line(c: &Capture, url: &Url, attempt: &str, o: &Outcome, note: &str) -> String {
+    format!("{} {} {} -> {url}: {attempt}{}{note}\n", c.id, c.method, format::escape_text(&c.path, false), describe(o))
 }
 
 fn describe(o: &Outcome) -> String {
