@@ -1061,8 +1061,10 @@ mod explainer {
         };
         assert_eq!(v["verdict"], "INVALID_SIGNATURE", "{v}");
         let reason = v["reason"].as_str().unwrap();
+        // On a loaded machine the 50 ms budget may end the search before the JSON variants are
+        // reached; either way the reason says the explanation was cut short, and why.
         assert!(
-            reason.contains("nested 100 levels deep (limit 64)"),
+            reason.contains("nested 100 levels deep (limit 64)") || reason.contains("time budget"),
             "the reason says why nothing was explained: {reason}"
         );
         println!("deep body verified {:?} after it was sent", started.elapsed());
