@@ -839,8 +839,15 @@ mod sharing {
             .await
             .unwrap();
         slow.write_all(b"{").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let resp = reqwest::Client::new().post(&ours.url).body(vec![b'x'; 1000]).send().await.unwrap();
+        // Refused as soon as the server has read the slow request's head.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let resp = loop {
+            let resp = reqwest::Client::new().post(&ours.url).body(vec![b'x'; 1000]).send().await.unwrap();
+            if resp.status() == 503 || Instant::now() > deadline {
+                break resp;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(resp.status(), 503);
         assert!(resp.headers().contains_key("retry-after"));
         assert!(resp.text().await.unwrap().contains("ingest.team_inflight_bytes"));
