@@ -812,9 +812,16 @@ mod sharing {
         ws2.subscribe("subscription($e: ID!) { captureReceived(endpointId: $e) { id } }", json!({ "e": theirs.id }))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        post(&theirs.url, "{}").await;
-        let msg = ws2.next_message(Duration::from_secs(5)).await.unwrap().expect("the other team's capture");
+        // A capture sent before the subscription is registered is not live for it: send until
+        // one arrives.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let msg = loop {
+            post(&theirs.url, "{}").await;
+            if let Some(msg) = ws2.next_message(Duration::from_millis(500)).await.unwrap() {
+                break msg;
+            }
+            assert!(Instant::now() < deadline, "the other team's subscription got nothing");
+        };
         assert!(matches!(msg, WsMessage::Next { .. }) && msg.first_error().is_none(), "{msg:?}");
         server.stop().await.unwrap();
     }
