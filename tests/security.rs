@@ -610,6 +610,35 @@ mod cost {
     }
 
     #[tokio::test]
+    async fn endpoints_and_tokens_per_team_are_bounded() {
+        let server =
+            TestServer::start_with_settings(&[("api.max_endpoints_per_team", "2"), ("api.max_tokens_per_team", "2")])
+                .await
+                .unwrap();
+        let editor = token(&server.admin, "EDITOR", "editor").await.0;
+        editor.create_endpoint("one").await.unwrap();
+        editor.create_endpoint("two").await.unwrap();
+        let (code, message) =
+            refusal(&editor, "mutation { createEndpoint(input: {name: \"three\"}) { id } }", json!({})).await;
+        assert_eq!(code, "LIMIT_EXCEEDED", "{message}");
+        assert!(message.contains("api.max_endpoints_per_team"), "{message}");
+        assert_eq!(
+            editor.graphql("{ endpoints { id } }", json!({})).await.unwrap()["endpoints"].as_array().unwrap().len(),
+            2
+        );
+        // The admin token and the editor's make two live tokens.
+        let (code, message) = refusal(
+            &server.admin,
+            "mutation { createToken(input: {role: VIEWER, name: \"third\"}) { secret } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(code, "LIMIT_EXCEEDED", "{message}");
+        assert!(message.contains("api.max_tokens_per_team"), "{message}");
+        server.stop().await.unwrap();
+    }
+
+    #[tokio::test]
     async fn aliased_pages_of_bodies_are_costed() {
         let server = TestServer::start().await.unwrap();
         let ep = server.admin.create_endpoint("aliases").await.unwrap();

@@ -72,6 +72,9 @@ pub struct ApiSettings {
     pub own_base_urls: Vec<String>,
     /// Names `hookmetry listen --name` may use per endpoint.
     pub max_listeners_per_endpoint: usize,
+    /// Endpoints and unrevoked tokens one team may have.
+    pub max_endpoints_per_team: usize,
+    pub max_tokens_per_team: usize,
     /// Bytes of bodies one response may hold (see budget.rs).
     pub max_response_bytes: u64,
     /// `ingest.max_body_bytes`: what a capture read by id is charged before its size is known.

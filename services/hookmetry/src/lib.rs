@@ -163,6 +163,8 @@ pub async fn run_roles(
                 separate_capture_origin: config.split_hosts().is_some(),
                 own_base_urls: config.own_base_urls(),
                 max_listeners_per_endpoint: config.api.max_listeners_per_endpoint,
+                max_endpoints_per_team: config.api.max_endpoints_per_team,
+                max_tokens_per_team: config.api.max_tokens_per_team,
                 // A single capture view must always fit.
                 max_response_bytes: config.api.max_response_bytes.0.max(2 * config.ingest.max_body_bytes.0),
                 max_body_bytes: config.ingest.max_body_bytes.0,

@@ -136,6 +136,14 @@ impl EndpointMutation {
         let a = Access::of(c);
         let team = a.team("teamId", input.team_id.as_ref()).await?;
         a.require(team.id, Role::Editor, "create endpoints (needs EDITOR)")?;
+        // Every list a query can read is bounded (docs/security.md).
+        let max = a.ctx.settings.max_endpoints_per_team;
+        let count = a.ctx.store.endpoints(team.id).await?.len();
+        if count >= max {
+            return Err(ApiError::LimitExceeded(format!(
+                "this team already has {count} endpoints (api.max_endpoints_per_team); delete one first"
+            )));
+        }
         let endpoint = Endpoint {
             id: EndpointId::new(),
             team_id: team.id,

@@ -133,6 +133,14 @@ impl TeamMutation {
         let a = Access::of(c);
         let team = a.team("teamId", input.team_id.as_ref()).await?;
         a.require(team.id, Role::Admin, "create tokens (needs ADMIN)")?;
+        // Every list a query can read is bounded (docs/security.md).
+        let max = a.ctx.settings.max_tokens_per_team;
+        let live = a.ctx.store.tokens(team.id).await?.iter().filter(|t| !t.revoked).count();
+        if live >= max {
+            return Err(ApiError::LimitExceeded(format!(
+                "this team already has {live} tokens (api.max_tokens_per_team); revoke one first"
+            )));
+        }
         let secret = new_api_token();
         let token = ApiToken {
             id: TokenId::new(),

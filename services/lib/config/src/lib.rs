@@ -152,6 +152,8 @@ pub struct ApiConfig {
     pub session_recheck: HumanDuration,
     pub max_listeners_per_endpoint: usize,
     pub max_response_bytes: ByteSize,
+    pub max_endpoints_per_team: usize,
+    pub max_tokens_per_team: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -405,6 +407,14 @@ impl Config {
                 "api.session_recheck",
                 format!("must be between 100ms and 10s, got {:?}", a.session_recheck.0),
             ));
+        }
+        for (key, value) in [
+            ("api.max_endpoints_per_team", a.max_endpoints_per_team),
+            ("api.max_tokens_per_team", a.max_tokens_per_team),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                return Err((key, format!("must be between 1 and 1000000, got {value}")));
+            }
         }
         if !(1..=10_000).contains(&a.max_listeners_per_endpoint) {
             return Err((
