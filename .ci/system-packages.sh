@@ -7,7 +7,7 @@
 #   chromium, fonts-dejavu-core   the web inspector's browser test (.ci/browser.sh)
 #   prometheus, python3-yaml      promtool and the PromQL checks (.ci/promql-check.sh)
 #   python3-venv                  the Helm chart checks' tools (.ci/helm-check.sh)
-#   g++                           libFuzzer, built by the fuzz step (services/lib/verify/fuzz/run.sh)
+#   g++                           libFuzzer, built by the fuzz step (.ci/fuzz.sh)
 #   curl, nodejs, npm             the export and GraphQL client suites
 set -euo pipefail
 

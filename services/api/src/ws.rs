@@ -61,8 +61,10 @@ async fn serve(api: Arc<Api>, socket: WebSocket, protocol: WebSocketProtocols, f
         stream
             .take_while(move |frame| {
                 if let Err(e) = frame {
-                    // axum reports the size limit only in the error's text.
-                    if e.to_string().to_ascii_lowercase().contains("too") {
+                    // axum reports the size limit only in the error's text ("Space limit
+                    // exceeded: Message too long: …" / "… frame too big").
+                    let text = e.to_string().to_ascii_lowercase();
+                    if text.contains("too long") || text.contains("too big") {
                         too_big.store(true, Ordering::Release);
                     }
                 }
