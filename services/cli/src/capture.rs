@@ -14,8 +14,6 @@ use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct CaptureArgs {
-    #[command(flatten)]
-    pub connection: Connection,
     #[command(subcommand)]
     pub command: CaptureCommand,
 }
@@ -45,8 +43,8 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
-pub(crate) async fn run(args: CaptureArgs, out: &mut Output) -> Result<(), CliError> {
-    let client = Client::new(&args.connection)?;
+pub(crate) async fn run(args: CaptureArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
+    let client = Client::new(conn)?;
     let CaptureCommand::Show(show) = args.command;
     let id = show.id.trim();
     if show.raw {

@@ -14,17 +14,24 @@ use crate::error::{self, CliError};
 /// because this crate sits below the server crate.
 pub const LOCAL_ADMIN_TOKEN: &str = "hookmetry-data/admin-token";
 
-/// How to reach the server; accepted before or after the subcommand's own arguments.
-#[derive(Debug, Clone, clap::Args)]
+/// How to reach the server, accepted anywhere on the command line (`hookmetry --profile work
+/// tail x`, `hookmetry tail x --url …`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Connection {
-    /// Base URL of the Hookmetry server.
-    #[arg(long, env = "HOOKMETRY_URL", default_value = "http://127.0.0.1:8080", global = true, display_order = 100)]
-    pub url: String,
-    /// API token. Without one, a server on this machine is tried with
+    /// Base URL of the Hookmetry server [default: the profile's, else http://127.0.0.1:8080].
+    #[arg(long, env = "HOOKMETRY_URL", global = true, display_order = 100)]
+    pub url: Option<String>,
+    /// API token [default: the profile's]. Without one, a server on this machine is tried with
     /// ./hookmetry-data/admin-token (the admin token a first `hookmetry serve` wrote there).
     #[arg(long, env = "HOOKMETRY_TOKEN", hide_env_values = true, global = true, display_order = 101)]
     pub token: Option<String>,
+    /// Profile saved by `hookmetry login` [default: the one marked default].
+    #[arg(long, env = "HOOKMETRY_PROFILE", global = true, display_order = 102)]
+    pub profile: Option<String>,
 }
+
+/// Where an unconfigured CLI looks for a server.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 /// The server's base URL, checked: `http(s)://host[:port][/prefix]`, no trailing slash.
 pub(crate) fn parse_base_url(raw: &str) -> Result<Url, CliError> {
@@ -62,16 +69,88 @@ fn is_loopback(url: &Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Where the token came from, for the note on stderr.
-#[derive(Debug, PartialEq, Eq)]
+/// Where the token came from: said when the server refuses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokenSource {
     Given,
+    Profile { name: String, file: PathBuf },
     LocalFile(PathBuf),
 }
 
-/// The token to send: `--token`/HOOKMETRY_TOKEN, else the local admin-token file when the server
-/// is on this machine. A remote URL never gets the local admin token, which is the instance's
-/// master key.
+impl TokenSource {
+    /// The sentence for a token `url` refused with `reason`: which token it was and what to do.
+    pub fn explain(&self, url: &str, reason: &str) -> String {
+        match self {
+            TokenSource::Given => {
+                format!("the token from --token or HOOKMETRY_TOKEN was not accepted by {url} ({reason})")
+            }
+            TokenSource::Profile { name, file } => format!(
+                "the token of profile `{name}` (in {}) was not accepted by {url} ({reason}); \
+                 `hookmetry login --profile {name}` saves a new one",
+                file.display()
+            ),
+            TokenSource::LocalFile(path) => format!(
+                "the admin token in ./{} (written by a `hookmetry serve` started in this folder) was not accepted by \
+                 {url} ({reason}): that server has another data dir; pass --token, or save a token with \
+                 `hookmetry login --url {url}`",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// The URL and token a command uses, and where the token came from.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    pub url: Url,
+    pub token: String,
+    pub source: TokenSource,
+}
+
+/// Picks the server and token: flags and environment first, then the profile (its token only
+/// for its own URL: a token is never sent to a server it was not saved for), then, for a server
+/// on this machine, the local admin-token file.
+pub(crate) fn resolve(
+    conn: &Connection,
+    profiles_file: Option<&Path>,
+    local_file: &Path,
+) -> Result<Resolved, CliError> {
+    let profiles = match profiles_file {
+        Some(f) => crate::profile::Profiles::load(f)?,
+        None => crate::profile::Profiles::default(),
+    };
+    let profile = match conn.profile.as_deref().map(crate::profile::validate_name).transpose()? {
+        Some(name) => match profiles.profiles.get(&name) {
+            Some(p) => Some((name, p)),
+            None => {
+                let file = profiles_file.map_or("the profiles file".into(), |f| f.display().to_string());
+                return Err(CliError::Usage(format!(
+                    "no profile `{name}` in {file}; `hookmetry login --profile {name} --url <URL>` makes it"
+                )));
+            }
+        },
+        None => profiles.default.as_ref().and_then(|n| profiles.profiles.get(n).map(|p| (n.clone(), p))),
+    };
+    let url = match (conn.url.as_deref(), &profile) {
+        (Some(u), _) => parse_base_url(u)?,
+        (None, Some((_, p))) => parse_base_url(&p.url)?,
+        (None, None) => parse_base_url(DEFAULT_URL)?,
+    };
+    if let Some(t) = conn.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok(Resolved { url, token: t.to_string(), source: TokenSource::Given });
+    }
+    if let Some((name, p)) = &profile
+        && parse_base_url(&p.url).is_ok_and(|u| u == url)
+    {
+        let file = profiles_file.map(Path::to_path_buf).unwrap_or_default();
+        return Ok(Resolved { url, token: p.token.clone(), source: TokenSource::Profile { name: name.clone(), file } });
+    }
+    let (token, source) = resolve_token(None, &url, local_file)?;
+    Ok(Resolved { url, token, source })
+}
+
+/// The token to send: the one given, else the local admin-token file when the server is on this
+/// machine. A remote URL never gets the local admin token, which is the instance's master key.
 pub(crate) fn resolve_token(
     given: Option<&str>,
     url: &Url,
@@ -101,23 +180,30 @@ pub(crate) struct Client {
     pub base: String,
     pub base_url: Url,
     pub token: String,
+    pub source: TokenSource,
 }
 
 impl Client {
     pub fn new(conn: &Connection) -> Result<Self, CliError> {
-        let base_url = parse_base_url(&conn.url)?;
-        let (token, source) = resolve_token(conn.token.as_deref(), &base_url, Path::new(LOCAL_ADMIN_TOKEN))?;
-        if let TokenSource::LocalFile(path) = source {
+        let profiles = crate::profile::path();
+        let Resolved { url: base_url, token, source } =
+            resolve(conn, profiles.as_deref(), Path::new(LOCAL_ADMIN_TOKEN))?;
+        if let TokenSource::LocalFile(path) = &source {
             eprintln!("note: no token given; using the admin token in ./{}", path.display());
         }
+        Self::with(base_url, token, source)
+    }
+
+    /// A client for exactly this URL and token.
+    pub fn with(base_url: Url, token: String, source: TokenSource) -> Result<Self, CliError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("hookmetry-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             // No overall limit: a capture with a large body takes as long as the network needs.
             .read_timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| CliError::Transport { url: conn.url.clone(), reason: error::root_reason(&e) })?;
-        Ok(Self { http, base: base_string(&base_url), base_url, token })
+            .map_err(|e| CliError::Transport { url: base_string(&base_url), reason: error::root_reason(&e) })?;
+        Ok(Self { http, base: base_string(&base_url), base_url, token, source })
     }
 
     /// `data` of a query, deserialized into `T`, or the error as a sentence.
@@ -132,7 +218,15 @@ impl Client {
             .map_err(|e| error::from_reqwest(&self.base, &e))?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(|e| error::from_reqwest(&self.base, &e))?;
-        error::decode_response(&self.base, status, &body)
+        error::decode_response(&self.base, status, &body).map_err(|e| self.explain(e))
+    }
+
+    /// `e` with the token's origin when the server refused the token.
+    pub fn explain(&self, e: CliError) -> CliError {
+        match e {
+            CliError::Unauthorized(reason) => CliError::Rejected(self.source.explain(&self.base, &reason)),
+            e => e,
+        }
     }
 
     /// `ws(s)://…/graphql/ws` for subscriptions.
@@ -165,7 +259,7 @@ mod tests {
 
     #[test]
     fn ws_url_follows_the_scheme() {
-        let conn = |url: &str| Connection { url: url.into(), token: Some("t".into()) };
+        let conn = |url: &str| Connection { url: Some(url.into()), token: Some("t".into()), profile: None };
         assert_eq!(Client::new(&conn("http://127.0.0.1:8080")).unwrap().ws_url(), "ws://127.0.0.1:8080/graphql/ws");
         assert_eq!(Client::new(&conn("https://h.example/hm/")).unwrap().ws_url(), "wss://h.example/hm/graphql/ws");
     }

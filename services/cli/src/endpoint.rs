@@ -11,8 +11,6 @@ use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct EndpointArgs {
-    #[command(flatten)]
-    pub connection: Connection,
     #[command(subcommand)]
     pub command: EndpointCommand,
 }
@@ -49,8 +47,8 @@ pub enum EndpointCommand {
     },
 }
 
-pub(crate) async fn run(args: EndpointArgs, out: &mut Output) -> Result<(), CliError> {
-    let client = Client::new(&args.connection)?;
+pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
+    let client = Client::new(conn)?;
     match args.command {
         EndpointCommand::Create { name, team, json } => {
             #[derive(Deserialize)]

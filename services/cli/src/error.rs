@@ -9,8 +9,8 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(
-        "no API token: pass `--token <token>` or set HOOKMETRY_TOKEN (a server's first start writes an admin token \
-         to <data dir>/admin-token)"
+        "no API token: run `hookmetry login --url <URL>` once, or pass `--token <token>` / set HOOKMETRY_TOKEN (a \
+         server's first start writes an admin token to <data dir>/admin-token)"
     )]
     NoToken,
     #[error("`--url` {0}")]
@@ -25,6 +25,9 @@ pub enum CliError {
     Transport { url: String, reason: String },
     #[error("the token was not accepted: {0}")]
     Unauthorized(String),
+    /// [`CliError::Unauthorized`] with where the token came from and what to do.
+    #[error("{0}")]
+    Rejected(String),
     /// An error the server explained; its message is already a sentence.
     #[error("{message}")]
     Server { code: Option<String>, message: String },
@@ -48,7 +51,7 @@ impl CliError {
     pub fn code(&self) -> Option<&str> {
         match self {
             CliError::Server { code, .. } => code.as_deref(),
-            CliError::Unauthorized(_) => Some("UNAUTHENTICATED"),
+            CliError::Unauthorized(_) | CliError::Rejected(_) => Some("UNAUTHENTICATED"),
             _ => None,
         }
     }

@@ -5,8 +5,11 @@
 //! 0 success (Ctrl-C ending `tail` or `listen` included), 1 a server or user error; clap exits with 2 on
 //! usage errors before [`run`] is called.
 //!
-//! The server is `--url` / HOOKMETRY_URL (default `http://127.0.0.1:8080`), the token `--token` /
-//! HOOKMETRY_TOKEN, falling back to `./hookmetry-data/admin-token` for a server on this machine.
+//! The server is `--url` / HOOKMETRY_URL, the token `--token` / HOOKMETRY_TOKEN, both accepted
+//! anywhere on the command line; without them the profile `hookmetry login` saved (`--profile` /
+//! HOOKMETRY_PROFILE, else the default one), else `http://127.0.0.1:8080` with the admin token a
+//! local `hookmetry serve` wrote to `./hookmetry-data/admin-token`. A refused token is reported
+//! with where it came from.
 
 use std::process::ExitCode;
 
@@ -17,8 +20,10 @@ mod error;
 mod format;
 mod history;
 mod listen;
+mod login;
 mod model;
 mod output;
+mod profile;
 mod replay;
 mod sign;
 mod tail;
@@ -28,6 +33,7 @@ pub use client::{Connection, LOCAL_ADMIN_TOKEN};
 pub use endpoint::{EndpointArgs, EndpointCommand};
 pub use error::CliError;
 pub use listen::ListenArgs;
+pub use login::{LoginArgs, LogoutArgs, WhoamiArgs};
 pub use replay::ReplayArgs;
 pub use sign::SignArgs;
 pub use tail::TailArgs;
@@ -35,6 +41,13 @@ pub use tail::TailArgs;
 /// The client subcommands of `hookmetry`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Save a server URL and token as a profile (in the user's config dir, 0600) so later
+    /// commands need no `--url`/`--token`; `--profile NAME` keeps several.
+    Login(LoginArgs),
+    /// Remove a saved profile (the default one unless `--profile` names another).
+    Logout(LogoutArgs),
+    /// Show which server, token, team and role commands use now, and where the token came from.
+    Whoami(WhoamiArgs),
     /// Create, list and delete endpoints (capture URLs).
     Endpoint(EndpointArgs),
     /// Print an endpoint's captures as they arrive, one line each (`--json` for full records).
@@ -50,8 +63,9 @@ pub enum Command {
     Listen(ListenArgs),
 }
 
-/// Runs `command`, reports any error on stderr, and returns the process exit code.
-pub fn run(command: Command) -> ExitCode {
+/// Runs `command` against the server `conn` names, reports any error on stderr, and returns the
+/// process exit code.
+pub fn run(command: Command, conn: &Connection) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -59,7 +73,7 @@ pub fn run(command: Command) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(command)) {
+    match runtime.block_on(execute(command, conn)) {
         Ok(()) => ExitCode::SUCCESS,
         // `hookmetry tail | head -3`: the reader had enough, which is not a failure.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
@@ -71,14 +85,17 @@ pub fn run(command: Command) -> ExitCode {
 }
 
 /// Runs `command`, writing results to stdout; the error is left to the caller to report.
-pub async fn execute(command: Command) -> Result<(), CliError> {
+pub async fn execute(command: Command, conn: &Connection) -> Result<(), CliError> {
     let mut out = output::Output::stdout();
     match command {
-        Command::Endpoint(args) => endpoint::run(args, &mut out).await,
-        Command::Tail(args) => tail::run(args, &mut out).await,
-        Command::Capture(args) => capture::run(args, &mut out).await,
+        Command::Login(args) => login::login(args, conn, &mut out).await,
+        Command::Logout(args) => login::logout(args, conn, &mut out),
+        Command::Whoami(args) => login::whoami(args, conn, &mut out).await,
+        Command::Endpoint(args) => endpoint::run(args, conn, &mut out).await,
+        Command::Tail(args) => tail::run(args, conn, &mut out).await,
+        Command::Capture(args) => capture::run(args, conn, &mut out).await,
         Command::Sign(args) => sign::run(*args, &mut out),
-        Command::Replay(args) => replay::run(args, &mut out).await,
-        Command::Listen(args) => listen::run(args, &mut out).await,
+        Command::Replay(args) => replay::run(args, conn, &mut out).await,
+        Command::Listen(args) => listen::run(args, conn, &mut out).await,
     }
 }

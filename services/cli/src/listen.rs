@@ -42,8 +42,6 @@ use crate::tail::{self, Backoff, End, PING_EVERY, SETTLE, SILENCE_LIMIT, Step};
 
 #[derive(Debug, clap::Args)]
 pub struct ListenArgs {
-    #[command(flatten)]
-    pub connection: Connection,
     /// Endpoint id, or the exact name of one endpoint of the team.
     pub endpoint: String,
     /// Team whose names `<ENDPOINT>` is looked up in [default: the token's team].
@@ -260,9 +258,9 @@ struct Queued {
     missed: bool,
 }
 
-pub(crate) async fn run(args: ListenArgs, out: &mut Output) -> Result<(), CliError> {
+pub(crate) async fn run(args: ListenArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
     let plan = Plan::of(&args)?;
-    let client = Client::new(&args.connection)?;
+    let client = Client::new(conn)?;
     let endpoint = endpoint::resolve(&client, &args.endpoint, args.team.as_deref()).await?;
     // Forwarding into a capture URL of the same server would capture every forward again.
     let capture_base = endpoint.url.rsplit_once("/h/").map_or(endpoint.url.as_str(), |(base, _)| base).to_string();

@@ -13,8 +13,6 @@ use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    #[command(flatten)]
-    pub connection: Connection,
     /// Capture id (the last column of `hookmetry tail`).
     pub capture_id: String,
     /// Where to send it; the capture's path and query are appended to this URL's path.
@@ -63,8 +61,8 @@ struct Attempt {
     response_body_text: Option<String>,
 }
 
-pub(crate) async fn run(args: ReplayArgs, out: &mut Output) -> Result<(), CliError> {
-    let client = Client::new(&args.connection)?;
+pub(crate) async fn run(args: ReplayArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
+    let client = Client::new(conn)?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Created {

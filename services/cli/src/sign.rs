@@ -25,9 +25,10 @@ pub struct SignArgs {
     /// Unix seconds to sign with; default now.
     #[arg(long)]
     timestamp: Option<i64>,
-    /// The URL the request goes to, for schemes that sign it (Twilio, Square, HubSpot).
-    #[arg(long, default_value = "http://127.0.0.1:3000/")]
-    url: String,
+    /// The full URL the request is sent to, for schemes that sign it (Twilio, Square, HubSpot;
+    /// `--list` marks them): required for those.
+    #[arg(long = "target-url", value_name = "URL")]
+    target_url: Option<String>,
     #[arg(long, default_value = "POST")]
     method: String,
     /// Message id for schemes that sign one (Standard Webhooks, Twitch).
@@ -112,10 +113,21 @@ pub(crate) fn run(args: SignArgs, out: &mut Output) -> Result<(), CliError> {
         timestamp_header: args.timestamp_header.clone(),
         id_header: args.id_header.clone(),
     });
+    let url_bound = hookmetry_verify::providers().iter().any(|p| p.id == provider && p.url_bound);
+    let url = match (&args.target_url, url_bound) {
+        (Some(u), _) => u.trim().to_string(),
+        (None, false) => String::new(),
+        (None, true) => {
+            return Err(CliError::Usage(format!(
+                "`{provider}` signs the URL the request is sent to: pass `--target-url`, e.g. the endpoint's capture URL \
+                 or http://localhost:3000/hook"
+            )));
+        }
+    };
     let timestamp = args.timestamp.unwrap_or_else(|| hookmetry_core::Timestamp::now().micros().div_euclid(1_000_000));
     let input = hookmetry_verify::SignInput {
         method: &args.method,
-        url: &args.url,
+        url: &url,
         body: &body,
         timestamp,
         id: args.id.as_deref(),

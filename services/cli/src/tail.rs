@@ -33,8 +33,6 @@ use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct TailArgs {
-    #[command(flatten)]
-    pub connection: Connection,
     /// Endpoint id, or the exact name of one endpoint of the team.
     pub endpoint: String,
     /// Team whose names `<ENDPOINT>` is looked up in [default: the token's team].
@@ -74,8 +72,8 @@ pub(crate) enum End {
     Dropped(String),
 }
 
-pub(crate) async fn run(args: TailArgs, out: &mut Output) -> Result<(), CliError> {
-    let client = Client::new(&args.connection)?;
+pub(crate) async fn run(args: TailArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
+    let client = Client::new(conn)?;
     let endpoint = endpoint::resolve(&client, &args.endpoint, args.team.as_deref()).await?;
     let mut tail = Tail {
         client,
@@ -341,9 +339,11 @@ pub(crate) async fn connect(client: &Client) -> Result<Ws, End> {
             let body = resp.body().clone().unwrap_or_default();
             Err(match status {
                 401 | 403 => End::Fatal(
-                    error::decode_response::<Value>(base, status, &body)
-                        .err()
-                        .unwrap_or_else(|| error::unauthorized(&format!("HTTP {status}"))),
+                    client.explain(
+                        error::decode_response::<Value>(base, status, &body)
+                            .err()
+                            .unwrap_or_else(|| error::unauthorized(&format!("HTTP {status}"))),
+                    ),
                 ),
                 404 => End::Fatal(CliError::Protocol {
                     url: base.clone(),
@@ -377,7 +377,7 @@ pub(crate) async fn handshake(client: &Client, ws: &mut Ws) -> Result<(), End> {
                 Some(Ok(Message::Close(frame))) => {
                     let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
                     return Err(if reason.starts_with("not authenticated") {
-                        End::Fatal(error::unauthorized(&reason))
+                        End::Fatal(client.explain(error::unauthorized(&reason)))
                     } else {
                         End::Dropped(closed_because(&reason))
                     });

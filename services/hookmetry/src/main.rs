@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The server the client commands talk to (global: accepted before or after the command).
+    #[command(flatten)]
+    connection: hookmetry_cli::Connection,
 }
 
 #[derive(Subcommand)]
@@ -111,7 +114,16 @@ fn parse_roles(s: &str) -> Result<hookmetry::Roles, String> {
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    let command = cli.command.unwrap_or_else(|| {
+        // `cargo run --release` lands here: say what runs, and where its data and token go, so
+        // nobody mistakes this folder's ./hookmetry-data for another server's.
+        eprintln!(
+            "note: no command given, so this is `hookmetry serve` with its data in ./hookmetry-data (see \
+             `hookmetry --help` for the client commands)"
+        );
+        Command::Serve(ServeArgs::default())
+    });
+    match command {
         Command::Defaults => print!("{}", hookmetry_config::DEFAULTS_TOML),
         Command::Schema => print!("{}", hookmetry_api::sdl()),
         Command::Serve(args) => serve(args, None)?,
@@ -124,7 +136,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate(args)?,
         Command::AdminToken(args) => admin_token(args)?,
         // The client reports its own errors as sentences and picks the exit code.
-        Command::Client(cmd) => return Ok(hookmetry_cli::run(cmd)),
+        Command::Client(cmd) => return Ok(hookmetry_cli::run(cmd, &cli.connection)),
     }
     Ok(ExitCode::SUCCESS)
 }
