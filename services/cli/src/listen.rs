@@ -756,7 +756,7 @@ mod tests {
             #[command(flatten)]
             listen: ListenArgs,
         }
-        let mut argv = vec!["hookmetry", "ep", "--token", "t"];
+        let mut argv = vec!["hookmetry", "ep"];
         argv.extend_from_slice(extra);
         let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
         Plan::of(&cli.listen)
