@@ -79,6 +79,18 @@ id_type!(
 );
 
 impl CaptureId {
+    /// The lowest id of a capture received at `at` or later: a UUIDv7 with `at`'s milliseconds
+    /// and no random bits, so every capture id made at or after `at` sorts above it.
+    pub fn floor_at(at: crate::Timestamp) -> Self {
+        let millis = u64::try_from(at.micros().div_euclid(1_000)).unwrap_or(0);
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        // Version 7, RFC 4122 variant.
+        bytes[6] = 0x70;
+        bytes[8] = 0x80;
+        Self(Uuid::from_bytes(bytes))
+    }
+
     /// Milliseconds since the Unix epoch embedded in the UUIDv7.
     pub fn unix_millis(&self) -> Option<u64> {
         self.0.get_timestamp().map(|ts| {
@@ -91,6 +103,16 @@ impl CaptureId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_floor_sorts_below_every_later_id_and_above_earlier_ones() {
+        let before = CaptureId::new();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let floor = CaptureId::floor_at(crate::Timestamp::now());
+        let after = CaptureId::new();
+        assert!(before < floor && floor <= after, "{before} < {floor} <= {after}");
+        assert_eq!(floor.0.get_version_num(), 7);
+    }
 
     #[test]
     fn ids_are_time_ordered() {

@@ -69,6 +69,7 @@ pub async fn run_all(h: &dyn StoreHarness) {
     listener_cursors_only_move_forward_per_name(h).await;
     listener_deliveries_keep_their_origin(h).await;
     listener_names_belong_to_the_token_that_claimed_them(h).await;
+    one_process_holds_a_listener_lease_at_a_time(h).await;
     restart_keeps_everything(h).await;
     health_is_ok(h).await;
 }
@@ -1205,6 +1206,70 @@ pub async fn listener_names_belong_to_the_token_that_claimed_them(h: &dyn StoreH
     assert_eq!(store.claim_listener(ep.id, "laptop", bob, 1, at).await.unwrap(), Owned, "claims deleted");
     assert_eq!(store.claim_listener(ep.id, "ci", alice, 1, at).await.unwrap(), Full { limit: 1 }, "and counted anew");
     assert_eq!(store.claim_listener(other.id, "laptop", alice, 1, at).await.unwrap(), Taken { owner: bob });
+}
+
+pub async fn one_process_holds_a_listener_lease_at_a_time(h: &dyn StoreHarness) {
+    use crate::{LeaseOutcome, ListenerLease};
+    let store = h.open().await;
+    let team = new_team(&store, "listener leases").await;
+    let ep = new_endpoint(team.id, "listener leases");
+    store.create_endpoint(&ep).await.unwrap();
+    let now = Timestamp::now();
+    let secs = |s: i64| Timestamp::from_micros(now.micros() + s * 1_000_000);
+    let lease = |holder: &str, from: Timestamp, to: Timestamp| ListenerLease {
+        holder: holder.into(),
+        description: format!("{holder} pid 1"),
+        acquired_at: from,
+        expires_at: to,
+    };
+    let a = lease("a", now, secs(30));
+    assert_eq!(store.lease_listener(ep.id, "me", &a, now, false).await.unwrap(), LeaseOutcome::Held(a.clone()));
+    let b = lease("b", secs(1), secs(31));
+    assert_eq!(
+        store.lease_listener(ep.id, "me", &b, secs(1), false).await.unwrap(),
+        LeaseOutcome::Busy(a.clone()),
+        "a second process is refused while the first one's lease runs"
+    );
+    let renewed = store.lease_listener(ep.id, "me", &lease("a", secs(10), secs(40)), secs(10), false).await.unwrap();
+    assert_eq!(renewed, LeaseOutcome::Held(lease("a", now, secs(40))), "a renewal keeps when it was acquired");
+    assert_eq!(
+        store.lease_listener(ep.id, "other", &b, secs(1), false).await.unwrap(),
+        LeaseOutcome::Held(b.clone()),
+        "leases are per name"
+    );
+    let c = lease("c", secs(41), secs(71));
+    assert_eq!(
+        store.lease_listener(ep.id, "me", &c, secs(41), false).await.unwrap(),
+        LeaseOutcome::Held(c.clone()),
+        "an expired lease goes to the next process"
+    );
+    let d = lease("d", secs(42), secs(72));
+    assert_eq!(store.lease_listener(ep.id, "me", &d, secs(42), true).await.unwrap(), LeaseOutcome::Held(d.clone()));
+    assert_eq!(
+        store.lease_listener(ep.id, "me", &lease("c", secs(43), secs(73)), secs(43), false).await.unwrap(),
+        LeaseOutcome::Busy(d.clone()),
+        "the process taken over from learns it on its next renewal"
+    );
+    store.release_listener(ep.id, "me", "c").await.unwrap();
+    assert_eq!(
+        store.lease_listener(ep.id, "me", &c, secs(44), false).await.unwrap(),
+        LeaseOutcome::Busy(d.clone()),
+        "only the holder releases"
+    );
+    store.release_listener(ep.id, "me", "d").await.unwrap();
+    let e = lease("e", secs(45), secs(75));
+    assert_eq!(store.lease_listener(ep.id, "me", &e, secs(45), false).await.unwrap(), LeaseOutcome::Held(e));
+    assert!(matches!(
+        store.lease_listener(EndpointId::new(), "me", &a, now, false).await,
+        Err(StoreError::NotFound { entity: "endpoint" })
+    ));
+    store.delete_endpoint(ep.id).await.unwrap();
+    store.create_endpoint(&Endpoint { token: capture_token(), ..ep.clone() }).await.unwrap();
+    assert_eq!(
+        store.lease_listener(ep.id, "me", &a, secs(46), false).await.unwrap(),
+        LeaseOutcome::Held(a),
+        "deleting the endpoint deleted its leases"
+    );
 }
 
 pub async fn health_is_ok(h: &dyn StoreHarness) {

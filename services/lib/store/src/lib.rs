@@ -212,6 +212,27 @@ pub struct ListenerCursor {
     pub updated_at: Timestamp,
 }
 
+/// Which process runs a named listener of an endpoint, until when: one live `hookmetry listen`
+/// per name, renewed while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerLease {
+    /// Made up by the process at start; only it renews or releases the lease.
+    pub holder: String,
+    /// For people: host and process id, e.g. `laptop.local pid 4711`.
+    pub description: String,
+    pub acquired_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What asking for a listener's lease got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// The caller holds it (newly, or renewed) until `expires_at`.
+    Held(ListenerLease),
+    /// Another holder's unexpired lease; nothing changed.
+    Busy(ListenerLease),
+}
+
 /// Who may write under a named listener of an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerClaim {
@@ -345,6 +366,20 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         at: Timestamp,
     ) -> Result<ListenerClaim>;
+
+    /// Takes or renews the lease on listener `name` of `endpoint` for `lease.holder`: granted when
+    /// nobody holds it, the caller already does, the holder's lease expired before `now`, or
+    /// `takeover`. A renewal keeps `acquired_at`. Deleting the endpoint deletes its leases.
+    async fn lease_listener(
+        &self,
+        endpoint: EndpointId,
+        name: &str,
+        lease: &ListenerLease,
+        now: Timestamp,
+        takeover: bool,
+    ) -> Result<LeaseOutcome>;
+    /// Ends `holder`'s lease on the listener; nothing when another holder has it now.
+    async fn release_listener(&self, endpoint: EndpointId, name: &str, holder: &str) -> Result<()>;
 
     /// `Ok` when reads and writes can be expected to succeed.
     async fn health(&self) -> Result<()>;

@@ -180,6 +180,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (endpoint_id, name)
     ) STRICT;
     ",
+    // Version 9: which `hookmetry listen` process runs each named listener, until when, so a
+    // second one with the same name is refused instead of delivering everything twice.
+    "
+    CREATE TABLE listener_leases (
+        endpoint_id BLOB NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        holder      TEXT NOT NULL,
+        description TEXT NOT NULL,
+        acquired_at INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        PRIMARY KEY (endpoint_id, name)
+    ) STRICT;
+    ",
 ];
 
 /// Retention deletes this many captures per write transaction, so other writers (the processor)
@@ -947,6 +960,77 @@ impl Store for SqliteStore {
             })
             .await?;
         claim.ok_or(StoreError::NotFound { entity: "endpoint" })
+    }
+
+    /// Read and write in one write transaction: SQLite's single writer serialises two
+    /// listeners starting at once, so exactly one gets the lease.
+    async fn lease_listener(
+        &self,
+        endpoint: EndpointId,
+        name: &str,
+        lease: &crate::ListenerLease,
+        now: Timestamp,
+        takeover: bool,
+    ) -> Result<crate::LeaseOutcome> {
+        use crate::{LeaseOutcome, ListenerLease};
+        let name = name.to_owned();
+        let mut lease = lease.clone();
+        let outcome = self
+            .write("listener", "lease listener", move |tx| {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
+                    .query_row([endpoint.as_bytes()], |_| Ok(()))
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                let current: Option<ListenerLease> = tx
+                    .prepare_cached(
+                        "SELECT holder, description, acquired_at, expires_at FROM listener_leases \
+                         WHERE endpoint_id = ?1 AND name = ?2",
+                    )?
+                    .query_row((endpoint.as_bytes(), &name), |r| {
+                        Ok(ListenerLease {
+                            holder: r.get(0)?,
+                            description: r.get(1)?,
+                            acquired_at: Timestamp::from_micros(r.get(2)?),
+                            expires_at: Timestamp::from_micros(r.get(3)?),
+                        })
+                    })
+                    .optional()?;
+                match current {
+                    Some(c) if c.holder == lease.holder => lease.acquired_at = c.acquired_at,
+                    Some(c) if c.expires_at > now && !takeover => return Ok(Some(LeaseOutcome::Busy(c))),
+                    _ => {}
+                }
+                tx.prepare_cached(
+                    "INSERT INTO listener_leases (endpoint_id, name, holder, description, acquired_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (endpoint_id, name) DO UPDATE SET \
+                     holder = excluded.holder, description = excluded.description, \
+                     acquired_at = excluded.acquired_at, expires_at = excluded.expires_at",
+                )?
+                .execute((
+                    endpoint.as_bytes(),
+                    &name,
+                    &lease.holder,
+                    &lease.description,
+                    lease.acquired_at.micros(),
+                    lease.expires_at.micros(),
+                ))?;
+                Ok(Some(LeaseOutcome::Held(lease)))
+            })
+            .await?;
+        outcome.ok_or(StoreError::NotFound { entity: "endpoint" })
+    }
+
+    async fn release_listener(&self, endpoint: EndpointId, name: &str, holder: &str) -> Result<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write("listener", "release listener", move |tx| {
+            tx.prepare_cached("DELETE FROM listener_leases WHERE endpoint_id = ?1 AND name = ?2 AND holder = ?3")?
+                .execute((endpoint.as_bytes(), name, holder))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {

@@ -114,6 +114,7 @@ conformance_cases!(
     listener_cursors_only_move_forward_per_name,
     listener_deliveries_keep_their_origin,
     listener_names_belong_to_the_token_that_claimed_them,
+    one_process_holds_a_listener_lease_at_a_time,
     restart_keeps_everything,
     health_is_ok,
 );

@@ -228,6 +228,18 @@ pub const MIGRATIONS: &[&[&str]] = &[
             created_at  bigint,
             PRIMARY KEY ((endpoint_id), name)
         )"],
+    // Version 7: which `hookmetry listen` process runs each named listener, until when. Taken
+    // and renewed with lightweight transactions that compare the holder read before, so two
+    // listeners starting at once cannot both hold a name.
+    &["CREATE TABLE IF NOT EXISTS listener_leases (
+            endpoint_id uuid,
+            name        text,
+            holder      text,
+            description text,
+            acquired_at bigint,
+            expires_at  bigint,
+            PRIMARY KEY ((endpoint_id), name)
+        )"],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -250,6 +262,7 @@ pub const TABLES: &[&str] = &[
     "forwarding_rules",
     "listener_cursors",
     "listeners",
+    "listener_leases",
 ];
 
 // ---- teams ----------------------------------------------------------------------------------
@@ -418,12 +431,28 @@ pub const INSERT_LISTENER: &str =
     "INSERT INTO listeners (endpoint_id, name, owner, created_at) VALUES (?, ?, ?, ?) IF NOT EXISTS";
 pub const DELETE_LISTENERS: &str = "DELETE FROM listeners WHERE endpoint_id = ?";
 
+pub const SELECT_LEASE: &str = "SELECT holder, description, acquired_at, expires_at FROM listener_leases \
+     WHERE endpoint_id = ? AND name = ?";
+/// Not applied, the result carries the existing row, whose `holder` says who has it.
+pub const INSERT_LEASE: &str = "INSERT INTO listener_leases (endpoint_id, name, holder, description, acquired_at, \
+     expires_at) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+/// Compare-and-set on the holder read just before.
+pub const REPLACE_LEASE: &str = "UPDATE listener_leases SET holder = ?, description = ?, acquired_at = ?, \
+     expires_at = ? WHERE endpoint_id = ? AND name = ? IF holder = ?";
+pub const RELEASE_LEASE: &str = "DELETE FROM listener_leases WHERE endpoint_id = ? AND name = ? IF holder = ?";
+pub const DELETE_LEASES: &str = "DELETE FROM listener_leases WHERE endpoint_id = ?";
+
 /// A single-partition read in the store's keyspace at the configured consistency.
 pub const HEALTH: &str = SELECT_SCHEMA_VERSION;
 
 /// Every statement the store prepares, for the sanity checks (and `ScyllaStore::open`, which
 /// prepares each one so a schema mismatch fails at start, not at the first request).
 pub const STATEMENTS: &[&str] = &[
+    SELECT_LEASE,
+    INSERT_LEASE,
+    REPLACE_LEASE,
+    RELEASE_LEASE,
+    DELETE_LEASES,
     SELECT_SCHEMA_VERSION,
     UPSERT_SCHEMA_VERSION,
     INSERT_TEAM,

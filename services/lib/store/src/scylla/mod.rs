@@ -198,6 +198,11 @@ statements! {
     count_listeners = COUNT_LISTENERS,
     insert_listener = INSERT_LISTENER,
     delete_listeners = DELETE_LISTENERS,
+    select_lease = SELECT_LEASE,
+    insert_lease = INSERT_LEASE,
+    replace_lease = REPLACE_LEASE,
+    release_lease = RELEASE_LEASE,
+    delete_leases = DELETE_LEASES,
 }
 
 /// Everything but a lightweight transaction may be retried and speculatively executed: the
@@ -1044,6 +1049,7 @@ impl Store for ScyllaStore {
         s.exec(&s.st.delete_forwarding, (id.0,), what).await?;
         s.exec(&s.st.delete_listener_cursors, (id.0,), what).await?;
         s.exec(&s.st.delete_listeners, (id.0,), what).await?;
+        s.exec(&s.st.delete_leases, (id.0,), what).await?;
         s.lwt(&s.st.delete_endpoint_token, (endpoint.token.as_str(), id.0), what).await?;
         s.exec(&s.st.delete_endpoint_by_team, (endpoint.team_id.0, endpoint.created_at.micros(), id.0), what).await?;
         if !s.lwt(&s.st.delete_endpoint, (id.0,), what).await? {
@@ -1347,6 +1353,85 @@ impl Store for ScyllaStore {
                 None => Err(StoreError::Backend(format!("{what}: `{name}` is claimed, but its owner cannot be read"))),
             },
         }
+    }
+
+    /// Read, then a lightweight transaction that applies only if the holder read is still the
+    /// holder (or, for a new name, nobody is): a racing start makes it fail, and the lease is
+    /// read again to say who won.
+    async fn lease_listener(
+        &self,
+        endpoint: EndpointId,
+        name: &str,
+        lease: &crate::ListenerLease,
+        now: Timestamp,
+        takeover: bool,
+    ) -> Result<crate::LeaseOutcome> {
+        use crate::{LeaseOutcome, ListenerLease};
+        let s = &*self.inner;
+        let what = "lease listener";
+        if self.endpoint(endpoint).await?.is_none() {
+            return Err(StoreError::NotFound { entity: "endpoint" });
+        }
+        type LeaseRow = (Option<String>, Option<String>, Option<i64>, Option<i64>);
+        let read = || async {
+            let row: Option<LeaseRow> = s.one(&s.st.select_lease, (endpoint.0, name), what).await?;
+            Ok::<_, StoreError>(row.map(|(holder, description, acquired, expires)| ListenerLease {
+                holder: holder.unwrap_or_default(),
+                description: description.unwrap_or_default(),
+                acquired_at: Timestamp::from_micros(acquired.unwrap_or(0)),
+                expires_at: Timestamp::from_micros(expires.unwrap_or(0)),
+            }))
+        };
+        let mut lease = lease.clone();
+        let current = read().await?;
+        let applied = match &current {
+            None => s
+                .insert_if_absent(
+                    &s.st.insert_lease,
+                    (
+                        endpoint.0,
+                        name,
+                        &lease.holder,
+                        &lease.description,
+                        lease.acquired_at.micros(),
+                        lease.expires_at.micros(),
+                    ),
+                    "holder",
+                    what,
+                )
+                .await?
+                .is_none(),
+            Some(c) => {
+                if c.holder == lease.holder {
+                    lease.acquired_at = c.acquired_at;
+                } else if c.expires_at > now && !takeover {
+                    return Ok(LeaseOutcome::Busy(c.clone()));
+                }
+                let values = (
+                    &lease.holder,
+                    &lease.description,
+                    lease.acquired_at.micros(),
+                    lease.expires_at.micros(),
+                    endpoint.0,
+                    name,
+                    &c.holder,
+                );
+                s.insert_if_absent(&s.st.replace_lease, values, "holder", what).await?.is_none()
+            }
+        };
+        if applied {
+            return Ok(LeaseOutcome::Held(lease));
+        }
+        match read().await? {
+            Some(winner) => Ok(LeaseOutcome::Busy(winner)),
+            None => Err(StoreError::Backend(format!("{what}: `{name}` changed hands, but its lease cannot be read"))),
+        }
+    }
+
+    async fn release_listener(&self, endpoint: EndpointId, name: &str, holder: &str) -> Result<()> {
+        let s = &*self.inner;
+        s.lwt(&s.st.release_lease, (endpoint.0, name, holder), "release listener").await?;
+        Ok(())
     }
 
     async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
