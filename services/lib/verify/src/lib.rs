@@ -12,6 +12,7 @@
 //! between two checks of the same capture.
 
 mod engine;
+pub mod event;
 mod explain;
 mod handshake;
 mod json;
@@ -19,6 +20,7 @@ mod providers;
 mod util;
 
 pub use engine::{guess, verify, verify_with_limits};
+pub use event::event_type;
 pub use explain::ExplainLimits;
 pub use handshake::{HandshakeAnswer, handshake};
 pub use hookmetry_core::{GenericHmac, SigningSecret, Verdict, VerificationSettings};
