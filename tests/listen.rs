@@ -258,7 +258,8 @@ async fn a_listener_retries_while_the_local_server_is_down_and_delivers_in_order
     let addr = port.addr;
     let forward_to = format!("http://{addr}/local");
     let mut listen =
-        Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &forward_to, "--max-attempts", "50"]).await;
+        Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &forward_to, "--max-attempts", "50", "--ordered"])
+            .await;
 
     let bodies: [&[u8]; 3] = [b"{\"n\":1}", b"second \xff\x00 not utf-8\r\n", b"third"];
     let mut ids = Vec::new();

@@ -27,6 +27,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// Someone else holds what was asked for (a running listener's name).
+    #[error("{0}")]
+    Conflict(String),
     #[error(
         "subscriber lagged: {buffer} captures were waiting (api.subscriber_buffer) and the subscription ended; \
          subscribe again and read missed captures with `captures`"
@@ -46,6 +49,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            ApiError::Conflict(_) => "CONFLICT",
             ApiError::Lagged { .. } => "LAGGED",
             ApiError::Internal(_) => "INTERNAL",
         }
@@ -61,6 +65,7 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::LimitExceeded(_) | ApiError::Lagged { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 

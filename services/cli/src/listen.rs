@@ -6,17 +6,24 @@
 //! Two halves run side by side:
 //! - the **feed** keeps a subscription open (reconnecting with backoff like `tail`) and queues
 //!   captures in id order, each once. Before going live it queues what the listener missed: a
-//!   named listener (`--name`) everything after its server-side cursor, i.e. what arrived while
-//!   it was stopped; any listener, after a reconnection, what arrived while it was disconnected;
-//! - the **forwarder** sends queued captures one at a time, in order: a capture is retried while
-//!   the local server is down (capped backoff, `--max-attempts`) and the next one waits, so the
-//!   local server sees captures in the order they arrived.
+//!   named listener (`--name`) everything after its server-side cursor, which `startListener`
+//!   sets when it first starts, so a capture sent while it is stopped is never skipped; any
+//!   listener, after a reconnection, what arrived while it was disconnected;
+//! - the **forwarder** sends queued captures one at a time. A failure the `--retry` policy
+//!   retries is scheduled again with capped backoff while later captures go on (`--ordered`
+//!   holds them back instead); other failures are recorded and skipped.
 //!
-//! The server moves a named listener's cursor when it reports a capture finished (delivered or
-//! given up), in the same call. A listener stopped between the local server's answer and that
-//! report delivers the capture again when it comes back: delivery is at least once.
+//! A named listener holds a lease on its name (one running process per name; `--takeover`
+//! hands it over) and re-signs each forward with a fresh timestamp when the endpoint checks
+//! signatures (`--no-resign` keeps the provider's), so a receiver checking timestamps accepts
+//! what it missed while offline.
+//!
+//! Its cursor moves to the newest capture such that every capture up to it is finished
+//! (delivered, skipped or given up), reported with each attempt. A listener stopped between
+//! the local server's answer and that report delivers the capture again when it comes back:
+//! delivery is at least once.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant as StdInstant};
 
 use base64::Engine;
@@ -47,13 +54,36 @@ pub struct ListenArgs {
     /// Team whose names `<ENDPOINT>` is looked up in [default: the token's team].
     #[arg(long)]
     pub team: Option<String>,
-    /// Local URL to send each capture to; the capture's path and query are appended to its path.
+    /// Where to send each capture: a port (`3000`), `host:port[/path]` (http:// is assumed) or
+    /// a full URL; the capture's path and query are appended to its path.
     #[arg(long = "forward-to", value_name = "URL")]
     pub forward_to: String,
     /// Makes the listener durable: started again with the same name (and endpoint), it first
-    /// delivers, in order, what arrived while it was stopped. Letters, digits, `.`, `-`, `_`.
+    /// delivers, in order, what arrived while it was stopped. One process per name runs at a
+    /// time. Letters, digits, `.`, `-`, `_`.
     #[arg(long)]
     pub name: Option<String>,
+    /// Take the name over from a listener still running with it (that one stops).
+    #[arg(long, requires = "name")]
+    pub takeover: bool,
+    /// Re-sign each forward with the endpoint's current secret and a fresh timestamp [default:
+    /// on when the endpoint checks signatures and has a secret].
+    #[arg(long, conflicts_with = "no_resign")]
+    pub resign: bool,
+    /// Forward the provider's original signature, even when it has gone stale.
+    #[arg(long = "no-resign")]
+    pub no_resign: bool,
+    /// Failures that are retried, comma-separated: `5xx`, `4xx`, `connect` (refused, reset,
+    /// TLS, no route), `timeout`, `all` or `none`. Others are recorded and skipped.
+    #[arg(long, default_value = "5xx,connect", value_name = "CLASSES")]
+    pub retry: String,
+    /// Keep order: a capture being retried holds back every later one.
+    #[arg(long)]
+    pub ordered: bool,
+    /// Forward only these event types, comma-separated; `*` matches any run of characters
+    /// (`charge.*,customer.created`). Captures without a recognised type are skipped.
+    #[arg(long, value_name = "TYPES")]
+    pub events: Option<String>,
     /// Rewrites a capture path starting with FROM to start with TO instead (first match wins),
     /// e.g. `--path-map /stripe=/webhooks/stripe`. Repeatable.
     #[arg(long = "path-map", value_name = "FROM=TO")]
@@ -67,7 +97,7 @@ pub struct ListenArgs {
     /// Forward only captures with this header (any case), whose value contains CONTAINS if given.
     #[arg(long, value_name = "NAME[:CONTAINS]")]
     pub header: Option<String>,
-    /// Attempts per capture before giving up on it and going on with the next.
+    /// Attempts per capture before giving up on it.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_attempts: u32,
     /// Time limit of one attempt, in seconds.
@@ -89,11 +119,96 @@ const REPORTED_BODY: usize = 64 * 1024;
 const RETRY_INITIAL: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
+/// Which failures are tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct RetryPolicy {
+    status_5xx: bool,
+    status_4xx: bool,
+    connect: bool,
+    timeout: bool,
+}
+
+impl RetryPolicy {
+    fn parse(raw: &str) -> Result<Self, CliError> {
+        let mut p = Self::default();
+        for class in raw.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            match class.to_ascii_lowercase().as_str() {
+                "5xx" => p.status_5xx = true,
+                "4xx" => p.status_4xx = true,
+                "connect" => p.connect = true,
+                "timeout" => p.timeout = true,
+                "all" => p = Self { status_5xx: true, status_4xx: true, connect: true, timeout: true },
+                "none" => p = Self::default(),
+                _ => {
+                    return Err(CliError::Usage(format!(
+                        "`--retry` takes 5xx, 4xx, connect, timeout, all or none, comma-separated; got `{class}`"
+                    )));
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// Whether an attempt that met `o` is tried again.
+    fn retries(&self, o: &Outcome) -> bool {
+        match (o.error, o.status) {
+            (None, _) => false,
+            (Some("STATUS"), Some(s)) if (500..600).contains(&s) => self.status_5xx,
+            (Some("STATUS"), Some(_)) => self.status_4xx,
+            (Some("TIMEOUT"), _) => self.timeout,
+            (Some("CONNECT" | "RESET" | "TLS"), _) => self.connect,
+            _ => false,
+        }
+    }
+}
+
+/// `--events`: type patterns with `*` wildcards.
+fn event_matches(pattern: &str, event: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == event,
+        Some((head, rest)) => {
+            let Some(tail) = event.strip_prefix(head) else { return false };
+            // Try every place the rest of the pattern could start.
+            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| event_matches(rest, &tail[i..]))
+        }
+    }
+}
+
+/// `--forward-to`: a port, `host:port[/path]`, or a full http(s) URL.
+pub(crate) fn local_target(raw: &str) -> Result<Url, CliError> {
+    let raw = raw.trim();
+    let bad = || {
+        CliError::Usage(format!(
+            "`--forward-to` must be a port (3000), host:port[/path] (localhost:3000/hook) or an http:// or https:// \
+             URL, got `{raw}`"
+        ))
+    };
+    let candidate = if raw.bytes().all(|b| b.is_ascii_digit()) && !raw.is_empty() {
+        format!("http://localhost:{raw}/")
+    } else if let Some(port) = raw.strip_prefix(':') {
+        format!("http://localhost:{port}")
+    } else if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("http://{raw}")
+    };
+    Url::parse(&candidate)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
+        .ok_or_else(bad)
+}
+
 /// What the flags say, checked before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Plan {
     forward_to: Url,
     name: Option<String>,
+    takeover: bool,
+    /// `Some` when a flag decided; `None`: when the endpoint checks signatures.
+    resign: Option<bool>,
+    retry: RetryPolicy,
+    ordered: bool,
+    events: Option<Vec<String>>,
     path_map: Vec<(String, String)>,
     method: Option<String>,
     path_prefix: Option<String>,
@@ -108,15 +223,20 @@ fn is_token(s: &str) -> bool {
 
 impl Plan {
     fn of(args: &ListenArgs) -> Result<Self, CliError> {
-        let raw = args.forward_to.trim();
-        let forward_to = Url::parse(raw)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "`--forward-to` must be an http:// or https:// URL such as http://localhost:3000/hook, got `{raw}`"
-                ))
-            })?;
+        let forward_to = local_target(&args.forward_to)?;
+        let events = match args.events.as_deref() {
+            None => None,
+            Some(raw) => {
+                let list: Vec<String> =
+                    raw.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+                if list.is_empty() || list.iter().any(|e| e.len() > 200 || e.chars().any(char::is_whitespace)) {
+                    return Err(CliError::Usage(format!(
+                        "`--events` must be event types separated by commas, such as `charge.*,customer.created`, got `{raw}`"
+                    )));
+                }
+                Some(list)
+            }
+        };
         let name = match args.name.as_deref().map(str::trim) {
             None => None,
             Some(n)
@@ -181,6 +301,17 @@ impl Plan {
         Ok(Self {
             forward_to,
             name,
+            takeover: args.takeover,
+            resign: if args.resign {
+                Some(true)
+            } else if args.no_resign {
+                Some(false)
+            } else {
+                None
+            },
+            retry: RetryPolicy::parse(&args.retry)?,
+            ordered: args.ordered,
+            events,
             path_map,
             method: args.method.clone(),
             path_prefix: args.path_prefix.clone(),
@@ -190,9 +321,10 @@ impl Plan {
         })
     }
 
-    /// Whether this listener forwards `c` (every filter given must hold).
-    fn wants(&self, c: &Capture) -> bool {
-        self.method.as_ref().is_none_or(|m| *m == c.method)
+    /// Whether this listener forwards `c`, of event type `event` (every filter given must hold).
+    fn wants(&self, c: &Capture, event: Option<&str>) -> bool {
+        self.events.as_ref().is_none_or(|pats| event.is_some_and(|e| pats.iter().any(|p| event_matches(p, e))))
+            && self.method.as_ref().is_none_or(|m| *m == c.method)
             && self.path_prefix.as_ref().is_none_or(|p| c.path.starts_with(p.as_str()))
             && self.header.as_ref().is_none_or(|(name, contains)| {
                 c.headers.iter().any(|h| {
@@ -271,13 +403,29 @@ pub(crate) async fn run(args: ListenArgs, conn: &Connection, out: &mut Output) -
             plan.forward_to
         )));
     }
+    let signs = signing_provider(&client, &endpoint.id).await?;
+    let resign = match (plan.resign, &signs) {
+        (Some(true), None) => {
+            return Err(CliError::Usage(format!(
+                "`--resign`: endpoint `{}` has no signature provider and secret to sign with; set them with \
+                 `hookmetry endpoint update {} --verify-provider …`",
+                endpoint.name, endpoint.name
+            )));
+        }
+        (Some(choice), _) => choice,
+        (None, signs) => signs.is_some(),
+    };
     // An unnamed listener still reports under a name, made up for this run, so its attempts
-    // land on one delivery per capture; it keeps no cursor.
+    // land on one delivery per capture; it keeps no cursor and holds no lease.
     let name = plan.name.clone().unwrap_or_else(|| {
         // The tail of a UUIDv7 is random; its head is the time.
         let id = hookmetry_core::DeliveryId::new().to_string();
         format!("anonymous-{}", &id[id.len() - 8..])
     });
+    let lease = match &plan.name {
+        Some(name) => Some(Lease::start(&client, &endpoint.id, name, plan.takeover).await?),
+        None => None,
+    };
     let http = http1::Client::new(http1::ClientSettings {
         // The developer's own machine forwarding to a server they chose: anything on it or
         // their network is fair, except the cloud metadata addresses no class toggle opens.
@@ -296,12 +444,21 @@ pub(crate) async fn run(args: ListenArgs, conn: &Connection, out: &mut Output) -
     })
     .map_err(|e| CliError::Usage(format!("cannot start the HTTP client: {e}")))?;
     let (tx, rx) = mpsc::channel(QUEUE);
+    let resign_note = match (&signs, resign) {
+        (Some(p), true) => {
+            format!("; re-signing each forward as `{p}` with a fresh timestamp (--no-resign keeps the original)")
+        }
+        (Some(_), false) => "; forwarding the provider's original signatures (--no-resign)".to_string(),
+        (None, _) => String::new(),
+    };
     let mut feed = Feed {
         client: client.clone(),
         endpoint,
         name: name.clone(),
         durable: plan.name.is_some(),
         forward_to: plan.forward_to.to_string(),
+        start_cursor: lease.as_ref().map(|l| l.cursor.clone()),
+        note: resign_note,
         tx,
         last_queued: None,
         recent: VecDeque::new(),
@@ -309,14 +466,143 @@ pub(crate) async fn run(args: ListenArgs, conn: &Connection, out: &mut Output) -
         live_before: false,
         floor: None,
     };
-    let mut forwarder = Forwarder { client, reporting: true, http, plan, name, out };
-    tokio::select! {
+    let mut forwarder = Forwarder {
+        client: client.clone(),
+        reporting: true,
+        resign,
+        resign_failed: false,
+        http,
+        plan,
+        name,
+        out,
+        window: BTreeMap::new(),
+        watermark: None,
+        retries: BTreeMap::new(),
+    };
+    let keep = async {
+        match &lease {
+            Some(l) => l.keep(&client).await,
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
         r = feed.run() => r,
         r = forwarder.run(rx) => r,
+        r = keep => r,
         // Ctrl-C is how a listener is meant to end; an attempt in flight is not reported, so a
         // named listener sends that capture again when it comes back.
         _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    if let Some(l) = &lease {
+        l.stop(&client).await;
     }
+    result
+}
+
+/// The endpoint's signature provider when it checks signatures and has a secret to sign with.
+async fn signing_provider(client: &Client, endpoint_id: &str) -> Result<Option<String>, CliError> {
+    #[derive(Deserialize)]
+    struct Data {
+        endpoint: Option<Ep>,
+    }
+    #[derive(Deserialize)]
+    struct Ep {
+        verification: Option<Settings>,
+    }
+    #[derive(Deserialize)]
+    struct Settings {
+        provider: String,
+        secrets: Vec<Value>,
+    }
+    let q = "query($id: ID!) { endpoint(id: $id) { verification { provider secrets { label } } } }";
+    let data: Data = client.query(q, json!({ "id": endpoint_id })).await?;
+    Ok(data.endpoint.and_then(|e| e.verification).filter(|v| !v.secrets.is_empty()).map(|v| v.provider))
+}
+
+/// A named listener's hold on its name: one running process per name.
+struct Lease {
+    endpoint_id: String,
+    name: String,
+    holder: String,
+    description: String,
+    /// Where the listener stands at its start: captures after this one are its to deliver.
+    cursor: String,
+}
+
+/// Listeners renew their lease this often (a third of the server's 30 s lease).
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+impl Lease {
+    async fn start(client: &Client, endpoint_id: &str, name: &str, takeover: bool) -> Result<Self, CliError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            start_listener: Started,
+        }
+        #[derive(Deserialize)]
+        struct Started {
+            cursor: Cursor,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Cursor {
+            capture_id: String,
+        }
+        let id = hookmetry_core::DeliveryId::new().to_string();
+        let holder = format!("listen-{}", &id[id.len() - 12..]);
+        let description = format!("{} pid {}", host_name(), std::process::id());
+        let q = "mutation($input: StartListenerInput!) { startListener(input: $input) { cursor { captureId } } }";
+        let input = json!({
+            "endpointId": endpoint_id, "name": name, "holder": holder, "description": description, "takeover": takeover,
+        });
+        let started = client.query::<Data>(q, json!({ "input": input })).await?.start_listener;
+        Ok(Self {
+            endpoint_id: endpoint_id.to_owned(),
+            name: name.to_owned(),
+            holder,
+            description,
+            cursor: started.cursor.capture_id,
+        })
+    }
+
+    fn input(&self) -> Value {
+        json!({ "endpointId": self.endpoint_id, "name": self.name, "holder": self.holder, "description": self.description })
+    }
+
+    /// Renews until another process takes the name over, which ends this listener.
+    async fn keep(&self, client: &Client) -> Result<(), CliError> {
+        let q = "mutation($input: ListenerLeaseInput!) { renewListener(input: $input) { expiresAt } }";
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            match client.query::<Value>(q, json!({ "input": self.input() })).await {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("CONFLICT") => {
+                    return Err(CliError::Usage(format!("{e}; this listener stops")));
+                }
+                // The lease outlives a few failed renewals; a longer outage may let another
+                // process take the name, which the next renewal then says.
+                Err(e) => eprintln!("note: could not renew the lease on listener `{}`: {e}", self.name),
+            }
+        }
+    }
+
+    /// Frees the name at once rather than when the lease runs out.
+    async fn stop(&self, client: &Client) {
+        let q = "mutation($input: ListenerLeaseInput!) { stopListener(input: $input) }";
+        let stop = client.query::<Value>(q, json!({ "input": self.input() }));
+        let _ = tokio::time::timeout(Duration::from_secs(3), stop).await;
+    }
+}
+
+/// This machine's name, for the sentence a second listener of the same name gets.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "an unnamed host".into())
 }
 
 struct Feed {
@@ -325,6 +611,10 @@ struct Feed {
     name: String,
     durable: bool,
     forward_to: String,
+    /// A named listener's cursor as `startListener` gave it.
+    start_cursor: Option<String>,
+    /// Said once, when the listener first goes live.
+    note: String,
     tx: mpsc::Sender<Queued>,
     /// The newest capture id queued (or, when nothing was, where the listener started).
     last_queued: Option<String>,
@@ -436,8 +726,8 @@ impl Feed {
             self.live_before = true;
             let kind = if self.durable { "durable listener" } else { "listener" };
             eprintln!(
-                "listening on endpoint `{}` ({}) as {kind} `{}`, forwarding to {}; Ctrl-C to stop",
-                e.name, e.id, self.name, self.forward_to
+                "listening on endpoint `{}` ({}) as {kind} `{}`, forwarding to {}{}; Ctrl-C to stop",
+                e.name, e.id, self.name, self.forward_to, self.note
             );
         }
         if caught_up > 0 {
@@ -452,21 +742,7 @@ impl Feed {
             return Ok(self.last_queued.clone());
         }
         if self.durable {
-            #[derive(Deserialize)]
-            #[serde(rename_all = "camelCase")]
-            struct Data {
-                listener_cursor: Option<Cursor>,
-            }
-            #[derive(Deserialize)]
-            #[serde(rename_all = "camelCase")]
-            struct Cursor {
-                capture_id: String,
-            }
-            let q = "query($e: ID!, $n: String!) { listenerCursor(endpointId: $e, name: $n) { captureId } }";
-            let data: Data = self.client.query(q, json!({ "e": self.endpoint.id, "n": self.name })).await?;
-            if let Some(c) = data.listener_cursor {
-                return Ok(Some(c.capture_id));
-            }
+            return Ok(self.start_cursor.clone());
         }
         // A new listener starts with what arrives from now on.
         history::newest_id(&self.client, &self.endpoint.id).await
@@ -540,10 +816,20 @@ struct Forwarder<'a> {
     /// Off once the server refused a report for the token's role: attempts are still made,
     /// and nobody is told the same thing for every capture.
     reporting: bool,
+    /// Re-sign every attempt with a fresh timestamp.
+    resign: bool,
+    /// A re-signing failure was noted; the originals are sent from then on.
+    resign_failed: bool,
     http: http1::Client,
     plan: Plan,
     name: String,
     out: &'a mut Output,
+    /// Captures taken from the queue, by id, and whether each is finished.
+    window: BTreeMap<String, bool>,
+    /// The newest capture such that every capture up to it is finished.
+    watermark: Option<String>,
+    /// Captures waiting for their next attempt, by when it is due.
+    retries: BTreeMap<(Instant, String), Pending>,
 }
 
 /// What one attempt met, as reported.
@@ -574,25 +860,160 @@ impl Outcome {
     }
 }
 
+/// A capture between attempts.
+struct Pending {
+    q: Queued,
+    event: Option<String>,
+    url: Url,
+    body: Vec<u8>,
+    /// The number of the next attempt.
+    number: u32,
+}
+
+/// What one attempt of a capture decided.
+enum Next {
+    Done,
+    RetryAt(Instant),
+}
+
 impl Forwarder<'_> {
     async fn run(&mut self, mut rx: mpsc::Receiver<Queued>) -> Result<(), CliError> {
-        while let Some(q) = rx.recv().await {
-            if self.plan.wants(&q.capture) {
-                self.forward(q).await?;
+        loop {
+            let due = self.retries.keys().next().map(|(at, _)| *at);
+            // `--ordered`: nothing new while a capture waits for its next attempt.
+            let take_new = !(self.plan.ordered && due.is_some());
+            let sleep = tokio::time::sleep_until(due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)));
+            tokio::select! {
+                q = rx.recv(), if take_new => match q {
+                    Some(q) => self.take(q).await?,
+                    None => return Ok(()),
+                },
+                _ = sleep, if due.is_some() => {
+                    if let Some((_, p)) = self.retries.pop_first() {
+                        self.attempt(p).await?;
+                    }
+                }
             }
         }
-        Ok(())
     }
 
-    /// Sends one capture until the local server takes it or the attempts run out.
-    async fn forward(&mut self, q: Queued) -> Result<(), CliError> {
+    /// A capture from the queue: forwarded, or finished at once when the filters leave it out.
+    async fn take(&mut self, q: Queued) -> Result<(), CliError> {
         let c = &q.capture;
-        let url = self.plan.url_for(c);
         let body = B64.decode(&c.body_base64).map_err(|e| CliError::Protocol {
             url: self.client.base.clone(),
             detail: format!("capture {} has a body that is not base64 ({e})", c.id),
         })?;
-        let headers: Vec<CoreHeader> = c
+        let headers = core_headers(c);
+        let event = hookmetry_verify::event_type(&headers, &body);
+        self.window.insert(c.id.clone(), false);
+        if !self.plan.wants(c, event.as_deref()) {
+            self.finish(&c.id);
+            return Ok(());
+        }
+        let url = self.plan.url_for(c);
+        if let Some(path) = self.plan.climbing_path(c) {
+            let outcome = Outcome::refused(format!(
+                "not forwarded: the capture path `{path}` climbs above --forward-to's path through `..` segments"
+            ));
+            self.finish(&c.id);
+            self.out.text(&line(c, event.as_deref(), &url, "", &outcome, "", missed_note(&q)))?;
+            self.report(&q, &url, hookmetry_core::Timestamp::now(), &outcome, true).await;
+            return Ok(());
+        }
+        self.attempt(Pending { q, event, url, body, number: 1 }).await
+    }
+
+    /// One attempt; schedules the next one when the policy retries what it met.
+    async fn attempt(&mut self, p: Pending) -> Result<(), CliError> {
+        let c = &p.q.capture;
+        let headers = self.headers_for(c, &p.url).await;
+        let started_at = hookmetry_core::Timestamp::now();
+        let outcome = self.send(&c.method, &p.url, &headers, &p.body).await;
+        let retry = self.plan.retry.retries(&outcome) && p.number < self.plan.max_attempts;
+        let next = if retry { Next::RetryAt(Instant::now() + retry_delay(p.number)) } else { Next::Done };
+        let after = match (&next, &outcome.error) {
+            (Next::RetryAt(_), _) => format!("; next try in {}", tail::seconds(retry_delay(p.number))),
+            (Next::Done, None) => String::new(),
+            (Next::Done, Some(_)) if self.plan.retry.retries(&outcome) => {
+                format!("; gave up after {} attempt(s)", p.number)
+            }
+            (Next::Done, Some(_)) => format!("; not retried (--retry {})", self.retry_flag()),
+        };
+        let attempt = format!("attempt {}: ", p.number);
+        self.out.text(&line(c, p.event.as_deref(), &p.url, &attempt, &outcome, &after, missed_note(&p.q)))?;
+        let last = matches!(next, Next::Done);
+        if last {
+            self.finish(&c.id);
+        }
+        self.report(&p.q, &p.url, started_at, &outcome, last).await;
+        if let Next::RetryAt(at) = next {
+            let key = (at, c.id.clone());
+            if self.plan.ordered {
+                // Holding the rest back anyway: wait here, as the order is the point.
+                tokio::time::sleep_until(at).await;
+                return Box::pin(self.attempt(Pending { number: p.number + 1, ..p })).await;
+            }
+            self.retries.insert(key, Pending { number: p.number + 1, ..p });
+        }
+        Ok(())
+    }
+
+    fn retry_flag(&self) -> String {
+        let r = self.plan.retry;
+        let classes: Vec<&str> =
+            [(r.status_5xx, "5xx"), (r.status_4xx, "4xx"), (r.connect, "connect"), (r.timeout, "timeout")]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
+        if classes.is_empty() { "none".into() } else { classes.join(",") }
+    }
+
+    /// Marks `id` finished and moves the watermark over every finished capture at the front.
+    fn finish(&mut self, id: &str) {
+        if let Some(done) = self.window.get_mut(id) {
+            *done = true;
+        }
+        while let Some(entry) = self.window.first_entry() {
+            if !*entry.get() {
+                break;
+            }
+            let (id, _) = entry.remove_entry();
+            self.watermark = Some(id);
+        }
+    }
+
+    /// The headers to send: the capture's, re-signed now when asked, without hop-by-hop ones,
+    /// with the hop count one up (so a listener forwarding back into Hookmetry by another name
+    /// than the ones refused at start ends at `ingest.max_hops`, like a forwarding rule).
+    async fn headers_for(&mut self, c: &Capture, url: &Url) -> Vec<CoreHeader> {
+        let mut headers = core_headers(c);
+        if self.resign && !self.resign_failed {
+            match self.resigned(c, url).await {
+                Ok(h) => headers = h,
+                Err(e) => {
+                    self.resign_failed = true;
+                    eprintln!("note: cannot re-sign captures ({e}); forwarding the original signatures from now on");
+                }
+            }
+        }
+        hookmetry_core::answer::with_next_hop(&hookmetry_core::forwarded_headers(&headers))
+    }
+
+    async fn resigned(&self, c: &Capture, url: &Url) -> Result<Vec<CoreHeader>, CliError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            resigned_capture: Resigned,
+        }
+        #[derive(Deserialize)]
+        struct Resigned {
+            headers: Vec<crate::model::Header>,
+        }
+        let q = "mutation($c: ID!, $t: String!) { resignedCapture(captureId: $c, target: $t) { headers { name value valueBase64 } } }";
+        let data: Data = self.client.query(q, json!({ "c": c.id, "t": url.as_str() })).await?;
+        Ok(data
+            .resigned_capture
             .headers
             .iter()
             .map(|h| {
@@ -601,38 +1022,10 @@ impl Forwarder<'_> {
                     B64.decode(&h.value_base64).unwrap_or_else(|_| h.value.clone().into_bytes()),
                 )
             })
-            .collect();
-        // The hop count makes a listener forwarding back into Hookmetry (by another name than
-        // the ones refused at start) end at `ingest.max_hops`, like a forwarding rule.
-        let headers = hookmetry_core::answer::with_next_hop(&hookmetry_core::forwarded_headers(&headers));
-        let missed_note = if q.missed { " (missed while offline)" } else { "" };
-        if let Some(path) = self.plan.climbing_path(c) {
-            let outcome = Outcome::refused(format!(
-                "not forwarded: the capture path `{path}` climbs above --forward-to's path through `..` segments"
-            ));
-            self.out.text(&line(c, &url, "", &outcome, missed_note))?;
-            self.report(&q, &url, hookmetry_core::Timestamp::now(), &outcome, true).await;
-            return Ok(());
-        }
-        for number in 1..=self.plan.max_attempts {
-            let started_at = hookmetry_core::Timestamp::now();
-            let outcome = self.attempt(&c.method, &url, &headers, &body).await;
-            let last = outcome.error.is_none() || number == self.plan.max_attempts;
-            self.out.text(&line(c, &url, &format!("attempt {number}: "), &outcome, missed_note))?;
-            self.report(&q, &url, started_at, &outcome, last).await;
-            if outcome.error.is_none() {
-                return Ok(());
-            }
-            if last {
-                eprintln!("note: gave up on capture {} after {number} attempt(s); going on with the next one", c.id);
-                return Ok(());
-            }
-            tokio::time::sleep(retry_delay(number)).await;
-        }
-        Ok(())
+            .collect())
     }
 
-    async fn attempt(&self, method: &str, url: &Url, headers: &[CoreHeader], body: &[u8]) -> Outcome {
+    async fn send(&self, method: &str, url: &Url, headers: &[CoreHeader], body: &[u8]) -> Outcome {
         let start = StdInstant::now();
         let pairs: Vec<(&str, &[u8])> = headers.iter().map(|h| (h.name.as_str(), &h.value[..])).collect();
         let exchange = self.http.send(&http1::Request { method, url, headers: &pairs, body }).await;
@@ -670,6 +1063,7 @@ impl Forwarder<'_> {
             "durable": self.plan.name.is_some(),
             "maxAttempts": self.plan.max_attempts,
             "last": last,
+            "cursor": self.watermark,
             "attempt": {
                 "startedAt": started_at.to_rfc3339(),
                 "latencyMs": o.latency_ms.min(i32::MAX as u64),
@@ -709,6 +1103,23 @@ impl Forwarder<'_> {
     }
 }
 
+/// The capture's headers as sent, exact bytes where the API gave them.
+fn core_headers(c: &Capture) -> Vec<CoreHeader> {
+    c.headers
+        .iter()
+        .map(|h| {
+            CoreHeader::new(
+                h.name.clone(),
+                B64.decode(&h.value_base64).unwrap_or_else(|_| h.value.clone().into_bytes()),
+            )
+        })
+        .collect()
+}
+
+fn missed_note(q: &Queued) -> &'static str {
+    if q.missed { " (missed while offline)" } else { "" }
+}
+
 /// The `AttemptError` enum value a failure is reported as.
 fn error_name(kind: FailureKind) -> &'static str {
     match kind {
@@ -721,9 +1132,18 @@ fn error_name(kind: FailureKind) -> &'static str {
     }
 }
 
-/// One output line: the capture, where it went, and what happened.
-fn line(c: &Capture, url: &Url, attempt: &str, o: &Outcome, note: &str) -> String {
-    format!("{} {} {} -> {url}: {attempt}{}{note}\n", c.id, c.method, format::escape_text(&c.path, false), describe(o))
+/// One output line: local time, the capture, its event type, where it went, what happened,
+/// and what comes next.
+fn line(c: &Capture, event: Option<&str>, url: &Url, attempt: &str, o: &Outcome, after: &str, note: &str) -> String {
+    let time = chrono::Local::now().format("%H:%M:%S");
+    let event = event.map(|e| format!(" {}", format::escape_text(e, false))).unwrap_or_default();
+    format!(
+        "{time} {} {} {}{event} -> {url}: {attempt}{}{after}{note}\n",
+        c.id,
+        c.method,
+        format::escape_text(&c.path, false),
+        describe(o)
+    )
 }
 
 fn describe(o: &Outcome) -> String {
@@ -790,8 +1210,10 @@ mod tests {
     #[test]
     fn bad_flags_name_the_flag() {
         let cases = [
-            (vec!["--forward-to", "localhost:3000"], "`--forward-to` must be an http:// or https:// URL"),
-            (vec!["--forward-to", "ftp://h/x"], "`--forward-to` must be an http:// or https:// URL"),
+            (vec!["--forward-to", "ftp://h/x"], "`--forward-to` must be a port (3000), host:port[/path]"),
+            (vec!["--forward-to", "http://"], "`--forward-to` must be a port (3000), host:port[/path]"),
+            (vec!["--forward-to", "3000", "--retry", "5xx,sometimes"], "`--retry` takes 5xx, 4xx, connect"),
+            (vec!["--forward-to", "3000", "--events", " , "], "`--events` must be event types"),
             (vec!["--forward-to", "http://h", "--path-map", "stripe=/s"], "`--path-map` must be FROM=TO"),
             (vec!["--forward-to", "http://h", "--path-map", "/stripe"], "`--path-map` must be FROM=TO"),
             (vec!["--forward-to", "http://h", "--name", "a:b"], "`--name` must be 1 to 64"),
@@ -841,13 +1263,63 @@ mod tests {
             "Stripe-Signature:v1=",
         ])
         .unwrap();
-        assert!(plan.wants(&capture("POST", "/stripe/x", None, &[("stripe-signature", "t=1,v1=ab")])));
-        assert!(!plan.wants(&capture("PUT", "/stripe/x", None, &[("stripe-signature", "t=1,v1=ab")])));
-        assert!(!plan.wants(&capture("POST", "/github", None, &[("stripe-signature", "t=1,v1=ab")])));
-        assert!(!plan.wants(&capture("POST", "/stripe/x", None, &[("stripe-signature", "t=1")])));
+        assert!(plan.wants(&capture("POST", "/stripe/x", None, &[("stripe-signature", "t=1,v1=ab")]), None));
+        assert!(!plan.wants(&capture("PUT", "/stripe/x", None, &[("stripe-signature", "t=1,v1=ab")]), None));
+        assert!(!plan.wants(&capture("POST", "/github", None, &[("stripe-signature", "t=1,v1=ab")]), None));
+        assert!(!plan.wants(&capture("POST", "/stripe/x", None, &[("stripe-signature", "t=1")]), None));
         let present = args(&["--forward-to", "http://h", "--header", "x-github-event"]).unwrap();
-        assert!(present.wants(&capture("GET", "/", None, &[("X-GitHub-Event", "push")])));
-        assert!(!present.wants(&capture("GET", "/", None, &[])));
+        assert!(present.wants(&capture("GET", "/", None, &[("X-GitHub-Event", "push")]), None));
+        assert!(!present.wants(&capture("GET", "/", None, &[]), None));
+    }
+
+    #[test]
+    fn forward_to_takes_a_port_a_host_and_port_or_a_url() {
+        let to = |raw: &str| local_target(raw).unwrap().to_string();
+        assert_eq!(to("3000"), "http://localhost:3000/");
+        assert_eq!(to(":3000"), "http://localhost:3000/");
+        assert_eq!(to("localhost:3000/hook"), "http://localhost:3000/hook");
+        assert_eq!(to("127.0.0.1:8000/a?b=1"), "http://127.0.0.1:8000/a?b=1");
+        assert_eq!(to("https://dev.example:8443/x"), "https://dev.example:8443/x");
+        assert!(local_target("").is_err());
+        assert!(local_target("ftp://h").is_err());
+    }
+
+    #[test]
+    fn the_retry_policy_says_which_failures_come_back() {
+        let outcome = |error: Option<&'static str>, status: Option<u16>| Outcome {
+            error,
+            status,
+            ..Outcome::refused(String::new())
+        };
+        let default = RetryPolicy::parse("5xx,connect").unwrap();
+        assert!(default.retries(&outcome(Some("STATUS"), Some(503))));
+        assert!(!default.retries(&outcome(Some("STATUS"), Some(400))), "a 4xx is recorded and skipped");
+        assert!(!default.retries(&outcome(Some("STATUS"), Some(429))));
+        assert!(default.retries(&outcome(Some("CONNECT"), None)));
+        assert!(default.retries(&outcome(Some("RESET"), None)));
+        assert!(!default.retries(&outcome(Some("TIMEOUT"), None)), "the local server may have acted on it");
+        assert!(!default.retries(&outcome(None, Some(200))));
+        assert!(!default.retries(&outcome(Some("REFUSED"), None)));
+        let all = RetryPolicy::parse("all").unwrap();
+        assert!(all.retries(&outcome(Some("STATUS"), Some(404))) && all.retries(&outcome(Some("TIMEOUT"), None)));
+        assert_eq!(RetryPolicy::parse("none").unwrap(), RetryPolicy::default());
+    }
+
+    #[test]
+    fn event_patterns_match_with_wildcards() {
+        assert!(event_matches("charge.*", "charge.succeeded"));
+        assert!(event_matches("charge.*", "charge."));
+        assert!(!event_matches("charge.*", "payment_intent.succeeded"));
+        assert!(event_matches("*.created", "customer.subscription.created"));
+        assert!(event_matches("orders/*", "orders/paid"));
+        assert!(event_matches("*", "anything"));
+        assert!(event_matches("a*b*c", "axxbyyc") && !event_matches("a*b*c", "axxbyy"));
+        assert!(!event_matches("push", "pushed"));
+        let plan = args(&["--forward-to", "3000", "--events", "charge.*,customer.created"]).unwrap();
+        let c = capture("POST", "/", None, &[]);
+        assert!(plan.wants(&c, Some("charge.refunded")) && plan.wants(&c, Some("customer.created")));
+        assert!(!plan.wants(&c, Some("customer.updated")));
+        assert!(!plan.wants(&c, None), "a capture without a recognised type is left out");
     }
 
     #[test]

@@ -618,7 +618,7 @@ pub(crate) async fn announce(replay: &ReplaySettings, d: &Delivery) {
 
 /// Replaces the request's signature with one made now with the endpoint's current secret (the
 /// first): same-named headers are replaced where the first of them stood, new ones appended.
-fn resign_request(
+pub(crate) fn resign_request(
     endpoint: &hookmetry_core::Endpoint,
     request: &mut OutgoingRequest,
     now: Timestamp,
