@@ -66,6 +66,10 @@ pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output)
             } else {
                 out.text(&format!("created endpoint `{}`\nid:  {}\nurl: {}\n", e.name, e.id, e.url))?;
             }
+            // A provider's dashboard takes any URL; the first real test would then never arrive.
+            if let Some(note) = crate::format::reachability_note(&e.url) {
+                eprint!("{note}");
+            }
         }
         EndpointCommand::List { team, json } => {
             let list = list(&client, team.as_deref()).await?;

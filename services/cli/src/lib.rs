@@ -27,6 +27,7 @@ mod profile;
 mod replay;
 mod sign;
 mod tail;
+mod trigger;
 
 pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
 pub use client::{Connection, LOCAL_ADMIN_TOKEN};
@@ -37,6 +38,7 @@ pub use login::{LoginArgs, LogoutArgs, WhoamiArgs};
 pub use replay::ReplayArgs;
 pub use sign::SignArgs;
 pub use tail::TailArgs;
+pub use trigger::TriggerArgs;
 
 /// The client subcommands of `hookmetry`.
 #[derive(Debug, clap::Subcommand)]
@@ -58,6 +60,9 @@ pub enum Command {
     Sign(Box<SignArgs>),
     /// Send a capture again to a URL (byte for byte, or re-signed) and follow its attempts.
     Replay(ReplayArgs),
+    /// Send a realistic sample event of a provider (Stripe, GitHub, Shopify, Slack, …) to an
+    /// endpoint, signed with its secret, and show its verdict; `--list` shows the events.
+    Trigger(Box<TriggerArgs>),
     /// Forward each capture to a server on this machine (no public URL needed) and report every
     /// attempt back; `--name` makes it deliver what it missed while stopped.
     Listen(ListenArgs),
@@ -97,5 +102,6 @@ pub async fn execute(command: Command, conn: &Connection) -> Result<(), CliError
         Command::Sign(args) => sign::run(*args, &mut out),
         Command::Replay(args) => replay::run(args, conn, &mut out).await,
         Command::Listen(args) => listen::run(args, conn, &mut out).await,
+        Command::Trigger(args) => trigger::run(*args, conn, &mut out).await,
     }
 }

@@ -127,6 +127,12 @@ fn token_from_elsewhere(url: &reqwest::Url) -> Result<(String, TokenSource), Cli
     let mut line = String::new();
     stdin.lock().read_line(&mut line)?;
     let token = line.trim().to_string();
+    if token.is_empty()
+        && let Ok((token, source)) = client::resolve_token(None, url, Path::new(LOCAL_ADMIN_TOKEN))
+    {
+        eprintln!("note: no token given; using the admin token in ./{LOCAL_ADMIN_TOKEN}");
+        return Ok((token, source));
+    }
     if token.is_empty() {
         return Err(CliError::Usage(
             "no token: pass `--token <token>`, or paste one when asked (a server's first start writes an admin \

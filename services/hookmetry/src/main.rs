@@ -237,6 +237,20 @@ fn print_banner(s: &hookmetry::Started) {
     }
     println!("  GraphQL:      {}/graphql", s.base_url);
     println!("  capture URLs: {}/h/<endpoint token>", s.capture_base_url);
+    if let Some(reason) = hookmetry_egress::unreachable_reason(&s.capture_base_url) {
+        let [first, then] = hookmetry_egress::reachability_advice();
+        println!();
+        println!("  providers cannot reach these capture URLs: {reason}. Two ways that work:");
+        println!("    1. {first}");
+        println!("    2. {then}");
+        println!(
+            "  Meanwhile `hookmetry trigger stripe payment_intent.succeeded --to <endpoint>` sends signed samples here."
+        );
+    }
+    if s.new_admin_token.is_some() {
+        println!();
+        println!("  save the token for the CLI: hookmetry login --url {} --token <token above>", s.base_url);
+    }
 }
 
 async fn signal_shutdown(shutdown: CancellationToken) {

@@ -14,6 +14,7 @@ mod listen;
 mod live;
 pub(crate) mod replay;
 mod teams;
+mod test_events;
 mod verification;
 
 pub use captures::CaptureObject;
@@ -28,6 +29,7 @@ pub struct QueryRoot(
     verification::VerificationQuery,
     replay::ReplayQuery,
     listen::ListenQuery,
+    test_events::TestEventQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -39,6 +41,7 @@ pub struct MutationRoot(
     verification::VerificationMutation,
     replay::ReplayMutation,
     listen::ListenMutation,
+    test_events::TestEventMutation,
 );
 
 #[derive(MergedSubscription, Default)]

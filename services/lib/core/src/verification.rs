@@ -119,6 +119,18 @@ impl Verdict {
     pub fn parse(s: &str) -> Option<Verdict> {
         Verdict::ALL.into_iter().find(|v| v.as_str() == s)
     }
+
+    /// The words people read for the verdict, the same in the CLI, the inspector and the docs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::InvalidSignature => "invalid signature",
+            Verdict::MissingSignature => "missing signature",
+            Verdict::TimestampOutOfTolerance => "outside tolerance",
+            Verdict::Malformed => "malformed",
+            Verdict::NotConfigured => "not checked",
+        }
+    }
 }
 
 impl fmt::Display for Verdict {

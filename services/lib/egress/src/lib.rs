@@ -18,6 +18,7 @@ mod class;
 mod error;
 pub mod http1;
 mod policy;
+mod reach;
 mod resolve;
 mod url_check;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 pub use class::{AddressClass, classify};
 pub use error::EgressError;
 pub use policy::{EgressPolicy, ParseNetworkError, parse_networks};
+pub use reach::{reachability_advice, unreachable_reason};
 pub use resolve::resolve_allowed;
 /// The URL type every function here takes.
 pub use url::Url;
