@@ -489,14 +489,29 @@ pub(crate) async fn run(args: ListenArgs, conn: &Connection, out: &mut Output) -
         r = feed.run() => r,
         r = forwarder.run(rx) => r,
         r = keep => r,
-        // Ctrl-C is how a listener is meant to end; an attempt in flight is not reported, so a
-        // named listener sends that capture again when it comes back.
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        // Ctrl-C (or a closed terminal, or `kill`) is how a listener is meant to end; an attempt
+        // in flight is not reported, so a named listener sends that capture again when it
+        // comes back.
+        _ = stop_signal() => Ok(()),
     };
     if let Some(l) = &lease {
         l.stop(&client).await;
     }
     result
+}
+
+/// SIGINT, SIGTERM or SIGHUP.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
 }
 
 /// The endpoint's signature provider when it checks signatures and has a secret to sign with.
@@ -521,6 +536,9 @@ async fn signing_provider(client: &Client, endpoint_id: &str) -> Result<Option<S
 
 /// A named listener's hold on its name: one running process per name.
 struct Lease {
+    /// Where this machine keeps the holder id, so a listener that was killed (no chance to
+    /// release its lease) is not refused by its own lease when started again.
+    state: Option<std::path::PathBuf>,
     endpoint_id: String,
     name: String,
     holder: String,
@@ -548,15 +566,22 @@ impl Lease {
         struct Cursor {
             capture_id: String,
         }
-        let id = hookmetry_core::DeliveryId::new().to_string();
-        let holder = format!("listen-{}", &id[id.len() - 12..]);
+        let state = holder_file(&client.base, endpoint_id, name);
+        let holder = state.as_deref().and_then(reusable_holder).unwrap_or_else(|| {
+            let id = hookmetry_core::DeliveryId::new().to_string();
+            format!("listen-{}", &id[id.len() - 12..])
+        });
         let description = format!("{} pid {}", host_name(), std::process::id());
         let q = "mutation($input: StartListenerInput!) { startListener(input: $input) { cursor { captureId } } }";
         let input = json!({
             "endpointId": endpoint_id, "name": name, "holder": holder, "description": description, "takeover": takeover,
         });
         let started = client.query::<Data>(q, json!({ "input": input })).await?.start_listener;
+        if let Some(path) = &state {
+            remember_holder(path, &holder);
+        }
         Ok(Self {
+            state,
             endpoint_id: endpoint_id.to_owned(),
             name: name.to_owned(),
             holder,
@@ -591,6 +616,40 @@ impl Lease {
         let q = "mutation($input: ListenerLeaseInput!) { stopListener(input: $input) }";
         let stop = client.query::<Value>(q, json!({ "input": self.input() }));
         let _ = tokio::time::timeout(Duration::from_secs(3), stop).await;
+        if let Some(path) = &self.state {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// `<config dir>/listeners/<hash of server, endpoint and name>`: `HOLDER PID` of the last
+/// process that ran this listener on this machine.
+fn holder_file(server: &str, endpoint_id: &str, name: &str) -> Option<std::path::PathBuf> {
+    use sha2::Digest as _;
+    let dir = crate::profile::path()?.parent()?.join("listeners");
+    let key = sha2::Sha256::digest(format!("{server}\n{endpoint_id}\n{name}"));
+    let hex: String = key.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    Some(dir.join(hex))
+}
+
+/// The holder id in `path` when the process that used it is gone: its lease is this machine's
+/// to take again. A process still running keeps it, and the server refuses the newcomer.
+fn reusable_holder(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (holder, pid) = text.trim().split_once(' ')?;
+    let pid: u32 = pid.parse().ok()?;
+    let alive = pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    (!alive && holder.starts_with("listen-")).then(|| holder.to_owned())
+}
+
+fn remember_holder(path: &std::path::Path, holder: &str) {
+    let Some(dir) = path.parent() else { return };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    if builder.create(dir).is_ok() {
+        let _ = std::fs::write(path, format!("{holder} {}\n", std::process::id()));
     }
 }
 
