@@ -32,7 +32,9 @@ const BINARY_HEX = [
 
 const { step, done } = stepper();
 const browser = await launch();
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+// A zone with a half-hour offset, so a time shown in UTC (or without its zone) cannot pass.
+const ZONE = { id: 'Asia/Kolkata', label: 'UTC+05:30', minutes: 330 };
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true, timezoneId: ZONE.id });
 // Test-only instrumentation (not subject to the page's CSP): keep every WebSocket the page opens.
 await context.addInitScript(() => {
   const Native = window.WebSocket;
@@ -74,6 +76,24 @@ async function openCapture(id) {
   await rowFor(id).click();
   await page.waitForFunction((cid) => location.hash.includes(`/c/${cid}`), id);
   await page.locator('.capture-head h2').waitFor();
+}
+
+/** `iso` as the page must show it in ZONE: "2026-12-05 19:33:07.123 UTC+05:30". */
+function localTime(iso, ms) {
+  const d = new Date(new Date(iso).getTime() + ZONE.minutes * 60_000).toISOString();
+  return `${d.slice(0, 10)} ${d.slice(11, ms ? 23 : 19)} ${ZONE.label}`;
+}
+
+/** Every <time> inside `selector`: its text is the date, time and zone of its ISO title. */
+async function assertTimes(selector, what) {
+  const times = await page.locator(`${selector} time`).evaluateAll((ts) => ts.map((t) => ({ text: t.textContent, title: t.title, datetime: t.dateTime })));
+  assert(times.length > 0, `${what}: no <time> element`);
+  for (const t of times) {
+    assert(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(t.title) && t.title === t.datetime, `${what}: the title is the full ISO time: ${JSON.stringify(t)}`);
+    const ms = /\.\d{3} /.test(t.text);
+    assertEq(t.text, localTime(t.title, ms), `${what}: a time shows its date and zone`);
+  }
+  return times.length;
 }
 
 async function waitLive() {

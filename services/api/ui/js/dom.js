@@ -1,6 +1,8 @@
 // Element building without HTML strings: every captured byte reaches the page as text, never as
 // markup (the page’s Trusted Types policy would refuse HTML sinks anyway).
 
+import { formatTime } from './format.js';
+
 const PROPS = new Set(['value', 'checked', 'selected', 'indeterminate', 'open']);
 
 /** h('button', {class: 'x', onclick: f}, 'text', child, [more]) */
@@ -32,6 +34,14 @@ export function append(el, children) {
 export function mount(el, ...children) {
   el.replaceChildren();
   return append(el, children);
+}
+
+/**
+ * An absolute time as shown everywhere: date, local time and offset, with the instant as the
+ * server sent it (ISO 8601, UTC) in `datetime` and as the tooltip.
+ */
+export function timeEl(iso, { ms = true, class: cls } = {}) {
+  return h('time', { datetime: iso, title: iso, class: cls }, formatTime(iso, { ms }));
 }
 
 /** Text with `code` spans, as the API writes them, rendered as <code>. */

@@ -12,17 +12,26 @@ export function formatBytes(n) {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
 }
 
-/** "14:03:07.123" today, "27 Nov 14:03:07" otherwise; local time. */
-export function formatTime(iso) {
+/** The browser's offset from UTC at `d`, as "UTC", "UTC+01:00" or "UTC-05:30". */
+export function zoneLabel(d) {
+  const off = -d.getTimezoneOffset();
+  if (off === 0) return 'UTC';
+  const a = Math.abs(off);
+  return `UTC${off < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
+/**
+ * "2026-12-05 14:03:07.123 UTC+01:00": local time, always with the date and the offset, so a
+ * time read off a screenshot or pasted into a bug report means one instant wherever it is read.
+ * Milliseconds where they tell requests apart (receipts, attempts); `{ ms: false }` elsewhere.
+ */
+export function formatTime(iso, { ms = true } = {}) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   const pad = (x, n = 2) => String(x).padStart(n, '0');
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-  const now = new Date();
-  if (d.toDateString() === now.toDateString()) return time;
-  const month = d.toLocaleString('en', { month: 'short' });
-  const year = d.getFullYear() === now.getFullYear() ? '' : ` ${d.getFullYear()}`;
-  return `${d.getDate()} ${month}${year} ${time}`;
+  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${ms ? `.${pad(d.getMilliseconds(), 3)}` : ''}`;
+  return `${date} ${time} ${zoneLabel(d)}`;
 }
 
 /** "3 s ago", "5 min ago"… for titles and notes. */
