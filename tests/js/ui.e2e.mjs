@@ -165,7 +165,11 @@ try {
     assertEq(await row.locator('.path').textContent(), '/orders?source=e2e&tag=a+b', 'row path');
     assertEq(await row.locator('.size').textContent(), `${Buffer.byteLength(body)} B`, 'row size');
     assertEq(await row.locator('.ctype').textContent(), 'application/json', 'row content type');
-    assertEq(await row.locator('.badge').textContent(), 'no check', 'row verification badge');
+    assertEq(await row.locator('.badge').textContent(), 'not checked', 'row verification badge');
+    await assertTimes(`.vl-row[data-id="${id}"]`, 'the list row');
+    // One vocabulary: the filter offers the words the badges use.
+    assertEq(JSON.stringify(await page.getByLabel('Signature', { exact: true }).locator('option').allTextContents()),
+      JSON.stringify(['Any', 'valid', 'invalid signature', 'missing signature', 'outside tolerance', 'malformed', 'not checked']), 'verdict filter words');
     await screenshot(page, 'capture-list');
     await axeScan(page, 'the capture list');
   });
@@ -200,6 +204,26 @@ try {
     });
     await screenshot(page, 'capture-json');
     await axeScan(page, 'the capture detail');
+  });
+
+  await step('body first: with 10 headers, at 1366×850 the body starts above the fold, before headers and metadata', async () => {
+    await page.setViewportSize({ width: 1366, height: 850 });
+    // curl adds Host, User-Agent, Accept and Content-Length: these six make ten.
+    const extra = [1, 2, 3, 4, 5].map((i) => [`X-Extra-${i}`, `value ${i}`]);
+    const [id] = await sendAndSee('/ten-headers', { headers: [['Content-Type', 'application/json'], ...extra], body: '{"ten":"headers"}' });
+    await openCapture(id);
+    const bodyView = page.locator('.request .body-view');
+    await bodyView.waitFor();
+    assertEq(await page.locator('table.headers tbody tr').count(), 10, 'the capture has 10 headers');
+    const top = await bodyView.evaluate((el) => el.getBoundingClientRect().top);
+    assert(top < 850, `the body view starts at ${top} px, below the fold of an 850 px window`);
+    const order = await page.locator('.request > section').evaluateAll((ss) => ss.map((x) => x.className));
+    assertEq(JSON.stringify(order), JSON.stringify(['verification-summary', 'request-body', 'request-headers', 'query-params', 'request-meta']), 'body before headers, query and metadata');
+    await assertTimes('.capture', 'the capture detail');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await adminGql('mutation($id: ID!) { deleteCapture(input: {id: $id}) { id } }', { id });
+    await rowFor(id).waitFor({ state: 'detached', timeout: 5_000 });
+    await openCapture(ids.json);
   });
 
   await step('copy as cURL gives a command that sends the same request again; HAR downloads', async () => {
@@ -338,7 +362,9 @@ try {
     const panel = page.locator('.verification');
     await panel.waitFor();
     assertEq(await panel.getAttribute('data-verdict'), 'VALID', 'verdict');
-    assertEq(await panel.locator('.verdict-line').textContent(), 'Valid signature', 'verdict label');
+    assertEq(await panel.locator('.verdict-line').textContent(), 'Signature: valid', 'verdict words, as the badge says them');
+    assertEq(await panel.locator('.advice').count(), 0, 'no advice for a signature that matches the current secret');
+    await assertTimes('.verification', 'the verification panel');
     assertEq(await panel.locator('.verification-reason').textContent(), 'Matches secret current.', 'reason');
     assertEq(await panel.locator('dd.secret-label').textContent(), 'current', 'matched secret');
     await screenshot(page, 'verification');
@@ -351,7 +377,7 @@ try {
     const [id] = await sendAndSee('/stripe?attempt=2', { headers: [['Content-Type', 'application/json'], ['Stripe-Signature', stripeSignature('whsec_wrong', ts, body)]], body });
     ids.invalid = id;
     ids.invalidBody = body;
-    assertEq(await rowFor(id).locator('.badge').textContent(), 'invalid', 'row badge');
+    assertEq(await rowFor(id).locator('.badge').textContent(), 'invalid signature', 'row badge');
     await openCapture(id);
     await page.getByRole('tab', { name: /Signature/ }).click();
     const panel = page.locator('.verification');
@@ -360,6 +386,34 @@ try {
     const reason = await panel.locator('.verification-reason').textContent();
     assert(reason.startsWith('No secret matches the signature in Stripe-Signature (tried current)'), `reason: ${reason}`);
     assertEq(await panel.locator('dd.secret-label').textContent(), 'none', 'no secret matched');
+    assertEq(await panel.locator('.advice').getAttribute('data-advice'), 'wrong-secret', 'a wrong secret gets advice about the secret');
+  });
+
+  await step('a body re-serialised on the way is explained, and the advice says the secret is right', async () => {
+    // Signed over compact JSON, delivered pretty-printed: what a framework that parses and
+    // re-encodes the body before verifying does. verify names the change in its reason.
+    const compact = Buffer.from('{"id":"evt_3","type":"invoice.paid","data":{"amount":5}}');
+    const pretty = Buffer.from(JSON.stringify(JSON.parse(compact.toString()), null, 2));
+    const ts = Math.floor(Date.now() / 1000);
+    const [id] = await sendAndSee('/pretty', { headers: [['Content-Type', 'application/json'], ['Stripe-Signature', stripeSignature(SECRET, ts, compact)]], body: pretty });
+    assertEq(await rowFor(id).locator('.badge').textContent(), 'invalid signature', 'row badge');
+    await openCapture(id);
+    await page.getByRole('tab', { name: /Signature/ }).click();
+    const panel = page.locator('.verification');
+    await panel.waitFor();
+    const reason = await panel.locator('.verification-reason').textContent();
+    assert(reason.includes('if the body were re-serialized JSON (compact)'), `reason: ${reason}`);
+    const advice = panel.locator('.advice');
+    assertEq(await advice.getAttribute('data-advice'), 're-serialized', 'advice chosen by the reason');
+    const text = await advice.textContent();
+    assert(/secret is right/.test(text) && /raw request body/.test(text), `advice: ${text}`);
+    assert(!/check that .* has the secret/i.test(text), `the advice contradicts the reason: ${text}`);
+    await screenshot(page, 'verification-reserialised');
+    await adminGql('mutation($id: ID!) { deleteCapture(input: {id: $id}) { id } }', { id });
+    await rowFor(id).waitFor({ state: 'detached', timeout: 5_000 });
+    await openCapture(ids.invalid);
+    await page.getByRole('tab', { name: /Signature/ }).click();
+    await page.locator('.verification').waitFor();
   });
 
   await step('changes made elsewhere show at once: a new verdict updates the open capture in place, a deletion removes its row', async () => {

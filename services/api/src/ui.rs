@@ -59,6 +59,7 @@ const ASSETS: &[Asset] = assets![
     "js/views/endpoint-settings.js",
     "js/views/team-settings.js",
     "js/views/hints.js",
+    "js/views/verdict.js",
 ];
 
 /// The page is a template: `{{version}}` becomes the asset version and `{{preload}}` the

@@ -1,58 +1,13 @@
-// One capture: request line and metadata, query parameters, headers as received, the body
-// viewer, the signature check, exports (cURL, raw body, HAR) and the replay panel.
+// One capture: the body viewer first, then headers as received, query parameters and the
+// request's metadata; the signature check, exports (cURL, raw body, HAR) and the replay panel.
 
-import { h, mount, tabs, copyButton, download, prose } from '../dom.js';
+import { h, mount, tabs, copyButton, download, prose, timeEl } from '../dom.js';
 import { href, currentQuery } from '../router.js';
-import { formatBytes, formatTime, base64ToBytes, utf8OrNull, parseForm, sentence } from '../format.js';
+import { formatBytes, base64ToBytes, utf8OrNull, parseForm, sentence } from '../format.js';
 import { bodyView } from '../body-view.js';
 import { replayPanel } from './replay.js';
+import { verdictBadge, verificationPanel } from './verdict.js';
 import * as Q from '../queries.js';
-
-export const VERDICTS = [
-  ['VALID', 'Valid signature'],
-  ['INVALID_SIGNATURE', 'Invalid signature'],
-  ['MISSING_SIGNATURE', 'Signature missing'],
-  ['TIMESTAMP_OUT_OF_TOLERANCE', 'Timestamp out of tolerance'],
-  ['MALFORMED', 'Malformed signature'],
-  ['NOT_CONFIGURED', 'Not checked'],
-];
-const VERDICT_LABEL = Object.fromEntries(VERDICTS);
-
-/** The verdict as a badge; never colour alone: the text says it. */
-export function verdictBadge(v, { compact = false } = {}) {
-  if (!v) return h('span', { class: 'badge v-pending', title: 'The signature has not been checked yet' }, compact ? 'checking' : 'Checking…');
-  const label = VERDICT_LABEL[v.verdict] || v.verdict;
-  const short = {
-    VALID: 'valid', INVALID_SIGNATURE: 'invalid', MISSING_SIGNATURE: 'unsigned', TIMESTAMP_OUT_OF_TOLERANCE: 'stale',
-    MALFORMED: 'malformed', NOT_CONFIGURED: 'no check',
-  }[v.verdict] || v.verdict.toLowerCase();
-  return h('span', { class: `badge v-${v.verdict.toLowerCase().replace(/_/g, '-')}`, title: `${label}${v.provider ? ` (${v.provider})` : ''}`, dataset: { verdict: v.verdict } }, compact ? short : label);
-}
-
-const ADVICE = {
-  VALID: null,
-  INVALID_SIGNATURE: 'Check that the endpoint has the secret this provider signs with (Settings → Signature verification). If it was just rotated, add the new one first.',
-  MISSING_SIGNATURE: 'The provider did not sign this request, or the request did not come from it. Check the provider’s signing settings.',
-  TIMESTAMP_OUT_OF_TOLERANCE: 'The signature is right but old: a retry or a replayed request, or a clock that is off. The tolerance can be changed in Settings.',
-  MALFORMED: 'The signature header is there but cannot be read; the provider or a proxy changed it, or the provider is not the one configured.',
-  NOT_CONFIGURED: 'Set the provider and its secret in Settings → Signature verification to check captures like this one.',
-};
-
-export function verificationPanel(v, ep) {
-  if (!v) return h('div', { class: 'verification pending' }, h('p', null, verdictBadge(null), ' The processor has not checked this capture yet.'));
-  const advice = ADVICE[v.verdict];
-  return h(
-    'div',
-    { class: 'verification', dataset: { verdict: v.verdict } },
-    h('p', { class: 'verdict-line' }, verdictBadge(v)),
-    h('dl', { class: 'meta-list' },
-      h('dt', null, 'Reason'), h('dd', { class: 'verification-reason' }, prose(sentence(v.reason))),
-      h('dt', null, 'Provider'), h('dd', null, v.provider || 'none recognised'),
-      h('dt', null, 'Secret that matched'), h('dd', { class: 'secret-label' }, v.secretLabel ? h('code', null, v.secretLabel) : 'none'),
-      h('dt', null, 'Checked'), h('dd', null, h('time', { datetime: v.verifiedAt, title: v.verifiedAt }, formatTime(v.verifiedAt)))),
-    advice ? h('p', { class: 'hint' }, advice, ' ', h('a', { href: `${href('e', ep.id, 'settings')}` }, 'Endpoint settings')) : null,
-  );
-}
 
 function headersTable(headers) {
   const counts = new Map();
@@ -183,21 +138,31 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
       deleteArea,
     );
 
+    // The body is what a reader opened the capture for, so it comes first and starts above the
+    // fold on a laptop screen; headers, query and metadata follow.
     const requestTab = () => h(
       'div',
       { class: 'request' },
       h('section', { class: 'verification-summary', 'aria-label': 'Signature' }, verdictBadge(c.verification), ' ', c.verification ? h('span', { class: 'reason' }, prose(sentence(c.verification.reason))) : null),
-      h('section', { class: 'query-params', 'aria-labelledby': `q-${c.id}` }, h('h3', { id: `q-${c.id}` }, 'Query parameters'), c.query != null ? queryTable(c.query) : h('p', { class: 'hint' }, 'No query string.')),
-      h('section', { class: 'request-headers', 'aria-labelledby': `h-${c.id}` }, h('h3', { id: `h-${c.id}` }, `Headers (${c.headers.length}, in arrival order)`), headersTable(c.headers)),
       h('section', { class: 'request-body', 'aria-labelledby': `b-${c.id}` }, h('h3', { id: `b-${c.id}` }, 'Body'),
         bodyView(bytes, { contentType: c.contentType, sha256: c.bodySha256, filename: `capture-${c.id}.bin` }).el),
+      h('section', { class: 'request-headers', 'aria-labelledby': `h-${c.id}` }, h('h3', { id: `h-${c.id}` }, `Headers (${c.headers.length}, in arrival order)`), headersTable(c.headers)),
+      h('section', { class: 'query-params', 'aria-labelledby': `q-${c.id}` }, h('h3', { id: `q-${c.id}` }, 'Query parameters'), c.query != null ? queryTable(c.query) : h('p', { class: 'hint' }, 'No query string.')),
+      h('section', { class: 'request-meta', 'aria-labelledby': `m-${c.id}` }, h('h3', { id: `m-${c.id}` }, 'Request details'),
+        h('dl', { class: 'capture-meta' },
+          h('div', null, h('dt', null, 'Received'), h('dd', null, timeEl(c.receivedAt))),
+          h('div', null, h('dt', null, 'Size'), h('dd', null, formatBytes(c.bodySize))),
+          h('div', null, h('dt', null, 'Content type'), h('dd', null, c.contentType || 'none')),
+          h('div', null, h('dt', null, 'From'), h('dd', null, c.remoteAddr)),
+          h('div', null, h('dt', null, 'HTTP'), h('dd', null, c.httpVersion)),
+          h('div', null, h('dt', null, 'Id'), h('dd', null, h('code', null, c.id))))),
     );
 
     replay?.destroy?.();
     replay = null;
     const items = [
       { key: 'request', label: 'Request', render: requestTab },
-      { key: 'verification', label: h('span', null, 'Signature ', verdictBadge(c.verification, { compact: true })), render: () => verificationPanel(c.verification, ep) },
+      { key: 'verification', label: h('span', null, 'Signature ', verdictBadge(c.verification)), render: () => verificationPanel(c.verification, ep) },
       { key: 'replay', label: `Replay${c.deliveries.length ? ` (${c.deliveries.length})` : ''}`, render: () => {
         replay = replayPanel(state, ep, c, { canEdit });
         return replay.el;
@@ -223,13 +188,6 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
         h('div', { class: 'capture-title' },
           h('button', { type: 'button', class: 'btn small ghost back', onclick: onClose, 'aria-label': 'Close capture, back to the list' }, '← List'),
           h('h2', null, h('span', { class: `method m-${c.method.toLowerCase()}` }, c.method), ' ', h('span', { class: 'path' }, path))),
-        h('dl', { class: 'capture-meta' },
-          h('div', null, h('dt', null, 'Received'), h('dd', null, h('time', { datetime: c.receivedAt, title: c.receivedAt }, formatTime(c.receivedAt)))),
-          h('div', null, h('dt', null, 'Size'), h('dd', null, formatBytes(c.bodySize))),
-          h('div', null, h('dt', null, 'Content type'), h('dd', null, c.contentType || 'none')),
-          h('div', null, h('dt', null, 'From'), h('dd', null, c.remoteAddr)),
-          h('div', null, h('dt', null, 'HTTP'), h('dd', null, c.httpVersion)),
-          h('div', null, h('dt', null, 'Id'), h('dd', null, h('code', null, c.id)))),
         actions),
       tabset.el,
     );
@@ -239,6 +197,8 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
   return {
     el: root,
     focus: () => root.focus(),
+    /** The capture on screen (headers and body included), or null while it loads. */
+    capture: () => shown,
     selectTab: (key) => tabset?.select(key),
     /** A new verdict from elsewhere: the badge, summary and panel change in place, so nothing
      *  typed in the replay form is lost. */
@@ -249,7 +209,7 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
       if (summary) mount(summary, verdictBadge(v), ' ', h('span', { class: 'reason' }, prose(sentence(v.reason))));
       const tab = root.querySelector('[role="tab"][data-key="verification"]');
       if (tab) {
-        mount(tab, 'Signature ', verdictBadge(v, { compact: true }));
+        mount(tab, 'Signature ', verdictBadge(v));
         const panel = document.getElementById(tab.getAttribute('aria-controls'));
         if (panel?.dataset.rendered) mount(panel, verificationPanel(v, ep));
       }

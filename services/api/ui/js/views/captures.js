@@ -1,11 +1,12 @@
 // An endpoint's captures: the live list (newest first, filtered by the API, paged with a
 // cursor, only visible rows in the DOM) next to the open capture.
 
-import { h, id, copyButton, mount } from '../dom.js';
+import { h, id, copyButton, mount, timeEl } from '../dom.js';
 import { href, go, currentQuery } from '../router.js';
 import { formatBytes, formatTime, base64ToBytes, plural, sentence } from '../format.js';
 import { createVirtualList } from '../virtual-list.js';
-import { captureDetail, verdictBadge, VERDICTS } from './capture.js';
+import { captureDetail } from './capture.js';
+import { verdictBadge, verdictWords, VERDICTS } from './verdict.js';
 import { bulkReplayDialog } from './bulk-replay.js';
 import { gettingStarted, curlExample } from './hints.js';
 import * as Q from '../queries.js';
@@ -67,10 +68,10 @@ function describeFilter(filter) {
   if (filter.bodyContains) parts.push(`body contains “${filter.bodyContains}”`);
   if (filter.method) parts.push(`method ${filter.method}`);
   if (filter.pathPrefix) parts.push(`path starts with ${filter.pathPrefix}`);
-  if (filter.verdict) parts.push(`signature ${(VERDICTS.find(([v]) => v === filter.verdict) || [, filter.verdict])[1].toLowerCase()}`);
+  if (filter.verdict) parts.push(`signature ${verdictWords(filter.verdict)}`);
   if (filter.header) parts.push(`header ${filter.header.name}${filter.header.valueContains ? ` contains “${filter.header.valueContains}”` : ' present'}`);
-  if (filter.receivedFrom) parts.push(`received from ${filter.receivedFrom}`);
-  if (filter.receivedUntil) parts.push(`received before ${filter.receivedUntil}`);
+  if (filter.receivedFrom) parts.push(`received from ${formatTime(filter.receivedFrom, { ms: false })}`);
+  if (filter.receivedUntil) parts.push(`received before ${formatTime(filter.receivedUntil, { ms: false })}`);
   return parts.join(', ');
 }
 
@@ -114,10 +115,10 @@ function row(c) {
       h('span', { class: 'path', title: path }, path),
       c.isNew ? h('span', { class: 'new-tag' }, 'new') : null),
     h('div', { class: 'row-meta' },
-      h('time', { datetime: c.receivedAt, title: c.receivedAt }, formatTime(c.receivedAt)),
+      timeEl(c.receivedAt, { ms: false }),
       h('span', { class: 'size' }, formatBytes(c.bodySize)),
       h('span', { class: 'ctype', title: c.contentType || '' }, c.contentType ? c.contentType.split(';')[0] : 'no content type'),
-      verdictBadge(c.verification, { compact: true })),
+      verdictBadge(c.verification)),
   ];
 }
 

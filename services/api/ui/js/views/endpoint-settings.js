@@ -7,7 +7,7 @@ import { onSubmit, formAlert, statusLine, parseHeaderLines, headerLines } from '
 import { href, go } from '../router.js';
 import { plural } from '../format.js';
 import { providerHints, curlExample } from './hints.js';
-import { VERDICTS } from './capture.js';
+import { verdictWords } from './verdict.js';
 import * as Q from '../queries.js';
 
 function section(title, ...content) {
@@ -275,8 +275,7 @@ export function endpointSettingsView(state, initial) {
         if (!r.hasMore) break;
         after = r.endCursor;
       }
-      const label = Object.fromEntries(VERDICTS);
-      const parts = [...totals].map(([k, n]) => `${n} ${label[k]?.toLowerCase() || k}`);
+      const parts = [...totals].map(([k, n]) => `${n} ${verdictWords(k)}`);
       result.textContent = count ? `Checked ${plural(count, 'capture')}: ${parts.join(', ')}.` : 'No capture was received in that time.';
     });
     return f;
