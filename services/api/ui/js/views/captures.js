@@ -380,11 +380,21 @@ export function capturesView(state, ep, params) {
     if (hash !== location.hash) history.replaceState(null, '', hash);
   }
 
-  function applyFilters() {
+  /**
+   * `closeUnmatched`: a filter the user just set closes the open capture when it does not pass,
+   * so the detail never sits next to a list that leaves it out. A link that names both a capture
+   * and filters opens what it names.
+   */
+  function applyFilters({ closeUnmatched = true } = {}) {
     for (const i of filters.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
     filter = readFilter(f);
     query = formToQuery(f);
     syncHash();
+    const open = detail?.capture();
+    if (closeUnmatched && open && !matchesFilter(open, filter)) {
+      go(href('e', ep.id) + currentQuery(), { replace: true });
+      announcer.textContent = 'The open capture does not match the filters, so it was closed.';
+    }
     cursor = null;
     hasMore = false;
     subscribe();
@@ -398,9 +408,9 @@ export function capturesView(state, ep, params) {
   });
   body.addEventListener('input', () => {
     clearTimeout(debounce);
-    debounce = setTimeout(applyFilters, 350);
+    debounce = setTimeout(() => applyFilters(), 350);
   });
-  for (const input of [method, path, verdict, from, until]) input.addEventListener('change', applyFilters);
+  for (const input of [method, path, verdict, from, until]) input.addEventListener('change', () => applyFilters());
   clear.addEventListener('click', () => {
     filters.reset();
     applyFilters();
@@ -453,7 +463,7 @@ export function capturesView(state, ep, params) {
   function update(p) {
     if ((p.query ?? '') !== query) {
       queryToForm(p.query ?? '', f);
-      applyFilters();
+      applyFilters({ closeUnmatched: false });
     }
     if (p.capture) openCapture(p.capture, p.tab);
     else closeCapture();
