@@ -503,7 +503,15 @@ try {
     const scope = await dialog.locator('.bulk-scope').textContent();
     assert(scope.includes('path starts with /stripe'), `the dialog says what it replays: ${scope}`);
     await dialog.getByLabel('Target URL').fill(`${receiver.url}/bulk`);
-    await dialog.getByRole('button', { name: 'Replay', exact: true }).click();
+    // How many will go, counted by the API before anything is sent, and kept in step with the limit.
+    const summary = dialog.locator('.bulk-summary');
+    await summary.filter({ hasText: /^2 captures match\./ }).waitFor();
+    assertEq(await summary.textContent(), `2 captures match. Send 2 captures to ${receiver.url}/bulk.`, 'the dialog says how many it sends, and where');
+    await dialog.getByLabel('At most this many captures, newest first').fill('1');
+    assertEq(await summary.textContent(), `2 captures match. Send 1 capture to ${receiver.url}/bulk (the newest 1, the limit).`, 'the count follows the limit');
+    assertEq(await dialog.locator('button[type="submit"]').textContent(), 'Send 1 capture', 'the button says it too');
+    await dialog.getByLabel('At most this many captures, newest first').fill('100');
+    await dialog.getByRole('button', { name: 'Send 2 captures', exact: true }).click();
     await dialog.locator('.bulk-total', { hasText: 'all finished' }).waitFor({ timeout: 15_000 });
     assertEq(await dialog.locator('[data-state="SUCCEEDED"] .count').textContent(), '2', 'both replays succeeded');
     assertEq(await dialog.locator('[data-state="DEAD_LETTERED"] .count').textContent(), '0', 'none dead-lettered');
@@ -513,8 +521,14 @@ try {
     await screenshot(page, 'bulk-replay');
     await axeScan(page, 'the bulk replay dialog');
     await dialog.getByRole('button', { name: 'Close' }).click();
+    // Nothing listed, nothing to replay: the button is not offered.
+    assert(await page.locator('.bulk-btn').isVisible(), 'the bulk replay button is there while captures are listed');
+    await page.goto(`${base}/#/e/${epId}?path=%2Fnothing-here`);
+    await page.locator('.list-status', { hasText: 'No capture matches these filters.' }).waitFor();
+    assertEq(await page.locator('.bulk-btn').isVisible(), false, 'no bulk replay for an empty list');
     await page.goto(`${base}/#/e/${epId}`);
     await page.waitForFunction(() => document.querySelectorAll('.vl-row').length > 2);
+    assert(await page.locator('.bulk-btn').isVisible(), 'the bulk replay button is back');
   });
 
   await step('team settings: a token is shown once, works, and is revoked', async () => {

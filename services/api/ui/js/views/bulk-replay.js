@@ -1,5 +1,6 @@
 // Bulk replay: every capture the list's filters match (newest first, up to a limit) sent to one
-// target with `replayCaptures`, then followed live as one tally of delivery states.
+// target with `replayCaptures`, then followed live as one tally of delivery states. Before it is
+// sent the dialog says how many captures that is.
 
 import { h, field, id, mount } from '../dom.js';
 import { onSubmit, formAlert } from '../forms.js';
@@ -25,6 +26,27 @@ function newer(prev, next) {
   return FINAL.has(next.state) || next.attemptCount >= prev.attemptCount;
 }
 
+// The captures connection has no total, so the dialog counts the matching ids, a page at a
+// time. At most MAX are ever sent, so counting stops there: with the limit at most MAX, the
+// number sent is exact either way.
+const COUNT_PAGE = 100;
+const COUNT_IDS = `query($e: ID!, $first: Int, $after: String, $filter: CaptureFilter) {
+  captures(endpointId: $e, first: $first, after: $after, filter: $filter) { edges { node { id } } pageInfo { hasNextPage endCursor } }
+}`;
+
+/** How many captures match `filter`, counting up to MAX: `{ count, more }`. */
+async function countMatching(state, ep, filter) {
+  let count = 0;
+  let after = null;
+  for (;;) {
+    const d = (await state.api.request(COUNT_IDS, { e: ep.id, first: COUNT_PAGE, after, filter: Object.keys(filter).length ? filter : null })).captures;
+    count += d.edges.length;
+    if (!d.pageInfo.hasNextPage) return { count, more: false };
+    if (count >= MAX) return { count, more: true };
+    after = d.pageInfo.endCursor;
+  }
+}
+
 /** One query for the state of many deliveries, by aliases. */
 function statesQuery(ids) {
   const vars = ids.map((_, i) => `$i${i}: ID!`).join(', ');
@@ -42,6 +64,11 @@ export function bulkReplayDialog(state, ep, { getFilter, describe }) {
   const resign = h('input', { type: 'checkbox', name: 'resign', id: id('bulk-resign'), dataset: { field: 'resign' } });
   const resignError = h('p', { class: 'field-error', id: `${resign.id}-error`, hidden: true });
   const scope = h('p', { class: 'bulk-scope' });
+  // "Send 37 captures to …": what the Send button will do, kept in step with the target and
+  // the limit.
+  const summary = h('p', { class: 'bulk-summary', 'aria-live': 'polite' });
+  const send = h('button', { type: 'submit', class: 'btn primary', disabled: true }, 'Send');
+  let matched = null; // { count, more } once counted
   const result = h('div', { class: 'bulk-result', role: 'status', 'aria-live': 'polite' });
   const alert = formAlert();
   const form = h(
@@ -49,13 +76,14 @@ export function bulkReplayDialog(state, ep, { getFilter, describe }) {
     { class: 'bulk-form', 'aria-label': 'Replay the matching captures' },
     alert,
     scope,
+    summary,
     field('Target URL', target, { field: 'target', hint: 'Each capture’s path and query are appended to the target’s path.' }).wrap,
     field('At most this many captures, newest first', limit, { field: 'limit', hint: `1 to ${MAX}.` }).wrap,
     h('div', { class: 'field' },
       h('label', { class: 'inline-check', for: resign.id }, resign, ' Re-sign each with the endpoint’s current secret'),
       resignError),
     h('div', { class: 'dialog-actions' },
-      h('button', { type: 'submit', class: 'btn primary' }, 'Replay'),
+      send,
       h('button', { type: 'button', class: 'btn ghost', onclick: () => dialog.close() }, 'Close')),
   );
   const dialog = h('dialog', { class: 'bulk-replay', 'aria-labelledby': 'bulk-title' },
@@ -68,6 +96,48 @@ export function bulkReplayDialog(state, ep, { getFilter, describe }) {
   let sentTo = '';
   let run = 0;
   let unsubscribe = null;
+
+  function toSend() {
+    const n = Number(limit.value);
+    return Math.min(matched.count, Number.isInteger(n) && n > 0 ? n : 0);
+  }
+
+  function renderSummary() {
+    if (!matched) {
+      summary.textContent = 'Counting the matching captures…';
+      send.disabled = true;
+      send.textContent = 'Send';
+      return;
+    }
+    const n = toSend();
+    const where = target.value.trim() || 'the target URL';
+    const matchedWords = matched.more ? `More than ${plural(MAX, 'capture')} match` : `${plural(matched.count, 'capture')} ${matched.count === 1 ? 'matches' : 'match'}`;
+    summary.textContent = matched.count === 0
+      ? 'No capture matches: there is nothing to send.'
+      : `${matchedWords}. Send ${plural(n, 'capture')} to ${where}${n < matched.count ? ` (the newest ${n}, the limit)` : ''}.`;
+    send.disabled = n === 0;
+    send.textContent = n === 0 ? 'Send' : `Send ${plural(n, 'capture')}`;
+  }
+  target.addEventListener('input', renderSummary);
+  limit.addEventListener('input', renderSummary);
+
+  async function count() {
+    matched = null;
+    renderSummary();
+    const mine = run;
+    try {
+      const m = await countMatching(state, ep, getFilter());
+      if (mine !== run) return;
+      matched = m;
+      renderSummary();
+    } catch (e) {
+      if (mine !== run) return;
+      // Sending does not need the count; say that it is unknown and let it go ahead.
+      summary.textContent = `The matching captures could not be counted (${e.message}). Send replays up to the limit.`;
+      send.disabled = false;
+      send.textContent = 'Send';
+    }
+  }
 
   function render() {
     if (!ours.length) {
@@ -144,6 +214,7 @@ export function bulkReplayDialog(state, ep, { getFilter, describe }) {
       scope.textContent = words ? `Captures matching the list’s filters (${words}).` : 'Every capture of this endpoint (no filter is set).';
       dialog.showModal();
       target.focus();
+      count();
     },
     destroy() {
       run += 1;

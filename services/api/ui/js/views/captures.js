@@ -240,6 +240,8 @@ export function capturesView(state, ep, params) {
     if (loading && n === 0) status.textContent = 'Loading captures…';
     else if (n === 0) status.textContent = filtered ? 'No capture matches these filters.' : 'No captures yet: send a request to the URL above.';
     else status.textContent = `${hasMore ? `${plural(n, 'capture')} loaded, more available` : `${n === 1 ? 'The only capture' : `All ${plural(n, 'capture')}`}`}${filtered ? ' matching the filters' : ''}.`;
+    // Nothing listed, nothing to replay: the button would open a dialog that can only say so.
+    if (bulkBtn) bulkBtn.hidden = n === 0;
     loadMore.hidden = !hasMore;
     loadMore.disabled = loading;
     loadMore.textContent = loading ? 'Loading…' : `Load ${PAGE} more`;
