@@ -457,6 +457,8 @@ try {
     const first = page.locator('.delivery').first();
     await first.locator('.attempt-status', { hasText: '200' }).waitFor({ timeout: 15_000 });
     assertEq(await first.getAttribute('data-state'), 'SUCCEEDED', 'delivery state');
+    assertEq(await first.locator('.delivery-attempts').textContent(), '1 attempt · delivered', 'a delivered replay does not read as still retrying');
+    await assertTimes('.delivery', 'the delivery card');
     assert(/^\d+ ms$/.test(await first.locator('.attempt-latency').textContent()), 'latency shown');
     assertEq(receiver.received.length, 1, 'the receiver got one request');
     const got = receiver.received[0];
@@ -476,6 +478,35 @@ try {
   await step('compare two attempts side by side', async () => {
     const compare = page.getByRole('button', { name: 'Compare responses' });
     await compare.waitFor();
+    // The two selects say which side they are, and each option names delivery, attempt,
+    // status, target and time, in full.
+    const left = page.getByLabel('Left (before)');
+    const right = page.getByLabel('Right (after)');
+    const target = `${receiver.url}/receiver/stripe?attempt=2`;
+    for (const [sel, n] of [[left, 1], [right, 2]]) {
+      const shown = await sel.evaluate((el) => {
+        const text = el.selectedOptions[0].textContent;
+        const cs = getComputedStyle(el);
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+        // The room for text: the box less its padding and the drop-down arrow.
+        const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 20;
+        const full = el.parentElement.querySelector('.compare-full');
+        return {
+          text, title: el.title, width: ctx.measureText(text).width, room,
+          full: full && !full.hidden && full.offsetParent ? { text: full.textContent, clipped: full.scrollWidth > full.clientWidth } : null,
+        };
+      });
+      assert(shown.text.startsWith(`Delivery ${n}, attempt 1 · 200 · ${target} · `), `option names delivery, attempt, status and target: ${shown.text}`);
+      assertEq(shown.text.slice(shown.text.lastIndexOf(' · ') + 3), await page.locator(`.delivery:nth-child(${3 - n}) .attempts time`).first().evaluate((t) => t.textContent.replace(/\.\d{3} /, ' ')), 'option names the attempt time');
+      // At this width the option does not fit its select: it is written out in full beneath.
+      if (shown.width > shown.room) {
+        assert(shown.full && shown.full.text === shown.text && !shown.full.clipped, `the option is cut off (${Math.round(shown.width)} px of text in ${Math.round(shown.room)} px) and not shown in full: ${JSON.stringify(shown)}`);
+      } else {
+        assertEq(shown.full, null, 'an option that fits is not repeated');
+      }
+      assertEq(shown.title, shown.text, 'the select’s title is the whole option');
+    }
     await compare.click();
     const result = page.locator('.comparison');
     await result.waitFor();
@@ -491,6 +522,30 @@ try {
     await result.scrollIntoViewIfNeeded();
     await screenshot(page, 'replay-compare');
     await axeScan(page, 'replay and compare');
+  });
+
+  await step('a failing replay reads as retrying with its next time, then as delivered', async () => {
+    for (let i = 0; i < 3; i += 1) receiver.answer({ status: 500, headers: { 'content-type': 'text/plain' }, body: 'not yet' });
+    const before = await page.locator('.delivery').count();
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await page.locator('.delivery').nth(before).waitFor();
+    const attempts = page.locator('.delivery').first().locator('.delivery-attempts');
+    // Read in one go: the state moves on within seconds.
+    const retrying = await (await page.waitForFunction(() => {
+      const el = document.querySelector('.delivery .delivery-attempts');
+      const t = el?.querySelector('time');
+      return el && t && /^\d of 8 attempts · retrying, next at /.test(el.textContent) ? { title: t.title, text: t.textContent } : null;
+    }, null, { timeout: 15_000 })).jsonValue();
+    assertEq(retrying.text, localTime(retrying.title, false), 'the next attempt’s time has its date and zone');
+    await attempts.filter({ hasText: /^4 attempts · delivered$/ }).waitFor({ timeout: 30_000 });
+    // The two end states no replay here reaches, through the same function the cards use.
+    const ends = await page.evaluate(async () => {
+      const src = [...document.querySelectorAll('link[rel="modulepreload"]')].map((l) => l.href).find((u) => u.endsWith('/views/replay.js'));
+      const { attemptsSummary } = await import(src);
+      const words = (d) => attemptsSummary({ maxAttempts: 8, nextAttemptAt: null, ...d }).map((x) => (typeof x === 'string' ? x : x.textContent)).join('');
+      return [words({ state: 'DEAD_LETTERED', attemptCount: 8 }), words({ state: 'CANCELLED', attemptCount: 2 }), words({ state: 'PENDING', attemptCount: 0 })];
+    });
+    assertEq(JSON.stringify(ends), JSON.stringify(['8 of 8 attempts · gave up', '2 attempts · cancelled', 'no attempt yet · sending']), 'end states in words');
   });
 
   await step('bulk replay: the captures the filters match reach the receiver, followed live as a tally', async () => {

@@ -1,12 +1,34 @@
 // Replay: send the capture to a target (as captured, or edited, optionally re-signed), watch
 // the attempts live, and compare two attempts' responses side by side.
 
-import { h, mount, field, id, details, copyButton, prose } from '../dom.js';
+import { h, mount, field, id, details, copyButton, prose, timeEl } from '../dom.js';
 import { onSubmit, formAlert, parseHeaderLines, headerLines } from '../forms.js';
 import { formatTime, base64ToBytes, utf8OrNull, hexLines, sentence, plural } from '../format.js';
 import * as Q from '../queries.js';
 
 const STATE_LABEL = { PENDING: 'Pending', SUCCEEDED: 'Succeeded', DEAD_LETTERED: 'Dead-lettered', CANCELLED: 'Cancelled' };
+
+/**
+ * The attempts of a delivery and what they came to, as one phrase: "1 attempt · delivered",
+ * "3 of 8 attempts · retrying, next at …", "8 of 8 attempts · gave up". The maximum is named only
+ * while it still matters (retrying) or was reached; "1 attempt of 8" on a delivered replay read
+ * as if seven more were coming. Returns an array of text and elements (the time is a <time>).
+ */
+export function attemptsSummary(d) {
+  const n = d.attemptCount;
+  const of = `${n} of ${plural(d.maxAttempts, 'attempt')}`;
+  switch (d.state) {
+    case 'SUCCEEDED':
+      return [`${plural(n, 'attempt')} · delivered`];
+    case 'DEAD_LETTERED':
+      return [`${n >= d.maxAttempts ? of : plural(n, 'attempt')} · gave up`];
+    case 'CANCELLED':
+      return [`${plural(n, 'attempt')} · cancelled`];
+    default:
+      if (n === 0) return ['no attempt yet · sending'];
+      return d.nextAttemptAt ? [`${of} · retrying, next at `, timeEl(d.nextAttemptAt, { ms: false })] : [`${of} · retrying`];
+  }
+}
 
 /** Where the last replay target of an endpoint is remembered, for single and bulk replays. */
 export function targetKey(ep) {
@@ -36,7 +58,7 @@ function attemptsTable(d) {
     h('tbody', null, d.attempts.map((a) => [
       h('tr', { dataset: { attempt: a.number } },
         h('td', null, a.number),
-        h('td', null, h('time', { datetime: a.startedAt, title: a.startedAt }, formatTime(a.startedAt))),
+        h('td', null, timeEl(a.startedAt)),
         h('td', { class: 'attempt-status' }, a.responseStatus ?? '—'),
         h('td', { class: 'attempt-latency' }, `${a.latencyMs} ms`),
         h('td', null, attemptResult(a))),
@@ -61,8 +83,7 @@ function deliveryCard(d, { canEdit, onCancel }) {
       h('code', { class: 'delivery-target' }, `${d.method} ${d.target}`),
       d.edited ? h('span', { class: 'tag' }, 'edited') : null,
       d.resigned ? h('span', { class: 'tag' }, 're-signed') : null,
-      h('span', { class: 'hint' }, `${d.origin} · ${formatTime(d.createdAt)} · ${plural(d.attemptCount, 'attempt')} of ${d.maxAttempts}`,
-        d.nextAttemptAt && d.state === 'PENDING' && d.attemptCount > 0 ? ` · next at ${formatTime(d.nextAttemptAt)}` : ''),
+      h('span', { class: 'hint' }, `${d.origin} · `, timeEl(d.createdAt, { ms: false }), ' · ', h('span', { class: 'delivery-attempts' }, attemptsSummary(d))),
       canEdit && d.state === 'PENDING' ? h('button', { type: 'button', class: 'btn small ghost', onclick: () => onCancel(d) }, 'Cancel') : null),
     attemptsTable(d),
   );
@@ -212,19 +233,45 @@ export function replayPanel(state, ep, capture, { canEdit }) {
   }
 
   let userPicked = false;
-  const picked = () => {
+  // A select cannot wrap, and an option names delivery, attempt, status, target and time, so
+  // with a long target it is cut off just where two attempts differ. The chosen option is then
+  // also written out in full under its select (and always in its title).
+  const measure = document.createElement('canvas').getContext('2d');
+  const fits = (sel, text) => {
+    if (!sel.clientWidth) return false;
+    const cs = getComputedStyle(sel);
+    measure.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    // The drop-down arrow takes about 20 px of the padding box.
+    return measure.measureText(text).width <= sel.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 20;
+  };
+  const shown = (sel) => {
+    const text = sel.selectedOptions[0]?.textContent ?? '';
+    sel.title = text;
+    const full = fullLines.get(sel);
+    full.textContent = text;
+    full.hidden = !text || fits(sel, text);
+  };
+  const picked = (e) => {
     userPicked = true;
+    shown(e.target);
   };
   const beforeSel = h('select', { name: 'before', id: id('before'), onchange: picked });
   const afterSel = h('select', { name: 'after', id: id('after'), onchange: picked });
+  // aria-hidden: a screen reader hears the whole option from the select itself.
+  const fullLines = new Map([beforeSel, afterSel].map((sel) => [sel, h('p', { class: 'hint compare-full', 'aria-hidden': 'true', hidden: true })]));
+  // Laid out only once the Replay tab shows, and again whenever the panel changes width.
+  const resized = new ResizeObserver(() => {
+    shown(beforeSel);
+    shown(afterSel);
+  });
   const compareResult = h('div', { class: 'compare-result' });
   const compareAlert = formAlert();
   const compareForm = h(
     'form',
     { class: 'compare-form', 'aria-label': 'Compare two attempts' },
     compareAlert,
-    h('div', { class: 'field' }, h('label', { for: beforeSel.id }, 'Before'), beforeSel),
-    h('div', { class: 'field' }, h('label', { for: afterSel.id }, 'After'), afterSel),
+    h('div', { class: 'field' }, h('label', { for: beforeSel.id }, 'Left (before)'), beforeSel, fullLines.get(beforeSel)),
+    h('div', { class: 'field' }, h('label', { for: afterSel.id }, 'Right (after)'), afterSel, fullLines.get(afterSel)),
     h('button', { type: 'submit', class: 'btn' }, 'Compare responses'),
   );
   onSubmit(compareForm, async () => {
@@ -241,11 +288,12 @@ export function replayPanel(state, ep, capture, { canEdit }) {
       ? deliveries.map((d) => deliveryCard(d, { canEdit, onCancel: cancel }))
       : h('p', { class: 'hint' }, 'Not replayed yet.'));
     const attempts = [];
-    // Oldest first, so "before" defaults to the older one.
-    for (const d of deliveries.slice().reverse()) {
-      for (const a of d.attempts) attempts.push({ d, a, value: `${d.id}|${a.number}` });
-    }
-    const label = ({ d, a }) => `${formatTime(a.startedAt)} · ${a.responseStatus ?? a.error ?? '—'} in ${a.latencyMs} ms · attempt ${a.number} to ${d.target}`;
+    // Oldest first, so "before" defaults to the older one; deliveries are numbered in that order.
+    deliveries.slice().reverse().forEach((d, k) => {
+      for (const a of d.attempts) attempts.push({ d, k: k + 1, a, value: `${d.id}|${a.number}` });
+    });
+    // Which delivery and attempt first: that is what tells two options apart.
+    const label = ({ d, k, a }) => `Delivery ${k}, attempt ${a.number} · ${a.responseStatus ?? a.error ?? 'no response'} · ${d.target} · ${formatTime(a.startedAt, { ms: false })}`;
     const keep = [beforeSel.value, afterSel.value];
     mount(beforeSel, attempts.map((x) => h('option', { value: x.value }, label(x))));
     mount(afterSel, attempts.map((x) => h('option', { value: x.value }, label(x))));
@@ -255,6 +303,8 @@ export function replayPanel(state, ep, capture, { canEdit }) {
       beforeSel.value = userPicked && has(keep[0]) ? keep[0] : attempts[attempts.length - 2].value;
       afterSel.value = userPicked && has(keep[1]) ? keep[1] : attempts[attempts.length - 1].value;
     }
+    shown(beforeSel);
+    shown(afterSel);
     compareForm.hidden = attempts.length < 2;
     compareNote.hidden = attempts.length >= 2;
   }
@@ -286,5 +336,13 @@ export function replayPanel(state, ep, capture, { canEdit }) {
     h('section', null, compareArea),
     h('p', { class: 'hint' }, 'From a terminal: ', h('code', null, `hookmetry replay ${capture.id} --to <url>`), ' ', copyButton('Copy', `hookmetry replay ${capture.id} --to `)),
   );
-  return { el, destroy: unsubscribe };
+  resized.observe(beforeSel);
+  resized.observe(afterSel);
+  return {
+    el,
+    destroy() {
+      unsubscribe();
+      resized.disconnect();
+    },
+  };
 }
