@@ -339,6 +339,9 @@ try {
     await page.getByRole('button', { name: 'Save verification settings' }).click();
     await page.locator('.current-provider', { hasText: 'stripe' }).waitFor();
     assertEq(await page.locator('.secret-list .secret-label').allTextContents().then((x) => x.join(',')), 'current', 'secret labels');
+    // Labelled "current" and the current one: the word once, not "current current".
+    const secretRow = (await page.locator('.secret-list li').first().innerText()).replace(/\s+/g, ' ').trim();
+    assertEq(secretRow, 'current · •••••••• write-only, never shown', 'the secret row');
     // Changing only the tolerance needs no secret retyped; the VALID verdict in the next step
     // proves the stored one was kept.
     assertEq(await page.locator('[data-field="verification.secrets[0].value"]').inputValue(), '', 'the secret field is empty after saving');

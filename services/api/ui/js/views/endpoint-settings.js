@@ -199,9 +199,17 @@ export function endpointSettingsView(state, initial) {
           h('dt', null, 'Tolerance'), h('dd', null, v.effectiveToleranceSeconds ? `${v.effectiveToleranceSeconds} s${v.toleranceSeconds == null ? ' (provider default)' : ''}` : 'timestamps not checked'),
           v.publicUrl ? [h('dt', null, 'Public URL'), h('dd', null, h('code', null, v.publicUrl))] : null),
         h('h3', null, 'Secrets (current first)'),
+        // The API gives labels only (values are write-only, and it keeps no date), so a row is
+        // the label, its role when the label does not already say it, and the masked value. A
+        // secret labelled "current" that is the current one is named once.
         h('ul', { class: 'secret-list' }, v.secrets.map((s, i) => h('li', null,
-          h('code', { class: 'secret-label' }, s.label), i === 0 ? h('span', { class: 'tag' }, 'current') : h('span', { class: 'tag' }, 'accepted while rotating'), ' ',
-          h('span', { class: 'hint' }, '••••••• (write-only)'),
+          h('code', { class: 'secret-label' }, s.label),
+          (() => {
+            const role = i === 0 ? 'current' : 'accepted while rotating';
+            return s.label.toLowerCase() === role ? null : [h('span', { 'aria-hidden': 'true' }, '·'), h('span', { class: 'tag' }, role)];
+          })(),
+          h('span', { 'aria-hidden': 'true' }, '·'),
+          h('span', { class: 'hint secret-value' }, '•••••••• write-only, never shown'),
           canEdit && v.secrets.length > 1 ? h('button', { type: 'button', class: 'btn small ghost', onclick: () => removeSecret(s.label) }, `Remove ${s.label}`) : null))))
       : h('p', null, 'Not configured: captures are not checked for authenticity (a known signature header is still recognised).');
 
