@@ -603,6 +603,21 @@ try {
     assertEq(await me(), 200, 'the new token works');
     await screenshot(page, 'team-settings');
     await axeScan(page, 'team settings');
+    // The instance admin token, which this page uses: revoking it is final, and said so first.
+    const mine = page.locator('.tokens-table tbody tr', { has: page.locator('.tag', { hasText: 'you' }) });
+    await mine.getByRole('button', { name: /^Revoke / }).click();
+    const confirm = page.locator('dialog.confirm-revoke');
+    await confirm.waitFor();
+    const words = await confirm.textContent();
+    for (const want of ['instance admin token', 'cannot be undone', 'hookmetry admin-token --rotate', 'will be signed out']) {
+      assert(words.includes(want), `the warning says “${want}”: ${words}`);
+    }
+    assert(await confirm.getByRole('button', { name: 'Keep it' }).evaluate((b) => b === document.activeElement), '“Keep it” has the focus');
+    await axeScan(page, 'the revoke warning');
+    await page.keyboard.press('Escape');
+    await confirm.waitFor({ state: 'detached' });
+    assertEq(await mine.locator('td').nth(3).textContent(), 'active', 'the admin token is still active');
+    assertEq((await adminGql('{ me { instanceAdmin } }')).me.instanceAdmin, true, 'the admin token still works');
     await page.getByRole('button', { name: `Revoke ${name}` }).click();
     await page.getByRole('button', { name: 'Revoke', exact: true }).click();
     await page.locator('.tokens-table tr.revoked', { hasText: name }).waitFor();

@@ -1,10 +1,10 @@
 // Team settings for admins: retention, tokens (created and shown once, revoked), and for the
 // instance admin, new teams.
 
-import { h, mount, field, copyButton } from '../dom.js';
+import { h, mount, field, copyButton, prose, timeEl } from '../dom.js';
 import { onSubmit, formAlert, statusLine } from '../forms.js';
 import { href, go } from '../router.js';
-import { formatTime, sentence } from '../format.js';
+import { sentence } from '../format.js';
 import * as Q from '../queries.js';
 
 export function teamSettingsView(state, teamId) {
@@ -46,14 +46,18 @@ export function teamSettingsView(state, teamId) {
         const cell = h('td');
         const self = t.id === state.me.token.id;
         if (!t.revoked && !(t.instanceAdmin && !state.me.instanceAdmin)) {
-          const revoke = h('button', { type: 'button', class: 'btn small ghost danger', 'aria-label': `Revoke ${t.name}` }, 'Revoke');
+          const revoke = h('button', { type: 'button', class: 'btn small ghost danger', 'aria-label': `Revoke ${t.name}`, 'aria-haspopup': t.instanceAdmin || self ? 'dialog' : null }, 'Revoke');
           revoke.addEventListener('click', () => {
+            if (t.instanceAdmin || self) {
+              finalRevoke(t, self, revoke);
+              return;
+            }
             mount(cell,
-              h('span', { role: 'alert' }, self ? 'This is the token you are using: you will be signed out. ' : 'Revoke at once? '),
+              h('span', { role: 'alert' }, 'Revoke at once? '),
               h('button', { type: 'button', class: 'btn small danger', onclick: async () => {
                 try {
                   await state.api.request(Q.REVOKE_TOKEN, { id: t.id });
-                  if (!self) loadTokens();
+                  loadTokens();
                 } catch (e) {
                   mount(cell, h('span', { role: 'alert', class: 'error-text' }, sentence(e.message)));
                 }
@@ -66,12 +70,52 @@ export function teamSettingsView(state, teamId) {
         return h('tr', { class: t.revoked ? 'revoked' : '' },
           h('th', { scope: 'row' }, t.name, self ? h('span', { class: 'tag' }, 'you') : null, t.instanceAdmin ? h('span', { class: 'tag' }, 'instance admin') : null),
           h('td', null, t.role.toLowerCase()),
-          h('td', { class: 'nowrap' }, formatTime(t.createdAt)),
-          h('td', { class: 'nowrap' }, t.lastUsedAt ? formatTime(t.lastUsedAt) : 'never'),
+          h('td', { class: 'nowrap' }, timeEl(t.createdAt, { ms: false })),
+          h('td', { class: 'nowrap' }, t.lastUsedAt ? timeEl(t.lastUsedAt, { ms: false }) : 'never'),
           h('td', null, t.revoked ? 'revoked' : 'active'),
           cell);
       }))));
   }
+  /**
+   * Revoking the instance admin token, or the token this page uses, cannot be taken back from
+   * here: a modal dialog says what is lost, and "Keep it" has the focus.
+   */
+  function finalRevoke(t, self, opener) {
+    const error = h('p', { class: 'form-alert', role: 'alert', hidden: true });
+    const keep = h('button', { type: 'button', class: 'btn', autofocus: true, onclick: () => dialog.close() }, 'Keep it');
+    const confirm = h('button', { type: 'button', class: 'btn danger', onclick: async () => {
+      confirm.disabled = true;
+      try {
+        await state.api.request(Q.REVOKE_TOKEN, { id: t.id });
+      } catch (e) {
+        error.textContent = sentence(e.message);
+        error.hidden = false;
+        confirm.disabled = false;
+        return;
+      }
+      dialog.close();
+      // For the page's own token this read is refused, which signs the page out.
+      loadTokens();
+    } }, t.instanceAdmin ? 'Revoke the admin token' : 'Revoke and sign out');
+    const dialog = h('dialog', { class: 'confirm-revoke', 'aria-labelledby': 'revoke-title', 'aria-describedby': 'revoke-what' },
+      h('h2', { id: 'revoke-title' }, t.instanceAdmin ? `Revoke the instance admin token “${t.name}”?` : `Revoke “${t.name}”, the token you are using?`),
+      h('div', { id: 'revoke-what' },
+        h('p', null, h('strong', null, 'This cannot be undone.'), ' A revoked token never works again.'),
+        t.instanceAdmin
+          ? h('p', null, prose('The instance loses this admin token: nothing can manage every team until someone with access to the server runs `hookmetry admin-token --rotate` to mint another.'))
+          : null,
+        self ? h('p', null, 'This page is signed in with it and will be signed out at once.') : null),
+      error,
+      h('div', { class: 'dialog-actions' }, keep, confirm));
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      if (opener.isConnected) opener.focus();
+    });
+    root.append(dialog);
+    dialog.showModal();
+    keep.focus();
+  }
+
   const tokenName = h('input', { type: 'text', required: true, autocomplete: 'off', placeholder: 'e.g. ci, alice-laptop' });
   const role = h('select', null, ['VIEWER', 'EDITOR', 'ADMIN'].map((r) => h('option', { value: r }, r.toLowerCase())));
   const createToken = h('form', { class: 'settings-form', 'aria-label': 'Create a token' }, formAlert(),
