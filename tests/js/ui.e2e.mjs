@@ -743,11 +743,13 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
-  await step('sign out clears the token', async () => {
+  await step('sign out clears the token and everything else the page remembered', async () => {
+    const ours = () => page.evaluate(() => [sessionStorage, localStorage].flatMap((st) => Object.keys(st)).filter((k) => k.startsWith('hookmetry.')).sort());
+    const before = await ours();
+    assert(before.some((k) => k.startsWith('hookmetry.replayTarget.')) && before.some((k) => k.startsWith('hookmetry.lastEndpoint.')), `remembered before signing out: ${before}`);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to Hookmetry' }).waitFor();
-    const left = await page.evaluate(() => [sessionStorage.getItem('hookmetry.token'), localStorage.getItem('hookmetry.token')]);
-    assertEq(JSON.stringify(left), '[null,null]', 'no token left in either storage');
+    assertEq(JSON.stringify(await ours()), '[]', 'no Hookmetry key left in either storage');
   });
 
   await step('a viewer (kept signed in) sees but cannot change; revoking its token signs the page out with a sentence', async () => {

@@ -3,7 +3,7 @@
 import { h, mount } from './dom.js';
 import { createApi, onUnauthenticated } from './api.js';
 import { LiveClient } from './ws.js';
-import { loadToken, saveToken, clearToken } from './auth.js';
+import { loadToken, saveToken, clearAll } from './auth.js';
 import { createState } from './state.js';
 import { onRoute, go, href } from './router.js';
 import { sentence } from './format.js';
@@ -48,7 +48,7 @@ function showSignin(message) {
 }
 
 function signOut(message) {
-  clearToken();
+  clearAll();
   history.replaceState(null, '', '#/signin');
   showSignin(message);
 }
