@@ -731,6 +731,11 @@ try {
     await page.waitForTimeout(200);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert(overflow <= 0, `the list is ${overflow}px wider than the phone`);
+    // The verdict badge is never the part of a row that is cut off.
+    const cut = await page.locator('.vl-row .row-meta').evaluateAll((metas) => metas
+      .filter((m) => m.querySelector('.badge').getBoundingClientRect().right > m.getBoundingClientRect().right + 0.5)
+      .map((m) => m.textContent));
+    assertEq(JSON.stringify(cut), '[]', 'rows whose badge is cut off at phone width');
     await screenshot(page, 'phone-list');
     await axeScan(page, 'the phone-width list');
     await rowFor(ids.json).click();
