@@ -40,6 +40,11 @@ struct LocalServer {
 
 impl LocalServer {
     async fn start(port: ClosedPort) -> LocalServer {
+        Self::answering(port, |_| 200).await
+    }
+
+    /// Answers each request with the status `status` gives for its request line.
+    async fn answering(port: ClosedPort, status: fn(&str) -> u16) -> LocalServer {
         let listener = port.socket.listen(64).unwrap();
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let seen = got.clone();
@@ -48,8 +53,11 @@ impl LocalServer {
                 let seen = seen.clone();
                 tokio::spawn(async move {
                     let Some(req) = read_request(&mut socket).await else { return };
+                    let code = status(&req.request_line);
                     seen.lock().unwrap().push(req);
-                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    let answer = format!(
+                        "HTTP/1.1 {code} X\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                    );
                     let _ = socket.write_all(answer.as_bytes()).await;
                     let _ = socket.shutdown().await;
                 });
@@ -142,6 +150,9 @@ fn command(server: &TestServer, args: &[&str], cwd: &Path) -> tokio::process::Co
         .args(["--url", &server.base_url, "--token", &server.admin.token])
         .env_remove("HOOKMETRY_URL")
         .env_remove("HOOKMETRY_TOKEN")
+        .env_remove("HOOKMETRY_PROFILE")
+        // Profiles and this machine's listener holder ids live with the test, not in $HOME.
+        .env("HOOKMETRY_PROFILES", cwd.join("profiles.toml"))
         .current_dir(cwd)
         .stdin(Stdio::null())
         .kill_on_drop(true);
@@ -210,6 +221,21 @@ impl Listen {
     async fn kill(mut self) {
         self.child.kill().await.unwrap();
     }
+
+    /// Waits for the listener to exit on its own; its exit code.
+    async fn exits(mut self) -> (Option<i32>, Vec<String>) {
+        let exit = tokio::time::timeout(WAIT, self.child.wait()).await.expect("the listener stops").unwrap();
+        while let Ok(Some((out, l))) = tokio::time::timeout(Duration::from_millis(200), self.lines.recv()).await {
+            if out { self.stdout.push(l) } else { self.stderr.push(l) }
+        }
+        (exit.code(), self.stderr)
+    }
+}
+
+/// `hookmetry listen <args>` run to its end, for a listener refused at start.
+async fn listen_refused(server: &TestServer, cwd: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = command(server, &[&["listen"], args].concat(), cwd).output().await.unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 async fn capture(ep: &TestEndpoint, path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> String {
@@ -487,7 +513,7 @@ async fn bad_flags_and_unknown_endpoints_fail_with_a_sentence_and_exit_code_1() 
     let cwd = tempfile::tempdir().unwrap();
     let unknown = "0190b7c4-0000-7000-8000-000000000000";
     let cases: [(Vec<&str>, &str); 4] = [
-        (vec![&ep.id, "--forward-to", "localhost:3000"], "error: `--forward-to` must be an http:// or https:// URL"),
+        (vec![&ep.id, "--forward-to", "ftp://h/x"], "error: `--forward-to` must be a port (3000), host:port[/path]"),
         (
             vec![&ep.id, "--forward-to", "http://127.0.0.1:9/", "--path-map", "stripe"],
             "error: `--path-map` must be FROM=TO",
@@ -553,4 +579,289 @@ async fn bad_reports_are_refused_naming_the_field_and_record_nothing() {
     let numbers: Vec<u64> =
         ds[0]["attempts"].as_array().unwrap().iter().map(|a| a["number"].as_u64().unwrap()).collect();
     assert_eq!((ds[0]["state"].as_str(), numbers), (Some("PENDING"), vec![1, 2]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_listener_that_never_forwarded_anything_still_gets_what_was_sent_while_it_was_stopped() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen never delivered").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let forward_to = format!("http://{}", port.addr);
+    let local = LocalServer::start(port).await;
+    let args = [ep.id.as_str(), "--forward-to", forward_to.as_str(), "--name", "fresh"];
+    // Started and stopped before any capture: on the old main it had no cursor at all.
+    Listen::start(&server, cwd.path(), &args).await.interrupt().await;
+    let cursor = server
+        .admin
+        .graphql(
+            "query($e: ID!) { listenerCursor(endpointId: $e, name: \"fresh\") { captureId } }",
+            json!({ "e": ep.id }),
+        )
+        .await
+        .unwrap();
+    assert!(cursor["listenerCursor"]["captureId"].is_string(), "the cursor exists from the first start: {cursor}");
+
+    let id = capture(&ep, "/while-stopped", &[], b"sent while stopped").await;
+    server.admin.wait_for_capture(&id, WAIT).await.unwrap();
+    let mut listen = Listen::start(&server, cwd.path(), &args).await;
+    listen.wait_until(|l| l.stderr.iter().any(|s| s.contains("1 capture(s) missed while offline"))).await;
+    let got = local.wait_for(1).await;
+    assert_eq!(got[0].request_line, "POST /while-stopped HTTP/1.1");
+    assert_eq!(got[0].body, b"sent while stopped");
+    assert_eq!(finished_deliveries(&server.admin, &id, 1).await[0]["missedWhileOffline"], true);
+    listen.interrupt().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_runs_a_listener_name_and_a_second_is_refused_unless_it_takes_over() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen lease").await.unwrap();
+    let (cwd_a, cwd_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let port = closed_port();
+    let forward_to = format!("http://{}", port.addr);
+    let local = LocalServer::start(port).await;
+    let args = [ep.id.as_str(), "--forward-to", forward_to.as_str(), "--name", "shared"];
+    let first = Listen::start(&server, cwd_a.path(), &args).await;
+    let first_pid = first.child.id().unwrap();
+
+    let (code, stderr) = listen_refused(&server, cwd_b.path(), &args).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: listener `shared` is already running (")
+            && stderr.contains(&format!(" pid {first_pid}, since "))
+            && stderr.contains("take over with --takeover"),
+        "the sentence names the holder: {stderr}"
+    );
+
+    let second = Listen::start(&server, cwd_b.path(), &[&args[..], &["--takeover"]].concat()).await;
+    // The first one learns it at its next lease renewal and stops with a sentence.
+    let (code, stderr) = first.exits().await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.starts_with("error: listener `shared` was taken over by ")
+                && l.ends_with("; this listener stops")),
+        "{stderr:?}"
+    );
+    let id = capture(&ep, "/once", &[], b"once").await;
+    local.wait_for(1).await;
+    let ds = finished_deliveries(&server.admin, &id, 1).await;
+    assert_eq!(ds.len(), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(local.received().len(), 1, "delivered by one listener only");
+
+    // A listener killed without releasing its lease is not refused by it on the same machine.
+    second.kill().await;
+    let again = Listen::start(&server, cwd_b.path(), &args).await;
+    again.interrupt().await;
+    // After a clean stop the name is free at once, for anyone.
+    Listen::start(&server, cwd_a.path(), &args).await.interrupt().await;
+}
+
+/// What a Stripe receiver with the official tolerance (5 minutes) says about a request.
+fn stripe_verdict(secret: &str, r: &Received) -> (hookmetry_core::Verdict, String) {
+    use hookmetry_core::{
+        CaptureId, CapturedRequest, Endpoint, EndpointId, Header, SigningSecret, TeamId, Timestamp,
+        VerificationSettings,
+    };
+    let endpoint = Endpoint {
+        id: EndpointId::new(),
+        team_id: TeamId::new(),
+        name: "receiver".into(),
+        token: "t".into(),
+        response: None,
+        verification: Some(VerificationSettings {
+            provider: "stripe".into(),
+            secrets: vec![SigningSecret { label: "current".into(), value: secret.into() }],
+            tolerance_seconds: None,
+            public_url: None,
+            generic: None,
+        }),
+        handshakes: false,
+        created_at: Timestamp::now(),
+    };
+    let body = bytes::Bytes::from(r.body.clone());
+    let capture = CapturedRequest {
+        id: CaptureId::new(),
+        endpoint_id: endpoint.id,
+        team_id: endpoint.team_id,
+        method: "POST".into(),
+        path: "/".into(),
+        query: None,
+        headers: r.headers.iter().map(|(n, v)| Header::new(n.clone(), v.clone())).collect(),
+        body_sha256: sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&body)).into(),
+        body,
+        remote_addr: "127.0.0.1".into(),
+        http_version: "HTTP/1.1".into(),
+        received_at: Timestamp::now(),
+    };
+    let v = hookmetry_verify::verify_capture(&endpoint, &capture, "http://receiver", Timestamp::now());
+    (v.verdict, v.reason)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caught_up_stripe_events_are_re_signed_so_a_receiver_with_the_official_tolerance_accepts_them() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen resign").await.unwrap();
+    let secret = "whsec_listen0resign0aBcDeFgHiJkLmNoPq";
+    server
+        .admin
+        .graphql(
+            "mutation($id: ID!, $s: String!) { updateEndpoint(input: {id: $id, verification: {provider: \"stripe\", \
+             secrets: [{label: \"current\", value: $s}]}}) { id } }",
+            json!({ "id": ep.id, "s": secret }),
+        )
+        .await
+        .unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let forward_to = format!("http://{}", port.addr);
+    let local = LocalServer::start(port).await;
+    let args = [ep.id.as_str(), "--forward-to", forward_to.as_str(), "--name", "laptop"];
+    Listen::start(&server, cwd.path(), &args).await.interrupt().await;
+
+    // Signed 6 minutes ago, as Stripe did while the laptop was offline: the receiver's clock,
+    // not a sleep, makes it stale.
+    let body = br#"{"id":"evt_1","type":"invoice.paid","object":"event"}"#;
+    let signed_at = hookmetry_core::Timestamp::now().micros() / 1_000_000 - 6 * 60;
+    let signed = hookmetry_verify::sign(
+        "stripe",
+        secret,
+        None,
+        &hookmetry_verify::SignInput { method: "POST", url: "", body, timestamp: signed_at, id: None, headers: &[] },
+    )
+    .unwrap();
+    let sig = signed.headers[0].1.clone();
+    let stale =
+        capture(&ep, "/", &[("Stripe-Signature", sig.as_bytes()), ("Content-Type", b"application/json")], body).await;
+    server.admin.wait_for_capture(&stale, WAIT).await.unwrap();
+
+    let mut listen = Listen::start(&server, cwd.path(), &args).await;
+    assert!(listen.stderr.iter().any(|l| l.contains("re-signing each forward as `stripe`")), "{:?}", listen.stderr);
+    let got = local.wait_for(1).await;
+    let (verdict, reason) = stripe_verdict(secret, &got[0]);
+    assert_eq!(verdict, hookmetry_core::Verdict::Valid, "{reason}");
+    assert_eq!(got[0].body, body, "the body is the captured one");
+    listen.wait_until(|l| l.stdout.iter().any(|s| s.contains(" invoice.paid -> "))).await;
+    listen.interrupt().await;
+
+    // The same catch-up with the provider's signature kept is what the receiver refuses: the
+    // check above can fail.
+    let again = capture(&ep, "/", &[("Stripe-Signature", sig.as_bytes())], body).await;
+    server.admin.wait_for_capture(&again, WAIT).await.unwrap();
+    let listen = Listen::start(&server, cwd.path(), &[&args[..], &["--no-resign"]].concat()).await;
+    let got = local.wait_for(2).await;
+    let (verdict, reason) = stripe_verdict(secret, &got[1]);
+    assert_eq!(verdict, hookmetry_core::Verdict::TimestampOutOfTolerance, "{reason}");
+    listen.interrupt().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_is_recorded_and_skipped_and_a_5xx_being_retried_does_not_hold_back_later_captures() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen policy").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let forward_to = format!("http://{}", port.addr);
+    let local = LocalServer::answering(port, |line| {
+        if line.contains("/bad") {
+            400
+        } else if line.contains("/down") {
+            503
+        } else {
+            200
+        }
+    })
+    .await;
+    let mut listen = Listen::start(
+        &server,
+        cwd.path(),
+        &[&ep.id, "--forward-to", &forward_to, "--max-attempts", "3", "--name", "policy"],
+    )
+    .await;
+    let bad = capture(&ep, "/bad", &[], b"1").await;
+    let down = capture(&ep, "/down", &[], b"2").await;
+    let good = capture(&ep, "/good", &[], b"3").await;
+    let got = local.wait_for(5).await;
+    let lines: Vec<&str> = got.iter().map(|r| r.request_line.as_str()).collect();
+    assert_eq!(lines.iter().filter(|l| l.contains("/bad")).count(), 1, "a 400 is not retried: {lines:?}");
+    let good_at = lines.iter().position(|l| l.contains("/good")).unwrap();
+    let last_down = lines.iter().rposition(|l| l.contains("/down")).unwrap();
+    assert!(good_at < last_down, "the next capture went while the 503 was retried: {lines:?}");
+
+    let bad_d = &finished_deliveries(&server.admin, &bad, 1).await[0];
+    assert_eq!((bad_d["state"].as_str(), bad_d["attempts"].as_array().unwrap().len()), (Some("DEAD_LETTERED"), 1));
+    let down_d = &finished_deliveries(&server.admin, &down, 1).await[0];
+    assert_eq!((down_d["state"].as_str(), down_d["attempts"].as_array().unwrap().len()), (Some("DEAD_LETTERED"), 3));
+    assert_eq!(finished_deliveries(&server.admin, &good, 1).await[0]["state"], "SUCCEEDED");
+    listen.wait_until(|l| l.stdout.iter().any(|s| s.ends_with("; gave up after 3 attempt(s)"))).await;
+    assert!(listen.stdout.iter().any(|s| s.contains("/bad") && s.ends_with("; not retried (--retry 5xx,connect)")));
+    assert!(
+        listen
+            .stdout
+            .iter()
+            .any(|s| s.contains("/down") && s.contains(": attempt 1: 503 in ") && s.ends_with("; next try in 0.5s"))
+    );
+    // Every line starts with the local time.
+    assert!(
+        listen.stdout.iter().all(|s| s.as_bytes().get(2) == Some(&b':') && s.as_bytes().get(5) == Some(&b':')),
+        "{:?}",
+        listen.stdout
+    );
+    // The cursor stands at the newest capture up to which everything is finished.
+    let cursor = server
+        .admin
+        .graphql(
+            "query($e: ID!) { listenerCursor(endpointId: $e, name: \"policy\") { captureId } }",
+            json!({ "e": ep.id }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cursor["listenerCursor"]["captureId"], good.as_str());
+    listen.interrupt().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_filter_by_the_type_the_provider_names() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen events").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let forward_to = format!("http://{}", port.addr);
+    let local = LocalServer::start(port).await;
+    let mut listen =
+        Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &forward_to, "--events", "charge.*,push"]).await;
+    capture(&ep, "/s1", &[], br#"{"type":"charge.refunded"}"#).await;
+    capture(&ep, "/s2", &[], br#"{"type":"customer.created"}"#).await;
+    capture(&ep, "/g1", &[("X-GitHub-Event", b"push")], b"{}").await;
+    capture(&ep, "/plain", &[], b"no type").await;
+    capture(&ep, "/s3", &[], br#"{"type":"charge.succeeded"}"#).await;
+    let got = local.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lines: Vec<String> = local.received().iter().map(|r| r.request_line.clone()).collect();
+    assert_eq!(lines, ["POST /s1 HTTP/1.1", "POST /g1 HTTP/1.1", "POST /s3 HTTP/1.1"], "{got:?}");
+    listen.wait_until(|l| l.stdout.len() >= 3).await;
+    assert!(listen.stdout[0].contains(" POST /s1 charge.refunded -> "), "{:?}", listen.stdout);
+    listen.interrupt().await;
+}
+
+#[tokio::test]
+async fn forward_to_takes_a_bare_port() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("listen port").await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let bare = port.addr.port().to_string();
+    let local = LocalServer::start(port).await;
+    let listen = Listen::start(&server, cwd.path(), &[&ep.id, "--forward-to", &bare]).await;
+    assert!(
+        listen.stderr.iter().any(|l| l.contains(&format!("forwarding to http://localhost:{bare}/"))),
+        "{:?}",
+        listen.stderr
+    );
+    capture(&ep, "/p", &[], b"x").await;
+    assert_eq!(local.wait_for(1).await[0].request_line, "POST /p HTTP/1.1");
+    listen.interrupt().await;
 }
