@@ -1,4 +1,4 @@
-//! `hookmetry capture show <id>` and its exports.
+//! `hookmetry capture show <id>` and its exports; `capture list` lives in `capture_list`.
 
 use std::fmt::Write as _;
 
@@ -22,12 +22,14 @@ pub struct CaptureArgs {
 pub enum CaptureCommand {
     /// Show one capture: summary, headers in arrival order, body pretty-printed by content type.
     Show(ShowArgs),
+    /// List captures newest first, one line each as `tail` prints them; filters narrow the list.
+    List(crate::capture_list::ListArgs),
 }
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("export").args(["raw", "curl", "har", "json"])))]
 pub struct ShowArgs {
-    /// Capture id (the last column of `hookmetry tail`).
+    /// Capture id (the last column of `hookmetry tail`), or its first 8 or more hex digits.
     pub id: String,
     /// Write the exact body bytes to stdout and nothing else.
     #[arg(long)]
@@ -45,8 +47,11 @@ pub struct ShowArgs {
 
 pub(crate) async fn run(args: CaptureArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
     let client = Client::new(conn)?;
-    let CaptureCommand::Show(show) = args.command;
-    let id = show.id.trim();
+    let show = match args.command {
+        CaptureCommand::Show(show) => show,
+        CaptureCommand::List(list) => return crate::capture_list::run(list, &client, out).await,
+    };
+    let id = &crate::capture_list::resolve_id(&client, &show.id).await?;
     if show.raw {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -133,7 +138,7 @@ pub(crate) fn render(c: &Capture, body: &[u8]) -> String {
     }
     if let Some(v) = &c.verification {
         let provider = v.provider.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
-        let line = format!("{}{provider}: {}", v.verdict, v.reason);
+        let line = format!("{}{provider}: {}", format::verdict_label(&v.verdict), v.reason);
         let _ = writeln!(s, "  {:<13} {}", "signature", format::escape_text(&line, false));
     }
 
@@ -236,7 +241,7 @@ mod tests {
             ..c
         };
         assert!(render(&verified, body).contains(
-            "\n  endpoint id   e1\n  signature     TIMESTAMP_OUT_OF_TOLERANCE (stripe): signed 7m12s before receipt; tolerance is 5m\n\nheaders"
+            "\n  endpoint id   e1\n  signature     outside tolerance (stripe): signed 7m12s before receipt; tolerance is 5m\n\nheaders"
         ));
     }
 

@@ -1,12 +1,15 @@
-//! `hookmetry endpoint create|list|delete`.
+//! `hookmetry endpoint create|list|show|update|delete`.
+
+use std::io::{BufRead, IsTerminal, Write};
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::client::{Client, Connection};
 use crate::error::CliError;
 use crate::format;
-use crate::model::{ENDPOINT_FIELDS, Endpoint};
+use crate::ids::{self, IdPrefix};
+use crate::model::{ENDPOINT_DETAIL_FIELDS, ENDPOINT_FIELDS, Endpoint};
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
@@ -37,13 +40,30 @@ pub enum EndpointCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete an endpoint and every capture of it; its capture URL answers 404 from then on.
-    Delete {
-        /// Endpoint id, or its exact name when no other endpoint of the team has that name.
+    /// Show one endpoint: capture URL, custom answer, verification, forwarding rules.
+    Show {
+        /// Endpoint id, a unique id prefix (8 or more hex digits), or its exact name.
         endpoint: String,
         /// Team whose names `<ENDPOINT>` is looked up in [default: the token's team].
         #[arg(long)]
         team: Option<String>,
+        /// Print the endpoint as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename an endpoint, change its answer, how it verifies signatures, or its forwarding rules.
+    Update(Box<crate::endpoint_update::UpdateArgs>),
+    /// Delete an endpoint and every capture of it; its capture URL answers 404 from then on.
+    /// Asks first on a terminal; elsewhere needs `--yes`.
+    Delete {
+        /// Endpoint id, a unique id prefix (8 or more hex digits), or its exact name.
+        endpoint: String,
+        /// Team whose names `<ENDPOINT>` is looked up in [default: the token's team].
+        #[arg(long)]
+        team: Option<String>,
+        /// Delete without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
@@ -81,8 +101,21 @@ pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output)
                 out.text(&endpoint_table(&list))?;
             }
         }
-        EndpointCommand::Delete { endpoint, team } => {
+        EndpointCommand::Show { endpoint, team, json } => {
             let e = resolve(&client, &endpoint, team.as_deref()).await?;
+            let detail = detail(&client, &e.id).await?;
+            if json {
+                out.json_pretty(&detail)?;
+            } else {
+                out.text(&render_detail(&detail))?;
+            }
+        }
+        EndpointCommand::Update(args) => crate::endpoint_update::run(*args, &client, out).await?,
+        EndpointCommand::Delete { endpoint, team, yes } => {
+            let e = resolve(&client, &endpoint, team.as_deref()).await?;
+            if !yes {
+                confirm_delete(&client, &e).await?;
+            }
             client
                 .query::<serde::de::IgnoredAny>(
                     "mutation($id: ID!) { deleteEndpoint(input: {id: $id}) { id } }",
@@ -93,6 +126,120 @@ pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output)
         }
     }
     Ok(())
+}
+
+/// Asks on the terminal whether to delete `e`; without a terminal to ask on, refuses.
+async fn confirm_delete(client: &Client, e: &Endpoint) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "deleting endpoint `{}` ({}) deletes its captures too; pass `--yes` to confirm when not on a terminal",
+            e.name, e.id
+        )));
+    }
+    let count = capture_count(client, &e.id).await?;
+    eprint!("Delete endpoint `{}` ({}) and its {count} captures? [y/N] ", e.name, e.id);
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!("endpoint `{}` was not deleted", e.name)))
+    }
+}
+
+/// Most captures counted for the question; past it the question says "more than".
+const COUNT_MAX: usize = 10_000;
+
+/// How many captures `endpoint` has, as the question shows it (`1,204`, `more than 10,000`).
+async fn capture_count(client: &Client, endpoint: &str) -> Result<String, CliError> {
+    let ids = crate::capture_list::merged(client, &[endpoint.to_owned()], &json!({}), "id", COUNT_MAX + 1).await?;
+    Ok(if ids.len() > COUNT_MAX {
+        format!("more than {}", format::group_thousands(COUNT_MAX as u64))
+    } else {
+        format::group_thousands(ids.len() as u64)
+    })
+}
+
+/// Every field of endpoint `id`, as the server sends it.
+pub(crate) async fn detail(client: &Client, id: &str) -> Result<Value, CliError> {
+    #[derive(Deserialize)]
+    struct Data {
+        endpoint: Option<Value>,
+    }
+    let q = format!("query($id: ID!) {{ endpoint(id: $id) {{ {ENDPOINT_DETAIL_FIELDS} }} }}");
+    client
+        .query::<Data>(&q, json!({ "id": id }))
+        .await?
+        .endpoint
+        .ok_or_else(|| CliError::NotFound(format!("endpoint {id} not found")))
+}
+
+/// `endpoint show`'s page.
+pub(crate) fn render_detail(e: &Value) -> String {
+    use std::fmt::Write as _;
+    let text = |v: &Value| format::escape_text(v.as_str().unwrap_or(""), false);
+    let mut s = format!("endpoint `{}`\n", text(&e["name"]));
+    let mut row = |label: &str, value: String| {
+        let _ = writeln!(s, "  {label:<13} {value}");
+    };
+    row("id", text(&e["id"]));
+    row("url", text(&e["url"]));
+    row("created", format::date_time(e["createdAt"].as_str().unwrap_or("")));
+    let r = &e["response"];
+    row(
+        "response",
+        if r.is_null() {
+            "default (200 with the capture id)".into()
+        } else {
+            let headers = r["headers"].as_array().map_or(0, Vec::len);
+            let body = r["body"].as_str().map_or(0, str::len);
+            let delay = r["delayMs"].as_u64().unwrap_or(0);
+            format!(
+                "{}, {headers} header(s), {} body{}",
+                r["status"],
+                format::human_size(body as u64),
+                if delay > 0 { format!(", after {delay} ms") } else { String::new() }
+            )
+        },
+    );
+    let v = &e["verification"];
+    row(
+        "verification",
+        if v.is_null() {
+            "none".into()
+        } else {
+            let labels: Vec<String> =
+                v["secrets"].as_array().into_iter().flatten().map(|s| text(&s["label"])).collect();
+            let tolerance = match v["effectiveToleranceSeconds"].as_u64() {
+                Some(0) => "timestamps not checked".to_string(),
+                Some(t) => format!("tolerance {}", humantime::format_duration(std::time::Duration::from_secs(t))),
+                None => "no timestamp".to_string(),
+            };
+            format!("{} (secrets: {}; {tolerance})", text(&v["provider"]), labels.join(", "))
+        },
+    );
+    row("handshakes", if e["handshakes"].as_bool() == Some(true) { "answered" } else { "not answered" }.into());
+    let rules = e["forwardingRules"].as_array().cloned().unwrap_or_default();
+    if rules.is_empty() {
+        row("forwarding", "none".into());
+    }
+    for (i, r) in rules.iter().enumerate() {
+        let mut when = Vec::new();
+        if let Some(m) = r["method"].as_str() {
+            when.push(format!("method {}", format::escape_text(m, false)));
+        }
+        if let Some(p) = r["pathPrefix"].as_str() {
+            when.push(format!("path {}…", format::escape_text(p, false)));
+        }
+        if let Some(h) = r["headerName"].as_str() {
+            when.push(format!("header {}", format::escape_text(h, false)));
+        }
+        let when = if when.is_empty() { "every capture".to_string() } else { when.join(", ") };
+        let label = if i == 0 { "forwarding" } else { "" };
+        row(label, format!("{}: {when} → {}", text(&r["id"]), text(&r["target"])));
+    }
+    s
 }
 
 pub(crate) fn endpoint_table(list: &[Endpoint]) -> String {
@@ -113,7 +260,8 @@ pub(crate) async fn list(client: &Client, team: Option<&str>) -> Result<Vec<Endp
 }
 
 /// The endpoint `ident` names: an id of any endpoint the token may see, or the exact name of
-/// exactly one endpoint of `team` (the token's team by default).
+/// exactly one endpoint of `team` (the token's team by default), or else a prefix of the id of
+/// exactly one of them.
 pub(crate) async fn resolve(client: &Client, ident: &str, team: Option<&str>) -> Result<Endpoint, CliError> {
     let ident = ident.trim();
     if uuid::Uuid::parse_str(ident).is_ok() {
@@ -131,7 +279,19 @@ pub(crate) async fn resolve(client: &Client, ident: &str, team: Option<&str>) ->
 }
 
 pub(crate) fn pick_by_name(list: Vec<Endpoint>, name: &str) -> Result<Endpoint, CliError> {
-    let mut matches: Vec<Endpoint> = list.into_iter().filter(|e| e.name == name).collect();
+    let (mut matches, others): (Vec<Endpoint>, Vec<Endpoint>) = list.into_iter().partition(|e| e.name == name);
+    // A name wins over an id prefix: names are what people chose.
+    if let Some(prefix) = IdPrefix::parse(name).filter(|_| matches.is_empty()) {
+        let mut by_id: Vec<Endpoint> = others.into_iter().filter(|e| prefix.matches(&e.id)).collect();
+        let id = ids::pick_one(
+            "endpoint",
+            name,
+            by_id.iter().map(|e| e.id.clone()).collect(),
+            "`hookmetry endpoint list` shows the team's endpoints",
+        )?;
+        by_id.retain(|e| e.id == id);
+        return Ok(by_id.remove(0));
+    }
     match matches.len() {
         0 => Err(CliError::NotFound(format!(
             "no endpoint has the id or name `{name}`; `hookmetry endpoint list` shows the team's endpoints"
@@ -168,6 +328,23 @@ mod tests {
         assert_eq!(e, "2 endpoints are named `github` (2, 3); pass the id instead");
         let e = pick_by_name(list, "nope").unwrap_err().to_string();
         assert!(e.starts_with("no endpoint has the id or name `nope`"), "{e}");
+    }
+
+    #[test]
+    fn a_unique_id_prefix_names_an_endpoint() {
+        let a = "0193a1b2-c3d4-7000-8000-000000000001";
+        let b = "0193a1b2-c3d4-7000-8000-000000000012";
+        let c = "0193ffff-0000-7000-8000-000000000003";
+        let list = vec![ep(a, "one"), ep(b, "two"), ep(c, "three")];
+        assert_eq!(pick_by_name(list.clone(), "0193ffff").unwrap().id, c);
+        assert_eq!(pick_by_name(list.clone(), "0193A1B2-C3D4-7000-8000-00000000000").unwrap().id, a);
+        let e = pick_by_name(list.clone(), "0193a1b2").unwrap_err().to_string();
+        assert_eq!(e, format!("2 endpoints have ids starting with `0193a1b2` ({a}, {b}); give more of the id"));
+        // A name that looks like a prefix is still a name first.
+        let named = vec![ep(a, "one"), ep(c, "0193a1b2")];
+        assert_eq!(pick_by_name(named, "0193a1b2").unwrap().id, c);
+        let e = pick_by_name(list, "deadbeef").unwrap_err().to_string();
+        assert!(e.starts_with("no endpoint id starts with `deadbeef`"), "{e}");
     }
 
     #[test]

@@ -372,9 +372,19 @@ pub(crate) fn tail_line(c: &Capture) -> String {
     // Only endpoints that verify get the column; an unconfigured one's guess is noise here.
     if let Some(v) = c.verification.as_ref().filter(|v| v.verdict != "NOT_CONFIGURED") {
         line.push_str("  ");
-        line.push_str(&v.verdict);
+        line.push_str(&verdict_label(&v.verdict));
     }
     line
+}
+
+/// The words for a verdict the API names (`INVALID_SIGNATURE` → `invalid signature`), spelled
+/// by `hookmetry_core::Verdict::label` only; a name this CLI does not know (a newer server) is
+/// shown as sent.
+pub(crate) fn verdict_label(api_name: &str) -> String {
+    match hookmetry_core::Verdict::parse(api_name) {
+        Some(v) => v.label().to_string(),
+        None => escape_text(api_name, false),
+    }
 }
 
 #[cfg(test)]
@@ -529,7 +539,7 @@ mod tests {
             })
         };
         let checked = Capture { verification: v("INVALID_SIGNATURE"), ..c.clone() };
-        assert!(tail_line(&checked).ends_with("0193a7d2-0000-7000-8000-000000000001  INVALID_SIGNATURE"));
+        assert!(tail_line(&checked).ends_with("0193a7d2-0000-7000-8000-000000000001  invalid signature"));
         let unconfigured = Capture { verification: v("NOT_CONFIGURED"), ..c };
         assert!(tail_line(&unconfigured).ends_with("0193a7d2-0000-7000-8000-000000000001"));
     }

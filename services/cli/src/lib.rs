@@ -1,4 +1,4 @@
-//! `hookmetry endpoint|tail|capture|sign|replay|listen`: the terminal client of a Hookmetry server's GraphQL API.
+//! `hookmetry endpoint|tail|capture|sign|replay|deliveries|delivery|listen`: the terminal client of a Hookmetry server's GraphQL API.
 //!
 //! The `hookmetry` binary embeds [`Command`] next to `serve` and hands it to [`run`]. Results go
 //! to stdout, notes and problems to stderr (`error: <sentence>`, never a JSON dump). Exit codes:
@@ -14,11 +14,15 @@
 use std::process::ExitCode;
 
 mod capture;
+mod capture_list;
 mod client;
+mod delivery;
 mod endpoint;
+mod endpoint_update;
 mod error;
 mod format;
 mod history;
+mod ids;
 mod listen;
 mod login;
 mod model;
@@ -27,11 +31,15 @@ mod profile;
 mod replay;
 mod sign;
 mod tail;
+mod target;
 mod trigger;
 
 pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
+pub use capture_list::ListArgs as CaptureListArgs;
 pub use client::{Connection, LOCAL_ADMIN_TOKEN};
+pub use delivery::{DeliveriesArgs, DeliveryArgs, DeliveryCommand};
 pub use endpoint::{EndpointArgs, EndpointCommand};
+pub use endpoint_update::UpdateArgs as EndpointUpdateArgs;
 pub use error::CliError;
 pub use listen::ListenArgs;
 pub use login::{LoginArgs, LogoutArgs, WhoamiArgs};
@@ -50,11 +58,12 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Show which server, token, team and role commands use now, and where the token came from.
     Whoami(WhoamiArgs),
-    /// Create, list and delete endpoints (capture URLs).
+    /// Create, list, show, update and delete endpoints (capture URLs).
     Endpoint(EndpointArgs),
     /// Print an endpoint's captures as they arrive, one line each (`--json` for full records).
     Tail(TailArgs),
-    /// Show one capture (headers, body pretty-printed by content type) or export it.
+    /// List captures (filtered, newest first), or show one (headers, body pretty-printed by
+    /// content type) or export it.
     Capture(CaptureArgs),
     /// Print the headers a provider would send to sign a body (no server needed).
     Sign(Box<SignArgs>),
@@ -63,6 +72,10 @@ pub enum Command {
     /// Send a realistic sample event of a provider (Stripe, GitHub, Shopify, Slack, …) to an
     /// endpoint, signed with its secret, and show its verdict; `--list` shows the events.
     Trigger(Box<TriggerArgs>),
+    /// List a capture's deliveries (replays, forwarding rules, listeners) with their state.
+    Deliveries(DeliveriesArgs),
+    /// Show, follow or cancel one delivery.
+    Delivery(DeliveryArgs),
     /// Forward each capture to a server on this machine (no public URL needed) and report every
     /// attempt back; `--name` makes it deliver what it missed while stopped.
     Listen(ListenArgs),
@@ -101,6 +114,8 @@ pub async fn execute(command: Command, conn: &Connection) -> Result<(), CliError
         Command::Capture(args) => capture::run(args, conn, &mut out).await,
         Command::Sign(args) => sign::run(*args, &mut out),
         Command::Replay(args) => replay::run(args, conn, &mut out).await,
+        Command::Deliveries(args) => delivery::deliveries(args, conn, &mut out).await,
+        Command::Delivery(args) => delivery::run(args, conn, &mut out).await,
         Command::Listen(args) => listen::run(args, conn, &mut out).await,
         Command::Trigger(args) => trigger::run(*args, conn, &mut out).await,
     }

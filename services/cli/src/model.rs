@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 pub(crate) const ENDPOINT_FIELDS: &str =
     "id teamId name token url response { status headers { name value } body delayMs } createdAt";
 
+/// Selection for `endpoint show` and `endpoint update`: everything, secret values aside (the
+/// server never returns them).
+pub(crate) const ENDPOINT_DETAIL_FIELDS: &str = "id teamId name token url \
+     response { status headers { name value } body delayMs } createdAt \
+     verification { provider secrets { label } toleranceSeconds effectiveToleranceSeconds publicUrl \
+     generic { header algorithm encoding prefix template timestampHeader idHeader } } \
+     handshakes forwardingRules { id target method pathPrefix headerName headerContains }";
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Endpoint {

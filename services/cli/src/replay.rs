@@ -7,15 +7,16 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::{Client, Connection};
+use crate::delivery::{self, ALL_ATTEMPTS, Delivery};
 use crate::error::CliError;
-use crate::format;
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// Capture id (the last column of `hookmetry tail`).
+    /// Capture id (the last column of `hookmetry tail`), or its first 8 or more hex digits.
     pub capture_id: String,
-    /// Where to send it; the capture's path and query are appended to this URL's path.
+    /// Where to send it: a port (`3000`), `localhost:3000/hook`, or a full http(s) URL; the
+    /// capture's path and query are appended to this URL's path.
     #[arg(long = "to", value_name = "URL")]
     pub target: String,
     /// Replace the signature with one made now with the endpoint's current secret, so a receiver
@@ -25,149 +26,34 @@ pub struct ReplayArgs {
     /// Print the delivery id and return at once instead of following its attempts.
     #[arg(long)]
     pub no_wait: bool,
-    /// Give up following after this many seconds (the server keeps retrying).
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
-    pub timeout: u64,
-    /// Print the finished delivery as JSON.
+    /// Give up following after this long (`120` seconds, `5m`); the server keeps trying.
+    #[arg(long, default_value = "120", value_parser = delivery::parse_timeout, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Print only the delivery as one JSON document (finished, or pending with `--no-wait`);
+    /// progress goes to stderr.
     #[arg(long)]
     pub json: bool,
 }
 
-const DELIVERY_FIELDS: &str = "id state target attemptCount maxAttempts nextAttemptAt resigned \
-    attempts { number responseStatus latencyMs error errorMessage responseTruncated responseBodyText }";
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Delivery {
-    id: String,
-    state: String,
-    target: String,
-    attempt_count: u32,
-    max_attempts: u32,
-    next_attempt_at: Option<String>,
-    resigned: bool,
-    attempts: Vec<Attempt>,
-}
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Attempt {
-    number: u32,
-    response_status: Option<u16>,
-    latency_ms: u64,
-    error: Option<String>,
-    error_message: Option<String>,
-    response_truncated: bool,
-    response_body_text: Option<String>,
-}
-
 pub(crate) async fn run(args: ReplayArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
     let client = Client::new(conn)?;
+    let target = crate::target::parse_local_target(&args.target)?;
+    let capture_id = crate::capture_list::resolve_id(&client, &args.capture_id).await?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Created {
         replay_capture: Delivery,
     }
-    let q = format!("mutation($input: ReplayCaptureInput!) {{ replayCapture(input: $input) {{ {DELIVERY_FIELDS} }} }}");
-    let input = json!({ "captureId": args.capture_id.trim(), "target": args.target.trim(), "resign": args.resign });
-    let mut delivery = client.query::<Created>(&q, json!({ "input": input })).await?.replay_capture;
-    if args.no_wait {
-        return out.text(&format!("{}\n", delivery.id));
+    let fields = delivery::delivery_fields(ALL_ATTEMPTS);
+    let q = format!("mutation($input: ReplayCaptureInput!) {{ replayCapture(input: $input) {{ {fields} }} }}");
+    let input = json!({ "captureId": capture_id, "target": target.as_str(), "resign": args.resign });
+    let created = client.query::<Created>(&q, json!({ "input": input })).await?.replay_capture;
+    match (args.no_wait, args.json) {
+        (true, true) => return out.json_pretty(&created),
+        (true, false) => return out.text(&format!("{}\n", created.id)),
+        (false, true) => eprint!("{}", delivery::header_line(&created)),
+        (false, false) => out.text(&delivery::header_line(&created))?,
     }
-    out.text(&format!(
-        "delivery {} to {}{}\n",
-        delivery.id,
-        format::escape_text(&delivery.target, false),
-        if delivery.resigned { " (re-signed)" } else { "" }
-    ))?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
-    let mut shown = 0;
-    loop {
-        for a in delivery.attempts.iter().skip(shown) {
-            out.text(&attempt_line(a))?;
-        }
-        shown = delivery.attempts.len();
-        if delivery.state != "PENDING" {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(CliError::Usage(format!(
-                "delivery {} is still pending after {} s (next attempt {}); the server keeps trying: \
-                 `hookmetry replay` again later or query `delivery(id)`",
-                delivery.id,
-                args.timeout,
-                delivery.next_attempt_at.as_deref().unwrap_or("soon")
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        delivery = fetch(&client, &delivery.id).await?;
-    }
-    if args.json {
-        out.json_pretty(&delivery)?;
-    }
-    match delivery.state.as_str() {
-        "SUCCEEDED" if args.json => Ok(()),
-        "SUCCEEDED" => out.text(&format!("delivered after {} attempt(s)\n", delivery.attempt_count)),
-        other => Err(CliError::Usage(format!(
-            "delivery {} ended {} after {} of {} attempt(s)",
-            delivery.id,
-            other.to_ascii_lowercase().replace('_', "-"),
-            delivery.attempt_count,
-            delivery.max_attempts
-        ))),
-    }
-}
-
-async fn fetch(client: &Client, id: &str) -> Result<Delivery, CliError> {
-    #[derive(Deserialize)]
-    struct Data {
-        delivery: Option<Delivery>,
-    }
-    let q = format!("query($id: ID!) {{ delivery(id: $id) {{ {DELIVERY_FIELDS} }} }}");
-    client
-        .query::<Data>(&q, json!({ "id": id }))
-        .await?
-        .delivery
-        .ok_or_else(|| CliError::NotFound(format!("delivery {id} not found")))
-}
-
-fn attempt_line(a: &Attempt) -> String {
-    let outcome = match (a.response_status, &a.error_message) {
-        (Some(status), None) => format!("{status}"),
-        (Some(status), Some(m)) => format!("{status} ({})", format::escape_text(m, false)),
-        (None, Some(m)) => format::escape_text(m, false),
-        (None, None) => "no answer".to_owned(),
-    };
-    let truncated = if a.response_truncated { " [response truncated]" } else { "" };
-    format!("attempt {}: {outcome} in {} ms{truncated}\n", a.number, a.latency_ms)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attempt(status: Option<u16>, message: Option<&str>) -> Attempt {
-        Attempt {
-            number: 2,
-            response_status: status,
-            latency_ms: 31,
-            error: message.map(|_| "STATUS".into()),
-            error_message: message.map(str::to_owned),
-            response_truncated: false,
-            response_body_text: None,
-        }
-    }
-
-    #[test]
-    fn attempt_lines_say_status_or_why() {
-        assert_eq!(attempt_line(&attempt(Some(200), None)), "attempt 2: 200 in 31 ms\n");
-        assert_eq!(
-            attempt_line(&attempt(Some(503), Some("answered 503 Service Unavailable"))),
-            "attempt 2: 503 (answered 503 Service Unavailable) in 31 ms\n"
-        );
-        assert_eq!(
-            attempt_line(&attempt(None, Some("could not connect to 127.0.0.1:9"))),
-            "attempt 2: could not connect to 127.0.0.1:9 in 31 ms\n"
-        );
-    }
+    let finished = delivery::follow(&client, created, args.timeout, &mut delivery::progress(out, args.json)).await?;
+    delivery::finish(&finished, args.json, out)
 }

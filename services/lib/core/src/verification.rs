@@ -120,7 +120,8 @@ impl Verdict {
         Verdict::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
-    /// The words people read for the verdict, the same in the CLI, the inspector and the docs.
+    /// The words people read (CLI lines, `capture show`, docs): the one place they are spelled,
+    /// so a verdict reads the same wherever it is shown.
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Valid => "valid",
@@ -130,6 +131,17 @@ impl Verdict {
             Verdict::Malformed => "malformed",
             Verdict::NotConfigured => "not checked",
         }
+    }
+
+    /// The verdict a person typed: its GraphQL name in any case (`invalid_signature`), or its
+    /// label (`invalid signature`, `outside-tolerance`).
+    pub fn parse_loose(s: &str) -> Option<Verdict> {
+        let s = s.trim();
+        Verdict::ALL.into_iter().find(|v| {
+            v.as_str().eq_ignore_ascii_case(s)
+                || v.label().eq_ignore_ascii_case(s)
+                || v.label().replace(' ', "-").eq_ignore_ascii_case(s)
+        })
     }
 }
 
@@ -177,5 +189,19 @@ mod tests {
             assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
         }
         assert_eq!(Verdict::parse("valid"), None);
+    }
+
+    #[test]
+    fn labels_are_distinct_and_parse_back_loosely() {
+        let labels: std::collections::HashSet<_> = Verdict::ALL.iter().map(|v| v.label()).collect();
+        assert_eq!(labels.len(), Verdict::ALL.len());
+        assert_eq!(Verdict::TimestampOutOfTolerance.label(), "outside tolerance");
+        assert_eq!(Verdict::NotConfigured.label(), "not checked");
+        for v in Verdict::ALL {
+            assert_eq!(Verdict::parse_loose(v.label()), Some(v));
+            assert_eq!(Verdict::parse_loose(&v.as_str().to_lowercase()), Some(v));
+        }
+        assert_eq!(Verdict::parse_loose("invalid-signature"), Some(Verdict::InvalidSignature));
+        assert_eq!(Verdict::parse_loose("maybe"), None);
     }
 }
