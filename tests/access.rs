@@ -371,7 +371,7 @@ fn rows() -> Vec<Row> {
         // ---------------------------------------------------------------- mutations
         Row {
             op: "createEndpoint",
-            doc: "mutation($id: ID) { createEndpoint(input: {name: \"made-by-matrix\", teamId: $id}) { id teamId name url } }",
+            doc: "mutation($id: ID, $name: String!) { createEndpoint(input: {name: $name, teamId: $id}) { id teamId name url } }",
             kind: Team,
             id_field: "teamId",
             need: Need::Editor,
@@ -381,14 +381,14 @@ fn rows() -> Vec<Row> {
             check: |d, c| {
                 let e = &d["createEndpoint"];
                 ensure_eq!(e["teamId"], json!(c.world.a.id));
-                ensure_eq!(e["name"], json!("made-by-matrix"));
+                ensure!(e["name"].as_str().is_some_and(|n| n.starts_with(MATRIX_NAME)), "name: {}", e["name"]);
                 ensure!(e["url"].as_str().is_some_and(|u| u.contains("/h/")), "url: {}", e["url"]);
                 Ok(())
             },
         },
         Row {
             op: "updateEndpoint",
-            doc: "mutation($id: ID!) { updateEndpoint(input: {id: $id, name: \"renamed\", response: {status: 201, body: \"changed\"}}) { id teamId name response { status body } } }",
+            doc: "mutation($id: ID!, $name: String) { updateEndpoint(input: {id: $id, name: $name, response: {status: 201, body: \"changed\"}}) { id teamId name response { status body } } }",
             kind: Endpoint,
             id_field: "id",
             need: Need::Editor,
@@ -398,7 +398,7 @@ fn rows() -> Vec<Row> {
             check: |d, c| {
                 let e = &d["updateEndpoint"];
                 ensure_eq!(e["id"], json!(c.id));
-                ensure_eq!(e["name"], json!("renamed"));
+                ensure!(e["name"].as_str().is_some_and(|n| n.starts_with(MATRIX_NAME)), "name: {}", e["name"]);
                 ensure_eq!(e["response"], json!({ "status": 201, "body": "changed" }));
                 Ok(())
             },
@@ -420,7 +420,7 @@ fn rows() -> Vec<Row> {
                 no_secret_in(d)?;
                 let e = &d["updateEndpoint"];
                 ensure_eq!(e["id"], json!(c.id));
-                ensure_eq!(e["name"], json!("fresh"));
+                ensure_eq!(fresh_named(e)["name"], json!("fresh"));
                 ensure_eq!(
                     e["verification"],
                     json!({
@@ -447,7 +447,7 @@ fn rows() -> Vec<Row> {
             effect: Changed,
             check: |d, c| {
                 ensure_eq!(
-                    d["updateEndpoint"],
+                    fresh_named(&d["updateEndpoint"]),
                     json!({ "id": c.id, "name": "fresh", "verification": null, "handshakes": false })
                 );
                 Ok(())
@@ -696,6 +696,23 @@ async fn post_capture(url: &str, body: &[u8]) -> String {
 }
 
 /// Distinct bytes per call, with NUL and invalid UTF-8 so "exact bytes" means something.
+/// What the matrix names the endpoints it creates or renames, followed by random hex digits.
+const MATRIX_NAME: &str = "made-by-matrix-";
+
+/// Endpoint names are unique per team; every fresh endpoint gets its own.
+fn fresh_name() -> String {
+    format!("fresh-{:016x}", rand::random::<u64>())
+}
+
+/// `endpoint` with a [`fresh_name`] written `fresh`, to compare with what is expected.
+fn fresh_named(endpoint: &Value) -> Value {
+    let mut e = endpoint.clone();
+    if e["name"].as_str().is_some_and(|n| n.starts_with("fresh-")) {
+        e["name"] = json!("fresh");
+    }
+    e
+}
+
 fn unique_body(tag: &str) -> Vec<u8> {
     let mut b = format!("{tag}-{:016x}-", rand::random::<u64>()).into_bytes();
     b.extend_from_slice(&[0x00, 0xff, 0xc3, 0x28, b'\n']);
@@ -769,11 +786,11 @@ impl TeamFixture {
     async fn fresh(&self, kind: Kind) -> Fresh {
         match kind {
             Kind::Endpoint => {
-                let e = self.admin.create_endpoint("fresh").await.expect("fresh endpoint");
+                let e = self.admin.create_endpoint(&fresh_name()).await.expect("fresh endpoint");
                 Fresh { id: e.id, url: e.url, secret: String::new() }
             }
             Kind::VerifiedEndpoint => {
-                let e = self.admin.create_endpoint("fresh").await.expect("fresh endpoint");
+                let e = self.admin.create_endpoint(&fresh_name()).await.expect("fresh endpoint");
                 let secrets = json!([
                     { "label": "current", "value": secret!(current) },
                     { "label": "previous", "value": secret!(previous) },
@@ -819,7 +836,7 @@ impl TeamFixture {
                     json!({ "name": "fresh", "response": null, "verification": verification, "handshakes": false });
                 match &d["endpoint"] {
                     Value::Null => Effect::Gone,
-                    e if *e == intact => Effect::Intact,
+                    e if fresh_named(e) == intact => Effect::Intact,
                     _ => Effect::Changed,
                 }
             }
@@ -1039,7 +1056,11 @@ async fn role_matrix_own_other_missing_malformed() {
                     (_, Some(f)) => f.id.clone(),
                     (_, None) => team.id_of(row.kind),
                 };
-                let variables = if row.kind == Kind::NoId { json!({}) } else { json!({ "id": id }) };
+                let mut variables = if row.kind == Kind::NoId { json!({}) } else { json!({ "id": id }) };
+                // Endpoint names are unique per team, and several actors create and rename.
+                if row.doc.contains("$name") {
+                    variables["name"] = json!(format!("{MATRIX_NAME}{:016x}", rand::random::<u64>()));
+                }
                 let allowed = case == Case::Own && actor.level >= row.need;
 
                 // The whole outcome (compared across cases) and the GraphQL response in it.
@@ -1152,7 +1173,7 @@ async fn role_matrix_own_other_missing_malformed() {
     }
     let d = w.b.admin.graphql("{ endpoints { name } tokens { name revoked } }", json!({})).await.expect("B lists");
     let names: Vec<&str> = d["endpoints"].as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
-    if names.iter().any(|n| !["main-team-b", "scratch", "fresh"].contains(n)) {
+    if names.iter().any(|n| !["main-team-b", "scratch"].contains(n) && !n.starts_with("fresh-")) {
         failures.push(format!("an endpoint of team B was created or renamed by team A: {names:?}"));
     }
     if d["tokens"].as_array().unwrap().iter().any(|t| t["revoked"] != false || t["name"] == "made-by-matrix") {

@@ -21,6 +21,9 @@ pub enum ApiError {
     NotOwner(String),
     #[error("invalid `{field}`: {message}")]
     BadInput { field: std::borrow::Cow<'static, str>, message: String },
+    /// Bad input whose message is a whole sentence already (a name another endpoint has).
+    #[error("{message}")]
+    Taken { field: &'static str, message: String },
     #[error("request body exceeds {limit} bytes")]
     TooLarge { limit: usize },
     #[error("service unavailable: {0}")]
@@ -45,7 +48,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Forbidden(_) | ApiError::NotOwner(_) => "FORBIDDEN",
-            ApiError::BadInput { .. } => "BAD_USER_INPUT",
+            ApiError::BadInput { .. } | ApiError::Taken { .. } => "BAD_USER_INPUT",
             ApiError::TooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
@@ -60,7 +63,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) | ApiError::NotOwner(_) => StatusCode::FORBIDDEN,
-            ApiError::BadInput { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadInput { .. } | ApiError::Taken { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::LimitExceeded(_) | ApiError::Lagged { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -79,6 +82,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { entity } => ApiError::NotFound(entity),
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            e @ StoreError::NameTaken { .. } => ApiError::Taken { field: "name", message: e.to_string() },
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::Internal(other.to_string())
@@ -118,7 +122,12 @@ fn annotate(mut resp: async_graphql::Response) -> async_graphql::Response {
     for err in &mut resp.errors {
         let (code, field) = match err.source::<ApiError>() {
             Some(api) => {
-                (api.code(), if let ApiError::BadInput { field, .. } = api { Some(field.to_string()) } else { None })
+                let field = match api {
+                    ApiError::BadInput { field, .. } => Some(field.to_string()),
+                    ApiError::Taken { field, .. } => Some((*field).to_string()),
+                    _ => None,
+                };
+                (api.code(), field)
             }
             // async-graphql reports its limits without naming them; say which and how much.
             None if err.message == "Query is nested too deep." => {

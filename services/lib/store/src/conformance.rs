@@ -44,6 +44,7 @@ pub async fn run_all(h: &dyn StoreHarness) {
     endpoint_update_changes_name_and_response_only(h).await;
     unknown_ids_not_found(h).await;
     endpoint_conflicts(h).await;
+    endpoint_names_are_unique_per_team(h).await;
     endpoint_delete_removes_its_captures(h).await;
     capture_round_trip_is_byte_exact(h).await;
     put_captures_is_idempotent(h).await;
@@ -258,6 +259,39 @@ pub async fn endpoint_conflicts(h: &dyn StoreHarness) {
     assert_eq!(store.endpoint(ep.id).await.unwrap(), Some(ep.clone()));
     assert_eq!(store.endpoint_by_token(&ep.token).await.unwrap(), Some(ep.clone()));
     assert_eq!(store.endpoints(team.id).await.unwrap(), vec![ep]);
+}
+
+pub async fn endpoint_names_are_unique_per_team(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "unique names").await;
+    let other_team = new_team(&store, "unique names elsewhere").await;
+    let first = new_endpoint(team.id, "stripe");
+    store.create_endpoint(&first).await.unwrap();
+
+    let twin = new_endpoint(team.id, "stripe");
+    let err = store.create_endpoint(&twin).await.unwrap_err();
+    assert!(matches!(&err, StoreError::NameTaken { name } if name == "stripe"), "same name: {err:?}");
+    assert_eq!(err.to_string(), "an endpoint of this team is already named `stripe`; names are unique per team");
+    assert_eq!(store.endpoint(twin.id).await.unwrap(), None);
+    assert_eq!(store.endpoint_by_token(&twin.token).await.unwrap(), None, "no token row left behind");
+    // Names are compared as stored: another case is another name.
+    store.create_endpoint(&new_endpoint(team.id, "Stripe")).await.unwrap();
+    // Another team's names are its own.
+    store.create_endpoint(&new_endpoint(other_team.id, "stripe")).await.unwrap();
+
+    let github = new_endpoint(team.id, "github");
+    store.create_endpoint(&github).await.unwrap();
+    let err = store.update_endpoint(&Endpoint { name: "stripe".into(), ..github.clone() }).await.unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken { .. }), "rename onto a taken name: {err:?}");
+    assert_eq!(store.endpoint(github.id).await.unwrap(), Some(github.clone()), "unchanged");
+    // Keeping one's own name while changing the rest is no conflict.
+    let answered = Endpoint { response: Some(custom_response()), ..first.clone() };
+    store.update_endpoint(&answered).await.unwrap();
+    assert_eq!(store.endpoint(first.id).await.unwrap(), Some(answered));
+    // A freed name can be taken.
+    store.delete_endpoint(first.id).await.unwrap();
+    store.update_endpoint(&Endpoint { name: "stripe".into(), ..github.clone() }).await.unwrap();
+    assert_eq!(store.endpoint(github.id).await.unwrap().unwrap().name, "stripe");
 }
 
 pub async fn endpoint_delete_removes_its_captures(h: &dyn StoreHarness) {

@@ -24,6 +24,9 @@ pub enum StoreError {
     NotFound { entity: &'static str },
     #[error("{entity} already exists: {detail}")]
     Conflict { entity: &'static str, detail: String },
+    /// Another endpoint of the team has the name a create or rename asked for.
+    #[error("an endpoint of this team is already named `{name}`; names are unique per team")]
+    NameTaken { name: String },
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store data corrupt: {0}")]
@@ -277,9 +280,12 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any token exists; `false` means the instance has not been bootstrapped yet.
     async fn has_tokens(&self) -> Result<bool>;
 
-    /// Fails with `Conflict` when the id or the capture token is taken.
+    /// Fails with `Conflict` when the id or the capture token is taken, and with `NameTaken` when
+    /// another endpoint of the team has the name.
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
-    /// Replaces name and response of an existing endpoint; `NotFound` otherwise.
+    /// Replaces name and response of an existing endpoint; `NotFound` otherwise. A new name
+    /// another endpoint of the team has fails with `NameTaken`; keeping a name, even one that
+    /// data from before names were unique shares, is allowed.
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
     /// Deletes the endpoint and all its captures; `NotFound` when it does not exist.
     async fn delete_endpoint(&self, id: EndpointId) -> Result<()>;

@@ -406,6 +406,23 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 /// `what` says which operation failed; `entity` is what a constraint violation conflicts on.
+/// What an endpoint update found.
+enum Rename {
+    Done,
+    NotFound,
+    Taken,
+}
+
+/// Whether an endpoint of `team` other than `except` is named `name`.
+fn name_taken(tx: &Transaction<'_>, team: &TeamId, name: &str, except: &EndpointId) -> rusqlite::Result<bool> {
+    name_taken_in(tx, team.as_bytes(), name, except)
+}
+
+fn name_taken_in(tx: &Transaction<'_>, team: &[u8], name: &str, except: &EndpointId) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM endpoints WHERE team_id = ?1 AND name = ?2 AND id <> ?3)")?
+        .query_row((team, name, except.as_bytes()), |r| r.get(0))
+}
+
 fn sql_error(entity: &'static str, what: &str, e: rusqlite::Error) -> StoreError {
     use rusqlite::Error as E;
     let message = format!("{what}: {e}");
@@ -546,38 +563,60 @@ impl Store for SqliteStore {
         let response = response_json(endpoint)?;
         let verification = verification_json(endpoint)?;
         let e = endpoint.clone();
-        self.write("endpoint", "create endpoint", move |tx| {
-            tx.execute(
-                &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                (
-                    e.id.as_bytes(),
-                    e.team_id.as_bytes(),
-                    &e.name,
-                    &e.token,
-                    response,
-                    e.created_at.micros(),
-                    verification,
-                    e.handshakes,
-                ),
-            )
-            .map(drop)
-        })
-        .await
+        // The name check and the insert share one IMMEDIATE transaction: no other writer can
+        // take the name in between.
+        let created = self
+            .write("endpoint", "create endpoint", move |tx| {
+                if name_taken(tx, &e.team_id, &e.name, &e.id)? {
+                    return Ok(false);
+                }
+                tx.execute(
+                    &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    (
+                        e.id.as_bytes(),
+                        e.team_id.as_bytes(),
+                        &e.name,
+                        &e.token,
+                        response,
+                        e.created_at.micros(),
+                        verification,
+                        e.handshakes,
+                    ),
+                )?;
+                Ok(true)
+            })
+            .await?;
+        if created { Ok(()) } else { Err(StoreError::NameTaken { name: endpoint.name.clone() }) }
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let response = response_json(endpoint)?;
         let verification = verification_json(endpoint)?;
         let (id, name, handshakes) = (endpoint.id, endpoint.name.clone(), endpoint.handshakes);
-        let changed = self
+        let outcome = self
             .write("endpoint", "update endpoint", move |tx| {
+                // The stored team, not the caller's: an update does not move an endpoint.
+                let stored: Option<(Vec<u8>, String)> = tx
+                    .query_row("SELECT team_id, name FROM endpoints WHERE id = ?1", [id.as_bytes()], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                let Some((team, old_name)) = stored else { return Ok(Rename::NotFound) };
+                if old_name != name && name_taken_in(tx, &team, &name, &id)? {
+                    return Ok(Rename::Taken);
+                }
                 tx.execute(
                     "UPDATE endpoints SET name = ?2, response = ?3, verification = ?4, handshakes = ?5 WHERE id = ?1",
-                    (id.as_bytes(), name, response, verification, handshakes),
-                )
+                    (id.as_bytes(), &name, response, verification, handshakes),
+                )?;
+                Ok(Rename::Done)
             })
             .await?;
-        found(changed, "endpoint")
+        match outcome {
+            Rename::Done => Ok(()),
+            Rename::NotFound => Err(StoreError::NotFound { entity: "endpoint" }),
+            Rename::Taken => Err(StoreError::NameTaken { name: endpoint.name.clone() }),
+        }
     }
 
     async fn delete_endpoint(&self, id: EndpointId) -> Result<()> {

@@ -89,6 +89,7 @@ conformance_cases!(
     endpoint_update_changes_name_and_response_only,
     unknown_ids_not_found,
     endpoint_conflicts,
+    endpoint_names_are_unique_per_team,
     endpoint_delete_removes_its_captures,
     capture_round_trip_is_byte_exact,
     put_captures_is_idempotent,

@@ -214,6 +214,19 @@ async fn prepare(session: &Session, cql: &'static str) -> Result<PreparedStateme
 }
 
 impl ScyllaStore {
+    /// `NameTaken` when an endpoint of `team` other than `except` is named `name`.
+    ///
+    /// A read before the write, not part of it: Scylla has no transaction spanning the team's
+    /// endpoint list and the insert, and a lightweight transaction on a name row would need a
+    /// table (a migration) of its own. Two creates or renames to the same name racing within a
+    /// few milliseconds can therefore both pass, leaving two endpoints with one name; everything
+    /// that takes a name copes with that (it asks for the id), as it does for data from before
+    /// names were unique. docs/scylla.md says so too.
+    async fn check_name_free(&self, team: TeamId, name: &str, except: EndpointId) -> Result<()> {
+        let taken = self.endpoints(team).await?.iter().any(|e| e.id != except && e.name == name);
+        if taken { Err(StoreError::NameTaken { name: name.to_owned() }) } else { Ok(()) }
+    }
+
     /// Connects, migrates the schema when `options.migrate` is set (otherwise checks that it is
     /// at this build's version), and prepares every statement.
     pub async fn open(options: ScyllaOptions) -> Result<Self> {
@@ -1001,6 +1014,7 @@ impl Store for ScyllaStore {
         if !s.team_exists(endpoint.team_id).await? {
             return Err(StoreError::NotFound { entity: "team" });
         }
+        self.check_name_free(endpoint.team_id, &endpoint.name, endpoint.id).await?;
         let (id, token) = (endpoint.id.0, endpoint.token.as_str());
         if !s.lwt(&s.st.insert_endpoint_token, (token, id), what).await? {
             return Err(StoreError::Conflict { entity: "endpoint", detail: "capture token is taken".into() });
@@ -1028,6 +1042,13 @@ impl Store for ScyllaStore {
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let s = &*self.inner;
+        let Some(stored) = self.endpoint(endpoint.id).await? else {
+            return Err(StoreError::NotFound { entity: "endpoint" });
+        };
+        // Only a new name is checked: a name shared in data from before names were unique stays.
+        if stored.name != endpoint.name {
+            self.check_name_free(stored.team_id, &endpoint.name, endpoint.id).await?;
+        }
         let response = json("endpoint response", &endpoint.response)?;
         let verification = json("endpoint verification", &endpoint.verification)?;
         let values = (&endpoint.name, response, verification, endpoint.handshakes, endpoint.id.0);
