@@ -18,13 +18,16 @@ fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
 }
 
-/// The CLI with only what the arguments say: no HOOKMETRY_* from the environment, and a working
-/// directory without a `hookmetry-data/admin-token` to fall back to.
+/// The CLI with only what the arguments say: no HOOKMETRY_* from the environment, profiles in a
+/// file of `cwd`'s own (never the user's), and a working directory without a
+/// `hookmetry-data/admin-token` to fall back to.
 fn command(args: &[&str], cwd: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(binary());
     cmd.args(args)
         .env_remove("HOOKMETRY_URL")
         .env_remove("HOOKMETRY_TOKEN")
+        .env_remove("HOOKMETRY_PROFILE")
+        .env("HOOKMETRY_PROFILES", cwd.join("profiles.toml"))
         .current_dir(cwd)
         .stdin(Stdio::null())
         .kill_on_drop(true);
@@ -146,13 +149,13 @@ async fn endpoints_and_captures_from_create_to_delete() {
     let full: Value = serde_json::from_str(&cli.ok(&["capture", "show", &bin_id, "--json"]).await).unwrap();
     assert_eq!(unb64(full["bodyBase64"].as_str().unwrap()), binary);
 
-    let deleted = cli.ok(&["endpoint", "delete", &id]).await;
+    let deleted = cli.ok(&["endpoint", "delete", &id, "--yes"]).await;
     assert!(deleted.starts_with("deleted endpoint `cli-test`"), "{deleted}");
     let gone = cli.run(&["capture", "show", &json_id]).await;
     assert_eq!(gone.status.code(), Some(1));
     assert!(gone.stdout.is_empty());
     assert_eq!(text(&gone.stderr), format!("error: capture {json_id} not found\n"));
-    let gone = cli.run(&["endpoint", "delete", "cli-test"]).await;
+    let gone = cli.run(&["endpoint", "delete", "cli-test", "--yes"]).await;
     assert_eq!(gone.status.code(), Some(1));
     assert!(
         text(&gone.stderr).starts_with("error: no endpoint has the id or name `cli-test`"),
@@ -179,7 +182,13 @@ async fn server_errors_are_sentences_with_exit_code_1() {
     let bad =
         run(command(&["endpoint", "list", "--url", &server.base_url, "--token", "hm_wrong"], cli.cwd.path())).await;
     assert_eq!(bad.status.code(), Some(1));
-    assert_eq!(text(&bad.stderr), "error: the token was not accepted: the token is unknown or revoked\n");
+    assert_eq!(
+        text(&bad.stderr),
+        format!(
+            "error: the token from --token or HOOKMETRY_TOKEN was not accepted by {} (the token is unknown or revoked)\n",
+            server.base_url
+        )
+    );
 
     let invalid = cli.run(&["endpoint", "create", " "]).await;
     assert_eq!(invalid.status.code(), Some(1));
@@ -187,7 +196,11 @@ async fn server_errors_are_sentences_with_exit_code_1() {
 
     let no_token = run(command(&["endpoint", "list", "--url", &server.base_url], cli.cwd.path())).await;
     assert_eq!(no_token.status.code(), Some(1));
-    assert!(text(&no_token.stderr).starts_with("error: no API token: pass `--token <token>` or set HOOKMETRY_TOKEN"));
+    assert!(
+        text(&no_token.stderr).starts_with("error: no API token: run `hookmetry login --url <URL>` once"),
+        "{}",
+        text(&no_token.stderr)
+    );
 
     // Without a token, a local server is tried with ./hookmetry-data/admin-token, and it says so.
     let dir = cli.cwd.path().join("hookmetry-data");
@@ -404,5 +417,340 @@ async fn sign_prints_headers_a_receiver_accepts() {
     let out = run(command(&["sign", "--provider", "stripe", body_arg], dir.path())).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no secret"), "{}", text(&out.stderr));
+    server.stop().await.unwrap();
+}
+
+/// Runs `cmd` with `input` on its stdin.
+async fn run_with_stdin(mut cmd: tokio::process::Command, input: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("done within 30s").unwrap()
+}
+
+/// Polls `check` every 50 ms for up to 10 s until it gives a value.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The hex digits two ids share at their start (dashes dropped).
+fn common_prefix(a: &str, b: &str) -> String {
+    a.chars()
+        .filter(|c| *c != '-')
+        .zip(b.chars().filter(|c| *c != '-'))
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_profiles_whoami_logout_and_global_flags() {
+    let server = TestServer::start().await.unwrap();
+    let cli = Cli::new(&server);
+    let dir = cli.cwd.path();
+    let (url, token) = (server.base_url.as_str(), server.admin.token.as_str());
+
+    // Global flags before the subcommand.
+    let out = run(command(&["--url", url, "--token", token, "endpoint", "list", "--json"], dir)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(serde_json::from_slice::<Value>(&out.stdout).unwrap().is_array());
+
+    let out = run(command(&["login", "--url", url, "--token", token], dir)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with(&format!("logged in to {url} with token")), "{}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains(token), "the token is never printed");
+    // No flags from now on: the profile has them.
+    let out = run(command(&["endpoint", "create", "from-profile"], dir)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(command(&["endpoint", "list"], dir)).await;
+    assert!(out.status.success() && text(&out.stdout).contains(" from-profile "), "{}", text(&out.stderr));
+    let out = run(command(&["whoami"], dir)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("at {url} (token from profile `default` in ")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The profile's token belongs to its URL: another server gets none of it.
+    let other = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
+    let out = run(command(&["endpoint", "list", "--url", &other], dir)).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error: no API token"), "{}", text(&out.stderr));
+
+    let out = run(command(&["logout"], dir)).await;
+    assert!(
+        out.status.success() && text(&out.stdout).starts_with("removed profile `default`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(command(&["endpoint", "list"], dir)).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error: no API token"), "{}", text(&out.stderr));
+
+    // The token on stdin, as a script pipes it.
+    let out = run_with_stdin(command(&["login", "--url", url, "--profile", "piped"], dir), &format!("{token}\n")).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(command(&["whoami", "--json"], dir)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let me: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["url"], url);
+
+    // A local admin-token file of another server: the sentence names the file.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir(elsewhere.path().join("hookmetry-data")).unwrap();
+    std::fs::write(elsewhere.path().join("hookmetry-data/admin-token"), "hm_not_this_servers\n").unwrap();
+    let out = run(command(&["endpoint", "list", "--url", url], elsewhere.path())).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error: the admin token in ./hookmetry-data/admin-token (written by a `hookmetry serve` started in this folder) was not accepted by"),
+        "{err}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_list_filters_merges_and_takes_id_prefixes() {
+    let server = TestServer::start().await.unwrap();
+    let cli = Cli::new(&server);
+    let a = server.admin.create_endpoint("list-a").await.unwrap();
+    let b = server.admin.create_endpoint("list-b").await.unwrap();
+    let mut ids = Vec::new();
+    for (url, method, body) in [
+        (format!("{}/stripe/charge", a.url), "POST", "charge.succeeded"),
+        (format!("{}/other", a.url), "PUT", "refund"),
+        (format!("{}/x", b.url), "POST", "push"),
+    ] {
+        let resp = reqwest::Client::new().request(method.parse().unwrap(), &url).body(body).send().await.unwrap();
+        let id = id_from_body(&resp.text().await.unwrap());
+        server.admin.wait_for_capture(&id, Duration::from_secs(10)).await.unwrap();
+        ids.push(id);
+    }
+    let last_column =
+        |out: &str| -> Vec<String> { out.lines().map(|l| l.split_whitespace().last().unwrap().to_string()).collect() };
+
+    let all = cli.ok(&["capture", "list"]).await;
+    assert_eq!(
+        last_column(&all),
+        [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()],
+        "every endpoint, newest first:\n{all}"
+    );
+    let only_a = cli.ok(&["capture", "list", "--endpoint", "list-a"]).await;
+    assert_eq!(last_column(&only_a), [ids[1].as_str(), ids[0].as_str()], "{only_a}");
+    assert_eq!(last_column(&cli.ok(&["capture", "list", "-n", "1"]).await), [ids[2].as_str()]);
+    assert_eq!(last_column(&cli.ok(&["capture", "list", "--method", "PUT"]).await), [ids[1].as_str()]);
+    assert_eq!(last_column(&cli.ok(&["capture", "list", "--path", "/stripe"]).await), [ids[0].as_str()]);
+    assert_eq!(last_column(&cli.ok(&["capture", "list", "--search", "push"]).await), [ids[2].as_str()]);
+    assert_eq!(last_column(&cli.ok(&["capture", "list", "--since", "1h"]).await).len(), 3);
+    let none = cli.run(&["capture", "list", "--until", "2000-01-01T00:00:00Z"]).await;
+    assert!(none.status.success() && none.stdout.is_empty(), "{}", text(&none.stderr));
+    let bad = cli.run(&["capture", "list", "--limit", "1001"]).await;
+    assert_eq!(text(&bad.stderr), "error: `--limit` must be 1 to 1000, got 1001\n");
+
+    let out = cli.run(&["capture", "list", "--json", "--endpoint", &b.id]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("only JSON on stdout");
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], ids[2].as_str());
+
+    // Id prefixes: captures sent a moment apart share their first (time) digits.
+    let shared = common_prefix(&ids[0], &ids[1]);
+    assert!(shared.len() >= 8, "captures sent within ms share 8 hex digits: {ids:?}");
+    let out = cli.run(&["capture", "show", &shared]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("captures have ids starting with `{shared}`")), "{err}");
+    assert!(err.contains(&ids[0]) && err.contains(&ids[1]), "the matches are listed: {err}");
+    let unique: String = ids[0].chars().filter(|c| *c != '-').take(shared.len() + 1).collect();
+    let shown = cli.ok(&["capture", "show", &unique]).await;
+    assert!(shown.contains(&format!("capture id    {}", ids[0])), "{shown}");
+    let out = cli.run(&["capture", "show", "00000000"]).await;
+    assert_eq!(
+        text(&out.stderr),
+        "error: no capture id starts with `00000000`; `hookmetry capture list` shows the team's captures\n"
+    );
+
+    // Endpoints by id prefix.
+    let shared = common_prefix(&a.id, &b.id);
+    if shared.len() >= 8 {
+        let out = cli.run(&["endpoint", "show", &shared]).await;
+        assert!(text(&out.stderr).contains("2 endpoints have ids starting with"), "{}", text(&out.stderr));
+    }
+    let unique: String = a.id.chars().filter(|c| *c != '-').take(shared.len().max(7) + 1).collect();
+    let shown = cli.ok(&["endpoint", "show", &unique]).await;
+    assert!(shown.starts_with("endpoint `list-a`\n"), "{shown}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_update_verifies_renames_uniquely_and_delete_asks() {
+    let server = TestServer::start().await.unwrap();
+    let cli = Cli::new(&server);
+    let upd = server.admin.create_endpoint("upd-a").await.unwrap();
+    server.admin.create_endpoint("upd-b").await.unwrap();
+
+    let mut cmd = cli.command(&[
+        "endpoint",
+        "update",
+        "upd-a",
+        "--verify-provider",
+        "stripe",
+        "--secret-env",
+        "UPD_SECRET",
+        "--tolerance",
+        "5m",
+    ]);
+    cmd.env("UPD_SECRET", "whsec_upd_secret");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = text(&out.stdout);
+    assert!(!page.contains("whsec_upd_secret") && !text(&out.stderr).contains("whsec_upd_secret"), "never echoed");
+    assert!(page.contains("verification  stripe (secrets: current; tolerance 5m)"), "{page}");
+
+    // A capture signed with that secret is valid, in the one vocabulary.
+    let body_file = cli.cwd.path().join("body.json");
+    std::fs::write(&body_file, r#"{"type":"charge.succeeded"}"#).unwrap();
+    let mut sign = command(&["sign", "--provider", "stripe", "--json", body_file.to_str().unwrap()], cli.cwd.path());
+    sign.env("HOOKMETRY_SIGN_SECRET", "whsec_upd_secret");
+    let signed: Value = serde_json::from_slice(&run(sign).await.stdout).unwrap();
+    let mut req = reqwest::Client::new().post(&upd.url).body(r#"{"type":"charge.succeeded"}"#);
+    for h in signed["headers"].as_array().unwrap() {
+        req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
+    }
+    let id = id_from_body(&req.send().await.unwrap().text().await.unwrap());
+    let shown = eventually("the capture verified", || async {
+        let page = cli.ok(&["capture", "show", &id]).await;
+        page.contains("  signature ").then_some(page)
+    })
+    .await;
+    assert!(shown.contains("  signature     valid (stripe): "), "{shown}");
+    let listed = cli.ok(&["capture", "list", "--verdict", "valid"]).await;
+    assert!(listed.contains(&id) && listed.trim_end().ends_with("  valid"), "{listed}");
+
+    // The answer: unmentioned parts stay.
+    let out = cli
+        .run(&["endpoint", "update", &upd.id, "--response-status", "202", "--response-header", "X-Up: 1", "--json"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e: Value = serde_json::from_slice(&out.stdout).expect("only JSON on stdout");
+    assert_eq!(e["response"]["status"], 202);
+    assert_eq!(e["verification"]["provider"], "stripe", "verification kept");
+    let status = eventually("ingest sees the new answer", || async {
+        let s = reqwest::Client::new().post(&upd.url).body("x").send().await.unwrap().status().as_u16();
+        (s == 202).then_some(s)
+    })
+    .await;
+    assert_eq!(status, 202);
+
+    // Forwarding rules from a file, then none.
+    let rules = cli.cwd.path().join("rules.json");
+    std::fs::write(&rules, r#"[{"id": "r1", "target": "http://127.0.0.1:9/in", "method": "POST"}]"#).unwrap();
+    let out = cli.run(&["endpoint", "update", "upd-a", "--forwarding-rules", rules.to_str().unwrap(), "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["forwardingRules"][0]["id"], "r1");
+    let out = cli.run(&["endpoint", "update", "upd-a", "--no-forwarding-rules", "--no-verify", "--json"]).await;
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((e["forwardingRules"].clone(), e["verification"].clone()), (serde_json::json!([]), Value::Null));
+
+    // Names are unique per team.
+    let taken = "error: an endpoint of this team is already named `upd-a`; names are unique per team\n";
+    let out = cli.run(&["endpoint", "update", "upd-b", "--name", "upd-a"]).await;
+    assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), taken));
+    let out = cli.run(&["endpoint", "create", "upd-a"]).await;
+    assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), taken));
+    let reply = server
+        .admin
+        .graphql_raw("mutation { createEndpoint(input: {name: \"upd-a\"}) { id } }", serde_json::json!({}))
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(reply["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(reply["errors"][0]["extensions"]["field"], "name");
+
+    // Deleting asks; without a terminal to ask on, `--yes` is needed.
+    let out = cli.run(&["endpoint", "delete", "upd-b"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("pass `--yes` to confirm"), "{}", text(&out.stderr));
+    let out = cli.ok(&["endpoint", "delete", "upd-b", "--yes"]).await;
+    assert!(out.starts_with("deleted endpoint `upd-b`"), "{out}");
+    server.stop().await.unwrap();
+}
+
+/// An HTTP receiver on 127.0.0.1 answering 200 to everything; its `host:port`.
+async fn ok_receiver() -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                while read_request(&mut socket).await.is_some() {
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                    return;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_json_deliveries_follow_and_cancel() {
+    let server = TestServer::start().await.unwrap();
+    let cli = Cli::new(&server);
+    let ep = server.admin.create_endpoint("replayed").await.unwrap();
+    let capture = send(&format!("{}/hook", ep.url), "application/json", b"{\"n\":1}".to_vec()).await;
+    server.admin.wait_for_capture(&capture, Duration::from_secs(10)).await.unwrap();
+    let receiver = ok_receiver().await;
+
+    // `host:port/path` without a scheme, and one JSON document on stdout.
+    let out = cli.run(&["replay", &capture, "--to", &format!("{receiver}/in"), "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let delivered: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(delivered["state"], "SUCCEEDED");
+    assert_eq!(delivered["target"], format!("http://{receiver}/in/hook"));
+    assert!(text(&out.stderr).contains("attempt 1: 200"), "progress on stderr: {}", text(&out.stderr));
+    let delivery = delivered["id"].as_str().unwrap().to_string();
+
+    let table = cli.ok(&["deliveries", &capture]).await;
+    let row = table.lines().find(|l| l.starts_with(&delivery)).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains(" succeeded ") && row.contains(" 1/") && row.contains(" manual "), "{row}");
+    let listed: Value = serde_json::from_str(&cli.ok(&["deliveries", &capture, "--json"]).await).unwrap();
+    assert_eq!(listed[0]["id"], delivery.as_str());
+    let shown: Value = serde_json::from_str(&cli.ok(&["delivery", "show", &delivery, "--json"]).await).unwrap();
+    assert_eq!(shown["attempts"][0]["responseStatus"], 200);
+    let followed = cli.ok(&["delivery", "follow", &delivery]).await;
+    assert!(followed.contains("attempt 1: 200") && followed.ends_with("delivered after 1 attempt(s)\n"), "{followed}");
+
+    // A target that refuses: following gives up and says how to go on; cancel stops it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let out = cli.run(&["replay", &capture, "--to", &closed, "--timeout", "1"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("is still going after 1s"), "{err}");
+    let pending = text(&out.stdout).lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    assert!(err.contains(&format!("`hookmetry delivery follow {pending}`")), "{err}");
+    assert!(err.contains(&format!("`hookmetry delivery cancel {pending}`")) && !err.contains("replay"), "{err}");
+    let out = cli.ok(&["delivery", "cancel", &pending]).await;
+    assert!(out.starts_with(&format!("cancelled delivery {pending} after ")), "{out}");
+    let shown: Value = serde_json::from_str(&cli.ok(&["delivery", "show", &pending, "--json"]).await).unwrap();
+    assert_eq!(shown["state"], "CANCELLED");
+    let out = cli.ok(&["delivery", "cancel", &pending]).await;
+    assert_eq!(out, format!("delivery {pending} had already finished: cancelled\n"));
     server.stop().await.unwrap();
 }

@@ -140,7 +140,11 @@ pub(crate) fn parse_time(flag: &str, raw: &str, now: SystemTime) -> Result<Strin
     Ok(rfc3339(at))
 }
 
+/// `t` as RFC 3339, held to the years humantime can write (1970 to 9999): an id prefix like
+/// `00000000` or `ffffffff` stands for a time at either end.
 fn rfc3339(t: SystemTime) -> String {
+    const LAST: Duration = Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+    let t = t.clamp(SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH + LAST);
     humantime::format_rfc3339_micros(t).to_string()
 }
 
@@ -292,5 +296,12 @@ mod tests {
         assert!(e.starts_with("`--verdict` must be one of valid, invalid-signature,"), "{e}");
         let e = filter(&ListArgs { since: Some("yesterday".into()), ..args() }, now).unwrap_err().to_string();
         assert!(e.starts_with("`--since` must be an RFC 3339 time"), "{e}");
+    }
+
+    #[test]
+    fn times_at_either_end_of_the_id_space_are_written() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH - Duration::from_secs(60)), "1970-01-01T00:00:00.000000Z");
+        let (_, until) = IdPrefix::parse("ffffffff").unwrap().time_window();
+        assert_eq!(rfc3339(until + ID_CLOCK_SLACK), "9999-12-31T23:59:59.000000Z");
     }
 }
