@@ -89,8 +89,8 @@ mod tests {
     fn a_prefix_bounds_the_time_its_ids_were_made() {
         let (from, until) = IdPrefix::parse("0193a1b2").unwrap().time_window();
         let ms = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
-        assert_eq!(ms(from), 0x0193a1b2_0000);
-        assert_eq!(ms(until), 0x0193a1b3_0000);
+        assert_eq!(ms(from), 0x0193_a1b2_0000);
+        assert_eq!(ms(until), 0x0193_a1b3_0000);
         let (from, until) = IdPrefix::parse("0193a1b2c3d47").unwrap().time_window();
         assert_eq!((ms(from), ms(until)), (0x0193a1b2c3d4, 0x0193a1b2c3d5), "digits past the time don't narrow it");
     }
