@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use hookmetry_testkit::TestServer;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
 use tokio::sync::mpsc;
@@ -753,4 +753,127 @@ async fn replay_json_deliveries_follow_and_cancel() {
     let out = cli.ok(&["delivery", "cancel", &pending]).await;
     assert_eq!(out, format!("delivery {pending} had already finished: cancelled\n"));
     server.stop().await.unwrap();
+}
+
+/// A secret in the form each provider hands out (schemes that decode their secret need it).
+fn provider_secret(provider: &str) -> String {
+    match provider {
+        "stripe" => "whsec_trigger0aBcDeFgHiJkLmNoPqRsTuVw".into(),
+        "standard-webhooks" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        "paddle" => "pdl_ntfset_01hsm2yzxkbqp8b5w7rtc8vvjr_aB3dE5fG7hJ9kL1mN3pQ5rS7tV9wX1y".into(),
+        "twilio" => "12f8c4a0b6d1e3f5a7c9e1b3d5f7a9c1".into(),
+        other => format!("{other}-trigger-secret"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_sends_every_providers_events_signed_with_the_endpoints_secret_and_they_verify() {
+    let server = TestServer::start().await.unwrap();
+    let cli = Cli::new(&server);
+    let list: Value = serde_json::from_str(&cli.ok(&["trigger", "--list", "--json"]).await).unwrap();
+    let providers = list.as_array().unwrap();
+    let names: Vec<&str> = providers.iter().map(|p| p["provider"].as_str().unwrap()).collect();
+    for wanted in ["stripe", "github", "shopify", "slack", "standard-webhooks", "twilio", "paddle", "square", "linear"]
+    {
+        assert!(names.contains(&wanted), "{wanted} has sample events: {names:?}");
+    }
+    for p in providers {
+        let provider = p["provider"].as_str().unwrap();
+        let ep = server.admin.create_endpoint(&format!("trigger {provider}")).await.unwrap();
+        server
+            .admin
+            .graphql(
+                "mutation($id: ID!, $p: String!, $s: String!) { updateEndpoint(input: {id: $id, verification: \
+                 {provider: $p, secrets: [{label: \"current\", value: $s}]}}) { id } }",
+                json!({ "id": ep.id, "p": provider, "s": provider_secret(provider) }),
+            )
+            .await
+            .unwrap();
+        for event in p["events"].as_array().unwrap() {
+            let event = event["name"].as_str().unwrap();
+            let out = cli.ok(&["trigger", provider, event, "--to", &ep.id, "--json"]).await;
+            let sent: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{provider} {event}: {e}: {out}"));
+            assert_eq!(sent["status"], 200, "{sent}");
+            assert_eq!(sent["signed"], true, "{sent}");
+            assert_eq!(sent["verdict"], "VALID", "{provider} {event}: {sent}");
+            let capture = server.admin.capture(sent["captureId"].as_str().unwrap()).await.unwrap();
+            let from = capture["remoteAddr"].as_str().unwrap();
+            assert!(from.starts_with("127.0.0.1:"), "sent to the capture URL like a provider: {from}");
+        }
+    }
+
+    // `--set` changes the body; an unknown event names the known ones; a foreign provider's
+    // event to a Stripe endpoint goes unsigned and is judged so.
+    let ep = server.admin.create_endpoint("trigger set").await.unwrap();
+    server
+        .admin
+        .graphql(
+            "mutation($id: ID!, $s: String!) { updateEndpoint(input: {id: $id, verification: \
+             {provider: \"stripe\", secrets: [{label: \"current\", value: $s}]}}) { id } }",
+            json!({ "id": ep.id, "s": provider_secret("stripe") }),
+        )
+        .await
+        .unwrap();
+    let out = cli
+        .ok(&[
+            "trigger",
+            "stripe",
+            "charge.refunded",
+            "--to",
+            &ep.id,
+            "--set",
+            "data.object.amount_refunded=4242",
+            "--json",
+        ])
+        .await;
+    let sent: Value = serde_json::from_str(&out).unwrap();
+    let capture = server.admin.capture(sent["captureId"].as_str().unwrap()).await.unwrap();
+    let body: Value = serde_json::from_str(capture["bodyText"].as_str().unwrap()).unwrap();
+    assert_eq!(body["data"]["object"]["amount_refunded"], 4242);
+    assert_eq!(sent["verdict"], "VALID");
+    let bad = cli.run(&["trigger", "stripe", "charge.nope", "--to", &ep.id]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    let err = text(&bad.stderr);
+    assert!(err.starts_with("error: ") && err.contains("charge.nope") && err.contains("charge.refunded"), "{err}");
+    let foreign = cli.run(&["trigger", "github", "push", "--to", &ep.id]).await;
+    assert!(foreign.status.success(), "{}", text(&foreign.stderr));
+    assert!(
+        text(&foreign.stderr).contains("sent unsigned: the endpoint checks `stripe` signatures"),
+        "{}",
+        text(&foreign.stderr)
+    );
+    assert!(text(&foreign.stdout).contains("verdict: missing signature ("), "{}", text(&foreign.stdout));
+
+    // A VIEWER may not have the server sign for it.
+    let viewer = server
+        .admin
+        .graphql("mutation { createToken(input: {name: \"trigger viewer\", role: VIEWER}) { secret } }", json!({}))
+        .await
+        .unwrap();
+    let viewer_token = viewer["createToken"]["secret"].as_str().unwrap();
+    let refused = run(command(
+        &["trigger", "stripe", "invoice.paid", "--to", &ep.id, "--url", &server.base_url, "--token", viewer_token],
+        cli.cwd.path(),
+    ))
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("may not send test events (needs EDITOR)"), "{}", text(&refused.stderr));
+}
+
+#[tokio::test]
+async fn a_loopback_capture_url_comes_with_the_ways_that_work() {
+    let server = TestServer::start().await.unwrap();
+    let cli = Cli::new(&server);
+    let out = cli.run(&["endpoint", "create", "reach"]).await;
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.starts_with("note: providers cannot reach this URL: 127.0.0.1 is a loopback address"), "{err}");
+    assert!(
+        err.contains("server.public_url") && err.contains("hookmetry listen <endpoint> --forward-to 3000"),
+        "{err}"
+    );
+    let reach = server.admin.graphql("{ captureReachability { reachable reason advice } }", json!({})).await.unwrap();
+    assert_eq!(reach["captureReachability"]["reachable"], false);
+    assert_eq!(reach["captureReachability"]["advice"].as_array().unwrap().len(), 2);
+    // (A public host draws no note: hookmetry_egress::reach's unit tests.)
 }

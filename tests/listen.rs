@@ -296,7 +296,7 @@ async fn a_listener_retries_while_the_local_server_is_down_and_delivers_in_order
     // The first capture fails to connect, is retried, and holds the others back.
     listen.wait_until(|l| l.stdout.iter().filter(|s| s.contains("could not connect")).count() >= 2).await;
     assert!(
-        listen.stdout.iter().all(|s| s.starts_with(&ids[0])),
+        listen.stdout.iter().all(|s| s.split(' ').nth(1) == Some(ids[0].as_str())),
         "nothing after the first capture is tried while it waits: {:?}",
         listen.stdout
     );
@@ -513,7 +513,7 @@ async fn bad_flags_and_unknown_endpoints_fail_with_a_sentence_and_exit_code_1() 
     let cwd = tempfile::tempdir().unwrap();
     let unknown = "0190b7c4-0000-7000-8000-000000000000";
     let cases: [(Vec<&str>, &str); 4] = [
-        (vec![&ep.id, "--forward-to", "ftp://h/x"], "error: `--forward-to` must be a port (3000), host:port[/path]"),
+        (vec![&ep.id, "--forward-to", "ftp://h/x"], "error: `--forward-to` `ftp://h/x` is not a target URL"),
         (
             vec![&ep.id, "--forward-to", "http://127.0.0.1:9/", "--path-map", "stripe"],
             "error: `--path-map` must be FROM=TO",

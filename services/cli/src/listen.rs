@@ -174,30 +174,6 @@ fn event_matches(pattern: &str, event: &str) -> bool {
     }
 }
 
-/// `--forward-to`: a port, `host:port[/path]`, or a full http(s) URL.
-pub(crate) fn local_target(raw: &str) -> Result<Url, CliError> {
-    let raw = raw.trim();
-    let bad = || {
-        CliError::Usage(format!(
-            "`--forward-to` must be a port (3000), host:port[/path] (localhost:3000/hook) or an http:// or https:// \
-             URL, got `{raw}`"
-        ))
-    };
-    let candidate = if raw.bytes().all(|b| b.is_ascii_digit()) && !raw.is_empty() {
-        format!("http://localhost:{raw}/")
-    } else if let Some(port) = raw.strip_prefix(':') {
-        format!("http://localhost:{port}")
-    } else if raw.contains("://") {
-        raw.to_string()
-    } else {
-        format!("http://{raw}")
-    };
-    Url::parse(&candidate)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
-        .ok_or_else(bad)
-}
-
 /// What the flags say, checked before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Plan {
@@ -223,7 +199,7 @@ fn is_token(s: &str) -> bool {
 
 impl Plan {
     fn of(args: &ListenArgs) -> Result<Self, CliError> {
-        let forward_to = local_target(&args.forward_to)?;
+        let forward_to = crate::target::parse_local_target("--forward-to", &args.forward_to)?;
         let events = match args.events.as_deref() {
             None => None,
             Some(raw) => {
@@ -1269,8 +1245,8 @@ mod tests {
     #[test]
     fn bad_flags_name_the_flag() {
         let cases = [
-            (vec!["--forward-to", "ftp://h/x"], "`--forward-to` must be a port (3000), host:port[/path]"),
-            (vec!["--forward-to", "http://"], "`--forward-to` must be a port (3000), host:port[/path]"),
+            (vec!["--forward-to", "ftp://h/x"], "`--forward-to` `ftp://h/x` is not a target URL"),
+            (vec!["--forward-to", "http://"], "`--forward-to` `http://` is not a target URL"),
             (vec!["--forward-to", "3000", "--retry", "5xx,sometimes"], "`--retry` takes 5xx, 4xx, connect"),
             (vec!["--forward-to", "3000", "--events", " , "], "`--events` must be event types"),
             (vec!["--forward-to", "http://h", "--path-map", "stripe=/s"], "`--path-map` must be FROM=TO"),
@@ -1329,18 +1305,6 @@ mod tests {
         let present = args(&["--forward-to", "http://h", "--header", "x-github-event"]).unwrap();
         assert!(present.wants(&capture("GET", "/", None, &[("X-GitHub-Event", "push")]), None));
         assert!(!present.wants(&capture("GET", "/", None, &[]), None));
-    }
-
-    #[test]
-    fn forward_to_takes_a_port_a_host_and_port_or_a_url() {
-        let to = |raw: &str| local_target(raw).unwrap().to_string();
-        assert_eq!(to("3000"), "http://localhost:3000/");
-        assert_eq!(to(":3000"), "http://localhost:3000/");
-        assert_eq!(to("localhost:3000/hook"), "http://localhost:3000/hook");
-        assert_eq!(to("127.0.0.1:8000/a?b=1"), "http://127.0.0.1:8000/a?b=1");
-        assert_eq!(to("https://dev.example:8443/x"), "https://dev.example:8443/x");
-        assert!(local_target("").is_err());
-        assert!(local_target("ftp://h").is_err());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub struct ReplayArgs {
 
 pub(crate) async fn run(args: ReplayArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
     let client = Client::new(conn)?;
-    let target = crate::target::parse_local_target(&args.target)?;
+    let target = crate::target::parse_local_target("--to", &args.target)?;
     let capture_id = crate::capture_list::resolve_id(&client, &args.capture_id).await?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]

@@ -9,11 +9,12 @@ use crate::error::CliError;
 /// `host:port[/path]` without a scheme gets `http://` (a local server rarely speaks TLS); a URL
 /// with a scheme must be http or https and is taken as it is. Anything else is refused with a
 /// sentence naming what was typed.
-pub(crate) fn parse_local_target(raw: &str) -> Result<Url, CliError> {
+pub(crate) fn parse_local_target(flag: &str, raw: &str) -> Result<Url, CliError> {
     let raw = raw.trim();
     let refuse = |why: &str| {
         CliError::Usage(format!(
-            "`{raw}` is not a target URL ({why}); give a port (`3000`), `localhost:3000/hook`, or a full http(s) URL"
+            "`{flag}` `{raw}` is not a target URL ({why}); give a port (`3000`), `localhost:3000/hook`, or a full \
+             http(s) URL"
         ))
     };
     if raw.is_empty() {
@@ -51,7 +52,7 @@ mod tests {
     use super::*;
 
     fn ok(raw: &str) -> String {
-        parse_local_target(raw).unwrap_or_else(|e| panic!("{raw}: {e}")).to_string()
+        parse_local_target("--to", raw).unwrap_or_else(|e| panic!("{raw}: {e}")).to_string()
     }
 
     #[test]
@@ -72,16 +73,16 @@ mod tests {
 
     #[test]
     fn anything_else_is_a_sentence() {
-        let e = parse_local_target("ftp://host/x").unwrap_err().to_string();
+        let e = parse_local_target("--to", "ftp://host/x").unwrap_err().to_string();
         assert_eq!(
             e,
-            "`ftp://host/x` is not a target URL (only http and https are sent to); give a port (`3000`), \
+            "`--to` `ftp://host/x` is not a target URL (only http and https are sent to); give a port (`3000`), \
              `localhost:3000/hook`, or a full http(s) URL"
         );
-        assert!(parse_local_target("70000").unwrap_err().to_string().contains("`70000` is not a port"));
-        assert!(parse_local_target(":0").unwrap_err().to_string().contains("`0` is not a port"));
-        assert!(parse_local_target("").unwrap_err().to_string().contains("it is empty"));
-        assert!(parse_local_target("http://").is_err());
-        assert!(parse_local_target("local host:3000").is_err());
+        assert!(parse_local_target("--to", "70000").unwrap_err().to_string().contains("`70000` is not a port"));
+        assert!(parse_local_target("--to", ":0").unwrap_err().to_string().contains("`0` is not a port"));
+        assert!(parse_local_target("--to", "").unwrap_err().to_string().contains("it is empty"));
+        assert!(parse_local_target("--to", "http://").is_err());
+        assert!(parse_local_target("--to", "local host:3000").is_err());
     }
 }
