@@ -123,11 +123,11 @@ pub(crate) async fn run(args: TriggerArgs, conn: &Connection, out: &mut Output) 
         verdict: None,
         reason: None,
     };
-    if let (Some(id), false) = (&sent.capture_id, args.no_wait) {
-        if let Some((verdict, reason)) = verdict(&client, id).await? {
-            sent.verdict = Some(verdict);
-            sent.reason = Some(reason);
-        }
+    if let (Some(id), false) = (&sent.capture_id, args.no_wait)
+        && let Some((verdict, reason)) = verdict(&client, id).await?
+    {
+        sent.verdict = Some(verdict);
+        sent.reason = Some(reason);
     }
     if args.json {
         return out.json_pretty(&sent);
