@@ -1769,14 +1769,15 @@ mod tests {
     #[test]
     fn only_lightweight_transactions_are_not_idempotent() {
         let lwt: Vec<&str> = PREPARED.iter().copied().filter(|s| s.contains(" IF ")).collect();
-        assert_eq!(lwt.len(), 13, "{lwt:#?}");
+        assert_eq!(lwt.len(), 16, "{lwt:#?}");
         for s in lwt {
             assert!(
                 s.ends_with("IF NOT EXISTS")
                     || s.ends_with("IF EXISTS")
                     || s.contains(" IF token_id")
                     || s.contains(" IF endpoint_id")
-                    || s.contains(" IF state = 'pending'"),
+                    || s.contains(" IF state = 'pending'")
+                    || s.ends_with(" IF holder = ?"),
                 "{s}"
             );
         }
