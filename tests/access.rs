@@ -599,6 +599,63 @@ fn rows() -> Vec<Row> {
             effect: Intact,
             check: |d, _| Err(format!("a team token created a team: {d}")),
         },
+        Row {
+            op: "prepareTestEvent",
+            doc: "mutation($id: ID!) { prepareTestEvent(input: {endpointId: $id, event: \"push\"}) { provider event signed } }",
+            kind: VerifiedEndpoint,
+            id_field: "endpointId",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Intact,
+            check: |d, _| {
+                ensure_eq!(d["prepareTestEvent"], json!({ "provider": "github", "event": "push", "signed": true }));
+                Ok(())
+            },
+        },
+        Row {
+            op: "sendTestEvent",
+            doc: "mutation($id: ID!) { sendTestEvent(input: {endpointId: $id, provider: \"stripe\", event: \"invoice.paid\"}) { captureId request { signed } } }",
+            kind: Endpoint,
+            id_field: "endpointId",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Intact,
+            check: |d, _| {
+                ensure!(d["sendTestEvent"]["captureId"].is_string(), "no capture id: {d}");
+                ensure_eq!(d["sendTestEvent"]["request"]["signed"], json!(false));
+                Ok(())
+            },
+        },
+        Row {
+            op: "startListener",
+            doc: "mutation($id: ID!) { startListener(input: {endpointId: $id, name: \"matrix\", holder: \"listen-matrix\"}) { cursor { captureId } leaseExpiresAt } }",
+            kind: Endpoint,
+            id_field: "endpointId",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Intact,
+            check: |d, _| {
+                ensure!(d["startListener"]["cursor"]["captureId"].is_string(), "a cursor from the start: {d}");
+                Ok(())
+            },
+        },
+        Row {
+            op: "testEventCatalog",
+            doc: "{ testEventCatalog { provider } }",
+            kind: NoId,
+            id_field: "",
+            need: Need::Viewer,
+            invisible: NotFound,
+            fresh: false,
+            effect: Intact,
+            check: |d, _| {
+                ensure!(d["testEventCatalog"].as_array().is_some_and(|l| l.len() >= 9), "{d}");
+                Ok(())
+            },
+        },
         // ------------------------------------------------------------ subscription
         Row {
             op: "captureReceived",
