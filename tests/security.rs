@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{body_of, raw_http, status_of};
+use common::{body_of, id_from_body, raw_http, status_of};
 use hookmetry_testkit::ws::{Auth, Protocol, WsClient, WsMessage};
 use hookmetry_testkit::{Client, TestEndpoint, TestServer};
 use serde_json::{Value, json};
@@ -1228,4 +1228,73 @@ mod blast_radius {
         assert!(checked >= 3, "{checked}");
         server.stop().await.unwrap();
     }
+}
+
+/// `resignedCapture` hands out a valid signature, and the listener lease calls write: only an
+/// EDITOR of the capture's own team gets them; another team's EDITOR sees a missing capture or
+/// endpoint, and a VIEWER is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_signatures_and_listener_leases_are_only_for_editors_of_the_team() {
+    let server = TestServer::start().await.unwrap();
+    let admin = &server.admin;
+    let ep = admin.create_endpoint("resign guard").await.unwrap();
+    admin
+        .graphql(
+            "mutation($id: ID!) { updateEndpoint(input: {id: $id, verification: {provider: \"stripe\", \
+             secrets: [{label: \"current\", value: \"whsec_guard0aBcDeFgHiJkLmNoPqRsTuVw\"}]}}) { id } }",
+            json!({ "id": ep.id }),
+        )
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new().post(&ep.url).body("{\"type\":\"x\"}").send().await.unwrap();
+    let capture = id_from_body(&resp.text().await.unwrap());
+    admin.wait_for_capture(&capture, Duration::from_secs(10)).await.unwrap();
+    let resign = "mutation($c: ID!) { resignedCapture(captureId: $c, target: \"http://localhost:3000/\") { headers { name value } } }";
+
+    let own = admin.graphql(resign, json!({ "c": capture })).await.unwrap();
+    let headers = own["resignedCapture"]["headers"].as_array().unwrap();
+    let sig = headers.iter().find(|h| h["name"] == "Stripe-Signature").expect("a signature is added");
+    assert!(sig["value"].as_str().unwrap().starts_with("t="), "{sig}");
+
+    let other = other_team_editor(admin).await;
+    let (status, body) = other.graphql_raw(resign, json!({ "c": capture })).await.unwrap();
+    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (200, Some("NOT_FOUND")), "{body}");
+    assert!(body["data"].is_null() || body["data"]["resignedCapture"].is_null(), "{body}");
+    let (viewer, _) = token(admin, "VIEWER", "resign viewer").await;
+    let (_, body) = viewer.graphql_raw(resign, json!({ "c": capture })).await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("needs EDITOR"), "{body}");
+
+    // The lease: another team cannot start, renew or stop our listener, nor learn it exists.
+    let start = "mutation($e: ID!) { startListener(input: {endpointId: $e, name: \"me\", holder: \"listen-a\"}) { leaseExpiresAt } }";
+    admin.graphql(start, json!({ "e": ep.id })).await.unwrap();
+    for doc in [
+        "mutation($e: ID!) { renewListener(input: {endpointId: $e, name: \"me\", holder: \"listen-a\"}) { expiresAt } }",
+        "mutation($e: ID!) { stopListener(input: {endpointId: $e, name: \"me\", holder: \"listen-a\"}) }",
+        "mutation($e: ID!) { startListener(input: {endpointId: $e, name: \"me\", holder: \"listen-b\", takeover: true}) { leaseExpiresAt } }",
+    ] {
+        let (_, body) = other.graphql_raw(doc, json!({ "e": ep.id })).await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{doc}: {body}");
+        let (_, body) = viewer.graphql_raw(doc, json!({ "e": ep.id })).await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{doc}: {body}");
+    }
+    // Still held by the first holder: a second one is refused, naming it.
+    let (_, body) = admin
+        .graphql_raw(
+            "mutation($e: ID!) { startListener(input: {endpointId: $e, name: \"me\", holder: \"listen-c\", description: \"ci pid 7\"}) { leaseExpiresAt } }",
+            json!({ "e": ep.id }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().starts_with("listener `me` is already running ("), "{body}");
+    // A holder or description with control characters is refused, naming the field.
+    let (_, body) = admin
+        .graphql_raw(
+            "mutation($e: ID!) { startListener(input: {endpointId: $e, name: \"x\", holder: \"a\\u0007b\"}) { leaseExpiresAt } }",
+            json!({ "e": ep.id }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["field"], "holder", "{body}");
 }
