@@ -55,6 +55,8 @@ const ASSETS: &[Asset] = assets![
     "js/views/capture.js",
     "js/views/replay.js",
     "js/views/bulk-replay.js",
+    "js/views/test-event.js",
+    "js/views/reachability.js",
     "js/views/endpoint-new.js",
     "js/views/endpoint-settings.js",
     "js/views/team-settings.js",

@@ -101,12 +101,16 @@ export async function copyText(text) {
   return ok;
 }
 
-/** A button that copies `getText()` and says so for a moment. */
-export function copyButton(label, getText, { class: cls = 'btn small' } = {}) {
+/**
+ * A button that copies `getText()` and says so for a moment. `name` is its accessible name when
+ * the visible label alone would not say what is copied (several "Copy" buttons side by side).
+ */
+export function copyButton(label, getText, { class: cls = 'btn small', name } = {}) {
   const status = h('span', { class: 'copy-status', role: 'status' });
   const btn = h('button', {
     type: 'button',
     class: cls,
+    'aria-label': name,
     onclick: async () => {
       let ok = false;
       try {

@@ -96,3 +96,11 @@ export const REVOKE_TOKEN = `mutation($id: ID!) { revokeToken(input: {id: $id}) 
 export const SET_RETENTION = `mutation($team: ID, $days: Int!) { setRetention(input: {teamId: $team, days: $days}) { id name retentionDays } }`;
 
 export const CREATE_TEAM = `mutation($name: String!, $days: Int!) { createTeam(input: {name: $name, retentionDays: $days}) { id name retentionDays createdAt } }`;
+
+export const TEST_EVENT_CATALOG = `{ testEventCatalog { provider name events { name description } } }`;
+
+export const SEND_TEST_EVENT = `mutation($input: TestEventInput!) { sendTestEvent(input: $input) {
+  captureId request { provider event url method signed unsignedReason }
+} }`;
+
+export const CAPTURE_REACHABILITY = `{ captureReachability { captureBaseUrl reachable reason advice } }`;

@@ -12,6 +12,8 @@ export function createState(api, live) {
     endpointsByTeam: new Map(),
     endpoints: new Map(),
     providers: null,
+    testEventCatalog: null,
+    reachability: null,
     lastTeam: null,
 
     async loadMe() {
@@ -72,6 +74,26 @@ export function createState(api, live) {
     async loadProviders() {
       if (!state.providers) state.providers = (await api.request(Q.PROVIDERS)).providers;
       return state.providers;
+    },
+
+    async loadTestEventCatalog() {
+      if (!state.testEventCatalog) state.testEventCatalog = (await api.request(Q.TEST_EVENT_CATALOG)).testEventCatalog;
+      return state.testEventCatalog;
+    },
+
+    /**
+     * Whether providers can reach the capture URLs. It follows from the server's configuration,
+     * which does not change while it runs, so one answer serves the whole page; views asking at
+     * once share the one request.
+     */
+    loadReachability() {
+      if (!state.reachability) {
+        state.reachability = api.request(Q.CAPTURE_REACHABILITY).then((d) => d.captureReachability);
+        state.reachability.catch(() => {
+          state.reachability = null;
+        });
+      }
+      return state.reachability;
     },
   };
   return state;

@@ -9,6 +9,8 @@ import { captureDetail } from './capture.js';
 import { verdictBadge, verdictWords, VERDICTS } from './verdict.js';
 import { bulkReplayDialog } from './bulk-replay.js';
 import { gettingStarted, curlExample } from './hints.js';
+import { testEventDialog } from './test-event.js';
+import { reachabilityNote } from './reachability.js';
 import * as Q from '../queries.js';
 
 const PAGE = 100;
@@ -192,6 +194,41 @@ export function capturesView(state, ep, params) {
     bulk.open();
   };
   const bulkBtn = canEdit ? h('button', { type: 'button', class: 'btn small ghost bulk-btn', 'aria-haspopup': 'dialog', onclick: openBulk }, 'Replay matching…') : null;
+  // A test event reaches the list through the normal pipeline, a moment after the API answers:
+  // "Open the capture" waits for its row, so the detail never loads a capture not stored yet.
+  let testDialog = null;
+  let testOpener = null;
+  let pendingOpen = null;
+  const openWhenListed = (cid) => {
+    testOpener = null;
+    testDialog?.destroy();
+    if (known.has(cid)) {
+      go(href('e', ep.id, 'c', cid) + currentQuery());
+      return;
+    }
+    pendingOpen = cid;
+    announcer.textContent = 'The test event opens as soon as it is captured.';
+    // Filters the event does not pass keep its row out of the list: open it anyway.
+    setTimeout(() => {
+      if (pendingOpen === cid) {
+        pendingOpen = null;
+        go(href('e', ep.id, 'c', cid) + currentQuery());
+      }
+    }, 5000);
+  };
+  const openTestEvent = () => {
+    testOpener = document.activeElement;
+    testDialog = testEventDialog(state, ep, { onOpen: openWhenListed });
+    testDialog.el.addEventListener('close', () => {
+      testDialog?.el.remove();
+      testDialog = null;
+      // Back where the dialog was opened from, unless a capture was opened meanwhile.
+      if (!pendingOpen && testOpener?.isConnected && !openId) testOpener.focus();
+    });
+    el.append(testDialog.el);
+    testDialog.open();
+  };
+  const testBtn = canEdit ? h('button', { type: 'button', class: 'btn small test-event-btn', 'aria-haspopup': 'dialog', onclick: openTestEvent }, 'Send a test event…') : null;
   const loadMore = h('button', { type: 'button', class: 'btn small load-more', hidden: true }, 'Load more');
   const announcer = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
 
@@ -229,7 +266,14 @@ export function capturesView(state, ep, params) {
       h('span', { class: 'url-label' }, 'Capture URL'),
       h('code', { class: 'endpoint-url' }, ep.url),
       copyButton('Copy URL', ep.url),
-      copyButton('Copy curl example', () => curlExample(ep.url))),
+      copyButton('Copy curl example', () => curlExample(ep.url)),
+      testBtn),
+    reachabilityNote(state, {
+      compact: true,
+      meanwhile: canEdit
+        ? '“Send a test event” makes a provider’s event here meanwhile, signed as the provider would sign it.'
+        : 'An editor of this team can use “Send a test event” to make a provider’s event here meanwhile.',
+    }),
   );
   const el = h('div', { class: 'endpoint-page' }, head, split);
 
@@ -249,7 +293,7 @@ export function capturesView(state, ep, params) {
     const showHelp = n === 0 && !loading && !filtered;
     emptyState.hidden = !showHelp;
     list.viewport.hidden = showHelp;
-    if (showHelp && !emptyState.firstChild) mount(emptyState, gettingStarted(ep));
+    if (showHelp && !emptyState.firstChild) mount(emptyState, gettingStarted(ep, { testEvent: canEdit ? openTestEvent : null }));
   }
 
   async function loadPage({ reset = false } = {}) {
@@ -335,6 +379,11 @@ export function capturesView(state, ep, params) {
     }
     announcer.textContent = add.length === 1 ? `New capture: ${add[0].method} ${add[0].path}` : `${add.length} new captures`;
     updateStatus();
+    if (pendingOpen && add.some((c) => c.id === pendingOpen)) {
+      const cid = pendingOpen;
+      pendingOpen = null;
+      go(href('e', ep.id, 'c', cid) + currentQuery());
+    }
   }
 
   // Deletions and new verdicts made elsewhere (another tab, a teammate, "Check again"): the list
@@ -506,6 +555,8 @@ export function capturesView(state, ep, params) {
     destroy() {
       stopChanges();
       bulk?.destroy();
+      testDialog?.destroy();
+      pendingOpen = null;
       generation += 1;
       unsubscribe?.();
       detail?.destroy?.();

@@ -1,8 +1,10 @@
-// Create an endpoint: a name, and the capture URL comes back.
+// Create an endpoint: a name, and the capture URL comes back. When providers cannot reach this
+// instance (a laptop), the screen says so before the URL is pasted anywhere.
 
 import { h, field } from '../dom.js';
 import { onSubmit, formAlert } from '../forms.js';
 import { href, go } from '../router.js';
+import { reachabilityNote } from './reachability.js';
 import * as Q from '../queries.js';
 
 export function newEndpointView(state, teamId) {
@@ -19,6 +21,9 @@ export function newEndpointView(state, teamId) {
     formAlert(),
     field('Name', name, { field: 'name', hint: 'For you and your team; it is not part of the URL.' }).wrap,
     h('button', { type: 'submit', class: 'btn primary' }, 'Create endpoint'),
+    reachabilityNote(state, {
+      meanwhile: 'Meanwhile, create the endpoint and use “Send a test event” on its page: it makes a realistic provider event here, signed with the endpoint’s secret.',
+    }),
   );
   onSubmit(form, async () => {
     const ep = (await state.api.request(Q.CREATE_ENDPOINT, { name: name.value.trim(), team: teamId })).createEndpoint;

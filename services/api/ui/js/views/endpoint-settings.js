@@ -7,6 +7,7 @@ import { onSubmit, formAlert, statusLine, parseHeaderLines, headerLines } from '
 import { href, go } from '../router.js';
 import { plural } from '../format.js';
 import { providerHints, curlExample } from './hints.js';
+import { reachabilityNote } from './reachability.js';
 import { verdictWords } from './verdict.js';
 import * as Q from '../queries.js';
 
@@ -61,6 +62,9 @@ export function endpointSettingsView(state, initial) {
       'Capture URL',
       h('div', { class: 'url-bar' }, h('code', { class: 'endpoint-url' }, ep.url), copyButton('Copy URL', ep.url)),
       h('p', { class: 'hint' }, 'Anyone with this URL can send captures to it; keep it as private as the provider’s dashboard.'),
+      reachabilityNote(state, {
+        meanwhile: ['Meanwhile, “Send a test event” on the ', h('a', { href: href('e', ep.id) }, 'captures page'), ' makes a realistic provider event here, signed with this endpoint’s secret.'],
+      }),
       h('h3', null, 'Try it'),
       h('pre', { class: 'code curl-example' }, cmd),
       copyButton('Copy curl command', cmd),

@@ -82,8 +82,11 @@ export function providerHints(url) {
   );
 }
 
-/** What an empty endpoint shows: its URL, a curl command to try it, and provider hints. */
-export function gettingStarted(ep) {
+/**
+ * What an empty endpoint shows: its URL, a curl command to try it, a test event, and provider
+ * hints. `testEvent` opens the "Send a test event" dialog; null for a viewer, who cannot send one.
+ */
+export function gettingStarted(ep, { testEvent = null } = {}) {
   const cmd = curlExample(ep.url);
   return h(
     'div',
@@ -92,6 +95,11 @@ export function gettingStarted(ep) {
     h('p', null, 'Send anything to the capture URL; it appears here at once.'),
     h('pre', { class: 'code curl-example' }, cmd),
     copyButton('Copy curl command', cmd),
+    h('h3', null, 'See a provider’s event now'),
+    testEvent
+      ? h('p', null, 'A realistic Stripe, GitHub, Shopify or Slack event (and more), signed with this endpoint’s secret: ',
+        h('button', { type: 'button', class: 'btn small test-event-btn', 'aria-haspopup': 'dialog', onclick: testEvent }, 'Send a test event…'))
+      : h('p', { class: 'hint' }, 'Sending a test event needs the editor role in this team.'),
     h('h3', null, 'Point a provider at it'),
     providerHints(ep.url),
     h('p', null, h('a', { href: href('e', ep.id, 'settings') }, 'Set up signature verification'), ' to know whether each request is authentic.'),
