@@ -129,6 +129,42 @@ try {
     assertEq(stored[1], null, 'token not in localStorage without "keep me signed in"');
   });
 
+  await step('the new-endpoint screen says providers cannot reach a 127.0.0.1 capture URL, and what works', async () => {
+    await page.getByRole('link', { name: '+ New endpoint' }).click();
+    await page.getByRole('heading', { name: 'New endpoint' }).waitFor();
+    // The test server's URLs start http://127.0.0.1:…, as on a laptop.
+    const note = page.locator('.reach-note:not([hidden])');
+    await note.waitFor();
+    const text = await note.textContent();
+    for (const want of ['Providers on the internet cannot reach this URL.', '127.0.0.1 is a loopback address that providers on the internet cannot reach.', 'Send a test event']) {
+      assert(text.includes(want), `the note says “${want}”: ${text}`);
+    }
+    const commands = ['hookmetry serve --set server.public_url=https://hooks.example.com', 'hookmetry login --url https://hooks.example.com', 'hookmetry listen <endpoint> --forward-to 3000'];
+    assertEq(JSON.stringify(await note.locator('li code').allTextContents()), JSON.stringify(commands), 'the two pieces of advice, their commands as code');
+    assertEq(await note.locator('li').count(), 2, 'two pieces of advice');
+    // Information, not an error: nothing failed, and nothing is announced as an alert.
+    assertEq(await note.locator('[role="alert"], .form-alert, .field-error').count(), 0, 'no error parts in the note');
+    const colours = await note.evaluate((el) => {
+      const root = getComputedStyle(document.documentElement);
+      const probe = document.createElement('span');
+      document.body.append(probe);
+      const rgb = (v) => {
+        probe.style.color = v;
+        return getComputedStyle(probe).color;
+      };
+      const out = { bg: getComputedStyle(el).backgroundColor, badBg: rgb(root.getPropertyValue('--bad-bg')), text: getComputedStyle(el).color, bad: rgb(root.getPropertyValue('--bad')) };
+      probe.remove();
+      return out;
+    });
+    assert(colours.bg !== colours.badBg && colours.text !== colours.bad, `the note is not in the error colours: ${JSON.stringify(colours)}`);
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await note.getByRole('button', { name: `Copy command: ${commands[2]}` }).click();
+    await note.locator('.copy-status', { hasText: 'Copied' }).waitFor();
+    assertEq(await page.evaluate(() => navigator.clipboard.readText()), commands[2], 'a command is copied as shown');
+    await screenshot(page, 'endpoint-new-reachability');
+    await axeScan(page, 'the new-endpoint screen with the reachability note');
+  });
+
   await step('create an endpoint; its URL, curl command and provider hints are shown', async () => {
     await page.getByRole('link', { name: '+ New endpoint' }).click();
     await page.getByRole('heading', { name: 'New endpoint' }).waitFor();
@@ -144,6 +180,11 @@ try {
     }
     const option = await page.locator('.switchers select').nth(1).locator('option:checked').textContent();
     assertEq(option, 'ui-e2e', 'the endpoint switcher shows the new endpoint');
+    // Shown on every visit, the reachability note is folded to one line next to the URL.
+    const folded = page.locator('.endpoint-head details.reach-note:not([hidden])');
+    await folded.waitFor();
+    assertEq(await folded.evaluate((d) => d.open), false, 'folded next to the URL');
+    assert(await page.locator('.getting-started').getByRole('button', { name: 'Send a test event…' }).isVisible(), 'the empty list offers a test event');
   });
 
   await step(`a webhook sent with curl appears within ${LIVE_WITHIN_MS} ms, without a reload`, async () => {
@@ -323,6 +364,7 @@ try {
   await step('endpoint settings: an API error shows next to its field; a Stripe secret is set (write-only)', async () => {
     await page.getByRole('link', { name: 'Settings', exact: true }).click();
     await page.getByRole('heading', { name: 'Signature verification' }).waitFor();
+    await page.locator('.settings-section .reach-note:not([hidden])', { hasText: 'Send a test event' }).waitFor();
     const provider = page.getByLabel('Provider', { exact: true });
     await page.waitForFunction(() => document.querySelectorAll('select option[value="stripe"]').length > 0);
     // A Standard Webhooks secret must be whsec_ + base64: the API refuses and names the field.
@@ -354,6 +396,66 @@ try {
     await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, 'endpoint-settings');
     await axeScan(page, 'endpoint settings');
+  });
+
+  await step('send a test event: a signed Stripe event is listed live as valid, with a change to its body; a bad change is refused at the field', async () => {
+    await page.getByRole('link', { name: 'Captures', exact: true }).click();
+    await page.locator('.vl-row').first().waitFor();
+    await waitLive();
+    const rowsBefore = await page.locator('.vl-row').count();
+    await page.locator('.endpoint-head').getByRole('button', { name: 'Send a test event…' }).click();
+    const dialog = page.locator('dialog.test-event');
+    await dialog.waitFor();
+    await dialog.locator('select[name="provider"] option[value="stripe"]').waitFor({ state: 'attached' });
+    // The endpoint checks Stripe signatures (the step before), so Stripe is what is offered.
+    assertEq(await dialog.getByLabel('Provider').inputValue(), 'stripe', 'the endpoint’s provider is the default');
+    const event = dialog.getByLabel('Event', { exact: true });
+    await event.selectOption('payment_intent.succeeded');
+    assertEq(await dialog.locator(`#${await event.getAttribute('id')}-hint`).textContent(), 'A payment was collected in full.', 'the event’s description is shown with it');
+    await dialog.getByLabel('Changes to the body (optional)').fill('data.object.amount=4242\n');
+    const t0 = Date.now();
+    await dialog.getByRole('button', { name: 'Send', exact: true }).click();
+    const sent = dialog.locator('.test-event-sent');
+    await sent.waitFor();
+    assertEq(await sent.textContent(), 'Sent payment_intent.succeeded (Stripe). Signed with the endpoint’s current secret.', 'the dialog says it was signed');
+    const id = await sent.getAttribute('data-capture-id');
+    // Through the normal pipeline: listed live, verified with the secret set in the step before.
+    await rowFor(id).waitFor({ state: 'attached', timeout: 10_000 });
+    console.log(`     test event listed ${Date.now() - t0} ms after Send`);
+    await page.waitForFunction((cid) => document.querySelector(`.vl-row[data-id="${cid}"] .badge`)?.textContent === 'valid', id, { timeout: 5_000 });
+    assertEq(await page.locator('.vl-row').count(), rowsBefore + 1, 'one capture added');
+    await screenshot(page, 'test-event');
+    await axeScan(page, 'the test event dialog');
+
+    // It opens from the dialog; its body is the sample with the change.
+    await dialog.getByRole('button', { name: 'Open the capture' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction((cid) => location.hash.includes(`/c/${cid}`), id);
+    const tree = page.locator('.json-tree');
+    await tree.waitFor();
+    const json = await tree.textContent();
+    assert(json.includes('"type": "payment_intent.succeeded"'), `the body is a payment_intent.succeeded event: ${json.slice(0, 300)}`);
+    assert(json.includes('"amount": 4242'), `the change is in the body: ${json.slice(0, 600)}`);
+    assertEq(await page.locator('.verification-summary .badge').textContent(), 'valid', 'the open capture’s verdict');
+
+    // A change that is not path=value: the API's sentence at the field, and nothing is sent.
+    await page.locator('.endpoint-head').getByRole('button', { name: 'Send a test event…' }).click();
+    await dialog.waitFor();
+    await dialog.locator('select[name="provider"] option[value="stripe"]').waitFor({ state: 'attached' });
+    const changes = dialog.getByLabel('Changes to the body (optional)');
+    await changes.fill('data.object.amount=1\nnodots');
+    await dialog.getByRole('button', { name: 'Send', exact: true }).click();
+    await page.waitForFunction(() => document.querySelector('dialog.test-event [data-field="set"]')?.getAttribute('aria-invalid') === 'true');
+    const msg = await dialog.locator(`#${await changes.getAttribute('id')}-error`).textContent();
+    assert(/^[A-Z].*\.$/.test(msg) && msg.includes('nodots'), `a sentence at the changes field naming the line: ${msg}`);
+    assert((await changes.getAttribute('aria-describedby')).includes(`${await changes.getAttribute('id')}-error`), 'the error is announced with the field');
+    assertEq(await dialog.locator('.test-event-sent').count(), 0, 'no “Sent” for a refused event');
+    await axeScan(page, 'the test event dialog with an error');
+    await page.waitForTimeout(800);
+    assertEq(await page.locator('.vl-row').count(), rowsBefore + 1, 'no capture added for a refused event');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    ids.testEvent = id;
   });
 
   await step('a correctly signed Stripe request shows VALID with its reason and matching secret', async () => {
@@ -770,6 +872,10 @@ try {
     await page.reload();
     await page.getByText('Replaying needs the editor role').waitFor();
     assertEq(await page.getByRole('button', { name: 'Replay', exact: true }).count(), 0, 'no replay button for a viewer');
+    assertEq(await page.getByRole('button', { name: /Send a test event/ }).count(), 0, 'no “Send a test event” for a viewer');
+    const refused = await (await fetch(`${base}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${created.secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'mutation($e: ID!) { sendTestEvent(input: {endpointId: $e, provider: "stripe", event: "payment_intent.succeeded"}) { captureId } }', variables: { e: epId } }) })).json();
+    assertEq(refused.errors?.[0]?.extensions?.code, 'FORBIDDEN', 'the API refuses a viewer’s test event too');
     assert(await page.locator('.delivery').count() >= 2, 'a viewer sees the deliveries');
     assertEq(await page.getByRole('link', { name: '+ New endpoint' }).isVisible(), false, 'no "New endpoint" for a viewer');
     await gql('mutation($id: ID!) { revokeToken(input: {id: $id}) { id } }', { id: created.token.id });
