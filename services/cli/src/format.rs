@@ -387,6 +387,17 @@ pub(crate) fn verdict_label(api_name: &str) -> String {
     }
 }
 
+/// What to tell someone about to paste `capture_url` into a provider's dashboard when providers
+/// cannot reach it; `None` when they may.
+pub(crate) fn reachability_note(capture_url: &str) -> Option<String> {
+    let reason = hookmetry_egress::unreachable_reason(capture_url)?;
+    let [first, then] = hookmetry_egress::reachability_advice();
+    Some(format!(
+        "note: providers cannot reach this URL: {reason}. Two ways that work:\n  1. {first}\n  2. {then}\n  \
+         (`hookmetry trigger <provider> <event> --to <endpoint>` sends signed sample events here meanwhile)\n"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,15 +554,4 @@ mod tests {
         let unconfigured = Capture { verification: v("NOT_CONFIGURED"), ..c };
         assert!(tail_line(&unconfigured).ends_with("0193a7d2-0000-7000-8000-000000000001"));
     }
-}
-
-/// What to tell someone about to paste `capture_url` into a provider's dashboard when providers
-/// cannot reach it; `None` when they may.
-pub(crate) fn reachability_note(capture_url: &str) -> Option<String> {
-    let reason = hookmetry_egress::unreachable_reason(capture_url)?;
-    let [first, then] = hookmetry_egress::reachability_advice();
-    Some(format!(
-        "note: providers cannot reach this URL: {reason}. Two ways that work:\n  1. {first}\n  2. {then}\n  \
-         (`hookmetry trigger <provider> <event> --to <endpoint>` sends signed sample events here meanwhile)\n"
-    ))
 }

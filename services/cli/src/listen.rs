@@ -30,8 +30,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures::{SinkExt, StreamExt};
 use hookmetry_core::Header as CoreHeader;
+use hookmetry_egress::Url;
 use hookmetry_egress::http1::{self, FailureKind};
-use hookmetry_egress::{EgressPolicy, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -402,23 +402,7 @@ pub(crate) async fn run(args: ListenArgs, conn: &Connection, out: &mut Output) -
         Some(name) => Some(Lease::start(&client, &endpoint.id, name, plan.takeover).await?),
         None => None,
     };
-    let http = http1::Client::new(http1::ClientSettings {
-        // The developer's own machine forwarding to a server they chose: anything on it or
-        // their network is fair, except the cloud metadata addresses no class toggle opens.
-        policy: EgressPolicy {
-            allow_loopback: true,
-            allow_private: true,
-            allow_link_local: true,
-            ..EgressPolicy::cluster()
-        },
-        connect_timeout: plan.timeout,
-        total_timeout: plan.timeout,
-        max_response_body_bytes: REPORTED_BODY,
-        // The local server answers for itself: a redirect is reported, not followed.
-        follow_redirects: false,
-        extra_root_certificates: Vec::new(),
-    })
-    .map_err(|e| CliError::Usage(format!("cannot start the HTTP client: {e}")))?;
+    let http = crate::target::local_client(plan.timeout, plan.timeout, REPORTED_BODY)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let resign_note = match (&signs, resign) {
         (Some(p), true) => {

@@ -39,6 +39,32 @@ pub(crate) fn parse_local_target(flag: &str, raw: &str) -> Result<Url, CliError>
     Ok(url)
 }
 
+/// The HTTP/1.1 client (exact header order, as the replay worker sends) for requests the user
+/// aims from their own machine at a server they chose: anything on it or their network is fair,
+/// except the cloud metadata addresses no class toggle opens. Redirects are reported, not
+/// followed: the server answers for itself.
+pub(crate) fn local_client(
+    connect_timeout: std::time::Duration,
+    total_timeout: std::time::Duration,
+    max_response_body_bytes: usize,
+) -> Result<hookmetry_egress::http1::Client, CliError> {
+    use hookmetry_egress::EgressPolicy;
+    hookmetry_egress::http1::Client::new(hookmetry_egress::http1::ClientSettings {
+        policy: EgressPolicy {
+            allow_loopback: true,
+            allow_private: true,
+            allow_link_local: true,
+            ..EgressPolicy::cluster()
+        },
+        connect_timeout,
+        total_timeout,
+        max_response_body_bytes,
+        follow_redirects: false,
+        extra_root_certificates: Vec::new(),
+    })
+    .map_err(|e| CliError::Usage(format!("cannot start the HTTP client: {e}")))
+}
+
 /// `port` is a TCP port a server can listen on (1 to 65535); the reason otherwise.
 fn check_port(port: &str) -> Result<(), String> {
     match port.parse::<u16>() {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use hookmetry_egress::Url;
 use hookmetry_egress::http1;
-use hookmetry_egress::{EgressPolicy, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -217,21 +217,8 @@ fn sign_locally(
 async fn send(r: &Prepared) -> Result<(Option<u16>, Option<String>), CliError> {
     let url =
         Url::parse(&r.url).map_err(|e| CliError::Usage(format!("the capture URL `{}` is not a URL: {e}", r.url)))?;
-    let http = http1::Client::new(http1::ClientSettings {
-        // The capture URL the server gave: on this machine or a network the user reaches.
-        policy: EgressPolicy {
-            allow_loopback: true,
-            allow_private: true,
-            allow_link_local: true,
-            ..EgressPolicy::cluster()
-        },
-        connect_timeout: Duration::from_secs(10),
-        total_timeout: Duration::from_secs(30),
-        max_response_body_bytes: 64 * 1024,
-        follow_redirects: false,
-        extra_root_certificates: Vec::new(),
-    })
-    .map_err(|e| CliError::Usage(format!("cannot start the HTTP client: {e}")))?;
+    // The capture URL the server gave: on this machine or a network the user reaches.
+    let http = crate::target::local_client(Duration::from_secs(10), Duration::from_secs(30), 64 * 1024)?;
     let body =
         B64.decode(&r.body_base64).map_err(|e| CliError::Protocol { url: r.url.clone(), detail: e.to_string() })?;
     let headers: Vec<(String, Vec<u8>)> = r.headers.iter().map(|h| (h.name.clone(), h.bytes())).collect();
