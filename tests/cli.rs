@@ -877,3 +877,64 @@ async fn a_loopback_capture_url_comes_with_the_ways_that_work() {
     assert_eq!(reach["captureReachability"]["advice"].as_array().unwrap().len(), 2);
     // (A public host draws no note: hookmetry_egress::reach's unit tests.)
 }
+
+#[tokio::test]
+async fn bare_hookmetry_says_it_is_serve_and_url_signing_schemes_need_the_target_url() {
+    let dir = tempfile::tempdir().unwrap();
+    // No command: the server, with a note on stderr saying so and where its data goes.
+    let mut serve = tokio::process::Command::new(binary())
+        .env("HOOKMETRY_SERVER_LISTEN", "127.0.0.1:0")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(serve.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), err.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(
+        first.starts_with("note: no command given, so this is `hookmetry serve` with its data in ./hookmetry-data"),
+        "{first}"
+    );
+    let mut out = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(30), out.next_line()).await {
+        let done = line.contains("save the token for the CLI");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let banner = banner.join("\n");
+    assert!(banner.contains("providers cannot reach these capture URLs: 127.0.0.1 is a loopback address"), "{banner}");
+    assert!(banner.contains("save the token for the CLI: hookmetry login --url http://127.0.0.1:"), "{banner}");
+    serve.kill().await.unwrap();
+
+    let body = dir.path().join("form.txt");
+    std::fs::write(&body, "Body=hi&From=%2B15550001111").unwrap();
+    let out =
+        run(command(&["sign", "--provider", "twilio", "--secret", "s", body.to_str().unwrap()], dir.path())).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: `twilio` signs the URL the request is sent to: pass `--target-url`, e.g. the endpoint's capture URL or \
+         http://localhost:3000/hook\n"
+    );
+    let out = run(command(
+        &[
+            "sign",
+            "--provider",
+            "twilio",
+            "--secret",
+            "s",
+            "--target-url",
+            "https://h.example/sms",
+            body.to_str().unwrap(),
+        ],
+        dir.path(),
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("X-Twilio-Signature"), "{}", text(&out.stdout));
+}
