@@ -697,11 +697,10 @@ async fn ok_receiver() -> String {
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             tokio::spawn(async move {
-                while read_request(&mut socket).await.is_some() {
+                if read_request(&mut socket).await.is_some() {
                     let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
                     let _ = socket.write_all(answer.as_bytes()).await;
                     let _ = socket.shutdown().await;
-                    return;
                 }
             });
         }
