@@ -717,9 +717,11 @@ mod memory {
         println!(
             "peak RSS: {before} KiB after storing 96 MiB; {after_ids} KiB after 4 aliased id pages; {after_bodies} KiB after the largest legal body page"
         );
-        assert!(after_ids - before < 32 << 10, "id pages read no bodies: {before} → {after_ids} KiB");
+        // The kernel batches RSS counts per thread, so a high-water mark read later may come out
+        // a little lower: a difference below zero is no growth.
+        assert!(after_ids.saturating_sub(before) < 32 << 10, "id pages read no bodies: {before} → {after_ids} KiB");
         assert!(
-            after_bodies - before < 400 << 10,
+            after_bodies.saturating_sub(before) < 400 << 10,
             "the largest legal page stays bounded: {before} → {after_bodies} KiB"
         );
         child.kill9().await.unwrap();
