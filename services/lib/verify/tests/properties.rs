@@ -327,15 +327,18 @@ fn locate(c: &Case) -> Location {
 /// - values are trimmed and base64 is accepted without its `=` padding, so trailing padding that
 ///   became whitespace decodes the same;
 /// - whitespace after a list separator is trimmed and an empty entry skipped (WorkOS's
-///   `t=…, v1=…`), so that space may become other whitespace or another `,`.
-fn same_signature(value: &[u8], i: usize, new: u8) -> bool {
+///   `t=…, v1=…`), so that space may become other whitespace or another `,`;
+/// - `generic-hmac` reads base64 in either alphabet (custom senders use the URL-safe one too),
+///   so `+`/`-` and `/`/`_` stand for the same bits (`url_safe_too`).
+fn same_signature(value: &[u8], i: usize, new: u8, url_safe_too: bool) -> bool {
     // What `str::trim` removes: Unicode whitespace, so vertical tab too (unlike `is_ascii_whitespace`).
     let space = |b: u8| b.is_ascii() && char::from(b).is_whitespace();
     let old = value[i];
     let hex_case = old.is_ascii_hexdigit() && new.is_ascii_hexdigit() && old.eq_ignore_ascii_case(&new);
     let padding = old == b'=' && space(new) && value[i..].iter().all(|b| *b == b'=' || space(*b));
     let separator = space(old) && (space(new) || new == b',') && i > 0 && value[i - 1] == b',';
-    hex_case || padding || separator
+    let alphabet = url_safe_too && matches!((old, new), (b'+', b'-') | (b'-', b'+') | (b'/', b'_') | (b'_', b'/'));
+    hex_case || padding || separator || alphabet
 }
 
 /// Whatever arrives, an outcome has a reason, names the configured provider, and has a secret
@@ -430,7 +433,7 @@ fn with_signature_byte_changed(
         value[i] as char,
         new as char
     );
-    let same = same_signature(&value, i, new);
+    let same = same_signature(&value, i, new, c.id == "generic-hmac");
     match place {
         Ok(h) => {
             let mut changed = value;
