@@ -278,9 +278,15 @@ async fn a_stopped_broker_gives_503_within_the_timeout_and_ingest_recovers_by_it
     let stored = client.wait_for_captures(&ep.id, 2, Duration::from_secs(60)).await.unwrap();
     let ids: HashSet<&str> = stored.iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert!(ids.contains(before.as_str()) && ids.contains(after.as_str()), "{stored:?}");
-    // The refused capture was never acknowledged, and the producer gave it up when ingest
-    // answered (its delivery timeout is the append timeout), so it is not stored later either.
-    assert_eq!(stored.len(), 2, "{stored:?}");
+    // The capture refused while the broker was down was never acknowledged, and the producer
+    // gave it up when ingest answered (its delivery timeout is the append timeout), so it is not
+    // stored later either. A retry refused while the broker was coming back may have been in
+    // flight when its timeout struck, and librdkafka cannot tell whether the broker kept it: a
+    // 503 promises nothing either way (only a 2xx does), so extra copies of "after" may be stored.
+    let during = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"during"));
+    assert!(!stored.iter().any(|c| c["bodySha256"] == during.as_str()), "{stored:?}");
+    let after_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"after"));
+    assert!(stored.iter().all(|c| c["bodySha256"] == after_sha.as_str() || c["id"] == before.as_str()), "{stored:?}");
 }
 
 /// A record on `captures` that no processor can decode (a foreign producer, a corrupt write) is
