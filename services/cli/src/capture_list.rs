@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::client::Client;
@@ -12,7 +11,7 @@ use crate::endpoint;
 use crate::error::CliError;
 use crate::format;
 use crate::ids::{self, IdPrefix};
-use crate::model::{CAPTURE_LINE_FIELDS, Capture, Page};
+use crate::model::{CAPTURE_LINE_FIELDS, Capture};
 use crate::output::Output;
 
 /// Captures asked for per query: 100 line records stay well inside the server's complexity limit.
@@ -171,7 +170,9 @@ pub(crate) async fn merged(
     let mut found = Vec::with_capacity(limit);
     while found.len() < limit {
         for c in cursors.iter_mut().filter(|c| c.buffered.is_empty() && !c.done) {
-            let page = page(client, c.endpoint, page_size, c.after.as_deref(), filter, fields).await?;
+            let first = i32::try_from(page_size).unwrap_or(i32::MAX);
+            let page =
+                crate::history::filtered_page(client, c.endpoint, first, c.after.as_deref(), filter, fields).await?;
             c.buffered.extend(page.edges.into_iter().map(|e| e.node));
             match page.page_info.end_cursor {
                 Some(cursor) if page.page_info.has_next_page => c.after = Some(cursor),
@@ -188,27 +189,6 @@ pub(crate) async fn merged(
         found.extend(cursors[i].buffered.pop_front());
     }
     Ok(found)
-}
-
-/// One page of `endpoint`'s captures passing `filter`, newest first.
-async fn page(
-    client: &Client,
-    endpoint: &str,
-    first: usize,
-    after: Option<&str>,
-    filter: &Value,
-    fields: &str,
-) -> Result<Page, CliError> {
-    #[derive(Deserialize)]
-    struct Data {
-        captures: Page,
-    }
-    let q = format!(
-        "query($e: ID!, $first: Int, $after: String, $filter: CaptureFilter) {{ captures(endpointId: $e, \
-         first: $first, after: $after, filter: $filter) {{ edges {{ node {{ {fields} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
-    );
-    let vars = json!({ "e": endpoint, "first": first, "after": after, "filter": filter });
-    Ok(client.query::<Data>(&q, vars).await?.captures)
 }
 
 /// Most captures looked at to resolve one prefix; a busier window needs more of the id.

@@ -115,9 +115,12 @@ pub(crate) fn resolve(
     profiles_file: Option<&Path>,
     local_file: &Path,
 ) -> Result<Resolved, CliError> {
+    // A command that names its server and token reads no profiles: a broken profiles file must
+    // not stand in the way of `--url … --token …`.
+    let given = conn.url.is_some() && conn.token.as_deref().is_some_and(|t| !t.trim().is_empty());
     let profiles = match profiles_file {
-        Some(f) => crate::profile::Profiles::load(f)?,
-        None => crate::profile::Profiles::default(),
+        Some(f) if conn.profile.is_some() || !given => crate::profile::Profiles::load(f)?,
+        _ => crate::profile::Profiles::default(),
     };
     let profile = match conn.profile.as_deref().map(crate::profile::validate_name).transpose()? {
         Some(name) => match profiles.profiles.get(&name) {
@@ -262,6 +265,25 @@ mod tests {
         let conn = |url: &str| Connection { url: Some(url.into()), token: Some("t".into()), profile: None };
         assert_eq!(Client::new(&conn("http://127.0.0.1:8080")).unwrap().ws_url(), "ws://127.0.0.1:8080/graphql/ws");
         assert_eq!(Client::new(&conn("https://h.example/hm/")).unwrap().ws_url(), "wss://h.example/hm/graphql/ws");
+    }
+
+    #[test]
+    fn a_broken_profiles_file_is_read_only_when_a_profile_is_needed() {
+        let dir = std::env::temp_dir().join(format!("hookmetry-cli-broken-profiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("profiles.toml");
+        std::fs::write(&file, "default = [").unwrap();
+        let none = dir.join("no-admin-token");
+        let conn = |url: Option<&str>, token: Option<&str>| Connection {
+            url: url.map(Into::into),
+            token: token.map(Into::into),
+            profile: None,
+        };
+        let given = resolve(&conn(Some("http://h.example"), Some("hm_t")), Some(&file), &none).unwrap();
+        assert_eq!((given.token.as_str(), given.source), ("hm_t", TokenSource::Given));
+        let e = resolve(&conn(Some("http://h.example"), None), Some(&file), &none).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("the profiles file {} is not valid", file.display())), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

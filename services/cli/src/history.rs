@@ -19,15 +19,28 @@ pub(crate) async fn page(
     after: Option<&str>,
     fields: &str,
 ) -> Result<Page, CliError> {
+    filtered_page(client, endpoint_id, first, after, &serde_json::Value::Null, fields).await
+}
+
+/// [`page`] of the captures passing `filter` (a `CaptureFilter` input; null for all).
+pub(crate) async fn filtered_page(
+    client: &Client,
+    endpoint_id: &str,
+    first: i32,
+    after: Option<&str>,
+    filter: &serde_json::Value,
+    fields: &str,
+) -> Result<Page, CliError> {
     #[derive(Deserialize)]
     struct Data {
         captures: Page,
     }
     let q = format!(
-        "query($e: ID!, $first: Int, $after: String) {{ captures(endpointId: $e, first: $first, after: $after) \
-         {{ edges {{ node {{ {fields} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+        "query($e: ID!, $first: Int, $after: String, $filter: CaptureFilter) {{ captures(endpointId: $e, \
+         first: $first, after: $after, filter: $filter) {{ edges {{ node {{ {fields} }} }} pageInfo {{ hasNextPage \
+         endCursor }} }} }}"
     );
-    let vars = json!({ "e": endpoint_id, "first": first, "after": after });
+    let vars = json!({ "e": endpoint_id, "first": first, "after": after, "filter": filter });
     Ok(client.query::<Data>(&q, vars).await?.captures)
 }
 
