@@ -872,17 +872,29 @@ mod sharing {
         // Team A holds its whole budget with an upload that never finishes.
         let addr = server.base_url.trim_start_matches("http://").to_string();
         let path = ours.url.split_once(&addr).unwrap().1.to_string();
-        let mut slow = TcpStream::connect(&addr).await.unwrap();
-        slow.write_all(format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        slow.write_all(b"{").await.unwrap();
+        let start_slow = || async {
+            let mut slow = TcpStream::connect(&addr).await.unwrap();
+            slow.write_all(format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            slow.write_all(b"{").await.unwrap();
+            slow
+        };
+        let mut slow = start_slow().await;
         // Refused as soon as the server has read the slow request's head.
         let deadline = Instant::now() + Duration::from_secs(10);
         let resp = loop {
             let resp = reqwest::Client::new().post(&ours.url).body(vec![b'x'; 1000]).send().await.unwrap();
             if resp.status() == 503 || Instant::now() > deadline {
                 break resp;
+            }
+            // When a probe held its 1000 bytes at the moment the slow head was read, the slow
+            // upload is the one refused (correctly): start it again.
+            let mut answer = [0u8; 64];
+            if let Ok(read) = tokio::time::timeout(Duration::from_millis(10), slow.read(&mut answer)).await {
+                let text = String::from_utf8_lossy(&answer[..read.unwrap_or(0)]).to_string();
+                assert!(text.is_empty() || text.starts_with("HTTP/1.1 503"), "the slow upload got {text}");
+                slow = start_slow().await;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
