@@ -5,8 +5,6 @@
 //! a group read at-least-once and commit after their work is durable; tails read live records
 //! from the end for fan-out and never commit.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,10 +14,14 @@ pub mod conformance;
 pub mod embedded;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+mod open;
+mod url;
 
 pub use embedded::{EmbeddedLog, EmbeddedLogOptions};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaLog, KafkaOptions};
+pub use open::{KafkaSettings, LogOptions, OpenError, open};
+pub use url::{KafkaUrlOptions, LogUrl, LogUrlError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -38,7 +40,7 @@ pub enum LogError {
     Io(#[from] std::io::Error),
     #[error("log data corrupt: {0}")]
     Corrupt(String),
-    /// The log's configuration (URL, options) is unusable, or names a backend this build lacks.
+    /// The log's options are unusable.
     #[error("log configuration: {0}")]
     Config(String),
 }
@@ -147,59 +149,4 @@ pub fn validate_name(name: &str) -> Result<()> {
         && name != "."
         && name != "..";
     if ok { Ok(()) } else { Err(LogError::InvalidName(name.chars().take(80).collect())) }
-}
-
-/// Which backend a log URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogUrl {
-    /// `embedded://DIR`, or an empty URL (the caller's default directory).
-    Embedded(PathBuf),
-    /// `kafka://host:port,host:port[?options]`, kept whole for [`KafkaOptions::from_url`].
-    Kafka(String),
-}
-
-impl LogUrl {
-    /// Reads a configured log URL; an empty one means the embedded log in `default_dir`. A
-    /// `kafka://` URL is accepted here even when the `kafka` feature is off: [`open_url`] says so.
-    pub fn parse(url: &str, default_dir: &Path) -> Result<Self> {
-        let url = url.trim();
-        if url.is_empty() {
-            return Ok(Self::Embedded(default_dir.to_path_buf()));
-        }
-        if let Some(dir) = url.strip_prefix("embedded://") {
-            if dir.is_empty() {
-                return Err(LogError::Config("embedded:// needs a directory: embedded://DIR".into()));
-            }
-            return Ok(Self::Embedded(PathBuf::from(dir)));
-        }
-        if url.starts_with("kafka://") {
-            return Ok(Self::Kafka(url.to_owned()));
-        }
-        let shown = url.split_once('?').map_or(url, |(head, _)| head);
-        Err(LogError::Config(format!(
-            "`{shown}` is not a log URL: use embedded://DIR, kafka://HOST:PORT[,HOST:PORT…] or leave it empty"
-        )))
-    }
-}
-
-/// Opens the log a URL names (see [`LogUrl::parse`]): the embedded log with `embedded`, or Kafka
-/// with the options in the URL. Fails with [`LogError::Config`] for `kafka://` when this build
-/// has no `kafka` feature.
-pub async fn open_url(url: &str, default_dir: &Path, embedded: EmbeddedLogOptions) -> Result<Arc<dyn EventLog>> {
-    match LogUrl::parse(url, default_dir)? {
-        LogUrl::Embedded(dir) => Ok(EmbeddedLog::open(dir, embedded).await?),
-        LogUrl::Kafka(url) => open_kafka(&url).await,
-    }
-}
-
-#[cfg(feature = "kafka")]
-async fn open_kafka(url: &str) -> Result<Arc<dyn EventLog>> {
-    Ok(KafkaLog::connect(KafkaOptions::from_url(url)?).await?)
-}
-
-#[cfg(not(feature = "kafka"))]
-async fn open_kafka(_url: &str) -> Result<Arc<dyn EventLog>> {
-    Err(LogError::Config(
-        "kafka:// logs need the `kafka` cargo feature of hookmetry-log, which this build was made without".into(),
-    ))
 }
