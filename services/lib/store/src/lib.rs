@@ -10,13 +10,17 @@ use hookmetry_core::{
 };
 
 pub mod conformance;
+mod open;
 #[cfg(feature = "scylla")]
 pub mod scylla;
 pub mod sqlite;
+mod url;
 
 #[cfg(feature = "scylla")]
 pub use self::scylla::{ScyllaOptions, ScyllaStore};
+pub use open::{OpenError, ScyllaSettings, StoreOptions, open};
 pub use sqlite::SqliteStore;
+pub use url::{Consistency, Replication, ScyllaUrlOptions, StoreUrl, StoreUrlError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

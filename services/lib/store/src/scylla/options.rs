@@ -1,31 +1,21 @@
 //! How to reach the cluster: nodes, keyspace, consistency, and the replication a keyspace is
-//! created with; parsed from `scylla://host:port,host:port/keyspace?option=value&…`.
+//! created with; the defaults, then what a `scylla://` URL ([`crate::StoreUrl`]) says.
 
-use std::fmt;
 use std::time::Duration;
 
 use ::scylla::frame::types::{Consistency, SerialConsistency};
 
-/// The CQL port when a node names none.
-pub const DEFAULT_PORT: u16 = 9042;
-/// The keyspace when the URL names none.
-pub const DEFAULT_KEYSPACE: &str = "hookmetry";
+pub use crate::url::{DEFAULT_KEYSPACE, DEFAULT_PORT, Replication};
+use crate::url::{ScyllaUrlOptions, StoreUrl, StoreUrlError, parse_keyspace, parse_nodes, parse_scylla};
+
 /// Replication factor of a keyspace `migrate` creates when nothing else is said.
 pub const DEFAULT_REPLICATION_FACTOR: u32 = 3;
 /// How many capture rows one `captures` call may read before it answers with what it found.
 /// See `paging::scan`.
 pub const DEFAULT_MAX_ROWS_EXAMINED: usize = 10_000;
 
-/// Replication of a keyspace `migrate` creates. An existing keyspace is never altered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Replication {
-    /// `NetworkTopologyStrategy` with this factor in every datacenter.
-    Factor(u32),
-    /// `NetworkTopologyStrategy` with a factor per named datacenter.
-    Datacenters(Vec<(String, u32)>),
-    /// `SimpleStrategy`: one datacenter, no rack awareness; for development clusters.
-    Simple(u32),
-}
+/// A URL or option the store cannot use; the message names the offending part.
+pub type OptionsError = StoreUrlError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScyllaOptions {
@@ -55,13 +45,39 @@ pub struct ScyllaOptions {
 impl ScyllaOptions {
     /// Options for these nodes and keyspace with every other setting at its default.
     pub fn new(nodes: Vec<String>, keyspace: &str) -> Result<Self, OptionsError> {
-        if nodes.is_empty() {
-            return Err(OptionsError("at least one node is needed".into()));
+        let nodes = parse_nodes(nodes.iter().map(String::as_str))?;
+        Ok(Self::with_defaults(nodes, parse_keyspace(keyspace)?))
+    }
+
+    /// Nodes and keyspace as a [`StoreUrl`] gives them (already checked), with what its query set
+    /// over the defaults.
+    pub fn from_url_options(nodes: &[String], keyspace: &str, url: &ScyllaUrlOptions) -> Self {
+        let d = Self::with_defaults(nodes.to_vec(), keyspace.to_owned());
+        Self {
+            consistency: url.consistency.map_or(d.consistency, Into::into),
+            replication: url.replication.clone().unwrap_or(d.replication.clone()),
+            create_keyspace: url.create_keyspace.unwrap_or(d.create_keyspace),
+            migrate: url.migrate.unwrap_or(d.migrate),
+            disable_tablets: url.tablets.map_or(d.disable_tablets, |tablets| !tablets),
+            request_timeout: url.request_timeout.unwrap_or(d.request_timeout),
+            max_rows_examined: url.max_rows_examined.unwrap_or(d.max_rows_examined),
+            ..d
         }
-        let nodes = nodes.iter().map(|n| parse_node(n)).collect::<Result<_, _>>()?;
-        Ok(Self {
+    }
+
+    /// Reads `scylla://host[:port][,host[:port]…][/keyspace][?key=value&…]` through
+    /// [`StoreUrl`], for callers that hold a URL rather than a parsed one (tests, tools).
+    pub fn from_url(url: &str) -> Result<Self, OptionsError> {
+        match parse_scylla(url)? {
+            StoreUrl::Scylla { nodes, keyspace, options } => Ok(Self::from_url_options(&nodes, &keyspace, &options)),
+            StoreUrl::Sqlite { .. } => Err(StoreUrlError::NotScylla(url.to_owned())),
+        }
+    }
+
+    fn with_defaults(nodes: Vec<String>, keyspace: String) -> Self {
+        Self {
             nodes,
-            keyspace: parse_keyspace(keyspace)?,
+            keyspace,
             consistency: Consistency::LocalQuorum,
             replication: Replication::Factor(DEFAULT_REPLICATION_FACTOR),
             create_keyspace: true,
@@ -69,88 +85,7 @@ impl ScyllaOptions {
             disable_tablets: true,
             request_timeout: Duration::from_secs(12),
             max_rows_examined: DEFAULT_MAX_ROWS_EXAMINED,
-        })
-    }
-
-    /// Parses `scylla://host[:port][,host[:port]…][/keyspace][?key=value&…]`. Keys:
-    /// `consistency` (see [`parse_consistency`]), `replication_factor` (NetworkTopologyStrategy,
-    /// every datacenter), `replication` (`dc1:3,dc2:2`), `simple_replication_factor`
-    /// (SimpleStrategy), `create_keyspace`, `migrate`, `tablets` (`true`/`false`),
-    /// `request_timeout_ms`, `max_rows_examined`. Unknown keys are errors, so a typo never goes
-    /// unnoticed.
-    pub fn from_url(url: &str) -> Result<Self, OptionsError> {
-        let rest = url
-            .strip_prefix("scylla://")
-            .ok_or_else(|| OptionsError(format!("`{url}` does not start with scylla://")))?;
-        let (rest, query) = match rest.split_once('?') {
-            Some((r, q)) => (r, Some(q)),
-            None => (rest, None),
-        };
-        let (hosts, keyspace) = match rest.split_once('/') {
-            Some((h, k)) => (h, k),
-            None => (rest, ""),
-        };
-        if hosts.is_empty() {
-            return Err(OptionsError(format!("`{url}` names no node: use scylla://HOST:PORT[,…]/KEYSPACE")));
         }
-        let keyspace = if keyspace.is_empty() { DEFAULT_KEYSPACE } else { keyspace };
-        let mut options = Self::new(hosts.split(',').map(str::to_string).collect(), keyspace)?;
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) =
-                pair.split_once('=').ok_or_else(|| OptionsError(format!("option `{pair}` has no value")))?;
-            options.set(key, value)?;
-        }
-        Ok(options)
-    }
-
-    /// Sets one option by the name the URL uses.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), OptionsError> {
-        let bad = |why: &str| OptionsError(format!("option {key}=`{value}`: {why}"));
-        let flag = || match value {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err(bad("expected true or false")),
-        };
-        match key {
-            "consistency" => self.consistency = parse_consistency(value)?,
-            "replication_factor" => self.replication = Replication::Factor(parse_factor(value).map_err(|e| bad(&e))?),
-            "simple_replication_factor" => {
-                self.replication = Replication::Simple(parse_factor(value).map_err(|e| bad(&e))?)
-            }
-            "replication" => {
-                let dcs = value
-                    .split(',')
-                    .map(|dc| {
-                        let (name, rf) = dc.split_once(':').ok_or_else(|| bad("expected DC:FACTOR[,DC:FACTOR…]"))?;
-                        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                            return Err(bad("datacenter names are letters, digits, `_` and `-`"));
-                        }
-                        Ok((name.to_string(), parse_factor(rf).map_err(|e| bad(&e))?))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                self.replication = Replication::Datacenters(dcs);
-            }
-            "create_keyspace" => self.create_keyspace = flag()?,
-            "migrate" => self.migrate = flag()?,
-            "tablets" => self.disable_tablets = !flag()?,
-            "request_timeout_ms" => {
-                let ms: u64 =
-                    value.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| bad("expected milliseconds > 0"))?;
-                self.request_timeout = Duration::from_millis(ms);
-            }
-            "max_rows_examined" => {
-                self.max_rows_examined =
-                    value.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected a number > 0"))?;
-            }
-            _ => {
-                return Err(OptionsError(format!(
-                    "unknown option `{key}` (known: consistency, replication_factor, replication, \
-                     simple_replication_factor, create_keyspace, migrate, tablets, request_timeout_ms, \
-                     max_rows_examined)"
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// The serial consistency of lightweight transactions that goes with `consistency`.
@@ -162,86 +97,24 @@ impl ScyllaOptions {
     }
 }
 
-/// A URL or option the store cannot use; the message names the offending part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionsError(pub String);
-
-impl fmt::Display for OptionsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "scylla store: {}", self.0)
+impl From<crate::Consistency> for Consistency {
+    fn from(level: crate::Consistency) -> Self {
+        use crate::Consistency as C;
+        match level {
+            C::One => Consistency::One,
+            C::Two => Consistency::Two,
+            C::Three => Consistency::Three,
+            C::Quorum => Consistency::Quorum,
+            C::All => Consistency::All,
+            C::LocalQuorum => Consistency::LocalQuorum,
+            C::LocalOne => Consistency::LocalOne,
+        }
     }
 }
 
-impl std::error::Error for OptionsError {}
-
-/// The level names of `store.scylla_consistency`, case-insensitively: `one`, `two`, `three`,
-/// `quorum`, `all`, `local_quorum`, `local_one`. (`any` and `each_quorum` are write-only levels;
-/// the store reads with the same level it writes with.)
+/// The level names of `store.scylla_consistency`, case-insensitively (see [`crate::Consistency`]).
 pub fn parse_consistency(s: &str) -> Result<Consistency, OptionsError> {
-    Ok(match s.to_ascii_lowercase().as_str() {
-        "one" => Consistency::One,
-        "two" => Consistency::Two,
-        "three" => Consistency::Three,
-        "quorum" => Consistency::Quorum,
-        "all" => Consistency::All,
-        "local_quorum" => Consistency::LocalQuorum,
-        "local_one" => Consistency::LocalOne,
-        _ => {
-            return Err(OptionsError(format!(
-                "consistency `{s}` is not one of one, two, three, quorum, all, local_quorum, local_one"
-            )));
-        }
-    })
-}
-
-fn parse_factor(s: &str) -> Result<u32, String> {
-    s.parse::<u32>().ok().filter(|rf| (1..=15).contains(rf)).ok_or_else(|| "expected a factor from 1 to 15".into())
-}
-
-/// `host`, `host:port`, `[v6]`, `[v6]:port` → `host:port` / `[v6]:port`.
-fn parse_node(node: &str) -> Result<String, OptionsError> {
-    let bad = |why: &str| OptionsError(format!("node `{node}`: {why}"));
-    let (host, port) = if let Some(rest) = node.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']').ok_or_else(|| bad("missing `]`"))?;
-        if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
-            return Err(bad("not an IPv6 address"));
-        }
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| bad("expected `:PORT` after `]`"))?),
-        };
-        (format!("[{v6}]"), port)
-    } else {
-        let (host, port) = match node.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (node, None),
-        };
-        if host.is_empty() {
-            return Err(bad("empty host"));
-        }
-        if !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_') {
-            return Err(bad("host names are letters, digits, `.`, `-` and `_` (IPv6 goes in brackets)"));
-        }
-        (host.to_string(), port)
-    };
-    let port = match port {
-        None => DEFAULT_PORT,
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("port is not a number 1-65535"))?,
-    };
-    Ok(format!("{host}:{port}"))
-}
-
-fn parse_keyspace(ks: &str) -> Result<String, OptionsError> {
-    let valid = ks.len() <= 48
-        && ks.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
-        return Err(OptionsError(format!(
-            "keyspace `{ks}` must start with a letter and be at most 48 letters, digits or `_`"
-        )));
-    }
-    // Unquoted CQL identifiers are case-insensitive; keep the one spelling the server uses.
-    Ok(ks.to_ascii_lowercase())
+    s.parse::<crate::Consistency>().map(Into::into)
 }
 
 #[cfg(test)]
