@@ -21,6 +21,7 @@ mod probe;
 pub mod retention;
 mod roles;
 mod server;
+pub mod settings;
 
 pub use bootstrap::{ADMIN_TOKEN_FILE, Bootstrap};
 pub use roles::Roles;
@@ -62,14 +63,14 @@ pub async fn run_roles(
     shutdown: CancellationToken,
     on_started: impl FnOnce(&Started) + Send,
 ) -> anyhow::Result<()> {
-    config.validate()?;
+    config.validate_with(settings::check)?;
     let mut config = config;
     let local = listener.local_addr().context("listener has no local address")?;
     // A port of 0 in the config means "any"; capture URLs must show the one actually bound.
     config.server.listen = local;
     let data_dir = config.server.data_dir.clone();
     let metrics = Metrics::new();
-    let backends = backends::open(&config, &metrics).await?;
+    let backends = backends::open(&config).await?;
     let (log, store) = (backends.log.clone(), backends.store.clone());
 
     let new_admin_token = if mode == RunMode::Serve {
@@ -88,33 +89,18 @@ pub async fn run_roles(
     let replay_up = Arc::new(AtomicBool::new(true));
     let mut background = Vec::new();
     // The data dir's disk matters only where the embedded log or SQLite store writes into it.
-    let embedded = backends.log_kind == "embedded" || backends.store_kind == "sqlite";
+    let embedded = backends.log_url.is_embedded() || backends.store_url.is_sqlite();
     let probe_metrics = probe::ProbeMetrics::new(&metrics, embedded.then_some(data_dir.as_path()))?;
     background.push(("probe", tokio::spawn(probe::run(log.clone(), store.clone(), probe_metrics, tasks.clone()))));
     let mut app = axum::Router::new();
     if roles.ingest {
-        let ingest = hookmetry_ingest::Ingest::new(
-            log.clone(),
-            store.clone(),
-            hookmetry_ingest::IngestSettings::from_config(&config),
-            &metrics,
-        )?;
+        let ingest = hookmetry_ingest::Ingest::new(log.clone(), store.clone(), settings::ingest(&config), &metrics)?;
         app = app.merge(ingest.router());
     }
     if roles.processor {
-        let processor = hookmetry_processor::Processor::new(
-            log.clone(),
-            store.clone(),
-            hookmetry_processor::ProcessorSettings {
-                batch_size: config.processor.batch_size,
-                poll_wait: config.processor.poll_wait.0,
-                commit_interval: config.processor.commit_interval.0,
-                batch_linger: config.processor.batch_linger.0,
-                public_base_url: capture_base_url.clone(),
-            },
-            &metrics,
-        )?
-        .with_forward_max_attempts(config.replay.max_attempts);
+        let processor =
+            hookmetry_processor::Processor::new(log.clone(), store.clone(), settings::processor(&config), &metrics)?
+                .with_forward_max_attempts(config.replay.max_attempts);
         let processor = Arc::new(processor);
         background.push((
             "processor",
@@ -131,8 +117,12 @@ pub async fn run_roles(
         ));
     }
     if roles.replay {
-        let worker =
-            hookmetry_replay::ReplayWorker::new(log.clone(), store.clone(), config.replay_settings(mode)?, &metrics)?;
+        let worker = hookmetry_replay::ReplayWorker::new(
+            log.clone(),
+            store.clone(),
+            settings::replay(&config, mode)?,
+            &metrics,
+        )?;
         let worker = Arc::new(worker);
         background.push((
             "replay",
@@ -146,7 +136,7 @@ pub async fn run_roles(
         let hub = hookmetry_api::Hub::new(config.api.subscriber_buffer, config.api.max_subscribers, &metrics)?;
         // The API checks replay targets against the same policy the workers enforce, so a refused
         // IP literal is refused when asked for, naming the key that would allow it.
-        let replay = config.replay_settings(mode)?;
+        let replay = settings::replay(&config, mode)?;
         let subscriptions = hookmetry_api::Subscriptions::new(
             config.api.max_subscribers,
             config.api.max_subscribers_per_team,
@@ -156,25 +146,7 @@ pub async fn run_roles(
             store.clone(),
             hub.clone(),
             subscriptions,
-            hookmetry_api::ApiSettings {
-                default_page_size: config.api.default_page_size,
-                max_page_size: config.api.max_page_size,
-                public_base_url: capture_base_url.clone(),
-                separate_capture_origin: config.split_hosts().is_some(),
-                own_base_urls: config.own_base_urls(),
-                max_listeners_per_endpoint: config.api.max_listeners_per_endpoint,
-                max_endpoints_per_team: config.api.max_endpoints_per_team,
-                max_tokens_per_team: config.api.max_tokens_per_team,
-                // A single capture view must always fit.
-                max_response_bytes: config.api.max_response_bytes.0.max(2 * config.ingest.max_body_bytes.0),
-                max_body_bytes: config.ingest.max_body_bytes.0,
-                ws: hookmetry_api::WsSettings {
-                    init_timeout: config.api.ws_init_timeout.0,
-                    max_message_bytes: usize::try_from(config.api.ws_max_message_bytes.0).unwrap_or(usize::MAX),
-                    idle_timeout: config.api.ws_idle_timeout.0,
-                    session_recheck: config.api.session_recheck.0,
-                },
-            },
+            settings::api(&config),
             hookmetry_api::ReplaySettings {
                 log: log.clone(),
                 policy: replay.sender.policy.clone(),
@@ -204,7 +176,7 @@ pub async fn run_roles(
 
     let started =
         Started { base_url: base_url.clone(), capture_base_url: capture_base_url.clone(), new_admin_token, data_dir };
-    tracing::info!(listen = %local, base_url = %base_url, roles = %roles, log = backends.log_kind, store = backends.store_kind, "hookmetry serving");
+    tracing::info!(listen = %local, base_url = %base_url, roles = %roles, log = backends.log_url.kind(), store = backends.store_url.kind(), "hookmetry serving");
     on_started(&started);
 
     server::serve(listener, app, &config, server::ServerMetrics::register(&metrics)?, shutdown.clone()).await;

@@ -153,7 +153,7 @@ fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
         let (k, v) = kv.split_once('=').with_context(|| format!("--set takes KEY=VALUE, got `{kv}`"))?;
         overrides.push((k.trim().to_string(), v.to_string()));
     }
-    Ok(Config::load(&Sources { file: args.config, env: std::env::vars().collect(), overrides })?)
+    Ok(hookmetry::settings::load(&Sources { file: args.config, env: std::env::vars().collect(), overrides })?)
 }
 
 /// `serve` (every role, admin token on first start) or `run --roles` (a cluster node).

@@ -19,7 +19,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::{Bytes, BytesMut};
-use hookmetry_config::Config;
 use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Header, TOPIC_CAPTURES, TeamId, Timestamp};
 use hookmetry_log::{EventLog, LogError, NewRecord};
 use hookmetry_store::Store;
@@ -42,7 +41,7 @@ pub use error::IngestError;
 use metrics::IngestMetrics;
 pub use raw_headers::{HeadQueue, HeaderTap, RawHeaders};
 
-/// Limits and settings ingest needs from the configuration.
+/// Limits and settings of ingest; the binary maps the configuration onto them.
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
     pub max_body_bytes: u64,
@@ -58,25 +57,6 @@ pub struct IngestSettings {
     pub append_timeout: Duration,
     pub body_timeout: Duration,
     pub endpoint_cache_ttl: Duration,
-}
-
-impl IngestSettings {
-    pub fn from_config(c: &Config) -> Self {
-        let i = &c.ingest;
-        Self {
-            max_body_bytes: i.max_body_bytes.0,
-            max_headers: i.max_headers,
-            max_header_bytes: i.max_header_bytes.0,
-            inflight_bytes: i.inflight_bytes.0,
-            team_inflight_bytes: i.team_inflight_bytes.0.min(i.inflight_bytes.0),
-            max_hops: i.max_hops,
-            separate_capture_origin: c.split_hosts().is_some(),
-            trusted_proxies: i.trusted_proxies.clone(),
-            append_timeout: i.append_timeout.0,
-            body_timeout: i.body_timeout.0,
-            endpoint_cache_ttl: i.endpoint_cache_ttl.0,
-        }
-    }
 }
 
 pub struct Ingest {

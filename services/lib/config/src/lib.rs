@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hookmetry_log::{LogUrl, LogUrlError};
+use hookmetry_store::{StoreUrl, StoreUrlError};
 use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Value;
@@ -32,6 +34,14 @@ pub enum ConfigError {
     Invalid { key: String, origin: String, message: String },
     #[error("unknown config key `{key}` (from {origin})")]
     UnknownKey { key: String, origin: String },
+}
+
+/// A value refused by a check that lives outside this crate (see [`Config::load_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidKey {
+    /// The key to fix, e.g. `replay.retry_initial`.
+    pub key: &'static str,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,7 +116,8 @@ pub struct ProcessorConfig {
     pub batch_linger: HumanDuration,
 }
 
-/// `[replay]`: the replay worker. [`Config::replay_settings`] turns it into the worker's settings.
+/// `[replay]`: the replay worker. The binary turns it into the worker's settings, whose crates
+/// check the values (see [`Config::load_with`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayConfig {
@@ -123,7 +134,7 @@ pub struct ReplayConfig {
     pub allow_loopback: Option<bool>,
     pub allow_private: bool,
     pub allow_link_local: bool,
-    /// As written; parsed (and checked at load) by [`hookmetry_egress::parse_networks`].
+    /// As written; parsed (and checked at load) by the egress policy.
     pub allowed_networks: Vec<String>,
     pub denied_networks: Vec<String>,
     pub propagate_trace_context: bool,
@@ -191,6 +202,16 @@ impl Config {
     }
 
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        Config::load_with(sources, |_| Ok(()))
+    }
+
+    /// [`Config::load`], then `check` on the result. Keys whose rules belong to the crate that
+    /// uses them (the replay worker's, the egress policy's) are checked there; through this
+    /// they still fail the load naming the key and the layer its value came from.
+    pub fn load_with(
+        sources: &Sources,
+        check: impl FnOnce(&Config) -> Result<(), InvalidKey>,
+    ) -> Result<Config, ConfigError> {
         let mut merged = parse_toml(DEFAULTS_TOML, "defaults")?;
         let known = leaf_keys(&merged);
         let mut origins: BTreeMap<String, String> = known.keys().map(|k| (k.clone(), "defaults".to_string())).collect();
@@ -242,17 +263,29 @@ impl Config {
             key: key.to_string(),
             message,
         })?;
+        check(&config).map_err(|InvalidKey { key, message }| ConfigError::Invalid {
+            origin: origin_of(key),
+            key: key.to_string(),
+            message,
+        })?;
         Ok(config)
     }
 
     /// Checks values and relations between keys; `load` already does this, code that builds a
     /// `Config` by hand calls it before use.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.check().map_err(|(key, message)| ConfigError::Invalid {
+        self.validate_with(|_| Ok(()))
+    }
+
+    /// [`Config::validate`], then `check` (see [`Config::load_with`]).
+    pub fn validate_with(&self, check: impl FnOnce(&Config) -> Result<(), InvalidKey>) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message| ConfigError::Invalid {
             key: key.to_string(),
             origin: "the configuration".into(),
             message,
-        })
+        };
+        self.check().map_err(|(key, message)| invalid(key, message))?;
+        check(self).map_err(|InvalidKey { key, message }| invalid(key, message))
     }
 
     fn check(&self) -> Result<(), (&'static str, String)> {
@@ -422,10 +455,11 @@ impl Config {
                 format!("must be between 1 and 10000, got {}", a.max_listeners_per_endpoint),
             ));
         }
-        for (key, result) in [("log.url", self.log_backend().err()), ("store.url", self.store_backend().err())] {
-            if let Some(ConfigError::Invalid { message, .. }) = result {
-                return Err((key, message));
-            }
+        if let Err(e) = self.parse_log_url() {
+            return Err(("log.url", e.to_string()));
+        }
+        if let Err(e) = self.parse_store_url() {
+            return Err(("store.url", e.to_string()));
         }
         let l = &self.log;
         if !(1..=10_000).contains(&l.kafka_partitions) {
@@ -470,69 +504,12 @@ impl Config {
                 ),
             ));
         }
-        // The mode changes only the loopback default, never whether a value is valid.
-        self.replay_settings_checked(RunMode::Run)?;
         Ok(())
     }
 
     /// The OTLP endpoint spans are exported to; `None` when tracing export is off.
     pub fn otlp_endpoint(&self) -> Option<&str> {
         Some(self.telemetry.otlp_endpoint.trim()).filter(|e| !e.is_empty())
-    }
-
-    /// The replay worker's settings: its HTTP client (with the address policy of `mode` where
-    /// `replay.allow_loopback` is `"auto"`), its retry schedule and its limits.
-    pub fn replay_settings(&self, mode: RunMode) -> Result<hookmetry_replay::ReplaySettings, ConfigError> {
-        self.replay_settings_checked(mode).map_err(|(key, message)| invalid(key, message))
-    }
-
-    fn replay_settings_checked(
-        &self,
-        mode: RunMode,
-    ) -> Result<hookmetry_replay::ReplaySettings, (&'static str, String)> {
-        let r = &self.replay;
-        // "auto" trusts loopback only on a personal instance: `serve` that nobody else can
-        // reach. Listening on another address makes the instance shared, and replay to its own
-        // host an open proxy into that host's services.
-        let base = match mode {
-            RunMode::Serve if self.server.listen.ip().is_loopback() => hookmetry_egress::EgressPolicy::laptop(),
-            RunMode::Serve | RunMode::Run => hookmetry_egress::EgressPolicy::cluster(),
-        };
-        let policy = hookmetry_egress::EgressPolicy {
-            allow_loopback: r.allow_loopback.unwrap_or(base.allow_loopback),
-            allow_private: r.allow_private,
-            allow_link_local: r.allow_link_local,
-            ..base
-        }
-        .allow_networks(&r.allowed_networks)
-        .and_then(|p| p.deny_networks(&r.denied_networks))
-        .map_err(|e| (e.key, format!("`{}` {}", e.entry, e.reason)))?;
-        let max_response_body_bytes = usize::try_from(r.max_response_body_bytes.0).map_err(|_| {
-            ("replay.max_response_body_bytes", format!("is {}; it can be at most 64MiB", r.max_response_body_bytes))
-        })?;
-        let settings = hookmetry_replay::ReplaySettings {
-            sender: hookmetry_replay::SenderSettings {
-                policy,
-                connect_timeout: r.connect_timeout.0,
-                total_timeout: r.total_timeout.0,
-                max_response_body_bytes,
-            },
-            schedule: hookmetry_replay::RetrySchedule {
-                initial: r.retry_initial.0,
-                max_delay: r.retry_max_delay.0,
-                max_attempts: r.max_attempts,
-            },
-            worker: hookmetry_replay::WorkerSettings {
-                per_target_concurrency: r.per_target_concurrency,
-                scan_interval: r.scan_interval.0,
-                // Attempts in flight may finish while the server drains its requests.
-                shutdown_grace: self.server.shutdown_grace.0,
-                propagate_trace_context: r.propagate_trace_context,
-                ..hookmetry_replay::WorkerSettings::default()
-            },
-        };
-        settings.validate().map_err(|e| (e.key, e.reason))?;
-        Ok(settings)
     }
 
     /// Base URL of the inspector and API, without a trailing slash.
@@ -565,48 +542,28 @@ impl Config {
         (capture != inspector).then_some((capture, inspector))
     }
 
-    /// Every base URL under which this instance's own capture URLs can be reached: the
-    /// configured ones and the listen address (with `localhost` and the loopback addresses when
-    /// it listens on loopback or on every address). Forwarding and replay refuse these.
-    pub fn own_base_urls(&self) -> Vec<String> {
-        let bases = [self.capture_base_url(), self.public_base_url(), format!("http://{}", self.server.listen)];
-        hookmetry_egress::with_local_aliases(&bases)
+    /// The store `store.url` names: empty is the embedded SQLite file in the data dir.
+    pub fn store_url(&self) -> Result<StoreUrl, ConfigError> {
+        self.parse_store_url().map_err(|e| invalid("store.url", e.to_string()))
     }
 
-    /// Which store `store.url` names: empty is the embedded SQLite file in the data dir.
-    pub fn store_backend(&self) -> Result<StoreBackend, ConfigError> {
-        let url = self.store.url.trim();
-        if url.is_empty() {
-            return Ok(StoreBackend::Sqlite(self.server.data_dir.join("hookmetry.db")));
+    fn parse_store_url(&self) -> Result<StoreUrl, StoreUrlError> {
+        match self.store.url.trim() {
+            "" => Ok(StoreUrl::Sqlite { path: self.server.data_dir.join("hookmetry.db") }),
+            url => url.parse(),
         }
-        if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !p.is_empty()) {
-            return Ok(StoreBackend::Sqlite(PathBuf::from(path)));
-        }
-        if url.strip_prefix("scylla://").is_some_and(|rest| !rest.is_empty()) {
-            return Ok(StoreBackend::Scylla(url.to_string()));
-        }
-        Err(invalid(
-            "store.url",
-            format!("`{url}` is not a store URL: use sqlite://PATH or scylla://HOST:PORT[,…]/KEYSPACE"),
-        ))
     }
 
-    /// Which log `log.url` names: empty is the embedded log in the data dir.
-    pub fn log_backend(&self) -> Result<LogBackend, ConfigError> {
-        let url = self.log.url.trim();
-        if url.is_empty() {
-            return Ok(LogBackend::Embedded(self.server.data_dir.join("log")));
+    /// The log `log.url` names: empty is the embedded log in the data dir.
+    pub fn log_url(&self) -> Result<LogUrl, ConfigError> {
+        self.parse_log_url().map_err(|e| invalid("log.url", e.to_string()))
+    }
+
+    fn parse_log_url(&self) -> Result<LogUrl, LogUrlError> {
+        match self.log.url.trim() {
+            "" => Ok(LogUrl::Embedded { dir: self.server.data_dir.join("log") }),
+            url => url.parse(),
         }
-        if let Some(path) = url.strip_prefix("embedded://").filter(|p| !p.is_empty()) {
-            return Ok(LogBackend::Embedded(PathBuf::from(path)));
-        }
-        if let Some(brokers) = url.strip_prefix("kafka://").filter(|b| !b.is_empty()) {
-            return Ok(LogBackend::Kafka(brokers.trim_end_matches('/').to_string()));
-        }
-        Err(invalid(
-            "log.url",
-            format!("`{url}` is not a log URL: use kafka://HOST:PORT[,HOST:PORT…], embedded://DIR, or leave it empty"),
-        ))
     }
 
     /// librdkafka properties from `log.kafka_properties`, split at the first `=`.
@@ -658,24 +615,6 @@ fn otlp_endpoint_problem(endpoint: &str) -> Option<String> {
 
 fn invalid(key: &str, message: String) -> ConfigError {
     ConfigError::Invalid { key: key.into(), origin: "the configured value".into(), message }
-}
-
-/// The log a process appends to and consumes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogBackend {
-    /// The embedded durable log in this directory.
-    Embedded(PathBuf),
-    /// Kafka brokers, comma-separated `host:port`.
-    Kafka(String),
-}
-
-/// The store a process reads and writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreBackend {
-    /// The embedded SQLite file; several processes on one host may share it.
-    Sqlite(PathBuf),
-    /// The whole `scylla://…` URL.
-    Scylla(String),
 }
 
 fn parse_toml(text: &str, origin: &str) -> Result<Value, ConfigError> {

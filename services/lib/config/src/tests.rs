@@ -12,8 +12,8 @@ fn defaults_load_and_match_documented_values() {
     assert_eq!(c.ingest.max_body_bytes, ByteSize(10 << 20));
     assert_eq!(c.ingest.append_timeout.0, Duration::from_secs(10));
     assert_eq!(c.public_base_url(), "http://127.0.0.1:8080");
-    assert_eq!(c.store_backend().unwrap(), StoreBackend::Sqlite(PathBuf::from("./hookmetry-data/hookmetry.db")));
-    assert_eq!(c.log_backend().unwrap(), LogBackend::Embedded(PathBuf::from("./hookmetry-data/log")));
+    assert_eq!(c.store_url().unwrap(), StoreUrl::Sqlite { path: PathBuf::from("./hookmetry-data/hookmetry.db") });
+    assert_eq!(c.log_url().unwrap(), LogUrl::Embedded { dir: PathBuf::from("./hookmetry-data/log") });
 }
 
 #[test]
@@ -115,8 +115,13 @@ fn cross_key_validation() {
         ("HOOKMETRY_LOG_KAFKA_PROPERTIES", "security.protocol=SASL_SSL,sasl.mechanism=PLAIN"),
     ]))
     .unwrap();
-    assert_eq!(c.store_backend().unwrap(), StoreBackend::Scylla("scylla://n1:9042/hm".into()));
-    assert_eq!(c.log_backend().unwrap(), LogBackend::Kafka("b1:9092,b2:9092".into()));
+    assert_eq!(c.store_url().unwrap(), "scylla://n1:9042/hm".parse().unwrap());
+    assert!(matches!(c.store_url().unwrap(), StoreUrl::Scylla { keyspace, .. } if keyspace == "hm"));
+    assert!(
+        matches!(c.log_url().unwrap(), LogUrl::Kafka { brokers, .. } if brokers == ["b1:9092", "b2:9092"]),
+        "{:?}",
+        c.log_url()
+    );
     assert_eq!(c.kafka_properties().unwrap()[1], ("sasl.mechanism".to_string(), "PLAIN".to_string()));
     // Checked at load, naming the key and where the value came from.
     let err = Config::load(&env(&[("HOOKMETRY_LOG_URL", "nats://x")])).unwrap_err().to_string();
@@ -129,6 +134,62 @@ fn cross_key_validation() {
 }
 
 #[test]
+fn backend_urls_are_parsed_at_load_naming_the_key() {
+    let c = Config::load(&env(&[
+        ("HOOKMETRY_LOG_URL", " embedded:///var/log/hm "),
+        ("HOOKMETRY_STORE_URL", "sqlite:///var/lib/hm.db"),
+    ]))
+    .unwrap();
+    assert_eq!(c.log_url().unwrap(), LogUrl::Embedded { dir: PathBuf::from("/var/log/hm") });
+    assert_eq!(c.store_url().unwrap(), StoreUrl::Sqlite { path: PathBuf::from("/var/lib/hm.db") });
+    for (var, value, key, message) in [
+        ("HOOKMETRY_LOG_URL", "embedded://", "log.url", "`embedded://` is not a log URL"),
+        ("HOOKMETRY_LOG_URL", "kafka://b1", "log.url", "log URL `kafka://b1`: broker `b1` is not host:port"),
+        ("HOOKMETRY_LOG_URL", "kafka://b1:1?sasl.password=%zz", "log.url", "log URL `kafka://b1:1`: bad percent"),
+        ("HOOKMETRY_LOG_URL", "kafka://b1:1?partitions=0", "log.url", "partitions must be at least 1"),
+        ("HOOKMETRY_STORE_URL", "postgres://x", "store.url", "`postgres://x` is not a store URL: use sqlite://PATH"),
+        ("HOOKMETRY_STORE_URL", "scylla:///ks", "store.url", "scylla store: `scylla:///ks` names no node"),
+        ("HOOKMETRY_STORE_URL", "scylla://n1/ks?consistancy=one", "store.url", "unknown option `consistancy`"),
+    ] {
+        let err = Config::load(&env(&[(var, value)])).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("config key `{key}` (from environment variable {var}): "))
+                && err.contains(message),
+            "{var}={value}: {err}"
+        );
+    }
+    let mut c = Config::defaults();
+    c.store.url = "nope".into();
+    assert_eq!(
+        c.validate().unwrap_err().to_string(),
+        "config key `store.url` (from the configuration): `nope` is not a store URL: use sqlite://PATH or \
+         scylla://HOST:PORT[,…]/KEYSPACE"
+    );
+}
+
+#[test]
+fn checks_from_other_crates_fail_the_load_naming_the_key_and_origin() {
+    let check = |c: &Config| match c.replay.max_attempts {
+        0 => Err(InvalidKey { key: "replay.max_attempts", message: "must be between 1 and 100".into() }),
+        _ => Ok(()),
+    };
+    let sources = env(&[("HOOKMETRY_REPLAY_MAX_ATTEMPTS", "0")]);
+    assert!(Config::load(&sources).is_ok(), "only the check refuses it");
+    assert_eq!(
+        Config::load_with(&sources, check).unwrap_err().to_string(),
+        "config key `replay.max_attempts` (from environment variable HOOKMETRY_REPLAY_MAX_ATTEMPTS): must be between \
+         1 and 100"
+    );
+    let mut c = Config::defaults();
+    assert!(c.validate_with(check).is_ok());
+    c.replay.max_attempts = 0;
+    assert_eq!(
+        c.validate_with(check).unwrap_err().to_string(),
+        "config key `replay.max_attempts` (from the configuration): must be between 1 and 100"
+    );
+}
+
+#[test]
 fn units() {
     assert_eq!(parse_size("64KiB").unwrap(), 65_536);
     assert_eq!(parse_size("1MB").unwrap(), 1_000_000);
@@ -136,82 +197,6 @@ fn units() {
     assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
     assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
     assert_eq!(ByteSize(10 << 20).to_string(), "10MiB");
-}
-
-#[test]
-fn replay_defaults_and_the_loopback_default_of_each_mode() {
-    let c = Config::defaults();
-    let serve = c.replay_settings(RunMode::Serve).unwrap();
-    let run = c.replay_settings(RunMode::Run).unwrap();
-    assert_eq!(serve.sender.connect_timeout, Duration::from_secs(5));
-    assert_eq!(serve.sender.total_timeout, Duration::from_secs(30));
-    assert_eq!(serve.sender.max_response_body_bytes, 65_536);
-    assert_eq!(serve.schedule.initial, Duration::from_secs(1));
-    assert_eq!(serve.schedule.max_delay, Duration::from_secs(3600));
-    assert_eq!(serve.schedule.max_attempts, 8);
-    assert_eq!(serve.worker.per_target_concurrency, 4);
-    assert_eq!(serve.worker.scan_interval, Duration::from_secs(1));
-    assert_eq!(serve.worker.shutdown_grace, c.server.shutdown_grace.0);
-    // "auto": a laptop replays to its own localhost, a cluster node does not.
-    assert_eq!(serve.sender.policy, hookmetry_egress::EgressPolicy::laptop());
-    assert_eq!(run.sender.policy, hookmetry_egress::EgressPolicy::cluster());
-}
-
-#[test]
-fn replay_keys_from_env_flags_and_files() {
-    let c = Config::load(&Sources {
-        env: vec![
-            ("HOOKMETRY_REPLAY_ALLOW_LOOPBACK".into(), "false".into()),
-            ("HOOKMETRY_REPLAY_ALLOWED_NETWORKS".into(), "10.1.0.0/16, 192.168.1.5".into()),
-            ("HOOKMETRY_REPLAY_RETRY_INITIAL".into(), "20ms".into()),
-        ],
-        overrides: vec![
-            ("replay.max_attempts".into(), "3".into()),
-            ("replay.allow_private".into(), "true".into()),
-            ("replay.denied_networks".into(), "10.1.2.3".into()),
-        ],
-        ..Default::default()
-    })
-    .unwrap();
-    let s = c.replay_settings(RunMode::Serve).unwrap();
-    assert!(!s.sender.policy.allow_loopback, "an explicit false beats the serve default");
-    assert!(s.sender.policy.allow_private);
-    assert_eq!(s.sender.policy.allowed_networks.len(), 2);
-    assert_eq!(s.sender.policy.denied_networks[0].to_string(), "10.1.2.3/32");
-    assert_eq!(s.schedule.initial, Duration::from_millis(20));
-    assert_eq!(s.schedule.max_attempts, 3);
-
-    let dir = tempfile_dir("replay");
-    let file = dir.join("c.toml");
-    std::fs::write(&file, "[replay]\nallow_loopback = true\nmax_response_body_bytes = 1024\n").unwrap();
-    let c = Config::load(&Sources { file: Some(file), ..Default::default() }).unwrap();
-    let s = c.replay_settings(RunMode::Run).unwrap();
-    assert!(s.sender.policy.allow_loopback, "a file's boolean is taken as written");
-    assert_eq!(s.sender.max_response_body_bytes, 1024);
-    std::fs::remove_dir_all(dir).ok();
-}
-
-#[test]
-fn bad_replay_values_fail_the_load_naming_the_key() {
-    for (var, value, key, message) in [
-        ("HOOKMETRY_REPLAY_CONNECT_TIMEOUT", "0s", "replay.connect_timeout", "must be more than 0s, such as 5s"),
-        ("HOOKMETRY_REPLAY_TOTAL_TIMEOUT", "11m", "replay.total_timeout", "is 11m; it can be at most 10m"),
-        ("HOOKMETRY_REPLAY_MAX_RESPONSE_BODY_BYTES", "65MiB", "replay.max_response_body_bytes", "at most 67108864"),
-        ("HOOKMETRY_REPLAY_RETRY_INITIAL", "0ms", "replay.retry_initial", "must be more than 0s, such as 1s"),
-        ("HOOKMETRY_REPLAY_RETRY_MAX_DELAY", "500ms", "replay.retry_max_delay", "less than replay.retry_initial"),
-        ("HOOKMETRY_REPLAY_MAX_ATTEMPTS", "0", "replay.max_attempts", "must be between 1 and 100"),
-        ("HOOKMETRY_REPLAY_PER_TARGET_CONCURRENCY", "0", "replay.per_target_concurrency", "between 1 and 256"),
-        ("HOOKMETRY_REPLAY_SCAN_INTERVAL", "1ms", "replay.scan_interval", "between 10ms and 10m"),
-        ("HOOKMETRY_REPLAY_ALLOW_LOOPBACK", "sometimes", "replay.allow_loopback", "true, false or \"auto\""),
-        ("HOOKMETRY_REPLAY_ALLOWED_NETWORKS", "10.0.0.1/8", "replay.allowed_networks", "has host bits set"),
-        ("HOOKMETRY_REPLAY_DENIED_NETWORKS", "intranet", "replay.denied_networks", "`intranet` is not an IP network"),
-    ] {
-        let err = Config::load(&env(&[(var, value)])).unwrap_err().to_string();
-        assert!(
-            err.starts_with(&format!("config key `{key}` (from environment variable {var})")) && err.contains(message),
-            "{var}={value}: {err}"
-        );
-    }
 }
 
 fn tempfile_dir(name: &str) -> PathBuf {
@@ -227,7 +212,6 @@ fn telemetry_trace_keys_default_to_no_export_and_load_from_every_layer() {
     assert_eq!(c.telemetry.trace_sample_ratio, 1.0);
     assert_eq!(c.telemetry.service_name, "hookmetry");
     assert!(!c.replay.propagate_trace_context, "forwarding stays byte-exact by default");
-    assert!(!c.replay_settings(RunMode::Serve).unwrap().worker.propagate_trace_context);
 
     let c = Config::load(&Sources {
         env: vec![
@@ -244,7 +228,7 @@ fn telemetry_trace_keys_default_to_no_export_and_load_from_every_layer() {
     assert_eq!(c.otlp_endpoint(), Some("http://otel-collector:4317"));
     assert_eq!(c.telemetry.trace_sample_ratio, 0.25);
     assert_eq!(c.telemetry.service_name, "hookmetry-eu");
-    assert!(c.replay_settings(RunMode::Run).unwrap().worker.propagate_trace_context);
+    assert!(c.replay.propagate_trace_context);
 
     let dir = tempfile_dir("telemetry");
     let file = dir.join("c.toml");
