@@ -14,7 +14,7 @@ use hookmetry_core::{
     AttemptError, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Endpoint,
     EndpointId, Header, OutgoingRequest, Team, TeamId, Timestamp,
 };
-use hookmetry_store::{SqliteStore, Store};
+use hookmetry_store::{CaptureStore, DeliveryStore, EndpointStore, SqliteStore, TeamStore};
 use hookmetry_testkit::ChildServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

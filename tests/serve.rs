@@ -290,7 +290,7 @@ async fn another_teams_endpoint_looks_like_one_that_does_not_exist() {
         retention_days: 7,
         created_at: hookmetry_core::Timestamp::now(),
     };
-    use hookmetry_store::Store;
+    use hookmetry_store::TeamStore;
     store.create_team(&team).await.unwrap();
     let secret = hookmetry_core::new_api_token();
     store

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use hookmetry_core::{ApiToken, Role, Team, TeamId, Timestamp, TokenId, hash_token, new_api_token};
-use hookmetry_store::Store;
+use hookmetry_store::TeamStore;
 
 /// File in the data dir holding the admin token created at first start (mode 0600), for scripts.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -17,21 +17,21 @@ pub struct Bootstrap {
 }
 
 impl Bootstrap {
-    pub async fn ensure(store: &dyn Store, data_dir: &Path) -> anyhow::Result<Bootstrap> {
+    pub async fn ensure(store: &dyn TeamStore, data_dir: &Path) -> anyhow::Result<Bootstrap> {
         private_data_dir(data_dir)?;
         Self::ensure_with(store, Some(data_dir)).await
     }
 
     /// As [`Bootstrap::ensure`], writing the token file only when a directory is given
     /// (`hookmetry migrate` without `--data-dir` only prints it).
-    pub async fn ensure_with(store: &dyn Store, data_dir: Option<&Path>) -> anyhow::Result<Bootstrap> {
+    pub async fn ensure_with(store: &dyn TeamStore, data_dir: Option<&Path>) -> anyhow::Result<Bootstrap> {
         Self::ensure_with_token(store, data_dir, None).await
     }
 
     /// As [`Bootstrap::ensure_with`]; a new store's admin token is `given` when set (an operator
     /// who keeps it in a secret store, so it never has to be printed), else a new one.
     pub async fn ensure_with_token(
-        store: &dyn Store,
+        store: &dyn TeamStore,
         data_dir: Option<&Path>,
         given: Option<String>,
     ) -> anyhow::Result<Bootstrap> {
@@ -75,7 +75,7 @@ pub struct RotatedToken {
 
 /// See `crate::rotate_admin_token`. The new token joins the team of the newest existing
 /// instance-admin token (the `default` team for an instance made by `serve` or `migrate`).
-pub async fn rotate_admin_token(store: &dyn Store, data_dir: Option<&Path>) -> anyhow::Result<RotatedToken> {
+pub async fn rotate_admin_token(store: &dyn TeamStore, data_dir: Option<&Path>) -> anyhow::Result<RotatedToken> {
     let mut admins = Vec::new();
     for team in store.teams().await? {
         admins.extend(store.tokens(team.id).await?.into_iter().filter(|t| t.instance_admin && !t.revoked));

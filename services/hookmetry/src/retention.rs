@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookmetry_core::Timestamp;
-use hookmetry_store::Store;
+use hookmetry_store::CaptureStore;
 use hookmetry_telemetry::{Metrics, TelemetryError};
 use prometheus::IntCounter;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs one pass at once and then one every `interval` until `shutdown`. A failed pass is logged
 /// and retried at the next interval: retention is housekeeping, never a reason to stop serving.
 pub fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn CaptureStore>,
     interval: Duration,
     metrics: &Metrics,
     shutdown: CancellationToken,

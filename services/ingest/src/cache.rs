@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hookmetry_core::Endpoint;
-use hookmetry_store::Store;
+use hookmetry_store::EndpointStore;
 
 use crate::IngestError;
 
@@ -13,13 +13,13 @@ const MAX_ENTRIES: usize = 50_000;
 /// Endpoint lookups by capture token, cached for a short TTL so ingest does not read the store on
 /// every request. Misses are cached too, so unknown tokens do not hammer the store.
 pub struct EndpointCache {
-    store: Arc<dyn Store>,
+    store: Arc<dyn EndpointStore>,
     ttl: Duration,
     entries: Mutex<HashMap<String, (Option<Endpoint>, Instant)>>,
 }
 
 impl EndpointCache {
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn EndpointStore>, ttl: Duration) -> Self {
         Self { store, ttl, entries: Mutex::new(HashMap::new()) }
     }
 

@@ -21,7 +21,7 @@ use axum::routing::any;
 use bytes::{Bytes, BytesMut};
 use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Header, TOPIC_CAPTURES, TeamId, Timestamp};
 use hookmetry_log::{EventLog, LogError, NewRecord};
-use hookmetry_store::Store;
+use hookmetry_store::EndpointStore;
 use hookmetry_telemetry::Metrics;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
@@ -73,7 +73,7 @@ pub struct Ingest {
 impl Ingest {
     pub fn new(
         log: Arc<dyn EventLog>,
-        store: Arc<dyn Store>,
+        store: Arc<dyn EndpointStore>,
         settings: IngestSettings,
         metrics: &Metrics,
     ) -> Result<Arc<Self>, hookmetry_telemetry::TelemetryError> {

@@ -12,7 +12,7 @@ use axum::extract::ConnectInfo;
 use hookmetry_core::{Endpoint, EndpointId, Team, TeamId, Timestamp};
 use hookmetry_ingest::{Ingest, IngestSettings};
 use hookmetry_log::{EventLog, GroupConsumer, LogError, NewRecord, Position, Tail};
-use hookmetry_store::{SqliteStore, Store};
+use hookmetry_store::{EndpointStore, SqliteStore, TeamStore};
 use hookmetry_telemetry::Metrics;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;

@@ -12,7 +12,7 @@ use hookmetry_core::{
 use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions, EventLog, NewRecord};
 use hookmetry_processor::{Processor, ProcessorSettings};
 use hookmetry_proto::Event;
-use hookmetry_store::{CapturePage, SqliteStore, Store};
+use hookmetry_store::{CapturePage, CaptureStore, DeliveryStore, EndpointStore, SqliteStore, TeamStore};
 use hookmetry_telemetry::Metrics;
 use tokio_util::sync::CancellationToken;
 

@@ -15,7 +15,7 @@ use hookmetry_core::{Delivery, DeliveryId, DeliveryState, TOPIC_DELIVERIES, TOPI
 use hookmetry_egress::Url;
 use hookmetry_log::{EventLog, LogError, NewRecord, Record};
 use hookmetry_proto::{DeliveryUpdate, Event};
-use hookmetry_store::{DeliveryProgress, Store, StoreError};
+use hookmetry_store::{DeliveryProgress, DeliveryStore, StoreError};
 use hookmetry_telemetry::{Metrics, TelemetryError};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
 use tokio::sync::Notify;
@@ -211,7 +211,7 @@ impl ReplayMetrics {
 /// What the worker shares with its attempt tasks.
 struct Shared {
     log: Arc<dyn EventLog>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryStore>,
     sender: Sender,
     schedule: RetrySchedule,
     settings: WorkerSettings,
@@ -228,7 +228,7 @@ pub struct ReplayWorker {
 impl ReplayWorker {
     pub fn new(
         log: Arc<dyn EventLog>,
-        store: Arc<dyn Store>,
+        store: Arc<dyn DeliveryStore>,
         settings: ReplaySettings,
         metrics: &Metrics,
     ) -> Result<Self, ReplayError> {

@@ -19,7 +19,7 @@ use hookmetry_egress::Url;
 use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions, EventLog, NewRecord};
 use hookmetry_proto::Event;
 use hookmetry_replay::{ReplaySettings, ReplayWorker, RetrySchedule, SenderSettings, WorkerSettings, outgoing_request};
-use hookmetry_store::{SqliteStore, Store};
+use hookmetry_store::{CaptureStore, DeliveryStore, EndpointStore, SqliteStore, TeamStore};
 use hookmetry_telemetry::Metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -3,10 +3,8 @@
 //! Every capture write is idempotent on the capture id assigned at ingest, so the processor may
 //! write the same capture twice after a crash and the store still holds it once.
 
-use async_trait::async_trait;
 use hookmetry_core::{
-    ApiToken, Attempt, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Endpoint,
-    EndpointId, ForwardingRule, Team, TeamId, Timestamp, TokenHash, TokenId, Verdict, Verification,
+    CaptureId, CapturedRequest, DeliveryOrigin, DeliveryState, ForwardingRule, Timestamp, TokenId, Verdict,
 };
 
 pub mod conformance;
@@ -14,12 +12,14 @@ mod open;
 #[cfg(feature = "scylla")]
 pub mod scylla;
 pub mod sqlite;
+mod traits;
 mod url;
 
 #[cfg(feature = "scylla")]
 pub use self::scylla::{ScyllaOptions, ScyllaStore};
 pub use open::{OpenError, ScyllaSettings, StoreOptions, open};
 pub use sqlite::SqliteStore;
+pub use traits::{CaptureStore, DeliveryStore, EndpointStore, ListenerStore, Store, StoreHealth, TeamStore};
 pub use url::{Consistency, Replication, ScyllaUrlOptions, StoreUrl, StoreUrlError};
 
 #[derive(Debug, thiserror::Error)]
@@ -265,132 +265,4 @@ pub(crate) fn state_from_str(s: &str) -> Result<DeliveryState> {
 
 pub(crate) fn attempt_error_from_str(s: &str) -> Result<hookmetry_core::AttemptError> {
     hookmetry_core::AttemptError::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown attempt error `{s}`")))
-}
-
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    async fn create_team(&self, team: &Team) -> Result<()>;
-    async fn team(&self, id: TeamId) -> Result<Option<Team>>;
-    async fn teams(&self) -> Result<Vec<Team>>;
-    /// How many days a team's captures are kept; `NotFound` when the team does not exist.
-    async fn set_retention(&self, team: TeamId, days: u32) -> Result<()>;
-
-    async fn create_token(&self, token: &ApiToken) -> Result<()>;
-    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<ApiToken>>;
-    async fn tokens(&self, team: TeamId) -> Result<Vec<ApiToken>>;
-    async fn touch_token(&self, id: TokenId, at: Timestamp) -> Result<()>;
-    async fn token(&self, id: TokenId) -> Result<Option<ApiToken>>;
-    async fn revoke_token(&self, id: TokenId) -> Result<()>;
-    /// Whether any token exists; `false` means the instance has not been bootstrapped yet.
-    async fn has_tokens(&self) -> Result<bool>;
-
-    /// Fails with `Conflict` when the id or the capture token is taken, and with `NameTaken` when
-    /// another endpoint of the team has the name.
-    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
-    /// Replaces name and response of an existing endpoint; `NotFound` otherwise. A new name
-    /// another endpoint of the team has fails with `NameTaken`; keeping a name, even one that
-    /// data from before names were unique shares, is allowed.
-    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
-    /// Deletes the endpoint and all its captures; `NotFound` when it does not exist.
-    async fn delete_endpoint(&self, id: EndpointId) -> Result<()>;
-    async fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>>;
-    async fn endpoint_by_token(&self, token: &str) -> Result<Option<Endpoint>>;
-    /// Endpoints of a team, oldest first.
-    async fn endpoints(&self, team: TeamId) -> Result<Vec<Endpoint>>;
-
-    /// Stores captures, skipping ids already stored (byte-for-byte as first written). Returns how
-    /// many were new.
-    async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize>;
-    async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>>;
-    /// Captures of one endpoint that pass `page.filter`, newest (highest id) first.
-    async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList>;
-    /// Records the verification result of stored captures, replacing an earlier one (captures are
-    /// verified again after their endpoint's secrets change). Ids not stored are skipped.
-    async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()>;
-    /// The latest verification result of a capture; `None` when it has none or does not exist.
-    async fn verification(&self, id: CaptureId) -> Result<Option<Verification>>;
-    /// The latest verification results of many captures, for comparing before and after a
-    /// re-verification; captures with none, or not stored, are left out. Backends override the
-    /// one-by-one default with a batch read.
-    async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
-        let mut found = std::collections::HashMap::with_capacity(ids.len());
-        for &id in ids {
-            if let Some(v) = self.verification(id).await? {
-                found.insert(id, v);
-            }
-        }
-        Ok(found)
-    }
-    /// `NotFound` when it does not exist.
-    async fn delete_capture(&self, id: CaptureId) -> Result<()>;
-    /// Deletes every capture received before `now` minus its team's retention. Returns how many
-    /// were deleted. Backends with native expiry (Scylla TTLs) may find nothing to do.
-    async fn expire_captures(&self, now: Timestamp) -> Result<u64>;
-
-    /// Replaces an endpoint's forwarding rules (an empty list removes them); `NotFound` when the
-    /// endpoint does not exist. Deleting the endpoint deletes them.
-    async fn set_forwarding_rules(&self, endpoint: EndpointId, rules: &[ForwardingRule]) -> Result<()>;
-    /// An endpoint's forwarding rules in the order set; empty for an unknown endpoint.
-    async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>>;
-
-    /// Stores a new delivery; an id already stored is left as it is (the first write wins), so a
-    /// redelivered request to replay creates one delivery.
-    async fn put_delivery(&self, delivery: &Delivery) -> Result<()>;
-    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>>;
-    /// Deliveries of one capture: at most `limit`, newest first. A capture can have many (bulk
-    /// replays, listeners), each holding its request body, so readers ask only for what they show.
-    async fn deliveries_for_capture(&self, capture: CaptureId, limit: usize) -> Result<Vec<Delivery>>;
-    /// Keeps an attempt (once per delivery and number: the first write wins) and applies
-    /// `progress` to its delivery. The answer is `false`, and the delivery is not changed, when
-    /// the delivery is no longer pending (cancelled meanwhile; the attempt is still kept) or an
-    /// attempt of that number was already recorded. `NotFound` for an unknown delivery.
-    async fn record_attempt(&self, attempt: &Attempt, progress: &DeliveryProgress) -> Result<bool>;
-    /// Takes a due delivery for one attempt: only when it is still pending, has had exactly
-    /// `attempts` attempts, and is due at `now` does it become due again only at `until` (the
-    /// lease), and the answer is `true`. Several replay workers scanning one store thus attempt a
-    /// retry once; a worker that dies during the attempt leaves it due again at `until`.
-    async fn claim_delivery(&self, id: DeliveryId, attempts: u32, now: Timestamp, until: Timestamp) -> Result<bool>;
-    /// Attempts of a delivery, first first.
-    async fn attempts(&self, delivery: DeliveryId) -> Result<Vec<Attempt>>;
-    /// Pending deliveries whose next attempt is due at `now`, earliest first, at most `limit`.
-    /// This is how a scheduled retry survives a restart of the replay worker.
-    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>>;
-    /// Cancels a pending delivery; `false` when it had already finished. `NotFound` for an
-    /// unknown one.
-    async fn cancel_delivery(&self, id: DeliveryId, at: Timestamp) -> Result<bool>;
-
-    /// Where the listener `name` of `endpoint` stands; `None` before its first finished capture.
-    async fn listener_cursor(&self, endpoint: EndpointId, name: &str) -> Result<Option<ListenerCursor>>;
-    /// Moves the listener's cursor to `capture` unless it already stands at a newer (higher id)
-    /// capture: capture ids are time-ordered, and a late or repeated report must not move a
-    /// listener back. Deleting the endpoint deletes its listeners' cursors.
-    async fn advance_listener(&self, endpoint: EndpointId, name: &str, capture: CaptureId, at: Timestamp)
-    -> Result<()>;
-    /// Claims listener `name` of `endpoint` for token `owner`, unless another token holds it or the
-    /// endpoint already has `limit` names. Idempotent for the owner. Deleting the endpoint deletes its claims.
-    async fn claim_listener(
-        &self,
-        endpoint: EndpointId,
-        name: &str,
-        owner: TokenId,
-        limit: usize,
-        at: Timestamp,
-    ) -> Result<ListenerClaim>;
-
-    /// Takes or renews the lease on listener `name` of `endpoint` for `lease.holder`: granted when
-    /// nobody holds it, the caller already does, the holder's lease expired before `now`, or
-    /// `takeover`. A renewal keeps `acquired_at`. Deleting the endpoint deletes its leases.
-    async fn lease_listener(
-        &self,
-        endpoint: EndpointId,
-        name: &str,
-        lease: &ListenerLease,
-        now: Timestamp,
-        takeover: bool,
-    ) -> Result<LeaseOutcome>;
-    /// Ends `holder`'s lease on the listener; nothing when another holder has it now.
-    async fn release_listener(&self, endpoint: EndpointId, name: &str, holder: &str) -> Result<()>;
-
-    /// `Ok` when reads and writes can be expected to succeed.
-    async fn health(&self) -> Result<()>;
 }

@@ -36,7 +36,7 @@ mod suite {
     use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token};
     use hookmetry_store::conformance::{self, StoreHarness};
     use hookmetry_store::scylla::{Replication, ScyllaOptions, ScyllaStore, cql};
-    use hookmetry_store::{CapturePage, Store, StoreError};
+    use hookmetry_store::{CapturePage, CaptureStore, EndpointStore, Store, StoreError, StoreHealth, TeamStore};
     use scylla::client::session::Session;
     use scylla::client::session_builder::SessionBuilder;
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token};
 use hookmetry_store::conformance::{self, StoreHarness};
-use hookmetry_store::{CapturePage, SqliteStore, Store, StoreError};
+use hookmetry_store::{CapturePage, CaptureStore, EndpointStore, SqliteStore, Store, StoreError, TeamStore};
 use tempfile::TempDir;
 
 /// A database file in its own temporary directory, removed when the harness is dropped.

@@ -1,5 +1,6 @@
 //! Every CQL statement the ScyllaDB store sends, in one place so the schema and each query can be
-//! reviewed together. Nothing outside this module writes CQL text.
+//! reviewed together: the schema's statements are the `migrations/*.cql` files included here.
+//! Nothing outside this module writes CQL text.
 //!
 //! Conventions:
 //! - Ids are `uuid` (UUIDv7, time-ordered; within one UUID version ScyllaDB orders `uuid` values
@@ -42,204 +43,64 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // Version 1.
     &[
         // Teams are few; `teams()` scans this table.
-        "CREATE TABLE IF NOT EXISTS teams (
-            id             uuid PRIMARY KEY,
-            name           text,
-            retention_days int,
-            created_at     bigint
-        )",
+        include_str!("migrations/0001_01_teams.cql"),
         // API tokens by id: the one mutable copy (touch, revoke). Only the hash of the secret.
-        "CREATE TABLE IF NOT EXISTS tokens (
-            id             uuid PRIMARY KEY,
-            team_id        uuid,
-            role           text,
-            name           text,
-            instance_admin boolean,
-            hash           blob,
-            created_at     bigint,
-            last_used_at   bigint,
-            revoked        boolean
-        )",
+        include_str!("migrations/0001_02_tokens.cql"),
         // Authentication looks tokens up by hash; the row also reserves the hash (LWT on create).
-        "CREATE TABLE IF NOT EXISTS tokens_by_hash (
-            hash     blob PRIMARY KEY,
-            token_id uuid
-        )",
+        include_str!("migrations/0001_03_tokens_by_hash.cql"),
         // A team's tokens, oldest first.
-        "CREATE TABLE IF NOT EXISTS tokens_by_team (
-            team_id    uuid,
-            created_at bigint,
-            token_id   uuid,
-            PRIMARY KEY ((team_id), created_at, token_id)
-        )",
+        include_str!("migrations/0001_04_tokens_by_team.cql"),
         // Endpoints by id: the one mutable copy. `response` and `verification` are JSON.
-        "CREATE TABLE IF NOT EXISTS endpoints (
-            id           uuid PRIMARY KEY,
-            team_id      uuid,
-            name         text,
-            token        text,
-            response     text,
-            verification text,
-            handshakes   boolean,
-            created_at   bigint
-        )",
+        include_str!("migrations/0001_05_endpoints.cql"),
         // Ingest resolves `/h/<token>` here; the row also reserves the token (LWT on create).
-        "CREATE TABLE IF NOT EXISTS endpoints_by_token (
-            token       text PRIMARY KEY,
-            endpoint_id uuid
-        )",
+        include_str!("migrations/0001_06_endpoints_by_token.cql"),
         // A team's endpoints, oldest first.
-        "CREATE TABLE IF NOT EXISTS endpoints_by_team (
-            team_id     uuid,
-            created_at  bigint,
-            endpoint_id uuid,
-            PRIMARY KEY ((team_id), created_at, endpoint_id)
-        )",
+        include_str!("migrations/0001_07_endpoints_by_team.cql"),
         // Point reads of one capture (inspector, replay source, verification, idempotency check).
         // `day` locates the capture's row in `captures_by_endpoint`. Rows carry a TTL.
-        "CREATE TABLE IF NOT EXISTS captures_by_id (
-            capture_id   uuid PRIMARY KEY,
-            endpoint_id  uuid,
-            team_id      uuid,
-            day          int,
-            method       text,
-            path         text,
-            query        text,
-            headers      frozen<list<frozen<tuple<text, blob>>>>,
-            body         blob,
-            body_sha256  blob,
-            remote_addr  text,
-            http_version text,
-            received_at  bigint,
-            verdict      text,
-            verification text
-        )",
+        include_str!("migrations/0001_08_captures_by_id.cql"),
         // An endpoint's captures newest first, one partition per endpoint and day so partitions
         // stay bounded. Same columns as `captures_by_id`; rows carry a TTL.
-        "CREATE TABLE IF NOT EXISTS captures_by_endpoint (
-            endpoint_id  uuid,
-            day          int,
-            capture_id   uuid,
-            team_id      uuid,
-            method       text,
-            path         text,
-            query        text,
-            headers      frozen<list<frozen<tuple<text, blob>>>>,
-            body         blob,
-            body_sha256  blob,
-            remote_addr  text,
-            http_version text,
-            received_at  bigint,
-            verdict      text,
-            verification text,
-            PRIMARY KEY ((endpoint_id, day), capture_id)
-        ) WITH CLUSTERING ORDER BY (capture_id DESC)",
+        include_str!("migrations/0001_09_captures_by_endpoint.cql"),
         // The days on which an endpoint has captures, newest first: paging visits only these
         // partitions instead of probing every calendar day back to the endpoint's creation.
         // Rows carry a TTL a little longer than the captures they point to.
-        "CREATE TABLE IF NOT EXISTS capture_days (
-            endpoint_id uuid,
-            day         int,
-            PRIMARY KEY ((endpoint_id), day)
-        ) WITH CLUSTERING ORDER BY (day DESC)",
+        include_str!("migrations/0001_10_capture_days.cql"),
     ],
     // Version 2: deliveries and their attempts. Rows carry the TTL of the capture they deliver.
     &[
         // The one mutable copy of a delivery: the request as sent, and its progress.
-        "CREATE TABLE IF NOT EXISTS deliveries (
-            delivery_id     uuid PRIMARY KEY,
-            team_id         uuid,
-            endpoint_id     uuid,
-            capture_id      uuid,
-            origin          text,
-            method          text,
-            url             text,
-            headers         frozen<list<frozen<tuple<text, blob>>>>,
-            body            blob,
-            body_sha256     blob,
-            edited          boolean,
-            resigned        boolean,
-            state           text,
-            attempts        int,
-            max_attempts    int,
-            next_attempt_at bigint,
-            created_at      bigint,
-            updated_at      bigint
-        )",
+        include_str!("migrations/0002_01_deliveries.cql"),
         // A capture's deliveries, newest first (UUIDv7 ids sort by time).
-        "CREATE TABLE IF NOT EXISTS deliveries_by_capture (
-            capture_id  uuid,
-            delivery_id uuid,
-            PRIMARY KEY ((capture_id), delivery_id)
-        ) WITH CLUSTERING ORDER BY (delivery_id DESC)",
+        include_str!("migrations/0002_02_deliveries_by_capture.cql"),
         // Attempts of one delivery in order; one small partition per delivery.
-        "CREATE TABLE IF NOT EXISTS delivery_attempts (
-            delivery_id        uuid,
-            number             int,
-            started_at         bigint,
-            latency_ms         bigint,
-            response_status    int,
-            response_headers   frozen<list<frozen<tuple<text, blob>>>>,
-            response_body      blob,
-            response_truncated boolean,
-            error              text,
-            error_message      text,
-            PRIMARY KEY ((delivery_id), number)
-        )",
+        include_str!("migrations/0002_03_delivery_attempts.cql"),
         // Pending deliveries by due time, spread over a fixed number of shards so no partition
         // takes every write; the replay worker reads each shard up to now. A row may outlive its
         // delivery's pending state (no transaction ties them): readers check the delivery itself.
-        "CREATE TABLE IF NOT EXISTS deliveries_due (
-            shard       int,
-            due         bigint,
-            delivery_id uuid,
-            PRIMARY KEY ((shard), due, delivery_id)
-        )",
+        include_str!("migrations/0002_04_deliveries_due.cql"),
     ],
     // Version 3: an endpoint's forwarding rules, as JSON; read by the processor once per batch
     // per endpoint, written by the rule editor.
-    &["CREATE TABLE IF NOT EXISTS forwarding_rules (
-            endpoint_id uuid PRIMARY KEY,
-            rules       text
-        )"],
+    &[include_str!("migrations/0003_01_forwarding_rules.cql")],
     // Version 4: where each named `hookmetry listen` of an endpoint stands. One partition per
     // endpoint (deleted with it); within it a listener's rows sort newest capture first, so the
     // first row is the cursor. Moving forward inserts the new capture and range-deletes the older
     // rows: no lightweight transaction, and a late report of an older capture adds a row below
     // the first, which never becomes the cursor (and goes with the next advance).
-    &["CREATE TABLE IF NOT EXISTS listener_cursors (
-            endpoint_id uuid,
-            name        text,
-            capture_id  uuid,
-            updated_at  bigint,
-            PRIMARY KEY ((endpoint_id), name, capture_id)
-        ) WITH CLUSTERING ORDER BY (name ASC, capture_id DESC)"],
+    &[include_str!("migrations/0004_01_listener_cursors.cql")],
     // Version 5: the W3C `traceparent` of the span that made a delivery, so every attempt (also
     // one a scan starts after a restart) continues the trace. Null when traces are not exported.
     // Run again after a crash, the column exists: the migration runner takes that as done.
-    &["ALTER TABLE deliveries ADD trace_parent text"],
+    &[include_str!("migrations/0005_01_deliveries_add_trace_parent.cql")],
     // Version 6: which token holds each listener name of an endpoint. One partition per endpoint
     // (deleted with it, and counted to bound how many names it has); a name is claimed with a
     // lightweight transaction, so two tokens racing for it cannot both win.
-    &["CREATE TABLE IF NOT EXISTS listeners (
-            endpoint_id uuid,
-            name        text,
-            owner       uuid,
-            created_at  bigint,
-            PRIMARY KEY ((endpoint_id), name)
-        )"],
+    &[include_str!("migrations/0006_01_listeners.cql")],
     // Version 7: which `hookmetry listen` process runs each named listener, until when. Taken
     // and renewed with lightweight transactions that compare the holder read before, so two
     // listeners starting at once cannot both hold a name.
-    &["CREATE TABLE IF NOT EXISTS listener_leases (
-            endpoint_id uuid,
-            name        text,
-            holder      text,
-            description text,
-            acquired_at bigint,
-            expires_at  bigint,
-            PRIMARY KEY ((endpoint_id), name)
-        )"],
+    &[include_str!("migrations/0007_01_listener_leases.cql")],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.

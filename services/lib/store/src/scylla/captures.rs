@@ -1,0 +1,313 @@
+//! Captures and their verification results.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use ::scylla::response::PagingState;
+use async_trait::async_trait;
+use bytes::Bytes;
+use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Timestamp, Verification};
+use uuid::Uuid;
+
+use super::errors::{exec_error, rows_error};
+use super::requests::{bounded, decode_rows};
+use super::rows::{CaptureRow, LocationRow};
+use super::{Inner, ScyllaStore, paging};
+use crate::{CaptureList, CapturePage, CaptureStore, Result, StoreError};
+
+/// Days read from `capture_days` at a time when deleting an endpoint.
+const DELETE_DAYS_PER_READ: i32 = 1_000;
+
+impl Inner {
+    pub(super) async fn capture_exists(&self, id: CaptureId) -> Result<bool> {
+        let row: Option<(Option<i64>,)> =
+            self.one(&self.st.select_capture_exists, (id.0,), "check whether a capture is stored").await?;
+        Ok(matches!(row, Some((Some(_),))))
+    }
+
+    /// Endpoint, day and remaining TTL (`None`: no TTL) of a stored capture.
+    pub(super) async fn capture_location(&self, id: CaptureId, what: &str) -> Result<Option<(Uuid, i32, Option<i32>)>> {
+        let row: Option<LocationRow> = self.one(&self.st.select_capture_location, (id.0,), what).await?;
+        Ok(match row {
+            Some((Some(endpoint), Some(day), Some(_), ttl)) => Some((endpoint, day, ttl)),
+            _ => None,
+        })
+    }
+
+    pub(super) async fn delete_capture_rows(&self, endpoint: Uuid, day: i32, id: Uuid) -> Result<()> {
+        self.exec(&self.st.delete_capture_by_endpoint, (endpoint, day, id), "delete capture").await?;
+        self.exec(&self.st.delete_capture_by_id, (id,), "delete capture").await?;
+        self.delete_deliveries_of(id).await
+    }
+
+    /// The TTL for rows about a capture: what is left of the capture's, 0 (none) when the
+    /// capture has none or is not stored.
+    pub(super) async fn capture_ttl(&self, capture: CaptureId, what: &str) -> Result<i32> {
+        Ok(self.capture_location(capture, what).await?.and_then(|(_, _, ttl)| ttl).map_or(0, |t| t.max(1)))
+    }
+
+    /// Deletes every capture of an endpoint, day by day, and its day index.
+    pub(super) async fn delete_endpoint_captures(&self, endpoint: Uuid) -> Result<()> {
+        let what = "delete endpoint captures";
+        let mut at_most = i32::MAX;
+        loop {
+            let days: Vec<(i32,)> =
+                self.all(&self.st.select_capture_days, &(endpoint, at_most, DELETE_DAYS_PER_READ), what).await?;
+            for &(day,) in &days {
+                let ids: Vec<(Uuid,)> = self.all(&self.st.select_capture_ids_in_day, &(endpoint, day), what).await?;
+                bounded(
+                    ids.into_iter()
+                        .map(|(id,)| async move {
+                            self.exec(&self.st.delete_capture_by_id, (id,), what).await?;
+                            self.delete_deliveries_of(id).await
+                        })
+                        .collect(),
+                )
+                .await?;
+                self.exec(&self.st.delete_capture_day_partition, (endpoint, day), what).await?;
+            }
+            match days.last() {
+                Some(&(last,)) if days.len() as i32 >= DELETE_DAYS_PER_READ && last > i32::MIN => at_most = last - 1,
+                _ => break,
+            }
+        }
+        self.exec(&self.st.delete_capture_days, (endpoint,), what).await?;
+        Ok(())
+    }
+}
+
+/// Reads one endpoint's day partitions for the paging walk.
+struct DayReader<'a> {
+    inner: &'a Inner,
+    endpoint: Uuid,
+}
+
+impl paging::DaySource for DayReader<'_> {
+    type Resume = PagingState;
+
+    async fn days(&mut self, at_most: paging::Day, max: u32) -> Result<Vec<paging::Day>> {
+        let max = i32::try_from(max).unwrap_or(i32::MAX);
+        let days: Vec<(i32,)> = self
+            .inner
+            .all(&self.inner.st.select_capture_days, &(self.endpoint, at_most, max), "list capture days")
+            .await?;
+        Ok(days.into_iter().map(|(d,)| d).collect())
+    }
+
+    async fn page(
+        &mut self,
+        day: paging::Day,
+        before: Option<CaptureId>,
+        page_size: usize,
+        resume: Option<PagingState>,
+    ) -> Result<paging::Page<PagingState>> {
+        let what = "list captures";
+        let st = &self.inner.st;
+        let mut statement =
+            if before.is_some() { st.select_captures_in_day_before.clone() } else { st.select_captures_in_day.clone() };
+        statement.set_page_size(i32::try_from(page_size).unwrap_or(i32::MAX).max(1));
+        let state = resume.unwrap_or_else(PagingState::start);
+        let session = &self.inner.session;
+        let (result, paging) = match before {
+            Some(before) => session.execute_single_page(&statement, (self.endpoint, day, before.0), state).await,
+            None => session.execute_single_page(&statement, (self.endpoint, day), state).await,
+        }
+        .map_err(|e| exec_error(what, &e))?;
+        let rows = result.into_rows_result().map_err(|e| rows_error(what, &e))?;
+        let mut raw: Vec<CaptureRow> = Vec::new();
+        decode_rows(&rows, what, &mut raw)?;
+        let examined = raw.len();
+        let rows = raw.into_iter().filter_map(|r| r.into_stored().transpose()).collect::<Result<Vec<_>>>()?;
+        let next = match paging.into_paging_control_flow() {
+            ControlFlow::Break(()) => None,
+            ControlFlow::Continue(next) => Some(next),
+        };
+        Ok(paging::Page { rows, examined, next })
+    }
+}
+
+#[async_trait]
+impl CaptureStore for ScyllaStore {
+    /// Checks which ids are stored (reads, no LWT), then writes the others with a TTL from their
+    /// team's retention: day markers, then `captures_by_endpoint`, then `captures_by_id`.
+    /// Returns how many were written; a capture already past retention is neither written nor
+    /// counted.
+    async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
+        let s = &*self.inner;
+        let what = "store captures";
+        let mut seen = HashSet::new();
+        let candidates: Vec<&CapturedRequest> = captures.iter().filter(|c| seen.insert(c.id)).collect();
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let stored: Vec<bool> = bounded(candidates.iter().map(|c| s.capture_exists(c.id)).collect()).await?;
+        let now = Timestamp::now();
+        let mut writes = Vec::new();
+        let mut markers: HashMap<(Uuid, i32), i32> = HashMap::new();
+        for (c, stored) in candidates.into_iter().zip(stored) {
+            if stored {
+                continue;
+            }
+            let days = s.retention_days(c.team_id).await?;
+            let Some(ttl) = paging::capture_ttl(days, c.received_at, now) else { continue };
+            let day = paging::capture_day(c.id, c.received_at);
+            let marker = markers.entry((c.endpoint_id.0, day)).or_insert(0);
+            *marker = (*marker).max(paging::day_marker_ttl(days));
+            writes.push((c, day, ttl));
+        }
+        bounded(
+            markers
+                .iter()
+                .map(|(&(endpoint, day), &ttl)| s.exec(&s.st.insert_capture_day, (endpoint, day, ttl), what))
+                .collect(),
+        )
+        .await?;
+        let headers = |c: &CapturedRequest| -> Vec<(String, Bytes)> {
+            c.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect()
+        };
+        bounded(
+            writes
+                .iter()
+                .map(|&(c, day, ttl)| {
+                    let values = (
+                        c.endpoint_id.0,
+                        day,
+                        c.id.0,
+                        c.team_id.0,
+                        c.method.as_str(),
+                        c.path.as_str(),
+                        c.query.as_deref(),
+                        headers(c),
+                        c.body.clone(),
+                        c.body_sha256.as_slice(),
+                        c.remote_addr.as_str(),
+                        c.http_version.as_str(),
+                        c.received_at.micros(),
+                        ttl,
+                    );
+                    s.exec(&s.st.insert_capture_by_endpoint, values, what)
+                })
+                .collect(),
+        )
+        .await?;
+        bounded(
+            writes
+                .iter()
+                .map(|&(c, day, ttl)| {
+                    let values = (
+                        c.id.0,
+                        c.endpoint_id.0,
+                        c.team_id.0,
+                        day,
+                        c.method.as_str(),
+                        c.path.as_str(),
+                        c.query.as_deref(),
+                        headers(c),
+                        c.body.clone(),
+                        c.body_sha256.as_slice(),
+                        c.remote_addr.as_str(),
+                        c.http_version.as_str(),
+                        c.received_at.micros(),
+                        ttl,
+                    );
+                    s.exec(&s.st.insert_capture_by_id, values, what)
+                })
+                .collect(),
+        )
+        .await?;
+        Ok(writes.len())
+    }
+
+    async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>> {
+        let s = &*self.inner;
+        let row = s.one::<CaptureRow>(&s.st.select_capture, (id.0,), "read capture").await?;
+        Ok(row.map(CaptureRow::into_stored).transpose()?.flatten().map(|stored| stored.capture))
+    }
+
+    /// Walks the endpoint's day partitions newest first and filters client-side; see `paging`.
+    /// `without_bodies` saves memory, not I/O, here: no table holds a body's size, so every body
+    /// is still read, measured and dropped at once.
+    async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
+        let s = &*self.inner;
+        let mut reader = DayReader { inner: s, endpoint: endpoint.0 };
+        let scan = paging::scan(&mut reader, page, s.options.max_rows_examined).await?;
+        if scan.budget_exhausted {
+            tracing::warn!(
+                endpoint_id = %endpoint,
+                examined = scan.examined,
+                found = scan.list.items.len(),
+                "capture listing stopped at its scan budget (max_rows_examined); a narrower filter or time range \
+                 finds older matches"
+            );
+        }
+        Ok(scan.list)
+    }
+
+    /// Each result: locate the capture (a read, so results for unknown ids create nothing),
+    /// then update both tables with the row's remaining TTL. A later result for the same id in
+    /// one call wins, as it would if they were applied in order.
+    async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()> {
+        let s = &*self.inner;
+        let what = "store verifications";
+        let mut last: HashMap<CaptureId, &Verification> = HashMap::new();
+        for (id, v) in results {
+            last.insert(*id, v);
+        }
+        let rows = last
+            .into_iter()
+            .map(|(id, v)| crate::verification_codec::encode(v).map(|(verdict, json)| (id, verdict, json)))
+            .collect::<Result<Vec<_>>>()?;
+        bounded(
+            rows.iter()
+                .map(|(id, verdict, json)| async move {
+                    let Some((endpoint, day, ttl)) = s.capture_location(*id, what).await? else { return Ok(()) };
+                    // TTL 0 means "none" in CQL, which is right for a row without one; a row about
+                    // to expire is left alone.
+                    let ttl = match ttl {
+                        None => 0,
+                        Some(t) if t <= 0 => return Ok(()),
+                        Some(t) => t,
+                    };
+                    let by_endpoint = (ttl, *verdict, json.as_str(), endpoint, day, id.0);
+                    s.exec(&s.st.update_verification_by_endpoint, by_endpoint, what).await?;
+                    s.exec(&s.st.update_verification_by_id, (ttl, *verdict, json.as_str(), id.0), what).await?;
+                    Ok::<_, StoreError>(())
+                })
+                .collect(),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {
+        let s = &*self.inner;
+        let row: Option<(Option<i64>, Option<String>, Option<String>)> =
+            s.one(&s.st.select_verification, (id.0,), "read verification").await?;
+        let Some((Some(_), Some(verdict), Some(json))) = row else { return Ok(None) };
+        crate::verification_codec::decode(&verdict, &json).map(Some)
+    }
+
+    async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
+        // Point reads in parallel: each is a single-partition lookup.
+        let found = futures::future::try_join_all(
+            ids.iter().map(|&id| async move { self.verification(id).await.map(|v| v.map(|v| (id, v))) }),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn delete_capture(&self, id: CaptureId) -> Result<()> {
+        let s = &*self.inner;
+        let Some((endpoint, day, _)) = s.capture_location(id, "delete capture").await? else {
+            return Err(StoreError::NotFound { entity: "capture" });
+        };
+        s.delete_capture_rows(endpoint, day, id.0).await
+    }
+
+    /// Nothing to do: every capture row was written with a TTL that ends its team's retention,
+    /// and ScyllaDB drops expired rows itself (reads stop returning them at once; compaction
+    /// reclaims the space). So this deletes nothing and returns 0.
+    async fn expire_captures(&self, _now: Timestamp) -> Result<u64> {
+        Ok(0)
+    }
+}

@@ -1,0 +1,297 @@
+//! Rows as the driver reads and writes them, and their mapping to domain types.
+
+use ::scylla::DeserializeRow;
+use bytes::Bytes;
+use hookmetry_core::{
+    ApiToken, Attempt, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId, Endpoint, EndpointId, Header,
+    OutgoingRequest, Role, Team, TeamId, Timestamp, TokenId, VerificationSettings,
+};
+use uuid::Uuid;
+
+use super::paging;
+use crate::{Result, StoreError};
+
+#[derive(DeserializeRow)]
+pub(super) struct TeamRow {
+    id: Uuid,
+    name: String,
+    retention_days: i32,
+    created_at: i64,
+}
+
+impl TeamRow {
+    pub(super) fn into_team(self) -> Result<Team> {
+        Ok(Team {
+            id: TeamId(self.id),
+            name: self.name,
+            retention_days: u32::try_from(self.retention_days).map_err(|_| {
+                StoreError::Corrupt(format!("team {}: retention_days {}", self.id, self.retention_days))
+            })?,
+            created_at: Timestamp::from_micros(self.created_at),
+        })
+    }
+}
+
+#[derive(DeserializeRow)]
+pub(super) struct TokenRow {
+    id: Uuid,
+    team_id: Uuid,
+    role: String,
+    name: String,
+    instance_admin: bool,
+    hash: Vec<u8>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked: Option<bool>,
+}
+
+impl TokenRow {
+    pub(super) fn into_token(self) -> Result<ApiToken> {
+        let bad = |what: String| StoreError::Corrupt(format!("token {}: {what}", self.id));
+        Ok(ApiToken {
+            id: TokenId(self.id),
+            team_id: TeamId(self.team_id),
+            role: self.role.parse::<Role>().map_err(bad)?,
+            name: self.name.clone(),
+            instance_admin: self.instance_admin,
+            hash: self.hash.as_slice().try_into().map_err(|_| bad(format!("hash of {} bytes", self.hash.len())))?,
+            created_at: Timestamp::from_micros(self.created_at),
+            last_used_at: self.last_used_at.map(Timestamp::from_micros),
+            revoked: self.revoked.unwrap_or(false),
+        })
+    }
+}
+
+#[derive(DeserializeRow)]
+pub(super) struct EndpointRow {
+    id: Uuid,
+    team_id: Uuid,
+    name: String,
+    token: String,
+    response: Option<String>,
+    verification: Option<String>,
+    handshakes: Option<bool>,
+    created_at: i64,
+}
+
+impl EndpointRow {
+    pub(super) fn into_endpoint(self) -> Result<Endpoint> {
+        let id = self.id;
+        let bad = move |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("endpoint {id}: {what}: {e}"));
+        Ok(Endpoint {
+            id: EndpointId(self.id),
+            team_id: TeamId(self.team_id),
+            name: self.name,
+            token: self.token,
+            response: self
+                .response
+                .map(|json| serde_json::from_str::<CustomResponse>(&json))
+                .transpose()
+                .map_err(|e| bad("response", e))?,
+            verification: self
+                .verification
+                .map(|json| serde_json::from_str::<VerificationSettings>(&json))
+                .transpose()
+                .map_err(|e| bad("verification", e))?,
+            handshakes: self.handshakes.unwrap_or(false),
+            created_at: Timestamp::from_micros(self.created_at),
+        })
+    }
+}
+
+/// `endpoint_id, day, received_at, TTL(received_at)` of `SELECT_CAPTURE_LOCATION`.
+pub(super) type LocationRow = (Option<Uuid>, Option<i32>, Option<i64>, Option<i32>);
+
+/// A row of either capture table. Every column but the key is optional so that leftover rows
+/// (see the module documentation) can be recognised instead of failing to decode.
+#[derive(DeserializeRow)]
+pub(super) struct CaptureRow {
+    capture_id: Uuid,
+    endpoint_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+    method: Option<String>,
+    path: Option<String>,
+    query: Option<String>,
+    headers: Option<Vec<(String, Bytes)>>,
+    body: Option<Bytes>,
+    body_sha256: Option<Vec<u8>>,
+    remote_addr: Option<String>,
+    http_version: Option<String>,
+    received_at: Option<i64>,
+    verdict: Option<String>,
+    verification: Option<String>,
+}
+
+impl CaptureRow {
+    /// `None` for a leftover row without capture data.
+    pub(super) fn into_stored(self) -> Result<Option<paging::StoredCapture>> {
+        let Some(received_at) = self.received_at else { return Ok(None) };
+        let id = self.capture_id;
+        let missing = |column: &str| StoreError::Corrupt(format!("capture {id}: {column} is missing"));
+        let body_sha256 = self.body_sha256.ok_or_else(|| missing("body_sha256"))?;
+        let capture = CapturedRequest {
+            id: CaptureId(id),
+            endpoint_id: EndpointId(self.endpoint_id.ok_or_else(|| missing("endpoint_id"))?),
+            team_id: TeamId(self.team_id.ok_or_else(|| missing("team_id"))?),
+            method: self.method.ok_or_else(|| missing("method"))?,
+            path: self.path.ok_or_else(|| missing("path"))?,
+            query: self.query,
+            // An empty frozen list may come back as null.
+            headers: self.headers.unwrap_or_default().into_iter().map(|(name, value)| Header { name, value }).collect(),
+            // An empty blob is a value, not null; a null body would be a broken row.
+            body: self.body.ok_or_else(|| missing("body"))?,
+            body_sha256: body_sha256.as_slice().try_into().map_err(|_| {
+                StoreError::Corrupt(format!("capture {id}: body_sha256 of {} bytes", body_sha256.len()))
+            })?,
+            remote_addr: self.remote_addr.ok_or_else(|| missing("remote_addr"))?,
+            http_version: self.http_version.ok_or_else(|| missing("http_version"))?,
+            received_at: Timestamp::from_micros(received_at),
+        };
+        // The verdict is only meaningful with its detail; a half-written result counts as none.
+        let verdict = self.verdict.filter(|_| self.verification.is_some());
+        Ok(Some(paging::StoredCapture { capture, verdict }))
+    }
+}
+
+/// Shards of `deliveries_due`.
+pub(super) const DUE_SHARDS: i32 = 16;
+
+pub(super) fn due_shard(id: DeliveryId) -> i32 {
+    // The low bits of a UUIDv7 are random, so shards fill evenly.
+    (id.0.as_u128() % DUE_SHARDS as u128) as i32
+}
+
+/// The values of `INSERT_DELIVERY`, in its column order (more than a tuple can carry).
+#[derive(::scylla::SerializeRow)]
+#[scylla(flavor = "enforce_order", skip_name_checks)]
+pub(super) struct DeliveryValues {
+    pub(super) delivery_id: Uuid,
+    pub(super) team_id: Uuid,
+    pub(super) endpoint_id: Uuid,
+    pub(super) capture_id: Uuid,
+    pub(super) origin: String,
+    pub(super) method: String,
+    pub(super) url: String,
+    pub(super) headers: Vec<(String, Bytes)>,
+    pub(super) body: Bytes,
+    pub(super) body_sha256: Vec<u8>,
+    pub(super) edited: bool,
+    pub(super) resigned: bool,
+    pub(super) state: &'static str,
+    pub(super) attempts: i32,
+    pub(super) max_attempts: i32,
+    pub(super) next_attempt_at: Option<i64>,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+    pub(super) trace_parent: Option<String>,
+    pub(super) ttl: i32,
+}
+
+#[derive(DeserializeRow)]
+pub(super) struct DeliveryRow {
+    delivery_id: Uuid,
+    team_id: Option<Uuid>,
+    endpoint_id: Option<Uuid>,
+    capture_id: Option<Uuid>,
+    origin: Option<String>,
+    method: Option<String>,
+    url: Option<String>,
+    headers: Option<Vec<(String, Bytes)>>,
+    body: Option<Bytes>,
+    body_sha256: Option<Vec<u8>>,
+    edited: Option<bool>,
+    resigned: Option<bool>,
+    state: Option<String>,
+    attempts: Option<i32>,
+    max_attempts: Option<i32>,
+    next_attempt_at: Option<i64>,
+    created_at: Option<i64>,
+    updated_at: Option<i64>,
+    trace_parent: Option<String>,
+}
+
+impl DeliveryRow {
+    /// `None` for a row that only a late progress update wrote (its delivery expired or was
+    /// deleted meanwhile).
+    pub(super) fn into_delivery(self) -> Result<Option<Delivery>> {
+        let Some(created_at) = self.created_at else { return Ok(None) };
+        let id = self.delivery_id;
+        let missing = |column: &str| StoreError::Corrupt(format!("delivery {id}: {column} is missing"));
+        let sha = self.body_sha256.ok_or_else(|| missing("body_sha256"))?;
+        let count = |v: Option<i32>, column: &str| v.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| missing(column));
+        Ok(Some(Delivery {
+            id: DeliveryId(id),
+            team_id: TeamId(self.team_id.ok_or_else(|| missing("team_id"))?),
+            endpoint_id: EndpointId(self.endpoint_id.ok_or_else(|| missing("endpoint_id"))?),
+            capture_id: CaptureId(self.capture_id.ok_or_else(|| missing("capture_id"))?),
+            origin: crate::origin_from_str(&self.origin.ok_or_else(|| missing("origin"))?)?,
+            request: OutgoingRequest {
+                method: self.method.ok_or_else(|| missing("method"))?,
+                url: self.url.ok_or_else(|| missing("url"))?,
+                headers: self
+                    .headers
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, value)| Header { name, value })
+                    .collect(),
+                body: self.body.ok_or_else(|| missing("body"))?,
+                body_sha256: sha.as_slice().try_into().map_err(|_| missing("body_sha256 (32 bytes)"))?,
+            },
+            edited: self.edited.unwrap_or(false),
+            resigned: self.resigned.unwrap_or(false),
+            state: crate::state_from_str(&self.state.ok_or_else(|| missing("state"))?)?,
+            attempts: count(self.attempts, "attempts")?,
+            max_attempts: count(self.max_attempts, "max_attempts")?,
+            next_attempt_at: self.next_attempt_at.map(Timestamp::from_micros),
+            created_at: Timestamp::from_micros(created_at),
+            updated_at: Timestamp::from_micros(self.updated_at.unwrap_or(created_at)),
+            trace_parent: self.trace_parent,
+        }))
+    }
+}
+
+#[derive(DeserializeRow)]
+pub(super) struct AttemptRow {
+    delivery_id: Uuid,
+    number: i32,
+    started_at: Option<i64>,
+    latency_ms: Option<i64>,
+    response_status: Option<i32>,
+    response_headers: Option<Vec<(String, Bytes)>>,
+    response_body: Option<Bytes>,
+    response_truncated: Option<bool>,
+    error: Option<String>,
+    error_message: Option<String>,
+}
+
+impl AttemptRow {
+    pub(super) fn into_attempt(self) -> Result<Attempt> {
+        let (id, n) = (self.delivery_id, self.number);
+        let missing = |column: &str| StoreError::Corrupt(format!("attempt {n} of delivery {id}: {column} is missing"));
+        Ok(Attempt {
+            delivery_id: DeliveryId(id),
+            number: u32::try_from(n).map_err(|_| missing("number"))?,
+            started_at: Timestamp::from_micros(self.started_at.ok_or_else(|| missing("started_at"))?),
+            latency_ms: self.latency_ms.and_then(|l| u64::try_from(l).ok()).unwrap_or(0),
+            response_status: self.response_status.and_then(|s| u16::try_from(s).ok()),
+            response_headers: self
+                .response_headers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| Header { name, value })
+                .collect(),
+            response_body: self.response_body.unwrap_or_default(),
+            response_truncated: self.response_truncated.unwrap_or(false),
+            error: self.error.as_deref().map(crate::attempt_error_from_str).transpose()?,
+            error_message: self.error_message,
+        })
+    }
+}
+
+pub(super) fn json<T: serde::Serialize>(what: &str, value: &Option<T>) -> Result<Option<String>> {
+    value
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encode {what}: {e}")))
+}

@@ -1,0 +1,241 @@
+//! Captures and their verification results, and retention.
+
+use async_trait::async_trait;
+use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Timestamp, Verification};
+use rusqlite::OptionalExtension;
+use rusqlite::types::Type;
+
+use super::SqliteStore;
+use super::error::{corrupt, found};
+use super::headers::encode_headers;
+use super::rows::{CAPTURE_COLUMNS, CAPTURE_COLUMNS_WITHOUT_BODY, capture_from_row};
+use crate::{CaptureList, CapturePage, CaptureStore, Result, TeamStore};
+
+/// Retention deletes this many captures per write transaction, so other writers (the processor)
+/// are never held up for long by a large expiry.
+const EXPIRE_BATCH: i64 = 2_000;
+
+/// Deliveries and attempts whose capture is gone (deleted or expired), removed with it.
+pub(super) const DELETE_ORPHAN_DELIVERIES: &str = "
+    DELETE FROM attempts WHERE delivery_id IN
+        (SELECT id FROM deliveries WHERE capture_id NOT IN (SELECT id FROM captures));
+    DELETE FROM deliveries WHERE capture_id NOT IN (SELECT id FROM captures);";
+
+#[async_trait]
+impl CaptureStore for SqliteStore {
+    async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
+        if captures.is_empty() {
+            return Ok(0);
+        }
+        // Bodies are `Bytes`, so these clones share the buffers rather than copying them.
+        let rows = captures.iter().map(|c| Ok((c.clone(), encode_headers(&c.headers)?))).collect::<Result<Vec<_>>>()?;
+        self.write("capture", "store captures", move |tx| {
+            // `ON CONFLICT (id) DO NOTHING` rather than `INSERT OR IGNORE`, which would also drop
+            // rows that violate NOT NULL instead of reporting them.
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO captures ({CAPTURE_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (id) DO NOTHING"
+            ))?;
+            let mut new = 0;
+            for (c, headers) in &rows {
+                new += insert.execute((
+                    c.id.as_bytes(),
+                    c.endpoint_id.as_bytes(),
+                    c.team_id.as_bytes(),
+                    &c.method,
+                    &c.path,
+                    &c.query,
+                    headers,
+                    c.body.as_ref(),
+                    c.body_sha256,
+                    &c.remote_addr,
+                    &c.http_version,
+                    c.received_at.micros(),
+                ))?;
+            }
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>> {
+        self.read("read capture", move |conn| {
+            conn.prepare_cached(&format!("SELECT {CAPTURE_COLUMNS} FROM captures WHERE id = ?1"))?
+                .query_row([id.as_bytes()], capture_from_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
+        use rusqlite::types::Value;
+        let limit = page.limit as usize;
+        // `length()` of a blob is read from the record header: SQLite does not load the body for
+        // it, so a listing without bodies never holds one (the `body_contains` condition below
+        // loads them, but one row at a time while it scans).
+        let columns = if page.without_bodies { CAPTURE_COLUMNS_WITHOUT_BODY } else { CAPTURE_COLUMNS };
+        // Conditions are appended with their parameters in step, so the SQL text only ever
+        // contains fixed fragments and every user value is bound.
+        let mut sql = format!("SELECT {columns}, length(body) FROM captures WHERE endpoint_id = ?");
+        let mut params: Vec<Value> = vec![Value::Blob(endpoint.as_bytes().to_vec())];
+        if let Some(before) = page.before {
+            sql.push_str(" AND id < ?");
+            params.push(Value::Blob(before.as_bytes().to_vec()));
+        }
+        let f = &page.filter;
+        if let Some(method) = &f.method {
+            sql.push_str(" AND method = ?");
+            params.push(Value::Text(method.clone()));
+        }
+        if let Some(from) = f.received_from {
+            sql.push_str(" AND received_at >= ?");
+            params.push(Value::Integer(from.micros()));
+        }
+        if let Some(until) = f.received_until {
+            sql.push_str(" AND received_at < ?");
+            params.push(Value::Integer(until.micros()));
+        }
+        if let Some(prefix) = &f.path_prefix {
+            // instr() gives the first occurrence, so 1 means "starts with"; no LIKE escaping.
+            sql.push_str(" AND instr(path, ?) = 1");
+            params.push(Value::Text(prefix.clone()));
+        }
+        if let Some(h) = &f.header {
+            sql.push_str(" AND hm_header_match(headers, ?, ?)");
+            params.push(Value::Text(h.name.clone()));
+            params.push(Value::Blob(h.value_contains.clone()));
+        }
+        if let Some(verdict) = f.verdict {
+            sql.push_str(" AND verdict = ?");
+            params.push(Value::Text(verdict.as_str().to_string()));
+        }
+        if let Some(needle) = f.body_contains.as_ref().filter(|n| !n.is_empty()) {
+            // instr() on two blobs compares bytes, so binary needles and bodies work.
+            sql.push_str(" AND instr(body, ?) > 0");
+            params.push(Value::Blob(needle.clone()));
+        }
+        // One row past the page tells whether there is more.
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        params.push(Value::Integer(limit as i64 + 1));
+        self.read("list captures", move |conn| {
+            let mut rows = conn
+                .prepare_cached(&sql)?
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    let size: i64 = r.get(12)?;
+                    let size = u64::try_from(size).map_err(|e| corrupt(12, Type::Integer, e))?;
+                    Ok((capture_from_row(r)?, size))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let has_more = rows.len() > limit;
+            rows.truncate(limit);
+            let (items, body_sizes) = rows.into_iter().unzip();
+            Ok(CaptureList { items, has_more, body_sizes })
+        })
+        .await
+    }
+
+    async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let rows = results
+            .iter()
+            .map(|(id, v)| crate::verification_codec::encode(v).map(|(verdict, json)| (*id, verdict, json)))
+            .collect::<Result<Vec<_>>>()?;
+        self.write("capture", "store verifications", move |tx| {
+            let mut update = tx.prepare_cached("UPDATE captures SET verdict = ?2, verification = ?3 WHERE id = ?1")?;
+            for (id, verdict, json) in &rows {
+                update.execute((id.as_bytes(), verdict, json))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {
+        let row = self
+            .read("read verification", move |conn| {
+                conn.prepare_cached("SELECT verdict, verification FROM captures WHERE id = ?1")?
+                    .query_row([id.as_bytes()], |r| {
+                        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?))
+                    })
+                    .optional()
+            })
+            .await?;
+        let Some((Some(verdict), Some(json))) = row else { return Ok(None) };
+        crate::verification_codec::decode(&verdict, &json).map(Some)
+    }
+
+    async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
+        let ids: Vec<[u8; 16]> = ids.iter().map(|id| *id.as_bytes()).collect();
+        let rows = self
+            .read("read verifications", move |conn| {
+                let mut rows = Vec::with_capacity(ids.len());
+                // Well below SQLite's limit on bound parameters per statement.
+                for chunk in ids.chunks(500) {
+                    let marks = vec!["?"; chunk.len()].join(",");
+                    let sql = format!(
+                        "SELECT id, verdict, verification FROM captures \
+                         WHERE id IN ({marks}) AND verdict IS NOT NULL AND verification IS NOT NULL"
+                    );
+                    let mut st = conn.prepare(&sql)?;
+                    let found = st.query_map(rusqlite::params_from_iter(chunk.iter().map(|b| &b[..])), |r| {
+                        Ok((r.get::<_, [u8; 16]>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                    })?;
+                    for row in found {
+                        rows.push(row?);
+                    }
+                }
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, verdict, json)| {
+                Ok((CaptureId::from_bytes(id), crate::verification_codec::decode(&verdict, &json)?))
+            })
+            .collect()
+    }
+
+    async fn delete_capture(&self, id: CaptureId) -> Result<()> {
+        let changed = self
+            .write("capture", "delete capture", move |tx| {
+                let n = tx.execute("DELETE FROM captures WHERE id = ?1", [id.as_bytes()])?;
+                tx.execute(
+                    "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE capture_id = ?1)",
+                    [id.as_bytes()],
+                )?;
+                tx.execute("DELETE FROM deliveries WHERE capture_id = ?1", [id.as_bytes()])?;
+                Ok(n)
+            })
+            .await?;
+        found(changed, "capture")
+    }
+
+    async fn expire_captures(&self, now: Timestamp) -> Result<u64> {
+        let teams = self.teams().await?;
+        let mut deleted = 0u64;
+        for team in teams {
+            let cutoff = now.micros().saturating_sub(i64::from(team.retention_days) * 86_400_000_000);
+            loop {
+                let n = self
+                    .write("capture", "expire captures", move |tx| {
+                        tx.execute(
+                            "DELETE FROM captures WHERE rowid IN (SELECT rowid FROM captures \
+                             WHERE team_id = ?1 AND received_at < ?2 LIMIT ?3)",
+                            (team.id.as_bytes(), cutoff, EXPIRE_BATCH),
+                        )
+                    })
+                    .await?;
+                deleted += n as u64;
+                if (n as i64) < EXPIRE_BATCH {
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            self.write("delivery", "expire deliveries", |tx| tx.execute_batch(DELETE_ORPHAN_DELIVERIES)).await?;
+        }
+        Ok(deleted)
+    }
+}

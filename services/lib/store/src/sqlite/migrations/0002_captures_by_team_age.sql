@@ -1,0 +1,3 @@
+
+    CREATE INDEX captures_by_team_age ON captures (team_id, received_at);
+    

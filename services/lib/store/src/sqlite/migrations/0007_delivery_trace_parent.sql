@@ -1,0 +1,3 @@
+
+    ALTER TABLE deliveries ADD COLUMN trace_parent TEXT;
+    

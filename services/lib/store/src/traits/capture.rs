@@ -1,0 +1,37 @@
+use async_trait::async_trait;
+use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Timestamp, Verification};
+
+use crate::{CaptureList, CapturePage, Result};
+
+/// Captures and their verification results.
+#[async_trait]
+pub trait CaptureStore: Send + Sync + 'static {
+    /// Stores captures, skipping ids already stored (byte-for-byte as first written). Returns how
+    /// many were new.
+    async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize>;
+    async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>>;
+    /// Captures of one endpoint that pass `page.filter`, newest (highest id) first.
+    async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList>;
+    /// Records the verification result of stored captures, replacing an earlier one (captures are
+    /// verified again after their endpoint's secrets change). Ids not stored are skipped.
+    async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()>;
+    /// The latest verification result of a capture; `None` when it has none or does not exist.
+    async fn verification(&self, id: CaptureId) -> Result<Option<Verification>>;
+    /// The latest verification results of many captures, for comparing before and after a
+    /// re-verification; captures with none, or not stored, are left out. Backends override the
+    /// one-by-one default with a batch read.
+    async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(v) = self.verification(id).await? {
+                found.insert(id, v);
+            }
+        }
+        Ok(found)
+    }
+    /// `NotFound` when it does not exist.
+    async fn delete_capture(&self, id: CaptureId) -> Result<()>;
+    /// Deletes every capture received before `now` minus its team's retention. Returns how many
+    /// were deleted. Backends with native expiry (Scylla TTLs) may find nothing to do.
+    async fn expire_captures(&self, now: Timestamp) -> Result<u64>;
+}
