@@ -1,11 +1,12 @@
 //! `kafka`: `hookmetry run` on a Kafka broker against a raw rdkafka producer.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::load::{LoadOptions, LoadResult, closed_loop, open_loop};
+use crate::load::{LoadOptions, LoadResult, closed_loop, closed_loop_of, open_loop};
 use crate::support::{gauge, tempfile_dir};
 
 /// Closed-loop produce with `load.connections` concurrent senders, each waiting for the
@@ -26,42 +27,20 @@ async fn raw_producer(load: &LoadOptions, brokers: &str) -> anyhow::Result<LoadR
         rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create().context("admin client")?;
     let new_topic = rdkafka::admin::NewTopic::new(&topic, 12, rdkafka::admin::TopicReplication::Fixed(1));
     admin.create_topics([&new_topic], &rdkafka::admin::AdminOptions::new()).await.context("create topic")?;
-    let body = vec![b'{'; load.body_bytes];
-    let warmup = Instant::now() + Duration::from_secs(1);
-    let end = warmup + Duration::from_secs(load.seconds);
-    let mut tasks = Vec::new();
-    for c in 0..load.connections {
+    let body: Arc<[u8]> = vec![b'{'; load.body_bytes].into();
+    let topic: Arc<str> = topic.into();
+    closed_loop_of(load, |c| {
         let (producer, topic, body) = (producer.clone(), topic.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(100_000));
-            let key = format!("endpoint-{c}");
-            loop {
-                let start = Instant::now();
-                if start >= end {
-                    break;
-                }
-                let r = producer.send(FutureRecord::to(&topic).key(&key).payload(&body), Duration::from_secs(10)).await;
-                if start >= warmup {
-                    if r.is_ok() {
-                        ok += 1;
-                        lat.push(start.elapsed().as_micros() as u64);
-                    } else {
-                        errors += 1;
-                    }
-                }
+        let key: Arc<str> = format!("endpoint-{c}").into();
+        Ok(move || {
+            let (producer, topic, key, body) = (producer.clone(), topic.clone(), key.clone(), body.clone());
+            async move {
+                let record = FutureRecord::to(&topic).key(&*key).payload(&*body);
+                producer.send(record, Duration::from_secs(10)).await.is_ok()
             }
-            (ok, errors, lat)
-        }));
-    }
-    let mut result = LoadResult { ok: 0, errors: 0, elapsed: Duration::from_secs(load.seconds), latencies_us: vec![] };
-    for t in tasks {
-        let (ok, errors, lat) = t.await?;
-        result.ok += ok;
-        result.errors += errors;
-        result.latencies_us.extend(lat);
-    }
-    result.latencies_us.sort_unstable();
-    Ok(result)
+        })
+    })
+    .await
 }
 
 /// Kafka mode, on one broker, in three phases:

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+use crate::load::latency_report;
 use crate::support::tempfile_dir;
 
 /// Capture → local server latency through `hookmetry listen`: from just before the capture's
@@ -115,19 +116,9 @@ pub(crate) async fn run(hookmetry: &Path, n: usize, rate: u32, body_bytes: usize
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let arrived = arrived.lock().unwrap().clone();
-    let mut lat_us: Vec<u64> = (0..n).map(|s| arrived[&s].duration_since(sent_at[s]).as_micros() as u64).collect();
-    lat_us.sort_unstable();
-    let pct = |p: f64| (lat_us[((lat_us.len() - 1) as f64 * p).round() as usize] as f64 / 10.0).round() / 100.0;
+    let lat_us: Vec<u64> = (0..n).map(|s| arrived[&s].duration_since(sent_at[s]).as_micros() as u64).collect();
     listener.kill().await?;
     server.kill9().await?;
     std::fs::remove_dir_all(&dir).ok();
-    Ok(serde_json::json!({
-        "captures": n,
-        "rate_per_s": rate,
-        "body_bytes": body_bytes,
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "max_ms": pct(1.0),
-    }))
+    Ok(latency_report(n, rate, body_bytes, lat_us))
 }

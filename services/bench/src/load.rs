@@ -95,13 +95,38 @@ pub(crate) async fn open_loop(
 /// Connection i loads `urls[i % urls.len()]`.
 pub(crate) async fn closed_loop(load: &LoadOptions, urls: &[String]) -> anyhow::Result<LoadResult> {
     let body = vec![b'{'; load.body_bytes];
+    closed_loop_of(load, |c| {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+        let (url, body) = (urls[c % urls.len()].clone(), body.clone());
+        Ok(move || {
+            let request = client.post(&url).body(body.clone());
+            async move {
+                let Ok(response) = request.send().await else { return false };
+                let good = response.status().is_success();
+                let _ = response.bytes().await;
+                good
+            }
+        })
+    })
+    .await
+}
+
+/// The closed loop of any sender: `sender(i)` makes connection i's `send`, which sends one
+/// request and says whether it succeeded. Requests in the first second are warm-up and not
+/// counted; then each connection sends for `load.seconds`.
+pub(crate) async fn closed_loop_of<S, F>(
+    load: &LoadOptions,
+    mut sender: impl FnMut(usize) -> anyhow::Result<S>,
+) -> anyhow::Result<LoadResult>
+where
+    S: FnMut() -> F + Send + 'static,
+    F: Future<Output = bool> + Send,
+{
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(load.seconds);
     let mut tasks = Vec::new();
     for c in 0..load.connections {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
-        let url = urls[c % urls.len()].clone();
-        let body = body.clone();
+        let mut send = sender(c)?;
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::with_capacity(100_000));
             loop {
@@ -109,11 +134,7 @@ pub(crate) async fn closed_loop(load: &LoadOptions, urls: &[String]) -> anyhow::
                 if start >= end {
                     break;
                 }
-                let r = client.post(&url).body(body.clone()).send().await;
-                let good = matches!(&r, Ok(resp) if resp.status().is_success());
-                if let Ok(resp) = r {
-                    let _ = resp.bytes().await;
-                }
+                let good = send().await;
                 if start >= warmup {
                     if good {
                         ok += 1;
@@ -135,4 +156,26 @@ pub(crate) async fn closed_loop(load: &LoadOptions, urls: &[String]) -> anyhow::
     }
     result.latencies_us.sort_unstable();
     Ok(result)
+}
+
+/// The report of an open-loop latency run over `captures` sent at `rate` per second:
+/// percentiles of `latencies_us`, in milliseconds.
+pub(crate) fn latency_report(
+    captures: usize,
+    rate: u32,
+    body_bytes: usize,
+    mut latencies_us: Vec<u64>,
+) -> serde_json::Value {
+    latencies_us.sort_unstable();
+    let pct =
+        |p: f64| (latencies_us[((latencies_us.len() - 1) as f64 * p).round() as usize] as f64 / 10.0).round() / 100.0;
+    serde_json::json!({
+        "captures": captures,
+        "rate_per_s": rate,
+        "body_bytes": body_bytes,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": pct(1.0),
+    })
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use crate::load::latency_report;
 use crate::support::tempfile_dir;
 
 /// Capture → subscriber latency on a fresh embedded server, measured from just before the HTTP
@@ -78,21 +79,11 @@ pub(crate) async fn run(hookmetry: &Path, n: usize, rate: u32, body_bytes: usize
     }
     sender.await??;
     let sent_at = std::mem::take(&mut *sent_at.lock().unwrap());
-    let mut lat_us: Vec<u64> = received
+    let lat_us: Vec<u64> = received
         .iter()
         .map(|(id, at)| sent_at.get(id).map(|s| at.duration_since(*s).as_micros() as u64).context("unknown capture"))
         .collect::<anyhow::Result<_>>()?;
-    lat_us.sort_unstable();
-    let pct = |p: f64| (lat_us[((lat_us.len() - 1) as f64 * p).round() as usize] as f64 / 10.0).round() / 100.0;
     server.kill9().await?;
     std::fs::remove_dir_all(&dir).ok();
-    Ok(serde_json::json!({
-        "captures": n,
-        "rate_per_s": rate,
-        "body_bytes": body_bytes,
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "max_ms": pct(1.0),
-    }))
+    Ok(latency_report(n, rate, body_bytes, lat_us))
 }
