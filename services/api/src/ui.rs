@@ -102,11 +102,6 @@ fn asset(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)
 }
 
-/// The version in asset URLs: changes whenever any embedded file does.
-pub fn asset_version() -> &'static str {
-    &built().version
-}
-
 /// `GET /` and `GET /ui/<version>/<file>`. Stateless; merged into the API router.
 pub(crate) fn router() -> Router {
     Router::new().route("/", get(index)).route("/ui/{version}/{*path}", get(file))

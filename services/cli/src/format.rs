@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::model::Capture;
+pub(crate) use hookmetry_verify::pretty_json;
 
 /// Bodies longer than this are hex-dumped only in part; `--raw | xxd` shows all of them.
 pub(crate) const HEXDUMP_LIMIT: usize = 64 * 1024;
@@ -187,72 +188,6 @@ fn is_text(media_type: &str) -> bool {
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
-
-/// `text` re-indented with two spaces when it is one valid JSON value, else `None`.
-///
-/// The original text is re-indented rather than parsed and printed again, so key order,
-/// duplicate keys and number spellings (`1.0`, `1e3`, 20-digit ids) stay as the sender wrote them.
-pub(crate) fn pretty_json(text: &str) -> Option<String> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut depth = 0usize;
-    let mut chars = text.chars().peekable();
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.extend(std::iter::repeat_n("  ", depth));
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                out.push('"');
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => {
-                            out.push('\\');
-                            if let Some(e) = chars.next() {
-                                out.push(e);
-                            }
-                        }
-                        '"' => break,
-                        // JSON allows DEL and C1 controls raw in strings; `\u` keeps the meaning.
-                        c if c.is_control() => {
-                            let _ = write!(out, "\\u{:04x}", c as u32);
-                        }
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-            }
-            '{' | '[' => {
-                let close = if c == '{' { '}' } else { ']' };
-                while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
-                    chars.next();
-                }
-                out.push(c);
-                if chars.peek() == Some(&close) {
-                    chars.next();
-                    out.push(close);
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(',');
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_ascii_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    Some(out)
-}
 
 /// `a=1&b=x+y%21` → `[("a", "1"), ("b", "x y!")]`; `None` when the body cannot be URL-encoded
 /// form data (anything but printable ASCII, a trailing newline aside).

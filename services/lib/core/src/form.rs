@@ -4,29 +4,8 @@
 /// valid escape stays as written, as browsers keep it. Returns bytes: escapes may encode
 /// anything, UTF-8 or not.
 pub fn form_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match bytes.get(i + 1..i + 3).and_then(|hex| hex_byte(hex[0], hex[1])) {
-                Some(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    out
-}
-
-fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
-    let digit = |b: u8| char::from(b).to_digit(16);
-    u8::try_from(digit(hi)? * 16 + digit(lo)?).ok()
+    // `+` first, so that an escaped `%2B` still decodes to a plus.
+    percent_encoding::percent_decode_str(&s.replace('+', " ")).collect()
 }
 
 #[cfg(test)]

@@ -32,83 +32,13 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 (`2026-11-27T09:00:00Z`, `2026-11-27T10:00:00.5+01:00`; `t`/`z` and a
-    /// space for `T` accepted). Fractions beyond microseconds are cut, not rounded.
+    /// space for `T` accepted; `:60` counts as the next second's start). Fractions beyond
+    /// microseconds are cut, not rounded.
     pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
-        parse_rfc3339(s).ok_or_else(|| format!("`{s}` is not an RFC 3339 time such as 2026-11-27T09:00:00Z"))
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Self(t.timestamp_micros()))
+            .map_err(|_| format!("`{s}` is not an RFC 3339 time such as 2026-11-27T09:00:00Z"))
     }
-}
-
-fn parse_rfc3339(s: &str) -> Option<Timestamp> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = b.get(r)?;
-        if part.iter().all(u8::is_ascii_digit) { std::str::from_utf8(part).ok()?.parse().ok() } else { None }
-    };
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let max_day = match mo {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => return None,
-    };
-    // 60 admits a leap second, which counts as the next second's start.
-    if d < 1 || d > max_day || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut micros = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            if i - start < 6 {
-                micros = micros * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in (i - start)..6 {
-            micros *= 10;
-        }
-    }
-    let offset_secs = match b.get(i..)? {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let off = oh * 3600 + om * 60;
-            if *sign == b'+' { off } else { -off }
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
-    Some(Timestamp(secs.checked_mul(1_000_000)?.checked_add(micros)?))
-}
-
-// The inverse of `civil_from_days`, same source.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// RFC 3339 in UTC with microseconds, e.g. `2026-11-27T06:55:08.123456Z`.
@@ -121,7 +51,8 @@ pub fn format_rfc3339(micros: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z", sod / 3600, (sod % 3600) / 60, sod % 60)
 }
 
-// Howard Hinnant's days-to-civil algorithm; avoids a date-time dependency for one formatter.
+// Howard Hinnant's days-to-civil algorithm: total over every `i64` of microseconds, where chrono's
+// calendar ends at year 262143 and its formatter signs years past 9999.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -210,6 +141,7 @@ mod tests {
         assert_eq!(p("2026-11-27T06:55:08Z"), Ok(1_795_762_508_000_000));
         assert_eq!(p("2026-11-27t07:55:08.000001+01:00"), Ok(1_795_762_508_000_001));
         assert_eq!(p("2026-11-27 01:55:08.1234567-05:00"), Ok(1_795_762_508_123_456));
+        assert_eq!(p("2016-12-31T23:59:60Z"), p("2017-01-01T00:00:00Z"));
         for bad in [
             "",
             "2026-11-27",

@@ -1,4 +1,5 @@
-//! Re-serializing JSON the way proxies and frameworks do, to explain a signature mismatch.
+//! Re-serializing JSON the way proxies and frameworks do, to explain a signature mismatch, and
+//! pretty-printing it for people (the CLI's `capture show` and HAR export) with the same code.
 //!
 //! This works on the token stream of the received bytes rather than a parsed map, so key order,
 //! number spelling and string escapes stay exactly as received; only the whitespace between
@@ -36,6 +37,10 @@ impl<'a> Json<'a> {
     /// indentation grows with depth on every line, so a narrow deep body pretty-prints to many
     /// times its size.
     pub(crate) fn reformat(&self, style: Style, max_len: usize) -> Option<Vec<u8>> {
+        self.layout(style, max_len, Controls::Keep)
+    }
+
+    fn layout(&self, style: Style, max_len: usize, controls: Controls) -> Option<Vec<u8>> {
         let body = self.0;
         let (indent, spaced) = match style {
             Style::Compact => (None, false),
@@ -72,7 +77,11 @@ impl<'a> Json<'a> {
                         }
                         i += 1;
                     }
-                    out.extend_from_slice(&body[start..=i.min(body.len() - 1)]);
+                    let token = &body[start..=i.min(body.len() - 1)];
+                    match (controls, std::str::from_utf8(token)) {
+                        (Controls::Escape, Ok(token)) => escape_controls(&mut out, token),
+                        _ => out.extend_from_slice(token),
+                    }
                 }
                 b'{' | b'[' => {
                     out.push(b);
@@ -112,6 +121,36 @@ impl<'a> Json<'a> {
         }
         (out.len() <= max_len).then_some(out)
     }
+}
+
+/// What to do with the control characters JSON allows raw in strings (DEL and the C1 range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Controls {
+    /// Byte for byte, as a re-serializing hop would pass them on.
+    Keep,
+    /// As `\u009b`: same meaning, and a terminal cannot act on them.
+    Escape,
+}
+
+// Raw C0 controls cannot occur in a valid JSON string and escapes are ASCII, so every control
+// character left in a string token is one that can be written as `\u` without changing it.
+fn escape_controls(out: &mut Vec<u8>, token: &str) {
+    for c in token.chars() {
+        if c.is_control() {
+            out.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes());
+        } else {
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+    }
+}
+
+/// `text` indented with two spaces when it is one valid JSON value, else `None`. The text is
+/// re-laid rather than parsed and printed again, so key order, duplicate keys and number spellings
+/// (`1.0`, `1e3`, 20-digit ids) stay as the sender wrote them; raw control characters in strings
+/// are written as `\u` escapes so that printing the result to a terminal is safe.
+pub fn pretty_json(text: &str) -> Option<String> {
+    let out = Json::parse(text.as_bytes())?.layout(Style::Pretty(2), usize::MAX, Controls::Escape)?;
+    String::from_utf8(out).ok()
 }
 
 /// How deeply `{` and `[` nest in `body`, skipping string contents: one pass, no allocation and

@@ -24,6 +24,7 @@ pub use event::event_type;
 pub use explain::ExplainLimits;
 pub use handshake::{HandshakeAnswer, handshake};
 pub use hookmetry_core::{GenericHmac, SigningSecret, Verdict, VerificationSettings};
+pub use json::pretty_json;
 pub use providers::{ProviderInfo, providers};
 
 use hookmetry_core::{CapturedRequest, Endpoint, Header, Timestamp, Verification};
