@@ -110,6 +110,23 @@ impl Deliveries {
         self.record_replay(capture, draft).instrument(span).await
     }
 
+    /// A bulk replay: each capture as captured to `target`, newest first as given; stops at the
+    /// first error, keeping the deliveries already made.
+    pub async fn replay_each(
+        &self,
+        captures: &[CapturedRequest],
+        target: &Url,
+        resign: bool,
+        max_attempts: u32,
+    ) -> Result<Vec<Delivery>, DeliveryError> {
+        let mut made = Vec::with_capacity(captures.len());
+        for capture in captures {
+            let prepared = Prepared { request: outgoing_request(capture, target), edited: false };
+            made.push(self.replay(capture, prepared, resign, max_attempts).await?);
+        }
+        Ok(made)
+    }
+
     async fn record_replay(&self, capture: &CapturedRequest, mut draft: Draft) -> Result<Delivery, DeliveryError> {
         let now = Timestamp::now();
         if draft.resigned {
