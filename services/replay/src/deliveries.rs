@@ -259,3 +259,88 @@ pub struct ListenerDelivery<'a> {
     pub max_attempts: u32,
     pub now: Timestamp,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use hookmetry_core::{Endpoint, Header, TOPIC_EVENTS, Team, TeamId};
+    use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions};
+    use hookmetry_proto::Event;
+    use hookmetry_store::SqliteStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_replay_is_stored_due_woken_and_announced_and_a_listener_delivery_is_never_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path().join("log"), EmbeddedLogOptions::default()).await.unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path().join("db")).await.unwrap());
+        let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 1, created_at: Timestamp::now() };
+        store.create_team(&team).await.unwrap();
+        let endpoint = Endpoint {
+            id: EndpointId::new(),
+            team_id: team.id,
+            name: "e".into(),
+            token: "0123456789abcdef0123456789abcdef".into(),
+            response: None,
+            verification: None,
+            handshakes: false,
+            created_at: Timestamp::now(),
+        };
+        store.create_endpoint(&endpoint).await.unwrap();
+        let capture = CapturedRequest {
+            id: hookmetry_core::CaptureId::new(),
+            endpoint_id: endpoint.id,
+            team_id: team.id,
+            method: "POST".into(),
+            path: "/hook".into(),
+            query: None,
+            headers: vec![Header::new("content-type", "application/json")],
+            body_sha256: [7; 32],
+            body: Bytes::from_static(b"{}"),
+            remote_addr: "203.0.113.9:4000".into(),
+            http_version: "HTTP/1.1".into(),
+            received_at: Timestamp::now(),
+        };
+        store.put_captures(std::slice::from_ref(&capture)).await.unwrap();
+        let mut events = log.tail(TOPIC_EVENTS).await.unwrap();
+        let deliveries = Deliveries::new(store.clone(), log.clone());
+        let target = Url::parse("https://r.example/in").unwrap();
+        let prepared = || Prepared { request: outgoing_request(&capture, &target), edited: false };
+
+        let d = deliveries.replay(&capture, prepared(), false, 3).await.unwrap();
+        assert_eq!((d.state, d.origin.clone(), d.max_attempts), (DeliveryState::Pending, DeliveryOrigin::Manual, 3));
+        assert_eq!(d.next_attempt_at, Some(d.created_at), "due at once");
+        assert_eq!(store.delivery(d.id).await.unwrap(), Some(d.clone()));
+        let mut wakes = log.consumer(TOPIC_DELIVERIES, "test").await.unwrap();
+        let woken = wakes.poll(10, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(woken.iter().map(|r| crate::wake::decode(r).unwrap()).collect::<Vec<_>>(), vec![d.id]);
+        let announced = events.next_batch(10, Duration::from_secs(2)).await.unwrap();
+        match hookmetry_proto::decode_event(announced[0].payload.clone()).unwrap() {
+            Some(Event::DeliveryUpdated(u)) => assert_eq!(u.delivery_id, d.id),
+            other => panic!("a new delivery is announced, got {other:?}"),
+        }
+
+        // Nothing to sign with: refused before anything is stored.
+        let err = deliveries.replay(&capture, prepared(), true, 3).await.unwrap_err();
+        assert!(matches!(err, DeliveryError::Resign(ResignError::NoSettings)), "{err:?}");
+        assert_eq!(store.deliveries_for_capture(capture.id, 10).await.unwrap().len(), 1);
+
+        let listener = |max_attempts| ListenerDelivery {
+            name: "laptop",
+            missed: true,
+            target: &target,
+            max_attempts,
+            now: Timestamp::now(),
+        };
+        let l = deliveries.for_listener(&capture, listener(2)).await.unwrap();
+        assert_eq!(l.origin, DeliveryOrigin::Listener { name: "laptop".into(), missed: true });
+        assert_eq!(l.next_attempt_at, None, "no worker sends a listener's delivery");
+        assert!(l.request.body.is_empty(), "the capture's body is referenced, not copied");
+        assert_eq!(l.request.body_sha256, capture.body_sha256);
+        let again = deliveries.for_listener(&capture, listener(9)).await.unwrap();
+        assert_eq!(again, l, "the first report's delivery is kept");
+    }
+}
