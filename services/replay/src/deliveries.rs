@@ -265,7 +265,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use hookmetry_core::{Endpoint, Header, TOPIC_EVENTS, Team, TeamId};
+    use hookmetry_core::{Header, TOPIC_EVENTS, Team, TeamId};
     use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions};
     use hookmetry_proto::Event;
     use hookmetry_store::SqliteStore;
@@ -279,20 +279,10 @@ mod tests {
         let store = Arc::new(SqliteStore::open(dir.path().join("db")).await.unwrap());
         let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 1, created_at: Timestamp::now() };
         store.create_team(&team).await.unwrap();
-        let endpoint = Endpoint {
-            id: EndpointId::new(),
-            team_id: team.id,
-            name: "e".into(),
-            token: "0123456789abcdef0123456789abcdef".into(),
-            response: None,
-            verification: None,
-            handshakes: false,
-            created_at: Timestamp::now(),
-        };
-        store.create_endpoint(&endpoint).await.unwrap();
         let capture = CapturedRequest {
             id: hookmetry_core::CaptureId::new(),
-            endpoint_id: endpoint.id,
+            // No such endpoint: enough for deliveries, which only the team constrains.
+            endpoint_id: EndpointId::new(),
             team_id: team.id,
             method: "POST".into(),
             path: "/hook".into(),
@@ -304,7 +294,6 @@ mod tests {
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::now(),
         };
-        store.put_captures(std::slice::from_ref(&capture)).await.unwrap();
         let mut events = log.tail(TOPIC_EVENTS).await.unwrap();
         let deliveries = Deliveries::new(store.clone(), log.clone());
         let target = Url::parse("https://r.example/in").unwrap();
@@ -323,9 +312,9 @@ mod tests {
             other => panic!("a new delivery is announced, got {other:?}"),
         }
 
-        // Nothing to sign with: refused before anything is stored.
+        // No endpoint to sign with: refused before anything is stored.
         let err = deliveries.replay(&capture, prepared(), true, 3).await.unwrap_err();
-        assert!(matches!(err, DeliveryError::Resign(ResignError::NoSettings)), "{err:?}");
+        assert!(matches!(err, DeliveryError::Store(StoreError::NotFound { entity: "endpoint" })), "{err:?}");
         assert_eq!(store.deliveries_for_capture(capture.id, 10).await.unwrap().len(), 1);
 
         let listener = |max_attempts| ListenerDelivery {
