@@ -8,13 +8,13 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use hookmetry_core::{
-    CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, EndpointId, ForwardingRule, OutgoingRequest,
-    TOPIC_DELIVERIES, Timestamp,
+    Attempt, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, EndpointId,
+    ForwardingRule, OutgoingRequest, TOPIC_DELIVERIES, Timestamp,
 };
 use hookmetry_egress::Url;
 use hookmetry_egress::http1::host_port;
 use hookmetry_log::EventLog;
-use hookmetry_store::{Store, StoreError};
+use hookmetry_store::{DeliveryProgress, Store, StoreError};
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
 
@@ -27,6 +27,15 @@ pub enum DeliveryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Resign(#[from] ResignError),
+}
+
+/// Why a listener's report was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("this delivery already has {attempts} attempts, its maxAttempts; report the last one with `last: true`")]
+    AttemptsExhausted { attempts: u32 },
 }
 
 /// What a delivery is made of besides its capture.
@@ -213,10 +222,55 @@ impl Deliveries {
         Ok(made)
     }
 
+    /// Records one attempt a listener made to forward `capture`, in the listener's delivery of
+    /// it (made on the first report). Attempts are numbered in the order reported: a 2xx answer
+    /// succeeds the delivery, a failure with `last` dead-letters it. A durable listener's cursor
+    /// moves to `report.cursor`, or to the capture once its delivery is finished. A report
+    /// repeated after a lost answer changes nothing. The delivery as it now is is announced.
+    pub async fn report_listener_attempt(
+        &self,
+        capture: &CapturedRequest,
+        listener: ListenerDelivery<'_>,
+        report: ListenerReport,
+    ) -> Result<Delivery, ListenerError> {
+        let (name, now) = (listener.name, listener.now);
+        let delivery = self.for_listener(capture, listener).await?;
+        let id = delivery.id;
+        let finished = if delivery.state.is_final() {
+            true
+        } else if delivery.attempts >= delivery.max_attempts {
+            return Err(ListenerError::AttemptsExhausted { attempts: delivery.attempts });
+        } else {
+            let number = delivery.attempts + 1;
+            let state = match (&report.attempt.error, report.last) {
+                (None, _) => DeliveryState::Succeeded,
+                (Some(_), true) => DeliveryState::DeadLettered,
+                (Some(_), false) => DeliveryState::Pending,
+            };
+            let started_at = report.started_at.unwrap_or(now);
+            let attempt = Attempt { delivery_id: id, number, started_at, ..report.attempt };
+            let progress = DeliveryProgress { state, attempts: number, next_attempt_at: None, updated_at: now };
+            self.store.record_attempt(&attempt, &progress).await?;
+            state.is_final()
+        };
+        if report.durable {
+            // The listener says how far everything is finished (later captures may finish
+            // before an earlier one that is still being retried); without it, this capture.
+            match report.cursor {
+                Some(c) => self.store.advance_listener(capture.endpoint_id, name, c, now).await?,
+                None if finished => self.store.advance_listener(capture.endpoint_id, name, capture.id, now).await?,
+                None => {}
+            }
+        }
+        let delivery = self.store.delivery(id).await?.ok_or(StoreError::NotFound { entity: "delivery" })?;
+        self.announcer.delivery(&delivery).await;
+        Ok(delivery)
+    }
+
     /// The delivery of `capture` by the listener `name`, made on its first report. It is never
     /// due (the listener sends, on the developer's machine, not a worker), is not traced, and
     /// references the capture's body instead of storing a copy.
-    pub async fn for_listener(
+    async fn for_listener(
         &self,
         capture: &CapturedRequest,
         listener: ListenerDelivery<'_>,
@@ -250,7 +304,22 @@ impl Deliveries {
     }
 }
 
-/// A listener's first report of a capture.
+/// One attempt a listener reports.
+pub struct ListenerReport {
+    /// As it is stored, but for its delivery and number, which are given here, and its start
+    /// time when `started_at` is `None` (then the time of the report).
+    pub attempt: Attempt,
+    pub started_at: Option<Timestamp>,
+    /// The listener gives up on the capture if this attempt failed.
+    pub last: bool,
+    /// The listener keeps a cursor where it resumes after being offline.
+    pub durable: bool,
+    /// The newest capture up to which the listener finished everything.
+    pub cursor: Option<CaptureId>,
+}
+
+/// Which listener reports, and the delivery its first report makes.
+#[derive(Clone, Copy)]
 pub struct ListenerDelivery<'a> {
     pub name: &'a str,
     /// The capture was delivered after the listener came back from being offline.

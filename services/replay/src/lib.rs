@@ -25,7 +25,7 @@ mod wake;
 mod worker;
 
 pub use announce::Announcer;
-pub use deliveries::{Deliveries, DeliveryError, ListenerDelivery};
+pub use deliveries::{Deliveries, DeliveryError, ListenerDelivery, ListenerError, ListenerReport};
 pub use resign::{ResignError, resign};
 pub use wake::wake_record;
 

@@ -15,9 +15,9 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use hookmetry_core::{Attempt, CaptureId, DeliveryState, EndpointId, Header, OutgoingRequest, Role, Timestamp};
-use hookmetry_replay::ListenerDelivery;
-use hookmetry_store::{DeliveryProgress, LeaseOutcome, ListenerClaim, ListenerLease};
+use hookmetry_core::{Attempt, CaptureId, EndpointId, Header, OutgoingRequest, Role, Timestamp};
+use hookmetry_replay::{ListenerDelivery, ListenerError, ListenerReport};
+use hookmetry_store::{LeaseOutcome, ListenerClaim, ListenerLease};
 
 use super::common::{Access, parse_id, validate_listener_name};
 use super::delivery::{AttemptErrorValue, DeliveryObject};
@@ -395,42 +395,12 @@ impl ListenMutation {
             max_attempts: input.max_attempts as u32,
             now,
         };
-        let delivery = a.ctx.deliveries.for_listener(&capture, listener).await?;
-        let id = delivery.id;
-        let finished = if delivery.state.is_final() {
-            // Already finished (a report repeated after a lost answer): nothing changes.
-            true
-        } else if delivery.attempts >= delivery.max_attempts {
-            return Err(ApiError::bad(
-                "maxAttempts",
-                format!(
-                    "this delivery already has {} attempts, its maxAttempts; report the last one with `last: true`",
-                    delivery.attempts
-                ),
-            ));
-        } else {
-            let number = delivery.attempts + 1;
-            let state = match (&attempt.error, input.last) {
-                (None, _) => DeliveryState::Succeeded,
-                (Some(_), true) => DeliveryState::DeadLettered,
-                (Some(_), false) => DeliveryState::Pending,
-            };
-            let attempt = Attempt { delivery_id: id, number, started_at: started_at.unwrap_or(now), ..attempt };
-            let progress = DeliveryProgress { state, attempts: number, next_attempt_at: None, updated_at: now };
-            a.ctx.store.record_attempt(&attempt, &progress).await?;
-            state.is_final()
-        };
-        if input.durable {
-            // The listener says how far everything is finished (later captures may finish
-            // before an earlier one that is still being retried); without it, this capture.
-            match cursor {
-                Some(c) => a.ctx.store.advance_listener(capture.endpoint_id, &name, c, now).await?,
-                None if finished => a.ctx.store.advance_listener(capture.endpoint_id, &name, capture.id, now).await?,
-                None => {}
-            }
-        }
-        let delivery = a.ctx.store.delivery(id).await?.ok_or(ApiError::NotFound("delivery"))?;
-        a.ctx.announcer.delivery(&delivery).await;
+        let report = ListenerReport { attempt, started_at, last: input.last, durable: input.durable, cursor };
+        let delivery =
+            a.ctx.deliveries.report_listener_attempt(&capture, listener, report).await.map_err(|e| match e {
+                ListenerError::Store(e) => e.into(),
+                e @ ListenerError::AttemptsExhausted { .. } => ApiError::bad("maxAttempts", e.to_string()),
+            })?;
         Ok(DeliveryObject(delivery))
     }
 }
