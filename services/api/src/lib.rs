@@ -14,6 +14,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hookmetry_core::{ApiToken, Role, TeamId, Timestamp, TokenId, hash_token};
+use hookmetry_egress::EgressPolicy;
+use hookmetry_log::EventLog;
+use hookmetry_replay::{Announcer, Deliveries};
 use hookmetry_store::Store;
 use http::HeaderMap;
 
@@ -30,7 +33,7 @@ mod ws;
 
 pub use error::ApiError;
 pub use live::Hub;
-pub use schema::{MutationRoot, QueryRoot, ReplaySettings, SubscriptionRoot};
+pub use schema::{MutationRoot, QueryRoot, SubscriptionRoot};
 pub use session::Subscriptions;
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -82,6 +85,18 @@ pub struct ApiSettings {
     pub ws: WsSettings,
 }
 
+/// What the API needs to create deliveries and announce changes.
+#[derive(Clone)]
+pub struct ReplaySettings {
+    /// Wakes replay workers and carries announcements; a failed append only delays a delivery
+    /// until a worker's scan. `sendTestEvent` appends its capture here too.
+    pub log: Arc<dyn EventLog>,
+    /// Checked when a replay is asked for, so an IP literal the worker would refuse is refused
+    /// at once with the reason; names are checked again on the resolved address when sent.
+    pub policy: EgressPolicy,
+    pub max_attempts: u32,
+}
+
 /// Limits of `/graphql/ws` sockets.
 #[derive(Debug, Clone)]
 pub struct WsSettings {
@@ -127,15 +142,16 @@ impl Caller {
     }
 }
 
+/// What resolvers reach through the schema's data; schemas built only for SDL output have none.
 pub(crate) struct Ctx {
     pub store: Arc<dyn Store>,
-    /// `None` only in schemas built for SDL output.
-    pub subscriptions: Option<Arc<Subscriptions>>,
+    pub subscriptions: Arc<Subscriptions>,
     pub settings: ApiSettings,
-    /// Live fan-out; `None` only in schemas built for SDL output.
-    pub hub: Option<Arc<Hub>>,
-    /// `None` on nodes built without replay: its mutations then answer `UNAVAILABLE`.
-    pub replay: Option<ReplaySettings>,
+    /// Live fan-out.
+    pub hub: Arc<Hub>,
+    pub replay: ReplaySettings,
+    pub deliveries: Deliveries,
+    pub announcer: Announcer,
 }
 
 pub struct Api {
@@ -158,12 +174,16 @@ impl Api {
     ) -> Arc<Self> {
         let ws = settings.ws.clone();
         let max_response_bytes = settings.max_response_bytes;
+        let deliveries = Deliveries::new(store.clone(), replay.log.clone());
+        let announcer = deliveries.announcer().clone();
         let schema = build_schema(Some(Ctx {
             store: store.clone(),
-            subscriptions: Some(subscriptions),
+            subscriptions,
             settings,
-            hub: Some(hub),
-            replay: Some(replay),
+            hub,
+            replay,
+            deliveries,
+            announcer,
         }));
         Arc::new(Self { store, schema, ws, max_response_bytes })
     }

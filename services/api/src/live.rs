@@ -161,12 +161,6 @@ impl Hub {
         self.changes.subscribe()
     }
 
-    /// Tells this node's `captureChanged` subscribers directly: for API nodes that have no events
-    /// log to announce through (it reaches every node's hub, this one included).
-    pub fn announce_change(&self, change: CaptureChange) {
-        let _ = self.changes.send(change);
-    }
-
     /// Counts a `hookmetry listen` subscription in `hookmetry_api_active_listeners` until the
     /// guard is dropped (with the subscription's stream).
     pub fn listener_guard(self: &Arc<Self>) -> ListenerGuard {

@@ -126,12 +126,9 @@ impl Extension for Sessions {
         else {
             return next.run(ctx, stream);
         };
-        let slot = match &api.subscriptions {
-            Some(subs) => match subs.take(caller.team_id) {
-                Ok(slot) => Some(slot),
-                Err(e) => return futures::stream::once(async move { refusal(e) }).boxed(),
-            },
-            None => None,
+        let slot = match api.subscriptions.take(caller.team_id) {
+            Ok(slot) => slot,
+            Err(e) => return futures::stream::once(async move { refusal(e) }).boxed(),
         };
         let (store, token, every) = (api.store.clone(), caller.token_id, api.settings.ws.session_recheck);
         let inner = next.run(ctx, stream);
@@ -147,7 +144,7 @@ fn guarded<'s>(
     token: TokenId,
     every: Duration,
     max_response_bytes: u64,
-    slot: Option<Slot>,
+    slot: Slot,
 ) -> impl futures::Stream<Item = Response> + 's {
     struct State<'s> {
         inner: BoxStream<'s, Response>,
@@ -157,7 +154,7 @@ fn guarded<'s>(
         started: bool,
         done: bool,
         max_response_bytes: u64,
-        _slot: Option<Slot>,
+        _slot: Slot,
     }
     let tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let state = State { inner, store, token, tick, started: false, done: false, max_response_bytes, _slot: slot };

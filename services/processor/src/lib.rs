@@ -1,28 +1,46 @@
 //! Processor role: consumes the captures log, stores every capture idempotently by its id,
 //! publishes a "capture stored" event, and only then commits the log offset.
+//!
+//! A failure to store is either transient (the store is unavailable or timed out: retried with
+//! backoff until it succeeds) or permanent (this data will never be accepted). A batch that
+//! fails permanently a few times is stored record by record, and a record that still fails
+//! permanently on its own goes to the dead-letter topic with the reason, so one bad record
+//! cannot stall the group or hold back the others.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookmetry_core::{
-    CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Endpoint, EndpointId,
-    ForwardingRule, TOPIC_CAPTURES, TOPIC_DEAD_LETTERS, TOPIC_DELIVERIES, TOPIC_EVENTS, Timestamp, Verification,
+    CaptureId, CapturedRequest, Endpoint, EndpointId, TOPIC_CAPTURES, TOPIC_DEAD_LETTERS, Timestamp, Verification,
 };
 use hookmetry_log::{EventLog, GroupConsumer, LogError, NewRecord, Record};
-use hookmetry_proto::Event;
+use hookmetry_replay::{Announcer, Deliveries};
 use hookmetry_store::Store;
-use hookmetry_telemetry::{LATENCY_BUCKETS, Metrics, TelemetryError};
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
+use hookmetry_telemetry::{Metrics, TelemetryError};
 use tokio_util::sync::CancellationToken;
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
+
+mod backoff;
+mod commit;
+mod error;
+mod metrics;
+
+use backoff::Backoff;
+use commit::PendingCommit;
+pub use error::{Failure, ProcessError};
+use metrics::ProcessorMetrics;
 
 /// Consumer group of processors on the captures log.
 pub const GROUP: &str = "processor";
 
 /// How often the lag gauge is refreshed.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Tries a batch, then each of its records alone, gets when it fails permanently, unless
+/// [`Processor::with_permanent_attempts`] says otherwise.
+pub const DEFAULT_PERMANENT_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct ProcessorSettings {
@@ -45,61 +63,27 @@ pub enum ProcessorError {
     Metrics(#[from] TelemetryError),
 }
 
-struct ProcessorMetrics {
-    records: IntCounterVec,
-    forwarded: IntCounter,
-    verifications: IntCounterVec,
-    lag: IntGauge,
-    batch_seconds: Histogram,
-}
-
-impl ProcessorMetrics {
-    fn register(m: &Metrics) -> Result<Self, TelemetryError> {
-        Ok(Self {
-            records: m.register(IntCounterVec::new(
-                Opts::new(
-                    "hookmetry_processor_records_total",
-                    "Captures-log records handled, by outcome (stored, duplicate, undecodable).",
-                ),
-                &["outcome"],
-            )?)?,
-            forwarded: m.register(IntCounter::new(
-                "hookmetry_processor_forwarded_deliveries_total",
-                "Deliveries made by endpoints' forwarding rules (a capture handled twice counts twice; it is delivered once).",
-            )?)?,
-            verifications: m.register(IntCounterVec::new(
-                Opts::new(
-                    "hookmetry_verifications_total",
-                    "Signature checks of captures, by provider (`none` when unconfigured and unrecognised) and verdict.",
-                ),
-                &["provider", "verdict"],
-            )?)?,
-            lag: m.register(IntGauge::new(
-                "hookmetry_processor_lag_records",
-                "Records in the captures log not yet committed by the processor group.",
-            )?)?,
-            batch_seconds: m.register(Histogram::with_opts(
-                HistogramOpts::new(
-                    "hookmetry_processor_batch_duration_seconds",
-                    "Time to store, publish and commit one batch.",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
-            )?)?,
-        })
-    }
-}
-
 pub struct Processor {
     log: Arc<dyn EventLog>,
     store: Arc<dyn Store>,
+    deliveries: Deliveries,
+    announcer: Announcer,
     settings: ProcessorSettings,
     metrics: ProcessorMetrics,
     /// Attempts a delivery made by a forwarding rule gets (`replay.max_attempts`).
     forward_max_attempts: u32,
+    permanent_attempts: u32,
 }
 
 /// Attempts of a forwarded delivery unless [`Processor::with_forward_max_attempts`] says otherwise.
 pub const DEFAULT_FORWARD_MAX_ATTEMPTS: u32 = 8;
+
+/// A polled batch, decoded: `captures[i]` came from `records[i]` and is processed in `spans[i]`.
+struct Decoded {
+    captures: Vec<CapturedRequest>,
+    spans: Vec<Span>,
+    records: Vec<Record>,
+}
 
 impl Processor {
     pub fn new(
@@ -108,17 +92,29 @@ impl Processor {
         settings: ProcessorSettings,
         metrics: &Metrics,
     ) -> Result<Self, ProcessorError> {
+        let deliveries = Deliveries::new(store.clone(), log.clone());
+        let announcer = deliveries.announcer().clone();
         Ok(Self {
             log,
             store,
+            deliveries,
+            announcer,
             settings,
             metrics: ProcessorMetrics::register(metrics)?,
             forward_max_attempts: DEFAULT_FORWARD_MAX_ATTEMPTS,
+            permanent_attempts: DEFAULT_PERMANENT_ATTEMPTS,
         })
     }
 
     pub fn with_forward_max_attempts(mut self, attempts: u32) -> Self {
         self.forward_max_attempts = attempts.max(1);
+        self
+    }
+
+    /// How many times a permanent failure is tried before the batch is split, and again before
+    /// a record is dead-lettered.
+    pub fn with_permanent_attempts(mut self, attempts: u32) -> Self {
+        self.permanent_attempts = attempts.max(1);
         self
     }
 
@@ -144,7 +140,7 @@ impl Processor {
                 let started = Instant::now();
                 // Decoded once: an undecodable record is set aside once, not again on every
                 // retry of a batch whose store write failed.
-                let (captures, spans) = loop {
+                let decoded = loop {
                     match self.decode(&batch).await {
                         Ok(decoded) => break decoded,
                         Err(e) => {
@@ -156,18 +152,12 @@ impl Processor {
                         }
                     }
                 };
-                // Retries until stored: skipping a batch would lose acknowledged captures.
-                while let Err(e) = self.process(&captures, &spans).await {
-                    tracing::warn!(error = %e, records = batch.len(), "batch not stored; retrying");
-                    if shutdown.is_cancelled() {
-                        return Ok(());
-                    }
-                    backoff.wait(&shutdown).await;
+                // Nothing of the batch may be committed unless every record is stored or set
+                // aside: skipping one would lose a capture ingest acknowledged.
+                if !self.store_batch(&decoded, &mut backoff, &shutdown).await {
+                    return Ok(());
                 }
-                for span in &spans {
-                    span.record("outcome", "stored");
-                }
-                drop(spans);
+                drop(decoded);
                 backoff.reset();
                 pending.add(&batch);
                 self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
@@ -212,21 +202,25 @@ impl Processor {
         Ok(batch)
     }
 
-    /// The batch's captures, each with its `process capture` span. A record no version of us can
-    /// read would stall the group forever: it is set aside, with the error and where it came
-    /// from, and passed. Failing to set one aside fails the call and the caller retries it: dead
-    /// letters are at least once.
-    async fn decode(&self, batch: &[Record]) -> Result<(Vec<CapturedRequest>, Vec<Span>), String> {
-        let mut captures: Vec<CapturedRequest> = Vec::with_capacity(batch.len());
-        let mut spans = Vec::with_capacity(batch.len());
+    /// The batch's captures, each with its `process capture` span and its record. A record no
+    /// version of us can read would stall the group forever: it is set aside, with the error and
+    /// where it came from, and passed. Failing to set one aside fails the call and the caller
+    /// retries it: dead letters are at least once.
+    async fn decode(&self, batch: &[Record]) -> Result<Decoded, ProcessError> {
+        let mut decoded = Decoded {
+            captures: Vec::with_capacity(batch.len()),
+            spans: Vec::with_capacity(batch.len()),
+            records: Vec::new(),
+        };
         for record in batch {
             let span = process_span(record);
             match hookmetry_proto::decode_capture(record.payload.clone()) {
                 Ok(c) => {
                     span.record("capture_id", tracing::field::display(c.id));
                     span.record("endpoint_id", tracing::field::display(c.endpoint_id));
-                    captures.push(c);
-                    spans.push(span);
+                    decoded.captures.push(c);
+                    decoded.spans.push(span);
+                    decoded.records.push(record.clone());
                 }
                 Err(e) => {
                     span.record("outcome", "undecodable");
@@ -237,12 +231,114 @@ impl Processor {
                 }
             }
         }
-        Ok((captures, spans))
+        Ok(decoded)
     }
 
-    /// Verifies, stores and forwards `captures`; `spans[i]` is the `process capture` span of
-    /// `captures[i]`.
-    async fn process(&self, captures: &[CapturedRequest], spans: &[Span]) -> Result<(), String> {
+    /// Processes the batch, retrying transient failures until they pass. After
+    /// `permanent_attempts` permanent failures the records are tried one by one: one record the
+    /// store refuses fails the whole batch's transaction, and must not take the others with it.
+    /// `false` when shutdown came first.
+    async fn store_batch(&self, batch: &Decoded, backoff: &mut Backoff, shutdown: &CancellationToken) -> bool {
+        let mut permanent = 0;
+        loop {
+            let Err(e) = self.process(&batch.captures, &batch.spans).await else {
+                for span in &batch.spans {
+                    span.record("outcome", "stored");
+                }
+                return true;
+            };
+            let failure = self.count(&e);
+            if failure == Failure::Permanent {
+                permanent += 1;
+                if permanent >= self.permanent_attempts {
+                    tracing::warn!(error = %e, records = batch.captures.len(), "batch keeps failing; storing its records one by one");
+                    return self.store_each(batch, shutdown).await;
+                }
+            }
+            tracing::warn!(error = %e, kind = failure.as_str(), records = batch.captures.len(), "batch not stored; retrying");
+            if shutdown.is_cancelled() {
+                return false;
+            }
+            backoff.wait(shutdown).await;
+        }
+    }
+
+    /// Processes each record of the batch alone; one that fails permanently `permanent_attempts`
+    /// times goes to the dead-letter topic with the reason. `false` when shutdown came first.
+    async fn store_each(&self, batch: &Decoded, shutdown: &CancellationToken) -> bool {
+        let items = batch.captures.iter().zip(&batch.spans).zip(&batch.records);
+        for ((capture, span), record) in items {
+            let mut backoff = Backoff::default();
+            let mut permanent = 0;
+            loop {
+                let Err(e) = self.process(std::slice::from_ref(capture), std::slice::from_ref(span)).await else {
+                    span.record("outcome", "stored");
+                    break;
+                };
+                let failure = self.count(&e);
+                if failure == Failure::Permanent {
+                    permanent += 1;
+                    if permanent >= self.permanent_attempts {
+                        if !self.dead_letter(capture, span, record, &e, shutdown).await {
+                            return false;
+                        }
+                        break;
+                    }
+                }
+                tracing::warn!(error = %e, kind = failure.as_str(), capture_id = %capture.id, "capture not stored; retrying");
+                if shutdown.is_cancelled() {
+                    return false;
+                }
+                backoff.wait(shutdown).await;
+            }
+        }
+        true
+    }
+
+    fn count(&self, e: &ProcessError) -> Failure {
+        let failure = e.failure();
+        self.metrics.failures.with_label_values(&[failure.as_str()]).inc();
+        failure
+    }
+
+    /// Sets aside a record that can never be stored, retrying until the log takes it: its offset
+    /// is committed with the batch, so it must be kept somewhere first. `false` when shutdown
+    /// came first.
+    async fn dead_letter(
+        &self,
+        capture: &CapturedRequest,
+        span: &Span,
+        record: &Record,
+        reason: &ProcessError,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let mut backoff = Backoff::default();
+        let reason = reason.to_string();
+        while let Err(e) = self.set_aside(record, &reason).instrument(span.clone()).await {
+            tracing::warn!(error = %e, capture_id = %capture.id, "dead letter not written; retrying");
+            if shutdown.is_cancelled() {
+                return false;
+            }
+            backoff.wait(shutdown).await;
+        }
+        span.record("outcome", "dead_lettered");
+        span.record("otel.status_code", "error");
+        self.metrics.records.with_label_values(&["dead_lettered"]).inc();
+        tracing::error!(
+            error = %reason,
+            capture_id = %capture.id,
+            endpoint_id = %capture.endpoint_id,
+            partition = record.partition,
+            offset = record.offset,
+            attempts = self.permanent_attempts,
+            "capture cannot be stored; record dead-lettered"
+        );
+        true
+    }
+
+    /// Verifies, stores and forwards `captures`, then announces them; `spans[i]` is the
+    /// `process capture` span of `captures[i]`.
+    async fn process(&self, captures: &[CapturedRequest], spans: &[Span]) -> Result<(), ProcessError> {
         let verifications = self.verify(captures, spans).await?;
         // One store transaction for the batch, shown as a `store write` in each capture's trace.
         let writes: Vec<Span> = spans
@@ -257,11 +353,11 @@ impl Processor {
             })
             .collect();
         let stored = async {
-            let new = self.store.put_captures(captures).await.map_err(|e| format!("store: {e}"))?;
+            let new = self.store.put_captures(captures).await.map_err(ProcessError::store("store"))?;
             // Written after the captures they describe; both writes are idempotent, so a crash
             // between them is healed by the redelivery.
-            self.store.put_verifications(&verifications).await.map_err(|e| format!("store verifications: {e}"))?;
-            Ok::<_, String>(new)
+            self.store.put_verifications(&verifications).await.map_err(ProcessError::store("store verifications"))?;
+            Ok::<_, ProcessError>(new)
         }
         .await;
         if stored.is_err() {
@@ -274,106 +370,20 @@ impl Processor {
         self.metrics.records.with_label_values(&["stored"]).inc_by(new as u64);
         self.metrics.records.with_label_values(&["duplicate"]).inc_by((captures.len() - new) as u64);
 
-        let forwarded = self.forward(captures, spans).await?;
-
-        // Events go out for the whole batch, redelivered ones included: a subscriber that missed
-        // them during a crash still hears of them, and subscribers deduplicate by capture id.
-        let mut events: Vec<NewRecord> =
-            captures.iter().map(|c| hookmetry_proto::event_record(&Event::CaptureStored(c.summary()))).collect();
-        events.extend(
-            forwarded.iter().map(|d| {
-                hookmetry_proto::event_record(&Event::DeliveryUpdated(hookmetry_proto::DeliveryUpdate::of(d)))
-            }),
-        );
-        if !events.is_empty()
-            && let Err(e) = self.log.append_batch(TOPIC_EVENTS, events).await
-        {
-            // Captures are stored and readable; only the live notification is lost.
-            tracing::warn!(error = %e, "capture events not published");
-        }
-
+        let forwarded = self
+            .deliveries
+            .forward(captures, spans, self.forward_max_attempts)
+            .await
+            .map_err(ProcessError::store("forward"))?;
+        self.metrics.forwarded.inc_by(forwarded.len() as u64);
+        self.announcer.stored(captures, &forwarded).await;
         Ok(())
     }
-}
 
-impl Processor {
-    /// Makes a delivery of every capture for each forwarding rule of its endpoint that matches
-    /// it, and wakes the replay workers. A capture handled twice (redelivered after a crash) makes
-    /// the same delivery ids, which the store keeps once: it is forwarded once.
-    ///
-    /// Each delivery is made in a `create delivery` span in its capture's trace, whose context
-    /// the delivery keeps: every attempt of it continues the capture's trace.
-    async fn forward(&self, captures: &[CapturedRequest], spans: &[Span]) -> Result<Vec<Delivery>, String> {
-        let mut rules: HashMap<EndpointId, Vec<ForwardingRule>> = HashMap::new();
-        let mut made = Vec::new();
-        let mut made_in = Vec::new();
-        let now = Timestamp::now();
-        for (c, parent) in captures.iter().zip(spans) {
-            let rules = match rules.entry(c.endpoint_id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    self.store
-                        .forwarding_rules(c.endpoint_id)
-                        .await
-                        .map_err(|e| format!("read forwarding rules: {e}"))?,
-                ),
-            };
-            for rule in rules.iter().filter(|r| r.matches(c)) {
-                // Rules are validated when set; one that no longer parses is skipped, not retried.
-                let Ok(target) = hookmetry_egress::Url::parse(&rule.target) else {
-                    tracing::warn!(endpoint_id = %c.endpoint_id, rule = %rule.id, "forwarding rule target does not parse; skipped");
-                    continue;
-                };
-                let id = DeliveryId::for_rule(c.id, &rule.id);
-                let span = tracing::info_span!(
-                    parent: parent,
-                    "create delivery",
-                    delivery_id = %id,
-                    target = %hookmetry_egress::http1::host_port(&target),
-                    otel.status_code = Empty,
-                );
-                made.push(Delivery {
-                    id,
-                    team_id: c.team_id,
-                    endpoint_id: c.endpoint_id,
-                    capture_id: c.id,
-                    origin: DeliveryOrigin::Rule { rule_id: rule.id.clone() },
-                    request: hookmetry_replay::outgoing_request(c, &target),
-                    edited: false,
-                    resigned: false,
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    max_attempts: self.forward_max_attempts,
-                    next_attempt_at: Some(now),
-                    created_at: now,
-                    updated_at: now,
-                    trace_parent: hookmetry_telemetry::TraceParent::of(&span).map(|p| p.header()),
-                });
-                made_in.push(span);
-            }
-        }
-        let mut wakes = Vec::with_capacity(made.len());
-        for (d, span) in made.iter().zip(&made_in) {
-            if let Err(e) = self.store.put_delivery(d).instrument(span.clone()).await {
-                span.record("otel.status_code", "error");
-                return Err(format!("store forwarded delivery: {e}"));
-            }
-            wakes.push(hookmetry_replay::wake_record(d));
-        }
-        drop(made_in);
-        self.metrics.forwarded.inc_by(made.len() as u64);
-        if !wakes.is_empty()
-            && let Err(e) = self.log.append_batch(TOPIC_DELIVERIES, wakes).await
-        {
-            // Stored as due now: a replay worker's scan of the store picks them up.
-            tracing::warn!(error = %e, deliveries = made.len(), "replay workers not woken; their scan will find the deliveries");
-        }
-        Ok(made)
-    }
-
-    /// Copies an undecodable record to the dead-letter topic. Failing here fails the batch (it
-    /// is retried): the record must be kept somewhere before its offset may be committed.
-    async fn set_aside(&self, record: &Record, error: &str) -> Result<(), String> {
+    /// Copies a record to the dead-letter topic with the reason it is there and where it came
+    /// from. Failing here fails the batch (it is retried): the record must be kept somewhere
+    /// before its offset may be committed.
+    async fn set_aside(&self, record: &Record, error: &str) -> Result<(), LogError> {
         let mut copy = NewRecord::new(record.key.clone(), record.payload.clone())
             .with_header("error", error.to_string())
             .with_header("source-topic", TOPIC_CAPTURES)
@@ -382,11 +392,7 @@ impl Processor {
         for (name, value) in &record.headers {
             copy = copy.with_header(format!("original-{name}"), value.clone());
         }
-        self.log
-            .append(TOPIC_DEAD_LETTERS, copy)
-            .await
-            .map(drop)
-            .map_err(|e| format!("set aside undecodable record: {e}"))
+        self.log.append(TOPIC_DEAD_LETTERS, copy).await.map(drop)
     }
 
     /// Checks every capture against its endpoint's current settings, reading each endpoint once
@@ -399,14 +405,18 @@ impl Processor {
         &self,
         captures: &[CapturedRequest],
         spans: &[Span],
-    ) -> Result<Vec<(CaptureId, Verification)>, String> {
+    ) -> Result<Vec<(CaptureId, Verification)>, ProcessError> {
         let mut endpoints: HashMap<EndpointId, Option<Arc<Endpoint>>> = HashMap::new();
         let mut work = Vec::with_capacity(captures.len());
         for (c, parent) in captures.iter().zip(spans) {
             let endpoint = match endpoints.entry(c.endpoint_id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    self.store.endpoint(c.endpoint_id).await.map_err(|e| format!("read endpoint: {e}"))?.map(Arc::new),
+                    self.store
+                        .endpoint(c.endpoint_id)
+                        .await
+                        .map_err(ProcessError::store("read endpoint"))?
+                        .map(Arc::new),
                 ),
             };
             // A capture whose endpoint was deleted meanwhile is stored (and soon cleaned up) but
@@ -428,8 +438,7 @@ impl Processor {
                 })
                 .collect::<Vec<_>>()
         })
-        .await
-        .map_err(|e| format!("verification task failed: {e}"))?;
+        .await?;
         let mut out = Vec::with_capacity(verified.len());
         for (id, v, span) in verified {
             let provider = match v.provider.as_deref() {
@@ -468,71 +477,4 @@ fn process_span(record: &Record) -> Span {
         parent.adopt(&span);
     }
     span
-}
-
-/// The newest stored record per partition, not yet committed.
-///
-/// Persist, then commit: a record enters here only after its capture is stored, and every store
-/// write is idempotent on the capture id assigned at ingest. So committing late (at most every
-/// `commit_interval`) or not at all before a crash only means those captures are stored again,
-/// harmlessly; it saves several fsyncs per batch under load.
-#[derive(Default)]
-struct PendingCommit {
-    last: std::collections::BTreeMap<u32, Record>,
-    since: Option<Instant>,
-    records: u64,
-}
-
-impl PendingCommit {
-    fn add(&mut self, batch: &[Record]) {
-        for r in batch {
-            self.last.insert(r.partition, r.clone());
-        }
-        self.records += batch.len() as u64;
-        self.since.get_or_insert_with(Instant::now);
-    }
-
-    fn due(&self, interval: Duration) -> bool {
-        self.since.is_some_and(|t| t.elapsed() >= interval)
-    }
-
-    async fn commit(&mut self, consumer: &mut dyn GroupConsumer) {
-        if self.last.is_empty() {
-            return;
-        }
-        let records: Vec<Record> = self.last.values().cloned().collect();
-        match consumer.commit(&records).await {
-            Ok(()) => {
-                self.last.clear();
-                self.since = None;
-                self.records = 0;
-            }
-            // Kept for the next attempt, one interval later (a rebalance in progress fails every
-            // commit until it ends); until then a crash re-stores, which is safe.
-            Err(e) => {
-                tracing::warn!(error = %e, "offset commit failed; will retry");
-                self.since = Some(Instant::now());
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    async fn wait(&mut self, shutdown: &CancellationToken) {
-        let ms = (50u64 << self.attempt.min(6)).min(5_000);
-        self.attempt += 1;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
-            _ = shutdown.cancelled() => {}
-        }
-    }
-
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
 }

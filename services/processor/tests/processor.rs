@@ -330,3 +330,282 @@ async fn matching_captures_become_one_delivery_per_rule_even_when_handled_twice(
     assert_eq!(f.store.deliveries_for_capture(put.id, usize::MAX).await.unwrap().len(), 2);
     assert_eq!(f.store.delivery(before.id).await.unwrap().unwrap(), before, "the first write stands");
 }
+
+/// A SQLite store that refuses some captures for good (as a store refuses data it will never
+/// accept) and is unavailable for a while when told to.
+mod failing {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hookmetry_core::{
+        ApiToken, Attempt, CaptureId, CapturedRequest, Delivery, DeliveryId, Endpoint, EndpointId, ForwardingRule,
+        Team, TeamId, Timestamp, TokenHash, TokenId, Verification,
+    };
+    use hookmetry_store::{
+        CaptureList, CapturePage, DeliveryProgress, LeaseOutcome, ListenerClaim, ListenerCursor, ListenerLease, Result,
+        SqliteStore, Store, StoreError,
+    };
+
+    pub struct FailingStore {
+        pub inner: std::sync::Arc<SqliteStore>,
+        /// Captures the store refuses in every write that holds them.
+        pub refused: Mutex<HashSet<CaptureId>>,
+        /// How many capture writes still fail as unavailable.
+        pub outages: AtomicUsize,
+        pub writes: AtomicUsize,
+    }
+
+    impl FailingStore {
+        pub fn new(inner: std::sync::Arc<SqliteStore>) -> Self {
+            Self { inner, refused: Mutex::default(), outages: AtomicUsize::new(0), writes: AtomicUsize::new(0) }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Store for FailingStore {
+        async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            if self.outages.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                return Err(StoreError::Unavailable("timed out".into()));
+            }
+            let refused = self.refused.lock().unwrap().clone();
+            if let Some(c) = captures.iter().find(|c| refused.contains(&c.id)) {
+                return Err(StoreError::Backend(format!("capture {} rejected by a constraint", c.id)));
+            }
+            self.inner.put_captures(captures).await
+        }
+        async fn create_team(&self, team: &Team) -> Result<()> {
+            self.inner.create_team(team).await
+        }
+        async fn team(&self, id: TeamId) -> Result<Option<Team>> {
+            self.inner.team(id).await
+        }
+        async fn teams(&self) -> Result<Vec<Team>> {
+            self.inner.teams().await
+        }
+        async fn set_retention(&self, team: TeamId, days: u32) -> Result<()> {
+            self.inner.set_retention(team, days).await
+        }
+        async fn create_token(&self, token: &ApiToken) -> Result<()> {
+            self.inner.create_token(token).await
+        }
+        async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<ApiToken>> {
+            self.inner.token_by_hash(hash).await
+        }
+        async fn tokens(&self, team: TeamId) -> Result<Vec<ApiToken>> {
+            self.inner.tokens(team).await
+        }
+        async fn touch_token(&self, id: TokenId, at: Timestamp) -> Result<()> {
+            self.inner.touch_token(id, at).await
+        }
+        async fn token(&self, id: TokenId) -> Result<Option<ApiToken>> {
+            self.inner.token(id).await
+        }
+        async fn revoke_token(&self, id: TokenId) -> Result<()> {
+            self.inner.revoke_token(id).await
+        }
+        async fn has_tokens(&self) -> Result<bool> {
+            self.inner.has_tokens().await
+        }
+        async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+            self.inner.create_endpoint(endpoint).await
+        }
+        async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+            self.inner.update_endpoint(endpoint).await
+        }
+        async fn delete_endpoint(&self, id: EndpointId) -> Result<()> {
+            self.inner.delete_endpoint(id).await
+        }
+        async fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>> {
+            self.inner.endpoint(id).await
+        }
+        async fn endpoint_by_token(&self, token: &str) -> Result<Option<Endpoint>> {
+            self.inner.endpoint_by_token(token).await
+        }
+        async fn endpoints(&self, team: TeamId) -> Result<Vec<Endpoint>> {
+            self.inner.endpoints(team).await
+        }
+        async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>> {
+            self.inner.capture(id).await
+        }
+        async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
+            self.inner.captures(endpoint, page).await
+        }
+        async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()> {
+            self.inner.put_verifications(results).await
+        }
+        async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {
+            self.inner.verification(id).await
+        }
+        async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
+            self.inner.verifications(ids).await
+        }
+        async fn delete_capture(&self, id: CaptureId) -> Result<()> {
+            self.inner.delete_capture(id).await
+        }
+        async fn expire_captures(&self, now: Timestamp) -> Result<u64> {
+            self.inner.expire_captures(now).await
+        }
+        async fn set_forwarding_rules(&self, endpoint: EndpointId, rules: &[ForwardingRule]) -> Result<()> {
+            self.inner.set_forwarding_rules(endpoint, rules).await
+        }
+        async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
+            self.inner.forwarding_rules(endpoint).await
+        }
+        async fn put_delivery(&self, delivery: &Delivery) -> Result<()> {
+            self.inner.put_delivery(delivery).await
+        }
+        async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>> {
+            self.inner.delivery(id).await
+        }
+        async fn deliveries_for_capture(&self, capture: CaptureId, limit: usize) -> Result<Vec<Delivery>> {
+            self.inner.deliveries_for_capture(capture, limit).await
+        }
+        async fn record_attempt(&self, attempt: &Attempt, progress: &DeliveryProgress) -> Result<bool> {
+            self.inner.record_attempt(attempt, progress).await
+        }
+        async fn claim_delivery(
+            &self,
+            id: DeliveryId,
+            attempts: u32,
+            now: Timestamp,
+            until: Timestamp,
+        ) -> Result<bool> {
+            self.inner.claim_delivery(id, attempts, now, until).await
+        }
+        async fn attempts(&self, delivery: DeliveryId) -> Result<Vec<Attempt>> {
+            self.inner.attempts(delivery).await
+        }
+        async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>> {
+            self.inner.due_deliveries(now, limit).await
+        }
+        async fn cancel_delivery(&self, id: DeliveryId, at: Timestamp) -> Result<bool> {
+            self.inner.cancel_delivery(id, at).await
+        }
+        async fn listener_cursor(&self, endpoint: EndpointId, name: &str) -> Result<Option<ListenerCursor>> {
+            self.inner.listener_cursor(endpoint, name).await
+        }
+        async fn advance_listener(
+            &self,
+            endpoint: EndpointId,
+            name: &str,
+            capture: CaptureId,
+            at: Timestamp,
+        ) -> Result<()> {
+            self.inner.advance_listener(endpoint, name, capture, at).await
+        }
+        async fn claim_listener(
+            &self,
+            endpoint: EndpointId,
+            name: &str,
+            owner: TokenId,
+            limit: usize,
+            at: Timestamp,
+        ) -> Result<ListenerClaim> {
+            self.inner.claim_listener(endpoint, name, owner, limit, at).await
+        }
+        async fn lease_listener(
+            &self,
+            endpoint: EndpointId,
+            name: &str,
+            lease: &ListenerLease,
+            now: Timestamp,
+            takeover: bool,
+        ) -> Result<LeaseOutcome> {
+            self.inner.lease_listener(endpoint, name, lease, now, takeover).await
+        }
+        async fn release_listener(&self, endpoint: EndpointId, name: &str, holder: &str) -> Result<()> {
+            self.inner.release_listener(endpoint, name, holder).await
+        }
+        async fn health(&self) -> Result<()> {
+            self.inner.health().await
+        }
+    }
+}
+
+fn start_on(f: &Fixture, store: Arc<dyn Store>, metrics: &Metrics) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let settings = ProcessorSettings {
+        batch_size: 64,
+        poll_wait: Duration::from_millis(20),
+        commit_interval: Duration::from_millis(50),
+        batch_linger: Duration::from_millis(20),
+        public_base_url: "http://127.0.0.1:8080".into(),
+    };
+    let processor = Processor::new(f.log.clone(), store, settings, metrics).unwrap().with_permanent_attempts(2);
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move { processor.run(token).await.unwrap() });
+    (shutdown, task)
+}
+
+#[tokio::test]
+async fn a_record_the_store_never_accepts_is_dead_lettered_with_its_reason_and_the_others_are_stored() {
+    let f = fixture().await;
+    let metrics = Metrics::new();
+    let store = Arc::new(failing::FailingStore::new(f.store.clone()));
+    let sent = [capture(&f.endpoint, b"one"), capture(&f.endpoint, b"bad"), capture(&f.endpoint, b"three")];
+    store.refused.lock().unwrap().insert(sent[1].id);
+    for c in &sent {
+        append(&f.log, &f.endpoint, hookmetry_proto::encode_capture(c)).await;
+    }
+    let (shutdown, task) = start_on(&f, store.clone(), &metrics);
+
+    let mut dead = f.log.consumer(hookmetry_core::TOPIC_DEAD_LETTERS, "inspect").await.unwrap();
+    let mut set_aside = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while set_aside.is_empty() && Instant::now() < deadline {
+        set_aside = dead.poll(10, Duration::from_millis(200)).await.unwrap();
+    }
+    let mut kept = stored(&f, 2).await;
+    kept.reverse();
+    assert_eq!(kept, vec![sent[0].clone(), sent[2].clone()], "the good records are stored");
+    assert_eq!(set_aside.len(), 1, "only the refused record is set aside");
+    assert_eq!(hookmetry_proto::decode_capture(set_aside[0].payload.clone()).unwrap(), sent[1]);
+    assert_eq!(set_aside[0].header("source-offset").map(|v| v.as_ref()), Some(&b"1"[..]));
+    let reason = String::from_utf8_lossy(set_aside[0].header("error").unwrap()).into_owned();
+    assert!(reason.contains("rejected by a constraint"), "the reason is kept: {reason}");
+
+    // Committed past it: a restart does not try the bad record again.
+    shutdown.cancel();
+    task.await.unwrap();
+    let writes = store.writes.load(std::sync::atomic::Ordering::SeqCst);
+    let (shutdown, task) = start_on(&f, store.clone(), &Metrics::new());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    task.await.unwrap();
+    assert_eq!(store.writes.load(std::sync::atomic::Ordering::SeqCst), writes, "nothing is left to store");
+
+    let text = metrics.render();
+    assert!(text.contains("hookmetry_processor_records_total{outcome=\"dead_lettered\"} 1"), "{text}");
+    assert!(text.contains("hookmetry_processor_records_total{outcome=\"stored\"} 2"), "{text}");
+    assert!(text.contains("hookmetry_processor_failures_total{kind=\"transient\"} 0"), "{text}");
+    // Twice as a batch, then twice alone.
+    assert!(text.contains("hookmetry_processor_failures_total{kind=\"permanent\"} 4"), "{text}");
+}
+
+#[tokio::test]
+async fn a_store_outage_is_retried_until_the_batch_is_stored() {
+    let f = fixture().await;
+    let metrics = Metrics::new();
+    let store = Arc::new(failing::FailingStore::new(f.store.clone()));
+    // More outages than permanent failures are tolerated: transient ones are never given up on.
+    store.outages.store(4, std::sync::atomic::Ordering::SeqCst);
+    let sent = [capture(&f.endpoint, b"one"), capture(&f.endpoint, b"two")];
+    for c in &sent {
+        append(&f.log, &f.endpoint, hookmetry_proto::encode_capture(c)).await;
+    }
+    let (shutdown, task) = start_on(&f, store.clone(), &metrics);
+    let mut kept = stored(&f, 2).await;
+    kept.reverse();
+    assert_eq!(kept, sent, "stored once the store is back");
+    shutdown.cancel();
+    task.await.unwrap();
+
+    let mut dead = f.log.consumer(hookmetry_core::TOPIC_DEAD_LETTERS, "inspect").await.unwrap();
+    assert!(dead.poll(10, Duration::from_millis(200)).await.unwrap().is_empty(), "nothing is dead-lettered");
+    let text = metrics.render();
+    assert!(text.contains("hookmetry_processor_failures_total{kind=\"transient\"} 4"), "{text}");
+    assert!(text.contains("hookmetry_processor_failures_total{kind=\"permanent\"} 0"), "{text}");
+    assert!(!text.contains("outcome=\"dead_lettered\""), "{text}");
+}

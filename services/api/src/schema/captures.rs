@@ -6,8 +6,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Role, Timestamp};
 use hookmetry_store::{CaptureFilter, CapturePage, HeaderFilter};
 
+use super::common::{Access, ctx, decode_cursor, encode_cursor, load_capture, parse_id};
 use super::endpoints::Deleted;
-use super::{Access, ctx, parse_id};
 use crate::ApiError;
 
 /// Longest `bodyContains` or header `valueContains` accepted.
@@ -189,7 +189,7 @@ impl CaptureMutation {
         a.require(capture.team_id, Role::Editor, "delete captures (needs EDITOR)")?;
         a.ctx.store.delete_capture(id).await?;
         let change = hookmetry_proto::CaptureChange::of(&capture, hookmetry_proto::CaptureChangeKind::Deleted);
-        super::live::announce_changes(&a, vec![change]).await;
+        a.ctx.announcer.capture_changes(&[change]).await;
         Ok(Deleted { id: input.id })
     }
 }
@@ -213,17 +213,6 @@ struct CaptureConnection {
 }
 
 /// Cursors are opaque to clients; today they wrap the capture id.
-pub(crate) fn encode_cursor(id: CaptureId) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("capture:{id}"))
-}
-
-pub(crate) fn decode_cursor(cursor: &str) -> Result<CaptureId, ApiError> {
-    let bad = || ApiError::bad("after", "is not a cursor returned by this API");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    text.strip_prefix("capture:").and_then(|id| id.parse().ok()).ok_or_else(bad)
-}
-
 pub struct HeaderObject {
     pub name: String,
     pub value: Vec<u8>,
@@ -243,17 +232,6 @@ impl HeaderObject {
     async fn value_base64(&self) -> String {
         B64.encode(&self.value)
     }
-}
-
-/// A capture by id, its body charged to the response's budget: at the largest size a body can
-/// have before the read (its size is not known until then), at its own size after.
-pub(crate) async fn load_capture(ctx: &crate::Ctx, id: CaptureId) -> Result<Option<CapturedRequest>, ApiError> {
-    let most = ctx.settings.max_body_bytes;
-    crate::budget::charge(most)?;
-    let found = ctx.store.capture(id).await;
-    let held = found.as_ref().ok().and_then(|c| c.as_ref()).map_or(0, CapturedRequest::body_size);
-    crate::budget::refund(most.saturating_sub(held));
-    Ok(found?)
 }
 
 /// Fields of `Capture` that need its body.
@@ -380,14 +358,14 @@ impl CaptureObject {
         &self,
         c: &Context<'_>,
         #[graphql(desc = "The newest this many, 1 to 100 (default 20).")] first: Option<i32>,
-    ) -> Result<Vec<super::replay::DeliveryObject>, ApiError> {
+    ) -> Result<Vec<super::delivery::DeliveryObject>, ApiError> {
         let (ctx, _) = ctx(c);
         let first = first.unwrap_or(crate::DEFAULT_DELIVERIES);
         if !(1..=crate::MAX_DELIVERIES).contains(&first) {
             return Err(ApiError::bad("first", format!("must be 1 to {}, got {first}", crate::MAX_DELIVERIES)));
         }
         let newest = ctx.store.deliveries_for_capture(self.0.id, first as usize).await?;
-        Ok(newest.into_iter().map(super::replay::DeliveryObject).collect())
+        Ok(newest.into_iter().map(super::delivery::DeliveryObject).collect())
     }
     /// This capture as a HAR 1.2 entry (`log.entries[]` item).
     #[graphql(complexity = "crate::BODY_COST")]

@@ -5,7 +5,7 @@ use hookmetry_core::{CustomResponse, Endpoint, EndpointId, MAX_RESPONSE_DELAY_MS
 use hookmetry_store::StoreError;
 
 use super::captures::HeaderObject;
-use super::{Access, ctx, parse_id, validate_name};
+use super::common::{Access, MAX_RULES, ctx, parse_id, validate_name};
 use crate::ApiError;
 
 #[derive(Default)]
@@ -175,7 +175,7 @@ impl EndpointMutation {
             endpoint.response = Some(validate_response(r, a.ctx.settings.separate_capture_origin)?);
         }
         let verification_changed = !input.verification.is_undefined();
-        super::verification::apply(&mut endpoint.verification, input.verification)?;
+        super::verification::VerificationInput::apply(&mut endpoint.verification, input.verification)?;
         if let Some(h) = input.handshakes {
             endpoint.handshakes = h;
         }
@@ -243,11 +243,11 @@ impl EndpointObject {
         self.0.handshakes
     }
     /// Where new captures are forwarded automatically, in order.
-    #[graphql(complexity = "super::replay::MAX_RULES * child_complexity")]
-    async fn forwarding_rules(&self, c: &Context<'_>) -> Result<Vec<super::replay::ForwardingRuleObject>, ApiError> {
+    #[graphql(complexity = "MAX_RULES * child_complexity")]
+    async fn forwarding_rules(&self, c: &Context<'_>) -> Result<Vec<super::rules::ForwardingRuleObject>, ApiError> {
         let (ctx, _) = ctx(c);
         let rules = ctx.store.forwarding_rules(self.0.id).await?;
-        Ok(rules.into_iter().map(super::replay::ForwardingRuleObject).collect())
+        Ok(rules.into_iter().map(super::rules::ForwardingRuleObject).collect())
     }
 }
 

@@ -15,17 +15,14 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use hookmetry_core::{
-    Attempt, CaptureId, Delivery, DeliveryOrigin, DeliveryState, EndpointId, Header, OutgoingRequest, Role, Timestamp,
-};
-use hookmetry_store::{DeliveryProgress, LeaseOutcome, ListenerClaim, ListenerLease};
+use hookmetry_core::{Attempt, CaptureId, EndpointId, Header, OutgoingRequest, Role, Timestamp};
+use hookmetry_replay::{ListenerDelivery, ListenerError, ListenerReport};
+use hookmetry_store::{LeaseOutcome, ListenerClaim, ListenerLease};
 
-use super::replay::{AttemptErrorValue, DeliveryObject};
-use super::{Access, parse_id};
+use super::common::{Access, parse_id, validate_listener_name};
+use super::delivery::{AttemptErrorValue, DeliveryObject};
 use crate::ApiError;
 
-/// Longest listener name.
-pub const MAX_NAME: usize = 64;
 /// Most attempts a listener may give one capture.
 pub const MAX_LISTENER_ATTEMPTS: i32 = 1_000;
 /// Most response body bytes a report may carry; the listener truncates before sending.
@@ -34,19 +31,6 @@ pub const MAX_REPORTED_BODY: usize = 64 * 1024;
 pub const LEASE_TTL_SECS: i64 = 30;
 /// Longest holder id and description a listener may give.
 const MAX_HOLDER: usize = 200;
-
-/// `letters, digits, '.', '-', '_'`, 1 to [`MAX_NAME`]: no `:`, which separates the parts of a
-/// stored delivery origin.
-pub(crate) fn validate_listener_name(field: &'static str, name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty()
-        || name.len() > MAX_NAME
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-    {
-        return Err(ApiError::bad(field, format!("must be 1 to {MAX_NAME} letters, digits, `.`, `-` or `_`")));
-    }
-    Ok(name.to_owned())
-}
 
 #[derive(SimpleObject)]
 #[graphql(name = "ListenerCursor")]
@@ -363,7 +347,8 @@ impl ListenMutation {
             body: capture.body.clone(),
             body_sha256: capture.body_sha256,
         };
-        super::replay::resign_request(&endpoint, &mut request, Timestamp::now())?;
+        hookmetry_replay::resign(&endpoint, &mut request, Timestamp::now())
+            .map_err(|e| ApiError::bad("resign", e.to_string()))?;
         let body_base64 = (request.body_sha256 != capture.body_sha256).then(|| B64.encode(&request.body));
         Ok(ResignedRequestObject {
             headers: request
@@ -403,78 +388,19 @@ impl ListenMutation {
         let now = Timestamp::now();
         claim(&a, capture.endpoint_id, &name, input.durable, now).await?;
         let cursor: Option<CaptureId> = input.cursor.as_ref().map(|c| parse_id("cursor", c)).transpose()?;
-        let id = DeliveryOrigin::listener_delivery_id(capture.id, &name);
-        let delivery = match a.ctx.store.delivery(id).await? {
-            Some(d) => d,
-            None => {
-                let d = Delivery {
-                    id,
-                    team_id: capture.team_id,
-                    endpoint_id: capture.endpoint_id,
-                    capture_id: capture.id,
-                    origin: DeliveryOrigin::Listener { name: name.clone(), missed: input.missed },
-                    request: OutgoingRequest {
-                        method: capture.method.clone(),
-                        url: target.to_string(),
-                        headers: hookmetry_core::forwarded_headers(&capture.headers),
-                        // Referenced, not copied: the listener sent the capture's own body,
-                        // and `Delivery.body*` read it from the capture (see `listener_body`).
-                        body: bytes::Bytes::new(),
-                        body_sha256: capture.body_sha256,
-                    },
-                    edited: false,
-                    resigned: false,
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    max_attempts: input.max_attempts as u32,
-                    // Never due: no replay worker sends a listener's delivery.
-                    next_attempt_at: None,
-                    created_at: now,
-                    updated_at: now,
-                    // `hookmetry listen` is not traced: its attempts happen on the user's machine.
-                    trace_parent: None,
-                };
-                // First write wins: two reports racing for a new delivery store one.
-                a.ctx.store.put_delivery(&d).await?;
-                a.ctx.store.delivery(id).await?.unwrap_or(d)
-            }
+        let listener = ListenerDelivery {
+            name: &name,
+            missed: input.missed,
+            target: &target,
+            max_attempts: input.max_attempts as u32,
+            now,
         };
-        let finished = if delivery.state.is_final() {
-            // Already finished (a report repeated after a lost answer): nothing changes.
-            true
-        } else if delivery.attempts >= delivery.max_attempts {
-            return Err(ApiError::bad(
-                "maxAttempts",
-                format!(
-                    "this delivery already has {} attempts, its maxAttempts; report the last one with `last: true`",
-                    delivery.attempts
-                ),
-            ));
-        } else {
-            let number = delivery.attempts + 1;
-            let state = match (&attempt.error, input.last) {
-                (None, _) => DeliveryState::Succeeded,
-                (Some(_), true) => DeliveryState::DeadLettered,
-                (Some(_), false) => DeliveryState::Pending,
-            };
-            let attempt = Attempt { delivery_id: id, number, started_at: started_at.unwrap_or(now), ..attempt };
-            let progress = DeliveryProgress { state, attempts: number, next_attempt_at: None, updated_at: now };
-            a.ctx.store.record_attempt(&attempt, &progress).await?;
-            state.is_final()
-        };
-        if input.durable {
-            // The listener says how far everything is finished (later captures may finish
-            // before an earlier one that is still being retried); without it, this capture.
-            match cursor {
-                Some(c) => a.ctx.store.advance_listener(capture.endpoint_id, &name, c, now).await?,
-                None if finished => a.ctx.store.advance_listener(capture.endpoint_id, &name, capture.id, now).await?,
-                None => {}
-            }
-        }
-        let delivery = a.ctx.store.delivery(id).await?.ok_or(ApiError::NotFound("delivery"))?;
-        if let Some(replay) = a.ctx.replay.as_ref() {
-            super::replay::announce(replay, &delivery).await;
-        }
+        let report = ListenerReport { attempt, started_at, last: input.last, durable: input.durable, cursor };
+        let delivery =
+            a.ctx.deliveries.report_listener_attempt(&capture, listener, report).await.map_err(|e| match e {
+                ListenerError::Store(e) => e.into(),
+                e @ ListenerError::AttemptsExhausted { .. } => ApiError::bad("maxAttempts", e.to_string()),
+            })?;
         Ok(DeliveryObject(delivery))
     }
 }

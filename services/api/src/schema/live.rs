@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use futures::Stream;
-use hookmetry_core::{EndpointId, TOPIC_EVENTS};
-use hookmetry_proto::{CaptureChange, CaptureChangeKind, Event};
+use hookmetry_core::EndpointId;
+use hookmetry_proto::{CaptureChange, CaptureChangeKind};
 use hookmetry_store::Store;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::CaptureObject;
+use super::common::{Access, parse_id, validate_listener_name};
 use super::verification::VerificationObject;
-use super::{Access, CaptureObject, parse_id};
 use crate::ApiError;
 use crate::live::{ListenerGuard, LiveSubscription as HubSubscription, Next};
 
@@ -40,10 +41,10 @@ impl LiveSubscription {
         let a = Access::of(c);
         let endpoint: EndpointId = parse_id("endpointId", &endpoint_id)?;
         if let Some(name) = &listener {
-            super::listen::validate_listener_name("listener", name)?;
+            validate_listener_name("listener", name)?;
         }
         a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        let hub = a.ctx.hub.as_ref().ok_or_else(|| ApiError::Unavailable("live captures are not enabled".into()))?;
+        let hub = &a.ctx.hub;
         let sub = hub.subscribe(endpoint).map_err(|e| ApiError::LimitExceeded(e.to_string()))?;
         let state = State {
             sub,
@@ -68,7 +69,7 @@ impl LiveSubscription {
         let a = Access::of(c);
         let endpoint: EndpointId = parse_id("endpointId", &endpoint_id)?;
         a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        let hub = a.ctx.hub.as_ref().ok_or_else(|| ApiError::Unavailable("live updates are not enabled".into()))?;
+        let hub = &a.ctx.hub;
         let state = ChangeState { rx: hub.subscribe_changes(), watch: Watchdog::new(&a, endpoint, hub.buffer()) };
         Ok(futures::stream::unfold(state, |mut s| async move {
             let item = s.next().await?;
@@ -143,22 +144,6 @@ impl ChangeState {
                 })
             }
         })
-    }
-}
-
-/// Tells every API node's `captureChanged` subscribers, through the events log when this node
-/// has it; a failed append is logged, never an error of the change itself.
-pub(crate) async fn announce_changes(a: &Access<'_>, changes: Vec<CaptureChange>) {
-    if changes.is_empty() {
-        return;
-    }
-    if let Some(replay) = &a.ctx.replay {
-        let records = changes.iter().map(|c| hookmetry_proto::event_record(&Event::CaptureChanged(*c))).collect();
-        if let Err(e) = replay.log.append_batch(TOPIC_EVENTS, records).await {
-            tracing::warn!(error = %e, changes = changes.len(), "capture changes not announced; open views stay stale");
-        }
-    } else if let Some(hub) = &a.ctx.hub {
-        changes.into_iter().for_each(|c| hub.announce_change(c));
     }
 }
 

@@ -1,15 +1,47 @@
 //! Teams, tokens and roles.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use hookmetry_core::{ApiToken, Role, Team, TeamId, Timestamp, TokenId, hash_token, new_api_token};
 
-use super::{Access, RoleValue, parse_id, validate_name};
+use super::common::{Access, parse_id, validate_name};
 use crate::ApiError;
 
 /// Longest retention a team may set, about ten years.
 pub const MAX_RETENTION_DAYS: i32 = 3650;
 /// Retention of a new team unless `createTeam` says otherwise.
 pub const DEFAULT_RETENTION_DAYS: i32 = 30;
+
+/// A team token's role; the instance admin acts as `ADMIN` in every team.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(name = "Role")]
+pub enum RoleValue {
+    /// Reads endpoints and captures, subscribes to live captures.
+    Viewer,
+    /// Also creates, changes and deletes endpoints and captures; replays.
+    Editor,
+    /// Also manages the team's tokens and settings (retention).
+    Admin,
+}
+
+impl From<Role> for RoleValue {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Viewer => RoleValue::Viewer,
+            Role::Editor => RoleValue::Editor,
+            Role::Admin => RoleValue::Admin,
+        }
+    }
+}
+
+impl From<RoleValue> for Role {
+    fn from(r: RoleValue) -> Self {
+        match r {
+            RoleValue::Viewer => Role::Viewer,
+            RoleValue::Editor => Role::Editor,
+            RoleValue::Admin => Role::Admin,
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct TeamQuery;

@@ -15,7 +15,7 @@ use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Header, R
 use hookmetry_log::NewRecord;
 use sha2::Digest;
 
-use super::{Access, parse_id};
+use super::common::{Access, parse_id};
 use crate::ApiError;
 
 /// Most `set` entries, and bytes in one, a test event takes.
@@ -222,8 +222,6 @@ impl TestEventMutation {
     async fn send_test_event(&self, c: &Context<'_>, input: TestEventInput) -> Result<SentTestEvent, ApiError> {
         let a = Access::of(c);
         let (endpoint, request) = prepare(&a, input).await?;
-        let replay =
-            a.ctx.replay.as_ref().ok_or_else(|| ApiError::Unavailable("this node cannot append captures".into()))?;
         let body = Bytes::from(B64.decode(&request.body_base64).map_err(|e| ApiError::Internal(e.to_string()))?);
         let path = request.url.rsplit_once(&format!("/h/{}", endpoint.token)).map_or("/", |(_, p)| p);
         let capture = CapturedRequest {
@@ -243,7 +241,8 @@ impl TestEventMutation {
         let record =
             NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
                 .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
-        replay
+        a.ctx
+            .replay
             .log
             .append(TOPIC_CAPTURES, record)
             .await

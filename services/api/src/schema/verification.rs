@@ -10,8 +10,8 @@ use hookmetry_core::{
 use hookmetry_proto::{CaptureChange, CaptureChangeKind};
 use hookmetry_store::{CaptureFilter, CapturePage};
 
+use super::common::{Access, decode_cursor, encode_cursor, parse_id};
 use super::endpoints::EndpointObject;
-use super::{Access, parse_id};
 use crate::ApiError;
 
 /// Most secrets one endpoint keeps: enough for a rotation or two.
@@ -311,17 +311,19 @@ fn secrets_of(given: Vec<SecretInput>) -> Result<Vec<SigningSecret>, ApiError> {
     Ok(given.into_iter().map(|s| SigningSecret::new(s.label.trim(), s.value)).collect())
 }
 
-/// How `updateEndpoint` changes verification: absent keeps it, null removes it.
-pub(crate) fn apply(
-    current: &mut Option<VerificationSettings>,
-    input: MaybeUndefined<VerificationInput>,
-) -> Result<(), ApiError> {
-    match input {
-        MaybeUndefined::Undefined => {}
-        MaybeUndefined::Null => *current = None,
-        MaybeUndefined::Value(v) => *current = Some(validate_verification(v, current.as_ref())?),
+impl VerificationInput {
+    /// How `updateEndpoint` changes verification: absent keeps it, null removes it.
+    pub(crate) fn apply(
+        current: &mut Option<VerificationSettings>,
+        input: MaybeUndefined<VerificationInput>,
+    ) -> Result<(), ApiError> {
+        match input {
+            MaybeUndefined::Undefined => {}
+            MaybeUndefined::Null => *current = None,
+            MaybeUndefined::Value(v) => *current = Some(validate_verification(v, current.as_ref())?),
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[derive(Default)]
@@ -471,7 +473,7 @@ impl VerificationMutation {
         let id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
         let since = Timestamp::parse_rfc3339(&input.since).map_err(|e| ApiError::bad("since", e))?;
         let mut before = match &input.after {
-            Some(cursor) => Some(super::captures::decode_cursor(cursor)?),
+            Some(cursor) => Some(decode_cursor(cursor)?),
             None => None,
         };
         let endpoint = a.endpoint(id).await?.ok_or(ApiError::NotFound("endpoint"))?;
@@ -520,8 +522,8 @@ impl VerificationMutation {
                         .is_none_or(|old| (old.verdict, &old.reason) != (new.verdict, &new.reason))
                 })
                 .map(|(capture, _)| CaptureChange::of(capture, CaptureChangeKind::Verified))
-                .collect();
-            super::live::announce_changes(&a, changed).await;
+                .collect::<Vec<_>>();
+            a.ctx.announcer.capture_changes(&changed).await;
             count += results.len();
             before = page.items.last().map(|c| c.id);
             has_more = page.has_more;
@@ -537,7 +539,7 @@ impl VerificationMutation {
                 .map(|(verdict, count)| VerdictCount { verdict: verdict.into(), count })
                 .collect(),
             has_more,
-            end_cursor: if has_more { before.map(super::captures::encode_cursor) } else { None },
+            end_cursor: if has_more { before.map(encode_cursor) } else { None },
         })
     }
 }

@@ -1,0 +1,64 @@
+//! The processor's metrics (documented in docs/metrics.md).
+
+use hookmetry_telemetry::{LATENCY_BUCKETS, Metrics, TelemetryError};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
+
+use crate::error::Failure;
+
+pub(crate) struct ProcessorMetrics {
+    pub(crate) records: IntCounterVec,
+    pub(crate) forwarded: IntCounter,
+    pub(crate) verifications: IntCounterVec,
+    pub(crate) lag: IntGauge,
+    pub(crate) batch_seconds: Histogram,
+    pub(crate) failures: IntCounterVec,
+}
+
+impl ProcessorMetrics {
+    pub(crate) fn register(m: &Metrics) -> Result<Self, TelemetryError> {
+        let metrics = Self {
+            records: m.register(IntCounterVec::new(
+                Opts::new(
+                    "hookmetry_processor_records_total",
+                    "Captures-log records handled, by outcome (stored, duplicate, undecodable, dead_lettered).",
+                ),
+                &["outcome"],
+            )?)?,
+            forwarded: m.register(IntCounter::new(
+                "hookmetry_processor_forwarded_deliveries_total",
+                "Deliveries made by endpoints' forwarding rules (a capture handled twice counts twice; it is delivered once).",
+            )?)?,
+            verifications: m.register(IntCounterVec::new(
+                Opts::new(
+                    "hookmetry_verifications_total",
+                    "Signature checks of captures, by provider (`none` when unconfigured and unrecognised) and verdict.",
+                ),
+                &["provider", "verdict"],
+            )?)?,
+            lag: m.register(IntGauge::new(
+                "hookmetry_processor_lag_records",
+                "Records in the captures log not yet committed by the processor group.",
+            )?)?,
+            batch_seconds: m.register(Histogram::with_opts(
+                HistogramOpts::new(
+                    "hookmetry_processor_batch_duration_seconds",
+                    "Time to store, publish and commit one batch.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?)?,
+            failures: m.register(IntCounterVec::new(
+                Opts::new(
+                    "hookmetry_processor_failures_total",
+                    "Failed tries to store a batch or one record of it, by kind (transient: retried until it \
+                     succeeds, permanent: the record is dead-lettered after a few tries).",
+                ),
+                &["kind"],
+            )?)?,
+        };
+        // Both series exist at 0 from the start, so a rate or an alert sees the first failure.
+        for kind in [Failure::Transient, Failure::Permanent] {
+            metrics.failures.with_label_values(&[kind.as_str()]);
+        }
+        Ok(metrics)
+    }
+}
