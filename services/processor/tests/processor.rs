@@ -343,8 +343,9 @@ mod failing {
         Team, TeamId, Timestamp, TokenHash, TokenId, Verification,
     };
     use hookmetry_store::{
-        CaptureList, CapturePage, DeliveryProgress, LeaseOutcome, ListenerClaim, ListenerCursor, ListenerLease, Result,
-        SqliteStore, Store, StoreError,
+        CaptureList, CapturePage, CaptureStore, DeliveryProgress, DeliveryStore, EndpointStore, LeaseOutcome,
+        ListenerClaim, ListenerCursor, ListenerLease, ListenerStore, Result, SqliteStore, StoreError, StoreHealth,
+        TeamStore,
     };
 
     pub struct FailingStore {
@@ -363,18 +364,7 @@ mod failing {
     }
 
     #[async_trait::async_trait]
-    impl Store for FailingStore {
-        async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
-            self.writes.fetch_add(1, Ordering::SeqCst);
-            if self.outages.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-                return Err(StoreError::Unavailable("timed out".into()));
-            }
-            let refused = self.refused.lock().unwrap().clone();
-            if let Some(c) = captures.iter().find(|c| refused.contains(&c.id)) {
-                return Err(StoreError::Backend(format!("capture {} rejected by a constraint", c.id)));
-            }
-            self.inner.put_captures(captures).await
-        }
+    impl TeamStore for FailingStore {
         async fn create_team(&self, team: &Team) -> Result<()> {
             self.inner.create_team(team).await
         }
@@ -408,6 +398,10 @@ mod failing {
         async fn has_tokens(&self) -> Result<bool> {
             self.inner.has_tokens().await
         }
+    }
+
+    #[async_trait::async_trait]
+    impl EndpointStore for FailingStore {
         async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
             self.inner.create_endpoint(endpoint).await
         }
@@ -425,6 +419,27 @@ mod failing {
         }
         async fn endpoints(&self, team: TeamId) -> Result<Vec<Endpoint>> {
             self.inner.endpoints(team).await
+        }
+        async fn set_forwarding_rules(&self, endpoint: EndpointId, rules: &[ForwardingRule]) -> Result<()> {
+            self.inner.set_forwarding_rules(endpoint, rules).await
+        }
+        async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
+            self.inner.forwarding_rules(endpoint).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl CaptureStore for FailingStore {
+        async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            if self.outages.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                return Err(StoreError::Unavailable("timed out".into()));
+            }
+            let refused = self.refused.lock().unwrap().clone();
+            if let Some(c) = captures.iter().find(|c| refused.contains(&c.id)) {
+                return Err(StoreError::Backend(format!("capture {} rejected by a constraint", c.id)));
+            }
+            self.inner.put_captures(captures).await
         }
         async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>> {
             self.inner.capture(id).await
@@ -447,12 +462,10 @@ mod failing {
         async fn expire_captures(&self, now: Timestamp) -> Result<u64> {
             self.inner.expire_captures(now).await
         }
-        async fn set_forwarding_rules(&self, endpoint: EndpointId, rules: &[ForwardingRule]) -> Result<()> {
-            self.inner.set_forwarding_rules(endpoint, rules).await
-        }
-        async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
-            self.inner.forwarding_rules(endpoint).await
-        }
+    }
+
+    #[async_trait::async_trait]
+    impl DeliveryStore for FailingStore {
         async fn put_delivery(&self, delivery: &Delivery) -> Result<()> {
             self.inner.put_delivery(delivery).await
         }
@@ -483,6 +496,10 @@ mod failing {
         async fn cancel_delivery(&self, id: DeliveryId, at: Timestamp) -> Result<bool> {
             self.inner.cancel_delivery(id, at).await
         }
+    }
+
+    #[async_trait::async_trait]
+    impl ListenerStore for FailingStore {
         async fn listener_cursor(&self, endpoint: EndpointId, name: &str) -> Result<Option<ListenerCursor>> {
             self.inner.listener_cursor(endpoint, name).await
         }
@@ -518,13 +535,17 @@ mod failing {
         async fn release_listener(&self, endpoint: EndpointId, name: &str, holder: &str) -> Result<()> {
             self.inner.release_listener(endpoint, name, holder).await
         }
+    }
+
+    #[async_trait::async_trait]
+    impl StoreHealth for FailingStore {
         async fn health(&self) -> Result<()> {
             self.inner.health().await
         }
     }
 }
 
-fn start_on(f: &Fixture, store: Arc<dyn Store>, metrics: &Metrics) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+fn start_on(f: &Fixture, store: Arc<dyn hookmetry_store::Store>, metrics: &Metrics) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let settings = ProcessorSettings {
         batch_size: 64,
         poll_wait: Duration::from_millis(20),

@@ -337,7 +337,7 @@ mod tests {
     use hookmetry_core::{Header, TOPIC_EVENTS, Team, TeamId};
     use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions};
     use hookmetry_proto::Event;
-    use hookmetry_store::SqliteStore;
+    use hookmetry_store::{DeliveryStore, SqliteStore, TeamStore};
 
     use super::*;
 
