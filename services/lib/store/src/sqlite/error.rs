@@ -11,7 +11,14 @@ pub(super) fn sql_error(entity: &'static str, what: &str, e: rusqlite::Error) ->
     let message = format!("{what}: {e}");
     match &e {
         E::SqliteFailure(f, _) => match f.code {
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Unavailable(message),
+            // What may pass by itself or by an operator's hand (a full or read-only disk, an I/O
+            // error): the processor retries these instead of dead-lettering the capture.
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly => StoreError::Unavailable(message),
             // Every foreign key in the schema references `teams`.
             ErrorCode::ConstraintViolation if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
                 StoreError::NotFound { entity: "team" }
