@@ -23,7 +23,7 @@ use hookmetry_testkit::ChildServer;
 use hookmetry_testkit::ws::{Auth, Protocol, WsClient, WsMessage};
 use serde_json::{Value, json};
 
-mod cluster_support;
+use crate::cluster_support;
 
 fn tansu_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("HOOKMETRY_TANSU") {

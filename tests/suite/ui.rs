@@ -12,7 +12,7 @@
 //!   `HOOKMETRY_REQUIRE_EXTERNAL=1` (set by `.ci/run`), which makes the skip a failure.
 //!   `HOOKMETRY_UI_SCREENSHOTS=docs/ui` refreshes the screenshots in the documentation.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -33,7 +33,7 @@ use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-mod cluster_support;
+use crate::cluster_support;
 
 const WAIT: Duration = Duration::from_secs(60);
 /// GitHub's documented example: HMAC-SHA256 of "Hello, World!" with this secret.
