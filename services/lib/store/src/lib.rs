@@ -9,6 +9,8 @@ use hookmetry_core::{
     EndpointId, ForwardingRule, Team, TeamId, Timestamp, TokenHash, TokenId, Verdict, Verification,
 };
 
+// Test code, compiled only for the tests that enable it (never into the release binary).
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 #[cfg(feature = "scylla")]
 pub mod scylla;
