@@ -464,7 +464,13 @@ async fn dead_member_is_replaced_after_session_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by dead_member_is_replaced_after_session_timeout as a child process"]
 async fn child_group_member() {
-    let Ok(args) = std::env::var("HOOKMETRY_KAFKA_CHILD") else { return };
+    let Ok(args) = std::env::var("HOOKMETRY_KAFKA_CHILD") else {
+        loud(
+            "SKIPPED kafka_conformance::child_group_member: runs only as the child process of \
+             dead_member_is_replaced_after_session_timeout (HOOKMETRY_KAFKA_CHILD is not set)",
+        );
+        return;
+    };
     let [brokers, topic, group] = args.split_whitespace().collect::<Vec<_>>()[..] else {
         panic!("HOOKMETRY_KAFKA_CHILD must be `brokers topic group`")
     };
