@@ -40,25 +40,24 @@ crate::store_conformance_tests! { @cases @run_all }
 
 /// One `#[tokio::test]` per conformance case, each named after its case, so every backend runs
 /// every case and a failure is reported under the case's name. `$run` is an async function that
-/// is given the case as a closure taking an `Arc` of the backend's [`StoreHarness`]; it makes a
-/// fresh harness (or says loudly why it cannot and returns) and may clean up after the case.
-/// Further arguments go to `#[tokio::test(…)]`:
+/// is given the case's name and the case as a closure taking an `Arc` of the backend's
+/// [`StoreHarness`]; it makes a fresh harness, or says loudly why it cannot (its server is
+/// missing) and returns, and may clean up after the case. Further arguments go to
+/// `#[tokio::test(…)]`:
 ///
 /// ```ignore
-/// async fn each_case<F, Fut>(_test: &str, case: F)
+/// async fn each_case<F, Fut>(_case: &str, test: F)
 /// where
 ///     F: FnOnce(Arc<Harness>) -> Fut,
 ///     Fut: Future<Output = ()>,
 /// {
-///     case(Arc::new(Harness::new())).await
+///     test(Arc::new(Harness::new())).await
 /// }
 ///
 /// mod conformance_case {
 ///     hookmetry_store::store_conformance_tests!(super::each_case, flavor = "multi_thread");
 /// }
 /// ```
-///
-/// The first argument of `$run` is the case's name, for a skip notice.
 #[macro_export]
 macro_rules! store_conformance_tests {
     (@cases $($then:tt)*) => {
