@@ -25,7 +25,9 @@ pub fn skip(backend: &str, test: &str, reason: &str) {
     if let Err(why) = may_skip(backend, required.as_deref(), unavailable.as_deref()) {
         panic!("{test} cannot run: {reason}; {why}");
     }
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+    // One write: `writeln!` on unbuffered stderr writes piece by piece, and other tests' output
+    // would land inside the line that .ci/test-summary.py reads.
+    let _ = std::io::stderr().write_all(format!("SKIPPED {test}: {reason}\n").as_bytes());
 }
 
 /// Whether a test may be skipped for want of `backend`, given the values of [`REQUIRE_ENV`] and

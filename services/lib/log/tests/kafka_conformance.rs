@@ -32,8 +32,9 @@ const POLL_WAIT: Duration = Duration::from_millis(200);
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// Writes past the test harness's output capture, so a skip is seen even when the test passes.
+/// One write, so other tests' output cannot land inside the line.
 fn loud(message: &str) {
-    let _ = writeln!(std::io::stderr(), "{message}");
+    let _ = std::io::stderr().write_all(format!("{message}\n").as_bytes());
 }
 
 /// The broker to test against, or `None` after announcing that `test` is skipped (a failure
