@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the web inspector's browser test (tests/ui.rs runs tests/js/ui.e2e.mjs).
+# Headless Chromium for the web inspector's browser test (tests/suite/ui.rs runs tests/js/ui.e2e.mjs).
 #
 #   export HOOKMETRY_CHROMIUM="$(.ci/browser.sh)"
 #

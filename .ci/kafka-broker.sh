@@ -6,7 +6,7 @@
 #                                         # HOOKMETRY_KAFKA_BROKER_PID=PID,
 #                                         # HOOKMETRY_TEST_KAFKA_BROKER=tansu and
 #                                         # HOOKMETRY_TANSU=<the tansu binary>
-#   cargo test -p hookmetry-log           # tests/kafka_conformance.rs now runs against it
+#   cargo test -p hookmetry-log           # its kafka_conformance tests now run against it
 #   .ci/kafka-broker.sh stop "$HOOKMETRY_KAFKA_BROKER_PID"
 #   .ci/kafka-broker.sh install           # only builds the broker when it is missing (.ci/run
 #                                         # starts this in the background, before clippy)
@@ -15,7 +15,7 @@
 # the port accepts connections (or fails after $KAFKA_BROKER_WAIT seconds, default 60). `stop`
 # ends that broker (TERM, then KILL after 10 s) and removes its data directory.
 #
-# The broker is $HOOKMETRY_TANSU (as for tests/cluster.rs), else `tansu` on PATH, else
+# The broker is $HOOKMETRY_TANSU (as for tests/suite/cluster.rs), else `tansu` on PATH, else
 # $HOME/.cargo/bin/tansu; when there is none it is installed with `cargo install`. Its `memory://`
 # engine is not used: it skips records after a consumer restarts. TANSU_VERSION pins the version
 # installed (default 0.6.0).
@@ -95,7 +95,7 @@ start() {
                 log "tansu (pid $pid) listens on 127.0.0.1:$port, data in $dir"
                 echo "export HOOKMETRY_TEST_KAFKA=127.0.0.1:$port"
                 echo "export HOOKMETRY_KAFKA_BROKER_PID=$pid"
-                # The tests know tansu's defects (see Quirks in tests/kafka_conformance.rs).
+                # The tests know tansu's defects (see Quirks in services/lib/log/tests/kafka_conformance.rs).
                 echo "export HOOKMETRY_TEST_KAFKA_BROKER=tansu"
                 echo "export HOOKMETRY_TANSU=$tansu"
                 return 0

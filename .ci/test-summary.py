@@ -3,14 +3,18 @@
 
     .ci/test-summary.py LOG [LABEL] [--require PREFIX]
 
-A suite is one test binary (`Running …` line). It failed when its `test result:` says FAILED or
-it never printed one (it crashed, or did not build); it is listed as skipped when it said so loudly (a
-line starting `skipped:` or `SKIPPED`, as the external-backend suites print without their server,
-or for one case a broker cannot run), with the first such line.
+A suite is one subject: a top-level module of an integration-test binary (`tests/suite/main.rs`
+holds one module per subject, `cli::…`, `listen::…`; each crate's `tests/main.rs` one per file),
+or a whole binary when its tests have no module (unit tests, doc-tests and one-file test binaries
+count as one suite each). A suite failed when one of its tests FAILED, or when its binary never
+printed `test result:` (it crashed, or did not build). It is listed as skipped when it said so
+loudly: a line `SKIPPED <module>::<test>: <reason>` (or the older `skipped: …`), as
+`hookmetry_core::external::skip` prints for a test whose server or program is missing; the
+notice is counted against the module its name starts with, and the first is shown.
 Prints the suite tally, the names of failed and skipped suites, and the test tally last, in the
 "N passed, N failed" form. Exits 1 when any suite failed or none ran.
 
-With `--require PREFIX`, a suite that printed no line starting with PREFIX counts as failed: the
+With `--require PREFIX`, a binary that printed no line starting with PREFIX counts as failed: the
 clock-shifted run uses it to prove that every suite in it really ran with the clock moved.
 """
 
@@ -20,18 +24,59 @@ import sys
 RUNNING = re.compile(r"^\s*Running (?:unittests )?(\S+) \(([^)]*)\)")
 DOCTESTS = re.compile(r"^\s*Doc-tests (\S+)")
 RESULT = re.compile(r"^test result: (ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored")
-SKIP = re.compile(r"^(skipped:|SKIPPED)")
+# A test's own line; a notice written past the harness's capture may share the line.
+TEST = re.compile(r"^test (\S+) \.\.\. (?:.*?)(ok|FAILED|ignored)\s*$")
+SKIP = re.compile(r"^(?:test \S+ \.\.\. )?((?:SKIPPED|skipped:).*)$")
 TARGET = re.compile(r"deps/([A-Za-z0-9_]+)-[0-9a-f]+$")
 
 
-def suite_name(source: str, binary: str) -> str:
-    # `tests/cli.rs (target/debug/deps/cli-…)`; unit tests name their crate.
+class Binary:
+    def __init__(self, name, per_module, source=None):
+        self.name = name
+        self.source = source
+        # Unit tests are grouped by crate, not by their many private modules.
+        self.per_module = per_module
+        self.result = None
+        self.tests = {}  # module (or "") -> [failed test names, count]
+        self.skips = []  # (module or None, notice)
+        self.required_seen = False
+
+    def module_of(self, test):
+        return test.split("::", 1)[0] if self.per_module and "::" in test else ""
+
+    def suites(self):
+        """(name, failure or None, skip notice or None) per suite of this binary."""
+        modules = dict(self.tests)
+        # A notice naming no module of this binary belongs to the binary as a whole.
+        if not modules or any(m not in modules for m, _ in self.skips):
+            modules.setdefault("", [[], 0])
+        out = []
+        for module, (failed, _count) in sorted(modules.items()):
+            name = f"{self.name}::{module}" if module else self.name
+            if self.source:
+                name += f" ({self.source})"
+            notices = [n for m, n in self.skips if m == module or (m not in modules and module == "")]
+            if self.result is None:
+                failure = "no test result (crashed or did not build)"
+            elif failed:
+                failure = f"{len(failed)} failed: {', '.join(failed[:3])}"
+            else:
+                failure = None
+            skip = None
+            if notices:
+                more = f" (and {len(notices) - 1} more)" if len(notices) > 1 else ""
+                skip = f"{notices[0]}{more}"
+            out.append((name, failure, skip))
+        return out
+
+
+def binary_name(binary):
+    # `target/debug/deps/store-…`: the test target's name (a unit-test binary's is its crate's).
     m = TARGET.search(binary)
-    crate = m.group(1) if m else binary
-    return crate if source.startswith("src/") else f"{crate} ({source})"
+    return m.group(1) if m else binary
 
 
-def main() -> int:
+def main():
     args = sys.argv[1:]
     required = None
     if "--require" in args:
@@ -39,36 +84,55 @@ def main() -> int:
         required = args[i + 1]
         del args[i : i + 2]
     log, label = args[0], (args[1] if len(args) > 1 else "tests")
-    suites = []  # [name, outcome or None, skip notice, saw the required line]
-    tests = [0, 0, 0]
+    binaries = []
+    tally = [0, 0, 0]
     with open(log, encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
             if m := RUNNING.match(line):
-                suites.append([suite_name(m.group(1), m.group(2)), None, None, False])
-            elif m := DOCTESTS.match(line):
-                suites.append([f"{m.group(1)} (doc-tests)", None, None, False])
-            elif required and line.startswith(required) and suites:
-                suites[-1][3] = True
-            elif (m := RESULT.match(line)) and suites and suites[-1][1] is None:
-                suites[-1][1] = m.group(1)
+                source = m.group(1)
+                unit = source.startswith("src/")
+                binaries.append(Binary(binary_name(m.group(2)), not unit, None if unit else source))
+                continue
+            if m := DOCTESTS.match(line):
+                binaries.append(Binary(f"{m.group(1)} (doc-tests)", False))
+                continue
+            if not binaries:
+                continue
+            current = binaries[-1]
+            if required and line.startswith(required):
+                current.required_seen = True
+            if (m := RESULT.match(line)) and current.result is None:
+                current.result = m.group(1)
                 for i in range(3):
-                    tests[i] += int(m.group(i + 2))
-            elif SKIP.match(line) and suites and suites[-1][2] is None:
-                suites[-1][2] = line.strip()
-    if required:
-        for s in suites:
-            if s[1] == "ok" and not s[3]:
-                s[1] = f"never printed `{required}`"
-    failed = [s[0] if s[1] in (None, "FAILED") else f"{s[0]}: {s[1]}" for s in suites if s[1] != "ok"]
-    skipped = [(s[0], s[2]) for s in suites if s[1] == "ok" and s[2]]
+                    tally[i] += int(m.group(i + 2))
+                continue
+            if m := TEST.match(line):
+                test, outcome = m.group(1), m.group(2)
+                entry = current.tests.setdefault(current.module_of(test), [[], 0])
+                entry[1] += 1
+                if outcome == "FAILED":
+                    entry[0].append(test)
+            if m := SKIP.search(line):
+                notice = m.group(1).strip()
+                named = re.match(r"(?:SKIPPED|skipped:)\s*([A-Za-z0-9_]+)[:\s]", notice)
+                current.skips.append((named.group(1) if named and current.per_module else "", notice))
+
+    suites = []
+    for b in binaries:
+        for name, failure, skip in b.suites():
+            if required and failure is None and not b.required_seen:
+                failure = f"never printed `{required}`"
+            suites.append((name, failure, skip))
+    failed = [(n, f) for n, f, _ in suites if f]
+    skipped = [(n, s) for n, f, s in suites if not f and s]
     passed = len(suites) - len(failed) - len(skipped)
     print(f"{label} suites: {passed} passed, {len(failed)} failed, {len(skipped)} skipped, of {len(suites)}")
-    for name in failed:
-        print(f"  FAILED   {name}")
+    for name, failure in failed:
+        print(f"  FAILED   {name}: {failure}")
     for name, notice in skipped:
-        print(f"  skipped  {name}: {notice[:160]}")
-    print(f"{label}: {tests[0]} passed, {tests[1]} failed, {tests[2]} ignored")
+        print(f"  skipped  {name}: {notice[:200]}")
+    print(f"{label}: {tally[0]} passed, {tally[1]} failed, {tally[2]} ignored")
     return 1 if failed or not suites else 0
 
 

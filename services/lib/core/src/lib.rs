@@ -5,6 +5,7 @@
 pub mod answer;
 mod capture;
 mod delivery;
+pub mod external;
 mod form;
 mod ids;
 mod secret;

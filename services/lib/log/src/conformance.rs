@@ -1,8 +1,12 @@
 //! Behaviour every `EventLog` backend must show, written once and run against each backend.
 //!
-//! A backend's test implements [`LogHarness`] and calls [`run_all`] (or single cases, so a
-//! failure is reported under the case's name). Cases never assume offsets start at 0 or are
-//! dense, and only rely on order between records of one key, so a partitioned backend passes too.
+//! A backend's tests implement [`LogHarness`], call [`run_all`] and expand
+//! [`log_conformance_tests!`](crate::log_conformance_tests), which makes one test per case, so a
+//! failure is reported under the case's name. Both come from the one list of cases below, so no
+//! backend can leave a case out. Cases never assume offsets start at 0 or are dense, and only rely
+//! on order between records of one key, so a partitioned backend passes too.
+//!
+//! Compiled only with the `testsuite` feature, which only dev-dependencies turn on.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -36,19 +40,66 @@ const POLL_WAIT: Duration = Duration::from_millis(500);
 /// Wait used to show that nothing more arrives.
 const QUIET: Duration = Duration::from_millis(300);
 
-pub async fn run_all(h: &dyn LogHarness) {
-    health_is_ok(h).await;
-    append_read_back_is_byte_exact(h).await;
-    consumer_reads_everything_in_order(h).await;
-    commit_then_reopen_resumes_after_commit(h).await;
-    groups_are_independent(h).await;
-    tail_sees_only_later_records(h).await;
-    trace_headers_reach_tails_and_survive_a_restart(h).await;
-    poll_with_nothing_returns_empty_after_wait(h).await;
-    concurrent_appends_get_distinct_positions(h).await;
-    append_batch_keeps_order(h).await;
-    large_payload_round_trips(h).await;
-    invalid_names_are_rejected(h).await;
+// The one list of cases: `run_all`, [`CASES`] and every backend's tests are expanded from it.
+crate::log_conformance_tests! { @cases @run_all }
+
+/// One `#[tokio::test]` per conformance case, each named after its case, so every backend runs
+/// every case and a failure is reported under the case's name. `$run` is an async function that
+/// is given the case's name and the case as a closure taking an `Arc` of the backend's
+/// [`LogHarness`]; it makes a fresh harness, or says loudly why it cannot (its backend is
+/// missing) and returns. Further arguments go to `#[tokio::test(…)]`:
+///
+/// ```ignore
+/// async fn each_case<F, Fut>(_case: &str, test: F)
+/// where
+///     F: FnOnce(Arc<Harness>) -> Fut,
+///     Fut: Future<Output = ()>,
+/// {
+///     test(Arc::new(Harness::new())).await
+/// }
+///
+/// mod conformance_case {
+///     hookmetry_log::log_conformance_tests!(super::each_case, flavor = "multi_thread");
+/// }
+/// ```
+#[macro_export]
+macro_rules! log_conformance_tests {
+    (@cases $($then:tt)*) => {
+        $crate::log_conformance_tests! { $($then)* [
+            health_is_ok,
+            append_read_back_is_byte_exact,
+            consumer_reads_everything_in_order,
+            commit_then_reopen_resumes_after_commit,
+            groups_are_independent,
+            tail_sees_only_later_records,
+            trace_headers_reach_tails_and_survive_a_restart,
+            poll_with_nothing_returns_empty_after_wait,
+            concurrent_appends_get_distinct_positions,
+            append_batch_keeps_order,
+            large_payload_round_trips,
+            invalid_names_are_rejected,
+        ] }
+    };
+    (@run_all [$($case:ident,)*]) => {
+        /// Runs every case in turn against one log.
+        pub async fn run_all(h: &dyn LogHarness) {
+            $($case(h).await;)*
+        }
+
+        /// The name of every case, in the order [`run_all`] runs them.
+        pub const CASES: &[&str] = &[$(stringify!($case)),*];
+    };
+    (@tests ($run:expr) $attr:tt [$($case:ident,)*]) => {
+        $(
+            #[::tokio::test $attr]
+            async fn $case() {
+                ($run)(stringify!($case), |h| async move { $crate::conformance::$case(&*h).await }).await;
+            }
+        )*
+    };
+    ($run:expr $(, $($attr:tt)*)?) => {
+        $crate::log_conformance_tests! { @cases @tests ($run) ($($($attr)*)?) }
+    };
 }
 
 pub async fn health_is_ok(h: &dyn LogHarness) {

@@ -10,6 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+// Test code, compiled only for the tests that enable it (never into the release binary).
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod embedded;
 #[cfg(feature = "kafka")]

@@ -1,5 +1,6 @@
 //! The shared `EventLog` conformance suite, run against `EmbeddedLog` in a temporary directory.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -36,31 +37,31 @@ async fn conformance_run_all_in_one_directory() {
     conformance::run_all(&Harness::new()).await;
 }
 
-/// Each case also in its own directory, so a failure is reported under the case's name.
-macro_rules! conformance_cases {
-    ($($case:ident),* $(,)?) => {
-        mod conformance_case {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    hookmetry_log::conformance::$case(&super::Harness::new()).await;
-                }
-            )*
-        }
-    };
+/// Each case in a directory of its own.
+async fn each_case<F, Fut>(_case: &str, test: F)
+where
+    F: FnOnce(Arc<Harness>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    test(Arc::new(Harness::new())).await
 }
 
-conformance_cases!(
-    health_is_ok,
-    append_read_back_is_byte_exact,
-    consumer_reads_everything_in_order,
-    commit_then_reopen_resumes_after_commit,
-    groups_are_independent,
-    tail_sees_only_later_records,
-    trace_headers_reach_tails_and_survive_a_restart,
-    poll_with_nothing_returns_empty_after_wait,
-    concurrent_appends_get_distinct_positions,
-    append_batch_keeps_order,
-    large_payload_round_trips,
-    invalid_names_are_rejected,
-);
+/// Each case also in its own directory, so a failure is reported under the case's name.
+mod conformance_case {
+    hookmetry_log::log_conformance_tests!(super::each_case, flavor = "multi_thread", worker_threads = 2);
+}
+
+/// `conformance::CASES`, which `run_all` and `log_conformance_tests!` expand, holds every case the
+/// module defines, so a new case cannot be left out of either.
+#[test]
+fn every_conformance_case_is_listed_once() {
+    let source = include_str!("../src/conformance.rs");
+    let cases: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub async fn ")?.strip_suffix("(h: &dyn LogHarness) {"))
+        .collect();
+    for case in &cases {
+        assert!(conformance::CASES.contains(case), "`{case}` is missing from the case list in conformance.rs");
+    }
+    assert_eq!(conformance::CASES.len(), cases.len(), "the case list names a case twice or one that is gone");
+}

@@ -6,11 +6,13 @@
 //! exports it, together with `HOOKMETRY_TEST_KAFKA_BROKER=tansu`, which tells these tests about
 //! tansu's known defects (see [`Quirks`]). Without a broker the tests say loudly that they were
 //! skipped, unless `HOOKMETRY_REQUIRE_EXTERNAL=1`, which turns the skip into a failure. Every run
-//! uses fresh topic and group names, so runs can share a broker. The unreachable-broker tests need
-//! no broker and always run.
+//! uses fresh topic and group names, so runs can share a broker. The unreachable-broker tests and
+//! the dead-member test (on librdkafka's mock cluster, in this process) need no broker and always
+//! run.
 #![cfg(feature = "kafka")]
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
 use std::io::Write;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_log::conformance::{self, LogHarness};
 use hookmetry_log::{EventLog, GroupConsumer, KafkaLog, KafkaOptions, LogError, NewRecord, Record};
+use rdkafka::mocking::MockCluster;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -29,26 +32,25 @@ const POLL_WAIT: Duration = Duration::from_millis(200);
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// Writes past the test harness's output capture, so a skip is seen even when the test passes.
+/// One write, so other tests' output cannot land inside the line.
 fn loud(message: &str) {
-    let _ = writeln!(std::io::stderr(), "{message}");
+    let _ = std::io::stderr().write_all(format!("{message}\n").as_bytes());
 }
 
-/// The broker to test against, or `None` after announcing the skip.
+/// The broker to test against, or `None` after announcing that `test` is skipped (a failure
+/// under `HOOKMETRY_REQUIRE_EXTERNAL=1` unless `HOOKMETRY_UNAVAILABLE` lists `kafka`).
 fn broker(test: &str) -> Option<String> {
     // CI runs this suite again with the clock a year ahead (HOOKMETRY_TEST_CLOCK_SHIFT_DAYS).
     hookmetry_core::clock::shift_from_env();
     match std::env::var("HOOKMETRY_TEST_KAFKA") {
         Ok(brokers) if !brokers.trim().is_empty() => Some(brokers.trim().to_owned()),
         _ => {
-            assert!(
-                std::env::var("HOOKMETRY_REQUIRE_EXTERNAL").as_deref() != Ok("1"),
-                "HOOKMETRY_REQUIRE_EXTERNAL=1 but HOOKMETRY_TEST_KAFKA names no Kafka broker \
-                 (start one with `.ci/kafka-broker.sh start`)"
+            hookmetry_core::external::skip(
+                "kafka",
+                &format!("kafka_conformance::{test}"),
+                "HOOKMETRY_TEST_KAFKA is not set \
+                 (e.g. `eval \"$(.ci/kafka-broker.sh start)\"`, then HOOKMETRY_TEST_KAFKA=127.0.0.1:PORT)",
             );
-            loud(&format!(
-                "SKIPPED kafka test {test}: HOOKMETRY_TEST_KAFKA is not set \
-                 (e.g. `eval \"$(.ci/kafka-broker.sh start)\"`, then HOOKMETRY_TEST_KAFKA=127.0.0.1:PORT)"
-            ));
             None
         }
     }
@@ -111,24 +113,20 @@ impl LogHarness for Harness {
 }
 
 /// Known defects of the broker under test, which `HOOKMETRY_TEST_KAFKA_BROKER` names (set by
-/// `.ci/kafka-broker.sh`; unset or `kafka` for Apache Kafka, which has none). Each one shrinks or
-/// skips exactly one check, and says so loudly.
+/// `.ci/kafka-broker.sh`; unset or `kafka` for Apache Kafka, which has none). Each one shrinks
+/// exactly one check, and says so loudly.
 #[derive(Default)]
 struct Quirks {
     /// tansu 0.6 caps a fetch response at 5 MiB and returns only records while the running sum
     /// of their key + value sizes stays below the cap, so a record of 5 MiB or more is never
     /// served (Kafka returns an oversized first batch whole, KIP-74).
     record_limit: Option<usize>,
-    /// tansu 0.6 drops a member that missed its heartbeats but keeps the group "formed" in the
-    /// same generation: the survivor rejoins, gets its old assignment back, and the dead
-    /// member's partitions are never read again. (A member that leaves cleanly is handled.)
-    crashed_member_keeps_partitions: bool,
 }
 
 fn quirks() -> Quirks {
     match std::env::var("HOOKMETRY_TEST_KAFKA_BROKER").unwrap_or_default().trim() {
         "" | "kafka" => Quirks::default(),
-        "tansu" => Quirks { record_limit: Some((5 << 20) - 1), crashed_member_keeps_partitions: true },
+        "tansu" => Quirks { record_limit: Some((5 << 20) - 1) },
         other => panic!("HOOKMETRY_TEST_KAFKA_BROKER=`{other}` is not a broker these tests know: use kafka or tansu"),
     }
 }
@@ -139,37 +137,20 @@ async fn conformance_run_all() {
     conformance::run_all(&Harness::new(brokers)).await;
 }
 
-/// Each case also on its own, so a failure is reported under the case's name.
-macro_rules! conformance_cases {
-    ($($case:ident),* $(,)?) => {
-        mod conformance_case {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(brokers) = super::broker(concat!("conformance_case::", stringify!($case))) else {
-                        return;
-                    };
-                    hookmetry_log::conformance::$case(&super::Harness::new(brokers)).await;
-                }
-            )*
-        }
-    };
+/// Each case with fresh topic and group names on the broker, or skipped without one.
+async fn with_broker<F, Fut>(case: &str, test: F)
+where
+    F: FnOnce(Arc<Harness>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(brokers) = broker(&format!("conformance_case::{case}")) else { return };
+    test(Arc::new(Harness::new(brokers))).await
 }
 
-conformance_cases!(
-    health_is_ok,
-    append_read_back_is_byte_exact,
-    consumer_reads_everything_in_order,
-    commit_then_reopen_resumes_after_commit,
-    groups_are_independent,
-    tail_sees_only_later_records,
-    trace_headers_reach_tails_and_survive_a_restart,
-    poll_with_nothing_returns_empty_after_wait,
-    concurrent_appends_get_distinct_positions,
-    append_batch_keeps_order,
-    large_payload_round_trips,
-    invalid_names_are_rejected,
-);
+/// Each case also on its own, so a failure is reported under the case's name.
+mod conformance_case {
+    hookmetry_log::log_conformance_tests!(super::with_broker, flavor = "multi_thread", worker_threads = 2);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Unreachable brokers: no broker needed.
@@ -379,25 +360,27 @@ async fn group_members_split_partitions_and_survivor_takes_over() {
 
 /// A member that dies without leaving (SIGKILL) is noticed after the session timeout; the
 /// survivor then receives every record the dead one had not committed.
+///
+/// Against librdkafka's mock cluster (`rdkafka::mocking::MockCluster`): librdkafka's own
+/// implementation of the Kafka protocol, hosted in this process on 127.0.0.1, which like Apache
+/// Kafka rebalances a group when a member misses its session timeout. It needs no broker, so the
+/// test runs everywhere, CI included; on tansu, CI's broker, it could not fail, since tansu never
+/// hands a dead member's partitions to the survivor. The mock has no `CreateTopics`, so the test
+/// creates the topic and both members run with `create_topics` off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_member_is_replaced_after_session_timeout() {
-    let Some(brokers) = broker("dead_member_is_replaced_after_session_timeout") else { return };
-    if quirks().crashed_member_keeps_partitions {
-        loud(
-            "SKIPPED kafka test dead_member_is_replaced_after_session_timeout: the broker under test \
-             (HOOKMETRY_TEST_KAFKA_BROKER) never reassigns the partitions of a member that died; \
-             run it against Apache Kafka",
-        );
-        return;
-    }
-    let log = connect(KafkaOptions { partitions: 4, ..options(&brokers) }).await;
+    hookmetry_core::clock::shift_from_env();
+    let mock = MockCluster::new(1).expect("librdkafka mock cluster");
+    let brokers = mock.bootstrap_servers();
+    let log = connect(KafkaOptions { partitions: 4, create_topics: false, ..options(&brokers) }).await;
     let topic = format!("hm.dead.{}", unique());
+    mock.create_topic(&topic, 4, 1).expect("create the topic on the mock cluster");
     let group = format!("{topic}.g");
     let mut a = log.consumer(&topic, &group).await.expect("consumer a");
 
     // The other member runs in a child process (this test binary, running `child_group_member`).
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["child_group_member", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args(["kafka_conformance::child_group_member", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env("HOOKMETRY_KAFKA_CHILD", format!("{brokers} {topic} {group}"))
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -482,11 +465,17 @@ async fn dead_member_is_replaced_after_session_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by dead_member_is_replaced_after_session_timeout as a child process"]
 async fn child_group_member() {
-    let Ok(args) = std::env::var("HOOKMETRY_KAFKA_CHILD") else { return };
+    let Ok(args) = std::env::var("HOOKMETRY_KAFKA_CHILD") else {
+        loud(
+            "SKIPPED kafka_conformance::child_group_member: runs only as the child process of \
+             dead_member_is_replaced_after_session_timeout (HOOKMETRY_KAFKA_CHILD is not set)",
+        );
+        return;
+    };
     let [brokers, topic, group] = args.split_whitespace().collect::<Vec<_>>()[..] else {
         panic!("HOOKMETRY_KAFKA_CHILD must be `brokers topic group`")
     };
-    let log = connect(KafkaOptions { partitions: 4, ..options(brokers) }).await;
+    let log = connect(KafkaOptions { partitions: 4, create_topics: false, ..options(brokers) }).await;
     let mut consumer = log.consumer(topic, group).await.expect("child consumer");
     loop {
         for record in consumer.poll(100, POLL_WAIT).await.expect("child poll") {

@@ -1,9 +1,12 @@
 //! Behaviour every `Store` backend must show, written once and run against each backend.
 //!
-//! A backend's tests implement [`StoreHarness`] and call [`run_all`], or call single cases. Every
-//! case makes fresh ids, so cases can share one database; only
-//! [`has_tokens_false_until_first_token`] needs a store without tokens, and `run_all` runs it
-//! first.
+//! A backend's tests implement [`StoreHarness`], call [`run_all`] and expand
+//! [`store_conformance_tests!`](crate::store_conformance_tests), which makes one test per case.
+//! Both come from the one list of cases below, so no backend can leave a case out. Every case
+//! makes fresh ids, so cases can share one database; only [`has_tokens_false_until_first_token`]
+//! needs a store without tokens, and `run_all` runs it first.
+//!
+//! Compiled only with the `testsuite` feature, which only dev-dependencies turn on.
 
 use std::sync::Arc;
 
@@ -32,47 +35,94 @@ pub trait StoreHarness: Send + Sync {
     }
 }
 
-/// Runs every case in turn against one store.
-pub async fn run_all(h: &dyn StoreHarness) {
-    has_tokens_false_until_first_token(h).await;
-    teams_create_get_list_conflict(h).await;
-    tokens_lookup_touch_revoke(h).await;
-    tokens_listed_per_team(h).await;
-    token_conflicts(h).await;
-    endpoints_create_get_by_token_list(h).await;
-    endpoints_isolated_per_team(h).await;
-    endpoint_update_changes_name_and_response_only(h).await;
-    unknown_ids_not_found(h).await;
-    endpoint_conflicts(h).await;
-    endpoint_names_are_unique_per_team(h).await;
-    endpoint_delete_removes_its_captures(h).await;
-    capture_round_trip_is_byte_exact(h).await;
-    put_captures_is_idempotent(h).await;
-    captures_paged_newest_first(h).await;
-    captures_paging_isolated_per_endpoint(h).await;
-    captures_filtered(h).await;
-    captures_listed_without_bodies(h).await;
-    capture_delete(h).await;
-    token_by_id(h).await;
-    retention_set_and_expire(h).await;
-    verification_settings_round_trip(h).await;
-    verifications_stored_replaced_and_filtered(h).await;
-    delivery_round_trip_is_byte_exact_and_first_write_wins(h).await;
-    delivery_trace_context_round_trips(h).await;
-    deliveries_listed_per_capture_newest_first(h).await;
-    attempts_recorded_once_in_order_with_progress(h).await;
-    due_deliveries_are_pending_and_due_earliest_first(h).await;
-    cancel_stops_a_pending_delivery_only(h).await;
-    deleting_a_capture_deletes_its_deliveries(h).await;
-    a_due_delivery_is_claimed_once_until_its_lease_ends(h).await;
-    the_first_record_of_an_attempt_number_wins(h).await;
-    forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint(h).await;
-    listener_cursors_only_move_forward_per_name(h).await;
-    listener_deliveries_keep_their_origin(h).await;
-    listener_names_belong_to_the_token_that_claimed_them(h).await;
-    one_process_holds_a_listener_lease_at_a_time(h).await;
-    restart_keeps_everything(h).await;
-    health_is_ok(h).await;
+// The one list of cases: `run_all`, [`CASES`] and every backend's tests are expanded from it.
+crate::store_conformance_tests! { @cases @run_all }
+
+/// One `#[tokio::test]` per conformance case, each named after its case, so every backend runs
+/// every case and a failure is reported under the case's name. `$run` is an async function that
+/// is given the case's name and the case as a closure taking an `Arc` of the backend's
+/// [`StoreHarness`]; it makes a fresh harness, or says loudly why it cannot (its server is
+/// missing) and returns, and may clean up after the case. Further arguments go to
+/// `#[tokio::test(…)]`:
+///
+/// ```ignore
+/// async fn each_case<F, Fut>(_case: &str, test: F)
+/// where
+///     F: FnOnce(Arc<Harness>) -> Fut,
+///     Fut: Future<Output = ()>,
+/// {
+///     test(Arc::new(Harness::new())).await
+/// }
+///
+/// mod conformance_case {
+///     hookmetry_store::store_conformance_tests!(super::each_case, flavor = "multi_thread");
+/// }
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    (@cases $($then:tt)*) => {
+        $crate::store_conformance_tests! { $($then)* [
+            has_tokens_false_until_first_token,
+            teams_create_get_list_conflict,
+            tokens_lookup_touch_revoke,
+            tokens_listed_per_team,
+            token_conflicts,
+            endpoints_create_get_by_token_list,
+            endpoints_isolated_per_team,
+            endpoint_update_changes_name_and_response_only,
+            unknown_ids_not_found,
+            endpoint_conflicts,
+            endpoint_names_are_unique_per_team,
+            endpoint_delete_removes_its_captures,
+            capture_round_trip_is_byte_exact,
+            put_captures_is_idempotent,
+            captures_paged_newest_first,
+            captures_paging_isolated_per_endpoint,
+            captures_filtered,
+            captures_listed_without_bodies,
+            capture_delete,
+            token_by_id,
+            retention_set_and_expire,
+            verification_settings_round_trip,
+            verifications_stored_replaced_and_filtered,
+            delivery_round_trip_is_byte_exact_and_first_write_wins,
+            delivery_trace_context_round_trips,
+            deliveries_listed_per_capture_newest_first,
+            attempts_recorded_once_in_order_with_progress,
+            due_deliveries_are_pending_and_due_earliest_first,
+            cancel_stops_a_pending_delivery_only,
+            deleting_a_capture_deletes_its_deliveries,
+            a_due_delivery_is_claimed_once_until_its_lease_ends,
+            the_first_record_of_an_attempt_number_wins,
+            forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint,
+            listener_cursors_only_move_forward_per_name,
+            listener_deliveries_keep_their_origin,
+            listener_names_belong_to_the_token_that_claimed_them,
+            one_process_holds_a_listener_lease_at_a_time,
+            restart_keeps_everything,
+            health_is_ok,
+        ] }
+    };
+    (@run_all [$($case:ident,)*]) => {
+        /// Runs every case in turn against one store.
+        pub async fn run_all(h: &dyn StoreHarness) {
+            $($case(h).await;)*
+        }
+
+        /// The name of every case, in the order [`run_all`] runs them.
+        pub const CASES: &[&str] = &[$(stringify!($case)),*];
+    };
+    (@tests ($run:expr) $attr:tt [$($case:ident,)*]) => {
+        $(
+            #[::tokio::test $attr]
+            async fn $case() {
+                ($run)(stringify!($case), |h| async move { $crate::conformance::$case(&*h).await }).await;
+            }
+        )*
+    };
+    ($run:expr $(, $($attr:tt)*)?) => {
+        $crate::store_conformance_tests! { @cases @tests ($run) ($($($attr)*)?) }
+    };
 }
 
 /// Needs a store without any token.

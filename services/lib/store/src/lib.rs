@@ -7,6 +7,8 @@ use hookmetry_core::{
     CaptureId, CapturedRequest, DeliveryOrigin, DeliveryState, ForwardingRule, Timestamp, TokenId, Verdict,
 };
 
+// Test code, compiled only for the tests that enable it (never into the release binary).
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 mod open;
 #[cfg(feature = "scylla")]

@@ -4,30 +4,30 @@
 //! and only in a build with the `scylla` feature:
 //!
 //! ```text
-//! HOOKMETRY_TEST_SCYLLA=127.0.0.1:9042 cargo test -p hookmetry-store --features scylla --test scylla_conformance
+//! HOOKMETRY_TEST_SCYLLA=127.0.0.1:9042 cargo test -p hookmetry-store --features scylla --test store scylla_conformance::
 //! ```
 //!
 //! Every test works in a fresh keyspace with a random name, created with replication factor
 //! `HOOKMETRY_TEST_SCYLLA_RF` (default 1, for a single dev node) and dropped afterwards, also
-//! when the test fails. Without the variable each test says loudly that it was skipped: no
-//! ScyllaDB server can be installed on the project's machines, so CI compiles this suite but
-//! cannot run it.
+//! when the test fails. Without the variable each test says loudly that it was skipped, and fails
+//! under `HOOKMETRY_REQUIRE_EXTERNAL=1` unless `HOOKMETRY_UNAVAILABLE` lists `scylla`: no ScyllaDB
+//! server can be installed on the project's machines, so CI compiles this suite, lists it as
+//! unavailable and reports every test of it as skipped.
 
+/// Without the feature nothing here can run: a skip, which fails where ScyllaDB is required.
 #[cfg(not(feature = "scylla"))]
 #[test]
 fn scylla_conformance_needs_the_scylla_feature() {
-    use std::io::Write as _;
-    // Written past the test harness's capture, so it shows even when the test passes.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: hookmetry-store built without the `scylla` feature (add `--features scylla`)"
+    hookmetry_core::external::skip(
+        "scylla",
+        "scylla_conformance::scylla_conformance_needs_the_scylla_feature",
+        "hookmetry-store built without the `scylla` feature (add `--features scylla`)",
     );
 }
 
 #[cfg(feature = "scylla")]
 mod suite {
     use std::future::Future;
-    use std::io::Write as _;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -40,18 +40,19 @@ mod suite {
     use scylla::client::session::Session;
     use scylla::client::session_builder::SessionBuilder;
 
-    /// The nodes to test against, or `None` after saying loudly that the test is skipped.
-    fn nodes() -> Option<Vec<String>> {
+    /// The nodes to test against, or `None` after saying loudly that `test` is skipped (a
+    /// failure where ScyllaDB is required and not listed as unavailable).
+    fn nodes(test: &str) -> Option<Vec<String>> {
         // CI runs this suite again with the clock a year ahead (HOOKMETRY_TEST_CLOCK_SHIFT_DAYS).
         hookmetry_core::clock::shift_from_env();
         match std::env::var("HOOKMETRY_TEST_SCYLLA") {
             Ok(v) if !v.trim().is_empty() => Some(v.split(',').map(|n| n.trim().to_string()).collect()),
             _ => {
-                // Written past the test harness's capture, so it shows even when the test passes.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipped: HOOKMETRY_TEST_SCYLLA not set (e.g. HOOKMETRY_TEST_SCYLLA=127.0.0.1:9042); \
-                     the ScyllaDB store was compiled but not run"
+                hookmetry_core::external::skip(
+                    "scylla",
+                    &format!("scylla_conformance::suite::{test}"),
+                    "HOOKMETRY_TEST_SCYLLA not set (e.g. HOOKMETRY_TEST_SCYLLA=127.0.0.1:9042); \
+                     the ScyllaDB store was compiled but not run",
                 );
                 None
             }
@@ -105,13 +106,14 @@ mod suite {
         }
     }
 
-    /// Runs `test` on a fresh keyspace and drops the keyspace afterwards, passing or failing.
-    async fn with_keyspace<F, Fut>(test: F)
+    /// Runs `test` (named `name`) on a fresh keyspace and drops the keyspace afterwards, passing
+    /// or failing.
+    async fn with_keyspace<F, Fut>(name: &str, test: F)
     where
         F: FnOnce(Arc<Harness>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let Some(nodes) = nodes() else { return };
+        let Some(nodes) = nodes(name) else { return };
         let harness = Arc::new(Harness::new(nodes));
         let outcome = tokio::spawn(test(harness.clone())).await;
         harness.drop_keyspace().await;
@@ -124,7 +126,13 @@ mod suite {
     /// first, while the keyspace has no token).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_run_all_on_a_fresh_keyspace() {
-        with_keyspace(|h| async move { conformance::run_all(&*h).await }).await;
+        with_keyspace("conformance_run_all_on_a_fresh_keyspace", |h| async move { conformance::run_all(&*h).await })
+            .await;
+    }
+
+    /// Each case also on a fresh keyspace of its own, so a failure is reported under its name.
+    mod conformance_case {
+        hookmetry_store::store_conformance_tests!(super::with_keyspace, flavor = "multi_thread", worker_threads = 2);
     }
 
     fn team() -> Team {
@@ -163,7 +171,7 @@ mod suite {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migration_is_idempotent_and_versioned() {
-        with_keyspace(|h| async move {
+        with_keyspace("migration_is_idempotent_and_versioned", |h| async move {
             let latest = ScyllaStore::schema_version();
             assert_eq!(ScyllaStore::migrate(&h.options).await.unwrap(), latest);
             assert_eq!(ScyllaStore::migrate(&h.options).await.unwrap(), latest, "second run");
@@ -185,7 +193,7 @@ mod suite {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn open_without_migration_on_a_missing_keyspace_fails_clearly() {
-        let Some(nodes) = nodes() else { return };
+        let Some(nodes) = nodes("open_without_migration_on_a_missing_keyspace_fails_clearly") else { return };
         let mut options = Harness::new(nodes).options;
         options.migrate = false;
         let err = ScyllaStore::open(options.clone()).await.unwrap_err();
@@ -195,7 +203,7 @@ mod suite {
     /// Capture rows carry the TTL their team's retention leaves them, counted from receipt.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn capture_rows_carry_the_retention_ttl() {
-        with_keyspace(|h| async move {
+        with_keyspace("capture_rows_carry_the_retention_ttl", |h| async move {
             let store = h.store().await;
             let team = team();
             store.create_team(&team).await.unwrap();
@@ -251,7 +259,7 @@ mod suite {
     /// Results for a capture deleted meanwhile, or a half-row, never surface as a capture.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn leftover_rows_read_as_absent() {
-        with_keyspace(|h| async move {
+        with_keyspace("leftover_rows_read_as_absent", |h| async move {
             let store = h.store().await;
             let team = team();
             store.create_team(&team).await.unwrap();

@@ -1,3 +1,4 @@
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -41,84 +42,34 @@ async fn conformance_run_all_on_one_database() {
     conformance::run_all(&Harness::new()).await;
 }
 
-/// Each case also on its own database, so a failure is reported under the case's name.
-macro_rules! conformance_cases {
-    ($($case:ident),* $(,)?) => {
-        mod conformance_case {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    hookmetry_store::conformance::$case(&super::Harness::new()).await;
-                }
-            )*
-
-            pub(super) const LISTED: &[&str] = &[$(stringify!($case)),*];
-        }
-    };
+/// Each case on a fresh database of its own.
+async fn each_case<F, Fut>(_case: &str, test: F)
+where
+    F: FnOnce(Arc<Harness>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    test(Arc::new(Harness::new())).await
 }
 
-/// This list and `run_all` are kept by hand, so a new case is easy to leave out of either.
+/// Each case also on its own database, so a failure is reported under the case's name.
+mod conformance_case {
+    hookmetry_store::store_conformance_tests!(super::each_case);
+}
+
+/// `conformance::CASES`, which `run_all` and `store_conformance_tests!` expand, holds every case
+/// the module defines, so a new case cannot be left out of either.
 #[test]
-fn every_conformance_case_is_listed_here_and_run_by_run_all() {
+fn every_conformance_case_is_listed_once() {
     let source = include_str!("../src/conformance.rs");
     let cases: Vec<&str> = source
         .lines()
         .filter_map(|l| l.strip_prefix("pub async fn ")?.strip_suffix("(h: &dyn StoreHarness) {"))
-        .filter(|name| *name != "run_all")
         .collect();
-    let run_all = source.split("pub async fn run_all(").nth(1).unwrap().split("\n}").next().unwrap();
     for case in &cases {
-        assert!(conformance_case::LISTED.contains(case), "`{case}` is missing from conformance_cases! here");
-        assert!(run_all.contains(&format!(" {case}(h).await;")), "`{case}` is missing from conformance::run_all");
+        assert!(conformance::CASES.contains(case), "`{case}` is missing from the case list in conformance.rs");
     }
-    assert_eq!(
-        conformance_case::LISTED.len(),
-        cases.len(),
-        "conformance_cases! lists a case twice or one that is gone"
-    );
+    assert_eq!(conformance::CASES.len(), cases.len(), "the case list names a case twice or one that is gone");
 }
-
-conformance_cases!(
-    has_tokens_false_until_first_token,
-    teams_create_get_list_conflict,
-    tokens_lookup_touch_revoke,
-    tokens_listed_per_team,
-    token_conflicts,
-    endpoints_create_get_by_token_list,
-    endpoints_isolated_per_team,
-    endpoint_update_changes_name_and_response_only,
-    unknown_ids_not_found,
-    endpoint_conflicts,
-    endpoint_names_are_unique_per_team,
-    endpoint_delete_removes_its_captures,
-    capture_round_trip_is_byte_exact,
-    put_captures_is_idempotent,
-    captures_paged_newest_first,
-    captures_paging_isolated_per_endpoint,
-    captures_filtered,
-    captures_listed_without_bodies,
-    capture_delete,
-    token_by_id,
-    retention_set_and_expire,
-    verification_settings_round_trip,
-    verifications_stored_replaced_and_filtered,
-    delivery_round_trip_is_byte_exact_and_first_write_wins,
-    delivery_trace_context_round_trips,
-    deliveries_listed_per_capture_newest_first,
-    attempts_recorded_once_in_order_with_progress,
-    due_deliveries_are_pending_and_due_earliest_first,
-    cancel_stops_a_pending_delivery_only,
-    deleting_a_capture_deletes_its_deliveries,
-    a_due_delivery_is_claimed_once_until_its_lease_ends,
-    the_first_record_of_an_attempt_number_wins,
-    forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint,
-    listener_cursors_only_move_forward_per_name,
-    listener_deliveries_keep_their_origin,
-    listener_names_belong_to_the_token_that_claimed_them,
-    one_process_holds_a_listener_lease_at_a_time,
-    restart_keeps_everything,
-    health_is_ok,
-);
 
 async fn team_and_endpoint(store: &SqliteStore) -> Endpoint {
     let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 7, created_at: Timestamp::now() };

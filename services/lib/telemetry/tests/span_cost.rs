@@ -1,5 +1,5 @@
 //! What one span costs the thread that makes it: `cargo test --release -p hookmetry-telemetry
-//! --test span_cost -- --ignored --nocapture`. Not a pass/fail test.
+//! --test telemetry span_cost -- --ignored --nocapture`. Not a pass/fail test.
 
 use std::time::{Duration, Instant};
 

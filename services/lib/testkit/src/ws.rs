@@ -198,15 +198,6 @@ impl WsClient {
         Ok(id)
     }
 
-    /// Stops operation `id` (`complete`, or `stop` in the legacy protocol).
-    pub async fn unsubscribe(&mut self, id: &str) -> anyhow::Result<()> {
-        let kind = match self.protocol {
-            Protocol::TransportWs => "complete",
-            Protocol::LegacyWs => "stop",
-        };
-        self.send(json!({ "type": kind, "id": id })).await
-    }
-
     /// The next server message other than a keep-alive, or `None` when nothing arrived within
     /// `timeout`. Once the connection has ended, returns `Closed` every time.
     pub async fn next_message(&mut self, timeout: Duration) -> anyhow::Result<Option<WsMessage>> {

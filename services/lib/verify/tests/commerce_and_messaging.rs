@@ -2,7 +2,7 @@
 //! Paddle Billing, Linear and Zoom. Every vector was recomputed with Python's `hmac`/`hashlib`
 //! before being relied on.
 
-mod common;
+use crate::common;
 
 use common::*;
 use hookmetry_core::Verdict;

@@ -2,7 +2,7 @@
 //! generic HMAC scheme, and for the engine's explanations (rotation, tolerance, body and URL
 //! changes).
 
-mod common;
+use crate::common;
 
 use common::*;
 use hookmetry_core::{GenericHmac, Verdict};

@@ -1,7 +1,7 @@
 //! Known-answer and per-verdict tests for HubSpot (v1, v2, v3), Twitch EventSub, Mailgun,
 //! SendGrid, Discord and Intercom.
 
-mod common;
+use crate::common;
 
 use common::*;
 use hookmetry_core::Verdict;

@@ -1,7 +1,7 @@
 //! Known-answer and per-verdict tests for WooCommerce, Typeform, Razorpay, Calendly, WorkOS,
 //! Adyen standard webhooks (`adyen`) and Adyen's `HmacSignature` header (`adyen-hmac-header`).
 
-mod common;
+use crate::common;
 
 use common::*;
 use hookmetry_core::Verdict;

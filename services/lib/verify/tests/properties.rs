@@ -13,7 +13,7 @@
 //! file (a test fails if its secret format is one this file cannot make). `generic-hmac` gets
 //! generated settings; the asymmetric providers (SendGrid, Discord) get generated key pairs.
 
-mod common;
+use crate::common;
 
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -30,7 +30,7 @@ use proptest::test_runner::Config;
 const CASES: u32 = 64;
 
 fn config() -> Config {
-    // PROPTEST_CASES overrides, for a longer run: `PROPTEST_CASES=5000 cargo test … --test properties`.
+    // PROPTEST_CASES overrides, for a longer run: `PROPTEST_CASES=5000 cargo test … --test signatures properties::`.
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES);
     Config { cases, failure_persistence: None, ..Config::default() }
 }
@@ -712,7 +712,7 @@ proptest! {
 
 /// Every single-byte change of every provider's signature, and four of every body byte for
 /// schemes that sign the body, with fixed material. About 30 s in a debug build:
-/// `cargo test -p hookmetry-verify --test properties -- --ignored`.
+/// `cargo test -p hookmetry-verify --test signatures properties:: -- --ignored`.
 #[test]
 #[ignore = "exhaustive: about 30 s in a debug build"]
 fn exhaustive_single_byte_changes() {

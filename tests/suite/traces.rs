@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
 use common::read_request;
 use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};

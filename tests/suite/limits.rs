@@ -1,6 +1,6 @@
 //! Every ingest limit: the status, the message naming the limit, and that nothing was stored.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Exports of a stored capture: the `curl` command, run for real against a second capture
 //! endpoint, produces a byte-identical capture; the HAR entry describes the same request.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! while a subscriber that keeps up on the same endpoint receives everything, in order; changes
 //! to stored captures (`captureChanged`) reach every open view of their endpoint only.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Byte-exactness: what a provider sends is what the API gives back.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `hookmetry endpoint|tail|capture|sign` as a user runs them: the real binary with `--url`/`--token`
 //! against a real server, asserting what it prints on stdout and stderr and how it exits.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -631,6 +631,8 @@ async fn endpoint_update_verifies_renames_uniquely_and_delete_asks() {
         req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
     }
     let id = id_from_body(&req.send().await.unwrap().text().await.unwrap());
+    // Acknowledged means in the log; `capture show` fails until the processor has stored it.
+    server.admin.wait_for_capture(&id, Duration::from_secs(10)).await.unwrap();
     let shown = eventually("the capture verified", || async {
         let page = cli.ok(&["capture", "show", &id]).await;
         page.contains("  signature ").then_some(page)

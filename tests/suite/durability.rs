@@ -1,7 +1,7 @@
 //! Nothing acknowledged is ever lost: SIGKILL `hookmetry serve` under load, restart it on the
 //! same data dir, and every capture that got a 2xx is there, byte-exact, exactly once.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

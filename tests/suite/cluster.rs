@@ -23,7 +23,7 @@ use hookmetry_testkit::ChildServer;
 use hookmetry_testkit::ws::{Auth, Protocol, WsClient, WsMessage};
 use serde_json::{Value, json};
 
-mod cluster_support;
+use crate::cluster_support;
 
 fn tansu_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("HOOKMETRY_TANSU") {
@@ -38,22 +38,18 @@ fn tansu_binary() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-/// The broker binary, or `None` after saying loudly why the test is skipped.
+/// The broker binary, or `None` after saying loudly why `test` is skipped (a failure under
+/// `HOOKMETRY_REQUIRE_EXTERNAL=1` unless `HOOKMETRY_UNAVAILABLE` lists `tansu`).
 fn tansu_or_skip(test: &str) -> Option<PathBuf> {
-    match tansu_binary() {
-        Some(p) => Some(p),
-        None if std::env::var("HOOKMETRY_REQUIRE_EXTERNAL").as_deref() == Ok("1") => {
-            panic!(
-                "{test}: no `tansu` broker binary (set HOOKMETRY_TANSU or install it: cargo install tansu --locked --features dynostore,libsql)"
-            )
-        }
-        None => {
-            eprintln!(
-                "SKIPPED {test}: no `tansu` broker binary; install it (cargo install tansu --locked --features dynostore,libsql) or set HOOKMETRY_TANSU"
-            );
-            None
-        }
+    let found = tansu_binary();
+    if found.is_none() {
+        hookmetry_core::external::skip(
+            "tansu",
+            &format!("cluster::{test}"),
+            "no `tansu` broker binary; install it (.ci/kafka-broker.sh install) or set HOOKMETRY_TANSU",
+        );
     }
+    found
 }
 
 fn free_port() -> u16 {
@@ -178,7 +174,11 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captures_through_two_ingest_nodes_are_stored_once_in_order_and_reach_a_subscriber() {
-    let Some(tansu) = tansu_or_skip("cluster") else { return };
+    let Some(tansu) =
+        tansu_or_skip("captures_through_two_ingest_nodes_are_stored_once_in_order_and_reach_a_subscriber")
+    else {
+        return;
+    };
     let cluster = Cluster::start(tansu).await;
     let client = cluster.api.client();
     let endpoints = [client.create_endpoint("a").await.unwrap(), client.create_endpoint("b").await.unwrap()];
@@ -234,7 +234,10 @@ async fn captures_through_two_ingest_nodes_are_stored_once_in_order_and_reach_a_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_broker_gives_503_within_the_timeout_and_ingest_recovers_by_itself() {
-    let Some(tansu) = tansu_or_skip("cluster") else { return };
+    let Some(tansu) = tansu_or_skip("a_stopped_broker_gives_503_within_the_timeout_and_ingest_recovers_by_itself")
+    else {
+        return;
+    };
     let mut cluster = Cluster::start(tansu).await;
     let client = cluster.api.client();
     let ep = client.create_endpoint("outage").await.unwrap();
@@ -294,7 +297,11 @@ async fn a_stopped_broker_gives_503_within_the_timeout_and_ingest_recovers_by_it
 /// passed: the captures behind it on its partition are stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_its_partition() {
-    let Some(tansu) = tansu_or_skip("cluster") else { return };
+    let Some(tansu) =
+        tansu_or_skip("an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_its_partition")
+    else {
+        return;
+    };
     let cluster = Cluster::start(tansu).await;
     let client = cluster.api.client();
     let ep = client.create_endpoint("poison").await.unwrap();
@@ -412,7 +419,7 @@ async fn an_undecodable_record_is_set_aside_with_its_origin_and_does_not_block_i
 /// the record on the broker carries exactly that span's `traceparent`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_crosses_processes_in_kafka_record_headers() {
-    let Some(tansu) = tansu_or_skip("cluster") else { return };
+    let Some(tansu) = tansu_or_skip("one_trace_crosses_processes_in_kafka_record_headers") else { return };
     let mut collector = fake_opentelemetry_collector::FakeCollectorServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(tansu, dir.path()).await;

@@ -33,7 +33,7 @@ use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-mod cluster_support;
+use crate::cluster_support;
 
 const WAIT: Duration = Duration::from_secs(60);
 /// GitHub's documented example: HMAC-SHA256 of "Hello, World!" with this secret.
@@ -262,13 +262,11 @@ fn promtool_or_skip() -> Option<PathBuf> {
             .and_then(|p| std::env::split_paths(&p).map(|d| d.join("promtool")).find(|p| p.is_file()))
     });
     if found.is_none() {
-        assert!(
-            std::env::var("HOOKMETRY_REQUIRE_EXTERNAL").as_deref() != Ok("1"),
-            "HOOKMETRY_REQUIRE_EXTERNAL=1 but there is no `promtool` (apt-get install prometheus, or set HOOKMETRY_PROMTOOL)"
-        );
-        eprintln!(
-            "SKIPPED promtool check metrics: no `promtool` on PATH (apt-get install prometheus, or set HOOKMETRY_PROMTOOL); \
-             the other metric checks ran"
+        hookmetry_core::external::skip(
+            "promtool",
+            "metrics_conventions: promtool check metrics",
+            "no `promtool` on PATH (apt-get install prometheus, or set HOOKMETRY_PROMTOOL); \
+             the other metric checks ran",
         );
     }
     found

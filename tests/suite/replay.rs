@@ -2,7 +2,7 @@
 //! receivers on 127.0.0.1 that record the exact bytes they get, with retries, re-signing,
 //! cancellation, bulk replay, live updates, response comparison and the CLI.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

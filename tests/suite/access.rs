@@ -7,7 +7,7 @@
 //! Every operation is one row of [`rows`]; the driver runs every row for every role of team A
 //! and every case, then checks that nothing of team B changed.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

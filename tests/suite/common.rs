@@ -1,4 +1,4 @@
-//! Helpers shared by the black-box suites (included with `mod common;`).
+//! Helpers shared by the black-box suites (`crate::common`).
 #![allow(dead_code)]
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `hookmetry serve` as a user starts it: first-start admin token, health, readiness, metrics,
 //! GraphQL authentication, and configuration errors that name the key.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! against real servers. Each test asserts the refusal, the error code, the message naming the
 //! limit or field, and that nothing was stored or changed.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -12,7 +12,7 @@
 //!   `HOOKMETRY_REQUIRE_EXTERNAL=1` (set by `.ci/run`), which makes the skip a failure.
 //!   `HOOKMETRY_UI_SCREENSHOTS=docs/ui` refreshes the screenshots in the documentation.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -213,11 +213,7 @@ async fn inspector_end_to_end_in_chromium() {
     let chromium =
         std::env::var_os("HOOKMETRY_CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
     if let Some(reason) = missing_prerequisite(&chromium) {
-        assert!(
-            std::env::var("HOOKMETRY_REQUIRE_EXTERNAL").as_deref() != Ok("1"),
-            "HOOKMETRY_REQUIRE_EXTERNAL=1 but {reason}"
-        );
-        eprintln!("SKIPPED inspector_end_to_end_in_chromium: {reason}");
+        hookmetry_core::external::skip("chromium", "ui::inspector_end_to_end_in_chromium", &reason);
         return;
     }
     let server = TestServer::start().await.unwrap();

@@ -32,11 +32,7 @@ fn missing_prerequisite() -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn npm_graphql_ws_client_receives_a_capture() {
     if let Some(reason) = missing_prerequisite() {
-        assert!(
-            std::env::var("HOOKMETRY_REQUIRE_EXTERNAL").as_deref() != Ok("1"),
-            "HOOKMETRY_REQUIRE_EXTERNAL=1 but {reason}"
-        );
-        eprintln!("SKIPPED npm_graphql_ws_client_receives_a_capture: {reason}");
+        hookmetry_core::external::skip("node", "graphql_ws_client::npm_graphql_ws_client_receives_a_capture", &reason);
         return;
     }
     let server = TestServer::start().await.unwrap();

@@ -2,7 +2,7 @@
 //! through GraphQL with the right verdict and reason; settings are write-only and validated;
 //! re-verification after a secret change; handshakes.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

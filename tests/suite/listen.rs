@@ -3,7 +3,7 @@
 //! server goes down and up, the listener is killed and restarted, two listeners share one
 //! endpoint, and bad flags are refused.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Stdio;

@@ -1,5 +1,5 @@
 //! Helpers of the cluster suites (`cluster.rs` on tansu, `cluster_takeover.rs` on librdkafka's
-//! mock cluster), included with `mod cluster_support;`: `hookmetry run` nodes as child processes
+//! mock cluster), `crate::cluster_support`: `hookmetry run` nodes as child processes
 //! on a Kafka-protocol broker and a shared SQLite store, captures, metrics, and a raw rdkafka
 //! producer and reader for what the nodes write.
 #![allow(dead_code)]

@@ -28,7 +28,7 @@ use hookmetry_testkit::{ChildServer, TestEndpoint};
 use rdkafka::mocking::MockCluster;
 use serde_json::json;
 
-mod cluster_support;
+use crate::cluster_support;
 
 /// Partitions of every topic; the group's two processors get two each.
 const PARTITIONS: i32 = 4;

@@ -2,7 +2,7 @@
 //! schedule, and a new worker on the same store finishes the delivery with every attempt
 //! numbered once.
 
-mod common;
+use crate::common;
 
 use common::read_request;
 use std::path::Path;

@@ -1,1 +1,0 @@
-//! Black-box test suites; see the files next to this one.
