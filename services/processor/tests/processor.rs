@@ -545,7 +545,11 @@ mod failing {
     }
 }
 
-fn start_on(f: &Fixture, store: Arc<dyn hookmetry_store::Store>, metrics: &Metrics) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+fn start_on(
+    f: &Fixture,
+    store: Arc<dyn hookmetry_store::Store>,
+    metrics: &Metrics,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let settings = ProcessorSettings {
         batch_size: 64,
         poll_wait: Duration::from_millis(20),
