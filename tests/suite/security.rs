@@ -1,4 +1,4 @@
-//! Issue 16: every attack found against a shared instance, tried exactly as an attacker would,
+//! Every attack found against a shared instance (docs/security.md), tried exactly as an attacker would,
 //! against real servers. Each test asserts the refusal, the error code, the message naming the
 //! limit or field, and that nothing was stored or changed.
 
@@ -1079,7 +1079,7 @@ mod egress {
 mod explainer {
     use super::*;
 
-    /// A stranger's deep, wide JSON body with a forged Stripe signature: before issue 16 the
+    /// A stranger's deep, wide JSON body with a forged Stripe signature: before the hardening of 2026-12-05 the
     /// explainer pretty-printed it (hundreds of MB, seconds of a processor's time).
     #[tokio::test]
     async fn a_strangers_deep_body_is_judged_without_being_explained() {
