@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hookmetry_core::{
-    AttemptError, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Endpoint,
-    EndpointId, Header, TOPIC_DELIVERIES, TOPIC_EVENTS, Team, TeamId, Timestamp,
+    AttemptError, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Header,
+    TOPIC_DELIVERIES, TOPIC_EVENTS, Timestamp,
 };
 use hookmetry_egress::EgressPolicy;
 use hookmetry_egress::Url;
@@ -21,6 +21,7 @@ use hookmetry_proto::Event;
 use hookmetry_replay::{ReplaySettings, ReplayWorker, RetrySchedule, SenderSettings, WorkerSettings, outgoing_request};
 use hookmetry_store::{CaptureStore, DeliveryStore, EndpointStore, SqliteStore, TeamStore};
 use hookmetry_telemetry::Metrics;
+use hookmetry_testkit::fixtures;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -126,18 +127,9 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(dir.path().join("log"), EmbeddedLogOptions::default()).await.unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("db")).await.unwrap());
-    let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 1, created_at: Timestamp::now() };
+    let team = fixtures::team(1);
     store.create_team(&team).await.unwrap();
-    let endpoint = Endpoint {
-        id: EndpointId::new(),
-        team_id: team.id,
-        name: "e".into(),
-        token: "0123456789abcdef0123456789abcdef".into(),
-        response: None,
-        verification: None,
-        handshakes: false,
-        created_at: Timestamp::now(),
-    };
+    let endpoint = fixtures::endpoint(team.id, "0123456789abcdef0123456789abcdef");
     store.create_endpoint(&endpoint).await.unwrap();
     let body = Bytes::from_static(b"{\"id\":\"evt_1\"}");
     let capture = CapturedRequest {

@@ -33,10 +33,11 @@ mod suite {
 
     use async_trait::async_trait;
     use bytes::Bytes;
-    use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token};
+    use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Team, Timestamp, capture_token};
     use hookmetry_store::conformance::{self, StoreHarness};
     use hookmetry_store::scylla::{Replication, ScyllaOptions, ScyllaStore, cql};
     use hookmetry_store::{CapturePage, CaptureStore, EndpointStore, Store, StoreError, StoreHealth, TeamStore};
+    use hookmetry_testkit::fixtures;
     use scylla::client::session::Session;
     use scylla::client::session_builder::SessionBuilder;
 
@@ -136,20 +137,11 @@ mod suite {
     }
 
     fn team() -> Team {
-        Team { id: TeamId::new(), name: "t".into(), retention_days: 7, created_at: Timestamp::now() }
+        fixtures::team(7)
     }
 
     fn endpoint(team: &Team) -> Endpoint {
-        Endpoint {
-            id: EndpointId::new(),
-            team_id: team.id,
-            name: "e".into(),
-            token: capture_token(),
-            response: None,
-            verification: None,
-            handshakes: false,
-            created_at: Timestamp::now(),
-        }
+        fixtures::endpoint(team.id, &capture_token())
     }
 
     fn capture(endpoint: &Endpoint, received_at: Timestamp) -> CapturedRequest {

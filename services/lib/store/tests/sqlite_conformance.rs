@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token};
+use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, TeamId, Timestamp, capture_token};
 use hookmetry_store::conformance::{self, StoreHarness};
 use hookmetry_store::{CapturePage, CaptureStore, EndpointStore, SqliteStore, Store, StoreError, TeamStore};
+use hookmetry_testkit::fixtures;
 use tempfile::TempDir;
 
 /// A database file in its own temporary directory, removed when the harness is dropped.
@@ -72,18 +73,9 @@ fn every_conformance_case_is_listed_once() {
 }
 
 async fn team_and_endpoint(store: &SqliteStore) -> Endpoint {
-    let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 7, created_at: Timestamp::now() };
+    let team = fixtures::team(7);
     store.create_team(&team).await.unwrap();
-    let endpoint = Endpoint {
-        id: EndpointId::new(),
-        team_id: team.id,
-        name: "e".into(),
-        token: capture_token(),
-        response: None,
-        verification: None,
-        handshakes: false,
-        created_at: Timestamp::now(),
-    };
+    let endpoint = fixtures::endpoint(team.id, &capture_token());
     store.create_endpoint(&endpoint).await.unwrap();
     endpoint
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
+pub mod fixtures;
 pub mod ws;
 
 /// Every field of `Capture`, for queries that read a capture back whole.
