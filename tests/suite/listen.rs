@@ -663,8 +663,7 @@ async fn one_process_runs_a_listener_name_and_a_second_is_refused_unless_it_take
 /// What a Stripe receiver with the official tolerance (5 minutes) says about a request.
 fn stripe_verdict(secret: &str, r: &Received) -> (hookmetry_core::Verdict, String) {
     use hookmetry_core::{
-        CaptureId, CapturedRequest, Endpoint, EndpointId, Header, SigningSecret, TeamId, Timestamp,
-        VerificationSettings,
+        CapturedRequest, Endpoint, EndpointId, Header, SigningSecret, TeamId, Timestamp, VerificationSettings,
     };
     let endpoint = Endpoint {
         id: EndpointId::new(),
@@ -684,18 +683,10 @@ fn stripe_verdict(secret: &str, r: &Received) -> (hookmetry_core::Verdict, Strin
     };
     let body = bytes::Bytes::from(r.body.clone());
     let capture = CapturedRequest {
-        id: CaptureId::new(),
-        endpoint_id: endpoint.id,
-        team_id: endpoint.team_id,
-        method: "POST".into(),
-        path: "/".into(),
-        query: None,
         headers: r.headers.iter().map(|(n, v)| Header::new(n.clone(), v.clone())).collect(),
         body_sha256: sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&body)).into(),
         body,
-        remote_addr: "127.0.0.1".into(),
-        http_version: "HTTP/1.1".into(),
-        received_at: Timestamp::now(),
+        ..hookmetry_testkit::fixtures::capture(&endpoint, Timestamp::now())
     };
     let v = hookmetry_verify::verify_capture(&endpoint, &capture, "http://receiver", Timestamp::now());
     (v.verdict, v.reason)

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Timestamp, capture_token};
+use hookmetry_core::{CapturedRequest, Endpoint, Timestamp, capture_token};
 use hookmetry_store::{SqliteStore, Store};
 use hookmetry_telemetry::Metrics;
 use hookmetry_testkit::fixtures;
@@ -14,20 +13,8 @@ use tokio_util::sync::CancellationToken;
 const DAY_US: i64 = 86_400_000_000;
 
 fn capture(ep: &Endpoint, age_us: i64) -> CapturedRequest {
-    CapturedRequest {
-        id: CaptureId::new(),
-        endpoint_id: ep.id,
-        team_id: ep.team_id,
-        method: "POST".into(),
-        path: "/".into(),
-        query: None,
-        headers: vec![],
-        body: Bytes::from_static(b"{}"),
-        body_sha256: [0; 32],
-        remote_addr: "127.0.0.1".into(),
-        http_version: "HTTP/1.1".into(),
-        received_at: Timestamp::from_micros(Timestamp::now().micros() - age_us),
-    }
+    let received_at = Timestamp::from_micros(Timestamp::now().micros() - age_us);
+    CapturedRequest { body_sha256: [0; 32], ..fixtures::capture(ep, received_at) }
 }
 
 #[tokio::test]

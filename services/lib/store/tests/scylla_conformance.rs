@@ -32,7 +32,7 @@ mod suite {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use async_trait::async_trait;
-    use bytes::Bytes;
+
     use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Team, Timestamp, capture_token};
     use hookmetry_store::conformance::{self, StoreHarness};
     use hookmetry_store::scylla::{Replication, ScyllaOptions, ScyllaStore, cql};
@@ -145,20 +145,7 @@ mod suite {
     }
 
     fn capture(endpoint: &Endpoint, received_at: Timestamp) -> CapturedRequest {
-        CapturedRequest {
-            id: CaptureId::new(),
-            endpoint_id: endpoint.id,
-            team_id: endpoint.team_id,
-            method: "POST".into(),
-            path: "/".into(),
-            query: None,
-            headers: vec![],
-            body: Bytes::from_static(b"{}"),
-            body_sha256: [1; 32],
-            remote_addr: "127.0.0.1".into(),
-            http_version: "HTTP/1.1".into(),
-            received_at,
-        }
+        fixtures::capture(endpoint, received_at)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

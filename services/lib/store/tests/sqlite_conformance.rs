@@ -3,8 +3,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, TeamId, Timestamp, capture_token};
+use hookmetry_core::{CapturedRequest, Endpoint, EndpointId, TeamId, Timestamp, capture_token};
 use hookmetry_store::conformance::{self, StoreHarness};
 use hookmetry_store::{CapturePage, CaptureStore, EndpointStore, SqliteStore, Store, StoreError, TeamStore};
 use hookmetry_testkit::fixtures;
@@ -81,20 +80,7 @@ async fn team_and_endpoint(store: &SqliteStore) -> Endpoint {
 }
 
 fn capture(endpoint: &Endpoint) -> CapturedRequest {
-    CapturedRequest {
-        id: CaptureId::new(),
-        endpoint_id: endpoint.id,
-        team_id: endpoint.team_id,
-        method: "POST".into(),
-        path: "/".into(),
-        query: None,
-        headers: vec![],
-        body: Bytes::from_static(b"{}"),
-        body_sha256: [1; 32],
-        remote_addr: "127.0.0.1".into(),
-        http_version: "HTTP/1.1".into(),
-        received_at: Timestamp::now(),
-    }
+    fixtures::capture(endpoint, Timestamp::now())
 }
 
 fn all(limit: u32) -> CapturePage {
