@@ -21,9 +21,9 @@ use hookmetry_proto::Event;
 use hookmetry_replay::{ReplaySettings, ReplayWorker, RetrySchedule, SenderSettings, WorkerSettings, outgoing_request};
 use hookmetry_store::{CaptureStore, DeliveryStore, EndpointStore, SqliteStore, TeamStore};
 use hookmetry_telemetry::Metrics;
-use hookmetry_testkit::fixtures;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use hookmetry_testkit::{fixtures, read_request};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 // ---------------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ impl Receiver {
                 let (reqs, max, current, answer) = (reqs.clone(), max.clone(), current.clone(), answer.clone());
                 tokio::spawn(async move {
                     // Keep-alive: one connection may carry several requests.
-                    while read_request(&mut stream).await {
+                    while read_request(&mut stream).await.is_some() {
                         let n = reqs.fetch_add(1, Ordering::SeqCst);
                         let now = current.fetch_add(1, Ordering::SeqCst) + 1;
                         max.fetch_max(now, Ordering::SeqCst);
@@ -86,31 +86,6 @@ impl Receiver {
     fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
-}
-
-/// Reads one request (headers, then a `content-length` body); `false` at the end of the stream.
-async fn read_request(stream: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let length: usize =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap_or(0));
-    while buf.len() < head_end + length {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    true
 }
 
 // ---------------------------------------------------------------------------------------------
