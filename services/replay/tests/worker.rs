@@ -16,10 +16,10 @@ use hookmetry_core::{
 };
 use hookmetry_egress::EgressPolicy;
 use hookmetry_egress::Url;
-use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions, EventLog, NewRecord};
+use hookmetry_log::{EmbeddedLog, EventLog, NewRecord};
 use hookmetry_proto::Event;
 use hookmetry_replay::{ReplaySettings, ReplayWorker, RetrySchedule, SenderSettings, WorkerSettings, outgoing_request};
-use hookmetry_store::{CaptureStore, DeliveryStore, EndpointStore, SqliteStore, TeamStore};
+use hookmetry_store::{CaptureStore, DeliveryStore, SqliteStore};
 use hookmetry_telemetry::Metrics;
 use hookmetry_testkit::{fixtures, read_request};
 use tokio::io::AsyncWriteExt;
@@ -99,18 +99,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EmbeddedLog::open(dir.path().join("log"), EmbeddedLogOptions::default()).await.unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("db")).await.unwrap());
-    let team = fixtures::team(1);
-    store.create_team(&team).await.unwrap();
-    let endpoint = fixtures::endpoint(team.id, "0123456789abcdef0123456789abcdef");
-    store.create_endpoint(&endpoint).await.unwrap();
+    let fixtures::Embedded { dir, log, store, endpoint } = fixtures::embedded().await;
     let body = Bytes::from_static(b"{\"id\":\"evt_1\"}");
     let capture = CapturedRequest {
         id: CaptureId::new(),
         endpoint_id: endpoint.id,
-        team_id: team.id,
+        team_id: endpoint.team_id,
         method: "POST".into(),
         path: "/hook".into(),
         query: Some("token=secret".into()),
