@@ -1,6 +1,8 @@
 //! Helpers shared by the black-box suites (`crate::common`).
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,3 +59,23 @@ pub fn unb64(s: &str) -> Vec<u8> {
 }
 
 pub use hookmetry_testkit::read_request;
+
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
+}
+
+/// The CLI with only what the arguments say: no HOOKMETRY_* from the environment, profiles in a
+/// file of `cwd`'s own (never the user's), and a working directory without a
+/// `hookmetry-data/admin-token` to fall back to.
+pub fn command(args: &[&str], cwd: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(binary());
+    cmd.args(args)
+        .env_remove("HOOKMETRY_URL")
+        .env_remove("HOOKMETRY_TOKEN")
+        .env_remove("HOOKMETRY_PROFILE")
+        .env("HOOKMETRY_PROFILES", cwd.join("profiles.toml"))
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}

@@ -19,10 +19,6 @@ use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
-}
-
 /// One request as the local server read it off the socket.
 #[derive(Debug, Clone)]
 struct Received {
@@ -144,18 +140,10 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
     Some(Received { request_line, headers, body })
 }
 
+/// Profiles and this machine's listener holder ids live with the test, not in $HOME.
 fn command(server: &TestServer, args: &[&str], cwd: &Path) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(binary());
-    cmd.args(args)
-        .args(["--url", &server.base_url, "--token", &server.admin.token])
-        .env_remove("HOOKMETRY_URL")
-        .env_remove("HOOKMETRY_TOKEN")
-        .env_remove("HOOKMETRY_PROFILE")
-        // Profiles and this machine's listener holder ids live with the test, not in $HOME.
-        .env("HOOKMETRY_PROFILES", cwd.join("profiles.toml"))
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+    let mut cmd = common::command(args, cwd);
+    cmd.args(["--url", &server.base_url, "--token", &server.admin.token]);
     cmd
 }
 
