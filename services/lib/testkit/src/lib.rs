@@ -325,3 +325,16 @@ pub async fn read_request(stream: &mut TcpStream) -> Option<String> {
     }
     Some(head)
 }
+
+/// Checks a conformance module's `CASES` (which its `run_all` and per-case test macro expand)
+/// against the cases its `source` defines, the `pub async fn NAME(h: &dyn HARNESS) {` lines, so
+/// that a new case cannot be left out of either.
+pub fn assert_cases_listed_once(source: &str, harness: &str, listed: &[&str]) {
+    let signature_end = format!("(h: &dyn {harness}) {{");
+    let cases: Vec<&str> =
+        source.lines().filter_map(|l| l.strip_prefix("pub async fn ")?.strip_suffix(signature_end.as_str())).collect();
+    for case in &cases {
+        assert!(listed.contains(case), "`{case}` is missing from the case list in conformance.rs");
+    }
+    assert_eq!(listed.len(), cases.len(), "the case list names a case twice or one that is gone");
+}
