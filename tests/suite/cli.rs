@@ -14,26 +14,6 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
 use tokio::sync::mpsc;
 
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
-}
-
-/// The CLI with only what the arguments say: no HOOKMETRY_* from the environment, profiles in a
-/// file of `cwd`'s own (never the user's), and a working directory without a
-/// `hookmetry-data/admin-token` to fall back to.
-fn command(args: &[&str], cwd: &Path) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(binary());
-    cmd.args(args)
-        .env_remove("HOOKMETRY_URL")
-        .env_remove("HOOKMETRY_TOKEN")
-        .env_remove("HOOKMETRY_PROFILE")
-        .env("HOOKMETRY_PROFILES", cwd.join("profiles.toml"))
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    cmd
-}
-
 struct Cli {
     url: String,
     token: String,

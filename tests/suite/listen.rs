@@ -19,19 +19,6 @@ use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_hookmetry-under-test"))
-}
-
-/// One request as the local server read it off the socket.
-#[derive(Debug, Clone)]
-struct Received {
-    /// `POST /path?query HTTP/1.1`
-    request_line: String,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-}
-
 /// A local HTTP/1.1 server on `addr` answering 200, recording every request exactly.
 struct LocalServer {
     got: Arc<Mutex<Vec<Received>>>,
@@ -52,7 +39,7 @@ impl LocalServer {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let seen = seen.clone();
                 tokio::spawn(async move {
-                    let Some(req) = read_request(&mut socket).await else { return };
+                    let Some(req) = read_received(&mut socket).await else { return };
                     let code = status(&req.request_line);
                     seen.lock().unwrap().push(req);
                     let answer = format!(
@@ -105,57 +92,10 @@ fn closed_port() -> ClosedPort {
     ClosedPort { socket, addr }
 }
 
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let request_line = head.split("\r\n").next()?.to_string();
-    let mut headers = Vec::new();
-    for line in buf[..head_end].split(|b| *b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let colon = line.iter().position(|b| *b == b':')?;
-        let value = &line[colon + 1..];
-        let value = value.strip_prefix(b" ").unwrap_or(value);
-        headers.push((String::from_utf8_lossy(&line[..colon]).into_owned(), value.to_vec()));
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some(Received { request_line, headers, body })
-}
-
+/// Profiles and this machine's listener holder ids live with the test, not in $HOME.
 fn command(server: &TestServer, args: &[&str], cwd: &Path) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(binary());
-    cmd.args(args)
-        .args(["--url", &server.base_url, "--token", &server.admin.token])
-        .env_remove("HOOKMETRY_URL")
-        .env_remove("HOOKMETRY_TOKEN")
-        .env_remove("HOOKMETRY_PROFILE")
-        // Profiles and this machine's listener holder ids live with the test, not in $HOME.
-        .env("HOOKMETRY_PROFILES", cwd.join("profiles.toml"))
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+    let mut cmd = common::command(args, cwd);
+    cmd.args(["--url", &server.base_url, "--token", &server.admin.token]);
     cmd
 }
 
@@ -236,16 +176,6 @@ impl Listen {
 async fn listen_refused(server: &TestServer, cwd: &Path, args: &[&str]) -> (Option<i32>, String) {
     let out = command(server, &[&["listen"], args].concat(), cwd).output().await.unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-async fn capture(ep: &TestEndpoint, path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> String {
-    let mut req = reqwest::Client::new().post(format!("{}{path}", ep.url)).body(body.to_vec());
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let resp = req.send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    id_from_body(&resp.text().await.unwrap())
 }
 
 /// The capture's deliveries made by listeners.
@@ -663,8 +593,7 @@ async fn one_process_runs_a_listener_name_and_a_second_is_refused_unless_it_take
 /// What a Stripe receiver with the official tolerance (5 minutes) says about a request.
 fn stripe_verdict(secret: &str, r: &Received) -> (hookmetry_core::Verdict, String) {
     use hookmetry_core::{
-        CaptureId, CapturedRequest, Endpoint, EndpointId, Header, SigningSecret, TeamId, Timestamp,
-        VerificationSettings,
+        CapturedRequest, Endpoint, EndpointId, Header, SigningSecret, TeamId, Timestamp, VerificationSettings,
     };
     let endpoint = Endpoint {
         id: EndpointId::new(),
@@ -684,18 +613,10 @@ fn stripe_verdict(secret: &str, r: &Received) -> (hookmetry_core::Verdict, Strin
     };
     let body = bytes::Bytes::from(r.body.clone());
     let capture = CapturedRequest {
-        id: CaptureId::new(),
-        endpoint_id: endpoint.id,
-        team_id: endpoint.team_id,
-        method: "POST".into(),
-        path: "/".into(),
-        query: None,
         headers: r.headers.iter().map(|(n, v)| Header::new(n.clone(), v.clone())).collect(),
         body_sha256: sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&body)).into(),
         body,
-        remote_addr: "127.0.0.1".into(),
-        http_version: "HTTP/1.1".into(),
-        received_at: Timestamp::now(),
+        ..hookmetry_testkit::fixtures::capture(&endpoint, Timestamp::now())
     };
     let v = hookmetry_verify::verify_capture(&endpoint, &capture, "http://receiver", Timestamp::now());
     (v.verdict, v.reason)

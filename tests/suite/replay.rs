@@ -10,32 +10,15 @@ use std::time::{Duration, Instant};
 use common::*;
 use hookmetry_config::HumanDuration;
 use hookmetry_testkit::ws::{Auth, Protocol, WsClient, WsMessage};
-use hookmetry_testkit::{Client, TestEndpoint, TestServer};
+use hookmetry_testkit::{Client, TestServer};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 const DELIVERY: &str = "id state target method edited resigned bodySha256 bodyBase64 attemptCount maxAttempts \
     nextAttemptAt headers { name value } \
     attempts { number responseStatus responseBodyText responseTruncated latencyMs error errorMessage succeeded }";
-
-/// One request as a receiver read it off the socket.
-#[derive(Debug, Clone)]
-struct Received {
-    /// `POST /path?query HTTP/1.1`
-    request_line: String,
-    /// Names as sent on the wire, values as bytes, in order.
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-    at: i64,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
-    }
-}
 
 /// An HTTP/1.1 receiver on 127.0.0.1 that answers the n-th request with `script[n]` (the last
 /// entry repeats) and records every request exactly.
@@ -55,7 +38,7 @@ impl Receiver {
                 let seen = seen.clone();
                 let script = script.clone();
                 tokio::spawn(async move {
-                    let Some(req) = read_request(&mut socket).await else { return };
+                    let Some(req) = read_received(&mut socket).await else { return };
                     let n = {
                         let mut all = seen.lock().unwrap();
                         all.push(req);
@@ -80,63 +63,12 @@ impl Receiver {
     }
 }
 
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next()?.to_string();
-    let mut headers = Vec::new();
-    for line in buf[..head_end].split(|b| *b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let colon = line.iter().position(|b| *b == b':')?;
-        let value = &line[colon + 1..];
-        let value = value.strip_prefix(b" ").unwrap_or(value);
-        headers.push((String::from_utf8_lossy(&line[..colon]).into_owned(), value.to_vec()));
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    Some(Received { request_line, headers, body, at })
-}
-
 /// Retries a few tens of milliseconds apart, so retry tests take well under a second.
 fn fast_retries(c: &mut hookmetry_config::Config) {
     c.replay.retry_initial = HumanDuration(Duration::from_millis(50));
     c.replay.retry_max_delay = HumanDuration(Duration::from_millis(200));
     c.replay.scan_interval = HumanDuration(Duration::from_millis(50));
     c.replay.max_attempts = 4;
-}
-
-async fn capture(ep: &TestEndpoint, path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> String {
-    let mut req = reqwest::Client::new().post(format!("{}{path}", ep.url)).body(body.to_vec());
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let resp = req.send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    id_from_body(&resp.text().await.unwrap())
 }
 
 async fn replay(client: &Client, input: Value) -> Result<Value, (String, Value)> {

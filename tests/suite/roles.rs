@@ -23,6 +23,11 @@ async fn run(args: &[&str]) -> std::process::Output {
     tokio::time::timeout(Duration::from_secs(60), out).await.expect("finished in time").expect("runs")
 }
 
+/// `hookmetry run` with `roles` on `store`, on any free loopback port.
+fn node_args<'a>(store: &'a str, roles: &'a str, data: &'a Path) -> [&'a str; 9] {
+    ["run", "--roles", roles, "--store", store, "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()]
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -35,18 +40,7 @@ async fn migrate_prepares_a_store_once_and_run_refuses_an_unprepared_one() {
 
     // Not migrated yet: a node refuses to start, and says what to do.
     let data = dir.path().join("node");
-    let out = run(&[
-        "run",
-        "--roles",
-        "api",
-        "--store",
-        &store,
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ])
-    .await;
+    let out = run(&node_args(&store, "api", &data)).await;
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("run `hookmetry migrate --store <url>` first"), "{}", text(&out.stderr));
 
@@ -65,23 +59,8 @@ async fn migrate_prepares_a_store_once_and_run_refuses_an_unprepared_one() {
     assert_eq!(std::fs::read_to_string(tokens.join("admin-token")).unwrap().trim(), token);
 
     // A node with every role on the migrated store serves captures end to end.
-    let node = ChildServer::spawn(
-        binary(),
-        &[
-            "run",
-            "--roles",
-            "ingest,processor,api",
-            "--store",
-            &store,
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-        token.clone(),
-    )
-    .await
-    .unwrap();
+    let node =
+        ChildServer::spawn(binary(), &node_args(&store, "ingest,processor,api", &data), token.clone()).await.unwrap();
     let client = node.client();
     let ep = client.create_endpoint("roles").await.unwrap();
     let resp = reqwest::Client::new().post(&ep.url).body("hello").send().await.unwrap();

@@ -21,7 +21,7 @@ use hookmetry_log::EventLog;
 use hookmetry_proto::{CaptureChange, DeliveryUpdate, Event};
 use hookmetry_store::Store;
 use hookmetry_telemetry::{Metrics, TelemetryError};
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -62,26 +62,11 @@ struct HubMetrics {
 impl HubMetrics {
     fn register(m: &Metrics) -> Result<Self, TelemetryError> {
         Ok(Self {
-            subscribers: m.register(IntGauge::new(
-                "hookmetry_api_live_subscribers",
-                "captureReceived subscriptions this API node is serving.",
-            )?)?,
-            listeners: m.register(IntGauge::new(
-                "hookmetry_api_active_listeners",
-                "captureReceived subscriptions of `hookmetry listen` (given a `listener` name) this API node is serving.",
-            )?)?,
-            delivered: m.register(IntCounter::new(
-                "hookmetry_api_live_deliveries_total",
-                "Capture events queued for live subscribers.",
-            )?)?,
-            lagged: m.register(IntCounter::new(
-                "hookmetry_api_live_lagged_total",
-                "Subscriptions ended because their buffer (api.subscriber_buffer) was full.",
-            )?)?,
-            events: m.register(IntCounterVec::new(
-                Opts::new("hookmetry_api_live_events_total", "Events read from the events log tail, by outcome."),
-                &["outcome"],
-            )?)?,
+            subscribers: m.gauge("hookmetry_api_live_subscribers", "captureReceived subscriptions this API node is serving.")?,
+            listeners: m.gauge("hookmetry_api_active_listeners", "captureReceived subscriptions of `hookmetry listen` (given a `listener` name) this API node is serving.")?,
+            delivered: m.counter("hookmetry_api_live_deliveries_total", "Capture events queued for live subscribers.")?,
+            lagged: m.counter("hookmetry_api_live_lagged_total", "Subscriptions ended because their buffer (api.subscriber_buffer) was full.")?,
+            events: m.counter_vec("hookmetry_api_live_events_total", "Events read from the events log tail, by outcome.", &["outcome"])?,
         })
     }
 }

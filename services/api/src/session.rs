@@ -19,7 +19,7 @@ use futures::stream::BoxStream;
 use hookmetry_core::{TeamId, TokenId};
 use hookmetry_store::Store;
 use hookmetry_telemetry::{Metrics, TelemetryError};
-use prometheus::{IntCounterVec, Opts};
+use prometheus::IntCounterVec;
 
 use crate::{ApiError, Caller, Ctx};
 
@@ -36,13 +36,11 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     pub fn new(max: usize, per_team: usize, metrics: &Metrics) -> Result<Arc<Self>, TelemetryError> {
-        let refused = metrics.register(IntCounterVec::new(
-            Opts::new(
-                "hookmetry_api_subscriptions_refused_total",
-                "WebSocket operations refused because a subscription limit was reached, by the key of the limit.",
-            ),
+        let refused = metrics.counter_vec(
+            "hookmetry_api_subscriptions_refused_total",
+            "WebSocket operations refused because a subscription limit was reached, by the key of the limit.",
             &["limit"],
-        )?)?;
+        )?;
         // Both series exist from the start, so `increase()` sees the first refusal.
         for key in ["api.max_subscribers", "api.max_subscribers_per_team"] {
             refused.with_label_values(&[key]);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hookmetry_log::EventLog;
 use hookmetry_store::Store;
 use hookmetry_telemetry::{Metrics, TelemetryError};
-use prometheus::{IntGauge, IntGaugeVec, Opts};
+use prometheus::{IntGauge, IntGaugeVec};
 use tokio_util::sync::CancellationToken;
 
 /// How often the backends are asked; alerts fire after minutes, so seconds of delay are fine.
@@ -34,29 +34,27 @@ impl ProbeMetrics {
     /// `data_dir` is the directory the embedded log or SQLite store keeps its files in, or
     /// `None` when neither is used (cluster mode), where the disk gauges would mean nothing.
     pub fn new(metrics: &Metrics, data_dir: Option<&Path>) -> Result<Self, TelemetryError> {
-        let backend_up = metrics.register(IntGaugeVec::new(
-            Opts::new(
-                "hookmetry_backend_up",
-                "1 when the backend answered this process's last health check (every 10s), 0 when it did not.",
-            ),
+        let backend_up = metrics.gauge_vec(
+            "hookmetry_backend_up",
+            "1 when the backend answered this process's last health check (every 10s), 0 when it did not.",
             &["backend"],
-        )?)?;
+        )?;
         let disk = match data_dir {
             None => None,
             Some(dir) => Some(DiskGauges {
                 dir: dir.to_path_buf(),
-                free: metrics.register(IntGauge::new(
+                free: metrics.gauge(
                     "hookmetry_data_dir_free_bytes",
                     "Bytes available to this process on the filesystem holding server.data_dir (embedded mode).",
-                )?)?,
-                capacity: metrics.register(IntGauge::new(
+                )?,
+                capacity: metrics.gauge(
                     "hookmetry_data_dir_capacity_bytes",
                     "Size in bytes of the filesystem holding server.data_dir (embedded mode).",
-                )?)?,
-                size: metrics.register(IntGauge::new(
+                )?,
+                size: metrics.gauge(
                     "hookmetry_data_dir_size_bytes",
                     "Bytes of the files under server.data_dir: the embedded log, the SQLite database (embedded mode).",
-                )?)?,
+                )?,
             }),
         };
         Ok(Self { backend_up, disk })

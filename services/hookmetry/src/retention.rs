@@ -8,7 +8,6 @@ use std::time::Duration;
 use hookmetry_core::Timestamp;
 use hookmetry_store::CaptureStore;
 use hookmetry_telemetry::{Metrics, TelemetryError};
-use prometheus::IntCounter;
 use tokio_util::sync::CancellationToken;
 
 /// Runs one pass at once and then one every `interval` until `shutdown`. A failed pass is logged
@@ -19,10 +18,10 @@ pub fn run(
     metrics: &Metrics,
     shutdown: CancellationToken,
 ) -> Result<impl Future<Output = ()> + Send + 'static, TelemetryError> {
-    let expired = metrics.register(IntCounter::new(
+    let expired = metrics.counter(
         "hookmetry_retention_expired_captures_total",
         "Captures deleted because they were older than their team's retention.",
-    )?)?;
+    )?;
     Ok(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

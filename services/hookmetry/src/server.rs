@@ -31,15 +31,15 @@ pub struct ServerMetrics {
 impl ServerMetrics {
     pub fn register(m: &Metrics) -> Result<Self, TelemetryError> {
         Ok(Self {
-            refused: m.register(IntCounter::new(
+            refused: m.counter(
                 "hookmetry_server_connections_refused_total",
                 "Connections answered 503 and closed because server.max_connections were open.",
-            )?)?,
-            idle_closed: m.register(IntCounter::new(
+            )?,
+            idle_closed: m.counter(
                 "hookmetry_server_idle_closed_total",
                 "Connections closed after server.idle_timeout without a byte either way.",
-            )?)?,
-            open: m.register(IntGauge::new("hookmetry_server_connections", "Connections open now.")?)?,
+            )?,
+            open: m.gauge("hookmetry_server_connections", "Connections open now.")?,
         })
     }
 }

@@ -4,47 +4,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token};
+use hookmetry_core::{CapturedRequest, Endpoint, Timestamp, capture_token};
 use hookmetry_store::{SqliteStore, Store};
 use hookmetry_telemetry::Metrics;
+use hookmetry_testkit::fixtures;
 use tokio_util::sync::CancellationToken;
 
 const DAY_US: i64 = 86_400_000_000;
 
 fn capture(ep: &Endpoint, age_us: i64) -> CapturedRequest {
-    CapturedRequest {
-        id: CaptureId::new(),
-        endpoint_id: ep.id,
-        team_id: ep.team_id,
-        method: "POST".into(),
-        path: "/".into(),
-        query: None,
-        headers: vec![],
-        body: Bytes::from_static(b"{}"),
-        body_sha256: [0; 32],
-        remote_addr: "127.0.0.1".into(),
-        http_version: "HTTP/1.1".into(),
-        received_at: Timestamp::from_micros(Timestamp::now().micros() - age_us),
-    }
+    let received_at = Timestamp::from_micros(Timestamp::now().micros() - age_us);
+    CapturedRequest { body_sha256: [0; 32], ..fixtures::capture(ep, received_at) }
 }
 
 #[tokio::test]
 async fn expired_captures_are_deleted_on_each_pass() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("h.db")).await.unwrap());
-    let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 1, created_at: Timestamp::now() };
+    let team = fixtures::team(1);
     store.create_team(&team).await.unwrap();
-    let ep = Endpoint {
-        id: EndpointId::new(),
-        team_id: team.id,
-        name: "e".into(),
-        token: capture_token(),
-        response: None,
-        verification: None,
-        handshakes: false,
-        created_at: Timestamp::now(),
-    };
+    let ep = fixtures::endpoint(team.id, &capture_token());
     store.create_endpoint(&ep).await.unwrap();
     let old = capture(&ep, 2 * DAY_US);
     let fresh = capture(&ep, DAY_US / 2);

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use hookmetry_telemetry::{LATENCY_BUCKETS, Metrics, TelemetryError};
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramVec, IntCounterVec};
 
 /// Ingest's metrics. Outcome labels are the fixed codes of `IngestError::outcome` plus `accepted`.
 pub(crate) struct IngestMetrics {
@@ -31,35 +31,27 @@ const BODY_BUCKETS: [f64; 11] = [
 impl IngestMetrics {
     pub fn register(m: &Metrics) -> Result<Self, TelemetryError> {
         Ok(Self {
-            requests: m.register(IntCounterVec::new(
-                Opts::new(
-                    "hookmetry_ingest_requests_total",
-                    "Capture requests by outcome (accepted, unknown_endpoint, body_too_large, …).",
-                ),
+            requests: m.counter_vec(
+                "hookmetry_ingest_requests_total",
+                "Capture requests by outcome (accepted, unknown_endpoint, body_too_large, …).",
                 &["outcome"],
-            )?)?,
-            duration: m.register(HistogramVec::new(
-                HistogramOpts::new(
-                    "hookmetry_ingest_request_duration_seconds",
-                    "Time from request start to answer, by outcome; accepted includes the durable log append.",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            duration: m.histogram_vec(
+                "hookmetry_ingest_request_duration_seconds",
+                "Time from request start to answer, by outcome; accepted includes the durable log append.",
+                LATENCY_BUCKETS,
                 &["outcome"],
-            )?)?,
-            append_seconds: m.register(Histogram::with_opts(
-                HistogramOpts::new(
-                    "hookmetry_log_append_duration_seconds",
-                    "Time for the captures log to confirm a durable append.",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
-            )?)?,
-            body_bytes: m.register(Histogram::with_opts(
-                HistogramOpts::new(
-                    "hookmetry_ingest_request_body_bytes",
-                    "Body size of accepted captures, in bytes as received.",
-                )
-                .buckets(BODY_BUCKETS.to_vec()),
-            )?)?,
+            )?,
+            append_seconds: m.histogram(
+                "hookmetry_log_append_duration_seconds",
+                "Time for the captures log to confirm a durable append.",
+                LATENCY_BUCKETS,
+            )?,
+            body_bytes: m.histogram(
+                "hookmetry_ingest_request_body_bytes",
+                "Body size of accepted captures, in bytes as received.",
+                &BODY_BUCKETS,
+            )?,
         })
     }
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use hookmetry_core::{Endpoint, EndpointId, Team, TeamId, Timestamp};
 use hookmetry_ingest::{Ingest, IngestSettings};
 use hookmetry_log::{EventLog, GroupConsumer, LogError, NewRecord, Position, Tail};
 use hookmetry_store::{EndpointStore, SqliteStore, TeamStore};
 use hookmetry_telemetry::Metrics;
+use hookmetry_testkit::fixtures;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -56,18 +56,9 @@ impl EventLog for FailingLog {
 async fn answer(failure: Failure) -> (StatusCode, String, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("db")).await.unwrap();
-    let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 1, created_at: Timestamp::now() };
+    let team = fixtures::team(1);
     store.create_team(&team).await.unwrap();
-    let ep = Endpoint {
-        id: EndpointId::new(),
-        team_id: team.id,
-        name: "e".into(),
-        token: TOKEN.into(),
-        response: None,
-        verification: None,
-        handshakes: false,
-        created_at: Timestamp::now(),
-    };
+    let ep = fixtures::endpoint(team.id, TOKEN);
     store.create_endpoint(&ep).await.unwrap();
     let log = Arc::new(FailingLog { failure, appends: AtomicUsize::new(0) });
     let settings = IngestSettings {

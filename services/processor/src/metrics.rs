@@ -1,7 +1,7 @@
 //! The processor's metrics (documented in docs/metrics.md).
 
 use hookmetry_telemetry::{LATENCY_BUCKETS, Metrics, TelemetryError};
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use crate::error::Failure;
 
@@ -17,43 +17,35 @@ pub(crate) struct ProcessorMetrics {
 impl ProcessorMetrics {
     pub(crate) fn register(m: &Metrics) -> Result<Self, TelemetryError> {
         let metrics = Self {
-            records: m.register(IntCounterVec::new(
-                Opts::new(
-                    "hookmetry_processor_records_total",
-                    "Captures-log records handled, by outcome (stored, duplicate, undecodable, dead_lettered).",
-                ),
+            records: m.counter_vec(
+                "hookmetry_processor_records_total",
+                "Captures-log records handled, by outcome (stored, duplicate, undecodable, dead_lettered).",
                 &["outcome"],
-            )?)?,
-            forwarded: m.register(IntCounter::new(
+            )?,
+            forwarded: m.counter(
                 "hookmetry_processor_forwarded_deliveries_total",
                 "Deliveries made by endpoints' forwarding rules (a capture handled twice counts twice; it is delivered once).",
-            )?)?,
-            verifications: m.register(IntCounterVec::new(
-                Opts::new(
-                    "hookmetry_verifications_total",
-                    "Signature checks of captures, by provider (`none` when unconfigured and unrecognised) and verdict.",
-                ),
+            )?,
+            verifications: m.counter_vec(
+                "hookmetry_verifications_total",
+                "Signature checks of captures, by provider (`none` when unconfigured and unrecognised) and verdict.",
                 &["provider", "verdict"],
-            )?)?,
-            lag: m.register(IntGauge::new(
+            )?,
+            lag: m.gauge(
                 "hookmetry_processor_lag_records",
                 "Records in the captures log not yet committed by the processor group.",
-            )?)?,
-            batch_seconds: m.register(Histogram::with_opts(
-                HistogramOpts::new(
-                    "hookmetry_processor_batch_duration_seconds",
-                    "Time to store, publish and commit one batch.",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
-            )?)?,
-            failures: m.register(IntCounterVec::new(
-                Opts::new(
-                    "hookmetry_processor_failures_total",
-                    "Failed tries to store a batch or one record of it, by kind (transient: retried until it \
-                     succeeds, permanent: the record is dead-lettered after a few tries).",
-                ),
+            )?,
+            batch_seconds: m.histogram(
+                "hookmetry_processor_batch_duration_seconds",
+                "Time to store, publish and commit one batch.",
+                LATENCY_BUCKETS,
+            )?,
+            failures: m.counter_vec(
+                "hookmetry_processor_failures_total",
+                "Failed tries to store a batch or one record of it, by kind (transient: retried until it \
+                 succeeds, permanent: the record is dead-lettered after a few tries).",
                 &["kind"],
-            )?)?,
+            )?,
         };
         // Both series exist at 0 from the start, so a rate or an alert sees the first failure.
         for kind in [Failure::Transient, Failure::Permanent] {

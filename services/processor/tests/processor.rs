@@ -7,41 +7,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hookmetry_core::{
-    CaptureId, CapturedRequest, Endpoint, EndpointId, Header, TOPIC_CAPTURES, TOPIC_EVENTS, Team, TeamId, Timestamp,
+    CaptureId, CapturedRequest, Endpoint, EndpointId, Header, TOPIC_CAPTURES, TOPIC_EVENTS, Timestamp,
 };
-use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions, EventLog, NewRecord};
+use hookmetry_log::{EmbeddedLog, EventLog, NewRecord};
 use hookmetry_processor::{Processor, ProcessorSettings};
 use hookmetry_proto::Event;
-use hookmetry_store::{CapturePage, CaptureStore, DeliveryStore, EndpointStore, SqliteStore, TeamStore};
+use hookmetry_store::{CapturePage, CaptureStore, DeliveryStore, EndpointStore};
 use hookmetry_telemetry::Metrics;
+use hookmetry_testkit::fixtures::{Embedded as Fixture, embedded as fixture};
 use tokio_util::sync::CancellationToken;
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    log: Arc<EmbeddedLog>,
-    store: Arc<SqliteStore>,
-    endpoint: Endpoint,
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EmbeddedLog::open(dir.path().join("log"), EmbeddedLogOptions::default()).await.unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("db")).await.unwrap());
-    let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 1, created_at: Timestamp::now() };
-    store.create_team(&team).await.unwrap();
-    let endpoint = Endpoint {
-        id: EndpointId::new(),
-        team_id: team.id,
-        name: "e".into(),
-        token: "0123456789abcdef0123456789abcdef".into(),
-        response: None,
-        verification: None,
-        handshakes: false,
-        created_at: Timestamp::now(),
-    };
-    store.create_endpoint(&endpoint).await.unwrap();
-    Fixture { _dir: dir, log, store, endpoint }
-}
 
 fn capture(ep: &Endpoint, body: &'static [u8]) -> CapturedRequest {
     CapturedRequest {

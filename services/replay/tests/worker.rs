@@ -11,18 +11,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hookmetry_core::{
-    AttemptError, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Endpoint,
-    EndpointId, Header, TOPIC_DELIVERIES, TOPIC_EVENTS, Team, TeamId, Timestamp,
+    AttemptError, CaptureId, CapturedRequest, Delivery, DeliveryId, DeliveryOrigin, DeliveryState, Header,
+    TOPIC_DELIVERIES, TOPIC_EVENTS, Timestamp,
 };
 use hookmetry_egress::EgressPolicy;
 use hookmetry_egress::Url;
-use hookmetry_log::{EmbeddedLog, EmbeddedLogOptions, EventLog, NewRecord};
+use hookmetry_log::{EmbeddedLog, EventLog, NewRecord};
 use hookmetry_proto::Event;
 use hookmetry_replay::{ReplaySettings, ReplayWorker, RetrySchedule, SenderSettings, WorkerSettings, outgoing_request};
-use hookmetry_store::{CaptureStore, DeliveryStore, EndpointStore, SqliteStore, TeamStore};
+use hookmetry_store::{CaptureStore, DeliveryStore, SqliteStore};
 use hookmetry_telemetry::Metrics;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use hookmetry_testkit::{fixtures, read_request};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 // ---------------------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ impl Receiver {
                 let (reqs, max, current, answer) = (reqs.clone(), max.clone(), current.clone(), answer.clone());
                 tokio::spawn(async move {
                     // Keep-alive: one connection may carry several requests.
-                    while read_request(&mut stream).await {
+                    while read_request(&mut stream).await.is_some() {
                         let n = reqs.fetch_add(1, Ordering::SeqCst);
                         let now = current.fetch_add(1, Ordering::SeqCst) + 1;
                         max.fetch_max(now, Ordering::SeqCst);
@@ -87,31 +88,6 @@ impl Receiver {
     }
 }
 
-/// Reads one request (headers, then a `content-length` body); `false` at the end of the stream.
-async fn read_request(stream: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let length: usize =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap_or(0));
-    while buf.len() < head_end + length {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    true
-}
-
 // ---------------------------------------------------------------------------------------------
 // Fixture
 
@@ -123,27 +99,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EmbeddedLog::open(dir.path().join("log"), EmbeddedLogOptions::default()).await.unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("db")).await.unwrap());
-    let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 1, created_at: Timestamp::now() };
-    store.create_team(&team).await.unwrap();
-    let endpoint = Endpoint {
-        id: EndpointId::new(),
-        team_id: team.id,
-        name: "e".into(),
-        token: "0123456789abcdef0123456789abcdef".into(),
-        response: None,
-        verification: None,
-        handshakes: false,
-        created_at: Timestamp::now(),
-    };
-    store.create_endpoint(&endpoint).await.unwrap();
+    let fixtures::Embedded { dir, log, store, endpoint } = fixtures::embedded().await;
     let body = Bytes::from_static(b"{\"id\":\"evt_1\"}");
     let capture = CapturedRequest {
         id: CaptureId::new(),
         endpoint_id: endpoint.id,
-        team_id: team.id,
+        team_id: endpoint.team_id,
         method: "POST".into(),
         path: "/hook".into(),
         query: Some("token=secret".into()),

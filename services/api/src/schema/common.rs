@@ -55,6 +55,15 @@ impl<'a> Access<'a> {
         Ok(self.ctx.store.endpoint(id).await?.filter(|e| self.caller.can_read(e.team_id)))
     }
 
+    /// The endpoint `endpointId` names, if the caller may see it and is an editor of its team:
+    /// what every mutation of an endpoint's settings checks first.
+    pub async fn editable_endpoint(&self, id: &ID, action: &'static str) -> Result<Endpoint, ApiError> {
+        let id: EndpointId = parse_id("endpointId", id)?;
+        let endpoint = self.endpoint(id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+        self.require(endpoint.team_id, Role::Editor, action)?;
+        Ok(endpoint)
+    }
+
     pub fn require(&self, team: TeamId, role: Role, action: &'static str) -> Result<(), ApiError> {
         if self.caller.has_role(team, role) { Ok(()) } else { Err(ApiError::Forbidden(action)) }
     }

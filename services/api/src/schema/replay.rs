@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use hookmetry_core::{CaptureId, EndpointId, Header, Role};
+use hookmetry_core::{CaptureId, Header, Role};
 use hookmetry_replay::{DeliveryError, EditError, Edits};
 use hookmetry_store::CapturePage;
 use tracing::Instrument as _;
@@ -119,9 +119,8 @@ impl ReplayMutation {
         let result = async {
             let a = Access::of(c);
             let replay = &a.ctx.replay;
-            let endpoint_id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
-            let endpoint = a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
-            a.require(endpoint.team_id, Role::Editor, "replay captures")?;
+            let endpoint = a.editable_endpoint(&input.endpoint_id, "replay captures").await?;
+            let endpoint_id = endpoint.id;
             let target = parse_target(&input.target, &replay.policy, &a.ctx.settings.own_base_urls)?;
             let limit = match input.limit {
                 None => 100,

@@ -2,10 +2,10 @@
 //! target as a delivery (made by the processor).
 
 use async_graphql::{Context, ID, InputObject, Object};
-use hookmetry_core::{EndpointId, ForwardingRule, HeaderMatch, Role};
+use hookmetry_core::{ForwardingRule, HeaderMatch};
 use hookmetry_egress::EgressPolicy;
 
-use super::common::{Access, MAX_RULES, parse_id, parse_target};
+use super::common::{Access, MAX_RULES, parse_target};
 use super::endpoints::EndpointObject;
 use crate::ApiError;
 
@@ -146,9 +146,8 @@ impl RulesMutation {
     ) -> Result<EndpointObject, ApiError> {
         let a = Access::of(c);
         let replay = &a.ctx.replay;
-        let endpoint_id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
-        let endpoint = a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        a.require(endpoint.team_id, Role::Editor, "change forwarding rules")?;
+        let endpoint = a.editable_endpoint(&input.endpoint_id, "change forwarding rules").await?;
+        let endpoint_id = endpoint.id;
         let rules = validate_rules(input.rules, &replay.policy, &a.ctx.settings.own_base_urls)?;
         a.ctx.store.set_forwarding_rules(endpoint_id, &rules).await?;
         Ok(EndpointObject(endpoint))

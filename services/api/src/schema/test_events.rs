@@ -11,11 +11,11 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Header, Role, TOPIC_CAPTURES, Timestamp};
+use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Header, TOPIC_CAPTURES, Timestamp};
 use hookmetry_log::NewRecord;
 use sha2::Digest;
 
-use super::common::{Access, parse_id};
+use super::common::Access;
 use crate::ApiError;
 
 /// Most `set` entries, and bytes in one, a test event takes.
@@ -86,9 +86,7 @@ fn capture_url(a: &Access<'_>, endpoint: &Endpoint, path: &str) -> String {
 
 /// The sample request for `input`, signed when the endpoint has a secret of the provider.
 async fn prepare(a: &Access<'_>, input: TestEventInput) -> Result<(Endpoint, TestEventRequest), ApiError> {
-    let endpoint_id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
-    let endpoint = a.endpoint(endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
-    a.require(endpoint.team_id, Role::Editor, "send test events (needs EDITOR)")?;
+    let endpoint = a.editable_endpoint(&input.endpoint_id, "send test events (needs EDITOR)").await?;
     let settings = endpoint.verification.as_ref();
     let provider = match (input.provider.as_deref().map(str::trim), settings) {
         (Some(p), _) if !p.is_empty() => p.to_owned(),

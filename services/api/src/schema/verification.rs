@@ -399,9 +399,8 @@ impl VerificationMutation {
         input: AddSecretInput,
     ) -> Result<EndpointObject, ApiError> {
         let a = Access::of(c);
-        let id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
-        let mut endpoint = a.endpoint(id).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        a.require(endpoint.team_id, Role::Editor, "change endpoints (needs EDITOR)")?;
+        let mut endpoint = a.editable_endpoint(&input.endpoint_id, "change endpoints (needs EDITOR)").await?;
+        let id = endpoint.id;
         let Some(mut settings) = endpoint.verification.clone() else {
             return Err(ApiError::bad(
                 "endpointId",
@@ -441,9 +440,8 @@ impl VerificationMutation {
         input: RemoveSecretInput,
     ) -> Result<EndpointObject, ApiError> {
         let a = Access::of(c);
-        let id: EndpointId = parse_id("endpointId", &input.endpoint_id)?;
-        let mut endpoint = a.endpoint(id).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        a.require(endpoint.team_id, Role::Editor, "change endpoints (needs EDITOR)")?;
+        let mut endpoint = a.editable_endpoint(&input.endpoint_id, "change endpoints (needs EDITOR)").await?;
+        let id = endpoint.id;
         let settings = endpoint
             .verification
             .as_mut()

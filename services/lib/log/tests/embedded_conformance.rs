@@ -55,13 +55,9 @@ mod conformance_case {
 /// module defines, so a new case cannot be left out of either.
 #[test]
 fn every_conformance_case_is_listed_once() {
-    let source = include_str!("../src/conformance.rs");
-    let cases: Vec<&str> = source
-        .lines()
-        .filter_map(|l| l.strip_prefix("pub async fn ")?.strip_suffix("(h: &dyn LogHarness) {"))
-        .collect();
-    for case in &cases {
-        assert!(conformance::CASES.contains(case), "`{case}` is missing from the case list in conformance.rs");
-    }
-    assert_eq!(conformance::CASES.len(), cases.len(), "the case list names a case twice or one that is gone");
+    hookmetry_testkit::assert_cases_listed_once(
+        include_str!("../src/conformance.rs"),
+        "LogHarness",
+        conformance::CASES,
+    );
 }

@@ -32,11 +32,12 @@ mod suite {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use async_trait::async_trait;
-    use bytes::Bytes;
-    use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token};
+
+    use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Team, Timestamp, capture_token};
     use hookmetry_store::conformance::{self, StoreHarness};
     use hookmetry_store::scylla::{Replication, ScyllaOptions, ScyllaStore, cql};
     use hookmetry_store::{CapturePage, CaptureStore, EndpointStore, Store, StoreError, StoreHealth, TeamStore};
+    use hookmetry_testkit::fixtures;
     use scylla::client::session::Session;
     use scylla::client::session_builder::SessionBuilder;
 
@@ -136,37 +137,15 @@ mod suite {
     }
 
     fn team() -> Team {
-        Team { id: TeamId::new(), name: "t".into(), retention_days: 7, created_at: Timestamp::now() }
+        fixtures::team(7)
     }
 
     fn endpoint(team: &Team) -> Endpoint {
-        Endpoint {
-            id: EndpointId::new(),
-            team_id: team.id,
-            name: "e".into(),
-            token: capture_token(),
-            response: None,
-            verification: None,
-            handshakes: false,
-            created_at: Timestamp::now(),
-        }
+        fixtures::endpoint(team.id, &capture_token())
     }
 
     fn capture(endpoint: &Endpoint, received_at: Timestamp) -> CapturedRequest {
-        CapturedRequest {
-            id: CaptureId::new(),
-            endpoint_id: endpoint.id,
-            team_id: endpoint.team_id,
-            method: "POST".into(),
-            path: "/".into(),
-            query: None,
-            headers: vec![],
-            body: Bytes::from_static(b"{}"),
-            body_sha256: [1; 32],
-            remote_addr: "127.0.0.1".into(),
-            http_version: "HTTP/1.1".into(),
-            received_at,
-        }
+        fixtures::capture(endpoint, received_at)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,10 +3,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, EndpointId, Team, TeamId, Timestamp, capture_token};
+use hookmetry_core::{CapturedRequest, Endpoint, EndpointId, TeamId, Timestamp, capture_token};
 use hookmetry_store::conformance::{self, StoreHarness};
 use hookmetry_store::{CapturePage, CaptureStore, EndpointStore, SqliteStore, Store, StoreError, TeamStore};
+use hookmetry_testkit::fixtures;
 use tempfile::TempDir;
 
 /// A database file in its own temporary directory, removed when the harness is dropped.
@@ -60,49 +60,23 @@ mod conformance_case {
 /// the module defines, so a new case cannot be left out of either.
 #[test]
 fn every_conformance_case_is_listed_once() {
-    let source = include_str!("../src/conformance.rs");
-    let cases: Vec<&str> = source
-        .lines()
-        .filter_map(|l| l.strip_prefix("pub async fn ")?.strip_suffix("(h: &dyn StoreHarness) {"))
-        .collect();
-    for case in &cases {
-        assert!(conformance::CASES.contains(case), "`{case}` is missing from the case list in conformance.rs");
-    }
-    assert_eq!(conformance::CASES.len(), cases.len(), "the case list names a case twice or one that is gone");
+    hookmetry_testkit::assert_cases_listed_once(
+        include_str!("../src/conformance.rs"),
+        "StoreHarness",
+        conformance::CASES,
+    );
 }
 
 async fn team_and_endpoint(store: &SqliteStore) -> Endpoint {
-    let team = Team { id: TeamId::new(), name: "t".into(), retention_days: 7, created_at: Timestamp::now() };
+    let team = fixtures::team(7);
     store.create_team(&team).await.unwrap();
-    let endpoint = Endpoint {
-        id: EndpointId::new(),
-        team_id: team.id,
-        name: "e".into(),
-        token: capture_token(),
-        response: None,
-        verification: None,
-        handshakes: false,
-        created_at: Timestamp::now(),
-    };
+    let endpoint = fixtures::endpoint(team.id, &capture_token());
     store.create_endpoint(&endpoint).await.unwrap();
     endpoint
 }
 
 fn capture(endpoint: &Endpoint) -> CapturedRequest {
-    CapturedRequest {
-        id: CaptureId::new(),
-        endpoint_id: endpoint.id,
-        team_id: endpoint.team_id,
-        method: "POST".into(),
-        path: "/".into(),
-        query: None,
-        headers: vec![],
-        body: Bytes::from_static(b"{}"),
-        body_sha256: [1; 32],
-        remote_addr: "127.0.0.1".into(),
-        http_version: "HTTP/1.1".into(),
-        received_at: Timestamp::now(),
-    }
+    fixtures::capture(endpoint, Timestamp::now())
 }
 
 fn all(limit: u32) -> CapturePage {

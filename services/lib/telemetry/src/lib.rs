@@ -2,7 +2,10 @@
 //! and spans exported over OTLP when configured), one Prometheus registry that each role
 //! registers its metrics into, and the trace context that crosses the log and the store.
 
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 mod propagation;
 mod traces;
@@ -46,6 +49,38 @@ impl Metrics {
     pub fn register<C: prometheus::core::Collector + Clone + 'static>(&self, c: C) -> Result<C, TelemetryError> {
         self.registry.register(Box::new(c.clone()))?;
         Ok(c)
+    }
+
+    pub fn counter(&self, name: &str, help: &str) -> Result<IntCounter, TelemetryError> {
+        self.register(IntCounter::new(name, help)?)
+    }
+
+    /// Every series of a vector appears only once a label value is used; callers that alert on
+    /// `increase()` touch their known values right away.
+    pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, TelemetryError> {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+
+    pub fn gauge(&self, name: &str, help: &str) -> Result<IntGauge, TelemetryError> {
+        self.register(IntGauge::new(name, help)?)
+    }
+
+    pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> Result<IntGaugeVec, TelemetryError> {
+        self.register(IntGaugeVec::new(Opts::new(name, help), labels)?)
+    }
+
+    pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Result<Histogram, TelemetryError> {
+        self.register(Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))?)
+    }
+
+    pub fn histogram_vec(
+        &self,
+        name: &str,
+        help: &str,
+        buckets: &[f64],
+        labels: &[&str],
+    ) -> Result<HistogramVec, TelemetryError> {
+        self.register(HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)?)
     }
 
     /// Prometheus text exposition format.

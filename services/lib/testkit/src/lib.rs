@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use hookmetry_config::Config;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+pub mod fixtures;
 pub mod ws;
 
 /// Every field of `Capture`, for queries that read a capture back whole.
@@ -294,4 +296,45 @@ impl ChildServer {
         self.child.wait().await?;
         Ok(())
     }
+}
+
+/// Reads one request (head and `content-length` body) and returns its head; `None` at the end of
+/// the stream.
+pub async fn read_request(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+        .map_or(0, |v| v.parse().unwrap_or(0));
+    while buf.len() < head_end + length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(head)
+}
+
+/// Checks a conformance module's `CASES` (which its `run_all` and per-case test macro expand)
+/// against the cases its `source` defines, the `pub async fn NAME(h: &dyn HARNESS) {` lines, so
+/// that a new case cannot be left out of either.
+pub fn assert_cases_listed_once(source: &str, harness: &str, listed: &[&str]) {
+    let signature_end = format!("(h: &dyn {harness}) {{");
+    let cases: Vec<&str> =
+        source.lines().filter_map(|l| l.strip_prefix("pub async fn ")?.strip_suffix(signature_end.as_str())).collect();
+    for case in &cases {
+        assert!(listed.contains(case), "`{case}` is missing from the case list in conformance.rs");
+    }
+    assert_eq!(listed.len(), cases.len(), "the case list names a case twice or one that is gone");
 }

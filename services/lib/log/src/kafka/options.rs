@@ -138,25 +138,12 @@ mod tests {
         assert!(!shown.contains("p@ss"), "secrets must not be shown: {shown}");
     }
 
+    /// What is wrong with a URL is url.rs's to say and test; this one only passes it on, and
+    /// refuses a log URL of another kind.
     #[test]
-    fn bad_urls_are_refused_without_echoing_the_query() {
-        for url in [
-            "kafka://",
-            "kafka://host",
-            "kafka://host:0",
-            "kafka://host:x",
-            "kafka://:9092",
-            "http://host:9092",
-            "kafka://h:1?partitions=0",
-            "kafka://h:1?replication_factor=0",
-            "kafka://h:1?append_timeout_ms=soon",
-            "kafka://h:1?create_topics=yes",
-            "kafka://h:1?noequals",
-            "kafka://h:1?x=%zz",
-        ] {
+    fn bad_urls_are_refused() {
+        for url in ["kafka://host", "http://host:9092", "kafka://h:1?partitions=0", "embedded:///d"] {
             assert!(matches!(KafkaOptions::from_url(url), Err(LogError::Config(_))), "{url}");
         }
-        let err = KafkaOptions::from_url("kafka://h?sasl.password=hunter2").unwrap_err().to_string();
-        assert!(!err.contains("hunter2"), "{err}");
     }
 }

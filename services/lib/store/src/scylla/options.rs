@@ -134,15 +134,6 @@ mod tests {
     }
 
     #[test]
-    fn url_defaults_port_and_keyspace_and_accepts_ipv6() {
-        let o = ScyllaOptions::from_url("scylla://10.0.0.1,[::1]:9043,[fe80::1]").unwrap();
-        assert_eq!(o.nodes, ["10.0.0.1:9042", "[::1]:9043", "[fe80::1]:9042"]);
-        assert_eq!(o.keyspace, DEFAULT_KEYSPACE);
-        assert_eq!(ScyllaOptions::from_url("scylla://n1/").unwrap().keyspace, DEFAULT_KEYSPACE);
-        assert_eq!(ScyllaOptions::from_url("scylla://n1/HookMetry_2").unwrap().keyspace, "hookmetry_2");
-    }
-
-    #[test]
     fn url_options() {
         let o = ScyllaOptions::from_url(
             "scylla://n1/ks?consistency=QUORUM&replication=dc1:3,dc-2:2&create_keyspace=false&migrate=0\
@@ -155,44 +146,14 @@ mod tests {
         assert!(!o.create_keyspace && !o.migrate && !o.disable_tablets);
         assert_eq!(o.request_timeout, Duration::from_millis(2500));
         assert_eq!(o.max_rows_examined, 500);
-        let o = ScyllaOptions::from_url("scylla://n1/ks?replication_factor=1").unwrap();
-        assert_eq!(o.replication, Replication::Factor(1));
-        let o = ScyllaOptions::from_url("scylla://n1/ks?simple_replication_factor=2").unwrap();
-        assert_eq!(o.replication, Replication::Simple(2));
     }
 
+    /// What is wrong with a URL is url.rs's to say and test; this one only passes it on.
     #[test]
-    fn bad_urls_say_what_is_wrong() {
-        for (url, says) in [
-            ("sqlite://x", "does not start with scylla://"),
-            ("scylla://", "names no node"),
-            ("scylla:///ks", "names no node"),
-            ("scylla://n1,,n2/ks", "empty host"),
-            ("scylla://n1:0/ks", "port"),
-            ("scylla://n1:99999/ks", "port"),
-            ("scylla://n1:x/ks", "port"),
-            ("scylla://[::1/ks", "missing `]`"),
-            ("scylla://[zz]/ks", "not an IPv6"),
-            ("scylla://[::1]x/ks", "`:PORT`"),
-            ("scylla://us er/ks", "host names"),
-            ("scylla://n1/1ks", "keyspace"),
-            ("scylla://n1/ks-x", "keyspace"),
-            ("scylla://n1/ks;DROP", "keyspace"),
-            ("scylla://n1/a/b", "keyspace"),
-            ("scylla://n1/ks?consistency=any", "not one of"),
-            ("scylla://n1/ks?consistency", "has no value"),
-            ("scylla://n1/ks?replication_factor=0", "1 to 15"),
-            ("scylla://n1/ks?replication=dc1", "DC:FACTOR"),
-            ("scylla://n1/ks?replication=d'c:3", "datacenter names"),
-            ("scylla://n1/ks?migrate=maybe", "true or false"),
-            ("scylla://n1/ks?consistancy=one", "unknown option `consistancy`"),
-        ] {
-            let err = ScyllaOptions::from_url(url).unwrap_err().to_string();
-            assert!(err.contains(says), "{url}: {err}");
+    fn bad_urls_are_refused() {
+        for url in ["sqlite://x", "scylla://", "scylla://n1/ks?consistency=any"] {
+            assert!(ScyllaOptions::from_url(url).is_err(), "{url}");
         }
-        let long = format!("scylla://n1/{}", "k".repeat(49));
-        assert!(ScyllaOptions::from_url(&long).is_err());
-        assert!(ScyllaOptions::from_url(&format!("scylla://n1/{}", "k".repeat(48))).is_ok());
     }
 
     #[test]

@@ -27,6 +27,16 @@ fn name_taken_in(tx: &Transaction<'_>, team: &[u8], name: &str, except: &Endpoin
         .query_row((team, name, except.as_bytes()), |r| r.get(0))
 }
 
+/// Whether `endpoint` exists, read in the caller's write transaction so that what it writes
+/// next cannot outlive a concurrent delete of the endpoint.
+pub(super) fn endpoint_exists(tx: &Transaction<'_>, endpoint: EndpointId) -> rusqlite::Result<bool> {
+    let found = tx
+        .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
+        .query_row([endpoint.as_bytes()], |_| Ok(()))
+        .optional()?;
+    Ok(found.is_some())
+}
+
 #[async_trait]
 impl EndpointStore for SqliteStore {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
@@ -136,11 +146,7 @@ impl EndpointStore for SqliteStore {
         let json = (!rules.is_empty()).then(|| crate::rules_to_json(rules)).transpose()?;
         let exists = self
             .write("endpoint", "set forwarding rules", move |tx| {
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
-                    .query_row([endpoint.as_bytes()], |_| Ok(()))
-                    .optional()?;
-                if exists.is_none() {
+                if !endpoint_exists(tx, endpoint)? {
                     return Ok(false);
                 }
                 match json {

@@ -5,6 +5,7 @@ use hookmetry_core::{CaptureId, EndpointId, Timestamp, TokenId};
 use rusqlite::OptionalExtension;
 
 use super::SqliteStore;
+use super::endpoints::endpoint_exists;
 use crate::{ListenerClaim, ListenerStore, Result, StoreError};
 
 #[async_trait]
@@ -38,11 +39,7 @@ impl ListenerStore for SqliteStore {
         let name = name.to_owned();
         let exists = self
             .write("listener", "advance listener cursor", move |tx| {
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
-                    .query_row([endpoint.as_bytes()], |_| Ok(()))
-                    .optional()?;
-                if exists.is_none() {
+                if !endpoint_exists(tx, endpoint)? {
                     return Ok(false);
                 }
                 // Ids are time-ordered UUIDv7 stored big-endian, so BLOB order is capture order.
@@ -72,11 +69,7 @@ impl ListenerStore for SqliteStore {
         let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
         let claim = self
             .write("listener", "claim listener", move |tx| {
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
-                    .query_row([endpoint.as_bytes()], |_| Ok(()))
-                    .optional()?;
-                if exists.is_none() {
+                if !endpoint_exists(tx, endpoint)? {
                     return Ok(None);
                 }
                 let held: Option<[u8; 16]> = tx
@@ -122,11 +115,7 @@ impl ListenerStore for SqliteStore {
         let mut lease = lease.clone();
         let outcome = self
             .write("listener", "lease listener", move |tx| {
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1")?
-                    .query_row([endpoint.as_bytes()], |_| Ok(()))
-                    .optional()?;
-                if exists.is_none() {
+                if !endpoint_exists(tx, endpoint)? {
                     return Ok(None);
                 }
                 let current: Option<ListenerLease> = tx
