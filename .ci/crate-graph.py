@@ -62,6 +62,10 @@ def graph() -> str:
 
 
 def main() -> int:
+    unknown = [a for a in sys.argv[1:] if a != "--check"]
+    if unknown:
+        print(__doc__, file=sys.stderr)
+        return 2
     text = DOC.read_text()
     if BEGIN not in text or END not in text:
         print(f"{DOC}: the markers {BEGIN} and {END} are missing", file=sys.stderr)
