@@ -353,11 +353,7 @@ impl Processor {
             })
             .collect();
         let stored = async {
-            let new = self.store.put_captures(captures).await.map_err(ProcessError::store("store"))?;
-            // Written after the captures they describe; both writes are idempotent, so a crash
-            // between them is healed by the redelivery.
-            self.store.put_verifications(&verifications).await.map_err(ProcessError::store("store verifications"))?;
-            Ok::<_, ProcessError>(new)
+            self.store.put_checked_captures(captures, &verifications).await.map_err(ProcessError::store("store"))
         }
         .await;
         if stored.is_err() {

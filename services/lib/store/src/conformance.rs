@@ -85,6 +85,7 @@ macro_rules! store_conformance_tests {
             retention_set_and_expire,
             verification_settings_round_trip,
             verifications_stored_replaced_and_filtered,
+            checked_captures_stored_with_their_results_in_one_write,
             delivery_round_trip_is_byte_exact_and_first_write_wins,
             delivery_trace_context_round_trips,
             deliveries_listed_per_capture_newest_first,
@@ -839,6 +840,44 @@ pub async fn verifications_stored_replaced_and_filtered(h: &dyn StoreHarness) {
     assert!(ids(store.captures(ep.id, &by(Verdict::InvalidSignature)).await.unwrap()).is_empty());
     // The capture itself is untouched by its verification.
     assert_same_capture(&store.capture(b.id).await.unwrap().unwrap(), &b);
+}
+
+/// What the processor writes: new captures with their results, a redelivered capture (stored
+/// before) keeping its bytes but taking the new result, a capture without a result left without
+/// one, and a result for an id never stored creating nothing.
+pub async fn checked_captures_stored_with_their_results_in_one_write(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "checked captures").await;
+    let ep = new_endpoint(team.id, "checked");
+    store.create_endpoint(&ep).await.unwrap();
+    let (a, b, unchecked) = (new_capture(&ep), new_capture(&ep), new_capture(&ep));
+    let valid = verification(Verdict::Valid, "matches secret `current`", Some("current"));
+    let invalid = verification(Verdict::InvalidSignature, "no secret matches", None);
+    let ghost = CaptureId::new();
+    let results = [(a.id, valid.clone()), (b.id, invalid.clone()), (ghost, valid.clone())];
+    let new = store.put_checked_captures(&[a.clone(), b.clone(), unchecked.clone()], &results).await.unwrap();
+    assert_eq!(new, 3);
+    assert_eq!(store.verification(a.id).await.unwrap(), Some(valid.clone()));
+    assert_eq!(store.verification(b.id).await.unwrap(), Some(invalid.clone()));
+    assert_eq!(store.verification(unchecked.id).await.unwrap(), None, "stored without a result");
+    assert_eq!(store.capture(ghost).await.unwrap(), None, "a result must not create a capture");
+    assert_same_capture(&store.capture(a.id).await.unwrap().unwrap(), &a);
+
+    // Redelivered after a crash, checked again against a changed secret: not new, same bytes,
+    // the new result.
+    let altered = CapturedRequest { body: Bytes::from_static(b"other bytes"), ..b.clone() };
+    let now_valid = verification(Verdict::Valid, "matches secret `new`", Some("new"));
+    let fresh = new_capture(&ep);
+    let new = store
+        .put_checked_captures(&[altered, fresh.clone()], &[(b.id, now_valid.clone()), (fresh.id, invalid.clone())])
+        .await
+        .unwrap();
+    assert_eq!(new, 1, "only `fresh` is new");
+    assert_same_capture(&store.capture(b.id).await.unwrap().unwrap(), &b);
+    assert_eq!(store.verification(b.id).await.unwrap(), Some(now_valid));
+    assert_eq!(store.verification(fresh.id).await.unwrap(), Some(invalid));
+    assert_eq!(store.verification(a.id).await.unwrap(), Some(valid), "untouched by the second write");
+    assert_eq!(store.put_checked_captures(&[], &[]).await.unwrap(), 0);
 }
 
 fn verification_settings() -> VerificationSettings {

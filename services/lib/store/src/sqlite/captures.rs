@@ -1,5 +1,7 @@
 //! Captures and their verification results, and retention.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Timestamp, Verification};
 use rusqlite::OptionalExtension;
@@ -24,22 +26,38 @@ pub(super) const DELETE_ORPHAN_DELIVERIES: &str = "
 #[async_trait]
 impl CaptureStore for SqliteStore {
     async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
-        if captures.is_empty() {
+        self.put_checked_captures(captures, &[]).await
+    }
+
+    /// One transaction: each new capture is inserted with its result, so the row (body and all)
+    /// is written once, not inserted and then rewritten by an update.
+    async fn put_checked_captures(
+        &self,
+        captures: &[CapturedRequest],
+        results: &[(CaptureId, Verification)],
+    ) -> Result<usize> {
+        if captures.is_empty() && results.is_empty() {
             return Ok(0);
         }
         // Bodies are `Bytes`, so these clones share the buffers rather than copying them.
         let rows = captures.iter().map(|c| Ok((c.clone(), encode_headers(&c.headers)?))).collect::<Result<Vec<_>>>()?;
+        let mut pending = results
+            .iter()
+            .map(|(id, v)| crate::verification_codec::encode(v).map(|encoded| (*id, encoded)))
+            .collect::<Result<HashMap<_, _>>>()?;
         self.write("capture", "store captures", move |tx| {
             // `ON CONFLICT (id) DO NOTHING` rather than `INSERT OR IGNORE`, which would also drop
             // rows that violate NOT NULL instead of reporting them.
             let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO captures ({CAPTURE_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                "INSERT INTO captures ({CAPTURE_COLUMNS}, verdict, verification) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                  ON CONFLICT (id) DO NOTHING"
             ))?;
             let mut new = 0;
             for (c, headers) in &rows {
-                new += insert.execute((
+                let result = pending.remove(&c.id);
+                let (verdict, json) = result.as_ref().map(|(v, j)| (*v, j.as_str())).unzip();
+                let inserted = insert.execute((
                     c.id.as_bytes(),
                     c.endpoint_id.as_bytes(),
                     c.team_id.as_bytes(),
@@ -52,7 +70,21 @@ impl CaptureStore for SqliteStore {
                     &c.remote_addr,
                     &c.http_version,
                     c.received_at.micros(),
+                    verdict,
+                    json,
                 ))?;
+                new += inserted;
+                // Stored before (a redelivery): its result replaces the old one below.
+                if let (0, Some(result)) = (inserted, result) {
+                    pending.insert(c.id, result);
+                }
+            }
+            if !pending.is_empty() {
+                let mut update =
+                    tx.prepare_cached("UPDATE captures SET verdict = ?2, verification = ?3 WHERE id = ?1")?;
+                for (id, (verdict, json)) in &pending {
+                    update.execute((id.as_bytes(), verdict, json))?;
+                }
             }
             Ok(new)
         })
@@ -136,21 +168,7 @@ impl CaptureStore for SqliteStore {
     }
 
     async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()> {
-        if results.is_empty() {
-            return Ok(());
-        }
-        let rows = results
-            .iter()
-            .map(|(id, v)| crate::verification_codec::encode(v).map(|(verdict, json)| (*id, verdict, json)))
-            .collect::<Result<Vec<_>>>()?;
-        self.write("capture", "store verifications", move |tx| {
-            let mut update = tx.prepare_cached("UPDATE captures SET verdict = ?2, verification = ?3 WHERE id = ?1")?;
-            for (id, verdict, json) in &rows {
-                update.execute((id.as_bytes(), verdict, json))?;
-            }
-            Ok(())
-        })
-        .await
+        self.put_checked_captures(&[], results).await.map(drop)
     }
 
     async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {

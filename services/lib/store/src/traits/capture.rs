@@ -15,6 +15,21 @@ pub trait CaptureStore: Send + Sync + 'static {
     /// Records the verification result of stored captures, replacing an earlier one (captures are
     /// verified again after their endpoint's secrets change). Ids not stored are skipped.
     async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()>;
+    /// Stores new captures and records verification results together: what `put_captures`
+    /// followed by `put_verifications` does, in one write where the backend can (SQLite writes
+    /// each new capture with its result in one transaction, instead of writing every row twice).
+    /// Returns how many captures were new.
+    async fn put_checked_captures(
+        &self,
+        captures: &[CapturedRequest],
+        results: &[(CaptureId, Verification)],
+    ) -> Result<usize> {
+        let new = self.put_captures(captures).await?;
+        // Written after the captures they describe, so a crash between them is healed by the
+        // redelivery (both writes are idempotent).
+        self.put_verifications(results).await?;
+        Ok(new)
+    }
     /// The latest verification result of a capture; `None` when it has none or does not exist.
     async fn verification(&self, id: CaptureId) -> Result<Option<Verification>>;
     /// The latest verification results of many captures, for comparing before and after a
