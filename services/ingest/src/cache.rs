@@ -15,7 +15,7 @@ const MAX_ENTRIES: usize = 50_000;
 pub struct EndpointCache {
     store: Arc<dyn EndpointStore>,
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Option<Endpoint>, Instant)>>,
+    entries: Mutex<HashMap<String, (Option<Arc<Endpoint>>, Instant)>>,
 }
 
 impl EndpointCache {
@@ -23,7 +23,8 @@ impl EndpointCache {
         Self { store, ttl, entries: Mutex::new(HashMap::new()) }
     }
 
-    pub async fn get(&self, token: &str) -> Result<Option<Endpoint>, IngestError> {
+    /// Shared, not cloned: every capture reads its endpoint, secrets and custom response included.
+    pub async fn get(&self, token: &str) -> Result<Option<Arc<Endpoint>>, IngestError> {
         if !self.ttl.is_zero() {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((hit, at)) = entries.get(token)
@@ -32,8 +33,12 @@ impl EndpointCache {
                 return Ok(hit.clone());
             }
         }
-        let found =
-            self.store.endpoint_by_token(token).await.map_err(|e| IngestError::StoreUnavailable(e.to_string()))?;
+        let found = self
+            .store
+            .endpoint_by_token(token)
+            .await
+            .map_err(|e| IngestError::StoreUnavailable(e.to_string()))?
+            .map(Arc::new);
         if !self.ttl.is_zero() {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             if entries.len() >= MAX_ENTRIES {

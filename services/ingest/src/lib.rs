@@ -96,7 +96,7 @@ impl Ingest {
 
     async fn handle(&self, peer: SocketAddr, req: Request) -> Result<Response, IngestError> {
         let received_at = Timestamp::now();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
 
         let (token, path) = split_capture_path(parts.uri.path()).ok_or(IngestError::UnknownEndpoint)?;
         check_headers(&parts.headers, &self.settings)?;
@@ -114,8 +114,8 @@ impl Ingest {
 
         // Original case and true order when the connection tap saw this head and agrees with
         // hyper about its lines; hyper's view (lower case, repeats grouped) otherwise.
-        let headers = match parts.extensions.get::<RawHeaders>().filter(|raw| raw.matches(&parts.headers)) {
-            Some(raw) => raw.0.iter().map(|(name, value)| Header::new(name.clone(), value.clone())).collect(),
+        let headers = match parts.extensions.remove::<RawHeaders>().filter(|raw| raw.matches(&parts.headers)) {
+            Some(raw) => raw.0.into_iter().map(|(name, value)| Header::new(name, value)).collect(),
             None => parts
                 .headers
                 .iter()
@@ -139,7 +139,7 @@ impl Ingest {
             body_sha256: Sha256::digest(&body).into(),
             body,
             remote_addr: client_addr(peer, &parts.headers, &self.settings.trusted_proxies),
-            http_version: format!("{:?}", parts.version),
+            http_version: http_version(parts.version).to_string(),
             received_at,
         };
         let mut record =
@@ -306,7 +306,12 @@ async fn capture(
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
-            if e.status().is_server_error() {
+            // A full in-flight budget is the server shedding load as designed: under overload it
+            // refuses thousands of requests a second, and a line for each would be a second
+            // overload (they are counted in `hookmetry_ingest_requests_total{outcome}`).
+            if matches!(e, IngestError::Overloaded { .. } | IngestError::TeamOverloaded { .. }) {
+                tracing::debug!(error = %e, outcome, "capture refused");
+            } else if e.status().is_server_error() {
                 tracing::warn!(error = %e, outcome, "capture refused");
             }
             e.into_response()
@@ -320,6 +325,18 @@ async fn capture(
 fn sandbox(headers: &mut HeaderMap) {
     for (name, value) in hookmetry_core::answer::SANDBOX_HEADERS {
         headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+}
+
+/// As `Debug` prints it (`HTTP/1.1`), which is what captures have always stored.
+fn http_version(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/?",
     }
 }
 
@@ -381,13 +398,12 @@ fn answer_handshake(answer: hookmetry_verify::HandshakeAnswer, id: CaptureId) ->
 
 async fn respond(endpoint: &Endpoint, id: CaptureId, separate_origin: bool) -> Response {
     let Some(custom) = &endpoint.response else {
-        let body = serde_json::json!({ "id": id.to_string() }).to_string();
+        // Built by hand: this is every default answer, and an id is only letters and digits.
+        let id = id.to_string();
+        let body = format!("{{\"id\":\"{id}\"}}");
         return (
             StatusCode::OK,
-            [
-                (http::header::CONTENT_TYPE, "application/json"),
-                (HeaderName::from_static("hookmetry-capture-id"), &id.to_string()),
-            ],
+            [(http::header::CONTENT_TYPE, "application/json"), (HeaderName::from_static("hookmetry-capture-id"), &id)],
             body,
         )
             .into_response();

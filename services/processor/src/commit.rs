@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hookmetry_log::{GroupConsumer, Record};
+use hookmetry_store::CaptureStore;
 
 /// The newest stored record per partition, not yet committed.
 ///
@@ -31,8 +32,16 @@ impl PendingCommit {
         self.since.is_some_and(|t| t.elapsed() >= interval)
     }
 
-    pub(crate) async fn commit(&mut self, consumer: &mut dyn GroupConsumer) {
+    /// Syncs the store, then commits. The store may keep a batch only in memory or an unsynced
+    /// file until `sync_captures` (SQLite's WAL): an offset committed before that could skip
+    /// captures a power loss took from the store.
+    pub(crate) async fn commit(&mut self, consumer: &mut dyn GroupConsumer, store: &dyn CaptureStore) {
         if self.last.is_empty() {
+            return;
+        }
+        if let Err(e) = store.sync_captures().await {
+            tracing::warn!(error = %e, "store sync failed; offsets not committed, will retry");
+            self.since = Some(Instant::now());
             return;
         }
         let records: Vec<Record> = self.last.values().cloned().collect();

@@ -163,7 +163,7 @@ impl Processor {
                 self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
             }
             if pending.due(self.settings.commit_interval) {
-                pending.commit(&mut *consumer).await;
+                pending.commit(&mut *consumer, self.store.as_ref()).await;
             }
             // Reading lag costs broker round trips: under load once a second is enough for a
             // scraped gauge; when idle it is read at once so it drops to 0 as soon as all is stored.
@@ -177,7 +177,7 @@ impl Processor {
                 }
             }
         }
-        pending.commit(&mut *consumer).await;
+        pending.commit(&mut *consumer, self.store.as_ref()).await;
         tracing::info!("processor stopped");
         Ok(())
     }
@@ -394,16 +394,17 @@ impl Processor {
     /// Checks every capture against its endpoint's current settings, reading each endpoint once
     /// per batch so a changed secret applies from the next batch on.
     ///
-    /// The checks run on a blocking thread: a body sent by anyone with a capture URL decides how
-    /// long explaining a mismatch takes (bounded by `ExplainLimits`), and that time must not be
-    /// taken from the async workers that ingest and every other team's processing share.
+    /// Checks against secrets run on a blocking thread: a body sent by anyone with a capture URL
+    /// decides how long explaining a mismatch takes (bounded by `ExplainLimits`), and that time
+    /// must not be taken from the async workers that ingest and every other team's processing
+    /// share. Endpoints without secrets only get a guess from the headers, made here.
     async fn verify(
         &self,
         captures: &[CapturedRequest],
         spans: &[Span],
     ) -> Result<Vec<(CaptureId, Verification)>, ProcessError> {
         let mut endpoints: HashMap<EndpointId, Option<Arc<Endpoint>>> = HashMap::new();
-        let mut work = Vec::with_capacity(captures.len());
+        let (mut work, mut unchecked) = (Vec::new(), Vec::new());
         for (c, parent) in captures.iter().zip(spans) {
             let endpoint = match endpoints.entry(c.endpoint_id) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -418,23 +419,37 @@ impl Processor {
             // A capture whose endpoint was deleted meanwhile is stored (and soon cleaned up) but
             // has nothing to be checked against.
             let Some(endpoint) = endpoint else { continue };
-            work.push((endpoint.clone(), c.clone(), parent.clone()));
+            if endpoint.verification.is_none() {
+                // Without secrets there is only a guess at the provider from the headers: no body
+                // is read, so it is cheap and bounded, and runs here rather than being copied to
+                // a blocking thread.
+                unchecked.push((c, parent));
+            } else {
+                work.push((endpoint.clone(), c.clone(), parent.clone()));
+            }
         }
         let base_url = self.settings.public_base_url.clone();
         let now = Timestamp::now();
-        let verified = tokio::task::spawn_blocking(move || {
+        let check = move |endpoint: &Endpoint, c: &CapturedRequest, parent: &Span| {
+            let span = tracing::info_span!(parent: parent, "verify", provider = Empty, verdict = Empty);
             let limits = hookmetry_verify::ExplainLimits::default();
-            work.into_iter()
-                .map(|(endpoint, c, parent)| {
-                    let span = tracing::info_span!(parent: &parent, "verify", provider = Empty, verdict = Empty);
-                    let v = span.in_scope(|| {
-                        hookmetry_verify::verify_capture_with_limits(&endpoint, &c, &base_url, now, limits)
-                    });
-                    (c.id, v, span)
+            let v = span.in_scope(|| hookmetry_verify::verify_capture_with_limits(endpoint, c, &base_url, now, limits));
+            (c.id, v, span)
+        };
+        let mut verified = Vec::with_capacity(captures.len());
+        for (c, parent) in unchecked {
+            let endpoint = endpoints.get(&c.endpoint_id).and_then(Option::as_ref).expect("looked up above");
+            verified.push(check(endpoint, c, parent));
+        }
+        if !work.is_empty() {
+            let check = check.clone();
+            verified.extend(
+                tokio::task::spawn_blocking(move || {
+                    work.into_iter().map(|(endpoint, c, parent)| check(&endpoint, &c, &parent)).collect::<Vec<_>>()
                 })
-                .collect::<Vec<_>>()
-        })
-        .await?;
+                .await?,
+            );
+        }
         let mut out = Vec::with_capacity(verified.len());
         for (id, v, span) in verified {
             let provider = match v.provider.as_deref() {

@@ -329,11 +329,21 @@ mod failing {
         /// How many capture writes still fail as unavailable.
         pub outages: AtomicUsize,
         pub writes: AtomicUsize,
+        /// Whether `sync_captures` fails, and how often it was called.
+        pub sync_fails: std::sync::atomic::AtomicBool,
+        pub syncs: AtomicUsize,
     }
 
     impl FailingStore {
         pub fn new(inner: std::sync::Arc<SqliteStore>) -> Self {
-            Self { inner, refused: Mutex::default(), outages: AtomicUsize::new(0), writes: AtomicUsize::new(0) }
+            Self {
+                inner,
+                refused: Mutex::default(),
+                outages: AtomicUsize::new(0),
+                writes: AtomicUsize::new(0),
+                sync_fails: Default::default(),
+                syncs: AtomicUsize::new(0),
+            }
         }
     }
 
@@ -423,6 +433,13 @@ mod failing {
         }
         async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()> {
             self.inner.put_verifications(results).await
+        }
+        async fn sync_captures(&self) -> Result<()> {
+            self.syncs.fetch_add(1, Ordering::SeqCst);
+            if self.sync_fails.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("disk gone".into()));
+            }
+            self.inner.sync_captures().await
         }
         async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {
             self.inner.verification(id).await
@@ -607,4 +624,41 @@ async fn a_store_outage_is_retried_until_the_batch_is_stored() {
     assert!(text.contains("hookmetry_processor_failures_total{kind=\"transient\"} 4"), "{text}");
     assert!(text.contains("hookmetry_processor_failures_total{kind=\"permanent\"} 0"), "{text}");
     assert!(!text.contains("outcome=\"dead_lettered\""), "{text}");
+}
+
+/// Captures written but not yet synced could be lost with the machine: while the store cannot
+/// sync, no offset is committed, so a restarted processor reads the captures again.
+#[tokio::test]
+async fn offsets_wait_for_the_store_to_sync_what_it_wrote() {
+    use std::sync::atomic::Ordering;
+    let f = fixture().await;
+    let store = Arc::new(failing::FailingStore::new(f.store.clone()));
+    store.sync_fails.store(true, Ordering::SeqCst);
+    let sent = capture(&f.endpoint, b"unsynced");
+    append(&f.log, &f.endpoint, hookmetry_proto::encode_capture(&sent)).await;
+    let (shutdown, task) = start_on(&f, store.clone(), &Metrics::new());
+    assert_eq!(stored(&f, 1).await, vec![sent.clone()]);
+    // Two commit attempts refused, and the one at shutdown.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.syncs.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(store.syncs.load(Ordering::SeqCst) >= 2, "the processor tried to commit");
+    shutdown.cancel();
+    task.await.unwrap();
+
+    let again = Metrics::new();
+    let (shutdown, task) = start(&f, &again);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !again.render().contains("hookmetry_processor_records_total{outcome=\"duplicate\"} 1")
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+    let text = again.render();
+    assert!(text.contains("hookmetry_processor_records_total{outcome=\"duplicate\"} 1"), "read again: {text}");
+    assert_eq!(stored(&f, 1).await, vec![sent], "stored once");
 }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::files::{at, private_file, segment_path, sync_dir};
-use super::frame::encode;
+use super::frame::{encode, framed_len};
 use super::topic::{Segment, Shared};
 use super::{lock, write};
 use crate::{LogError, NewRecord, Position, Result};
@@ -84,7 +84,10 @@ impl Writer {
             self.roll()?;
         }
         let timestamp = now_micros();
-        let (mut buf, mut starts, mut answers) = (Vec::new(), Vec::new(), Vec::new());
+        // Sized up front: growing it by doubling would copy every payload again.
+        let total: u64 = batch.iter().flat_map(|r| &r.records).map(framed_len).sum();
+        let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        let (mut starts, mut answers) = (Vec::new(), Vec::with_capacity(batch.len()));
         let mut offset = self.next;
         for request in batch {
             let mut positions = Vec::with_capacity(request.records.len());
@@ -124,9 +127,14 @@ impl Writer {
     pub(super) fn preallocate(&mut self, needed: u64) -> io::Result<()> {
         let chunk = self.shared.options.segment_bytes.clamp(1, PREALLOCATE_BYTES);
         let target = needed.max(self.allocated + chunk);
-        let zeros = vec![0u8; (target - self.allocated) as usize];
-        self.file.write_all_at(&zeros, self.allocated)?;
-        self.allocated = target;
+        // From one static block rather than a fresh multi-MiB buffer each time, which the
+        // allocator would map, fault in and unmap again.
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        while self.allocated < target {
+            let n = (target - self.allocated).min(ZEROS.len() as u64) as usize;
+            self.file.write_all_at(&ZEROS[..n], self.allocated)?;
+            self.allocated += n as u64;
+        }
         Ok(())
     }
 

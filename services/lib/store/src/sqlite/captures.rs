@@ -7,10 +7,10 @@ use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Timestamp, Verifica
 use rusqlite::OptionalExtension;
 use rusqlite::types::Type;
 
-use super::SqliteStore;
 use super::error::{corrupt, found};
 use super::headers::encode_headers;
 use super::rows::{CAPTURE_COLUMNS, CAPTURE_COLUMNS_WITHOUT_BODY, capture_from_row};
+use super::{SqliteStore, Sync};
 use crate::{CaptureList, CapturePage, CaptureStore, Result, TeamStore};
 
 /// Retention deletes this many captures per write transaction, so other writers (the processor)
@@ -23,16 +23,12 @@ pub(super) const DELETE_ORPHAN_DELIVERIES: &str = "
         (SELECT id FROM deliveries WHERE capture_id NOT IN (SELECT id FROM captures));
     DELETE FROM deliveries WHERE capture_id NOT IN (SELECT id FROM captures);";
 
-#[async_trait]
-impl CaptureStore for SqliteStore {
-    async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
-        self.put_checked_captures(captures, &[]).await
-    }
-
+impl SqliteStore {
     /// One transaction: each new capture is inserted with its result, so the row (body and all)
     /// is written once, not inserted and then rewritten by an update.
-    async fn put_checked_captures(
+    async fn insert_captures(
         &self,
+        sync: Sync,
         captures: &[CapturedRequest],
         results: &[(CaptureId, Verification)],
     ) -> Result<usize> {
@@ -45,7 +41,7 @@ impl CaptureStore for SqliteStore {
             .iter()
             .map(|(id, v)| crate::verification_codec::encode(v).map(|encoded| (*id, encoded)))
             .collect::<Result<HashMap<_, _>>>()?;
-        self.write("capture", "store captures", move |tx| {
+        self.write_with(sync, "capture", "store captures", move |tx| {
             // `ON CONFLICT (id) DO NOTHING` rather than `INSERT OR IGNORE`, which would also drop
             // rows that violate NOT NULL instead of reporting them.
             let mut insert = tx.prepare_cached(&format!(
@@ -89,6 +85,25 @@ impl CaptureStore for SqliteStore {
             Ok(new)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl CaptureStore for SqliteStore {
+    async fn put_captures(&self, captures: &[CapturedRequest]) -> Result<usize> {
+        self.insert_captures(Sync::Full, captures, &[]).await
+    }
+
+    async fn put_checked_captures(
+        &self,
+        captures: &[CapturedRequest],
+        results: &[(CaptureId, Verification)],
+    ) -> Result<usize> {
+        self.insert_captures(Sync::Normal, captures, results).await
+    }
+
+    async fn sync_captures(&self) -> Result<()> {
+        self.sync_wal().await
     }
 
     async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>> {
@@ -168,7 +183,8 @@ impl CaptureStore for SqliteStore {
     }
 
     async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()> {
-        self.put_checked_captures(&[], results).await.map(drop)
+        // Durable when it returns: it answers whoever asked for a re-verification.
+        self.insert_captures(Sync::Full, &[], results).await.map(drop)
     }
 
     async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {

@@ -18,7 +18,8 @@ pub trait CaptureStore: Send + Sync + 'static {
     /// Stores new captures and records verification results together: what `put_captures`
     /// followed by `put_verifications` does, in one write where the backend can (SQLite writes
     /// each new capture with its result in one transaction, instead of writing every row twice).
-    /// Returns how many captures were new.
+    /// Returns how many captures were new. Durable against power loss only after
+    /// [`CaptureStore::sync_captures`]; against a crash of the process, at once.
     async fn put_checked_captures(
         &self,
         captures: &[CapturedRequest],
@@ -29,6 +30,13 @@ pub trait CaptureStore: Send + Sync + 'static {
         // redelivery (both writes are idempotent).
         self.put_verifications(results).await?;
         Ok(new)
+    }
+    /// Makes every capture and result written by `put_checked_captures` so far durable against
+    /// power loss. Until it returns, such a write may be lost with the machine (never with the
+    /// process), so the processor calls it before it commits a log offset: the log keeps what
+    /// the store might lose. Backends whose writes are durable when acknowledged do nothing.
+    async fn sync_captures(&self) -> Result<()> {
+        Ok(())
     }
     /// The latest verification result of a capture; `None` when it has none or does not exist.
     async fn verification(&self, id: CaptureId) -> Result<Option<Verification>>;
