@@ -78,6 +78,40 @@ async fn body_over_the_limit_is_413_naming_it() {
     server.stop().await.unwrap();
 }
 
+/// A refusal answered before the body is read must reach a client that is still sending: the
+/// server reads and drops the rest instead of closing on unread bytes (a reset, which makes
+/// clients report "connection reset" instead of the 413).
+#[tokio::test]
+async fn a_refused_upload_still_being_sent_gets_its_answer_and_no_reset() {
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start_with(|c| c.ingest.max_body_bytes.0 = 1 << 20).await.unwrap();
+    let ep = server.admin.create_endpoint("linger").await.unwrap();
+    const TOTAL: usize = 8 << 20;
+    let addr = server.base_url.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let head = format!("POST /h/{}/ HTTP/1.1\r\nHost: x\r\nContent-Length: {TOTAL}\r\n\r\n", ep.token);
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'u'; 64 << 10];
+        for _ in 0..TOTAL / chunk.len() {
+            wr.write_all(&chunk).await?;
+            // Slow enough that the answer comes long before the body is all sent.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        std::io::Result::Ok(wr)
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, rd.read_to_end(&mut answer)).await.expect("answer in time").expect("no reset");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert_eq!(status_of(&answer), 413, "{answer}");
+    assert_eq!(error_of(body_of(&answer)).0, "body_too_large");
+    let sent = tokio::time::timeout(WAIT, writer).await.expect("sent in time").unwrap();
+    assert!(sent.is_ok(), "the whole upload was taken, not reset: {:?}", sent.err());
+    assert_only_sentinel_stored(&server, &ep).await;
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn too_many_headers_is_431_naming_the_limit() {
     let server = TestServer::start().await.unwrap();

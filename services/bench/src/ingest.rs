@@ -22,10 +22,21 @@ pub(crate) struct IngestArgs {
 }
 
 /// Throughput and latency of `hookmetry serve` against the bare handler, same load, same run.
-pub(crate) async fn run(load: &LoadOptions, args: &IngestArgs, hookmetry: &Path, me: &Path) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    load: &LoadOptions,
+    args: &IngestArgs,
+    hookmetry: &Path,
+    me: &Path,
+) -> anyhow::Result<serde_json::Value> {
     let (mut bare, bare_url) = bare::spawn(me).await?;
+    let bare_pid = bare.id().context("bare pid")?;
+    let bare_cpu = cpu_seconds(bare_pid);
     let bare_result = closed_loop(load, &[format!("{bare_url}/hook")]).await?;
-    let bare_rss = peak_rss_kib(bare.id().context("bare pid")?);
+    let bare_cpu_us = bare_cpu.zip(cpu_seconds(bare_pid)).map(|(before, after)| {
+        // Warm-up included, as for ingest below.
+        ((after - before) * 1e6 / bare_result.ok.max(1) as f64).round()
+    });
+    let bare_rss = peak_rss_kib(bare_pid);
     bare.kill().await?;
 
     let dir = tempfile_dir()?;
@@ -69,7 +80,7 @@ pub(crate) async fn run(load: &LoadOptions, args: &IngestArgs, hookmetry: &Path,
         "throughput_ratio": (ratio * 1000.0).round() / 1000.0,
         "processor_drain_after_load_s": (drain_s * 100.0).round() / 100.0,
         "server_cpu_us_per_capture": cpu_us_per_capture,
+        "bare_cpu_us_per_request": bare_cpu_us,
     });
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(())
+    Ok(report)
 }

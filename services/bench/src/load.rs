@@ -1,7 +1,10 @@
 //! The load generators shared by the modes: closed loop (each connection sends when answered)
 //! and open loop (requests on a schedule), and what they measured.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::wire;
 
 // The shape of the load, shared by every mode (each uses the ones its help names). A plain
 // comment: a doc comment here would become the help text of the whole program.
@@ -92,19 +95,29 @@ pub(crate) async fn open_loop(
 }
 
 /// Closed-loop load: each connection sends the next request when the previous one is answered.
-/// Connection i loads `urls[i % urls.len()]`.
+/// Connection i loads `urls[i % urls.len()]` over the lean client in `wire`; a connection that
+/// fails is opened again for its next request.
 pub(crate) async fn closed_loop(load: &LoadOptions, urls: &[String]) -> anyhow::Result<LoadResult> {
-    let body = vec![b'{'; load.body_bytes];
+    let body: Arc<[u8]> = vec![b'{'; load.body_bytes].into();
     closed_loop_of(load, |c| {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
-        let (url, body) = (urls[c % urls.len()].clone(), body.clone());
+        let (url, body): (Arc<str>, _) = (urls[c % urls.len()].as_str().into(), body.clone());
+        // One task owns each connection; the lock only lets its future own it between sends.
+        let connection = Arc::new(tokio::sync::Mutex::new(None::<wire::Connection>));
         Ok(move || {
-            let request = client.post(&url).body(body.clone());
+            let (connection, url, body) = (connection.clone(), url.clone(), body.clone());
             async move {
-                let Ok(response) = request.send().await else { return false };
-                let good = response.status().is_success();
-                let _ = response.bytes().await;
-                good
+                let mut slot = connection.lock().await;
+                if slot.is_none() {
+                    *slot = wire::Connection::open(&url, &body).await.ok();
+                }
+                let Some(open) = slot.as_mut() else { return false };
+                match open.send().await {
+                    Ok(answer) => (200..300).contains(&answer.status),
+                    Err(_) => {
+                        *slot = None;
+                        false
+                    }
+                }
             }
         })
     })

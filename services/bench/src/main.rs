@@ -11,16 +11,19 @@
 //! (`--connections`, `--seconds`, `--body-bytes`, `--rate`) and `--hookmetry` go before or after
 //! the mode.
 
+mod all;
 mod bare;
 mod deliveries;
 mod ingest;
 mod kafka;
 mod listen;
 mod load;
+mod overload;
 mod reverify;
 mod spans;
 mod subscription;
 mod support;
+mod wire;
 
 use std::path::PathBuf;
 
@@ -82,6 +85,11 @@ enum Mode {
     /// `reverifyCaptures` over all of them twice: with nothing changed, and after a secret is
     /// added (every reason changes, so every capture is announced through `captureChanged`).
     Reverify { captures: usize },
+    /// Far more load than the server can take (many connections and slow large uploads), what
+    /// it answers meanwhile, its peak memory, and how fast throughput comes back afterwards.
+    Overload(overload::OverloadArgs),
+    /// Every benchmark behind the performance targets, and a table of the results.
+    All(all::AllArgs),
     /// Run only the bare handler (used internally as the comparison child process).
     #[command(hide = true)]
     BareServer,
@@ -95,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
     let hookmetry = cli.hookmetry.clone().unwrap_or_else(|| me.with_file_name("hookmetry"));
     let report = match mode {
-        Mode::Ingest(args) => return ingest::run(load, &args, &hookmetry, &me).await,
+        Mode::Ingest(args) => ingest::run(load, &args, &hookmetry, &me).await?,
         Mode::BareServer => return bare::serve().await,
         Mode::Target { url } => closed_loop(load, std::slice::from_ref(&url)).await?.json(None),
         Mode::SubscriptionLatency { captures } => {
@@ -105,6 +113,8 @@ async fn main() -> anyhow::Result<()> {
         Mode::Deliveries { count } => deliveries::run(load, &hookmetry, &me, count).await?,
         Mode::ListenLatency { captures } => listen::run(&hookmetry, captures, load.rate, load.body_bytes).await?,
         Mode::Reverify { captures } => reverify::run(load, &hookmetry, captures).await?,
+        Mode::Overload(args) => overload::run(load, &args, &hookmetry).await?,
+        Mode::All(args) => all::run(load, &args, &hookmetry, &me).await?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

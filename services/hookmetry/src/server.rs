@@ -97,7 +97,7 @@ pub async fn serve(
             continue;
         };
         let activity = Activity::default();
-        let stream = Tracked { inner: stream, activity: activity.clone() };
+        let stream = Tracked::new(stream, activity.clone());
         let (stream, heads) = HeaderTap::new(stream, max_headers);
         let svc = app.clone().map_request(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
@@ -204,26 +204,78 @@ impl Activity {
     }
 }
 
-/// A connection's stream that records [`Activity`].
-struct Tracked<S> {
-    inner: S,
+/// Longest a closed connection keeps reading what its client still sends (see [`linger`]).
+const LINGER: Duration = Duration::from_secs(5);
+/// Most bytes read and dropped while lingering.
+const LINGER_BYTES: u64 = 64 << 20;
+
+/// A connection's stream that records [`Activity`], and closes like a careful server: when it
+/// is dropped before the client finished sending (a request refused before its body was read:
+/// 413, 503), it lingers, so the client reads the answer instead of a reset.
+struct Tracked {
+    inner: Option<tokio::net::TcpStream>,
     activity: Activity,
+    /// The client closed its side: nothing can be left unread.
+    eof: bool,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+impl Tracked {
+    fn new(inner: tokio::net::TcpStream, activity: Activity) -> Self {
+        Self { inner: Some(inner), activity, eof: false }
+    }
+
+    fn stream(&mut self) -> &mut tokio::net::TcpStream {
+        self.inner.as_mut().expect("the stream is only taken on drop")
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let (false, Some(stream)) = (self.eof, self.inner.take())
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(linger(stream));
+        }
+    }
+}
+
+/// Closing a socket whose client is still sending makes the kernel answer with a reset, which
+/// can destroy the answer the client has not read yet (RFC 9112 §9.6). So: end our side (the
+/// client sees the answer, then end of stream), then read and drop what still arrives until the
+/// client closes, for at most [`LINGER`] and [`LINGER_BYTES`]. Costs a socket and no buffer.
+async fn linger(mut stream: tokio::net::TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 8192];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            left = left.saturating_sub(n as u64);
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+impl AsyncRead for Tracked {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let polled = Pin::new(self.stream()).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.activity.touch();
+        } else if matches!(polled, Poll::Ready(Ok(()))) && buf.remaining() > 0 {
+            self.eof = true;
         }
         polled
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+impl AsyncWrite for Tracked {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        let polled = Pin::new(self.stream()).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
         }
@@ -231,11 +283,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        Pin::new(self.stream()).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        Pin::new(self.stream()).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -243,7 +295,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let polled = Pin::new(self.stream()).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
         }
@@ -251,6 +303,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 }
