@@ -162,6 +162,10 @@ impl Inner {
                 .map_err(|e| StoreError::Unavailable(format!("create directory {}: {e}", dir.display())))?;
         }
         let mut writer = connect(&path).map_err(context)?;
+        // The writer's page cache is 16 MiB rather than 2 MiB, so the upper levels of the
+        // captures indexes stay cached between the processor's batches instead of being read
+        // back for each. Readers keep the default: there are several, and they hold bodies.
+        writer.execute_batch("PRAGMA cache_size = -16384").map_err(context)?;
         let mode = enable_wal(&writer).map_err(context)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!(
@@ -200,13 +204,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // A checkpoint every 16 MiB of WAL rather than SQLite's 4 MiB: under capture load the index
-    // pages rewritten by every batch are copied to the database four times less often. The
-    // page cache (32 MiB rather than 2 MiB) keeps the indexes' upper levels from being read
-    // back for every batch.
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
-         PRAGMA wal_autocheckpoint = 4000; PRAGMA cache_size = -32768;",
-    )?;
+    // pages rewritten by every batch are copied to the database four times less often.
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 4000;")?;
     register_functions(&conn)?;
     Ok(conn)
 }
