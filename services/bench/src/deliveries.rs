@@ -35,7 +35,8 @@ const DEFAULT_PER_TARGET: usize = 4;
 
 /// Replay throughput: `count` captures on a fresh embedded server (default settings unless
 /// `--per-target-concurrency` is given), replayed in bulk to a bare sink, timed from the first
-/// `replayCaptures` call to the worker's own counter of successful attempts reaching `count`;
+/// `replayCaptures` call to the worker's own counter of deliveries recorded as succeeded
+/// reaching `count`;
 /// then a plain hyper client (keep-alive, the same number of requests in flight) sends the same
 /// number of requests with the same body to the same sink.
 pub(crate) async fn run(
@@ -69,7 +70,8 @@ pub(crate) async fn run(
     }
     client.wait_for_captures(&ep.id, n, Duration::from_secs(300)).await?;
     let metrics = format!("{}/metrics", server.base_url);
-    let succeeded = "hookmetry_replay_attempts_total{outcome=\"success\"}";
+    // Counted once the attempt and the delivery's new state are durable in the store.
+    let succeeded = "hookmetry_replay_deliveries_finished_total{state=\"succeeded\"}";
     let started = Instant::now();
     let mut made = 0;
     for call in 0..calls {
