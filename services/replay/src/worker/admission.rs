@@ -309,16 +309,19 @@ mod tests {
         let settings = WorkerSettings { per_target_concurrency: 2, max_in_flight: 3, ..WorkerSettings::default() };
         let gauge = IntGauge::new("in_flight", "test").unwrap();
         let a = Admission::new(&settings, gauge.clone());
-        let ds: Vec<Delivery> = (0..(2 + 2 * QUEUE_PER_LANE + 2)).map(|_| delivery()).collect();
+        // max_in_flight 3 allows 12 queued in all, fewer than target a's own queue bound.
+        let queued = 12;
+        assert!(queued < 2 * QUEUE_PER_LANE);
+        let ds: Vec<Delivery> = (0..(2 + queued + 2)).map(|_| delivery()).collect();
         assert_eq!(a.take(&ds[0], "a:80").unwrap(), Admit::Lane);
         assert!(matches!(a.take(&ds[0], "a:80"), Err(Busy::InFlight)));
         assert_eq!(a.take(&ds[1], "a:80").unwrap(), Admit::Lane);
-        for d in &ds[2..2 + 2 * QUEUE_PER_LANE] {
+        for d in &ds[2..2 + queued] {
             assert_eq!(a.take(d, "a:80").unwrap(), Admit::Queued);
         }
         assert!(!a.has_room("a:80"));
-        assert!(matches!(a.take(&ds[2 + 2 * QUEUE_PER_LANE], "a:80"), Err(Busy::Full)), "the queue is full");
-        assert_eq!(a.take(&ds[2 + 2 * QUEUE_PER_LANE + 1], "b:443").unwrap(), Admit::Lane);
+        assert!(matches!(a.take(&ds[2 + queued], "a:80"), Err(Busy::Full)), "the queues are full");
+        assert_eq!(a.take(&ds[2 + queued + 1], "b:443").unwrap(), Admit::Lane);
         assert_eq!(gauge.get(), 3);
 
         // The worker is at max_in_flight: a lane takes nothing more until an attempt ends.
@@ -326,7 +329,7 @@ mod tests {
         a.release(ds[0].id);
         assert_eq!(a.next("a:80").map(|d| d.id), Some(ds[2].id), "first queued, first sent");
         a.begin_scan();
-        assert!(matches!(a.take(&delivery(), "a:80"), Err(Busy::Full)));
+        a.note_deferred();
         a.release(ds[1].id);
         assert!(a.rescan_wanted(), "a deferred delivery can use the freed slot");
 
@@ -335,7 +338,7 @@ mod tests {
         assert_eq!(a.next("a:80").map(|d| d.id), Some(ds[3].id));
         a.release(ds[3].id);
         a.lane_lost("a:80");
-        a.release(ds[2 + 2 * QUEUE_PER_LANE + 1].id);
+        a.release(ds[2 + queued + 1].id);
         assert_eq!(a.next("b:443"), None);
         let s = a.lock();
         assert!(s.known.is_empty() && s.targets.is_empty(), "nothing is kept for idle targets");
