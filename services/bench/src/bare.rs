@@ -6,10 +6,12 @@ use std::process::Stdio;
 use crate::support::read_line_with_prefix;
 
 pub(crate) async fn serve() -> anyhow::Result<()> {
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(|body: axum::body::Bytes| async move { format!("{{\"len\":{}}}", body.len()) }),
-    );
+    let answer = |body: axum::body::Bytes| async move { format!("{{\"len\":{}}}", body.len()) };
+    // Replays append the capture's path to the target's, so the deliveries mode sends to paths
+    // under `/hook/`.
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(answer))
+        .route("/hook/{*rest}", axum::routing::post(answer));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;

@@ -75,9 +75,9 @@ enum Mode {
     /// size), and report the processor's lag under the load.
     Kafka { brokers: String },
     /// How many deliveries per second `hookmetry serve` makes to a local sink that answers 200,
-    /// over this many deliveries, against a bare reqwest client sending the same requests to the
-    /// same sink with `--connections` in flight.
-    Deliveries { count: usize },
+    /// over this many deliveries, against a plain hyper client sending the same requests to the
+    /// same sink with as many in flight as the worker sends to one target.
+    Deliveries(deliveries::DeliveriesArgs),
     /// Capture → local server latency through `hookmetry listen`, over this many captures sent at
     /// `--rate` per second (open loop).
     ListenLatency { captures: usize },
@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
             subscription::run(&hookmetry, captures, load.rate, load.body_bytes).await?
         }
         Mode::Kafka { brokers } => kafka::run(load, &hookmetry, &brokers).await?,
-        Mode::Deliveries { count } => deliveries::run(load, &hookmetry, &me, count).await?,
+        Mode::Deliveries(args) => deliveries::run(load, &args, &hookmetry, &me).await?,
         Mode::ListenLatency { captures } => listen::run(&hookmetry, captures, load.rate, load.body_bytes).await?,
         Mode::Reverify { captures } => reverify::run(load, &hookmetry, captures).await?,
         Mode::Overload(args) => overload::run(load, &args, &hookmetry).await?,

@@ -61,6 +61,7 @@ pub(crate) fn local_client(
         max_response_body_bytes,
         follow_redirects: false,
         extra_root_certificates: Vec::new(),
+        pool: hookmetry_egress::http1::PoolSettings::default(),
     })
     .map_err(|e| CliError::Usage(format!("cannot start the HTTP client: {e}")))
 }

@@ -30,6 +30,18 @@ impl Announcer {
         }
     }
 
+    /// Deliveries were created or changed state, in one append.
+    pub async fn deliveries(&self, ds: &[Delivery]) {
+        if ds.is_empty() {
+            return;
+        }
+        let records =
+            ds.iter().map(|d| hookmetry_proto::event_record(&Event::DeliveryUpdated(DeliveryUpdate::of(d)))).collect();
+        if let Err(e) = self.log.append_batch(TOPIC_EVENTS, records).await {
+            tracing::warn!(error = %e, deliveries = ds.len(), "delivery changes not announced");
+        }
+    }
+
     /// Captures were deleted or verified again.
     pub async fn capture_changes(&self, changes: &[CaptureChange]) {
         if changes.is_empty() {

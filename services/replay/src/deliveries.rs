@@ -119,8 +119,10 @@ impl Deliveries {
         self.record_replay(capture, draft).instrument(span).await
     }
 
-    /// A bulk replay: each capture as captured to `target`, newest first as given; stops at the
-    /// first error, keeping the deliveries already made.
+    /// A bulk replay: each capture as captured to `target`, newest first as given. The
+    /// deliveries are stored in one write, the workers woken with one append and the changes
+    /// announced with another, so a bulk replay costs a few fsyncs, not a few per capture. A
+    /// re-signing failure stops it there, keeping the deliveries of the captures before.
     pub async fn replay_each(
         &self,
         captures: &[CapturedRequest],
@@ -128,12 +130,61 @@ impl Deliveries {
         resign: bool,
         max_attempts: u32,
     ) -> Result<Vec<Delivery>, DeliveryError> {
+        let now = Timestamp::now();
+        let mut endpoints = HashMap::new();
         let mut made = Vec::with_capacity(captures.len());
+        let mut failed = None;
         for capture in captures {
-            let prepared = Prepared { request: outgoing_request(capture, target), edited: false };
-            made.push(self.replay(capture, prepared, resign, max_attempts).await?);
+            let request = outgoing_request(capture, target);
+            let id = DeliveryId::new();
+            let span = tracing::info_span!("create delivery", delivery_id = %id, target = %host_port(target));
+            let trace_parent = hookmetry_telemetry::TraceParent::of(&span).map(|p| p.header());
+            let mut draft = Draft {
+                id,
+                origin: DeliveryOrigin::Manual,
+                request,
+                edited: false,
+                resigned: resign,
+                max_attempts,
+                due: true,
+                trace_parent,
+            };
+            if resign && let Err(e) = self.resign_draft(&mut endpoints, capture, &mut draft, now).await {
+                failed = Some(e);
+                break;
+            }
+            made.push(draft.of(capture, now));
         }
-        Ok(made)
+        self.store.put_deliveries(&made).await?;
+        if !made.is_empty()
+            && let Err(e) = self.log.append_batch(TOPIC_DELIVERIES, made.iter().map(wake_record).collect()).await
+        {
+            // Stored as due now: a worker's scan finds them within `replay.scan_interval`.
+            tracing::warn!(error = %e, deliveries = made.len(), "replay workers not woken; their scan will pick the deliveries up");
+        }
+        self.announcer.deliveries(&made).await;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(made),
+        }
+    }
+
+    /// Re-signs `draft` with its endpoint's current secret, reading each endpoint once.
+    async fn resign_draft(
+        &self,
+        endpoints: &mut HashMap<EndpointId, hookmetry_core::Endpoint>,
+        capture: &CapturedRequest,
+        draft: &mut Draft,
+        now: Timestamp,
+    ) -> Result<(), DeliveryError> {
+        let endpoint = match endpoints.entry(capture.endpoint_id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(
+                self.store.endpoint(capture.endpoint_id).await?.ok_or(StoreError::NotFound { entity: "endpoint" })?,
+            ),
+        };
+        resign(endpoint, &mut draft.request, now)?;
+        Ok(())
     }
 
     async fn record_replay(&self, capture: &CapturedRequest, mut draft: Draft) -> Result<Delivery, DeliveryError> {
@@ -204,15 +255,15 @@ impl Deliveries {
                 made_in.push(span);
             }
         }
-        let mut wakes = Vec::with_capacity(made.len());
-        for (d, span) in made.iter().zip(&made_in) {
-            if let Err(e) = self.store.put_delivery(d).instrument(span.clone()).await {
+        // One write for the batch: a capture batch's deliveries cost one fsync, not one each.
+        if let Err(e) = self.store.put_deliveries(&made).await {
+            for span in &made_in {
                 span.record("otel.status_code", "error");
-                return Err(e);
             }
-            wakes.push(wake_record(d));
+            return Err(e);
         }
         drop(made_in);
+        let wakes: Vec<_> = made.iter().map(wake_record).collect();
         if !wakes.is_empty()
             && let Err(e) = self.log.append_batch(TOPIC_DELIVERIES, wakes).await
         {

@@ -69,8 +69,9 @@ pub enum SenderError {
 /// names where they were, each name in its case, values byte for byte (obs-text included). Then
 /// `Hookmetry-Hops` (one more than the request carried, replacing its count), then
 /// `Content-Length` for the body, which follows byte for byte. Nothing else is added (no
-/// `Accept`, `User-Agent` or `Connection`). Requests go out over HTTP/1.1, on a connection of
-/// their own, over TLS for `https` targets. See [`http1::Client`] for why this is not reqwest.
+/// `Accept`, `User-Agent` or `Connection`). Requests go out over HTTP/1.1, over TLS for `https`
+/// targets, on connections kept alive per target and reused by later attempts (see
+/// [`http1::Client`]). See [`http1::Client`] for why this is not reqwest.
 ///
 /// The `url` crate's normalization of the path is described on [`crate::outgoing_request`].
 #[derive(Debug, Clone)]
@@ -89,6 +90,7 @@ impl Sender {
             max_response_body_bytes: settings.max_response_body_bytes,
             follow_redirects: true,
             extra_root_certificates: Vec::new(),
+            pool: http1::PoolSettings::default(),
         })
         .map_err(SenderError::Client)?;
         Ok(Self { client, settings })

@@ -38,6 +38,8 @@ struct Receiver {
     connections: Arc<AtomicUsize>,
     requests: Arc<AtomicUsize>,
     max_concurrent: Arc<AtomicUsize>,
+    /// Every request's head as received, in arrival order.
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Receiver {
@@ -49,15 +51,18 @@ impl Receiver {
         let max_concurrent = Arc::new(AtomicUsize::new(0));
         let current = Arc::new(AtomicUsize::new(0));
         let answer = Arc::new(answer);
-        let (conns, reqs, max) = (connections.clone(), requests.clone(), max_concurrent.clone());
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (conns, reqs, max, log) = (connections.clone(), requests.clone(), max_concurrent.clone(), heads.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else { return };
                 conns.fetch_add(1, Ordering::SeqCst);
                 let (reqs, max, current, answer) = (reqs.clone(), max.clone(), current.clone(), answer.clone());
+                let log = log.clone();
                 tokio::spawn(async move {
                     // Keep-alive: one connection may carry several requests.
-                    while read_request(&mut stream).await.is_some() {
+                    while let Some(head) = read_request(&mut stream).await {
+                        log.lock().unwrap().push(head);
                         let n = reqs.fetch_add(1, Ordering::SeqCst);
                         let now = current.fetch_add(1, Ordering::SeqCst) + 1;
                         max.fetch_max(now, Ordering::SeqCst);
@@ -71,7 +76,7 @@ impl Receiver {
                 });
             }
         });
-        Receiver { addr, connections, requests, max_concurrent }
+        Receiver { addr, connections, requests, max_concurrent, heads }
     }
 
     /// Answers `failures` requests with 503, then 200.
@@ -326,9 +331,52 @@ async fn the_per_target_limit_bounds_attempts_in_flight_to_one_target() {
     assert_eq!(receiver.max_concurrent.load(Ordering::SeqCst), 2);
     assert_eq!(receiver.requests(), 6);
     worker.stop().await;
-    // Four records found the target busy and were left to the scan, which started them later.
-    let deferred = metric(&metrics, "hookmetry_replay_records_total{outcome=\"deferred\"}").unwrap_or(0.0);
-    assert!(deferred >= 4.0, "deferred {deferred}");
+    // Every record was handled once, whether its delivery waited in the target's queue, was left
+    // to the scan, or had been started by a scan already.
+    let handled: f64 = ["started", "queued", "deferred", "skipped"]
+        .iter()
+        .filter_map(|o| metric(&metrics, &format!("hookmetry_replay_records_total{{outcome=\"{o}\"}}")))
+        .sum();
+    assert_eq!(handled, 6.0);
+    assert!(receiver.connections.load(Ordering::SeqCst) <= 2, "each lane keeps its connection");
+}
+
+#[tokio::test]
+async fn deliveries_to_one_target_reuse_its_connection_with_the_header_section_as_captured() {
+    let f = fixture().await;
+    let receiver = Receiver::failing(0).await;
+    let headers = vec![
+        Header::new("X-B", "2"),
+        Header::new("content-type", "application/json"),
+        Header::new("x-a", "1"),
+        Header::new("X-B", "3"),
+    ];
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        let mut d = f.new_delivery(&receiver.url("/in"), 3);
+        d.request.headers = headers.clone();
+        f.store.put_delivery(&d).await.unwrap();
+        f.wake(&d).await;
+        ids.push(d.id);
+    }
+    let metrics = Metrics::new();
+    let worker = f.start(settings(EgressPolicy::laptop(), 3, 1), &metrics);
+    for id in &ids {
+        let d = f.wait_for(*id, |d| d.state.is_final()).await;
+        assert_eq!((d.state, d.attempts), (DeliveryState::Succeeded, 1), "{id}");
+    }
+    worker.stop().await;
+    assert_eq!(receiver.requests(), 12);
+    assert_eq!(receiver.connections.load(Ordering::SeqCst), 1, "one lane, one kept-alive connection");
+    let heads = receiver.heads.lock().unwrap().clone();
+    let expected = format!(
+        "POST /in/hook?token=secret HTTP/1.1\r\nHost: {}\r\nX-B: 2\r\ncontent-type: application/json\r\nx-a: 1\r\n\
+         X-B: 3\r\nHookmetry-Hops: 1\r\nContent-Length: 14\r\n\r\n",
+        receiver.addr
+    );
+    for (i, head) in heads.iter().enumerate() {
+        assert_eq!(head, &expected, "request {i} on the reused connection");
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use hookmetry_egress::http1::{Client, ClientSettings, Exchange, FailureKind, Request};
+use hookmetry_egress::http1::{Client, ClientSettings, Exchange, FailureKind, PoolSettings, Request};
 use hookmetry_egress::{EgressPolicy, Url, resolve_allowed};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -174,6 +174,7 @@ fn settings(policy: EgressPolicy) -> ClientSettings {
         max_response_body_bytes: 1024,
         follow_redirects: true,
         extra_root_certificates: Vec::new(),
+        pool: PoolSettings::default(),
     }
 }
 
@@ -420,4 +421,148 @@ async fn an_answer_that_is_not_http_is_a_protocol_failure() {
         "{}",
         failure.message
     );
+}
+
+/// A keep-alive server: answers every request on a connection with `answer(n)` (`n` counting all
+/// requests it got), closes a connection whose answer says `connection: close`, and closes an
+/// idle one after `idle`.
+struct KeepAlive {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl KeepAlive {
+    async fn start(idle: Duration, answer: impl Fn(usize) -> String + Send + Sync + 'static) -> KeepAlive {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (counter, log, answer) = (Arc::clone(&accepted), Arc::clone(&requests), Arc::new(answer));
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { return };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let (log, answer) = (Arc::clone(&log), Arc::clone(&answer));
+                tokio::spawn(async move {
+                    let mut raw = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match tokio::time::timeout(idle, stream.read(&mut buf)).await {
+                                Ok(Ok(n)) if n > 0 => raw.extend_from_slice(&buf[..n]),
+                                _ => return,
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        if raw.len() < end + 4 + length {
+                            match stream.read(&mut buf).await {
+                                Ok(n) if n > 0 => raw.extend_from_slice(&buf[..n]),
+                                _ => return,
+                            }
+                            continue;
+                        }
+                        let request: Vec<u8> = raw.drain(..end + 4 + length).collect();
+                        let n = {
+                            let mut log = log.lock().unwrap();
+                            log.push(request);
+                            log.len() - 1
+                        };
+                        let response = answer(n);
+                        if stream.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if response.to_ascii_lowercase().contains("connection: close") {
+                            let _ = stream.shutdown().await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        KeepAlive { addr, accepted, requests }
+    }
+
+    fn request(&self, i: usize) -> Vec<u8> {
+        self.requests.lock().unwrap()[i].clone()
+    }
+}
+
+const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+#[tokio::test]
+async fn sequential_requests_share_one_connection_and_go_out_byte_exact_on_it() {
+    let server = KeepAlive::start(Duration::from_secs(30), |_| OK.to_string()).await;
+    let client = Client::new(settings(EgressPolicy::laptop())).unwrap();
+    let headers: &[(&str, &[u8])] = &[("X-A", b"1"), ("x-B", b"2"), ("X-a", b"3"), ("X-Obs", b"caf\xe9")];
+    let url = format!("http://{}/p?q=1", server.addr);
+    for i in 0..5 {
+        let ex = send_with(client.clone(), "POST", &url, headers, format!("body {i}").as_bytes()).await;
+        assert_eq!((ex.status, &ex.body[..], ex.failure), (Some(200), &b"ok"[..], None), "request {i}");
+    }
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 1, "one connection for five sequential requests");
+    for i in 0..5 {
+        let expected = [
+            format!("POST /p?q=1 HTTP/1.1\r\nHost: {}\r\n", server.addr).into_bytes(),
+            b"X-A: 1\r\nx-B: 2\r\nX-a: 3\r\nX-Obs: caf".to_vec(),
+            b"\xe9\r\nContent-Length: 6\r\n\r\n".to_vec(),
+            format!("body {i}").into_bytes(),
+        ]
+        .concat();
+        let raw = server.request(i);
+        assert_eq!(raw, expected, "request {i} on the kept connection: {}", String::from_utf8_lossy(&raw));
+    }
+}
+
+#[tokio::test]
+async fn connections_that_cannot_carry_another_answer_are_not_reused() {
+    // `connection: close`, an answer read until the connection ends, and one cut at the body
+    // limit (1 KiB in these settings): each leaves a connection that cannot be reused.
+    let big = "x".repeat(2048);
+    for answer in [
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_string(),
+        "HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok".to_string(),
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{big}", big.len()),
+    ] {
+        let server = KeepAlive::start(Duration::from_secs(30), move |_| answer.clone()).await;
+        let client = Client::new(settings(EgressPolicy::laptop())).unwrap();
+        let url = format!("http://{}/", server.addr);
+        for _ in 0..3 {
+            let ex = send_with(client.clone(), "POST", &url, &[], b"{}").await;
+            assert_eq!((ex.status, ex.failure), (Some(200), None));
+        }
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 3, "{:?}", String::from_utf8_lossy(&server.request(0)));
+    }
+}
+
+#[tokio::test]
+async fn a_kept_connection_the_server_closed_is_replaced_without_a_failure() {
+    // The server closes idle connections after 50 ms; the client still holds its end.
+    let server = KeepAlive::start(Duration::from_millis(50), |_| OK.to_string()).await;
+    let client = Client::new(settings(EgressPolicy::laptop())).unwrap();
+    let url = format!("http://{}/", server.addr);
+    let ex = send_with(client.clone(), "POST", &url, &[], b"{}").await;
+    assert_eq!((ex.status, ex.failure), (Some(200), None));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ex = send_with(client.clone(), "POST", &url, &[], b"{}").await;
+    assert_eq!((ex.status, ex.failure), (Some(200), None));
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(server.requests.lock().unwrap().len(), 2, "the request went out once on the new connection");
+}
+
+#[tokio::test]
+async fn reuse_can_be_turned_off() {
+    let server = KeepAlive::start(Duration::from_secs(30), |_| OK.to_string()).await;
+    let off = PoolSettings { max_idle_per_target: 0, ..PoolSettings::default() };
+    let client = Client::new(ClientSettings { pool: off, ..settings(EgressPolicy::laptop()) }).unwrap();
+    let url = format!("http://{}/", server.addr);
+    for _ in 0..3 {
+        assert_eq!(send_with(client.clone(), "POST", &url, &[], b"{}").await.failure, None);
+    }
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 3);
 }

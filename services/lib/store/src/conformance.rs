@@ -95,6 +95,7 @@ macro_rules! store_conformance_tests {
             deleting_a_capture_deletes_its_deliveries,
             a_due_delivery_is_claimed_once_until_its_lease_ends,
             the_first_record_of_an_attempt_number_wins,
+            batches_of_deliveries_claims_and_attempts_answer_each_in_order,
             forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint,
             listener_cursors_only_move_forward_per_name,
             listener_deliveries_keep_their_origin,
@@ -1183,6 +1184,58 @@ pub async fn the_first_record_of_an_attempt_number_wins(h: &dyn StoreHarness) {
     assert_eq!((now.state, now.next_attempt_at), (DeliveryState::Pending, first.next_attempt_at));
     let attempts = store.attempts(d.id).await.unwrap();
     assert_eq!(attempts.iter().map(|a| a.response_status).collect::<Vec<_>>(), vec![Some(503)]);
+}
+
+/// The batch forms the replay worker uses answer as the single ones would, one answer per item.
+pub async fn batches_of_deliveries_claims_and_attempts_answer_each_in_order(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "batches").await;
+    let base = 1_200_000_000_000_000i64;
+    let at = |s: i64| Timestamp::from_micros(base + s * 1_000_000);
+    let ds: Vec<Delivery> = (0..3)
+        .map(|_| {
+            let mut d = new_delivery(&capture, DeliveryOrigin::Manual);
+            d.next_attempt_at = Some(at(0));
+            d
+        })
+        .collect();
+    store.put_deliveries(&ds).await.unwrap();
+    store.put_deliveries(&ds[..1]).await.unwrap();
+    let unknown = DeliveryId::new();
+    let read = store.deliveries(&[ds[2].id, unknown, ds[0].id]).await.unwrap();
+    assert_eq!(
+        read.iter().map(|d| d.as_ref().map(|d| d.id)).collect::<Vec<_>>(),
+        vec![Some(ds[2].id), None, Some(ds[0].id)]
+    );
+    assert_eq!(read[0].as_ref().unwrap().request, ds[2].request, "stored whole");
+
+    let claims = [(ds[0].id, 0), (ds[1].id, 1), (unknown, 0), (ds[2].id, 0)];
+    assert_eq!(store.claim_deliveries(&claims, at(1), at(30)).await.unwrap(), vec![true, false, false, true]);
+    assert_eq!(store.claim_deliveries(&claims[..1], at(2), at(31)).await.unwrap(), vec![false], "leased");
+
+    let done = |n: i64| DeliveryProgress {
+        state: DeliveryState::Succeeded,
+        attempts: 1,
+        next_attempt_at: None,
+        updated_at: at(n),
+    };
+    store.cancel_delivery(ds[1].id, at(3)).await.unwrap();
+    let batch = vec![
+        (new_attempt(ds[0].id, 1, Some(200)), done(4)),
+        (new_attempt(unknown, 1, Some(200)), done(4)),
+        (new_attempt(ds[1].id, 1, Some(200)), done(4)),
+        (new_attempt(ds[2].id, 1, Some(200)), done(4)),
+    ];
+    assert_eq!(store.record_attempts(&batch).await.unwrap(), vec![Some(true), None, Some(false), Some(true)]);
+    assert_eq!(store.record_attempts(&batch[..1]).await.unwrap(), vec![Some(false)], "the first record wins");
+    for (d, state) in
+        [(&ds[0], DeliveryState::Succeeded), (&ds[1], DeliveryState::Cancelled), (&ds[2], DeliveryState::Succeeded)]
+    {
+        assert_eq!(store.delivery(d.id).await.unwrap().unwrap().state, state);
+        assert_eq!(store.attempts(d.id).await.unwrap().len(), 1, "the attempt is kept even when cancelled");
+    }
+    assert!(store.record_attempts(&[]).await.unwrap().is_empty());
+    assert!(store.claim_deliveries(&[], at(1), at(2)).await.unwrap().is_empty());
 }
 
 pub async fn forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint(h: &dyn StoreHarness) {

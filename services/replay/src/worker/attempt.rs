@@ -1,63 +1,72 @@
-//! One attempt of a delivery: read it again, claim it, send, record the outcome with the next
-//! state, announce the change.
+//! A target's lane: its deliveries one after the other, each claimed, sent, then recorded with
+//! its next state and announced while the lane already sends the next one.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use hookmetry_core::{Delivery, DeliveryState, Timestamp};
-use hookmetry_store::{DeliveryProgress, StoreError};
+use hookmetry_core::{Attempt, Delivery, DeliveryState, Timestamp};
+use hookmetry_store::DeliveryProgress;
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
 
-use super::{Backoff, Shared, Slot};
+use super::admission::{Lane, Slot};
+use super::{Backoff, Shared};
 use crate::RetrySchedule;
 
 /// How much longer than the longest attempt (connect plus total timeout) a claim holds a
 /// delivery: enough to record the attempt; a worker that died is replaced this much later.
 const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// One attempt of `snapshot`'s delivery, recorded, announced, and the next one scheduled.
-pub(super) async fn attempt(shared: Arc<Shared>, snapshot: Delivery, target: String, slot: Slot) {
-    let _slot = slot;
-    // Read again: the snapshot (a scan's, say) may predate an attempt that finished since, or a
-    // cancellation. Only the attempt after the ones the snapshot saw is made.
-    let mut backoff = Backoff::default();
-    let current = loop {
-        match shared.store.delivery(snapshot.id).await {
-            Ok(d) => break d,
-            Err(e) => {
-                tracing::warn!(delivery_id = %snapshot.id, error = %e, "delivery not read; retrying");
-                backoff.wait().await;
-            }
-        }
-    };
-    let Some(d) = current.filter(|d| d.state == DeliveryState::Pending && d.attempts == snapshot.attempts) else {
-        tracing::debug!(delivery_id = %snapshot.id, "delivery changed since it was woken; not attempted");
-        return;
-    };
-    // Taken for this attempt, so other workers scanning the same store leave it alone; if this
-    // process dies during the attempt, the delivery is due again when the lease ends.
+/// Runs a lane of `lane.target()`, starting with `first`, until its queue is empty.
+pub(super) async fn lane(shared: Arc<Shared>, first: Delivery, mut lane: Lane) {
+    let mut next = Some(first);
+    while let Some(d) = next {
+        let slot = Slot::new(&shared, d.id);
+        attempt(&shared, d, lane.target(), slot).await;
+        next = lane.next();
+    }
+}
+
+/// One attempt of `snapshot`'s delivery: claimed, sent, and handed to a task of its own to be
+/// recorded, announced and its next attempt scheduled.
+async fn attempt(shared: &Arc<Shared>, snapshot: Delivery, target: &str, slot: Slot) {
+    // The snapshot (a scan's, say) may predate an attempt that finished since, or a
+    // cancellation: the claim only takes the delivery while it is pending, due, and has had the
+    // attempts the snapshot saw, so only the attempt after those is made. Taken for this
+    // attempt, other workers scanning the same store leave it alone; if this process dies during
+    // the attempt, the delivery is due again when the lease ends.
     let settings = shared.sender.settings();
     let lease = settings.connect_timeout + settings.total_timeout + LEASE_MARGIN;
-    let now = Timestamp::now();
-    let until =
-        Timestamp::from_micros(now.micros().saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX)));
-    match shared.store.claim_delivery(d.id, d.attempts, now, until).await {
+    let lease = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+    let store = &shared.store;
+    let claimed = shared
+        .claims
+        .submit((snapshot.id, snapshot.attempts), |claims| async move {
+            let now = Timestamp::now();
+            let until = Timestamp::from_micros(now.micros().saturating_add(lease));
+            store.claim_deliveries(&claims, now, until).await
+        })
+        .await;
+    match claimed {
         Ok(true) => {}
         Ok(false) => {
-            tracing::debug!(delivery_id = %d.id, "delivery taken by another worker or no longer due; not attempted");
+            tracing::debug!(delivery_id = %snapshot.id, "delivery taken by another worker, changed or no longer due; not attempted");
             return;
         }
         Err(e) => {
             // Left due: the next scan tries again.
-            tracing::warn!(delivery_id = %d.id, error = %e, "delivery not claimed; the next scan retries");
+            tracing::warn!(delivery_id = %snapshot.id, error = %e, "delivery not claimed; the next scan retries");
             return;
         }
     }
 
+    let d = snapshot;
     let number = d.attempts + 1;
-    let span = attempt_span(&d, number, &target);
-    make_attempt(shared, d, number, target, span.clone()).instrument(span).await;
+    let span = attempt_span(&d, number, target);
+    let made = send(shared, &d, number, &span).instrument(span.clone()).await;
+    // The lane moves on to its next delivery while this one is recorded: the record waits for a
+    // group commit, the target's connection does not.
+    shared.finishing.spawn(record(shared.clone(), d, made, target.to_string(), span.clone(), slot).instrument(span));
 }
 
 /// The `delivery attempt` span of attempt `number` of `d`: in the trace `d` was made in (the
@@ -82,11 +91,11 @@ fn attempt_span(d: &Delivery, number: u32, target: &str) -> Span {
     span
 }
 
-/// Sends attempt `number` of the claimed delivery `d` and records it.
-async fn make_attempt(shared: Arc<Shared>, d: Delivery, number: u32, target: String, span: Span) {
+/// Sends attempt `number` of the claimed delivery `d`.
+async fn send(shared: &Shared, d: &Delivery, number: u32, span: &Span) -> Made {
     let started = Instant::now();
     let traced;
-    let request = match shared.settings.propagate_trace_context.then(|| hookmetry_telemetry::TraceParent::of(&span)) {
+    let request = match shared.settings.propagate_trace_context.then(|| hookmetry_telemetry::TraceParent::of(span)) {
         Some(Some(context)) => {
             traced = crate::with_traceparent(&d.request, &context.header());
             &traced
@@ -103,7 +112,21 @@ async fn make_attempt(shared: Arc<Shared>, d: Delivery, number: u32, target: Str
     m.attempt_seconds.observe(started.elapsed().as_secs_f64());
     let outcome = attempt.error.map_or("success", |e| e.as_str());
     m.attempts.with_label_values(&[outcome]).inc();
+    Made { attempt, number }
+}
 
+/// An attempt sent, not yet recorded.
+struct Made {
+    attempt: Attempt,
+    number: u32,
+}
+
+/// Records attempt `made` of `d` with the delivery's next state, then announces it; `slot` is
+/// held until then, so the delivery is not started again meanwhile.
+async fn record(shared: Arc<Shared>, d: Delivery, made: Made, target: String, span: Span, slot: Slot) {
+    let _slot = slot;
+    let Made { attempt, number } = made;
+    let outcome = attempt.error.map_or("success", |e| e.as_str());
     let now = Timestamp::now();
     // The delivery's own limit: the one in force when it was created, which users were shown.
     let schedule = RetrySchedule {
@@ -131,19 +154,25 @@ async fn make_attempt(shared: Arc<Shared>, d: Delivery, number: u32, target: Str
         "delivery attempt made"
     );
 
-    // The attempt happened and must be recorded: retried until the store takes it. If the
-    // process dies first, the delivery is still pending and due, so it is attempted again with
-    // the same number (at least once).
+    // The attempt happened and must be recorded: retried until the store takes it. The delivery
+    // is marked finished in the same transaction that keeps the attempt, never before. If the
+    // process dies first, the delivery is still pending and due (when its lease ends), so it is
+    // attempted again with the same number (at least once).
     let mut backoff = Backoff::default();
+    let store = &shared.store;
+    let mut item = Some((attempt, progress));
     let applied = loop {
-        match shared.store.record_attempt(&attempt, &progress).await {
-            Ok(applied) => break applied,
-            Err(StoreError::NotFound { .. }) => {
+        let pair = item.take().expect("put back after every failed write");
+        let kept = pair.clone();
+        match shared.records.submit(pair, |batch| async move { store.record_attempts(&batch).await }).await {
+            Ok(Some(applied)) => break applied,
+            Ok(None) => {
                 tracing::debug!(delivery_id = %d.id, "delivery deleted during its attempt; attempt dropped");
                 return;
             }
             Err(e) => {
                 tracing::warn!(delivery_id = %d.id, attempt = number, error = %e, "attempt not recorded; retrying");
+                item = Some(kept);
                 backoff.wait().await;
             }
         }
@@ -155,6 +184,7 @@ async fn make_attempt(shared: Arc<Shared>, d: Delivery, number: u32, target: Str
         return;
     }
 
+    let m = &shared.metrics;
     if state.is_final() {
         m.finished.with_label_values(&[state.as_str()]).inc();
         let micros = now.micros().saturating_sub(d.created_at.micros()).max(0);

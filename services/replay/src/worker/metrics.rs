@@ -47,11 +47,15 @@ impl ReplayMetrics {
                 "hookmetry_replay_due_deliveries",
                 "Pending deliveries that were due at the last scan (the retry backlog), at most the scan limit.",
             )?,
-            in_flight: m.gauge("hookmetry_replay_in_flight", "Delivery attempts this worker has in flight.")?,
+            in_flight: m.gauge(
+                "hookmetry_replay_in_flight",
+                "Delivery attempts this worker has started and not yet recorded.",
+            )?,
             records: m.counter_vec(
                 "hookmetry_replay_records_total",
-                "Deliveries-log records handled, by outcome (started, deferred: the target or the worker was \
-                 busy and a scan starts it later, skipped: unknown, finished or not yet due, undecodable).",
+                "Deliveries-log records handled, by outcome (started, queued: for a running lane of its target, \
+                 deferred: the target or the worker was busy and a scan starts it later, skipped: unknown, \
+                 finished, not yet due or already in flight, undecodable).",
                 &["outcome"],
             )?,
         };

@@ -1,6 +1,11 @@
 //! The replay worker role: finds deliveries that are due, makes one attempt each, records it and
 //! schedules the next one or finishes the delivery.
 //!
+//! Each target (`host:port`) is served by up to `per_target_concurrency` lanes, tasks that send
+//! its deliveries one after the other over the egress client's kept-alive connections, taking
+//! them from a short queue per target. Claims and attempt records of all lanes are written in
+//! batches (group commit, `batch.rs`): one transaction, one fsync, for all that are waiting.
+//!
 //! The store is the source of truth. A record on the `deliveries` log only wakes a delivery
 //! early; every `scan_interval` the worker also asks the store for pending deliveries that are
 //! due, which is how a scheduled retry survives a restart (or SIGKILL) and how a delivery whose
@@ -18,6 +23,7 @@ use hookmetry_store::DeliveryStore;
 use hookmetry_telemetry::{Metrics, TelemetryError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::schedule::human;
 use crate::{Announcer, RetrySchedule, Sender, SenderError, SettingError};
@@ -25,12 +31,14 @@ use crate::{Announcer, RetrySchedule, Sender, SenderError, SettingError};
 mod admission;
 mod attempt;
 mod backoff;
+mod batch;
 mod metrics;
 mod settings;
 
-use admission::{Admission, Busy, Slot};
-use attempt::attempt;
+use admission::{Admission, Admit, Busy, Lane};
+use attempt::lane;
 use backoff::Backoff;
+use batch::GroupCommit;
 use metrics::ReplayMetrics;
 pub use settings::{ReplaySettings, WorkerSettings};
 
@@ -39,6 +47,9 @@ pub const GROUP: &str = "replay";
 
 /// Most records taken from the deliveries log at once.
 const POLL_BATCH: usize = 64;
+
+/// Longest a poll waits for a busy target to take a delivery before leaving it to a scan.
+const WAKE_WAIT: Duration = Duration::from_millis(100);
 
 /// Shortest pause between two scans started because a busy target freed a slot: a scan reads
 /// whole deliveries, bodies included, so a saturated target must not turn every finished attempt
@@ -67,6 +78,12 @@ struct Shared {
     metrics: ReplayMetrics,
     admission: Admission,
     announcer: Announcer,
+    /// Claims of deliveries about to be sent, `(id, attempts seen)`, written together.
+    claims: GroupCommit<(hookmetry_core::DeliveryId, u32), bool>,
+    /// Attempts made, written together with their deliveries' next state.
+    records: GroupCommit<(hookmetry_core::Attempt, hookmetry_store::DeliveryProgress), Option<bool>>,
+    /// The tasks recording attempts, which outlive their lanes.
+    finishing: TaskTracker,
 }
 
 /// The replay worker. Several may run against one log and store (`hookmetry run --roles
@@ -96,6 +113,9 @@ impl ReplayWorker {
             metrics,
             admission,
             announcer,
+            claims: GroupCommit::default(),
+            records: GroupCommit::default(),
+            finishing: TaskTracker::new(),
         };
         Ok(Self { shared: Arc::new(shared) })
     }
@@ -147,18 +167,12 @@ impl ReplayWorker {
                 }
             };
             backoff.reset();
-            let mut handled = Vec::with_capacity(records.len());
-            for record in records {
-                if !self.wake(&record, &mut tasks, &shutdown).await {
-                    break;
-                }
-                handled.push(record);
-            }
-            // A record is only a wake-up, and it is handled once its delivery's attempt has
-            // started, been deferred or found unnecessary. A deferred or started delivery is
-            // pending and due in the store until its attempt is recorded, so the scan finds it
-            // again if this process dies: committing now loses nothing. A failed commit only
-            // means the records come back, and waking a delivery twice starts one attempt.
+            let handled = self.wake(records, &mut tasks, &shutdown).await;
+            // A record is only a wake-up, and it is handled once its delivery has been started,
+            // queued, deferred or found unnecessary. Such a delivery is pending and due in the
+            // store until its attempt is recorded, so the scan finds it again if this process
+            // dies: committing now loses nothing. A failed commit only means the records come
+            // back, and waking a delivery twice starts one attempt.
             if !handled.is_empty()
                 && let Err(e) = consumer.commit(&handled).await
             {
@@ -169,15 +183,19 @@ impl ReplayWorker {
         if !tasks.is_empty() {
             tracing::info!(attempts = tasks.len(), "replay worker stopping; waiting for attempts in flight");
         }
+        let finishing = &shared.finishing;
         let drained = tokio::time::timeout(settings.shutdown_grace, async {
             while let Some(r) = tasks.join_next().await {
                 log_join(r);
             }
+            finishing.close();
+            finishing.wait().await;
         })
         .await;
         if drained.is_err() {
             tracing::warn!(
-                attempts = tasks.len(),
+                lanes = tasks.len(),
+                recording = finishing.len(),
                 "attempts still in flight at shutdown abandoned; their deliveries stay pending and are tried again"
             );
             tasks.shutdown().await;
@@ -186,39 +204,75 @@ impl ReplayWorker {
         Ok(())
     }
 
-    /// Handles one deliveries-log record; `false` when shutdown interrupted it (the record is
-    /// then not committed).
-    async fn wake(&self, record: &Record, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) -> bool {
+    /// Handles a poll's records, reading their deliveries at once; answers the records handled
+    /// (all, unless shutdown interrupted: the rest are then not committed).
+    ///
+    /// A delivery whose target has no room waits for a lane or queue place for up to
+    /// [`WAKE_WAIT`] (once per target and poll): a burst of deliveries to one target then flows
+    /// through its queue instead of being deferred to scans, and a stalled target holds up the
+    /// others for at most that long.
+    async fn wake(&self, records: Vec<Record>, tasks: &mut JoinSet<()>, shutdown: &CancellationToken) -> Vec<Record> {
         let shared = &self.shared;
-        let id = match crate::wake::decode(record) {
-            Ok(id) => id,
-            Err(e) => {
-                // Nothing to set aside: the record carries only an id, and any delivery it named
-                // is still found by the scan while it is pending.
-                tracing::warn!(error = %e, partition = record.partition, offset = record.offset, "undecodable delivery request skipped");
-                shared.metrics.records.with_label_values(&["undecodable"]).inc();
-                return true;
-            }
-        };
-        let mut backoff = Backoff::default();
-        let delivery = loop {
-            match shared.store.delivery(id).await {
-                Ok(d) => break d,
+        let mut ids = Vec::with_capacity(records.len());
+        for record in &records {
+            match crate::wake::decode(record) {
+                Ok(id) => ids.push(Some(id)),
                 Err(e) => {
-                    tracing::warn!(delivery_id = %id, error = %e, "delivery not read; retrying");
+                    // Nothing to set aside: the record carries only an id, and any delivery it
+                    // named is still found by the scan while it is pending.
+                    tracing::warn!(error = %e, partition = record.partition, offset = record.offset, "undecodable delivery request skipped");
+                    shared.metrics.records.with_label_values(&["undecodable"]).inc();
+                    ids.push(None);
+                }
+            }
+        }
+        let wanted: Vec<_> = ids.iter().flatten().copied().collect();
+        let mut backoff = Backoff::default();
+        let found = loop {
+            match shared.store.deliveries(&wanted).await {
+                Ok(found) => break found,
+                Err(e) => {
+                    tracing::warn!(deliveries = wanted.len(), error = %e, "deliveries not read; retrying");
                     tokio::select! {
                         () = backoff.wait() => {}
-                        () = shutdown.cancelled() => return false,
+                        () = shutdown.cancelled() => return Vec::new(),
                     }
                 }
             }
         };
-        let outcome = match delivery {
-            // Deleted with its capture, or written to another store: nothing to send.
-            None => Admitted::Skipped,
-            Some(d) => self.admit(d, Timestamp::now(), tasks),
-        };
-        shared.metrics.records.with_label_values(&[outcome.as_str()]).inc();
+        let mut found = found.into_iter();
+        let mut stalled: Vec<String> = Vec::new();
+        for id in &ids {
+            if id.is_none() {
+                continue;
+            }
+            let outcome = match found.next().flatten() {
+                // Deleted with its capture, or written to another store: nothing to send.
+                None => Admitted::Skipped,
+                Some(d) => {
+                    let target = target_of(&d.request.url);
+                    if !stalled.contains(&target) && !self.wait_for_room(&target, shutdown).await {
+                        stalled.push(target);
+                    }
+                    self.admit(d, Timestamp::now(), tasks)
+                }
+            };
+            shared.metrics.records.with_label_values(&[outcome.as_str()]).inc();
+        }
+        records
+    }
+
+    /// Waits up to [`WAKE_WAIT`] for `target` to have room; `false` if it still has none.
+    async fn wait_for_room(&self, target: &str, shutdown: &CancellationToken) -> bool {
+        let admission = &self.shared.admission;
+        let deadline = tokio::time::Instant::now() + WAKE_WAIT;
+        while !admission.has_room(target) {
+            tokio::select! {
+                () = admission.slot_freed.notified() => {}
+                () = tokio::time::sleep_until(deadline) => return admission.has_room(target),
+                () = shutdown.cancelled() => return false,
+            }
+        }
         true
     }
 
@@ -245,20 +299,24 @@ impl ReplayWorker {
         }
     }
 
-    /// Starts an attempt of `d` in a task of its own if it is due and the limits allow.
+    /// Starts `d` on a new lane of its target, or queues it for a running one, if it is due and
+    /// the limits allow.
     fn admit(&self, d: Delivery, now: Timestamp, tasks: &mut JoinSet<()>) -> Admitted {
         if !is_due(&d, now) {
             return Admitted::Skipped;
         }
         let target = target_of(&d.request.url);
-        let slot = match Slot::take(&self.shared, d.id, &target) {
-            Ok(slot) => slot,
+        match self.shared.admission.take(&d, &target) {
+            Ok(Admit::Lane) => {
+                let lane_of = Lane::new(&self.shared, target);
+                tasks.spawn(lane(self.shared.clone(), d, lane_of));
+                Admitted::Started
+            }
+            Ok(Admit::Queued) => Admitted::Queued,
             // The attempt in flight re-reads the delivery when it is recorded; nothing to add.
-            Err(Busy::InFlight) => return Admitted::Skipped,
-            Err(Busy::Full) => return Admitted::Deferred,
-        };
-        tasks.spawn(attempt(self.shared.clone(), d, target, slot));
-        Admitted::Started
+            Err(Busy::InFlight) => Admitted::Skipped,
+            Err(Busy::Full) => Admitted::Deferred,
+        }
     }
 }
 
@@ -266,6 +324,8 @@ impl ReplayWorker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Admitted {
     Started,
+    /// Queued for a lane of its target.
+    Queued,
     /// Its target or the worker is at its limit; a later scan starts it.
     Deferred,
     /// Not pending, not due, unknown, or already in flight here.
@@ -276,6 +336,7 @@ impl Admitted {
     fn as_str(self) -> &'static str {
         match self {
             Self::Started => "started",
+            Self::Queued => "queued",
             Self::Deferred => "deferred",
             Self::Skipped => "skipped",
         }

@@ -6,14 +6,17 @@
 //! name's values at its first place (`A:1, B:2, A:3` goes out as `a:1, a:3, b:2`), so they
 //! cannot keep that promise. This client writes the request head itself and reads the answer
 //! with `httparse`. It speaks HTTP/1.1 only, over TCP or TLS (rustls), which every webhook
-//! receiver accepts; each request gets its own connection.
+//! receiver accepts, and keeps connections alive between requests to the same target
+//! ([`PoolSettings`]).
 //!
 //! Every connection goes through the [`EgressPolicy`]: the first URL and every redirect target
 //! pass [`check_url`], and a host name is resolved here and only the addresses the policy allows
-//! are connected to (see [`crate::resolve_allowed`]).
+//! are connected to (see [`crate::resolve_allowed`]). A kept-alive connection stays connected
+//! to the address checked when it was opened (see `pool.rs`).
 
 mod connect;
 mod encode;
+mod pool;
 mod read;
 
 use std::io;
@@ -29,8 +32,10 @@ use crate::error::EgressError;
 use crate::policy::EgressPolicy;
 use crate::url_check::check_url;
 use crate::{MAX_REDIRECTS, human_duration};
-use connect::{ConnectError, connect, tls_config};
-use read::{ReadError, Reader};
+use connect::{Conn, ConnectError, connect, tls_config};
+pub use pool::PoolSettings;
+use pool::{Key, Pool};
+use read::{Framing, ReadError, Reader};
 
 /// How a [`Client`] behaves.
 #[derive(Debug, Clone)]
@@ -48,6 +53,8 @@ pub struct ClientSettings {
     pub follow_redirects: bool,
     /// Root certificates (DER) trusted besides the built-in Mozilla roots.
     pub extra_root_certificates: Vec<Vec<u8>>,
+    /// Which connections are kept for later requests, and for how long.
+    pub pool: PoolSettings,
 }
 
 /// The request to send. `headers` go out as given, after `Host`; see [`Client`].
@@ -113,11 +120,22 @@ pub enum FailureKind {
 /// (obs-text included), then `Authorization: Basic …` when the URL has user info and the
 /// request no `Authorization`, then `Content-Length` (for any non-empty body, and `0` for
 /// methods that normally have a body). Nothing else is added: no `Accept`, no `User-Agent`, no
-/// `Connection`. The body follows byte for byte.
+/// `Connection`. The body follows byte for byte. A request sent on a kept-alive connection goes
+/// out byte for byte as it would on a new one.
+///
+/// # Connections
+///
+/// A connection whose answer was read to its end, with nothing after it, and that neither side
+/// asked to close (`Connection: close`, or an HTTP/1.0 answer without `keep-alive`) is kept for
+/// the next request to the same scheme, host and port ([`PoolSettings`]); an answer cut at the
+/// body limit, read until close, or a redirect, closes it. Clones share the kept connections. If
+/// a kept connection turns out closed before any byte of an answer arrived, the request is sent
+/// again on a new connection.
 #[derive(Clone)]
 pub struct Client {
     settings: Arc<ClientSettings>,
     tls: Arc<ClientConfig>,
+    pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for Client {
@@ -151,7 +169,8 @@ impl Client {
     /// Fails only when an extra root certificate cannot be used.
     pub fn new(settings: ClientSettings) -> Result<Self, String> {
         let tls = tls_config(&settings.extra_root_certificates)?;
-        Ok(Self { settings: Arc::new(settings), tls })
+        let pool = Arc::new(Pool::new(settings.pool));
+        Ok(Self { settings: Arc::new(settings), tls, pool })
     }
 
     pub fn settings(&self) -> &ClientSettings {
@@ -199,32 +218,32 @@ impl Client {
         let mut redirects = 0;
         loop {
             p.target = host_port(&url);
-            p.phase = Phase::Connect;
-            let conn = tokio::time::timeout(settings.connect_timeout, connect(&url, &settings.policy, &self.tls))
-                .await
-                .map_err(|_| {
-                    failure(
-                        FailureKind::Timeout,
-                        format!(
-                            "could not connect to {} within the {} connect timeout",
-                            p.target,
-                            human_duration(settings.connect_timeout)
-                        ),
-                    )
-                })?
-                .map_err(|e| connect_failure(e, &p.target))?;
-
-            p.phase = Phase::Request;
+            let key = Key::of(&url);
             let head = encode::request_head(method, &url, headers.iter().copied(), body.len());
-            let mut reader = Reader::new(conn);
-            let written = write_request(&mut reader, &head, body).await;
-            // A receiver may answer (413, say) and close before taking the whole body; its answer
-            // says more than the broken write.
-            let answer = reader.head().await;
-            let answer = match (written, answer) {
-                (_, Ok(answer)) => answer,
-                (Err(e), Err(_)) => return Err(read_failure(ReadError::Io(e), &p.target, Phase::Request)),
-                (Ok(()), Err(e)) => return Err(read_failure(e, &p.target, Phase::Request)),
+            let mut pooled = self.pool.take(&key);
+            let (mut reader, answer) = loop {
+                let reused = pooled.is_some();
+                let mut reader = match pooled.take() {
+                    Some(reader) => reader,
+                    None => Reader::new(self.connect(&url, p).await?),
+                };
+                p.phase = Phase::Request;
+                reader.begin();
+                let written = write_request(&mut reader, &head, body).await;
+                // A receiver may answer (413, say) and close before taking the whole body; its
+                // answer says more than the broken write.
+                let answer = reader.head().await;
+                match (written, answer) {
+                    (_, Ok(answer)) => break (reader, answer),
+                    // The server closed a kept-alive connection as it was being reused: it
+                    // answered nothing, so the request goes again on a new connection (as a
+                    // receiver that took it and died would see at-least-once delivery anyway).
+                    (_, Err(ReadError::Closed | ReadError::Io(_))) if reused && !reader.received_any() => {
+                        tracing::debug!(target = %p.target, "kept-alive connection was closed; sending on a new one");
+                    }
+                    (Err(e), Err(_)) => return Err(read_failure(ReadError::Io(e), &p.target, Phase::Request)),
+                    (Ok(()), Err(e)) => return Err(read_failure(e, &p.target, Phase::Request)),
+                }
             };
             p.status = Some(answer.status);
             p.headers = answer.headers.clone();
@@ -272,11 +291,48 @@ impl Client {
                 .body(framing, settings.max_response_body_bytes, &mut p.body)
                 .await
                 .map_err(|e| read_failure(e, &p.target, Phase::Body))?;
-            // The connection is dropped, not reused: one attempt, one connection.
-            drop(reader.into_inner());
+            // Kept only when the next request's answer cannot be confused with this one's: read to
+            // its end, nothing after it, and neither side asked to close.
+            let reusable = !p.truncated
+                && framing != Framing::UntilClose
+                && reader.leftover() == 0
+                && answer.keep_alive()
+                && !asks_to_close(&headers);
+            if reusable {
+                self.pool.put(key, reader);
+            }
             return Ok(());
         }
     }
+}
+
+impl Client {
+    /// A new connection to `url`'s target, within the connect timeout.
+    async fn connect(&self, url: &Url, p: &mut Progress) -> Result<Conn, Failure> {
+        let settings = &*self.settings;
+        p.phase = Phase::Connect;
+        tokio::time::timeout(settings.connect_timeout, connect(url, &settings.policy, &self.tls))
+            .await
+            .map_err(|_| {
+                failure(
+                    FailureKind::Timeout,
+                    format!(
+                        "could not connect to {} within the {} connect timeout",
+                        p.target,
+                        human_duration(settings.connect_timeout)
+                    ),
+                )
+            })?
+            .map_err(|e| connect_failure(e, &p.target))
+    }
+}
+
+/// Whether the request's own headers (an edited replay may carry one) ask to close after it.
+fn asks_to_close(headers: &[(&str, &[u8])]) -> bool {
+    headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("connection")
+            && value.split(|b| *b == b',').any(|o| String::from_utf8_lossy(o).trim().eq_ignore_ascii_case("close"))
+    })
 }
 
 async fn write_request(reader: &mut Reader<connect::Conn>, head: &[u8], body: &[u8]) -> io::Result<()> {

@@ -32,12 +32,27 @@ impl From<io::Error> for ReadError {
 #[derive(Debug)]
 pub(crate) struct Head {
     pub(crate) status: u16,
+    /// `0` for HTTP/1.0, `1` for HTTP/1.1.
+    pub(crate) version: u8,
     pub(crate) headers: Vec<(String, Bytes)>,
 }
 
 impl Head {
     fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| &v[..])
+    }
+
+    /// Whether the server keeps the connection open after this answer (RFC 9112 §9.3): HTTP/1.1
+    /// unless it says `Connection: close`, HTTP/1.0 only when it says `keep-alive`.
+    pub(crate) fn keep_alive(&self) -> bool {
+        let mut close = false;
+        let mut keep = false;
+        for option in self.values("connection").flat_map(|v| v.split(|b| *b == b',')) {
+            let option = String::from_utf8_lossy(option);
+            close |= option.trim().eq_ignore_ascii_case("close");
+            keep |= option.trim().eq_ignore_ascii_case("keep-alive");
+        }
+        !close && (self.version >= 1 || keep)
     }
 
     pub(crate) fn location(&self) -> Option<&str> {
@@ -92,15 +107,28 @@ pub(crate) enum Framing {
 pub(crate) struct Reader<R> {
     io: R,
     buf: BytesMut,
+    /// Bytes read since [`Reader::begin`].
+    received: usize,
 }
 
 impl<R: AsyncRead + Unpin> Reader<R> {
     pub(crate) fn new(io: R) -> Self {
-        Self { io, buf: BytesMut::with_capacity(8 * 1024) }
+        Self { io, buf: BytesMut::with_capacity(8 * 1024), received: 0 }
     }
 
-    pub(crate) fn into_inner(self) -> R {
-        self.io
+    /// Starts counting what the next exchange receives.
+    pub(crate) fn begin(&mut self) {
+        self.received = 0;
+    }
+
+    /// Whether anything arrived since [`Reader::begin`].
+    pub(crate) fn received_any(&self) -> bool {
+        self.received > 0
+    }
+
+    /// Bytes read but not used by the message read so far.
+    pub(crate) fn leftover(&self) -> usize {
+        self.buf.len()
     }
 
     pub(crate) fn io_mut(&mut self) -> &mut R {
@@ -110,7 +138,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     /// Reads more; `Ok(0)` at the end of the connection.
     async fn fill(&mut self) -> io::Result<usize> {
         self.buf.reserve(8 * 1024);
-        self.io.read_buf(&mut self.buf).await
+        let n = self.io.read_buf(&mut self.buf).await?;
+        self.received += n;
+        Ok(n)
     }
 
     /// The next final (non-1xx) response head. Interim responses (`100 Continue`, `103 Early
@@ -133,10 +163,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             match parsed.parse(&self.buf) {
                 Ok(httparse::Status::Complete(len)) => {
                     let status = parsed.code.unwrap_or_default();
+                    let version = parsed.version.unwrap_or(1);
                     let headers =
                         parsed.headers.iter().map(|h| (h.name.to_string(), Bytes::copy_from_slice(h.value))).collect();
                     self.buf.advance(len);
-                    return Ok(Head { status, headers });
+                    return Ok(Head { status, version, headers });
                 }
                 Ok(httparse::Status::Partial) => {}
                 Err(httparse::Error::TooManyHeaders) => {
@@ -157,8 +188,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     /// Reads the body into `out`, keeping at most `limit` bytes. Stops reading as soon as the
-    /// limit is passed (returning `true`): the rest may be large or never end, and the
-    /// connection is not reused anyway.
+    /// limit is passed (returning `true`): the rest may be large or never end, and such a
+    /// connection is not reused.
     pub(crate) async fn body(&mut self, framing: Framing, limit: usize, out: &mut BytesMut) -> Result<bool, ReadError> {
         match framing {
             Framing::Empty => Ok(false),
@@ -340,6 +371,15 @@ mod tests {
             Err(ReadError::Malformed(m)) => assert_eq!(m, "an invalid chunk size line `zz`"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn keep_alive_is_the_default_of_http_1_1_only() {
+        let keep = |raw: &'static [u8]| async move { read(raw, true, 0).await.unwrap().0.keep_alive() };
+        assert!(keep(b"HTTP/1.1 200 OK\r\n\r\n").await);
+        assert!(!keep(b"HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\n\r\n").await);
+        assert!(!keep(b"HTTP/1.0 200 OK\r\n\r\n").await);
+        assert!(keep(b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\n\r\n").await);
     }
 
     #[tokio::test]
