@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use hookmetry_core::{Attempt, AttemptError, CaptureId, Delivery, DeliveryId, DeliveryState, Timestamp};
 use rusqlite::OptionalExtension;
 
-use super::SqliteStore;
+use super::{SqliteStore, Sync};
 use super::headers::encode_headers;
 use super::rows::{ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, attempt_row, delivery_row};
 use crate::{DeliveryProgress, DeliveryStore, Result, StoreError};
@@ -121,7 +121,10 @@ impl DeliveryStore for SqliteStore {
         until: Timestamp,
     ) -> Result<Vec<bool>> {
         let claims = claims.to_vec();
-        self.write("delivery", "claim delivery", move |tx| {
+        // A lease is not worth an fsync: one lost with the machine only makes its delivery due
+        // again, as if its worker had died, and at-least-once delivery already covers that. The
+        // attempt's record, written with FULL, syncs it anyway.
+        self.write_with(Sync::Normal, "delivery", "claim delivery", move |tx| {
             let mut claim = tx.prepare_cached(
                 "UPDATE deliveries SET next_attempt_at = ?4 WHERE id = ?1 AND state = 'pending' AND attempts = ?2 \
                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?3)",

@@ -53,7 +53,9 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// Takes a due delivery for one attempt: only when it is still pending, has had exactly
     /// `attempts` attempts, and is due at `now` does it become due again only at `until` (the
     /// lease), and the answer is `true`. Several replay workers scanning one store thus attempt a
-    /// retry once; a worker that dies during the attempt leaves it due again at `until`.
+    /// retry once; a worker that dies during the attempt leaves it due again at `until`. A claim
+    /// may be lost with the machine (not with the process) until the next durable write: that
+    /// too only makes the delivery due again.
     async fn claim_delivery(&self, id: DeliveryId, attempts: u32, now: Timestamp, until: Timestamp) -> Result<bool>;
     /// [`claim_delivery`](Self::claim_delivery) of each `(id, attempts)`, answered in order.
     async fn claim_deliveries(
