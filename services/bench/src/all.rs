@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::deliveries::{self, DeliveriesArgs};
 use crate::ingest::{self, IngestArgs};
 use crate::load::LoadOptions;
 use crate::overload::{self, OverloadArgs};
@@ -77,6 +78,19 @@ pub(crate) async fn run(load: &LoadOptions, args: &AllArgs, hookmetry: &Path, me
         target: "0 outside, RSS < 512 MiB, back within 2 s",
     });
     reports.insert("overload".into(), r);
+
+    eprintln!("all: deliveries");
+    let count = if args.quick { 50 } else { 20_000 };
+    let r = deliveries::run(load, &DeliveriesArgs { count, per_target_concurrency: None }, hookmetry, me).await?;
+    rows.push(Row {
+        what: format!("replay: {count} deliveries to a keep-alive sink, default settings"),
+        result: format!(
+            "{} deliveries/s; plain hyper client {} req/s (ratio {})",
+            r["hookmetry_replay"]["deliveries_per_s"], r["plain_hyper"]["requests_per_s"], r["ratio"],
+        ),
+        target: "≥ 5,000 deliveries/s",
+    });
+    reports.insert("deliveries".into(), r);
 
     eprintln!("\n| benchmark | result | target |\n|---|---|---|");
     for row in &rows {

@@ -31,7 +31,7 @@ pub(crate) struct DeliveriesArgs {
 
 /// The server's default `replay.per_target_concurrency`, which the reference client matches
 /// when the bench is not told another.
-const DEFAULT_PER_TARGET: usize = 4;
+const DEFAULT_PER_TARGET: usize = 8;
 
 /// Replay throughput: `count` captures on a fresh embedded server (default settings unless
 /// `--per-target-concurrency` is given), replayed in bulk to a bare sink, timed from the first
