@@ -7,16 +7,18 @@
 //!
 //! That is the `ingest` mode, the default. The others, each printing JSON, are subcommands, one
 //! module each: `target URL`, `subscription-latency N`, `kafka BROKERS`, `deliveries N`,
-//! `listen-latency N` and `reverify N` (see `--help` and `docs/benchmarks.md`). The load flags
+//! `listen-latency N`, `reverify N`, `read-path` and `fan-out` (see `--help` and `docs/benchmarks.md`). The load flags
 //! (`--connections`, `--seconds`, `--body-bytes`, `--rate`) and `--hookmetry` go before or after
 //! the mode.
 
 mod bare;
 mod deliveries;
+mod fan_out;
 mod ingest;
 mod kafka;
 mod listen;
 mod load;
+mod read_path;
 mod reverify;
 mod spans;
 mod subscription;
@@ -82,6 +84,13 @@ enum Mode {
     /// `reverifyCaptures` over all of them twice: with nothing changed, and after a secret is
     /// added (every reason changes, so every capture is announced through `captureChanged`).
     Reverify { captures: usize },
+    /// Seeds one endpoint with `--captures` stored captures (1M by default), then measures
+    /// `captures(first: 50)` without body fields over GraphQL with `--connections` clients: the
+    /// first page, two filters and a page deep behind an `after` cursor, against `{ __typename }`.
+    ReadPath(read_path::ReadPathArgs),
+    /// `captureReceived` fan-out: `--subscribers` WebSocket subscriptions over `--endpoints`
+    /// endpoints while captures arrive at `--captures-per-s`: latency, dropped subscribers, RSS.
+    FanOut(fan_out::FanOutArgs),
     /// Run only the bare handler (used internally as the comparison child process).
     #[command(hide = true)]
     BareServer,
@@ -105,6 +114,8 @@ async fn main() -> anyhow::Result<()> {
         Mode::Deliveries { count } => deliveries::run(load, &hookmetry, &me, count).await?,
         Mode::ListenLatency { captures } => listen::run(&hookmetry, captures, load.rate, load.body_bytes).await?,
         Mode::Reverify { captures } => reverify::run(load, &hookmetry, captures).await?,
+        Mode::ReadPath(args) => read_path::run(load, &args, &hookmetry).await?,
+        Mode::FanOut(args) => fan_out::run(&args, load.body_bytes, &hookmetry).await?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
