@@ -135,6 +135,9 @@ pub(crate) async fn run(args: &FanOutArgs, body_bytes: usize, hookmetry: &Path) 
     let lagged_total = gauge(&metrics, "hookmetry_api_live_lagged_total").await;
     let rss = peak_rss_kib(pid);
     let cpu = crate::support::cpu_seconds(pid);
+    // The subscribers and the sender run in this process on the same cores: what it used says
+    // how much of the latency may be the load generator's.
+    let bench_cpu = crate::support::cpu_seconds(std::process::id());
 
     let sent = std::mem::take(&mut *sent_at.lock().unwrap());
     let mut sent_to = vec![0usize; endpoints.len()];
@@ -191,6 +194,8 @@ pub(crate) async fn run(args: &FanOutArgs, body_bytes: usize, hookmetry: &Path) 
         "deliveries_missed": missed,
         "unknown_messages": late_or_unknown,
         "server_cpu_seconds": cpu,
+        "bench_cpu_seconds": bench_cpu,
+        "seconds": (send_s * 10.0).round() / 10.0,
         "server_peak_rss_mib": {
             "endpoints_created": mib(rss_before_subscribers),
             "subscribed": mib(rss_subscribed),

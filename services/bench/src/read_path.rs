@@ -87,6 +87,8 @@ pub(crate) async fn run(
         let rps = result.rps();
         floor_rps.get_or_insert(rps);
         let mut row = result.json(None);
+        // The server's peak is reported once, below.
+        row.as_object_mut().map(|r| r.remove("peak_rss_mib"));
         row["ratio_to_floor"] = serde_json::json!((rps / floor_rps.unwrap_or(rps) * 1000.0).round() / 1000.0);
         report.insert(name.to_string(), row);
     }
