@@ -161,6 +161,9 @@ impl paging::DaySource for DayReader<'_> {
         let mut rows = raw.into_iter().filter_map(|r| r.into_stored().transpose()).collect::<Result<Vec<_>>>()?;
         if self.load_bodies {
             self.inner.load_bodies(&mut rows, what).await?;
+            // A capture whose body is not in `captures_by_id` is still being written (or being
+            // deleted): left out, as a moment earlier or later it would be.
+            rows.retain(|r| r.body_loaded);
         }
         let next = match paging.into_paging_control_flow() {
             ControlFlow::Break(()) => None,
