@@ -7,18 +7,20 @@
 //!
 //! That is the `ingest` mode, the default. The others, each printing JSON, are subcommands, one
 //! module each: `target URL`, `subscription-latency N`, `kafka BROKERS`, `deliveries N`,
-//! `listen-latency N` and `reverify N` (see `--help` and `docs/benchmarks.md`). The load flags
+//! `listen-latency N`, `reverify N`, `read-path` and `fan-out` (see `--help` and `docs/benchmarks.md`). The load flags
 //! (`--connections`, `--seconds`, `--body-bytes`, `--rate`) and `--hookmetry` go before or after
 //! the mode.
 
 mod all;
 mod bare;
 mod deliveries;
+mod fan_out;
 mod ingest;
 mod kafka;
 mod listen;
 mod load;
 mod overload;
+mod read_path;
 mod reverify;
 mod spans;
 mod subscription;
@@ -90,6 +92,13 @@ enum Mode {
     Overload(overload::OverloadArgs),
     /// Every benchmark behind the performance targets, and a table of the results.
     All(all::AllArgs),
+    /// Seeds one endpoint with `--captures` stored captures (1M by default), then measures
+    /// `captures(first: 50)` without body fields over GraphQL with `--connections` clients: the
+    /// first page, two filters and a page deep behind an `after` cursor, against `{ __typename }`.
+    ReadPath(read_path::ReadPathArgs),
+    /// `captureReceived` fan-out: `--subscribers` WebSocket subscriptions over `--endpoints`
+    /// endpoints while captures arrive at `--captures-per-s`: latency, dropped subscribers, RSS.
+    FanOut(fan_out::FanOutArgs),
     /// Run only the bare handler (used internally as the comparison child process).
     #[command(hide = true)]
     BareServer,
@@ -115,6 +124,8 @@ async fn main() -> anyhow::Result<()> {
         Mode::Reverify { captures } => reverify::run(load, &hookmetry, captures).await?,
         Mode::Overload(args) => overload::run(load, &args, &hookmetry).await?,
         Mode::All(args) => all::run(load, &args, &hookmetry, &me).await?,
+        Mode::ReadPath(args) => read_path::run(load, &args, &hookmetry).await?,
+        Mode::FanOut(args) => fan_out::run(&args, load.body_bytes, &hookmetry).await?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

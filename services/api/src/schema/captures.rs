@@ -1,5 +1,7 @@
 //! Captures: listing with filters and cursors, single captures with exports, deletion.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -68,7 +70,7 @@ impl CaptureQuery {
                 .zip(sizes)
                 .map(|(c, size)| CaptureEdge {
                     cursor: encode_cursor(c.id),
-                    node: CaptureObject(c, without_bodies.then_some(size)),
+                    node: CaptureObject(Arc::new(c), without_bodies.then_some(size)),
                 })
                 .collect(),
             page_info: PageInfo { has_next_page: page.has_more, end_cursor },
@@ -240,17 +242,20 @@ const BODY_FIELDS: [&str; 4] = ["bodyBase64", "bodyText", "curl", "har"];
 /// A capture as the API shows it. The second field is `Some(stored body size)` when the capture
 /// was listed without its body (`body` is then empty): a body field selected in a way the page's
 /// look-ahead did not see still gets the right bytes, read from the store.
-pub struct CaptureObject(pub CapturedRequest, pub Option<u64>);
+///
+/// Shared, because a live capture goes to every subscriber of its endpoint: each gets the one
+/// capture the hub read rather than a deep copy of its headers.
+pub struct CaptureObject(pub Arc<CapturedRequest>, pub Option<u64>);
 
 impl CaptureObject {
-    pub fn loaded(c: CapturedRequest) -> Self {
-        Self(c, None)
+    pub fn loaded(c: impl Into<Arc<CapturedRequest>>) -> Self {
+        Self(c.into(), None)
     }
 
     /// The capture with its body.
     async fn full(&self, c: &Context<'_>) -> Result<std::borrow::Cow<'_, CapturedRequest>, ApiError> {
         if self.1.is_none() {
-            return Ok(std::borrow::Cow::Borrowed(&self.0));
+            return Ok(std::borrow::Cow::Borrowed(&*self.0));
         }
         let (ctx, _) = ctx(c);
         let found = load_capture(ctx, self.0.id).await?.ok_or(ApiError::NotFound("capture"))?;

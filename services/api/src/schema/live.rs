@@ -162,7 +162,7 @@ impl State {
         loop {
             tokio::select! {
                 next = self.sub.next() => match next {
-                    Some(Next::Capture(capture)) => return Some(Ok(CaptureObject::loaded((*capture).clone()))),
+                    Some(Next::Capture(capture)) => return Some(Ok(CaptureObject::loaded(capture))),
                     Some(Next::Lagged) => return self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
                     None => return None,
                 },

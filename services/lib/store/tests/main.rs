@@ -5,3 +5,4 @@
 
 mod scylla_conformance;
 mod sqlite_conformance;
+mod sqlite_migration;

@@ -46,6 +46,45 @@ impl Inner {
         Ok(self.capture_location(capture, what).await?.and_then(|(_, _, ttl)| ttl).map_or(0, |t| t.max(1)))
     }
 
+    /// `list` with the bodies its listing rows lack read by id. A capture whose body is not
+    /// there yet (it is being written: `captures_by_id` is written last) or any more (it is
+    /// being deleted) is left out, as a read a moment earlier or later would have.
+    async fn with_bodies(&self, list: CaptureList) -> Result<CaptureList> {
+        let CaptureList { items, has_more, body_sizes } = list;
+        let mut rows: Vec<paging::StoredCapture> = items
+            .into_iter()
+            .zip(&body_sizes)
+            .map(|(capture, &size)| paging::StoredCapture {
+                // An empty body is loaded by definition; an old row's body came with it.
+                body_loaded: size == 0 || !capture.body.is_empty(),
+                capture,
+                verdict: None,
+                body_size: size,
+            })
+            .collect();
+        self.load_bodies(&mut rows, "list captures").await?;
+        let (items, body_sizes) = rows.into_iter().filter(|r| r.body_loaded).map(|r| (r.capture, r.body_size)).unzip();
+        Ok(CaptureList { items, has_more, body_sizes })
+    }
+
+    /// Reads from `captures_by_id` the bodies `rows` lack. A row whose body is not there (its
+    /// capture is being written, and `captures_by_id` is written last, or being deleted) keeps
+    /// an empty body and `body_loaded` false.
+    pub(super) async fn load_bodies(&self, rows: &mut [paging::StoredCapture], what: &str) -> Result<()> {
+        let missing: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].body_loaded).collect();
+        let bodies: Vec<Option<(Option<Bytes>,)>> = bounded(
+            missing.iter().map(|&i| self.one(&self.st.select_capture_body, (rows[i].capture.id.0,), what)).collect(),
+        )
+        .await?;
+        for (i, body) in missing.into_iter().zip(bodies) {
+            if let Some((Some(body),)) = body {
+                rows[i].capture.body = body;
+                rows[i].body_loaded = true;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes every capture of an endpoint, day by day, and its day index.
     pub(super) async fn delete_endpoint_captures(&self, endpoint: Uuid) -> Result<()> {
         let what = "delete endpoint captures";
@@ -80,6 +119,8 @@ impl Inner {
 struct DayReader<'a> {
     inner: &'a Inner,
     endpoint: Uuid,
+    /// The walk's filter reads bodies (`body_contains`): each row's is read by id.
+    load_bodies: bool,
 }
 
 impl paging::DaySource for DayReader<'_> {
@@ -117,7 +158,13 @@ impl paging::DaySource for DayReader<'_> {
         let mut raw: Vec<CaptureRow> = Vec::new();
         decode_rows(&rows, what, &mut raw)?;
         let examined = raw.len();
-        let rows = raw.into_iter().filter_map(|r| r.into_stored().transpose()).collect::<Result<Vec<_>>>()?;
+        let mut rows = raw.into_iter().filter_map(|r| r.into_stored().transpose()).collect::<Result<Vec<_>>>()?;
+        if self.load_bodies {
+            self.inner.load_bodies(&mut rows, what).await?;
+            // A capture whose body is not in `captures_by_id` is still being written (or being
+            // deleted): left out, as a moment earlier or later it would be.
+            rows.retain(|r| r.body_loaded);
+        }
         let next = match paging.into_paging_control_flow() {
             ControlFlow::Break(()) => None,
             ControlFlow::Continue(next) => Some(next),
@@ -178,7 +225,7 @@ impl CaptureStore for ScyllaStore {
                         c.path.as_str(),
                         c.query.as_deref(),
                         headers(c),
-                        c.body.clone(),
+                        c.body.len() as i64,
                         c.body_sha256.as_slice(),
                         c.remote_addr.as_str(),
                         c.http_version.as_str(),
@@ -204,6 +251,7 @@ impl CaptureStore for ScyllaStore {
                         c.query.as_deref(),
                         headers(c),
                         c.body.clone(),
+                        c.body.len() as i64,
                         c.body_sha256.as_slice(),
                         c.remote_addr.as_str(),
                         c.http_version.as_str(),
@@ -221,16 +269,26 @@ impl CaptureStore for ScyllaStore {
     async fn capture(&self, id: CaptureId) -> Result<Option<CapturedRequest>> {
         let s = &*self.inner;
         let row = s.one::<CaptureRow>(&s.st.select_capture, (id.0,), "read capture").await?;
-        Ok(row.map(CaptureRow::into_stored).transpose()?.flatten().map(|stored| stored.capture))
+        let Some(stored) = row.map(CaptureRow::into_stored).transpose()?.flatten() else { return Ok(None) };
+        // `captures_by_id` always holds the body; a row with only its size is broken.
+        if !stored.body_loaded {
+            return Err(StoreError::Corrupt(format!("capture {id}: body is missing")));
+        }
+        Ok(Some(stored.capture))
     }
 
     /// Walks the endpoint's day partitions newest first and filters client-side; see `paging`.
-    /// `without_bodies` saves memory, not I/O, here: no table holds a body's size, so every body
-    /// is still read, measured and dropped at once.
+    /// Listing rows hold no body: a page without bodies reads none, a page with bodies reads
+    /// the bodies of the rows it returns from `captures_by_id`, and only `body_contains` reads
+    /// the body of every row it examines.
     async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
         let s = &*self.inner;
-        let mut reader = DayReader { inner: s, endpoint: endpoint.0 };
-        let scan = paging::scan(&mut reader, page, s.options.max_rows_examined).await?;
+        let load_bodies = page.filter.body_contains.is_some();
+        let mut reader = DayReader { inner: s, endpoint: endpoint.0, load_bodies };
+        let mut scan = paging::scan(&mut reader, page, s.options.max_rows_examined).await?;
+        if !page.without_bodies && !load_bodies {
+            scan.list = s.with_bodies(scan.list).await?;
+        }
         if scan.budget_exhausted {
             tracing::warn!(
                 endpoint_id = %endpoint,

@@ -27,11 +27,12 @@ pub const SELECT_SCHEMA_VERSION: &str = "SELECT version FROM schema_version WHER
 pub const UPSERT_SCHEMA_VERSION: &str =
     "INSERT INTO schema_version (component, version, migrated_at) VALUES ('store', ?, ?)";
 
-/// The columns of both capture tables, in the order `CaptureRow` and the inserts use.
+/// The columns `CaptureRow` reads from either capture table, in its order. `body` is null in
+/// `captures_by_endpoint` rows written since version 8, which hold `body_size` instead.
 macro_rules! capture_columns {
     () => {
         "capture_id, endpoint_id, team_id, method, path, query, headers, body, body_sha256, \
-         remote_addr, http_version, received_at, verdict, verification"
+         remote_addr, http_version, received_at, verdict, verification, body_size"
     };
 }
 
@@ -101,6 +102,17 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // and renewed with lightweight transactions that compare the holder read before, so two
     // listeners starting at once cannot both hold a name.
     &[include_str!("migrations/0007_01_listener_leases.cql")],
+    // Version 8: listings read no bodies. `captures_by_endpoint` rows are written with the
+    // body's size instead of the body, which stays in `captures_by_id` alone (a listing that
+    // returns bodies or filters on them reads them there, by id). A row would otherwise carry
+    // its body through every listing read of its partition, whether the listing returns it or
+    // not. Rows written before keep their body until their TTL ends; their size is its length.
+    // `captures_by_id` gets the column too so one row type reads both tables. Run again after a
+    // crash, the columns exist: the migration runner takes that as done.
+    &[
+        include_str!("migrations/0008_01_captures_by_endpoint_add_body_size.cql"),
+        include_str!("migrations/0008_02_captures_by_id_add_body_size.cql"),
+    ],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -183,13 +195,16 @@ pub const DELETE_ENDPOINT_BY_TEAM: &str =
 /// verification update racing a delete, and counts as absent).
 pub const SELECT_CAPTURE_EXISTS: &str = "SELECT received_at FROM captures_by_id WHERE capture_id = ?";
 pub const INSERT_CAPTURE_BY_ID: &str = "INSERT INTO captures_by_id \
-     (capture_id, endpoint_id, team_id, day, method, path, query, headers, body, body_sha256, \
+     (capture_id, endpoint_id, team_id, day, method, path, query, headers, body, body_size, body_sha256, \
       remote_addr, http_version, received_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+/// Without the body: listings read these rows, and the body is in `captures_by_id`.
 pub const INSERT_CAPTURE_BY_ENDPOINT: &str = "INSERT INTO captures_by_endpoint \
-     (endpoint_id, day, capture_id, team_id, method, path, query, headers, body, body_sha256, \
+     (endpoint_id, day, capture_id, team_id, method, path, query, headers, body_size, body_sha256, \
       remote_addr, http_version, received_at) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+/// The body of a listed capture, for a listing that returns bodies or filters on them.
+pub const SELECT_CAPTURE_BODY: &str = "SELECT body FROM captures_by_id WHERE capture_id = ?";
 pub const INSERT_CAPTURE_DAY: &str = "INSERT INTO capture_days (endpoint_id, day) VALUES (?, ?) USING TTL ?";
 pub const SELECT_CAPTURE: &str = concat!("SELECT ", capture_columns!(), " FROM captures_by_id WHERE capture_id = ?");
 /// Where a capture's listing row is and how long it has left, for updates and deletes that must
@@ -345,6 +360,7 @@ pub const STATEMENTS: &[&str] = &[
     INSERT_CAPTURE_BY_ENDPOINT,
     INSERT_CAPTURE_DAY,
     SELECT_CAPTURE,
+    SELECT_CAPTURE_BODY,
     SELECT_CAPTURE_LOCATION,
     SELECT_CAPTURE_DAYS,
     SELECT_CAPTURES_IN_DAY,
@@ -574,12 +590,24 @@ mod tests {
             cols.sort();
             cols
         };
-        let by_id = MIGRATIONS[0].iter().find(|s| s.contains("captures_by_id (")).unwrap();
-        let by_endpoint = MIGRATIONS[0].iter().find(|s| s.contains("captures_by_endpoint (")).unwrap();
-        assert_eq!(columns(by_id), columns(by_endpoint));
+        // As created, plus the columns later versions added.
+        let table = |name: &str| -> Vec<String> {
+            let ddl = MIGRATIONS[0].iter().find(|s| s.contains(&format!("{name} ("))).unwrap();
+            let mut cols = columns(ddl);
+            cols.extend(
+                all_schema()
+                    .iter()
+                    .filter(|s| adds_column(s) && s.split_whitespace().nth(2) == Some(name))
+                    .map(|s| s.split_whitespace().nth(4).unwrap().to_string()),
+            );
+            cols.sort();
+            cols
+        };
+        let (by_id, by_endpoint) = (table("captures_by_id"), table("captures_by_endpoint"));
+        assert_eq!(by_id, by_endpoint);
         let mut selected: Vec<String> = capture_columns!().split(',').map(|c| c.trim().to_string()).collect();
         selected.sort();
-        assert_eq!(columns(by_id), selected, "capture_columns! must select every capture column");
+        assert_eq!(by_id, selected, "capture_columns! must select every capture column");
     }
 
     #[test]

@@ -21,9 +21,13 @@
 //! the id, and the cursor (the last id of the previous page) resumes the walk without gaps or
 //! repeats.
 //!
-//! A page asked `without_bodies` still reads every body (the filter may need it, and CQL cannot
-//! give a blob's size without it) but keeps only its size: a body the driver decoded is a slice
-//! of the whole response it arrived in, so keeping one would keep that response alive.
+//! Listing rows carry the body's size, not the body (schema version 8; rows written before
+//! still carry their body until their TTL ends). So a page without bodies reads none; a page
+//! with bodies has them read by id for the rows it returns; a `body_contains` filter needs the
+//! body of every row it examines, and the source reads those by id as it pages. A body read
+//! with an old row is dropped at once when the page is asked `without_bodies`: a body the driver
+//! decoded is a slice of the whole response it arrived in, so keeping one would keep that
+//! response alive.
 //!
 //! The budget bounds the work of one call when a filter matches rarely. When it runs out after
 //! some matches, the page holds them and `has_more` is true (the next call resumes after the last
@@ -108,6 +112,11 @@ pub fn day_marker_ttl(retention_days: u32) -> i32 {
 pub struct StoredCapture {
     pub capture: CapturedRequest,
     pub verdict: Option<String>,
+    pub body_size: u64,
+    /// Whether `capture.body` is the body. Listing rows written since schema version 8 carry
+    /// only its size; a listing that needs the body reads it by id (`DaySource::page` for a
+    /// body filter, the store for a page returned with bodies).
+    pub body_loaded: bool,
 }
 
 /// Whether a row passes every condition that is set, with the same semantics as the embedded
@@ -145,7 +154,9 @@ pub trait DaySource {
     fn days(&mut self, at_most: Day, max: u32) -> impl Future<Output = Result<Vec<Day>>> + Send;
 
     /// Up to `page_size` rows of one day, newest first, only ids below `before` if set,
-    /// continuing from `resume`. May return fewer rows (even none) and still have more.
+    /// continuing from `resume`. May return fewer rows (even none) and still have more. Rows
+    /// come with their bodies loaded when the walk's filter has `body_contains` (the source is
+    /// told when it is made); otherwise with their sizes only.
     fn page(
         &mut self,
         day: Day,
@@ -224,9 +235,15 @@ pub async fn scan<S: DaySource + Send>(source: &mut S, page: &CapturePage, max_e
                 if page.before.is_some_and(|b| row.capture.id >= b) {
                     continue;
                 }
+                if page.filter.body_contains.is_some() && !row.body_loaded {
+                    return Err(crate::StoreError::Backend(format!(
+                        "listing row of capture {} came without the body its filter reads",
+                        row.capture.id
+                    )));
+                }
                 if matches(&page.filter, &row) {
                     let mut capture = row.capture;
-                    body_sizes.push(capture.body.len() as u64);
+                    body_sizes.push(row.body_size);
                     if page.without_bodies {
                         capture.body = Bytes::new();
                     }
@@ -337,6 +354,10 @@ mod tests {
         assert_eq!(day_marker_ttl(u32::MAX), MAX_TTL_SECONDS as i32);
     }
 
+    fn stored(capture: CapturedRequest, verdict: Option<String>) -> StoredCapture {
+        StoredCapture { body_size: capture.body.len() as u64, body_loaded: true, capture, verdict }
+    }
+
     fn capture(id: CaptureId, method: &str, body: &str) -> CapturedRequest {
         CapturedRequest {
             id,
@@ -424,7 +445,7 @@ mod tests {
                 let method = if i % 3 == 0 { "GET" } else { "POST" };
                 let body = if i % 4 == 1 { "needle" } else { "hay" };
                 let verdict = (i % 2 == 0).then(|| Verdict::Valid.as_str().to_string());
-                out.push(StoredCapture { capture: capture(id, method, body), verdict });
+                out.push(stored(capture(id, method, body), verdict));
             }
         }
         out
@@ -518,6 +539,35 @@ mod tests {
         assert_eq!(nothing.list, CaptureList { items: vec![], has_more: false, body_sizes: vec![] });
     }
 
+    /// Listing rows as written since schema version 8: the size, no body.
+    fn size_only(rows: &[StoredCapture]) -> Vec<StoredCapture> {
+        rows.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.capture.body = Bytes::new();
+                r.body_loaded = false;
+                r
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn rows_with_only_their_body_size_list_with_those_sizes() {
+        let all = history();
+        let page = CapturePage { limit: 100, without_bodies: true, ..Default::default() };
+        let full = scan(&mut Fake::new(&all), &page, 10_000).await.unwrap().list;
+        let sized = scan(&mut Fake::new(&size_only(&all)), &page, 10_000).await.unwrap().list;
+        assert_eq!(sized, full);
+        assert!(sized.body_sizes.iter().any(|&s| s > 0));
+        // A body filter over rows that came without bodies is a source's bug, not "no match".
+        let needle = CapturePage {
+            filter: CaptureFilter { body_contains: Some(b"needle".to_vec()), ..Default::default() },
+            ..page
+        };
+        let e = scan(&mut Fake::new(&size_only(&all)), &needle, 10_000).await.unwrap_err();
+        assert!(e.to_string().contains("without the body its filter reads"), "{e}");
+    }
+
     #[tokio::test]
     async fn a_page_without_bodies_keeps_their_sizes_and_still_filters_on_them() {
         let all = history();
@@ -566,9 +616,7 @@ mod tests {
     #[tokio::test]
     async fn many_days_are_read_from_the_index_in_batches() {
         let base = 19_000 * DAY_MS;
-        let all: Vec<_> = (0..150u64)
-            .map(|d| StoredCapture { capture: capture(id_at(base + d * DAY_MS), "POST", "x"), verdict: None })
-            .collect();
+        let all: Vec<_> = (0..150u64).map(|d| stored(capture(id_at(base + d * DAY_MS), "POST", "x"), None)).collect();
         let mut fake = Fake::new(&all);
         let got = page_through(&mut fake, 7, &CaptureFilter::default(), 10_000).await;
         assert_eq!(got, reference(&all, &CaptureFilter::default()));
@@ -596,10 +644,9 @@ mod tests {
     async fn the_budget_bounds_a_rare_filter() {
         let base = 20_000 * DAY_MS;
         // 500 non-matching rows newer than one matching row.
-        let mut all: Vec<_> = (1..=500u64)
-            .map(|i| StoredCapture { capture: capture(id_at(base + i * 1_000), "POST", "hay"), verdict: None })
-            .collect();
-        let rare = StoredCapture { capture: capture(id_at(base), "POST", "needle"), verdict: None };
+        let mut all: Vec<_> =
+            (1..=500u64).map(|i| stored(capture(id_at(base + i * 1_000), "POST", "hay"), None)).collect();
+        let rare = stored(capture(id_at(base), "POST", "needle"), None);
         all.push(rare.clone());
         let needle = CaptureFilter { body_contains: Some(b"needle".to_vec()), ..Default::default() };
 
@@ -643,7 +690,7 @@ mod tests {
         let mut c = capture(id, "POST", "{\"type\":\"charge\"}");
         c.headers = vec![Header::new("Stripe-Signature", Bytes::from_static(b"\xfft=1,v1=abc"))];
         c.path = "/stripe%2Fevents".into();
-        let row = StoredCapture { capture: c.clone(), verdict: Some("INVALID_SIGNATURE".into()) };
+        let row = stored(c.clone(), Some("INVALID_SIGNATURE".into()));
         let at = c.received_at;
         let yes = |f: CaptureFilter| assert!(matches(&f, &row), "{f:?}");
         let no = |f: CaptureFilter| assert!(!matches(&f, &row), "{f:?}");
@@ -671,7 +718,7 @@ mod tests {
         no(path("/stripe/"));
         yes(CaptureFilter { verdict: Some(Verdict::InvalidSignature), ..Default::default() });
         no(CaptureFilter { verdict: Some(Verdict::Valid), ..Default::default() });
-        let unverified = StoredCapture { capture: c, verdict: None };
+        let unverified = stored(c, None);
         assert!(!matches(&CaptureFilter { verdict: Some(Verdict::Valid), ..Default::default() }, &unverified));
     }
 }

@@ -120,15 +120,29 @@ pub(super) struct CaptureRow {
     received_at: Option<i64>,
     verdict: Option<String>,
     verification: Option<String>,
+    /// Null in rows written before schema version 8, which hold the body itself.
+    body_size: Option<i64>,
 }
 
 impl CaptureRow {
-    /// `None` for a leftover row without capture data.
+    /// `None` for a leftover row without capture data. A `captures_by_endpoint` row written since
+    /// schema version 8 has no body, only its size: the capture comes back with an empty body
+    /// and `body_loaded` false.
     pub(super) fn into_stored(self) -> Result<Option<paging::StoredCapture>> {
         let Some(received_at) = self.received_at else { return Ok(None) };
         let id = self.capture_id;
         let missing = |column: &str| StoreError::Corrupt(format!("capture {id}: {column} is missing"));
         let body_sha256 = self.body_sha256.ok_or_else(|| missing("body_sha256"))?;
+        // An empty blob is a value, not null: a row with neither a body nor its size is broken.
+        let (body, body_size) = match (self.body, self.body_size) {
+            (Some(body), _) => {
+                let size = body.len() as u64;
+                (Some(body), size)
+            }
+            (None, Some(size)) => (None, u64::try_from(size).map_err(|_| missing("a valid body_size"))?),
+            (None, None) => return Err(missing("body")),
+        };
+        let body_loaded = body.is_some();
         let capture = CapturedRequest {
             id: CaptureId(id),
             endpoint_id: EndpointId(self.endpoint_id.ok_or_else(|| missing("endpoint_id"))?),
@@ -138,8 +152,7 @@ impl CaptureRow {
             query: self.query,
             // An empty frozen list may come back as null.
             headers: self.headers.unwrap_or_default().into_iter().map(|(name, value)| Header { name, value }).collect(),
-            // An empty blob is a value, not null; a null body would be a broken row.
-            body: self.body.ok_or_else(|| missing("body"))?,
+            body: body.unwrap_or_default(),
             body_sha256: body_sha256.as_slice().try_into().map_err(|_| {
                 StoreError::Corrupt(format!("capture {id}: body_sha256 of {} bytes", body_sha256.len()))
             })?,
@@ -149,7 +162,7 @@ impl CaptureRow {
         };
         // The verdict is only meaningful with its detail; a half-written result counts as none.
         let verdict = self.verdict.filter(|_| self.verification.is_some());
-        Ok(Some(paging::StoredCapture { capture, verdict }))
+        Ok(Some(paging::StoredCapture { capture, verdict, body_size, body_loaded }))
     }
 }
 

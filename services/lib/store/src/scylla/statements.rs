@@ -56,6 +56,7 @@ statements! {
     insert_capture_by_endpoint = INSERT_CAPTURE_BY_ENDPOINT,
     insert_capture_day = INSERT_CAPTURE_DAY,
     select_capture = SELECT_CAPTURE,
+    select_capture_body = SELECT_CAPTURE_BODY,
     select_capture_location = SELECT_CAPTURE_LOCATION,
     select_capture_days = SELECT_CAPTURE_DAYS,
     select_captures_in_day = SELECT_CAPTURES_IN_DAY,

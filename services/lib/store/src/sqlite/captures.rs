@@ -9,9 +9,12 @@ use rusqlite::types::Type;
 
 use super::error::{corrupt, found};
 use super::headers::encode_headers;
-use super::rows::{CAPTURE_COLUMNS, CAPTURE_COLUMNS_WITHOUT_BODY, capture_from_row};
+use super::rows::{CAPTURE_COLUMNS, CAPTURE_COLUMNS_WITHOUT_BODY, CAPTURE_INSERT_COLUMNS, capture_from_row};
 use super::{SqliteStore, Sync};
 use crate::{CaptureList, CapturePage, CaptureStore, Result, TeamStore};
+
+#[cfg(test)]
+mod tests;
 
 /// Retention deletes this many captures per write transaction, so other writers (the processor)
 /// are never held up for long by a large expiry.
@@ -45,10 +48,11 @@ impl SqliteStore {
             // `ON CONFLICT (id) DO NOTHING` rather than `INSERT OR IGNORE`, which would also drop
             // rows that violate NOT NULL instead of reporting them.
             let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO captures ({CAPTURE_COLUMNS}, verdict, verification) \
+                "INSERT INTO captures ({CAPTURE_INSERT_COLUMNS}, verdict, verification) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                  ON CONFLICT (id) DO NOTHING"
             ))?;
+            let mut insert_body = tx.prepare_cached("INSERT INTO capture_bodies (capture_id, body) VALUES (?1, ?2)")?;
             let mut new = 0;
             for (c, headers) in &rows {
                 let result = pending.remove(&c.id);
@@ -61,7 +65,7 @@ impl SqliteStore {
                     &c.path,
                     &c.query,
                     headers,
-                    c.body.as_ref(),
+                    c.body.len() as i64,
                     c.body_sha256,
                     &c.remote_addr,
                     &c.http_version,
@@ -70,9 +74,16 @@ impl SqliteStore {
                     json,
                 ))?;
                 new += inserted;
-                // Stored before (a redelivery): its result replaces the old one below.
-                if let (0, Some(result)) = (inserted, result) {
-                    pending.insert(c.id, result);
+                match (inserted, result) {
+                    // A capture already stored (the log redelivered it) has its body already;
+                    // its result replaces the old one below.
+                    (0, Some(result)) => {
+                        pending.insert(c.id, result);
+                    }
+                    (0, None) => {}
+                    _ => {
+                        insert_body.execute((c.id.as_bytes(), c.body.as_ref()))?;
+                    }
                 }
             }
             if !pending.is_empty() {
@@ -116,55 +127,8 @@ impl CaptureStore for SqliteStore {
     }
 
     async fn captures(&self, endpoint: EndpointId, page: &CapturePage) -> Result<CaptureList> {
-        use rusqlite::types::Value;
         let limit = page.limit as usize;
-        // `length()` of a blob is read from the record header: SQLite does not load the body for
-        // it, so a listing without bodies never holds one (the `body_contains` condition below
-        // loads them, but one row at a time while it scans).
-        let columns = if page.without_bodies { CAPTURE_COLUMNS_WITHOUT_BODY } else { CAPTURE_COLUMNS };
-        // Conditions are appended with their parameters in step, so the SQL text only ever
-        // contains fixed fragments and every user value is bound.
-        let mut sql = format!("SELECT {columns}, length(body) FROM captures WHERE endpoint_id = ?");
-        let mut params: Vec<Value> = vec![Value::Blob(endpoint.as_bytes().to_vec())];
-        if let Some(before) = page.before {
-            sql.push_str(" AND id < ?");
-            params.push(Value::Blob(before.as_bytes().to_vec()));
-        }
-        let f = &page.filter;
-        if let Some(method) = &f.method {
-            sql.push_str(" AND method = ?");
-            params.push(Value::Text(method.clone()));
-        }
-        if let Some(from) = f.received_from {
-            sql.push_str(" AND received_at >= ?");
-            params.push(Value::Integer(from.micros()));
-        }
-        if let Some(until) = f.received_until {
-            sql.push_str(" AND received_at < ?");
-            params.push(Value::Integer(until.micros()));
-        }
-        if let Some(prefix) = &f.path_prefix {
-            // instr() gives the first occurrence, so 1 means "starts with"; no LIKE escaping.
-            sql.push_str(" AND instr(path, ?) = 1");
-            params.push(Value::Text(prefix.clone()));
-        }
-        if let Some(h) = &f.header {
-            sql.push_str(" AND hm_header_match(headers, ?, ?)");
-            params.push(Value::Text(h.name.clone()));
-            params.push(Value::Blob(h.value_contains.clone()));
-        }
-        if let Some(verdict) = f.verdict {
-            sql.push_str(" AND verdict = ?");
-            params.push(Value::Text(verdict.as_str().to_string()));
-        }
-        if let Some(needle) = f.body_contains.as_ref().filter(|n| !n.is_empty()) {
-            // instr() on two blobs compares bytes, so binary needles and bodies work.
-            sql.push_str(" AND instr(body, ?) > 0");
-            params.push(Value::Blob(needle.clone()));
-        }
-        // One row past the page tells whether there is more.
-        sql.push_str(" ORDER BY id DESC LIMIT ?");
-        params.push(Value::Integer(limit as i64 + 1));
+        let (sql, params) = listing(endpoint, page);
         self.read("list captures", move |conn| {
             let mut rows = conn
                 .prepare_cached(&sql)?
@@ -272,4 +236,59 @@ impl CaptureStore for SqliteStore {
         }
         Ok(deleted)
     }
+}
+
+/// The query of one page of an endpoint's captures, newest first, and its parameters. Without
+/// bodies and without `body_contains` it reads only `captures` rows and indexes, never
+/// `capture_bodies` (`tests::listings_never_open_the_bodies_table` holds it to that); the body
+/// of a listed capture is fetched in the select list, so only for the rows returned.
+fn listing(endpoint: EndpointId, page: &CapturePage) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let columns = if page.without_bodies { CAPTURE_COLUMNS_WITHOUT_BODY } else { CAPTURE_COLUMNS };
+    // Conditions are appended with their parameters in step, so the SQL text only ever contains
+    // fixed fragments and every user value is bound.
+    let mut sql = format!("SELECT {columns}, body_size FROM captures WHERE endpoint_id = ?");
+    let mut params: Vec<Value> = vec![Value::Blob(endpoint.as_bytes().to_vec())];
+    if let Some(before) = page.before {
+        sql.push_str(" AND id < ?");
+        params.push(Value::Blob(before.as_bytes().to_vec()));
+    }
+    let f = &page.filter;
+    if let Some(method) = &f.method {
+        sql.push_str(" AND method = ?");
+        params.push(Value::Text(method.clone()));
+    }
+    if let Some(from) = f.received_from {
+        sql.push_str(" AND received_at >= ?");
+        params.push(Value::Integer(from.micros()));
+    }
+    if let Some(until) = f.received_until {
+        sql.push_str(" AND received_at < ?");
+        params.push(Value::Integer(until.micros()));
+    }
+    if let Some(prefix) = &f.path_prefix {
+        // instr() gives the first occurrence, so 1 means "starts with"; no LIKE escaping.
+        sql.push_str(" AND instr(path, ?) = 1");
+        params.push(Value::Text(prefix.clone()));
+    }
+    if let Some(h) = &f.header {
+        sql.push_str(" AND hm_header_match(headers, ?, ?)");
+        params.push(Value::Text(h.name.clone()));
+        params.push(Value::Blob(h.value_contains.clone()));
+    }
+    if let Some(verdict) = f.verdict {
+        sql.push_str(" AND verdict = ?");
+        params.push(Value::Text(verdict.as_str().to_string()));
+    }
+    if let Some(needle) = f.body_contains.as_ref().filter(|n| !n.is_empty()) {
+        // The one filter that must read bodies: each candidate's, one at a time while the scan
+        // goes, after the conditions above. instr() on two blobs compares bytes, so binary
+        // needles and bodies work.
+        sql.push_str(" AND instr((SELECT body FROM capture_bodies WHERE capture_id = captures.id), ?) > 0");
+        params.push(Value::Blob(needle.clone()));
+    }
+    // One row past the page tells whether there is more.
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    params.push(Value::Integer(i64::from(page.limit) + 1));
+    (sql, params)
 }

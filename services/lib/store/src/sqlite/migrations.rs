@@ -38,6 +38,10 @@ const MIGRATIONS: &[&str] = &[
     // Version 9: which `hookmetry listen` process runs each named listener, until when, so a
     // second one with the same name is refused instead of delivering everything twice.
     include_str!("migrations/0009_listener_leases.sql"),
+    // Version 10: bodies in their own table (`capture_bodies`, keyed by capture id, written in
+    // the same transaction), so listings, which read captures rows, read no body bytes; plus
+    // indexes for the method and verdict filters.
+    include_str!("migrations/0010_capture_bodies.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

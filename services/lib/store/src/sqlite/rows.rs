@@ -16,9 +16,16 @@ pub(super) const TEAM_COLUMNS: &str = "id, name, retention_days, created_at";
 pub(super) const TOKEN_COLUMNS: &str =
     "id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked";
 pub(super) const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at, verification, handshakes";
-pub(super) const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body, \
+/// The columns `put_captures` writes, in `CapturedRequest` order; the body goes to `capture_bodies`.
+pub(super) const CAPTURE_INSERT_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body_size, \
+                                      body_sha256, remote_addr, http_version, received_at";
+/// What `capture_from_row` reads, the body fetched from its own table by the capture's id. In a
+/// select list the subquery runs only for rows the query returns.
+pub(super) const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, \
+                               (SELECT body FROM capture_bodies WHERE capture_id = captures.id), \
                                body_sha256, remote_addr, http_version, received_at";
-/// `CAPTURE_COLUMNS` with an empty blob in the body's place, for listings without bodies.
+/// `CAPTURE_COLUMNS` with an empty blob in the body's place, for listings without bodies: they
+/// never touch `capture_bodies`.
 pub(super) const CAPTURE_COLUMNS_WITHOUT_BODY: &str = "id, endpoint_id, team_id, method, path, query, headers, x'', \
                                             body_sha256, remote_addr, http_version, received_at";
 pub(super) const DELIVERY_COLUMNS: &str = "id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, \
@@ -234,6 +241,8 @@ mod tests {
 
     #[test]
     fn the_bodiless_columns_are_the_capture_columns_without_the_body() {
-        assert_eq!(CAPTURE_COLUMNS.replace(" body,", " x'',"), CAPTURE_COLUMNS_WITHOUT_BODY);
+        let body = "(SELECT body FROM capture_bodies WHERE capture_id = captures.id)";
+        assert_eq!(CAPTURE_COLUMNS.replace(body, "x''"), CAPTURE_COLUMNS_WITHOUT_BODY);
+        assert_eq!(CAPTURE_COLUMNS.replace(body, "body_size"), CAPTURE_INSERT_COLUMNS);
     }
 }
