@@ -7,9 +7,11 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::deliveries::{self, DeliveriesArgs};
+use crate::fan_out::{self, FanOutArgs};
 use crate::ingest::{self, IngestArgs};
 use crate::load::LoadOptions;
 use crate::overload::{self, OverloadArgs};
+use crate::read_path::{self, ReadPathArgs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub(crate) struct AllArgs {
@@ -91,6 +93,40 @@ pub(crate) async fn run(load: &LoadOptions, args: &AllArgs, hookmetry: &Path, me
         target: "≥ 5,000 deliveries/s",
     });
     reports.insert("deliveries".into(), r);
+
+    eprintln!("all: fan-out");
+    let fan = if args.quick {
+        FanOutArgs { subscribers: 6, endpoints: 3, rate: 20, seconds: 1 }
+    } else {
+        FanOutArgs { subscribers: 1000, endpoints: 100, rate: 500, seconds: 20 }
+    };
+    let r = fan_out::run(&fan, load.body_bytes, hookmetry).await?;
+    rows.push(Row {
+        what: format!(
+            "live fan-out: {} subscriptions over {} endpoints at {}/s",
+            fan.subscribers, fan.endpoints, fan.rate
+        ),
+        result: format!(
+            "p99 {} ms, {} subscribers ended early, {} deliveries missed, server RSS {} MiB",
+            r["p99_ms"], r["subscribers_ended_early"], r["deliveries_missed"], r["server_peak_rss_mib"]["end"],
+        ),
+        target: "p99 < 100 ms, none dropped, RSS reported",
+    });
+    reports.insert("fan_out".into(), r);
+
+    eprintln!("all: read path");
+    let read = ReadPathArgs { captures: if args.quick { 300 } else { 1_000_000 }, page: 50 };
+    let l = LoadOptions { connections: if args.quick { 2 } else { 16 }, seconds, ..load.clone() };
+    let r = read_path::run(&l, &read, hookmetry).await?;
+    for case in ["first_page", "method_get", "path_prefix", "deep_cursor"] {
+        let q = &r["queries"][case];
+        rows.push(Row {
+            what: format!("read path: `{case}` on {} captures, 50 per page, no bodies", read.captures),
+            result: format!("{} queries/s, p99 {} ms", q["requests_per_s"], q["p99_ms"]),
+            target: "queries/s and p99 reported; no body bytes read",
+        });
+    }
+    reports.insert("read_path".into(), r);
 
     eprintln!("\n| benchmark | result | target |\n|---|---|---|");
     for row in &rows {

@@ -53,3 +53,17 @@ fn fan_out_reaches_every_subscriber() {
     assert!(report["deliveries"].as_u64().unwrap() > 0, "{report}");
     assert!(report["server_peak_rss_mib"]["end"].as_f64().is_some(), "{report}");
 }
+
+/// Every benchmark behind the performance targets still runs, and what must hold at any speed
+/// does: nothing refused outside the overload contract, every capture delivered.
+#[test]
+fn all_runs_every_benchmark_in_small() {
+    let report = bench(&["all", "--quick"]);
+    assert_eq!(report["ingest"][0]["hookmetry_ingest"]["errors"], 0, "{report}");
+    assert!(report["ingest"][0]["hookmetry_ingest"]["requests_ok"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["overload"]["overload"]["outside_contract"], 0, "{report}");
+    assert_eq!(report["overload"]["slow_uploads"]["outside_contract"], 0, "{report}");
+    assert_eq!(report["deliveries"]["hookmetry_replay"]["non_2xx_attempts"], 0, "{report}");
+    assert_eq!(report["fan_out"]["deliveries_missed"], 0, "{report}");
+    assert_eq!(report["read_path"]["queries"]["first_page"]["errors"], 0, "{report}");
+}

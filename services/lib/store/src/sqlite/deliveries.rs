@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use hookmetry_core::{Attempt, AttemptError, CaptureId, Delivery, DeliveryId, DeliveryState, Timestamp};
 use rusqlite::OptionalExtension;
 
-use super::{SqliteStore, Sync};
 use super::headers::encode_headers;
 use super::rows::{ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, attempt_row, delivery_row};
+use super::{SqliteStore, Sync};
 use crate::{DeliveryProgress, DeliveryStore, Result, StoreError};
 
 #[async_trait]
