@@ -10,12 +10,15 @@ use crate::IngestError;
 /// Most tokens remembered; past this the cache starts over, so random-token floods cannot grow it.
 const MAX_ENTRIES: usize = 50_000;
 
+/// A token's endpoint (or that it has none) and when that was read.
+type Entry = (Option<Arc<Endpoint>>, Instant);
+
 /// Endpoint lookups by capture token, cached for a short TTL so ingest does not read the store on
 /// every request. Misses are cached too, so unknown tokens do not hammer the store.
 pub struct EndpointCache {
     store: Arc<dyn EndpointStore>,
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Option<Arc<Endpoint>>, Instant)>>,
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl EndpointCache {
