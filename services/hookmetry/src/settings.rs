@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(serve.schedule.initial, Duration::from_secs(1));
         assert_eq!(serve.schedule.max_delay, Duration::from_secs(3600));
         assert_eq!(serve.schedule.max_attempts, 8);
-        assert_eq!(serve.worker.per_target_concurrency, 4);
+        assert_eq!(serve.worker.per_target_concurrency, 8);
         assert_eq!(serve.worker.scan_interval, Duration::from_secs(1));
         assert_eq!(serve.worker.shutdown_grace, c.server.shutdown_grace.0);
         // "auto": a laptop replays to its own localhost, a cluster node does not.
