@@ -112,6 +112,48 @@ async fn a_refused_upload_still_being_sent_gets_its_answer_and_no_reset() {
     server.stop().await.unwrap();
 }
 
+/// A refused upload that lingers keeps its place under `server.max_connections`, so clients
+/// refused and still sending cannot hold sockets open beyond the cap.
+#[tokio::test]
+async fn a_lingering_upload_still_counts_against_max_connections() {
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start_with(|c| {
+        c.ingest.max_body_bytes.0 = 1 << 20;
+        c.server.max_connections = 1;
+    })
+    .await
+    .unwrap();
+    // No admin call first: its kept-alive connection would hold the one place. An unknown
+    // capture URL is refused before its body is read, like any refusal.
+    let addr = server.base_url.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let head = format!("POST /h/{}/ HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", "0".repeat(32), 8 << 20);
+    wr.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, rd.read_to_end(&mut answer)).await.expect("answer in time").unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 404);
+
+    // Still sending, so still lingering: the one connection allowed is taken.
+    wr.write_all(&[b'u'; 64 << 10]).await.unwrap();
+    let resp = raw_http(&server.base_url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status_of(&resp), 503, "{resp}");
+    assert!(body_of(&resp).contains("server.max_connections"), "{resp}");
+
+    // The client gives up: its place is free again.
+    drop((rd, wr));
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let resp = raw_http(&server.base_url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        if status_of(&resp) == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lingering socket never gave its place back: {resp}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn too_many_headers_is_431_naming_the_limit() {
     let server = TestServer::start().await.unwrap();

@@ -16,7 +16,7 @@ use hyper_util::service::TowerToHyperService;
 use prometheus::{IntCounter, IntGauge};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -97,7 +97,7 @@ pub async fn serve(
             continue;
         };
         let activity = Activity::default();
-        let stream = Tracked::new(stream, activity.clone());
+        let stream = Tracked::new(stream, activity.clone(), slot);
         let (stream, heads) = HeaderTap::new(stream, max_headers);
         let svc = app.clone().map_request(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
@@ -116,7 +116,6 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
         let metrics = metrics.clone();
         connections.spawn(async move {
-            let _slot = slot;
             metrics.open.inc();
             tokio::pin!(conn);
             let mut check = tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(50)));
@@ -215,13 +214,16 @@ const LINGER_BYTES: u64 = 64 << 20;
 struct Tracked {
     inner: Option<tokio::net::TcpStream>,
     activity: Activity,
+    /// The connection's place under `server.max_connections`, kept while it lingers: otherwise
+    /// refused uploads could leave any number of sockets open past the cap.
+    slot: Option<OwnedSemaphorePermit>,
     /// The client closed its side: nothing can be left unread.
     eof: bool,
 }
 
 impl Tracked {
-    fn new(inner: tokio::net::TcpStream, activity: Activity) -> Self {
-        Self { inner: Some(inner), activity, eof: false }
+    fn new(inner: tokio::net::TcpStream, activity: Activity, slot: OwnedSemaphorePermit) -> Self {
+        Self { inner: Some(inner), activity, slot: Some(slot), eof: false }
     }
 
     fn stream(&mut self) -> &mut tokio::net::TcpStream {
@@ -234,7 +236,7 @@ impl Drop for Tracked {
         if let (false, Some(stream)) = (self.eof, self.inner.take())
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            runtime.spawn(linger(stream));
+            runtime.spawn(linger(stream, self.slot.take()));
         }
     }
 }
@@ -243,7 +245,7 @@ impl Drop for Tracked {
 /// can destroy the answer the client has not read yet (RFC 9112 §9.6). So: end our side (the
 /// client sees the answer, then end of stream), then read and drop what still arrives until the
 /// client closes, for at most [`LINGER`] and [`LINGER_BYTES`]. Costs a socket and no buffer.
-async fn linger(mut stream: tokio::net::TcpStream) {
+async fn linger(mut stream: tokio::net::TcpStream, _slot: Option<OwnedSemaphorePermit>) {
     if stream.shutdown().await.is_err() {
         return;
     }
