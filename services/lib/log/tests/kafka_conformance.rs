@@ -406,8 +406,11 @@ async fn dead_member_is_replaced_after_session_timeout() {
         while Instant::now() < probe_end {
             let got = a.poll(100, POLL_WAIT).await.expect("poll a");
             a_read |= got.iter().any(|r| probe.contains(&(r.partition, r.offset)));
-            a.commit(&got).await.expect("commit a");
-            a_committed.extend(got.iter().map(|r| (r.partition, r.offset)));
+            // While the membership settles a commit may meet a rebalance (RebalanceInProgress), as
+            // the processor's do; what was not committed is simply read again by someone.
+            if a.commit(&got).await.is_ok() {
+                a_committed.extend(got.iter().map(|r| (r.partition, r.offset)));
+            }
             while let Ok(at) = seen_rx.try_recv() {
                 child_read |= probe.contains(&at);
                 child_got.insert(at);
