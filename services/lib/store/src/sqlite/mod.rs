@@ -122,8 +122,10 @@ impl SqliteStore {
                 if sync == Sync::Normal {
                     conn.execute_batch("PRAGMA synchronous = NORMAL")?;
                 }
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let out = f(&tx).and_then(|out| tx.commit().map(|()| out));
+                // A failed BEGIN (busy past the timeout) must not skip the reset below.
+                let out = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .and_then(|tx| f(&tx).and_then(|out| tx.commit().map(|()| out)));
                 if sync == Sync::Normal {
                     // Back to FULL even when the transaction failed: every other write relies on it.
                     conn.execute_batch("PRAGMA synchronous = FULL")?;
