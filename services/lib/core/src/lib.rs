@@ -5,6 +5,7 @@
 pub mod answer;
 mod capture;
 mod delivery;
+mod event;
 pub mod external;
 mod form;
 mod ids;
@@ -18,6 +19,7 @@ pub use delivery::{
     Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, ForwardingRule, HeaderMatch, OutgoingRequest,
     forwarded_headers, has_dot_segment, path_climbs,
 };
+pub use event::{CaptureEvent, EventFields, MAX_EVENT_FIELD};
 pub use form::form_decode;
 pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};
 pub use secret::{TokenHash, capture_token, hash_token, new_api_token};

@@ -1,17 +1,18 @@
-//! The event type a request names, found without knowing who sent it.
+//! What a request says about the event it carries, found from its headers and body as received.
 //!
-//! Providers name the event in one of a few places: a header (GitHub, GitLab, Shopify, Bitbucket,
-//! Linear, Twitch) or a top-level field of a JSON body (`type` for Stripe, Standard Webhooks and
-//! Square, `event_type` for Paddle, `event.type` inside a Slack `event_callback`). Headers are
-//! looked at first because they are cheap and, where a provider sends one, say exactly what the
-//! provider meant; the body is parsed only when no header names the event.
+//! Each provider declares in its [`EventSpec`] where it names the event's id, type, creation time,
+//! delivery attempt and resource; [`identify`] reads them. A custom sender's endpoint names its own
+//! places ([`EventFields`]). [`event_type`] finds just the type without knowing who sent the
+//! request: providers name it in one of a few places, a header (GitHub, GitLab, Shopify,
+//! Bitbucket, Linear, Twitch) or a top-level field of a JSON body (`type` for Stripe, Standard
+//! Webhooks and Square, `event_type` for Paddle, `event.type` inside a Slack `event_callback`).
 //!
 //! The body comes from whoever knows the capture URL, so the work is bounded: only bodies up to
-//! [`MAX_BODY`] that look like a JSON object are parsed, and only a handful of top-level fields are
-//! kept. The result is shown to people and used as a label, so anything that is not short
-//! printable ASCII is refused rather than passed on.
+//! [`MAX_BODY`] that look like a JSON object (or array) are parsed, once per request. The results
+//! are shown to people and used as labels and keys, so anything that is not short printable ASCII
+//! is dropped rather than passed on.
 
-use hookmetry_core::Header;
+use hookmetry_core::{CaptureEvent, EventFields, Header, MAX_EVENT_FIELD, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -20,7 +21,7 @@ use serde_json::Value;
 pub const MAX_BODY: usize = 1 << 20;
 
 /// The longest event type returned, in bytes (event names are a few dozen at most).
-pub const MAX_LEN: usize = 200;
+pub const MAX_LEN: usize = MAX_EVENT_FIELD;
 
 /// The event type `headers` and `body` name, e.g. `payment_intent.succeeded`,
 /// `pull_request.opened`, `orders/create`, `Issue.create`; `None` when neither names one, or what
@@ -108,6 +109,224 @@ fn text(v: Option<Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s),
         _ => None,
+    }
+}
+
+/// Where one part of an event's identity is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// A header's value, trimmed (the first of that name).
+    Header(&'a str),
+    /// An RFC 6901 JSON pointer into a JSON body; a string or a number is taken.
+    Json(&'a str),
+    /// The first part, followed by `sep` and each later part that is present: GitHub's
+    /// `X-GitHub-Event` + `.` + the body's `action`; Adyen's `pspReference` + `:` + `eventCode`.
+    Joined(&'a [Source<'a>], &'a str),
+}
+
+/// Where a provider names each part of its events; in each list the first place that names one
+/// decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSpec<'a> {
+    /// The event's id, the same across the provider's retries of it.
+    pub id: &'a [Source<'a>],
+    pub kind: &'a [Source<'a>],
+    /// Unix seconds, milliseconds or microseconds (told apart by their number of digits), decimal
+    /// seconds, or RFC 3339.
+    pub created_at: &'a [Source<'a>],
+    /// The delivery attempt, 1 for the first.
+    pub attempt: &'a [Source<'a>],
+    /// How many times the provider tried before this one (Slack's `X-Slack-Retry-Num`): the
+    /// attempt is one more. Read when `attempt` names nothing.
+    pub retries: &'a [Source<'a>],
+    pub retry_reason: &'a [Source<'a>],
+    /// The object the event is about, for ordering (Stripe's `/data/object/id`).
+    pub resource: &'a [Source<'a>],
+}
+
+impl EventSpec<'static> {
+    /// A provider that names nothing.
+    pub const NONE: EventSpec<'static> =
+        EventSpec { id: &[], kind: &[], created_at: &[], attempt: &[], retries: &[], retry_reason: &[], resource: &[] };
+}
+
+/// Parses one [`EventFields`] entry: `header:<name>`, `json:<pointer>`, or a bare `/pointer`.
+pub fn parse_source(text: &str) -> Result<Source<'_>, String> {
+    let text = text.trim();
+    if let Some(name) = text.strip_prefix("header:") {
+        let name = name.trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+            return Err(format!("`{name}` is not a header name"));
+        }
+        return Ok(Source::Header(name));
+    }
+    let pointer = text.strip_prefix("json:").map(str::trim).unwrap_or(text);
+    if pointer.starts_with('/') {
+        if pointer.len() > 512 || pointer.split('/').count() > 33 {
+            return Err("a JSON pointer may have at most 32 steps and 512 characters".into());
+        }
+        return Ok(Source::Json(pointer));
+    }
+    Err(format!("`{text}` should be `header:<name>` or `json:/pointer/to/field`"))
+}
+
+/// Checks every entry of `fields`; errors are `(field, message)` with the field as the API names it.
+pub fn validate_fields(fields: &EventFields) -> Result<(), (String, String)> {
+    for (name, value) in fields_of(fields) {
+        if let Some(v) = value {
+            parse_source(v).map_err(|m| (format!("eventFields.{name}"), m))?;
+        }
+    }
+    Ok(())
+}
+
+fn fields_of(f: &EventFields) -> [(&'static str, Option<&String>); 5] {
+    [
+        ("id", f.id.as_ref()),
+        ("type", f.kind.as_ref()),
+        ("createdAt", f.created_at.as_ref()),
+        ("attempt", f.attempt.as_ref()),
+        ("resource", f.resource.as_ref()),
+    ]
+}
+
+/// The event `headers` and `body` carry, read where `provider` names its events, with `custom`
+/// overriding it field by field. Without a provider (or for one that names no type) the type is
+/// found as [`event_type`] finds it.
+pub fn identify(provider: Option<&str>, custom: Option<&EventFields>, headers: &[Header], body: &[u8]) -> CaptureEvent {
+    let spec = provider.and_then(crate::providers::event_spec).unwrap_or(EventSpec::NONE);
+    fn one(v: &Option<String>) -> Option<Source<'_>> {
+        v.as_deref().and_then(|t| parse_source(t).ok())
+    }
+    let custom = custom.map(|c| [one(&c.id), one(&c.kind), one(&c.created_at), one(&c.attempt), one(&c.resource)]);
+    let pick = |i: usize, builtin: &'static [Source<'static>]| -> Vec<Source<'_>> {
+        match custom.as_ref().and_then(|c| c[i]) {
+            Some(s) => vec![s],
+            None => builtin.to_vec(),
+        }
+    };
+    let reader = Reader { headers, body, json: std::cell::OnceCell::new() };
+    let id_sources = pick(0, spec.id);
+    let kind_sources = pick(1, spec.kind);
+    let created_sources = pick(2, spec.created_at);
+    let attempt_sources = pick(3, spec.attempt);
+    let resource_sources = pick(4, spec.resource);
+    let kind = match reader.first(&kind_sources) {
+        Some(k) => Some(k),
+        None if kind_sources.is_empty() => event_type(headers, body),
+        None => None,
+    };
+    let attempt = reader
+        .first(&attempt_sources)
+        .and_then(|a| a.parse::<u32>().ok())
+        .or_else(|| reader.first(spec.retries).and_then(|r| r.parse::<u32>().ok()).map(|r| r.saturating_add(1)));
+    CaptureEvent {
+        id: reader.first(&id_sources).filter(|v| usable(v)),
+        kind: kind.filter(|v| usable(v)),
+        created_at: reader.first(&created_sources).and_then(|t| parse_time(&t)).map(|(t, _)| t),
+        attempt: attempt.filter(|a| *a > 0),
+        retry_reason: reader.first(spec.retry_reason).filter(|v| usable(v)),
+        resource: reader.first(&resource_sources).filter(|v| usable(v)),
+    }
+}
+
+/// The unit a numeric time was read in, for reasons that say it was inferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Seconds,
+    Milliseconds,
+    Microseconds,
+    Rfc3339,
+}
+
+impl TimeUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Seconds => "seconds",
+            TimeUnit::Milliseconds => "milliseconds",
+            TimeUnit::Microseconds => "microseconds",
+            TimeUnit::Rfc3339 => "RFC 3339",
+        }
+    }
+}
+
+/// Reads a time as providers write them: Unix seconds (10 digits today), milliseconds (13) or
+/// microseconds (16), told apart by the number of digits; decimal seconds (`1521472262.908`); or
+/// RFC 3339. Anything before 1970 or after 9999 is refused.
+pub fn parse_time(text: &str) -> Option<(Timestamp, TimeUnit)> {
+    let t = text.trim();
+    if t.is_empty() || t.len() > 40 {
+        return None;
+    }
+    let (int, frac) = match t.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (t, None),
+    };
+    if !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = int.parse().ok()?;
+        let (micros, unit) = match frac {
+            Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) && int.len() <= 11 => {
+                let digits: String = f.chars().chain(std::iter::repeat('0')).take(6).collect();
+                (n.checked_mul(1_000_000)?.checked_add(digits.parse::<i64>().ok()?)?, TimeUnit::Seconds)
+            }
+            Some(_) => return None,
+            None => match int.trim_start_matches('0').len() {
+                0..=11 => (n.checked_mul(1_000_000)?, TimeUnit::Seconds),
+                12..=14 => (n.checked_mul(1000)?, TimeUnit::Milliseconds),
+                15..=17 => (n, TimeUnit::Microseconds),
+                _ => return None,
+            },
+        };
+        const MAX_MICROS: i64 = 253_402_300_799_999_999;
+        return (0..=MAX_MICROS).contains(&micros).then_some((Timestamp::from_micros(micros), unit));
+    }
+    Timestamp::parse_rfc3339(t).ok().filter(|ts| ts.micros() >= 0).map(|ts| (ts, TimeUnit::Rfc3339))
+}
+
+/// Reads sources against one request, parsing its body at most once.
+struct Reader<'r> {
+    headers: &'r [Header],
+    body: &'r [u8],
+    json: std::cell::OnceCell<Option<Value>>,
+}
+
+impl Reader<'_> {
+    fn first(&self, sources: &[Source<'_>]) -> Option<String> {
+        sources.iter().find_map(|s| self.read(s))
+    }
+
+    fn read(&self, source: &Source<'_>) -> Option<String> {
+        match source {
+            Source::Header(name) => header(self.headers, name).filter(|v| !v.is_empty()).map(str::to_string),
+            Source::Json(pointer) => match self.json()?.pointer(pointer)? {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            },
+            Source::Joined(parts, sep) => {
+                let (first, rest) = parts.split_first()?;
+                let mut out = self.read(first)?;
+                for p in rest {
+                    if let Some(v) = self.read(p) {
+                        out.push_str(sep);
+                        out.push_str(&v);
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+
+    fn json(&self) -> Option<&Value> {
+        self.json
+            .get_or_init(|| {
+                let first = self.body.iter().find(|b| !b.is_ascii_whitespace())?;
+                if self.body.len() > MAX_BODY || !matches!(first, b'{' | b'[') {
+                    return None;
+                }
+                serde_json::from_slice(self.body).ok()
+            })
+            .as_ref()
     }
 }
 

@@ -20,7 +20,7 @@ mod providers;
 mod util;
 
 pub use engine::{guess, verify, verify_with_limits};
-pub use event::event_type;
+pub use event::{EventSpec, Source, TimeUnit, event_type, identify, parse_source, parse_time, validate_fields};
 pub use explain::ExplainLimits;
 pub use handshake::{HandshakeAnswer, handshake};
 pub use hookmetry_core::{GenericHmac, SigningSecret, Verdict, VerificationSettings};

@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::providers::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use crate::providers::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::b64_digest;
 use crate::util::{abbreviate, any_eq, b64, header, hmac_sha256, required};
 use crate::{Request, SignError, SignInput, Signed};
@@ -26,6 +26,22 @@ static STANDARD: ProviderInfo = ProviderInfo {
     asymmetric: false,
     // The signature is in the body; no header tells a standard webhook apart.
     detect: &[],
+    event: EventSpec {
+        id: &[Source::Joined(
+            &[
+                Source::Json("/notificationItems/0/NotificationRequestItem/pspReference"),
+                Source::Json("/notificationItems/0/NotificationRequestItem/eventCode"),
+            ],
+            ":",
+        )],
+        kind: &[Source::Json("/notificationItems/0/NotificationRequestItem/eventCode")],
+        created_at: &[Source::Json("/notificationItems/0/NotificationRequestItem/eventDate")],
+        resource: &[
+            Source::Json("/notificationItems/0/NotificationRequestItem/originalReference"),
+            Source::Json("/notificationItems/0/NotificationRequestItem/pspReference"),
+        ],
+        ..EventSpec::NONE
+    },
 };
 
 static HEADER_INFO: ProviderInfo = ProviderInfo {
@@ -35,6 +51,22 @@ static HEADER_INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["HmacSignature"],
+    event: EventSpec {
+        id: &[Source::Joined(
+            &[
+                Source::Json("/notificationItems/0/NotificationRequestItem/pspReference"),
+                Source::Json("/notificationItems/0/NotificationRequestItem/eventCode"),
+            ],
+            ":",
+        )],
+        kind: &[Source::Json("/notificationItems/0/NotificationRequestItem/eventCode")],
+        created_at: &[Source::Json("/notificationItems/0/NotificationRequestItem/eventDate")],
+        resource: &[
+            Source::Json("/notificationItems/0/NotificationRequestItem/originalReference"),
+            Source::Json("/notificationItems/0/NotificationRequestItem/pspReference"),
+        ],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "HmacSignature";

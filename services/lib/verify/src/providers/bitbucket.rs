@@ -1,7 +1,7 @@
 //! Bitbucket Cloud: `X-Hub-Signature: sha256=<hex>`, HMAC-SHA256 of the raw body keyed with the
 //! webhook's secret. <https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::{abbreviate, any_eq, hmac_sha256, required, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -16,6 +16,12 @@ static INFO: ProviderInfo = ProviderInfo {
     // `X-Hub-Signature` itself is shared with GitHub's legacy header and others; the hook UUID is
     // Bitbucket's own.
     detect: &["X-Hook-UUID"],
+    event: EventSpec {
+        id: &[Source::Header("X-Request-UUID")],
+        kind: &[Source::Header("X-Event-Key")],
+        attempt: &[Source::Header("X-Attempt-Number")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "X-Hub-Signature";

@@ -2,7 +2,7 @@
 //! with the webhook signing key; Calendly's example refuses signatures older than three minutes.
 //! <https://developer.calendly.com/api-docs/overview/webhooks/webhook-signatures>
 
-use crate::providers::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use crate::providers::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::t_and_v1;
 use crate::util::{any_eq, hmac_sha256, required};
 use crate::{Request, SignError, SignInput, Signed};
@@ -16,6 +16,12 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["Calendly-Webhook-Signature"],
+    event: EventSpec {
+        kind: &[Source::Json("/event")],
+        created_at: &[Source::Json("/created_at")],
+        resource: &[Source::Json("/payload/uri")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "Calendly-Webhook-Signature";

@@ -8,7 +8,7 @@
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{abbreviate, required};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -23,6 +23,12 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: true,
     detect: &["X-Signature-Ed25519", "X-Signature-Timestamp"],
+    event: EventSpec {
+        id: &[Source::Json("/id")],
+        kind: &[Source::Json("/event/type"), Source::Json("/type")],
+        created_at: &[Source::Json("/event/timestamp")],
+        ..EventSpec::NONE
+    },
 };
 
 const SIGNATURE: &str = "X-Signature-Ed25519";

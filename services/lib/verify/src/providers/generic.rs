@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use hookmetry_core::GenericHmac;
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
 use crate::util::{any_eq, b64, hmac_sha1, hmac_sha256, hmac_sha512, required};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -15,6 +15,7 @@ pub(crate) static INFO: ProviderInfo = ProviderInfo {
     url_bound: true,
     asymmetric: false,
     detect: &[],
+    event: EventSpec::NONE,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

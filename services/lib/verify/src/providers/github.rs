@@ -2,7 +2,7 @@
 //! `X-Hub-Signature: sha1=<hex>` when only that is present.
 //! <https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::{any_eq, header, hmac_sha1, hmac_sha256, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -15,6 +15,11 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["X-GitHub-Event", "X-Hub-Signature-256"],
+    event: EventSpec {
+        id: &[Source::Header("X-GitHub-Delivery")],
+        kind: &[Source::Joined(&[Source::Header("X-GitHub-Event"), Source::Json("/action")], ".")],
+        ..EventSpec::NONE
+    },
 };
 
 const SHA256: &str = "X-Hub-Signature-256";

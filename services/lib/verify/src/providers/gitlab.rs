@@ -2,7 +2,7 @@
 //! here in constant time. The body is not covered.
 //! <https://docs.gitlab.com/user/project/integrations/webhooks/#validate-payloads-by-using-a-secret-token>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::{any_eq, required};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -16,6 +16,11 @@ static INFO: ProviderInfo = ProviderInfo {
     asymmetric: false,
     // Every GitLab webhook names its event; the token is only there when one is configured.
     detect: &["X-Gitlab-Event", "X-Gitlab-Token"],
+    event: EventSpec {
+        id: &[Source::Header("Idempotency-Key"), Source::Header("X-Gitlab-Event-UUID")],
+        kind: &[Source::Header("X-Gitlab-Event")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "X-Gitlab-Token";

@@ -6,7 +6,7 @@
 //! says which of v1/v2 the first header holds.
 //! <https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{abbreviate, any_eq, b64, header, hmac_sha256, sha256, unb64, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -23,6 +23,14 @@ static V1: ProviderInfo = ProviderInfo {
     // Presence cannot tell v1 from v2 (the version is in the header's value); webhook
     // subscriptions, the most common sender of the legacy header, use v1.
     detect: &["X-HubSpot-Signature-Version", "X-HubSpot-Signature"],
+    event: EventSpec {
+        id: &[Source::Json("/0/eventId")],
+        kind: &[Source::Json("/0/subscriptionType")],
+        created_at: &[Source::Json("/0/occurredAt")],
+        retries: &[Source::Json("/0/attemptNumber")],
+        resource: &[Source::Json("/0/objectId")],
+        ..EventSpec::NONE
+    },
 };
 
 static V2: ProviderInfo = ProviderInfo {
@@ -32,6 +40,14 @@ static V2: ProviderInfo = ProviderInfo {
     url_bound: true,
     asymmetric: false,
     detect: &[],
+    event: EventSpec {
+        id: &[Source::Json("/0/eventId")],
+        kind: &[Source::Json("/0/subscriptionType")],
+        created_at: &[Source::Json("/0/occurredAt")],
+        retries: &[Source::Json("/0/attemptNumber")],
+        resource: &[Source::Json("/0/objectId")],
+        ..EventSpec::NONE
+    },
 };
 
 static V3: ProviderInfo = ProviderInfo {
@@ -43,6 +59,14 @@ static V3: ProviderInfo = ProviderInfo {
     url_bound: true,
     asymmetric: false,
     detect: &["X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp"],
+    event: EventSpec {
+        id: &[Source::Json("/0/eventId")],
+        kind: &[Source::Json("/0/subscriptionType")],
+        created_at: &[Source::Json("/0/occurredAt")],
+        retries: &[Source::Json("/0/attemptNumber")],
+        resource: &[Source::Json("/0/objectId")],
+        ..EventSpec::NONE
+    },
 };
 
 const SIGNATURE: &str = "X-HubSpot-Signature";

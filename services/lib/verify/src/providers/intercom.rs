@@ -3,7 +3,7 @@
 //! <https://developers.intercom.com/docs/webhooks> ("Signed notifications"; older reference:
 //! <https://developers.intercom.com/intercom-api-reference/v1.0/reference/signed-notifications>)
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::{abbreviate, any_eq, hmac_sha1, required, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -18,6 +18,14 @@ static INFO: ProviderInfo = ProviderInfo {
     // Intercom sends no header of its own: `X-Hub-Signature` is GitHub's legacy header too, and
     // only the `User-Agent` value (`intercom-parrot-service-client/…`) tells them apart.
     detect: &[],
+    event: EventSpec {
+        id: &[Source::Json("/id")],
+        kind: &[Source::Json("/topic")],
+        created_at: &[Source::Json("/created_at")],
+        attempt: &[Source::Json("/delivery_attempts")],
+        resource: &[Source::Json("/data/item/id")],
+        ..EventSpec::NONE
+    },
 };
 
 const SIGNATURE: &str = "X-Hub-Signature";

@@ -4,7 +4,7 @@
 //! prefers the unsigned `Linear-Timestamp` header; this scheme prefers the signed field.
 //! <https://linear.app/developers/webhooks#securing-webhooks>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{abbreviate, any_eq, header, hmac_sha256, required, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -17,6 +17,13 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["Linear-Signature", "Linear-Delivery"],
+    event: EventSpec {
+        id: &[Source::Header("Linear-Delivery")],
+        kind: &[Source::Joined(&[Source::Header("Linear-Event"), Source::Json("/action")], "."), Source::Json("/type")],
+        created_at: &[Source::Json("/createdAt"), Source::Json("/webhookTimestamp")],
+        resource: &[Source::Json("/data/id")],
+        ..EventSpec::NONE
+    },
 };
 
 const SIGNATURE: &str = "Linear-Signature";

@@ -8,7 +8,7 @@
 
 use hookmetry_core::form_decode;
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{abbreviate, any_eq, header, hmac_sha256, sha256, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -25,6 +25,13 @@ static INFO: ProviderInfo = ProviderInfo {
     asymmetric: false,
     // Mailgun sends no header of its own.
     detect: &[],
+    event: EventSpec {
+        id: &[Source::Json("/event-data/id")],
+        kind: &[Source::Json("/event-data/event")],
+        created_at: &[Source::Json("/event-data/timestamp")],
+        resource: &[Source::Json("/event-data/message/headers/message-id")],
+        ..EventSpec::NONE
+    },
 };
 
 /// The three signed fields, however the body carried them.

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use hookmetry_core::GenericHmac;
 
+pub(crate) use crate::event::{EventSpec, Source};
 use crate::{Request, SignError, SignInput, Signed, Verdict};
 
 mod adyen;
@@ -49,6 +50,8 @@ pub struct ProviderInfo {
     pub asymmetric: bool,
     /// Headers whose presence suggests this provider for an unconfigured endpoint, most telling first.
     pub detect: &'static [&'static str],
+    /// Where the provider names the event, its id, creation time and delivery attempt.
+    pub event: EventSpec<'static>,
 }
 
 /// Every built-in provider, in the order an unconfigured endpoint's request is matched against them.
@@ -207,6 +210,11 @@ pub(crate) trait Scheme: Send + Sync {
     fn signs_body(&self) -> bool {
         true
     }
+}
+
+/// The event spec of the built-in provider `id`; `None` for an unknown id or `generic-hmac`.
+pub(crate) fn event_spec(id: &str) -> Option<EventSpec<'static>> {
+    builtins().iter().find(|s| s.info().id == id).map(|s| s.info().event)
 }
 
 pub(crate) enum ResolveError {

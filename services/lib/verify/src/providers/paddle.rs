@@ -2,7 +2,7 @@
 //! keyed with the notification destination's secret key (`pdl_ntfset_…`). Paddle's SDKs refuse a
 //! timestamp more than five seconds old. <https://developer.paddle.com/webhooks/signature-verification>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{any_eq, hmac_sha256, pairs, required, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -16,6 +16,13 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["Paddle-Signature"],
+    event: EventSpec {
+        id: &[Source::Json("/event_id")],
+        kind: &[Source::Json("/event_type")],
+        created_at: &[Source::Json("/occurred_at")],
+        resource: &[Source::Json("/data/id")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "Paddle-Signature";

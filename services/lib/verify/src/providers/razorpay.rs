@@ -1,7 +1,7 @@
 //! Razorpay: `X-Razorpay-Signature: <hex>`, HMAC-SHA256 of the body keyed with the webhook
 //! secret set in the Dashboard. <https://razorpay.com/docs/webhooks/validate-test/>
 
-use crate::providers::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use crate::providers::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::{any_eq, hmac_sha256, required, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -14,6 +14,13 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["X-Razorpay-Signature", "X-Razorpay-Event-Id"],
+    event: EventSpec {
+        id: &[Source::Header("X-Razorpay-Event-Id")],
+        kind: &[Source::Json("/event")],
+        created_at: &[Source::Json("/created_at")],
+        resource: &[Source::Json("/payload/payment/entity/id")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "X-Razorpay-Signature";

@@ -11,7 +11,7 @@ use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{b64, required, unb64};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -25,6 +25,13 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: true,
     detect: &["X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp"],
+    event: EventSpec {
+        id: &[Source::Json("/0/sg_event_id")],
+        kind: &[Source::Json("/0/event")],
+        created_at: &[Source::Json("/0/timestamp")],
+        resource: &[Source::Json("/0/sg_message_id")],
+        ..EventSpec::NONE
+    },
 };
 
 const SIGNATURE: &str = "X-Twilio-Email-Event-Webhook-Signature";

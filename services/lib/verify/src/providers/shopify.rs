@@ -1,7 +1,7 @@
 //! Shopify: `X-Shopify-Hmac-Sha256: <base64>`, HMAC-SHA256 of the raw body keyed with the app's
 //! client secret. <https://shopify.dev/docs/apps/build/webhooks/subscribe/https>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::b64_digest;
 use crate::util::{any_eq, b64, hmac_sha256, required};
 use crate::{Request, SignError, SignInput, Signed};
@@ -15,6 +15,13 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["X-Shopify-Hmac-Sha256", "X-Shopify-Topic"],
+    event: EventSpec {
+        id: &[Source::Header("X-Shopify-Webhook-Id")],
+        kind: &[Source::Header("X-Shopify-Topic")],
+        created_at: &[Source::Header("X-Shopify-Triggered-At")],
+        resource: &[Source::Json("/admin_graphql_api_id")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "X-Shopify-Hmac-Sha256";

@@ -4,7 +4,7 @@
 //!
 //! Zoom copied the scheme under other header names, so both are [`V0`] with their own names.
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{abbreviate, any_eq, hmac_sha256, required, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -22,6 +22,14 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["X-Slack-Signature", "X-Slack-Request-Timestamp"],
+    event: EventSpec {
+        id: &[Source::Json("/event_id")],
+        kind: &[Source::Json("/event/type"), Source::Json("/type")],
+        created_at: &[Source::Json("/event_time")],
+        retries: &[Source::Header("X-Slack-Retry-Num")],
+        retry_reason: &[Source::Header("X-Slack-Retry-Reason")],
+        ..EventSpec::NONE
+    },
 };
 
 pub(crate) static SLACK: V0 =

@@ -3,7 +3,7 @@
 //! `x-square-signature` is the same over HMAC-SHA1 and is checked when it is the only one.
 //! <https://developer.squareup.com/docs/webhooks/step3validate>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::b64_digest;
 use crate::util::{any_eq, b64, header, hmac_sha1, hmac_sha256};
 use crate::{Request, SignError, SignInput, Signed};
@@ -17,6 +17,15 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: true,
     asymmetric: false,
     detect: &["x-square-hmacsha256-signature", "x-square-signature"],
+    event: EventSpec {
+        id: &[Source::Json("/event_id")],
+        kind: &[Source::Json("/type")],
+        created_at: &[Source::Json("/created_at")],
+        retries: &[Source::Header("square-retry-number")],
+        retry_reason: &[Source::Header("square-retry-reason")],
+        resource: &[Source::Json("/data/id")],
+        ..EventSpec::NONE
+    },
 };
 
 const SHA256: &str = "x-square-hmacsha256-signature";

@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{any_eq, b64, hmac_sha256, required};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -20,6 +20,12 @@ static STANDARD: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["webhook-signature"],
+    event: EventSpec {
+        id: &[Source::Header("webhook-id")],
+        kind: &[Source::Json("/type")],
+        created_at: &[Source::Json("/timestamp")],
+        ..EventSpec::NONE
+    },
 };
 
 static SVIX: ProviderInfo = ProviderInfo {
@@ -29,6 +35,12 @@ static SVIX: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["svix-signature"],
+    event: EventSpec {
+        id: &[Source::Header("svix-id")],
+        kind: &[Source::Json("/type")],
+        created_at: &[Source::Json("/timestamp")],
+        ..EventSpec::NONE
+    },
 };
 
 struct Names {

@@ -1,7 +1,7 @@
 //! Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=…]`, HMAC-SHA256 over `<t>.<body>` keyed with
 //! the whole `whsec_…` endpoint secret. <https://docs.stripe.com/webhooks#verify-manually>
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{any_eq, hmac_sha256, pairs, required};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -14,6 +14,13 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["Stripe-Signature"],
+    event: EventSpec {
+        id: &[Source::Json("/id")],
+        kind: &[Source::Json("/type")],
+        created_at: &[Source::Json("/created")],
+        resource: &[Source::Json("/data/object/id")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "Stripe-Signature";

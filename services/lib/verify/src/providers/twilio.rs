@@ -7,7 +7,7 @@
 
 use hookmetry_core::form_decode;
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, StatedDigest};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, StatedDigest};
 use crate::util::b64_digest;
 use crate::util::{abbreviate, any_eq, b64, hmac_sha1, required, sha256};
 use crate::{Request, SignError, SignInput, Signed, Verdict};
@@ -21,6 +21,7 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: true,
     asymmetric: false,
     detect: &["X-Twilio-Signature"],
+    event: EventSpec { id: &[Source::Header("I-Twilio-Idempotency-Token")], ..EventSpec::NONE },
 };
 
 const HEADER: &str = "X-Twilio-Signature";

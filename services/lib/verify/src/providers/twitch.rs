@@ -6,7 +6,7 @@
 
 use hookmetry_core::{Timestamp, format_rfc3339};
 
-use super::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::{abbreviate, any_eq, hmac_sha256, required, sha256, unhex};
 use crate::{Request, SignError, SignInput, Signed};
 
@@ -20,6 +20,12 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["Twitch-Eventsub-Message-Signature", "Twitch-Eventsub-Message-Id"],
+    event: EventSpec {
+        id: &[Source::Header("Twitch-Eventsub-Message-Id")],
+        kind: &[Source::Header("Twitch-Eventsub-Subscription-Type")],
+        created_at: &[Source::Header("Twitch-Eventsub-Message-Timestamp")],
+        ..EventSpec::NONE
+    },
 };
 
 const SIGNATURE: &str = "Twitch-Eventsub-Message-Signature";

@@ -1,7 +1,7 @@
 //! Typeform: `Typeform-Signature: sha256=<base64>`, HMAC-SHA256 of the body keyed with the
 //! webhook's `secret`. <https://www.typeform.com/developers/webhooks/secure-your-webhooks/>
 
-use crate::providers::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use crate::providers::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::b64_digest;
 use crate::util::{abbreviate, any_eq, b64, hmac_sha256, required};
 use crate::{Request, SignError, SignInput, Signed};
@@ -15,6 +15,13 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["Typeform-Signature"],
+    event: EventSpec {
+        id: &[Source::Json("/event_id")],
+        kind: &[Source::Json("/event_type")],
+        created_at: &[Source::Json("/form_response/submitted_at")],
+        resource: &[Source::Json("/form_response/token")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "Typeform-Signature";

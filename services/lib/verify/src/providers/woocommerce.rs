@@ -2,7 +2,7 @@
 //! webhook's secret as WordPress decodes it (`wp_specialchars_decode(secret, ENT_QUOTES)`).
 //! <https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks>
 
-use crate::providers::{Failure, Key, Message, Parsed, ProviderInfo, Scheme};
+use crate::providers::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source};
 use crate::util::b64_digest;
 use crate::util::{any_eq, b64, hmac_sha256, required};
 use crate::{Request, SignError, SignInput, Signed};
@@ -16,6 +16,12 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["X-WC-Webhook-Signature", "X-WC-Webhook-Source"],
+    event: EventSpec {
+        id: &[Source::Header("X-WC-Webhook-Delivery-ID")],
+        kind: &[Source::Header("X-WC-Webhook-Topic")],
+        resource: &[Source::Joined(&[Source::Header("X-WC-Webhook-Resource"), Source::Json("/id")], ":")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "X-WC-Webhook-Signature";

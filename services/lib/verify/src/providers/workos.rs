@@ -3,7 +3,7 @@
 //! old (workos-node `tolerance = 180000` ms, workos-ruby `DEFAULT_TOLERANCE = 180`).
 //! <https://workos.com/docs/events/data-syncing/webhooks>
 
-use crate::providers::{Failure, Key, Message, Parsed, ProviderInfo, Scheme, Stamp};
+use crate::providers::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
 use crate::util::t_and_v1;
 use crate::util::{any_eq, hmac_sha256, required};
 use crate::{Request, SignError, SignInput, Signed};
@@ -17,6 +17,13 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["WorkOS-Signature"],
+    event: EventSpec {
+        id: &[Source::Json("/id")],
+        kind: &[Source::Json("/event")],
+        created_at: &[Source::Json("/created_at")],
+        resource: &[Source::Json("/data/id")],
+        ..EventSpec::NONE
+    },
 };
 
 const HEADER: &str = "WorkOS-Signature";

@@ -3,8 +3,8 @@
 //! replay window; five minutes is used.
 //! <https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events>
 
-use super::ProviderInfo;
 use super::slack::V0;
+use super::{EventSpec, ProviderInfo, Source};
 
 static INFO: ProviderInfo = ProviderInfo {
     id: "zoom",
@@ -13,6 +13,12 @@ static INFO: ProviderInfo = ProviderInfo {
     url_bound: false,
     asymmetric: false,
     detect: &["x-zm-signature", "x-zm-request-timestamp"],
+    event: EventSpec {
+        kind: &[Source::Json("/event")],
+        created_at: &[Source::Json("/event_ts")],
+        resource: &[Source::Json("/payload/object/id")],
+        ..EventSpec::NONE
+    },
 };
 
 pub(crate) static ZOOM: V0 = V0 { info: &INFO, signature: "x-zm-signature", timestamp: "x-zm-request-timestamp" };
