@@ -11,3 +11,7 @@ mod core_providers;
 mod crm_events_and_keys;
 mod payments_and_scheduling;
 mod properties;
+// group-a
+// group-b
+// group-c
+// group-d

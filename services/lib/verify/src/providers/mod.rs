@@ -35,6 +35,15 @@ mod woocommerce;
 mod workos;
 mod zoom;
 
+// Schemes added for issue 20, one block per group so parallel work merges cleanly.
+// group-a modules
+
+// group-b modules
+
+// group-c modules
+
+// group-d modules
+
 /// What a user sees about a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProviderInfo {
@@ -96,6 +105,13 @@ static BUILTINS: &[&dyn Scheme] = &[
     &workos::WorkOs,
     &adyen::AdyenHmacHeader,
     &adyen::Adyen,
+    // group-a schemes
+
+    // group-b schemes
+
+    // group-c schemes
+
+    // group-d schemes
 ];
 
 /// A key made from one configured secret.
