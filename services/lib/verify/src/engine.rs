@@ -72,13 +72,14 @@ pub fn verify_with_limits(settings: &VerificationSettings, req: &Request<'_>, li
         let label = keys[i].0;
         let which =
             if i == 0 { format!("matches secret `{label}`") } else { format!("matches secret `{label}` (rotated)") };
+        let unit = parsed.timestamp.as_ref().map(|t| t.note()).unwrap_or_default();
         return match skew {
             Some(skew) => outcome(
                 Verdict::TimestampOutOfTolerance,
-                format!("{skew}; the signature itself {which}"),
+                format!("{skew}; the signature itself {which}{unit}"),
                 Some(label.into()),
             ),
-            None => outcome(Verdict::Valid, which, Some(label.into())),
+            None => outcome(Verdict::Valid, format!("{which}{unit}"), Some(label.into())),
         };
     }
 
@@ -96,6 +97,9 @@ pub fn verify_with_limits(settings: &VerificationSettings, req: &Request<'_>, li
     };
     if let Some(skew) = skew {
         reason.push_str(&format!("; also, it was {skew}"));
+    }
+    if let Some(ts) = &parsed.timestamp {
+        reason.push_str(&ts.note());
     }
     if !unusable.is_empty() {
         reason.push_str(&format!("; {}", unusable.join("; ")));

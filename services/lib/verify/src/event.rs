@@ -437,4 +437,106 @@ mod tests {
         assert_eq!(ev(&[h("Content-Type", "application/json")], r#"{"id":1,"data":{"type":"x"}}"#), None);
         assert_eq!(ev(&[], "From=%2B1555&Body=hi"), None);
     }
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn times_are_read_in_the_unit_their_digits_say() {
+        let t = |s: &str| parse_time(s);
+        assert_eq!(t("1700000000"), Some((at("2023-11-14T22:13:20Z"), TimeUnit::Seconds)));
+        assert_eq!(t("1700000000123"), Some((at("2023-11-14T22:13:20.123Z"), TimeUnit::Milliseconds)));
+        assert_eq!(t("1700000000123456"), Some((at("2023-11-14T22:13:20.123456Z"), TimeUnit::Microseconds)));
+        assert_eq!(t("1521472262.908181"), Some((at("2018-03-19T15:11:02.908181Z"), TimeUnit::Seconds)));
+        assert_eq!(t("1521472262.9"), Some((at("2018-03-19T15:11:02.9Z"), TimeUnit::Seconds)));
+        assert_eq!(t("2024-03-20T10:07:35.590857Z"), Some((at("2024-03-20T10:07:35.590857Z"), TimeUnit::Rfc3339)));
+        assert_eq!(t(" 0 "), Some((Timestamp::from_micros(0), TimeUnit::Seconds)));
+        for bad in ["", "-5", "12345678901234567890", "1.2.3", "1e9", "abc", "1521472262.", "1700000000123.5"] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn identify_reads_where_the_provider_names_its_events() {
+        let body = br#"{"id":"evt_1","object":"event","type":"charge.succeeded","created":1700000000,"data":{"object":{"id":"ch_9"}}}"#;
+        let e = identify(Some("stripe"), None, &[], body);
+        assert_eq!(
+            e,
+            CaptureEvent {
+                id: Some("evt_1".into()),
+                kind: Some("charge.succeeded".into()),
+                created_at: Some(at("2023-11-14T22:13:20Z")),
+                attempt: None,
+                retry_reason: None,
+                resource: Some("ch_9".into()),
+            }
+        );
+        let hs = [h("X-GitHub-Event", "pull_request"), h("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")];
+        let e = identify(Some("github"), None, &hs, br#"{"action":"opened"}"#);
+        assert_eq!(e.id.as_deref(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+        assert_eq!(e.kind.as_deref(), Some("pull_request.opened"));
+        // Slack counts retries; the attempt is one more, and the reason is kept.
+        let hs = [h("X-Slack-Retry-Num", "2"), h("X-Slack-Retry-Reason", "http_timeout")];
+        let body =
+            br#"{"type":"event_callback","event_id":"Ev1","event_time":1700000000,"event":{"type":"app_mention"}}"#;
+        let e = identify(Some("slack"), None, &hs, body);
+        assert_eq!(
+            (e.attempt, e.retry_reason.as_deref(), e.kind.as_deref()),
+            (Some(3), Some("http_timeout"), Some("app_mention"))
+        );
+        // Adyen: the id joins the PSP reference and the event code.
+        let body = br#"{"live":"false","notificationItems":[{"NotificationRequestItem":{"pspReference":"PSP1","eventCode":"AUTHORISATION","eventDate":"2024-01-01T10:00:00+01:00"}}]}"#;
+        let e = identify(Some("adyen"), None, &[], body);
+        assert_eq!(e.id.as_deref(), Some("PSP1:AUTHORISATION"));
+        assert_eq!(e.created_at, Some(at("2024-01-01T09:00:00Z")));
+        assert_eq!(e.resource.as_deref(), Some("PSP1"));
+    }
+
+    #[test]
+    fn custom_fields_override_the_provider_field_by_field() {
+        let fields = EventFields {
+            id: Some("header:X-Event-Id".into()),
+            kind: Some("json:/meta/kind".into()),
+            created_at: Some("/meta/at".into()),
+            attempt: Some("header:X-Attempt".into()),
+            resource: None,
+        };
+        let hs = [h("X-Event-Id", "e-1"), h("X-Attempt", "4")];
+        let body = br#"{"id":"evt_1","type":"charge.succeeded","meta":{"kind":"order.paid","at":"2024-05-01T00:00:00Z"},"data":{"object":{"id":"ch_9"}}}"#;
+        let e = identify(Some("stripe"), Some(&fields), &hs, body);
+        assert_eq!(e.id.as_deref(), Some("e-1"));
+        assert_eq!(e.kind.as_deref(), Some("order.paid"));
+        assert_eq!(e.created_at, Some(at("2024-05-01T00:00:00Z")));
+        assert_eq!(e.attempt, Some(4));
+        assert_eq!(e.resource.as_deref(), Some("ch_9"), "unset fields fall back to the provider's");
+        // Without a provider the type is still found the provider-agnostic way.
+        let e = identify(None, None, &[], br#"{"type":"a.b"}"#);
+        assert_eq!((e.kind.as_deref(), e.id), (Some("a.b"), None));
+    }
+
+    #[test]
+    fn unusable_values_are_dropped() {
+        let fields = EventFields { id: Some("/id".into()), attempt: Some("/n".into()), ..Default::default() };
+        let long = "x".repeat(MAX_LEN + 1);
+        let body = format!(r#"{{"id":"{long}","n":-1}}"#);
+        let e = identify(None, Some(&fields), &[], body.as_bytes());
+        assert_eq!((e.id, e.attempt), (None, None));
+        let e = identify(None, Some(&fields), &[], br#"{"id":"tab\there","n":0}"#);
+        assert_eq!((e.id, e.attempt), (None, None), "an attempt of 0 is not an attempt");
+        let e = identify(None, Some(&fields), &[], br#"{"id":17,"n":2}"#);
+        assert_eq!((e.id.as_deref(), e.attempt), (Some("17"), Some(2)), "numbers are taken as written");
+    }
+
+    #[test]
+    fn sources_are_parsed_with_reasons() {
+        assert_eq!(parse_source("header:X-Id"), Ok(Source::Header("X-Id")));
+        assert_eq!(parse_source("json:/a/0/b"), Ok(Source::Json("/a/0/b")));
+        assert_eq!(parse_source("/a"), Ok(Source::Json("/a")));
+        assert!(parse_source("header:bad name").unwrap_err().contains("is not a header name"));
+        assert!(parse_source("a.b").unwrap_err().contains("should be `header:<name>` or `json:/pointer/to/field`"));
+        assert!(parse_source(&format!("/{}", "a/".repeat(40))).unwrap_err().contains("at most 32 steps"));
+        let bad = EventFields { created_at: Some("x".into()), ..Default::default() };
+        assert_eq!(validate_fields(&bad).unwrap_err().0, "eventFields.createdAt");
+    }
 }

@@ -211,6 +211,87 @@ fn twilio_verdicts() {
     );
 }
 
+// SharedKey signing (Webhooks Rules): `X-Twilio-Webhooks-Signature-Settings` names the key and
+// the algorithm, and only the MAC changes. Twilio publishes no HMAC-SHA256 vector, so these were
+// computed with Python's `hmac` over the string of twilio-python's validator test (URL + sorted
+// parameters); the same computation with SHA-1 and key "12345" gives Twilio's published
+// `RSOYDt4T1cUTdK1PDd93/VVr8B8=`, which checks the string. The header format is that of
+// twilio-node's examples/WebhookSignatureValidation.md.
+const TWILIO_SHARED_KEY: &str = "sharedkey-secret-0123456789abcdef";
+const TWILIO_SHA256_SIG: &str = "riJ3q6v7rB28z2/7HnwZmp3GUqH9nEZMvBxHLuYw9mc=";
+const TWILIO_SHA256_SETTINGS: &str = "key=KS0123456789abcdef0123456789abcdef,algorithm=HMAC_SHA256";
+
+fn twilio_shared(url: &str, body: &str, sig: &str, settings: &str) -> Req {
+    twilio(url, body, sig).header("X-Twilio-Webhooks-Signature-Settings", settings)
+}
+
+#[test]
+fn twilio_shared_key_signs_with_the_algorithm_its_settings_header_names() {
+    let s = settings("twilio", &[("auth-token", TWILIO_TOKEN), ("shared-key", TWILIO_SHARED_KEY)]);
+    let req = twilio_shared(TWILIO_URL, TWILIO_FORM, TWILIO_SHA256_SIG, TWILIO_SHA256_SETTINGS);
+    expect(&check(&s, &req), Verdict::Valid, "matches secret `shared-key` (rotated)");
+    // The JSON form: the URL's `bodySHA256` covers the body, HMAC-SHA256 the URL.
+    let json_url = format!("{TWILIO_URL}&bodySHA256={TWILIO_JSON_HASH}");
+    let json = Req::new(TWILIO_JSON)
+        .url(&json_url)
+        .header("X-Twilio-Signature", "bUKYQJdbKS5+D083Mv12Ln903+4z/3XHceQtNwoexUg=")
+        .header("X-Twilio-Webhooks-Signature-Settings", TWILIO_SHA256_SETTINGS);
+    expect(&check(&s, &json), Verdict::Valid, "shared-key");
+    // The header names `HMAC_SHA1` explicitly: the auth-token form.
+    let sha1 = twilio_shared(TWILIO_URL, TWILIO_FORM, TWILIO_SIG, "key=KS1,algorithm=HMAC_SHA1");
+    expect(&check(&s, &sha1), Verdict::Valid, "matches secret `auth-token`");
+
+    // Wrong key: the reason names the algorithm and the key the header names.
+    let wrong = settings("twilio", &[("current", TWILIO_TOKEN)]);
+    expect(
+        &check(&wrong, &req),
+        Verdict::InvalidSignature,
+        "no secret matches the signature in `X-Twilio-Signature` (HMAC_SHA256, SharedKey `KS0123456789abcdef0123456789abcdef`) (tried `current`)",
+    );
+}
+
+#[test]
+fn twilio_refuses_an_hmac_sha1_signature_under_an_hmac_sha256_header() {
+    // Twilio's published HMAC-SHA1 signature, valid for the auth token, with a settings header
+    // that says HMAC_SHA256 added: accepting it would let anyone who can edit the header choose
+    // the weaker algorithm.
+    let s = settings("twilio", &[("current", TWILIO_TOKEN)]);
+    let downgraded = twilio_shared(TWILIO_URL, TWILIO_FORM, TWILIO_SIG, TWILIO_SHA256_SETTINGS);
+    let out = check(&s, &downgraded);
+    expect(
+        &out,
+        Verdict::InvalidSignature,
+        "the signature in `X-Twilio-Signature` is 20 bytes, an HMAC-SHA1, but `X-Twilio-Webhooks-Signature-Settings` says HMAC_SHA256: refused",
+    );
+    assert_eq!(out.secret_label, None);
+    // An HMAC-SHA256 signature without the header is not a Twilio signature at all.
+    expect(
+        &check(&settings("twilio", &[("k", TWILIO_SHARED_KEY)]), &twilio(TWILIO_URL, TWILIO_FORM, TWILIO_SHA256_SIG)),
+        Verdict::Malformed,
+        "decodes to 32 bytes; a base64 HMAC-SHA1 signature has 20",
+    );
+    // Settings that cannot be read.
+    let unknown = twilio_shared(TWILIO_URL, TWILIO_FORM, TWILIO_SHA256_SIG, "key=KS1,algorithm=HMAC_MD5");
+    expect(
+        &check(&s, &unknown),
+        Verdict::Malformed,
+        "`X-Twilio-Webhooks-Signature-Settings` names algorithm `HMAC_MD5`, which Twilio's SDKs do not accept (HMAC_SHA1, HMAC_SHA256)",
+    );
+    let none = twilio_shared(TWILIO_URL, TWILIO_FORM, TWILIO_SHA256_SIG, "key=KS1");
+    expect(&check(&s, &none), Verdict::Malformed, "`X-Twilio-Webhooks-Signature-Settings` names no `algorithm=`");
+}
+
+#[test]
+fn twilio_signs_with_the_algorithm_the_original_request_names() {
+    let original = twilio_shared(TWILIO_URL, TWILIO_FORM, "", TWILIO_SHA256_SETTINGS);
+    let input = original.sign_input(1_700_000_000);
+    let signed = hookmetry_verify::sign("twilio", TWILIO_SHARED_KEY, None, &input).unwrap();
+    assert_eq!(signed.headers, vec![("X-Twilio-Signature".to_string(), TWILIO_SHA256_SIG.to_string())]);
+    let plain =
+        hookmetry_verify::sign("twilio", TWILIO_TOKEN, None, &twilio(TWILIO_URL, TWILIO_FORM, "").sign_input(0));
+    assert_eq!(plain.unwrap().headers[0].1, TWILIO_SIG);
+}
+
 #[test]
 fn twilio_json_body_changes_are_named() {
     let s = settings("twilio", &[("current", TWILIO_TOKEN)]);

@@ -287,3 +287,70 @@ fn docs_list_every_provider() {
         assert!(docs.contains(&format!("\n| `{}` |", p.id)), "docs/verification.md has no row for `{}`", p.id);
     }
 }
+
+/// A Stripe header for `t`, signed as Stripe signs (HMAC-SHA256 of `<t>.<body>`, the text of `t`
+/// as sent).
+fn stripe_header_for(t: &str) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"whsec_test_secret").unwrap();
+    mac.update(format!("{t}.{STRIPE_BODY}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[test]
+fn a_millisecond_timestamp_where_seconds_are_documented_is_read_as_milliseconds() {
+    let s = settings("stripe", &[("current", "whsec_test_secret")]);
+    // 13 digits: 2023-11-14T22:13:20.123Z. Read as seconds it would be 20,771,110 days ahead.
+    let header = stripe_header_for("1700000000123");
+    let at = |secs: i64| Req::new(STRIPE_BODY).header("Stripe-Signature", &header).at(secs);
+    expect(
+        &check(&s, &at(1_700_000_010)),
+        Verdict::Valid,
+        "matches secret `current`; the timestamp `1700000000123` has 13 digits, so it was read as Unix milliseconds (the scheme documents seconds)",
+    );
+    // Judged in the inferred unit: at the tolerance's edge and past it.
+    expect(&check(&s, &at(1_700_000_300)), Verdict::Valid, "current");
+    expect(
+        &check(&s, &at(1_700_000_432)),
+        Verdict::TimestampOutOfTolerance,
+        "signed 7m12s before receipt; tolerance is 5m; the signature itself matches secret `current`; the timestamp `1700000000123` has 13 digits, so it was read as Unix milliseconds",
+    );
+    // A wrong secret still says how the timestamp was read.
+    let wrong = settings("stripe", &[("current", "whsec_other")]);
+    let out = check(&wrong, &at(1_700_000_010));
+    expect(&out, Verdict::InvalidSignature, "no secret matches the signature in `Stripe-Signature`");
+    assert!(
+        out.reason.ends_with("so it was read as Unix milliseconds (the scheme documents seconds)"),
+        "{}",
+        out.reason
+    );
+
+    // 16 digits are microseconds; 10 digits stay seconds and say nothing about units.
+    let micros = stripe_header_for("1700000000123456");
+    let out = check(&s, &Req::new(STRIPE_BODY).header("Stripe-Signature", &micros).at(1_700_000_010));
+    expect(&out, Verdict::Valid, "has 16 digits, so it was read as Unix microseconds");
+    let secs =
+        check(&s, &Req::new(STRIPE_BODY).header("Stripe-Signature", stripe_header_for("1700000000")).at(1_700_000_010));
+    assert_eq!(secs.reason, "matches secret `current`");
+}
+
+#[test]
+fn a_millisecond_timestamp_is_inferred_for_every_seconds_scheme() {
+    // Slack's worked example re-signed with its timestamp in milliseconds.
+    use hmac::Mac as _;
+    let body = "payload=%7B%7D";
+    let ts = "1531420618000";
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"slack-secret").unwrap();
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    let req = Req::new(body)
+        .header("X-Slack-Request-Timestamp", ts)
+        .header("X-Slack-Signature", format!("v0={}", hex::encode(mac.finalize().into_bytes())))
+        .at(1_531_420_618 + 30);
+    let s = settings("slack", &[("current", "slack-secret")]);
+    expect(&check(&s, &req), Verdict::Valid, "has 13 digits, so it was read as Unix milliseconds");
+    expect(
+        &check(&s, &Req { received_at: 1_531_420_618 + 3600, ..req }),
+        Verdict::TimestampOutOfTolerance,
+        "signed 1h before receipt; tolerance is 5m",
+    );
+}

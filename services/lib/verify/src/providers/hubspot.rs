@@ -222,7 +222,7 @@ impl Scheme for HubSpotV3 {
             source: format!("`{SIGNATURE_V3}`"),
             signatures: vec![sig],
             // Signed as sent (milliseconds); judged in seconds.
-            timestamp: Some(Stamp { raw: ts.to_string(), secs: millis.div_euclid(1000) }),
+            timestamp: Some(Stamp::exact(ts, millis.div_euclid(1000))),
             ..Default::default()
         })
     }

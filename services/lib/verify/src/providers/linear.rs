@@ -32,7 +32,7 @@ const FIELD: &str = "webhookTimestamp";
 
 fn millis(raw: String, secs: Option<i64>, what: &str) -> Result<Stamp, Failure> {
     match secs {
-        Some(secs) => Ok(Stamp { raw, secs }),
+        Some(secs) => Ok(Stamp::exact(raw, secs)),
         None => Err(Failure::malformed(format!("{what} `{}` is not Unix milliseconds", abbreviate(&raw)))),
     }
 }

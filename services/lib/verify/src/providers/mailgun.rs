@@ -183,7 +183,7 @@ impl Scheme for Mailgun {
         Ok(Parsed {
             source: source.to_string(),
             signatures,
-            timestamp: Some(Stamp { raw: ts, secs }),
+            timestamp: Some(Stamp::exact(ts, secs)),
             extra: vec![token],
             ..Default::default()
         })

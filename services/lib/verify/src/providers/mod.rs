@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use hookmetry_core::GenericHmac;
 
-pub(crate) use crate::event::{EventSpec, Source};
+pub(crate) use crate::event::{EventSpec, Source, TimeUnit};
 use crate::{Request, SignError, SignInput, Signed, Verdict};
 
 mod adyen;
@@ -136,14 +136,45 @@ impl Key {
 pub(crate) struct Stamp {
     pub raw: String,
     pub secs: i64,
+    /// Set when the scheme documents seconds but the digits say otherwise (13 digits are
+    /// milliseconds, 16 microseconds), so reasons can say the unit was inferred.
+    pub inferred: Option<TimeUnit>,
 }
 
 impl Stamp {
-    /// Parses whole Unix seconds, the form nearly every scheme uses.
+    /// A timestamp read in the unit its scheme documents.
+    pub(crate) fn exact(raw: impl Into<String>, secs: i64) -> Stamp {
+        Stamp { raw: raw.into(), secs, inferred: None }
+    }
+
+    /// Parses Unix seconds, the form nearly every scheme documents. Senders that write
+    /// milliseconds (13 digits today) or microseconds (16) anyway are read in that unit: read as
+    /// seconds they would be judged tens of thousands of years in the future.
     pub(crate) fn secs(raw: &str, header: &str) -> Result<Stamp, Failure> {
-        match raw.trim().parse::<i64>() {
-            Ok(secs) => Ok(Stamp { raw: raw.to_string(), secs }),
-            Err(_) => Err(Failure::malformed(format!("timestamp `{raw}` in `{header}` is not Unix seconds"))),
+        let text = raw.trim();
+        let n = text
+            .parse::<i64>()
+            .map_err(|_| Failure::malformed(format!("timestamp `{raw}` in `{header}` is not Unix seconds")))?;
+        let digits = text.trim_start_matches(['-', '+']).trim_start_matches('0').len();
+        let (secs, inferred) = match digits {
+            12..=14 if n > 0 => (n.div_euclid(1000), Some(TimeUnit::Milliseconds)),
+            15..=17 if n > 0 => (n.div_euclid(1_000_000), Some(TimeUnit::Microseconds)),
+            _ => (n, None),
+        };
+        Ok(Stamp { raw: raw.to_string(), secs, inferred })
+    }
+
+    /// "; the timestamp `1700000000123` has 13 digits, so it was read as Unix milliseconds", or
+    /// nothing when it was read as the scheme documents.
+    pub(crate) fn note(&self) -> String {
+        match self.inferred {
+            Some(unit) => format!(
+                "; the timestamp `{}` has {} digits, so it was read as Unix {} (the scheme documents seconds)",
+                self.raw.trim(),
+                self.raw.trim().trim_start_matches(['-', '+']).len(),
+                unit.name()
+            ),
+            None => String::new(),
         }
     }
 }

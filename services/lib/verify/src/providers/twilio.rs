@@ -4,12 +4,18 @@
 //! signature covers the URL alone. Like Twilio's SDKs, the URL is tried without its port and with
 //! it (`:443` for https, `:80` for http when none is written).
 //! <https://www.twilio.com/docs/usage/webhooks/webhooks-security>
+//!
+//! When a Webhooks Rule signs with a SharedKey instead of the auth token, Twilio adds
+//! `X-Twilio-Webhooks-Signature-Settings: key=<KeySid>,algorithm=HMAC_SHA256` and only the MAC
+//! changes. The header decides the algorithm, as in Twilio's SDKs: a signature of another length
+//! under it is refused, so rewriting the header cannot downgrade the check to HMAC-SHA1.
+//! <https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys>
 
 use hookmetry_core::form_decode;
 
 use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, StatedDigest};
 use crate::util::b64_digest;
-use crate::util::{abbreviate, any_eq, b64, hmac_sha1, required, sha256};
+use crate::util::{abbreviate, any_eq, b64, header, hmac_sha1, hmac_sha256, pairs, required, sha256, unb64};
 use crate::{Request, SignError, SignInput, Signed, Verdict};
 
 pub(crate) struct Twilio;
@@ -25,6 +31,69 @@ static INFO: ProviderInfo = ProviderInfo {
 };
 
 const HEADER: &str = "X-Twilio-Signature";
+const SETTINGS: &str = "X-Twilio-Webhooks-Signature-Settings";
+
+/// The MACs Twilio signs with, as `X-Twilio-Webhooks-Signature-Settings` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Algorithm {
+    Sha1,
+    Sha256,
+}
+
+impl Algorithm {
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha1 => "HMAC_SHA1",
+            Algorithm::Sha256 => "HMAC_SHA256",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Algorithm> {
+        match name {
+            "HMAC_SHA1" => Some(Algorithm::Sha1),
+            "HMAC_SHA256" => Some(Algorithm::Sha256),
+            _ => None,
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            Algorithm::Sha1 => 20,
+            Algorithm::Sha256 => 32,
+        }
+    }
+
+    fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        match self {
+            Algorithm::Sha1 => hmac_sha1(key, parts),
+            Algorithm::Sha256 => hmac_sha256(key, parts),
+        }
+    }
+}
+
+/// The algorithm and SharedKey `headers` name; HMAC-SHA1 with the auth token when there is no
+/// settings header.
+fn settings(headers: &[hookmetry_core::Header]) -> Result<(Algorithm, Option<String>), Failure> {
+    let Some(value) = header(headers, SETTINGS) else { return Ok((Algorithm::Sha1, None)) };
+    let value = value?;
+    let mut algorithm = None;
+    let mut key = None;
+    for (k, v) in pairs(value, ',') {
+        match k {
+            "algorithm" => algorithm = Some(v),
+            "key" if !v.is_empty() => key = Some(abbreviate(v)),
+            _ => {}
+        }
+    }
+    let name = algorithm.ok_or_else(|| Failure::malformed(format!("`{SETTINGS}` names no `algorithm=`")))?;
+    let algorithm = Algorithm::from_name(name).ok_or_else(|| {
+        Failure::malformed(format!(
+            "`{SETTINGS}` names algorithm `{}`, which Twilio's SDKs do not accept (HMAC_SHA1, HMAC_SHA256)",
+            abbreviate(name)
+        ))
+    })?;
+    Ok((algorithm, key))
+}
 const BODY_HASH: &str = "bodySHA256";
 
 /// The `bodySHA256` query parameter of `url`, as written.
@@ -93,7 +162,24 @@ impl Scheme for Twilio {
     /// tried: the hash is not keyed, so no secret can make it match.
     fn parse(&self, req: &Request<'_>) -> Result<Parsed, Failure> {
         let value = required(req.headers, HEADER)?;
-        let signature = b64_digest(value, 20, &format!("the signature in `{HEADER}`"))?;
+        let (algorithm, key) = settings(req.headers)?;
+        let what = format!("the signature in `{HEADER}`");
+        let signature = if algorithm == Algorithm::Sha1 {
+            b64_digest(value, 20, &what)?
+        } else {
+            let decoded = unb64(value, &what)?;
+            if decoded.len() == Algorithm::Sha1.len() {
+                return Err(Failure {
+                    verdict: Verdict::InvalidSignature,
+                    reason: format!(
+                        "{what} is 20 bytes, an HMAC-SHA1, but `{SETTINGS}` says {}: refused, as Twilio's SDKs refuse it, so that a rewritten header cannot weaken the check",
+                        algorithm.name()
+                    ),
+                    stated_digest: None,
+                });
+            }
+            b64_digest(value, algorithm.len(), &what)?
+        };
         if let Some(hash) = body_hash_param(req.url) {
             let expected = hex::decode(hash).ok().filter(|h| h.len() == 32).ok_or_else(|| {
                 Failure::malformed(format!(
@@ -105,7 +191,17 @@ impl Scheme for Twilio {
                 return Err(body_changed(req.body, expected));
             }
         }
-        Ok(Parsed { source: format!("`{HEADER}`"), signatures: vec![signature], ..Default::default() })
+        let source = match (algorithm, key) {
+            (Algorithm::Sha1, None) => format!("`{HEADER}`"),
+            (a, Some(key)) => format!("`{HEADER}` ({}, SharedKey `{key}`)", a.name()),
+            (a, None) => format!("`{HEADER}` ({})", a.name()),
+        };
+        Ok(Parsed {
+            source,
+            signatures: vec![signature],
+            extra: vec![algorithm.name().to_string()],
+            ..Default::default()
+        })
     }
 
     fn matches(&self, key: &Key, msg: &Message<'_>, parsed: &Parsed) -> bool {
@@ -119,13 +215,16 @@ impl Scheme for Twilio {
             }
             None => form_params(&msg.body),
         };
+        let algorithm = parsed.extra.first().and_then(|a| Algorithm::from_name(a)).unwrap_or(Algorithm::Sha1);
         let [without, with] = port_variants(&msg.url);
-        let a = any_eq(&hmac_sha1(key.bytes(), &[without.as_bytes(), &params]), &parsed.signatures);
-        let b = any_eq(&hmac_sha1(key.bytes(), &[with.as_bytes(), &params]), &parsed.signatures);
+        let a = any_eq(&algorithm.mac(key.bytes(), &[without.as_bytes(), &params]), &parsed.signatures);
+        let b = any_eq(&algorithm.mac(key.bytes(), &[with.as_bytes(), &params]), &parsed.signatures);
         a | b
     }
 
     /// Signs `input.url` as given. For a JSON body the URL must already carry its `bodySHA256`.
+    /// When the original request names a SharedKey algorithm, that one is used and its settings
+    /// header kept.
     fn sign(&self, secret: &str, input: &SignInput<'_>) -> Result<Signed, SignError> {
         let params = match body_hash_param(input.url) {
             Some(hash) => {
@@ -140,7 +239,8 @@ impl Scheme for Twilio {
             }
             None => form_params(input.body),
         };
-        let mac = hmac_sha1(secret.as_bytes(), &[input.url.as_bytes(), &params]);
+        let (algorithm, _) = settings(input.headers).map_err(|f| SignError::BadInput(f.reason))?;
+        let mac = algorithm.mac(secret.as_bytes(), &[input.url.as_bytes(), &params]);
         Ok(Signed { headers: vec![(HEADER.into(), b64(&mac))], body: None })
     }
 }

@@ -61,7 +61,7 @@ impl Scheme for Twitch {
         Ok(Parsed {
             source: format!("`{SIGNATURE}`"),
             signatures: vec![signature],
-            timestamp: Some(Stamp { raw: ts.to_string(), secs: micros.div_euclid(1_000_000) }),
+            timestamp: Some(Stamp::exact(ts, micros.div_euclid(1_000_000))),
             id: Some(id.to_string()),
             extra: Vec::new(),
         })

@@ -42,7 +42,7 @@ impl Scheme for WorkOs {
         Ok(Parsed {
             source: format!("`{HEADER}`"),
             signatures,
-            timestamp: Some(Stamp { raw: t.to_string(), secs: millis.div_euclid(1000) }),
+            timestamp: Some(Stamp::exact(t, millis.div_euclid(1000))),
             ..Default::default()
         })
     }
