@@ -609,6 +609,7 @@ fn stripe_verdict(secret: &str, r: &Received) -> (hookmetry_core::Verdict, Strin
             generic: None,
         }),
         handshakes: false,
+        event_fields: None,
         created_at: Timestamp::now(),
     };
     let body = bytes::Bytes::from(r.body.clone());

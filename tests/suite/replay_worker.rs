@@ -86,6 +86,7 @@ async fn pending_delivery(store: &SqliteStore, target: &str) -> Delivery {
         response: None,
         verification: None,
         handshakes: false,
+        event_fields: None,
         created_at: now,
     };
     store.create_endpoint(&endpoint).await.unwrap();

@@ -164,14 +164,7 @@ impl RetryPolicy {
 
 /// `--events`: type patterns with `*` wildcards.
 fn event_matches(pattern: &str, event: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == event,
-        Some((head, rest)) => {
-            let Some(tail) = event.strip_prefix(head) else { return false };
-            // Try every place the rest of the pattern could start.
-            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| event_matches(rest, &tail[i..]))
-        }
-    }
+    hookmetry_core::event_type_matches(pattern, event)
 }
 
 /// What the flags say, checked before anything is sent.

@@ -104,6 +104,12 @@ pub struct CaptureFilterInput {
     body_contains: Option<String>,
     /// The signature verification verdict.
     verdict: Option<super::verification::VerdictValue>,
+    /// The event type the provider names, exactly, or with `*` standing for any run of
+    /// characters (`charge.*`, `*.created`).
+    event_type: Option<String>,
+    /// The provider's event id (`evt_…`, `X-GitHub-Delivery`, `webhook-id`): every delivery of
+    /// one event.
+    event_id: Option<String>,
 }
 
 /// A header named `name` (any case) whose value contains `valueContains` (case-sensitive; empty
@@ -155,6 +161,19 @@ impl CaptureFilterInput {
                 return Err(ApiError::bad("filter.pathPrefix", format!("must start with `/`, got `{p}`")));
             }
         }
+        for (field, v) in [("filter.eventType", &self.event_type), ("filter.eventId", &self.event_id)] {
+            if let Some(v) = v {
+                if v.is_empty() || v.len() > hookmetry_core::MAX_EVENT_FIELD {
+                    return Err(ApiError::bad(
+                        field,
+                        format!("must be 1 to {} bytes, got {}", hookmetry_core::MAX_EVENT_FIELD, v.len()),
+                    ));
+                }
+                if !v.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+                    return Err(ApiError::bad(field, "must be printable ASCII, as stored event types and ids are"));
+                }
+            }
+        }
         Ok(CaptureFilter {
             method,
             received_from,
@@ -163,6 +182,8 @@ impl CaptureFilterInput {
             header,
             body_contains: self.body_contains.map(String::into_bytes),
             verdict: self.verdict.map(Into::into),
+            event_type: self.event_type,
+            event_id: self.event_id,
         })
     }
 }
@@ -354,6 +375,14 @@ impl CaptureObject {
     async fn verification(&self, c: &Context<'_>) -> Result<Option<super::verification::VerificationObject>, ApiError> {
         let (ctx, _) = ctx(c);
         Ok(ctx.store.verification(self.0.id).await?.map(super::verification::VerificationObject))
+    }
+    /// What the provider says about the event this capture carries (id, type, creation time,
+    /// attempt), read where the endpoint's provider (configured or guessed) names it; null until
+    /// the processor has checked the capture, or when the request names nothing.
+    async fn event(&self, c: &Context<'_>) -> Result<Option<super::events::EventObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        let v = ctx.store.verification(self.0.id).await?;
+        Ok(v.map(|v| v.event).filter(|e| !e.is_empty()).map(super::events::EventObject))
     }
     /// Every replay of this capture, newest first.
     #[graphql(

@@ -52,6 +52,49 @@ struct UpdateEndpointInput {
     /// `endpoint.url_validation` with the endpoint's Zoom secret, Twitch
     /// `webhook_callback_verification`) instead of the usual response. Handshakes are captured too.
     handshakes: Option<bool>,
+    /// Where a custom sender names its events (`header:<name>` or `json:/pointer` per field),
+    /// overriding the provider's places field by field. `null` clears; absent keeps.
+    event_fields: MaybeUndefined<EventFieldsInput>,
+}
+
+/// Where a sender names each part of its events: `header:<name>`, or `json:<RFC 6901 pointer>`
+/// (a bare `/pointer` is read as `json:`). Unset fields fall back to the provider's.
+#[derive(InputObject, Default)]
+pub(crate) struct EventFieldsInput {
+    pub id: Option<String>,
+    #[graphql(name = "type")]
+    pub kind: Option<String>,
+    pub created_at: Option<String>,
+    pub attempt: Option<String>,
+    pub resource: Option<String>,
+}
+
+impl EventFieldsInput {
+    /// The fields as stored, `None` when none is set; the error names the field that cannot be read.
+    fn into_fields(self) -> Result<Option<hookmetry_core::EventFields>, ApiError> {
+        let blank = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let fields = hookmetry_core::EventFields {
+            id: blank(self.id),
+            kind: blank(self.kind),
+            created_at: blank(self.created_at),
+            attempt: blank(self.attempt),
+            resource: blank(self.resource),
+        };
+        hookmetry_verify::validate_fields(&fields).map_err(|(field, m)| ApiError::bad(field, m))?;
+        Ok((!fields.is_empty()).then_some(fields))
+    }
+}
+
+/// Where a custom sender names its events, as configured.
+#[derive(SimpleObject)]
+#[graphql(name = "EventFields")]
+pub(crate) struct EventFieldsObject {
+    id: Option<String>,
+    #[graphql(name = "type")]
+    kind: Option<String>,
+    created_at: Option<String>,
+    attempt: Option<String>,
+    resource: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -152,6 +195,7 @@ impl EndpointMutation {
             response: None,
             verification: None,
             handshakes: false,
+            event_fields: None,
             created_at: Timestamp::now(),
         };
         a.ctx.store.create_endpoint(&endpoint).await?;
@@ -178,6 +222,11 @@ impl EndpointMutation {
         super::verification::VerificationInput::apply(&mut endpoint.verification, input.verification)?;
         if let Some(h) = input.handshakes {
             endpoint.handshakes = h;
+        }
+        match input.event_fields {
+            MaybeUndefined::Undefined => {}
+            MaybeUndefined::Null => endpoint.event_fields = None,
+            MaybeUndefined::Value(f) => endpoint.event_fields = f.into_fields()?,
         }
         a.ctx.store.update_endpoint(&endpoint).await.map_err(|e| match e {
             StoreError::NotFound { .. } => ApiError::NotFound("endpoint"),
@@ -241,6 +290,16 @@ impl EndpointObject {
     /// Whether provider URL-verification handshakes are answered.
     async fn handshakes(&self) -> bool {
         self.0.handshakes
+    }
+    /// Where a custom sender names its events; null when the provider's places are used.
+    async fn event_fields(&self) -> Option<EventFieldsObject> {
+        self.0.event_fields.clone().map(|f| EventFieldsObject {
+            id: f.id,
+            kind: f.kind,
+            created_at: f.created_at,
+            attempt: f.attempt,
+            resource: f.resource,
+        })
     }
     /// Where new captures are forwarded automatically, in order.
     #[graphql(complexity = "MAX_RULES * child_complexity")]

@@ -14,6 +14,7 @@ mod common;
 mod compare;
 mod delivery;
 mod endpoints;
+mod events;
 mod listen;
 mod live;
 mod replay;

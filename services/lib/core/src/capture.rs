@@ -96,5 +96,7 @@ pub struct Endpoint {
     /// Whether ingest answers providers' URL-verification handshakes (Slack, Zoom, Twitch)
     /// instead of the usual response. The handshake request is captured either way.
     pub handshakes: bool,
+    /// Where a custom sender names its events, overriding the provider's places field by field.
+    pub event_fields: Option<crate::EventFields>,
     pub created_at: Timestamp,
 }

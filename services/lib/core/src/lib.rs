@@ -19,7 +19,7 @@ pub use delivery::{
     Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, ForwardingRule, HeaderMatch, OutgoingRequest,
     forwarded_headers, has_dot_segment, path_climbs,
 };
-pub use event::{CaptureEvent, EventFields, MAX_EVENT_FIELD};
+pub use event::{CaptureEvent, EventFields, MAX_EVENT_FIELD, event_type_matches};
 pub use form::form_decode;
 pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};
 pub use secret::{TokenHash, capture_token, hash_token, new_api_token};

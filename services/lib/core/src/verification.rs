@@ -162,6 +162,8 @@ pub struct Verification {
     /// Which secret matched, when one did.
     pub secret_label: Option<String>,
     pub verified_at: Timestamp,
+    /// The event the request names, read where the provider (configured or guessed) names it.
+    pub event: crate::CaptureEvent,
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ fn endpoint(provider: &str) -> Endpoint {
             generic: None,
         }),
         handshakes: false,
+        event_fields: None,
         created_at: Timestamp::from_micros(0),
     }
 }

@@ -84,6 +84,7 @@ macro_rules! store_conformance_tests {
             token_by_id,
             retention_set_and_expire,
             verification_settings_round_trip,
+            events_stored_with_results_and_filtered,
             verifications_stored_replaced_and_filtered,
             checked_captures_stored_with_their_results_in_one_write,
             delivery_round_trip_is_byte_exact_and_first_write_wins,
@@ -215,6 +216,7 @@ pub async fn endpoints_create_get_by_token_list(h: &dyn StoreHarness) {
         .map(|i| Endpoint {
             verification: None,
             handshakes: false,
+            event_fields: None,
             created_at: Timestamp::from_micros(base + i),
             response: (i == 1).then(custom_response),
             ..new_endpoint(team.id, &format!("endpoint {i}"))
@@ -264,6 +266,7 @@ pub async fn endpoint_update_changes_name_and_response_only(h: &dyn StoreHarness
         response: Some(custom_response()),
         verification: None,
         handshakes: false,
+        event_fields: None,
         created_at: Timestamp::from_micros(ep.created_at.micros() + 99),
     };
     store.update_endpoint(&update).await.unwrap();
@@ -799,6 +802,76 @@ pub async fn verification_settings_round_trip(h: &dyn StoreHarness) {
     assert_eq!(store.endpoint(ep.id).await.unwrap().unwrap().verification, None);
 }
 
+/// A result's event survives the round trip whole; captures are filtered by event type (exact or
+/// with `*`) and by event id; a re-verification that names another event moves the capture out
+/// of the old one's filters; an endpoint's custom event fields round-trip and clear.
+pub async fn events_stored_with_results_and_filtered(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "events").await;
+    let fields = hookmetry_core::EventFields {
+        id: Some("header:X-Event-Id".into()),
+        kind: Some("json:/kind".into()),
+        ..Default::default()
+    };
+    let ep = Endpoint { event_fields: Some(fields.clone()), ..new_endpoint(team.id, "events") };
+    store.create_endpoint(&ep).await.unwrap();
+    assert_eq!(store.endpoint(ep.id).await.unwrap().unwrap().event_fields, Some(fields));
+    let other = new_endpoint(team.id, "events elsewhere");
+    store.create_endpoint(&other).await.unwrap();
+
+    let with_event = |id: &str, kind: &str| {
+        let mut v = verification(Verdict::Valid, "matches secret `current`", Some("current"));
+        v.event = hookmetry_core::CaptureEvent {
+            id: Some(id.into()),
+            kind: Some(kind.into()),
+            created_at: Some(Timestamp::from_micros(1_700_000_000_000_000)),
+            attempt: Some(2),
+            retry_reason: Some("http_timeout".into()),
+            resource: Some("ch_1".into()),
+        };
+        v
+    };
+    let (a, b, c, none) = (new_capture(&ep), new_capture(&ep), new_capture(&ep), new_capture(&ep));
+    let elsewhere = new_capture(&other);
+    let results = [
+        (a.id, with_event("evt_1", "charge.succeeded")),
+        (b.id, with_event("evt_1", "charge.succeeded")),
+        (c.id, with_event("evt_2", "charge.refunded")),
+        (none.id, verification(Verdict::NotConfigured, "no secret configured", None)),
+        (elsewhere.id, with_event("evt_1", "charge.succeeded")),
+    ];
+    store.put_checked_captures(&[a.clone(), b.clone(), c.clone(), none.clone()], &results[..4]).await.unwrap();
+    store.put_checked_captures(std::slice::from_ref(&elsewhere), &results[4..]).await.unwrap();
+    assert_eq!(store.verification(a.id).await.unwrap(), Some(results[0].1.clone()), "the event round-trips whole");
+    assert!(store.verification(none.id).await.unwrap().unwrap().event.is_empty());
+
+    let ids = |l: crate::CaptureList| l.items.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let list = |filter: CaptureFilter| {
+        let store = store.clone();
+        async move { ids(store.captures(ep.id, &CapturePage { limit: 10, filter, ..Default::default() }).await.unwrap()) }
+    };
+    let by_type = |t: &str| CaptureFilter { event_type: Some(t.into()), ..Default::default() };
+    assert_eq!(list(by_type("charge.succeeded")).await, vec![b.id, a.id]);
+    assert_eq!(list(by_type("charge.*")).await, vec![c.id, b.id, a.id]);
+    assert_eq!(list(by_type("*.refunded")).await, vec![c.id]);
+    assert!(list(by_type("charge")).await.is_empty(), "no wildcard, no prefix match");
+    assert!(list(by_type("Charge.*")).await.is_empty(), "types compare case-sensitively");
+    let by_id = |i: &str| CaptureFilter { event_id: Some(i.into()), ..Default::default() };
+    assert_eq!(list(by_id("evt_1")).await, vec![b.id, a.id], "only this endpoint's captures");
+    assert!(list(by_id("evt_")).await.is_empty());
+    let both =
+        CaptureFilter { event_id: Some("evt_2".into()), event_type: Some("charge.*".into()), ..Default::default() };
+    assert_eq!(list(both).await, vec![c.id]);
+
+    // Checked again, naming another event: the filters follow the latest result.
+    store.put_verifications(&[(a.id, with_event("evt_9", "invoice.paid"))]).await.unwrap();
+    assert_eq!(list(by_id("evt_1")).await, vec![b.id]);
+    assert_eq!(list(by_type("invoice.paid")).await, vec![a.id]);
+
+    store.update_endpoint(&Endpoint { event_fields: None, ..ep.clone() }).await.unwrap();
+    assert_eq!(store.endpoint(ep.id).await.unwrap().unwrap().event_fields, None);
+}
+
 /// Results attach to stored captures, a later result replaces an earlier one, captures are
 /// filtered by verdict, and a result for an id never stored creates nothing.
 pub async fn verifications_stored_replaced_and_filtered(h: &dyn StoreHarness) {
@@ -906,6 +979,7 @@ fn verification(verdict: Verdict, reason: &str, label: Option<&str>) -> Verifica
         reason: reason.into(),
         secret_label: label.map(str::to_string),
         verified_at: Timestamp::from_micros(1_700_000_000_123_456),
+        event: Default::default(),
     }
 }
 
@@ -1486,6 +1560,7 @@ fn new_endpoint(team: TeamId, name: &str) -> Endpoint {
         response: None,
         verification: None,
         handshakes: false,
+        event_fields: None,
         created_at: Timestamp::now(),
     }
 }

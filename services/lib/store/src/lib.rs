@@ -75,6 +75,10 @@ pub struct CaptureFilter {
     pub body_contains: Option<Vec<u8>>,
     /// The stored verification verdict is this one.
     pub verdict: Option<Verdict>,
+    /// The event type matches this pattern (`charge.*`; see `hookmetry_core::event_type_matches`).
+    pub event_type: Option<String>,
+    /// The provider's event id is exactly this one.
+    pub event_id: Option<String>,
 }
 
 impl CaptureFilter {
@@ -100,7 +104,7 @@ impl HeaderFilter {
 /// A verification result as backends store it: the verdict on its own (captures are filtered by
 /// it) and the rest as JSON, one shape for every backend.
 pub(crate) mod verification_codec {
-    use hookmetry_core::{Timestamp, Verdict, Verification};
+    use hookmetry_core::{CaptureEvent, Timestamp, Verdict, Verification};
 
     use crate::{Result, StoreError};
 
@@ -110,6 +114,45 @@ pub(crate) mod verification_codec {
         reason: String,
         secret_label: Option<String>,
         verified_at: i64,
+        /// Absent in results stored before event identity, and when the request names nothing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<Event>,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, Default)]
+    struct Event {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        created_at: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resource: Option<String>,
+    }
+
+    /// Only the event's type and id, for filtering rows of a backend that filters after reading.
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        #[serde(default)]
+        event: Option<KeyFields>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct KeyFields {
+        #[serde(default, rename = "type")]
+        kind: Option<String>,
+        #[serde(default)]
+        id: Option<String>,
+    }
+
+    /// The event type and id of an encoded result; nothing for one that cannot be read.
+    pub(crate) fn event_keys(json: &str) -> (Option<String>, Option<String>) {
+        serde_json::from_str::<Keys>(json).ok().and_then(|k| k.event).map(|e| (e.kind, e.id)).unwrap_or_default()
     }
 
     pub(crate) fn encode(v: &Verification) -> Result<(&'static str, String)> {
@@ -118,6 +161,14 @@ pub(crate) mod verification_codec {
             reason: v.reason.clone(),
             secret_label: v.secret_label.clone(),
             verified_at: v.verified_at.micros(),
+            event: (!v.event.is_empty()).then(|| Event {
+                id: v.event.id.clone(),
+                kind: v.event.kind.clone(),
+                created_at: v.event.created_at.map(|t| t.micros()),
+                attempt: v.event.attempt,
+                retry_reason: v.event.retry_reason.clone(),
+                resource: v.event.resource.clone(),
+            }),
         };
         serde_json::to_string(&detail)
             .map(|json| (v.verdict.as_str(), json))
@@ -135,6 +186,17 @@ pub(crate) mod verification_codec {
             reason: d.reason,
             secret_label: d.secret_label,
             verified_at: Timestamp::from_micros(d.verified_at),
+            event: d
+                .event
+                .map(|e| CaptureEvent {
+                    id: e.id,
+                    kind: e.kind,
+                    created_at: e.created_at.map(Timestamp::from_micros),
+                    attempt: e.attempt,
+                    retry_reason: e.retry_reason,
+                    resource: e.resource,
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -150,6 +212,7 @@ pub(crate) mod verification_codec {
                 reason: "signed 7m12s before receipt; tolerance is 5m".into(),
                 secret_label: Some("current".into()),
                 verified_at: Timestamp::from_micros(7),
+                event: Default::default(),
             };
             let (verdict, json) = encode(&v).unwrap();
             assert_eq!(verdict, "TIMESTAMP_OUT_OF_TOLERANCE");

@@ -221,6 +221,7 @@ mod suite {
                 reason: "no settings".into(),
                 secret_label: None,
                 verified_at: Timestamp::now(),
+                event: Default::default(),
             };
             store.put_verifications(&[(day_old.id, v)]).await.unwrap();
             let rows = session

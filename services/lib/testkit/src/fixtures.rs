@@ -23,6 +23,7 @@ pub fn endpoint(team: TeamId, token: &str) -> Endpoint {
         response: None,
         verification: None,
         handshakes: false,
+        event_fields: None,
         created_at: Timestamp::now(),
     }
 }

@@ -124,12 +124,16 @@ pub fn verify_capture_with_limits(
         Some(settings) => verify_with_limits(settings, &req, limits),
         None => guess(&req),
     };
+    // The guessed provider names the places too: an unconfigured Stripe endpoint still groups
+    // Stripe's retries.
+    let event = identify(outcome.provider.as_deref(), endpoint.event_fields.as_ref(), &capture.headers, &capture.body);
     Verification {
         provider: outcome.provider,
         verdict: outcome.verdict,
         reason: outcome.reason,
         secret_label: outcome.secret_label,
         verified_at,
+        event,
     }
 }
 

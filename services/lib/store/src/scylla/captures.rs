@@ -59,6 +59,8 @@ impl Inner {
                 body_loaded: size == 0 || !capture.body.is_empty(),
                 capture,
                 verdict: None,
+                event_type: None,
+                event_id: None,
                 body_size: size,
             })
             .collect();

@@ -113,6 +113,10 @@ pub const MIGRATIONS: &[&[&str]] = &[
         include_str!("migrations/0008_01_captures_by_endpoint_add_body_size.cql"),
         include_str!("migrations/0008_02_captures_by_id_add_body_size.cql"),
     ],
+    // Version 9: where a custom sender names its events, as JSON beside the endpoint's other
+    // settings. A capture's event identity travels in its `verification` JSON, so capture tables
+    // are unchanged. Run again after a crash, the column exists: taken as done.
+    &[include_str!("migrations/0009_01_endpoints_add_event_fields.cql")],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -174,14 +178,13 @@ pub const INSERT_ENDPOINT_TOKEN: &str =
 /// Releases a token, only if it still points at this endpoint.
 pub const DELETE_ENDPOINT_TOKEN: &str = "DELETE FROM endpoints_by_token WHERE token = ? IF endpoint_id = ?";
 pub const INSERT_ENDPOINT: &str = "INSERT INTO endpoints \
-     (id, team_id, name, token, response, verification, handshakes, created_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+     (id, team_id, name, token, response, verification, handshakes, event_fields, created_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
 pub const INSERT_ENDPOINT_BY_TEAM: &str =
     "INSERT INTO endpoints_by_team (team_id, created_at, endpoint_id) VALUES (?, ?, ?)";
 /// `IF EXISTS` so an update racing a delete cannot leave a half-row behind.
-pub const UPDATE_ENDPOINT: &str =
-    "UPDATE endpoints SET name = ?, response = ?, verification = ?, handshakes = ? WHERE id = ? IF EXISTS";
-pub const SELECT_ENDPOINT: &str = "SELECT id, team_id, name, token, response, verification, handshakes, created_at \
+pub const UPDATE_ENDPOINT: &str = "UPDATE endpoints SET name = ?, response = ?, verification = ?, handshakes = ?, event_fields = ? WHERE id = ? IF EXISTS";
+pub const SELECT_ENDPOINT: &str = "SELECT id, team_id, name, token, response, verification, handshakes, event_fields, created_at \
      FROM endpoints WHERE id = ?";
 pub const SELECT_ENDPOINT_ID_BY_TOKEN: &str = "SELECT endpoint_id FROM endpoints_by_token WHERE token = ?";
 pub const SELECT_ENDPOINT_IDS_BY_TEAM: &str = "SELECT endpoint_id FROM endpoints_by_team WHERE team_id = ?";

@@ -32,6 +32,7 @@ impl EndpointStore for ScyllaStore {
         let what = "create endpoint";
         let response = json("endpoint response", &endpoint.response)?;
         let verification = json("endpoint verification", &endpoint.verification)?;
+        let event_fields = json("endpoint event fields", &endpoint.event_fields)?;
         if !s.team_exists(endpoint.team_id).await? {
             return Err(StoreError::NotFound { entity: "team" });
         }
@@ -48,6 +49,7 @@ impl EndpointStore for ScyllaStore {
             response,
             verification,
             endpoint.handshakes,
+            event_fields,
             endpoint.created_at.micros(),
         );
         if !s.lwt(&s.st.insert_endpoint, row, what).await? {
@@ -72,7 +74,8 @@ impl EndpointStore for ScyllaStore {
         }
         let response = json("endpoint response", &endpoint.response)?;
         let verification = json("endpoint verification", &endpoint.verification)?;
-        let values = (&endpoint.name, response, verification, endpoint.handshakes, endpoint.id.0);
+        let event_fields = json("endpoint event fields", &endpoint.event_fields)?;
+        let values = (&endpoint.name, response, verification, endpoint.handshakes, event_fields, endpoint.id.0);
         if !s.lwt(&s.st.update_endpoint, values, "update endpoint").await? {
             return Err(StoreError::NotFound { entity: "endpoint" });
         }

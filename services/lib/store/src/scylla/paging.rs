@@ -112,6 +112,9 @@ pub fn day_marker_ttl(retention_days: u32) -> i32 {
 pub struct StoredCapture {
     pub capture: CapturedRequest,
     pub verdict: Option<String>,
+    /// The event type and id of the stored verification result, for the event filters.
+    pub event_type: Option<String>,
+    pub event_id: Option<String>,
     pub body_size: u64,
     /// Whether `capture.body` is the body. Listing rows written since schema version 8 carry
     /// only its size; a listing that needs the body reads it by id (`DaySource::page` for a
@@ -132,6 +135,11 @@ pub fn matches(filter: &CaptureFilter, row: &StoredCapture) -> bool {
         && filter.header.as_ref().is_none_or(|h| h.matches(&c.headers))
         && filter.body_contains.as_ref().is_none_or(|needle| contains(&c.body, needle))
         && filter.verdict.is_none_or(|v| row.verdict.as_deref() == Some(v.as_str()))
+        && filter
+            .event_type
+            .as_ref()
+            .is_none_or(|p| row.event_type.as_deref().is_some_and(|t| hookmetry_core::event_type_matches(p, t)))
+        && filter.event_id.as_ref().is_none_or(|id| row.event_id.as_deref() == Some(id.as_str()))
 }
 
 /// One page of one day partition.
@@ -355,7 +363,14 @@ mod tests {
     }
 
     fn stored(capture: CapturedRequest, verdict: Option<String>) -> StoredCapture {
-        StoredCapture { body_size: capture.body.len() as u64, body_loaded: true, capture, verdict }
+        StoredCapture {
+            body_size: capture.body.len() as u64,
+            body_loaded: true,
+            capture,
+            verdict,
+            event_type: None,
+            event_id: None,
+        }
     }
 
     fn capture(id: CaptureId, method: &str, body: &str) -> CapturedRequest {

@@ -71,6 +71,7 @@ pub(super) struct EndpointRow {
     response: Option<String>,
     verification: Option<String>,
     handshakes: Option<bool>,
+    event_fields: Option<String>,
     created_at: i64,
 }
 
@@ -94,6 +95,11 @@ impl EndpointRow {
                 .transpose()
                 .map_err(|e| bad("verification", e))?,
             handshakes: self.handshakes.unwrap_or(false),
+            event_fields: self
+                .event_fields
+                .map(|json| serde_json::from_str::<hookmetry_core::EventFields>(&json))
+                .transpose()
+                .map_err(|e| bad("event fields", e))?,
             created_at: Timestamp::from_micros(self.created_at),
         })
     }
@@ -162,7 +168,9 @@ impl CaptureRow {
         };
         // The verdict is only meaningful with its detail; a half-written result counts as none.
         let verdict = self.verdict.filter(|_| self.verification.is_some());
-        Ok(Some(paging::StoredCapture { capture, verdict, body_size, body_loaded }))
+        let (event_type, event_id) =
+            self.verification.as_deref().map(crate::verification_codec::event_keys).unwrap_or_default();
+        Ok(Some(paging::StoredCapture { capture, verdict, event_type, event_id, body_size, body_loaded }))
     }
 }
 

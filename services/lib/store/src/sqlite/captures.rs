@@ -42,22 +42,28 @@ impl SqliteStore {
         let rows = captures.iter().map(|c| Ok((c.clone(), encode_headers(&c.headers)?))).collect::<Result<Vec<_>>>()?;
         let mut pending = results
             .iter()
-            .map(|(id, v)| crate::verification_codec::encode(v).map(|encoded| (*id, encoded)))
+            .map(|(id, v)| {
+                crate::verification_codec::encode(v)
+                    .map(|(verdict, json)| (*id, (verdict, json, v.event.kind.clone(), v.event.id.clone())))
+            })
             .collect::<Result<HashMap<_, _>>>()?;
         self.write_with(sync, "capture", "store captures", move |tx| {
             // `ON CONFLICT (id) DO NOTHING` rather than `INSERT OR IGNORE`, which would also drop
             // rows that violate NOT NULL instead of reporting them.
             let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO captures ({CAPTURE_INSERT_COLUMNS}, verdict, verification) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                "INSERT INTO captures ({CAPTURE_INSERT_COLUMNS}, verdict, verification, event_type, event_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
                  ON CONFLICT (id) DO NOTHING"
             ))?;
             let mut insert_body = tx.prepare_cached("INSERT INTO capture_bodies (capture_id, body) VALUES (?1, ?2)")?;
             let mut new = 0;
             for (c, headers) in &rows {
                 let result = pending.remove(&c.id);
-                let (verdict, json) = result.as_ref().map(|(v, j)| (*v, j.as_str())).unzip();
-                let inserted = insert.execute((
+                let (verdict, json, event_type, event_id) = match &result {
+                    Some((v, j, t, i)) => (Some(*v), Some(j.as_str()), t.as_deref(), i.as_deref()),
+                    None => (None, None, None, None),
+                };
+                let inserted = insert.execute(rusqlite::params![
                     c.id.as_bytes(),
                     c.endpoint_id.as_bytes(),
                     c.team_id.as_bytes(),
@@ -72,7 +78,9 @@ impl SqliteStore {
                     c.received_at.micros(),
                     verdict,
                     json,
-                ))?;
+                    event_type,
+                    event_id,
+                ])?;
                 new += inserted;
                 match (inserted, result) {
                     // A capture already stored (the log redelivered it) has its body already;
@@ -87,10 +95,11 @@ impl SqliteStore {
                 }
             }
             if !pending.is_empty() {
-                let mut update =
-                    tx.prepare_cached("UPDATE captures SET verdict = ?2, verification = ?3 WHERE id = ?1")?;
-                for (id, (verdict, json)) in &pending {
-                    update.execute((id.as_bytes(), verdict, json))?;
+                let mut update = tx.prepare_cached(
+                    "UPDATE captures SET verdict = ?2, verification = ?3, event_type = ?4, event_id = ?5 WHERE id = ?1",
+                )?;
+                for (id, (verdict, json, event_type, event_id)) in &pending {
+                    update.execute((id.as_bytes(), verdict, json, event_type, event_id))?;
                 }
             }
             Ok(new)
@@ -279,6 +288,20 @@ fn listing(endpoint: EndpointId, page: &CapturePage) -> (String, Vec<rusqlite::t
     if let Some(verdict) = f.verdict {
         sql.push_str(" AND verdict = ?");
         params.push(Value::Text(verdict.as_str().to_string()));
+    }
+    if let Some(pattern) = &f.event_type {
+        // Without a `*` an equality the type index answers; with one, the same matcher forwarding
+        // rules and `listen --events` use, over the rows that have a type.
+        if pattern.contains('*') {
+            sql.push_str(" AND event_type IS NOT NULL AND hm_event_type_match(?, event_type)");
+        } else {
+            sql.push_str(" AND event_type = ?");
+        }
+        params.push(Value::Text(pattern.clone()));
+    }
+    if let Some(id) = &f.event_id {
+        sql.push_str(" AND event_id = ?");
+        params.push(Value::Text(id.clone()));
     }
     if let Some(needle) = f.body_contains.as_ref().filter(|n| !n.is_empty()) {
         // The one filter that must read bodies: each candidate's, one at a time while the scan

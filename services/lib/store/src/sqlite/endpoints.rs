@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Transaction};
 use super::SqliteStore;
 use super::captures::DELETE_ORPHAN_DELIVERIES;
 use super::error::found;
-use super::rows::{ENDPOINT_COLUMNS, endpoint_from_row, response_json, verification_json};
+use super::rows::{ENDPOINT_COLUMNS, endpoint_from_row, event_fields_json, response_json, verification_json};
 use crate::{EndpointStore, Result, StoreError};
 
 /// What an endpoint update found.
@@ -42,6 +42,7 @@ impl EndpointStore for SqliteStore {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let response = response_json(endpoint)?;
         let verification = verification_json(endpoint)?;
+        let event_fields = event_fields_json(endpoint)?;
         let e = endpoint.clone();
         // The name check and the insert share one IMMEDIATE transaction: no other writer can
         // take the name in between.
@@ -51,7 +52,7 @@ impl EndpointStore for SqliteStore {
                     return Ok(false);
                 }
                 tx.execute(
-                    &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                     (
                         e.id.as_bytes(),
                         e.team_id.as_bytes(),
@@ -61,6 +62,7 @@ impl EndpointStore for SqliteStore {
                         e.created_at.micros(),
                         verification,
                         e.handshakes,
+                        event_fields,
                     ),
                 )?;
                 Ok(true)
@@ -72,6 +74,7 @@ impl EndpointStore for SqliteStore {
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let response = response_json(endpoint)?;
         let verification = verification_json(endpoint)?;
+        let event_fields = event_fields_json(endpoint)?;
         let (id, name, handshakes) = (endpoint.id, endpoint.name.clone(), endpoint.handshakes);
         let outcome = self
             .write("endpoint", "update endpoint", move |tx| {
@@ -86,8 +89,9 @@ impl EndpointStore for SqliteStore {
                     return Ok(Rename::Taken);
                 }
                 tx.execute(
-                    "UPDATE endpoints SET name = ?2, response = ?3, verification = ?4, handshakes = ?5 WHERE id = ?1",
-                    (id.as_bytes(), &name, response, verification, handshakes),
+                    "UPDATE endpoints SET name = ?2, response = ?3, verification = ?4, handshakes = ?5, \
+                     event_fields = ?6 WHERE id = ?1",
+                    (id.as_bytes(), &name, response, verification, handshakes, event_fields),
                 )?;
                 Ok(Rename::Done)
             })

@@ -42,6 +42,9 @@ const MIGRATIONS: &[&str] = &[
     // the same transaction), so listings, which read captures rows, read no body bytes; plus
     // indexes for the method and verdict filters.
     include_str!("migrations/0010_capture_bodies.sql"),
+    // Version 11: event identity. The type and id a capture's provider names get columns and
+    // indexes (filters, redelivery groups); an endpoint's custom event fields are JSON.
+    include_str!("migrations/0011_capture_events.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -228,6 +228,17 @@ fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
             let headers = decode_headers(blob).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
             Ok(HeaderFilter { name, value_contains: value }.matches(&headers))
         },
+    )?;
+    // `hm_event_type_match(pattern, type)`: the `*` wildcard match of the event type filter.
+    conn.create_scalar_function(
+        "hm_event_type_match",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let pattern: String = ctx.get(0)?;
+            let event: String = ctx.get(1)?;
+            Ok(hookmetry_core::event_type_matches(&pattern, &event))
+        },
     )
 }
 

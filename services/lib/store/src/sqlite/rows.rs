@@ -15,7 +15,8 @@ use crate::{Result, StoreError};
 pub(super) const TEAM_COLUMNS: &str = "id, name, retention_days, created_at";
 pub(super) const TOKEN_COLUMNS: &str =
     "id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked";
-pub(super) const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at, verification, handshakes";
+pub(super) const ENDPOINT_COLUMNS: &str =
+    "id, team_id, name, token, response, created_at, verification, handshakes, event_fields";
 /// The columns `put_captures` writes, in `CapturedRequest` order; the body goes to `capture_bodies`.
 pub(super) const CAPTURE_INSERT_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body_size, \
                                       body_sha256, remote_addr, http_version, received_at";
@@ -49,6 +50,15 @@ pub(super) fn verification_json(endpoint: &Endpoint) -> Result<Option<String>> {
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| StoreError::Backend(format!("encode endpoint verification: {e}")))
+}
+
+pub(super) fn event_fields_json(endpoint: &Endpoint) -> Result<Option<String>> {
+    endpoint
+        .event_fields
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encode endpoint event fields: {e}")))
 }
 
 pub(super) fn team_from_row(row: &Row<'_>) -> rusqlite::Result<Team> {
@@ -94,6 +104,11 @@ pub(super) fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
             .transpose()
             .map_err(|e| corrupt(6, Type::Text, e))?,
         handshakes: row.get(7)?,
+        event_fields: row
+            .get::<_, Option<String>>(8)?
+            .map(|json| serde_json::from_str::<hookmetry_core::EventFields>(&json))
+            .transpose()
+            .map_err(|e| corrupt(8, Type::Text, e))?,
     })
 }
 

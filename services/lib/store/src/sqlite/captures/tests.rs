@@ -61,6 +61,9 @@ fn bodiless_filters() -> Vec<(&'static str, CaptureFilter)> {
         ("path prefix", CaptureFilter { path_prefix: Some("/orders/".into()), ..Default::default() }),
         ("header", CaptureFilter { header: header(), ..Default::default() }),
         ("verdict", CaptureFilter { verdict: Some(Verdict::Valid), ..Default::default() }),
+        ("event type", CaptureFilter { event_type: Some("charge.succeeded".into()), ..Default::default() }),
+        ("event type pattern", CaptureFilter { event_type: Some("charge.*".into()), ..Default::default() }),
+        ("event id", CaptureFilter { event_id: Some("evt_1".into()), ..Default::default() }),
         ("received range", CaptureFilter { received_from: Some(now), received_until: Some(now), ..Default::default() }),
         (
             "all",
@@ -72,6 +75,8 @@ fn bodiless_filters() -> Vec<(&'static str, CaptureFilter)> {
                 received_from: Some(now),
                 received_until: Some(now),
                 body_contains: None,
+                event_type: Some("charge.*".into()),
+                event_id: Some("evt_1".into()),
             },
         ),
     ]

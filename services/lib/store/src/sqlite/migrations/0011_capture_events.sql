@@ -1,0 +1,11 @@
+-- What each capture's provider says about its event, and where a custom sender names it.
+-- The type and id have their own columns because captures are filtered by them (and grouped
+-- by id for redeliveries); the rest of the event is in the `verification` JSON. NULL for rows
+-- written before this version, which are checked again when their endpoint's settings change.
+ALTER TABLE endpoints ADD COLUMN event_fields TEXT;
+ALTER TABLE captures ADD COLUMN event_type TEXT;
+ALTER TABLE captures ADD COLUMN event_id TEXT;
+CREATE INDEX captures_by_endpoint_event_type ON captures (endpoint_id, event_type, id DESC)
+    WHERE event_type IS NOT NULL;
+CREATE INDEX captures_by_endpoint_event_id ON captures (endpoint_id, event_id, id DESC)
+    WHERE event_id IS NOT NULL;
