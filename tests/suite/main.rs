@@ -16,6 +16,7 @@ mod cli;
 mod cluster;
 mod cluster_takeover;
 mod durability;
+mod events;
 mod export;
 mod graphql_ws_client;
 mod limits;

@@ -1,0 +1,203 @@
+//! Event identity end to end: signed provider requests sent over HTTP come back through GraphQL
+//! with the event they name; captures filter by event type (with `*`) and id; an endpoint's
+//! custom event fields are validated, name their field when wrong, change nothing then, and are
+//! refused to a VIEWER and to another team.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use hookmetry_testkit::{Client, TestEndpoint, TestServer};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+const EVENT: &str = "event { id type createdAt attempt retryReason resource }";
+
+/// Seconds by the product's clock (CI moves it a year ahead in a second run).
+fn now() -> i64 {
+    hookmetry_core::Timestamp::now().micros().div_euclid(1_000_000)
+}
+
+/// The capture's verification and event once the processor has checked it.
+async fn checked(client: &Client, id: &str) -> Value {
+    let q = format!("query($id: ID!) {{ capture(id: $id) {{ verification {{ verdict }} {EVENT} }} }}");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let c = client.graphql(&q, json!({ "id": id })).await.unwrap()["capture"].clone();
+        if !c["verification"].is_null() {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "capture {id} not checked within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn send(ep: &TestEndpoint, headers: &[(String, String)], body: &str) -> String {
+    let mut req =
+        reqwest::Client::new().post(&ep.url).header("content-type", "application/json").body(body.to_string());
+    for (n, v) in headers {
+        req = req.header(n, v);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    id_from_body(&resp.text().await.unwrap())
+}
+
+fn stripe_signed(ep: &TestEndpoint, secret: &str, body: &str) -> Vec<(String, String)> {
+    let input = hookmetry_verify::SignInput {
+        method: "POST",
+        url: &ep.url,
+        body: body.as_bytes(),
+        timestamp: now(),
+        id: None,
+        headers: &[],
+    };
+    hookmetry_verify::sign("stripe", secret, None, &input).unwrap().headers
+}
+
+async fn ids(client: &Client, ep: &TestEndpoint, filter: Value) -> Vec<String> {
+    let q = "query($e: ID!, $f: CaptureFilter) { captures(endpointId: $e, filter: $f) { edges { node { id } } } }";
+    let d = client.graphql(q, json!({ "e": ep.id, "f": filter })).await.unwrap();
+    d["captures"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn stripe_events_are_identified_and_filtered_by_type_and_id() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("stripe events").await.unwrap();
+    server
+        .admin
+        .graphql(
+            "mutation($id: ID!) { updateEndpoint(input: {id: $id, verification: {provider: \"stripe\", secrets: [{label: \"current\", value: \"whsec_events\"}]}}) { id } }",
+            json!({ "id": ep.id }),
+        )
+        .await
+        .unwrap();
+    let created = now() - 60;
+    let event = |id: &str, kind: &str, object: &str| {
+        format!(
+            r#"{{"id":"{id}","object":"event","type":"{kind}","created":{created},"data":{{"object":{{"id":"{object}","object":"charge"}}}}}}"#
+        )
+    };
+    let first = event("evt_1", "charge.succeeded", "ch_1");
+    let a = send(&ep, &stripe_signed(&ep, "whsec_events", &first), &first).await;
+    let again = send(&ep, &stripe_signed(&ep, "whsec_events", &first), &first).await;
+    let refund = event("evt_2", "charge.refunded", "ch_1");
+    let b = send(&ep, &stripe_signed(&ep, "whsec_events", &refund), &refund).await;
+    let plain = send(&ep, &[], r#"{"hello":"world"}"#).await;
+
+    let c = checked(&server.admin, &a).await;
+    assert_eq!(c["verification"]["verdict"], "VALID");
+    let created_at = hookmetry_core::Timestamp::from_micros(created * 1_000_000).to_rfc3339();
+    assert_eq!(
+        c["event"],
+        json!({ "id": "evt_1", "type": "charge.succeeded", "createdAt": created_at, "attempt": null,
+                "retryReason": null, "resource": "ch_1" })
+    );
+    assert_eq!(checked(&server.admin, &b).await["event"]["type"], "charge.refunded");
+    checked(&server.admin, &again).await;
+    // A request that names no event has none.
+    assert_eq!(checked(&server.admin, &plain).await["event"], Value::Null);
+
+    assert_eq!(
+        ids(&server.admin, &ep, json!({ "eventType": "charge.*" })).await,
+        vec![b.clone(), again.clone(), a.clone()]
+    );
+    assert_eq!(ids(&server.admin, &ep, json!({ "eventType": "charge.refunded" })).await, vec![b.clone()]);
+    assert_eq!(ids(&server.admin, &ep, json!({ "eventId": "evt_1" })).await, vec![again, a]);
+    assert!(ids(&server.admin, &ep, json!({ "eventType": "charge" })).await.is_empty());
+
+    // Bad filters name their field.
+    let q = "query($e: ID!, $f: CaptureFilter) { captures(endpointId: $e, filter: $f) { edges { node { id } } } }";
+    for (filter, field) in [
+        (json!({ "eventType": "x".repeat(201) }), "filter.eventType"),
+        (json!({ "eventId": "" }), "filter.eventId"),
+        (json!({ "eventType": "tab\there" }), "filter.eventType"),
+    ] {
+        let (_, body) = server.admin.graphql_raw(q, json!({ "e": ep.id, "f": filter })).await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn an_unconfigured_endpoint_reads_the_event_where_the_guessed_provider_names_it() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("github events").await.unwrap();
+    let headers = [
+        ("X-GitHub-Event".to_string(), "pull_request".to_string()),
+        ("X-GitHub-Delivery".to_string(), "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_string()),
+        ("X-Hub-Signature-256".to_string(), format!("sha256={}", "0".repeat(64))),
+    ];
+    let id = send(&ep, &headers, r#"{"action":"opened","number":1}"#).await;
+    let c = checked(&server.admin, &id).await;
+    assert_eq!(c["verification"]["verdict"], "NOT_CONFIGURED");
+    assert_eq!(c["event"]["id"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert_eq!(c["event"]["type"], "pull_request.opened");
+}
+
+const SET_FIELDS: &str = "mutation($id: ID!, $f: EventFieldsInput) { updateEndpoint(input: {id: $id, eventFields: $f}) { eventFields { id type createdAt attempt resource } } }";
+
+#[tokio::test]
+async fn custom_event_fields_are_validated_and_used() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("custom sender").await.unwrap();
+    let fields = json!({ "id": "header:X-Event-Id", "type": "json:/meta/kind", "createdAt": "/meta/at",
+                         "attempt": "header:X-Attempt", "resource": null });
+    let d = server.admin.graphql(SET_FIELDS, json!({ "id": ep.id, "f": fields })).await.unwrap();
+    assert_eq!(d["updateEndpoint"]["eventFields"], fields);
+
+    let headers = [("X-Event-Id".to_string(), "e-42".to_string()), ("X-Attempt".to_string(), "3".to_string())];
+    let id = send(&ep, &headers, r#"{"meta":{"kind":"order.paid","at":"2026-01-02T03:04:05Z"}}"#).await;
+    let c = checked(&server.admin, &id).await;
+    assert_eq!(
+        c["event"],
+        json!({ "id": "e-42", "type": "order.paid", "createdAt": "2026-01-02T03:04:05.000000Z", "attempt": 3,
+                "retryReason": null, "resource": null })
+    );
+
+    // A field that cannot be read is named, and the stored fields do not change.
+    let (_, body) = server
+        .admin
+        .graphql_raw(SET_FIELDS, json!({ "id": ep.id, "f": { "id": "header:X-Other", "createdAt": "meta.at" } }))
+        .await
+        .unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["field"], "eventFields.createdAt", "{body}");
+    let q = "query($id: ID!) { endpoint(id: $id) { eventFields { id type createdAt attempt resource } } }";
+    let stored = server.admin.graphql(q, json!({ "id": ep.id })).await.unwrap();
+    assert_eq!(stored["endpoint"]["eventFields"], fields, "a refused change changes nothing");
+
+    // A VIEWER of the team, and an EDITOR of another team, cannot change them.
+    let team = server.admin.graphql("{ me { team { id } } }", json!({})).await.unwrap()["me"]["team"]["id"].clone();
+    let viewer = token_client(&server, team.as_str().unwrap(), "VIEWER").await;
+    let (_, body) = viewer.graphql_raw(SET_FIELDS, json!({ "id": ep.id, "f": null })).await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    let other_team = server
+        .admin
+        .graphql("mutation { createTeam(input: {name: \"events elsewhere\"}) { id } }", json!({}))
+        .await
+        .unwrap()["createTeam"]["id"]
+        .clone();
+    let stranger = token_client(&server, other_team.as_str().unwrap(), "EDITOR").await;
+    let (_, body) = stranger.graphql_raw(SET_FIELDS, json!({ "id": ep.id, "f": null })).await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body}");
+    let stored = server.admin.graphql(q, json!({ "id": ep.id })).await.unwrap();
+    assert_eq!(stored["endpoint"]["eventFields"], fields);
+
+    // Null clears them.
+    let d = server.admin.graphql(SET_FIELDS, json!({ "id": ep.id, "f": null })).await.unwrap();
+    assert_eq!(d["updateEndpoint"]["eventFields"], Value::Null);
+}
+
+async fn token_client(server: &TestServer, team_id: &str, role: &str) -> Client {
+    let d = server
+        .admin
+        .graphql(
+            "mutation($t: ID!, $r: Role!) { createToken(input: {teamId: $t, role: $r, name: \"events test\"}) { secret } }",
+            json!({ "t": team_id, "r": role }),
+        )
+        .await
+        .unwrap();
+    Client::new(&server.base_url, d["createToken"]["secret"].as_str().unwrap())
+}
