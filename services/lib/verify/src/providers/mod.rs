@@ -38,6 +38,7 @@ mod zoom;
 // Schemes added for issue 20, one block per group so parallel work merges cleanly.
 // group-a modules
 mod body_mac;
+mod buildkite;
 mod circleci;
 mod grafana;
 mod heroku;
@@ -120,6 +121,7 @@ static BUILTINS: &[&dyn Scheme] = &[
     &sentry::SENTRY,
     &pagerduty::PAGERDUTY,
     &circleci::CIRCLECI,
+    &buildkite::Buildkite,
     &terraform_cloud::TERRAFORM_CLOUD,
     &heroku::HEROKU,
     &grafana::GRAFANA,
