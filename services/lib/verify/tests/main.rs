@@ -12,6 +12,7 @@ mod crm_events_and_keys;
 mod payments_and_scheduling;
 mod properties;
 // group-a
+mod dev_tools;
 // group-b
 // group-c
 // group-d

@@ -37,6 +37,16 @@ mod zoom;
 
 // Schemes added for issue 20, one block per group so parallel work merges cleanly.
 // group-a modules
+mod body_mac;
+mod buildkite;
+mod circleci;
+mod grafana;
+mod heroku;
+mod meta;
+mod pagerduty;
+mod sentry;
+mod terraform_cloud;
+mod vercel;
 
 // group-b modules
 
@@ -106,7 +116,15 @@ static BUILTINS: &[&dyn Scheme] = &[
     &adyen::AdyenHmacHeader,
     &adyen::Adyen,
     // group-a schemes
-
+    &meta::META,
+    &vercel::VERCEL,
+    &sentry::SENTRY,
+    &pagerduty::PAGERDUTY,
+    &circleci::CIRCLECI,
+    &buildkite::Buildkite,
+    &terraform_cloud::TERRAFORM_CLOUD,
+    &heroku::HEROKU,
+    &grafana::GRAFANA,
     // group-b schemes
 
     // group-c schemes
