@@ -39,6 +39,16 @@ mod zoom;
 // group-a modules
 
 // group-b modules
+mod body_mac;
+mod checkout_com;
+mod coinbase_commerce;
+mod gocardless;
+mod lemon_squeezy;
+mod mercado_pago;
+mod paystack;
+mod recurly;
+mod revolut;
+mod xero;
 
 // group-c modules
 
@@ -108,6 +118,15 @@ static BUILTINS: &[&dyn Scheme] = &[
     // group-a schemes
 
     // group-b schemes
+    &checkout_com::CHECKOUT_COM,
+    &paystack::PAYSTACK,
+    &lemon_squeezy::LEMON_SQUEEZY,
+    &coinbase_commerce::COINBASE_COMMERCE,
+    &recurly::Recurly,
+    &gocardless::GOCARDLESS,
+    &mercado_pago::MercadoPago,
+    &revolut::Revolut,
+    &xero::XERO,
 
     // group-c schemes
 
