@@ -13,5 +13,6 @@ mod payments_and_scheduling;
 mod properties;
 // group-a
 // group-b
+mod payments_more;
 // group-c
 // group-d
