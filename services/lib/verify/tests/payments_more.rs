@@ -243,7 +243,8 @@ fn gocardless_event_identity() {
             ..Default::default()
         }
     );
-    let with_meta = GOCARDLESS_BODY.replacen(r#"{"events":"#, r#"{"meta":{"webhook_id":"WB00017XHDB6CE"},"events":"#, 1);
+    let with_meta =
+        GOCARDLESS_BODY.replacen(r#"{"events":"#, r#"{"meta":{"webhook_id":"WB00017XHDB6CE"},"events":"#, 1);
     assert_eq!(identify("gocardless", &[], &with_meta).id.as_deref(), Some("WB00017XHDB6CE"));
 }
 
@@ -328,7 +329,8 @@ fn recurly_known_answer_and_verdicts() {
         Verdict::InvalidSignature,
         "(tried `current`)",
     );
-    let changed = Req::new(RECURLY_BODY.replace("created", "updated")).header("recurly-signature", &good).at(1_663_103_920);
+    let changed =
+        Req::new(RECURLY_BODY.replace("created", "updated")).header("recurly-signature", &good).at(1_663_103_920);
     expect(&check(&s, &changed), Verdict::InvalidSignature, "`recurly-signature`");
 
     // Five minutes, as the clients' DEFAULT_TOLERANCE; judged on the millisecond timestamp.
@@ -513,7 +515,8 @@ fn mercado_pago_verdicts() {
         "no secret matches the signature in `x-signature` (tried `current`)",
     );
     // What is signed: the URL's `data.id` and the `x-request-id` header.
-    let other_id = mp_req(&good).url("https://hooks.example.com/h/tok?data.id=ORD01JQ4S4KY8HWQ6NA5PXB65B3D4&type=order");
+    let other_id =
+        mp_req(&good).url("https://hooks.example.com/h/tok?data.id=ORD01JQ4S4KY8HWQ6NA5PXB65B3D4&type=order");
     expect(&check(&s, &other_id), Verdict::InvalidSignature, "`x-signature`");
     let no_request_id = Req::new(MP_BODY).url(MP_URL).header("x-signature", &good).at(1_742_505_638);
     expect(&check(&s, &no_request_id), Verdict::InvalidSignature, "`x-signature`");

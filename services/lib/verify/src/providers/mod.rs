@@ -127,7 +127,6 @@ static BUILTINS: &[&dyn Scheme] = &[
     &mercado_pago::MercadoPago,
     &revolut::Revolut,
     &xero::XERO,
-
     // group-c schemes
 
     // group-d schemes

@@ -46,8 +46,7 @@ impl Scheme for Recurly {
         })?;
         // The clients compare each entry as text, so an entry that is not a signature is skipped
         // rather than failing the others.
-        let signatures: Vec<Vec<u8>> =
-            parts.filter(|s| s.len() == 64).filter_map(|s| hex::decode(s).ok()).collect();
+        let signatures: Vec<Vec<u8>> = parts.filter(|s| s.len() == 64).filter_map(|s| hex::decode(s).ok()).collect();
         if signatures.is_empty() {
             return Err(Failure::malformed(format!(
                 "`{HEADER}` has no hex SHA-256 signature (64 characters) after its timestamp"
