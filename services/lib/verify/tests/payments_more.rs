@@ -50,7 +50,7 @@ fn body_mac_verdicts(id: &str, header: &str, secret: &str, body: &str, signature
 // ---------------------------------------------------------------------------------------------
 // Checkout.com
 
-// The `payment_approved` example of https://api-reference.checkout.com (workflow events). No
+// A `payment_approved` event shaped like the example of https://api-reference.checkout.com. No
 // official vector exists: computed with Python (hmac, hashlib) per
 // https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/set-up-your-webhook-receiver
 // as hex(HMAC-SHA256("cko_signature_key", body)).
@@ -92,7 +92,7 @@ fn checkout_com_event_identity() {
 // ---------------------------------------------------------------------------------------------
 // Paystack
 
-// The `charge.success` example of https://paystack.com/docs/payments/webhooks/ (shortened). No
+// A `charge.success` event shaped like the example of https://paystack.com/docs/payments/webhooks/. No
 // official vector exists: computed with Python (hmac, hashlib) as
 // hex(HMAC-SHA512("sk_test_hookmetry", body)).
 const PAYSTACK_BODY: &str = r#"{"event":"charge.success","data":{"id":302961,"domain":"live","status":"success","reference":"qTPrJoy9Bx","amount":10000,"message":null,"gateway_response":"Approved by Financial Institution","paid_at":"2016-09-30T21:10:19.000Z","created_at":"2016-09-30T21:09:56.000Z","channel":"card","currency":"NGN","ip_address":"41.242.49.37","metadata":0,"customer":{"id":68324,"first_name":"BoJack","last_name":"Horseman","email":"bojack@horseman.com","customer_code":"CUS_qo38as2hpsgk2r0"}}}"#;
@@ -127,7 +127,7 @@ fn paystack_event_identity() {
 // ---------------------------------------------------------------------------------------------
 // Lemon Squeezy
 
-// The `order_created` example of https://docs.lemonsqueezy.com/help/webhooks/example-payloads
+// An `order_created` event shaped like the example of https://docs.lemonsqueezy.com/api/webhooks
 // (shortened). No official vector exists: computed with Python (hmac, hashlib) as
 // hex(HMAC-SHA256("lemon_signing_secret", body)).
 const LEMON_BODY: &str = r#"{"meta":{"event_name":"order_created","custom_data":{"customer_id":25}},"data":{"type":"orders","id":"1","attributes":{"store_id":1,"identifier":"104e18a2-d755-4d4b-80c4-a6c1dcbe1c10","order_number":1,"user_name":"Darlene Daugherty","user_email":"gernser@yahoo.com","currency":"USD","status":"paid","total":999,"created_at":"2021-08-17T09:45:53.000000Z","updated_at":"2021-08-17T09:45:53.000000Z","test_mode":false}}}"#;
@@ -251,7 +251,7 @@ fn gocardless_event_identity() {
 // ---------------------------------------------------------------------------------------------
 // Xero
 
-// The contact update example of
+// A contact update shaped like the example of
 // https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/. No official
 // vector exists: computed with Python (hmac, hashlib, base64) as
 // base64(HMAC-SHA256("xero_webhooks_key", body)).
