@@ -14,5 +14,6 @@ mod properties;
 // group-a
 mod dev_tools;
 // group-b
+mod payments_more;
 // group-c
 // group-d

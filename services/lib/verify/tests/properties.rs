@@ -38,10 +38,11 @@ fn config() -> Config {
 /// Schemes whose signature does not cover the raw body, so property 2 does not apply to them:
 /// - `gitlab`: no signature at all; `X-Gitlab-Token` carries the secret token itself;
 /// - `mailgun`: signs `<timestamp><token>` (carried in the body); the rest of the body is not covered;
-/// - `adyen`: signs eight fields of each notification item (pspReference, amount, …), not the body.
+/// - `adyen`: signs eight fields of each notification item (pspReference, amount, …), not the body;
+/// - `mercado-pago`: signs the URL's `data.id`, the `x-request-id` header and the timestamp.
 ///
 /// `body_not_covered_lists_only_schemes_that_need_it` fails for an entry that is not needed.
-const BODY_NOT_COVERED: &[&str] = &["gitlab", "mailgun", "adyen"];
+const BODY_NOT_COVERED: &[&str] = &["gitlab", "mailgun", "adyen", "mercado-pago"];
 
 /// Schemes that carry the signature inside the body rather than in a header, with the JSON key
 /// whose string value holds it (property 3 changes a byte of that value).

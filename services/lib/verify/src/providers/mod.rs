@@ -49,6 +49,15 @@ mod terraform_cloud;
 mod vercel;
 
 // group-b modules
+mod checkout_com;
+mod coinbase_commerce;
+mod gocardless;
+mod lemon_squeezy;
+mod mercado_pago;
+mod paystack;
+mod recurly;
+mod revolut;
+mod xero;
 
 // group-c modules
 
@@ -126,7 +135,15 @@ static BUILTINS: &[&dyn Scheme] = &[
     &heroku::HEROKU,
     &grafana::GRAFANA,
     // group-b schemes
-
+    &checkout_com::CHECKOUT_COM,
+    &paystack::PAYSTACK,
+    &lemon_squeezy::LEMON_SQUEEZY,
+    &coinbase_commerce::COINBASE_COMMERCE,
+    &recurly::Recurly,
+    &gocardless::GOCARDLESS,
+    &mercado_pago::MercadoPago,
+    &revolut::Revolut,
+    &xero::XERO,
     // group-c schemes
 
     // group-d schemes
