@@ -13,5 +13,5 @@ mod payments_and_scheduling;
 mod properties;
 // group-a
 // group-b
-// group-c
+mod saas_messaging; // group-c
 // group-d

@@ -41,6 +41,12 @@ mod zoom;
 // group-b modules
 
 // group-c modules
+mod body_hmac;
+mod cal_com;
+mod dropbox;
+mod line;
+mod notion;
+mod nylas;
 
 // group-d modules
 
@@ -110,7 +116,11 @@ static BUILTINS: &[&dyn Scheme] = &[
     // group-b schemes
 
     // group-c schemes
-
+    &dropbox::DROPBOX,
+    &notion::NOTION,
+    &nylas::NYLAS,
+    &cal_com::CAL_COM,
+    &line::LINE,
     // group-d schemes
 ];
 

@@ -1,0 +1,288 @@
+//! Known-answer, per-verdict and event-identity tests for Telnyx, Dropbox, Box, Notion, Zendesk,
+//! Front, Nylas, Cal.com and LINE.
+
+use crate::common;
+
+use common::*;
+use hookmetry_core::{CaptureEvent, Header, Timestamp, Verdict};
+
+fn headers(pairs: &[(&str, &str)]) -> Vec<Header> {
+    pairs.iter().map(|(n, v)| Header::new(*n, v.as_bytes().to_vec())).collect()
+}
+
+/// The body with one letter's case changed: a change no re-serialization explains.
+fn tamper(body: &str) -> String {
+    body.replacen('e', "E", 1)
+}
+
+fn at(rfc3339: &str) -> Option<Timestamp> {
+    Some(Timestamp::parse_rfc3339(rfc3339).unwrap())
+}
+
+/// The verdicts every body-only HMAC scheme gives: a missing header, a signature of the wrong
+/// length, a wrong secret, a changed body, a rotated secret, and a round trip.
+#[track_caller]
+fn body_only_verdicts(id: &str, header: &str, secret: &str, body: &str, good: &str, short_reason: &str) {
+    let s = settings(id, &[("current", secret)]);
+    let req = |sig: &str| Req::new(body).header(header, sig);
+    expect(&check(&s, &Req::new(body)), Verdict::MissingSignature, &format!("header `{header}` is missing"));
+    let short = &good[..good.len() - 8];
+    expect(&check(&s, &req(short)), Verdict::Malformed, short_reason);
+    expect(
+        &check(&settings(id, &[("current", "wrong")]), &req(good)),
+        Verdict::InvalidSignature,
+        &format!("no secret matches the signature in `{header}` (tried `current`)"),
+    );
+    let changed = Req::new(tamper(body)).header(header, good);
+    expect(&check(&s, &changed), Verdict::InvalidSignature, &format!("no secret matches the signature in `{header}`"));
+    // A body re-serialized on the way is named as such.
+    let reserialized = Req::new(format!("{body}\n")).header(header, good);
+    expect(
+        &check(&s, &reserialized),
+        Verdict::InvalidSignature,
+        "something between the provider and here changed the body",
+    );
+    let rotated = settings(id, &[("next", "not-yet-in-use"), ("current", secret)]);
+    let out = check(&rotated, &req(good));
+    expect(&out, Verdict::Valid, "matches secret `current` (rotated)");
+    assert_eq!(out.secret_label.as_deref(), Some("current"));
+    round_trip(id, secret, secret, Req::new(body));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dropbox
+
+// Dropbox publishes no vector. Computed with Python (hmac/hashlib): hex(HMAC-SHA256(app secret,
+// body)) per https://www.dropbox.com/developers/reference/webhooks, on the notification body that
+// page shows.
+const DROPBOX_SECRET: &str = "dbx_app_secret_7q2";
+const DROPBOX_BODY: &str = r#"{"list_folder": {"accounts": ["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]}, "delta": {"users": [12345678, 23456789]}}"#;
+const DROPBOX_SIG: &str = "3f4499b4e1877007d3aa044eca051478c81fad6827b37d0510a6203bf8a4e467";
+
+#[test]
+fn dropbox_known_answer_and_verdicts() {
+    let s = settings("dropbox", &[("current", DROPBOX_SECRET)]);
+    let out = check(&s, &Req::new(DROPBOX_BODY).header("X-Dropbox-Signature", DROPBOX_SIG));
+    expect(&out, Verdict::Valid, "matches secret `current`");
+    assert_eq!(out.provider.as_deref(), Some("dropbox"));
+    expect(
+        &check(&s, &Req::new(DROPBOX_BODY).header("X-Dropbox-Signature", "zz".repeat(32))),
+        Verdict::Malformed,
+        "the signature in `X-Dropbox-Signature` `zzzz",
+    );
+    body_only_verdicts(
+        "dropbox",
+        "X-Dropbox-Signature",
+        DROPBOX_SECRET,
+        DROPBOX_BODY,
+        DROPBOX_SIG,
+        "the signature in `X-Dropbox-Signature` is 56 characters; a hex SHA-256 signature has 64",
+    );
+}
+
+#[test]
+fn dropbox_event_identity() {
+    // The notification names accounts, not an event: nothing to identify.
+    let hs = headers(&[("X-Dropbox-Signature", DROPBOX_SIG)]);
+    let ev = hookmetry_verify::identify(Some("dropbox"), None, &hs, DROPBOX_BODY.as_bytes());
+    assert_eq!(ev, CaptureEvent::default());
+    assert_eq!(
+        hookmetry_verify::guess(&Req::new("{}").header("X-Dropbox-Signature", "x").as_request()).provider.as_deref(),
+        Some("dropbox")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notion
+
+// Notion publishes no vector. Computed with Python (hmac/hashlib): "sha256=" +
+// hex(HMAC-SHA256(verification_token, body)) per
+// https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended,
+// on that page's `page.created` example.
+const NOTION_TOKEN: &str = "secret_tMrlL1qK5vuQAh1b6cZGcrjtnzUt7OPBKE2A5NfbSyb";
+const NOTION_BODY: &str = r#"{"id":"367cba44-b6f3-4c92-81e7-6a2e9659efd4","timestamp":"2024-12-05T23:55:34.285Z","workspace_id":"13950b26-c203-4f3b-b97d-93ec06319565","workspace_name":"Quantify Labs","subscription_id":"29d75c0d-5546-4414-8459-7b7a92f1fc4b","integration_id":"0ef2e755-4912-8096-91c1-00376a88a5ca","type":"page.created","authors":[{"id":"c7c11cca-1d73-471d-9b6e-bdef51470190","type":"person"}],"accessible_by":[{"id":"556a1abf-4f08-40c6-878a-75890d2a88ba","type":"person"}],"attempt_number":1,"entity":{"id":"153104cd-477e-809d-8dc4-ff2d96ae3090","type":"page"},"data":{"parent":{"id":"13950b26-c203-4f3b-b97d-93ec06319565","type":"space"}}}"#;
+const NOTION_SIG: &str = "sha256=0da07e751f9249938485f6d5911b7d8f857103925d304f6e2167e26f01e42620";
+
+#[test]
+fn notion_known_answer_and_verdicts() {
+    let s = settings("notion", &[("current", NOTION_TOKEN)]);
+    let out = check(&s, &Req::new(NOTION_BODY).header("X-Notion-Signature", NOTION_SIG));
+    expect(&out, Verdict::Valid, "matches secret `current`");
+    assert_eq!(out.provider.as_deref(), Some("notion"));
+    expect(
+        &check(&s, &Req::new(NOTION_BODY).header("X-Notion-Signature", &NOTION_SIG["sha256=".len()..])),
+        Verdict::Malformed,
+        "`X-Notion-Signature` should start with `sha256=`",
+    );
+    body_only_verdicts(
+        "notion",
+        "X-Notion-Signature",
+        NOTION_TOKEN,
+        NOTION_BODY,
+        NOTION_SIG,
+        "the signature in `X-Notion-Signature` is 56 characters; a hex SHA-256 signature has 64",
+    );
+}
+
+#[test]
+fn notion_event_identity() {
+    let hs = headers(&[("X-Notion-Signature", NOTION_SIG)]);
+    let ev = hookmetry_verify::identify(Some("notion"), None, &hs, NOTION_BODY.as_bytes());
+    assert_eq!(
+        ev,
+        CaptureEvent {
+            id: Some("367cba44-b6f3-4c92-81e7-6a2e9659efd4".into()),
+            kind: Some("page.created".into()),
+            created_at: at("2024-12-05T23:55:34.285Z"),
+            attempt: Some(1),
+            retry_reason: None,
+            resource: Some("153104cd-477e-809d-8dc4-ff2d96ae3090".into()),
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nylas
+
+// Nylas publishes no vector. Computed with Python (hmac/hashlib): hex(HMAC-SHA256(webhook_secret,
+// body)) per https://developer.nylas.com/docs/v3/notifications/webhooks/#verify-nylas-webhooks, on
+// a `message.created` notification shaped as
+// https://developer.nylas.com/docs/v3/notifications/notification-schemas shows.
+const NYLAS_SECRET: &str = "nylas_webhook_secret_5a9";
+const NYLAS_BODY: &str = r#"{"specversion":"1.0","type":"message.created","source":"/google/emails/realtime","id":"3f8d2c7e-5b1a-4e0f-9c6d-2a7b8e9f0a1b","time":1699999999,"webhook_delivery_attempt":1,"data":{"application_id":"NYLAS_APPLICATION_ID","object":{"grant_id":"NYLAS_GRANT_ID","id":"18b9d1c3e6f7a8b2","object":"message","subject":"Hello","thread_id":"18b9d1c3e6f7a8b0"}}}"#;
+const NYLAS_SIG: &str = "b82b35330c8d456f19e05db80261cce15fca60648e353a1873c5fb4023dc62fa";
+
+#[test]
+fn nylas_known_answer_and_verdicts() {
+    let s = settings("nylas", &[("current", NYLAS_SECRET)]);
+    let out = check(&s, &Req::new(NYLAS_BODY).header("X-Nylas-Signature", NYLAS_SIG));
+    expect(&out, Verdict::Valid, "matches secret `current`");
+    assert_eq!(out.provider.as_deref(), Some("nylas"));
+    // Hex is read in either case.
+    expect(
+        &check(&s, &Req::new(NYLAS_BODY).header("X-Nylas-Signature", NYLAS_SIG.to_uppercase())),
+        Verdict::Valid,
+        "current",
+    );
+    body_only_verdicts(
+        "nylas",
+        "X-Nylas-Signature",
+        NYLAS_SECRET,
+        NYLAS_BODY,
+        NYLAS_SIG,
+        "the signature in `X-Nylas-Signature` is 56 characters; a hex SHA-256 signature has 64",
+    );
+}
+
+#[test]
+fn nylas_event_identity() {
+    let hs = headers(&[("X-Nylas-Signature", NYLAS_SIG)]);
+    let ev = hookmetry_verify::identify(Some("nylas"), None, &hs, NYLAS_BODY.as_bytes());
+    assert_eq!(
+        ev,
+        CaptureEvent {
+            id: Some("3f8d2c7e-5b1a-4e0f-9c6d-2a7b8e9f0a1b".into()),
+            kind: Some("message.created".into()),
+            created_at: at("2023-11-14T22:13:19Z"),
+            attempt: Some(1),
+            retry_reason: None,
+            resource: Some("18b9d1c3e6f7a8b2".into()),
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cal.com
+
+// Cal.com publishes no vector. Computed with Python (hmac/hashlib): hex(HMAC-SHA256(secret, body))
+// per https://cal.com/docs/developing/guides/automation/webhooks, on a `BOOKING_CREATED` payload
+// shaped as that page shows.
+const CAL_SECRET: &str = "cal_webhook_secret_3c1";
+const CAL_BODY: &str = r#"{"triggerEvent":"BOOKING_CREATED","createdAt":"2023-11-14T22:13:19.538Z","payload":{"type":"30min","title":"30 Min Meeting between Pro Example and Jane","startTime":"2023-11-20T09:00:00Z","endTime":"2023-11-20T09:30:00Z","organizer":{"email":"pro@example.com","name":"Pro Example","timeZone":"Europe/London"},"uid":"bFJeNb2uX8ANpT3JL5EfXw","bookingId":91,"status":"ACCEPTED"}}"#;
+const CAL_SIG: &str = "11e978d2ae0a9d222215b732178da93d72115cbe0b1f6a8479fab0753583a5d7";
+
+#[test]
+fn cal_com_known_answer_and_verdicts() {
+    let s = settings("cal-com", &[("current", CAL_SECRET)]);
+    let out = check(&s, &Req::new(CAL_BODY).header("X-Cal-Signature-256", CAL_SIG));
+    expect(&out, Verdict::Valid, "matches secret `current`");
+    assert_eq!(out.provider.as_deref(), Some("cal-com"));
+    body_only_verdicts(
+        "cal-com",
+        "X-Cal-Signature-256",
+        CAL_SECRET,
+        CAL_BODY,
+        CAL_SIG,
+        "the signature in `X-Cal-Signature-256` is 56 characters; a hex SHA-256 signature has 64",
+    );
+}
+
+#[test]
+fn cal_com_event_identity() {
+    let hs = headers(&[("X-Cal-Signature-256", CAL_SIG)]);
+    let ev = hookmetry_verify::identify(Some("cal-com"), None, &hs, CAL_BODY.as_bytes());
+    assert_eq!(
+        ev,
+        CaptureEvent {
+            id: None,
+            kind: Some("BOOKING_CREATED".into()),
+            created_at: at("2023-11-14T22:13:19.538Z"),
+            attempt: None,
+            retry_reason: None,
+            resource: Some("bFJeNb2uX8ANpT3JL5EfXw".into()),
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// LINE
+
+// line/line-bot-sdk-python tests/test_webhook.py `TestSignatureValidator.test_validate`: channel
+// secret `channel_secret`, body `bodybodybodybody`.
+const LINE_SDK_SIG: &str = "/gg9a+LvFevTH1sd7XCQycD7tsWclCsInj7MhBHxN7k=";
+// Computed with Python (hmac/hashlib/base64) as the SDK's `SignatureValidator` does, on the text
+// message event of https://developers.line.biz/en/reference/messaging-api/#message-event.
+const LINE_SECRET: &str = "8c570fa6dd201bb328f1c1eac23a96d8";
+const LINE_BODY: &str = r#"{"destination":"U1234567890abcdef1234567890abcdef","events":[{"type":"message","message":{"type":"text","id":"468789577898262530","quoteToken":"q3Plxr4AgKd...","text":"Hello, world"},"webhookEventId":"01H810YECXQQZ37VAXPF6H9E6T","deliveryContext":{"isRedelivery":false},"timestamp":1699999999512,"source":{"type":"user","userId":"U4af4980629abcdef4af4980629abcdef"},"replyToken":"38ef843bde154d9b91c21320ffd17a0f","mode":"active"}]}"#;
+const LINE_SIG: &str = "ELMUgzOmhRjdyMVnPJUCL1c1sOZiWQu6SRmI3tezZwA=";
+
+#[test]
+fn line_known_answers_and_verdicts() {
+    let sdk = settings("line", &[("current", "channel_secret")]);
+    let out = check(&sdk, &Req::new("bodybodybodybody").header("x-line-signature", LINE_SDK_SIG));
+    expect(&out, Verdict::Valid, "matches secret `current`");
+    assert_eq!(out.provider.as_deref(), Some("line"));
+    // The SDK's invalid case.
+    expect(
+        &check(&sdk, &Req::new("bodybodybodybody").header("x-line-signature", "invalid_signature")),
+        Verdict::Malformed,
+        "the signature in `X-Line-Signature` `invalid_signature` is not base64",
+    );
+    let s = settings("line", &[("current", LINE_SECRET)]);
+    expect(&check(&s, &Req::new(LINE_BODY).header("x-line-signature", LINE_SIG)), Verdict::Valid, "current");
+    body_only_verdicts(
+        "line",
+        "X-Line-Signature",
+        LINE_SECRET,
+        LINE_BODY,
+        LINE_SIG,
+        "the signature in `X-Line-Signature` decodes to 27 bytes; a base64 HMAC-SHA256 signature has 32",
+    );
+}
+
+#[test]
+fn line_event_identity() {
+    let hs = headers(&[("x-line-signature", LINE_SIG)]);
+    let ev = hookmetry_verify::identify(Some("line"), None, &hs, LINE_BODY.as_bytes());
+    assert_eq!(
+        ev,
+        CaptureEvent {
+            id: Some("01H810YECXQQZ37VAXPF6H9E6T".into()),
+            kind: Some("message".into()),
+            created_at: at("2023-11-14T22:13:19.512Z"),
+            attempt: None,
+            retry_reason: None,
+            resource: Some("U4af4980629abcdef4af4980629abcdef".into()),
+        }
+    );
+}
