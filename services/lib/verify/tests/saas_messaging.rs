@@ -50,6 +50,133 @@ fn body_only_verdicts(id: &str, header: &str, secret: &str, body: &str, good: &s
 }
 
 // ---------------------------------------------------------------------------------------------
+// Telnyx
+
+// Telnyx publishes no vector (telnyx-node tests/webhooks.test.ts and telnyx-python sign with
+// freshly generated keys). Computed with Python's `cryptography` (Ed25519PrivateKey.sign) over
+// "1700000000|" + body, with the RFC 8032 section 7.1 TEST 1 key; the body follows the
+// `message.received` example of
+// https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks.
+const TELNYX_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const TELNYX_PUBLIC: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+const TELNYX_BODY: &str = r#"{"data":{"event_type":"message.received","id":"b301ed3f-1490-491f-995f-6e64e69674d4","occurred_at":"2023-11-14T22:13:19.512+00:00","payload":{"id":"84cca175-9755-4859-b67f-4730d7f58aa3","direction":"inbound","from":{"phone_number":"+13125550100"},"text":"Hello from Telnyx!","type":"SMS"},"record_type":"event"},"meta":{"attempt":1,"delivered_to":"https://example.com/webhooks"}}"#;
+const TELNYX_SIG: &str = "ssL+wQMO04m/vp/bdDj72XRINqQbNwxv7dPXS629eBduXRtHePyJ6BaSzE+/C2VWeTQmFeVsdvXMyMgG7sD3CQ==";
+
+fn telnyx_req(body: &str, sig: &str, ts: &str) -> Req {
+    Req::new(body).header("telnyx-signature-ed25519", sig).header("telnyx-timestamp", ts)
+}
+
+#[test]
+fn telnyx_known_answer() {
+    let s = settings("telnyx", &[("current", TELNYX_PUBLIC)]);
+    let out = check(&s, &telnyx_req(TELNYX_BODY, TELNYX_SIG, "1700000000"));
+    expect(&out, Verdict::Valid, "matches secret `current`");
+    assert_eq!(out.provider.as_deref(), Some("telnyx"));
+}
+
+#[test]
+fn telnyx_verdicts() {
+    let s = settings("telnyx", &[("current", TELNYX_PUBLIC)]);
+    expect(
+        &check(&s, &Req::new(TELNYX_BODY).header("telnyx-timestamp", "1700000000")),
+        Verdict::MissingSignature,
+        "header `Telnyx-Signature-Ed25519` is missing",
+    );
+    expect(
+        &check(&s, &Req::new(TELNYX_BODY).header("telnyx-signature-ed25519", TELNYX_SIG)),
+        Verdict::MissingSignature,
+        "header `Telnyx-Timestamp` is missing",
+    );
+    expect(
+        &check(&s, &telnyx_req(TELNYX_BODY, "not base64!", "1700000000")),
+        Verdict::Malformed,
+        "the signature in `Telnyx-Signature-Ed25519` `not base64!` is not base64",
+    );
+    expect(
+        &check(&s, &telnyx_req(TELNYX_BODY, &TELNYX_SIG[..44], "1700000000")),
+        Verdict::Malformed,
+        "decodes to 33 bytes; a base64 Ed25519 signature has 64",
+    );
+    expect(
+        &check(&s, &telnyx_req(TELNYX_BODY, TELNYX_SIG, "soon")),
+        Verdict::Malformed,
+        "timestamp `soon` in `Telnyx-Timestamp` is not Unix seconds",
+    );
+    // Another timestamp than the one signed, another key, another body.
+    expect(
+        &check(&s, &telnyx_req(TELNYX_BODY, TELNYX_SIG, "1700000001")),
+        Verdict::InvalidSignature,
+        "no secret matches the signature in `Telnyx-Signature-Ed25519`",
+    );
+    // The public key of the seed 0x11…11.
+    let other = settings("telnyx", &[("other", "0EqyMnQrtKs6E2i9RhXk5tAiSrcaAWuvhSCjMsl3hzc=")]);
+    expect(
+        &check(&other, &telnyx_req(TELNYX_BODY, TELNYX_SIG, "1700000000")),
+        Verdict::InvalidSignature,
+        "(tried `other`)",
+    );
+    expect(
+        &check(&s, &telnyx_req(&tamper(TELNYX_BODY), TELNYX_SIG, "1700000000")),
+        Verdict::InvalidSignature,
+        "`Telnyx-Signature-Ed25519`",
+    );
+
+    // The SDKs allow five minutes either way.
+    let late = telnyx_req(TELNYX_BODY, TELNYX_SIG, "1700000000").at(1_700_000_000 + 301);
+    let out = check(&s, &late);
+    expect(&out, Verdict::TimestampOutOfTolerance, "signed 5m1s before receipt; tolerance is 5m");
+    assert_eq!(out.secret_label.as_deref(), Some("current"));
+    expect(&check(&s, &telnyx_req(TELNYX_BODY, TELNYX_SIG, "1700000000").at(1_700_000_300)), Verdict::Valid, "current");
+
+    let rotated =
+        settings("telnyx", &[("next", "0EqyMnQrtKs6E2i9RhXk5tAiSrcaAWuvhSCjMsl3hzc="), ("current", TELNYX_PUBLIC)]);
+    expect(
+        &check(&rotated, &telnyx_req(TELNYX_BODY, TELNYX_SIG, "1700000000")),
+        Verdict::Valid,
+        "matches secret `current` (rotated)",
+    );
+
+    // The public key is base64 of 32 bytes; Discord's hex form is refused with a reason.
+    let (field, message) = hookmetry_verify::validate(&settings(
+        "telnyx",
+        &[("current", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")],
+    ))
+    .unwrap_err();
+    assert_eq!(field, "secrets[0].value");
+    assert!(message.contains("decodes to 48 bytes; a Telnyx (Ed25519) public key has 32"), "{message}");
+
+    round_trip("telnyx", TELNYX_SEED, TELNYX_PUBLIC, Req::new(TELNYX_BODY));
+    // The seed in base64 signs too, and the signature is the published-form one above.
+    let seed_b64 = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+    let signed =
+        hookmetry_verify::sign("telnyx", seed_b64, None, &Req::new(TELNYX_BODY).sign_input(1_700_000_000)).unwrap();
+    assert_eq!(
+        signed.headers,
+        vec![
+            ("Telnyx-Signature-Ed25519".to_string(), TELNYX_SIG.to_string()),
+            ("Telnyx-Timestamp".to_string(), "1700000000".to_string())
+        ]
+    );
+}
+
+#[test]
+fn telnyx_event_identity() {
+    let hs = headers(&[("telnyx-signature-ed25519", TELNYX_SIG), ("telnyx-timestamp", "1700000000")]);
+    let ev = hookmetry_verify::identify(Some("telnyx"), None, &hs, TELNYX_BODY.as_bytes());
+    assert_eq!(
+        ev,
+        CaptureEvent {
+            id: Some("b301ed3f-1490-491f-995f-6e64e69674d4".into()),
+            kind: Some("message.received".into()),
+            created_at: at("2023-11-14T22:13:19.512Z"),
+            attempt: Some(1),
+            retry_reason: None,
+            resource: Some("84cca175-9755-4859-b67f-4730d7f58aa3".into()),
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Dropbox
 
 // Dropbox publishes no vector. Computed with Python (hmac/hashlib): hex(HMAC-SHA256(app secret,

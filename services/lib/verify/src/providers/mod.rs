@@ -47,6 +47,7 @@ mod dropbox;
 mod line;
 mod notion;
 mod nylas;
+mod telnyx;
 
 // group-d modules
 
@@ -116,6 +117,7 @@ static BUILTINS: &[&dyn Scheme] = &[
     // group-b schemes
 
     // group-c schemes
+    &telnyx::Telnyx,
     &dropbox::DROPBOX,
     &notion::NOTION,
     &nylas::NYLAS,
