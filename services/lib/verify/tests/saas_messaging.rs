@@ -220,6 +220,148 @@ fn dropbox_event_identity() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Box
+
+// box/box-python-sdk test/webhooks.py `testWebhookValidation`: keys `SamplePrimaryKey` and
+// `SampleSecondaryKey`, `box-delivery-timestamp: 2020-01-01T00:00:00-07:00`, and the signatures
+// of `body` and of `body_with_japanese` (which Box signs with `\uXXXX` escapes).
+const BOX_PRIMARY_KEY: &str = "SamplePrimaryKey";
+const BOX_SECONDARY_KEY: &str = "SampleSecondaryKey";
+const BOX_TS: &str = "2020-01-01T00:00:00-07:00";
+/// 2020-01-01T07:00:00Z.
+const BOX_TS_SECS: i64 = 1_577_862_000;
+const BOX_BODY: &str = r#"{"type":"webhook_event","webhook":{"id":"1234567890"},"trigger":"FILE.UPLOADED","source":{"id":"1234567890","type":"file","name":"Test.txt"}}"#;
+const BOX_PRIMARY_SIG: &str = "6TfeAW3A1PASkgboxxA5yqHNKOwFyMWuEXny/FPD5hI=";
+const BOX_SECONDARY_SIG: &str = "v+1CD1Jdo3muIcbpv5lxxgPglOqMfsNHPV899xWYydo=";
+const BOX_JAPANESE_BODY: &str = r#"{"webhook":{"id":"1234567890"},"trigger":"FILE.UPLOADED","source":{"id":"1234567890","type":"file","name":"スクリーンショット 2020-08-05.txt"}}"#;
+const BOX_JAPANESE_SIG: &str = "LV2uCu+5NJtIHrCXDYgZ0v/PP5THGRuegw3RtdnEyuE=";
+const BOX_EMOJI_BODY: &str = r#"{"webhook":{"id":"1234567890"},"trigger":"FILE.UPLOADED","source":{"id":"1234567890","type":"file","name":"😀 2020-08-05.txt"}}"#;
+const BOX_EMOJI_SIG: &str = "xF/SDZosX4le+v4A0Qn59sZhuD1RqY5KRUKzVMSbh0E=";
+
+fn box_req(body: &str, primary: Option<&str>, secondary: Option<&str>) -> Req {
+    let mut req = Req::new(body)
+        .header("box-delivery-id", "f96bb54b-ee16-4fc5-aa65-8c2d9e5b546f")
+        .header("box-delivery-timestamp", BOX_TS)
+        .header("box-signature-algorithm", "HmacSHA256")
+        .header("box-signature-version", "1")
+        .at(BOX_TS_SECS + 30);
+    if let Some(p) = primary {
+        req = req.header("box-signature-primary", p);
+    }
+    if let Some(s) = secondary {
+        req = req.header("box-signature-secondary", s);
+    }
+    req
+}
+
+#[test]
+fn box_known_answers() {
+    let both = box_req(BOX_BODY, Some(BOX_PRIMARY_SIG), Some(BOX_SECONDARY_SIG));
+    let primary = settings("box", &[("primary", BOX_PRIMARY_KEY)]);
+    let out = check(&primary, &both);
+    expect(&out, Verdict::Valid, "matches secret `primary`");
+    assert_eq!(out.provider.as_deref(), Some("box"));
+    // Either key alone verifies the request: rotation replaces one at a time.
+    expect(&check(&settings("box", &[("secondary", BOX_SECONDARY_KEY)]), &both), Verdict::Valid, "`secondary`");
+    let rotated = settings("box", &[("old", "IncorrectKey"), ("secondary", BOX_SECONDARY_KEY)]);
+    expect(&check(&rotated, &both), Verdict::Valid, "matches secret `secondary` (rotated)");
+    // Characters outside ASCII are signed as `\uXXXX` escapes, also beyond the BMP (surrogates).
+    expect(&check(&primary, &box_req(BOX_JAPANESE_BODY, Some(BOX_JAPANESE_SIG), None)), Verdict::Valid, "primary");
+    expect(&check(&primary, &box_req(BOX_EMOJI_BODY, Some(BOX_EMOJI_SIG), None)), Verdict::Valid, "primary");
+}
+
+#[test]
+fn box_verdicts() {
+    let s = settings("box", &[("primary", BOX_PRIMARY_KEY)]);
+    let mut unsigned = box_req(BOX_BODY, None, None);
+    expect(
+        &check(&s, &unsigned),
+        Verdict::MissingSignature,
+        "headers `BOX-SIGNATURE-PRIMARY` and `BOX-SIGNATURE-SECONDARY` are missing",
+    );
+    unsigned.headers.retain(|h| !h.name.eq_ignore_ascii_case("box-delivery-timestamp"));
+    expect(
+        &check(&s, &unsigned.header("box-signature-primary", BOX_PRIMARY_SIG)),
+        Verdict::MissingSignature,
+        "header `BOX-DELIVERY-TIMESTAMP` is missing",
+    );
+    expect(
+        &check(&s, &box_req(BOX_BODY, Some("c2hvcnQ="), None)),
+        Verdict::Malformed,
+        "the signature in `BOX-SIGNATURE-PRIMARY` decodes to 5 bytes; a base64 HMAC-SHA256 signature has 32",
+    );
+    let mut bad_ts = box_req(BOX_BODY, Some(BOX_PRIMARY_SIG), None);
+    bad_ts.headers.retain(|h| !h.name.eq_ignore_ascii_case("box-delivery-timestamp"));
+    expect(
+        &check(&s, &bad_ts.header("box-delivery-timestamp", "1577862000")),
+        Verdict::Malformed,
+        "timestamp `1577862000` in `BOX-DELIVERY-TIMESTAMP` is not an RFC 3339 time",
+    );
+    // The SDKs refuse other versions and algorithms (`headers_with_wrong_signature_version`, …).
+    let mut v2 = box_req(BOX_BODY, Some(BOX_PRIMARY_SIG), None);
+    v2.headers.retain(|h| !h.name.eq_ignore_ascii_case("box-signature-version"));
+    expect(
+        &check(&s, &v2.header("box-signature-version", "2")),
+        Verdict::Malformed,
+        "`BOX-SIGNATURE-VERSION` is `2`; Box's only scheme is `1`",
+    );
+    let mut sha1 = box_req(BOX_BODY, Some(BOX_PRIMARY_SIG), None);
+    sha1.headers.retain(|h| !h.name.eq_ignore_ascii_case("box-signature-algorithm"));
+    expect(
+        &check(&s, &sha1.header("box-signature-algorithm", "HmacSHA1")),
+        Verdict::Malformed,
+        "`BOX-SIGNATURE-ALGORITHM` is `HmacSHA1`; Box's only scheme is `HmacSHA256`",
+    );
+    expect(
+        &check(
+            &settings("box", &[("k", "IncorrectKey")]),
+            &box_req(BOX_BODY, Some(BOX_PRIMARY_SIG), Some(BOX_SECONDARY_SIG)),
+        ),
+        Verdict::InvalidSignature,
+        "no secret matches the signature in `BOX-SIGNATURE-PRIMARY` or `BOX-SIGNATURE-SECONDARY` (tried `k`)",
+    );
+    expect(
+        &check(&s, &box_req(&tamper(BOX_BODY), Some(BOX_PRIMARY_SIG), None)),
+        Verdict::InvalidSignature,
+        "`BOX-SIGNATURE-PRIMARY`",
+    );
+
+    // Ten minutes, as the SDKs' `max_age`.
+    let out = check(&s, &box_req(BOX_BODY, Some(BOX_PRIMARY_SIG), None).at(BOX_TS_SECS + 601));
+    expect(&out, Verdict::TimestampOutOfTolerance, "signed 10m1s before receipt; tolerance is 10m");
+    assert_eq!(out.secret_label.as_deref(), Some("primary"));
+    expect(
+        &check(&s, &box_req(BOX_BODY, Some(BOX_PRIMARY_SIG), None).at(BOX_TS_SECS + 600)),
+        Verdict::Valid,
+        "primary",
+    );
+
+    round_trip("box", BOX_PRIMARY_KEY, BOX_PRIMARY_KEY, Req::new(BOX_JAPANESE_BODY));
+    let signed = hookmetry_verify::sign("box", "k", None, &Req::new("{}").sign_input(BOX_TS_SECS)).unwrap();
+    assert!(signed.headers.contains(&("BOX-DELIVERY-TIMESTAMP".into(), "2020-01-01T07:00:00Z".into())), "{signed:?}");
+}
+
+#[test]
+fn box_event_identity() {
+    // https://developer.box.com/guides/webhooks/v2/ (payload), abridged.
+    let body = r#"{"type":"webhook_event","id":"eac8fdc9-4ca3-4b5e-95b0-ec5b5ee9b95b","created_at":"2020-01-01T06:59:58-07:00","trigger":"FILE.UPLOADED","webhook":{"id":"1234567890","type":"webhook"},"created_by":{"type":"user","id":"2","name":"Aaron Levie"},"source":{"id":"1234567890","type":"file","name":"Test.txt"}}"#;
+    let hs =
+        headers(&[("BOX-DELIVERY-ID", "f96bb54b-ee16-4fc5-aa65-8c2d9e5b546f"), ("BOX-DELIVERY-TIMESTAMP", BOX_TS)]);
+    let ev = hookmetry_verify::identify(Some("box"), None, &hs, body.as_bytes());
+    assert_eq!(
+        ev,
+        CaptureEvent {
+            id: Some("eac8fdc9-4ca3-4b5e-95b0-ec5b5ee9b95b".into()),
+            kind: Some("FILE.UPLOADED".into()),
+            created_at: at("2020-01-01T13:59:58Z"),
+            attempt: None,
+            retry_reason: None,
+            resource: Some("1234567890".into()),
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Notion
 
 // Notion publishes no vector. Computed with Python (hmac/hashlib): "sha256=" +
@@ -264,6 +406,211 @@ fn notion_event_identity() {
             attempt: Some(1),
             retry_reason: None,
             resource: Some("153104cd-477e-809d-8dc4-ff2d96ae3090".into()),
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zendesk
+
+// Zendesk publishes no vector for this order (its event-connectors page's example signs body then
+// timestamp). Computed with Python (hmac/hashlib/base64): base64(HMAC-SHA256(secret, timestamp +
+// body)) per https://developer.zendesk.com/documentation/webhooks/verifying/, keyed with the
+// secret Zendesk signs test requests with; the body is the `ticket.created` shape of
+// https://developer.zendesk.com/api-reference/webhooks/event-types/webhook-event-types/.
+const ZENDESK_SECRET: &str = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==";
+const ZENDESK_BODY: &str = r#"{"type":"zen:event-type:ticket.created","account_id":22129848,"id":"cbe4028c-7239-495d-b020-f22348516046","time":"2023-11-14T22:13:19Z","zendesk_event_version":"2022-11-06","subject":"zen:ticket:1842","detail":{"id":"1842","status":"NEW","subject":"Printer on fire","requester_id":"21812283"},"event":{}}"#;
+const ZENDESK_TS: &str = "2023-11-14T22:13:20Z";
+const ZENDESK_SIG: &str = "2AWDFLwZcNaBX0EOQPn59DvSle+e5bKacgTjaE3oPZI=";
+
+fn zendesk_req(body: &str, sig: &str, ts: &str) -> Req {
+    Req::new(body)
+        .header("X-Zendesk-Webhook-Id", "01GQ3AAFG0BJ3Q8T0TQF1CK27T")
+        .header("X-Zendesk-Webhook-Signature", sig)
+        .header("X-Zendesk-Webhook-Signature-Timestamp", ts)
+}
+
+#[test]
+fn zendesk_known_answer() {
+    let s = settings("zendesk", &[("current", ZENDESK_SECRET)]);
+    let out = check(&s, &zendesk_req(ZENDESK_BODY, ZENDESK_SIG, ZENDESK_TS));
+    expect(&out, Verdict::Valid, "matches secret `current`");
+    assert_eq!(out.provider.as_deref(), Some("zendesk"));
+}
+
+#[test]
+fn zendesk_verdicts() {
+    let s = settings("zendesk", &[("current", ZENDESK_SECRET)]);
+    expect(
+        &check(&s, &Req::new(ZENDESK_BODY).header("X-Zendesk-Webhook-Signature-Timestamp", ZENDESK_TS)),
+        Verdict::MissingSignature,
+        "header `X-Zendesk-Webhook-Signature` is missing",
+    );
+    expect(
+        &check(&s, &Req::new(ZENDESK_BODY).header("X-Zendesk-Webhook-Signature", ZENDESK_SIG)),
+        Verdict::MissingSignature,
+        "header `X-Zendesk-Webhook-Signature-Timestamp` is missing",
+    );
+    expect(
+        &check(&s, &zendesk_req(ZENDESK_BODY, &"A".repeat(64), ZENDESK_TS)),
+        Verdict::Malformed,
+        "the signature in `X-Zendesk-Webhook-Signature` decodes to 48 bytes; a base64 HMAC-SHA256 signature has 32",
+    );
+    expect(
+        &check(&s, &zendesk_req(ZENDESK_BODY, ZENDESK_SIG, "1700000000")),
+        Verdict::Malformed,
+        "timestamp `1700000000` in `X-Zendesk-Webhook-Signature-Timestamp` is not an RFC 3339 time",
+    );
+    expect(
+        &check(&settings("zendesk", &[("current", "wrong")]), &zendesk_req(ZENDESK_BODY, ZENDESK_SIG, ZENDESK_TS)),
+        Verdict::InvalidSignature,
+        "no secret matches the signature in `X-Zendesk-Webhook-Signature` (tried `current`)",
+    );
+    expect(
+        &check(&s, &zendesk_req(&tamper(ZENDESK_BODY), ZENDESK_SIG, ZENDESK_TS)),
+        Verdict::InvalidSignature,
+        "`X-Zendesk-Webhook-Signature`",
+    );
+    // The same instant written another way is another signed text.
+    expect(
+        &check(&s, &zendesk_req(ZENDESK_BODY, ZENDESK_SIG, "2023-11-14T22:13:20+00:00")),
+        Verdict::InvalidSignature,
+        "`X-Zendesk-Webhook-Signature`",
+    );
+    // Zendesk documents no age limit: an old request is still VALID unless one is configured.
+    let old = zendesk_req(ZENDESK_BODY, ZENDESK_SIG, ZENDESK_TS).at(1_700_000_000 + 86_400);
+    expect(&check(&s, &old), Verdict::Valid, "current");
+    let mut strict = s.clone();
+    strict.tolerance_seconds = Some(300);
+    expect(&check(&strict, &old), Verdict::TimestampOutOfTolerance, "signed 1d before receipt; tolerance is 5m");
+    expect(&check(&strict, &old.at(1_700_000_300)), Verdict::Valid, "current");
+
+    let rotated = settings("zendesk", &[("next", "bmV4dA=="), ("current", ZENDESK_SECRET)]);
+    expect(
+        &check(&rotated, &zendesk_req(ZENDESK_BODY, ZENDESK_SIG, ZENDESK_TS)),
+        Verdict::Valid,
+        "`current` (rotated)",
+    );
+    round_trip("zendesk", ZENDESK_SECRET, ZENDESK_SECRET, Req::new(ZENDESK_BODY));
+    let signed =
+        hookmetry_verify::sign("zendesk", ZENDESK_SECRET, None, &Req::new(ZENDESK_BODY).sign_input(1_700_000_000))
+            .unwrap();
+    assert_eq!(
+        signed.headers,
+        vec![
+            ("X-Zendesk-Webhook-Signature".to_string(), ZENDESK_SIG.to_string()),
+            ("X-Zendesk-Webhook-Signature-Timestamp".to_string(), ZENDESK_TS.to_string())
+        ]
+    );
+}
+
+#[test]
+fn zendesk_event_identity() {
+    let hs =
+        headers(&[("X-Zendesk-Webhook-Signature", ZENDESK_SIG), ("X-Zendesk-Webhook-Signature-Timestamp", ZENDESK_TS)]);
+    let ev = hookmetry_verify::identify(Some("zendesk"), None, &hs, ZENDESK_BODY.as_bytes());
+    assert_eq!(
+        ev,
+        CaptureEvent {
+            id: Some("cbe4028c-7239-495d-b020-f22348516046".into()),
+            kind: Some("zen:event-type:ticket.created".into()),
+            created_at: at("2023-11-14T22:13:19Z"),
+            attempt: None,
+            retry_reason: None,
+            resource: Some("1842".into()),
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Front
+
+// Front publishes no vector. Computed with Python (hmac/hashlib/base64): base64(HMAC-SHA256(key,
+// timestamp + ":" + body)) per https://dev.frontapp.com/docs/application-webhooks#verifying-integrity,
+// on an `inbound_received` event shaped as https://dev.frontapp.com/reference/events shows.
+const FRONT_KEY: &str = "front_app_signing_key_e8f1";
+const FRONT_BODY: &str = r#"{"type":"inbound_received","authorization":{"id":"cmp_2a4b6c"},"payload":{"_links":{"self":"https://acme.api.frontapp.com/events/evt_55c8c149"},"id":"evt_55c8c149","type":"inbound","emitted_at":1699999999.512,"conversation":{"id":"cnv_55c8c149","subject":"Order #1234","status":"unassigned"},"source":{"_meta":{"type":"inboxes"},"data":[{"id":"inb_55c8c149","name":"Support"}]},"target":{"_meta":{"type":"message"},"data":{"id":"msg_1q2w3e","type":"email","is_inbound":true}}}}"#;
+const FRONT_TS: &str = "1700000000000";
+const FRONT_SIG: &str = "CQnoslalo4ZwXtWOcfTk/Snybc/YRs85RB3ADk5UyU8=";
+
+fn front_req(body: &str, sig: &str, ts: &str) -> Req {
+    Req::new(body).header("X-Front-Signature", sig).header("X-Front-Request-Timestamp", ts)
+}
+
+#[test]
+fn front_known_answer() {
+    let s = settings("front", &[("current", FRONT_KEY)]);
+    let out = check(&s, &front_req(FRONT_BODY, FRONT_SIG, FRONT_TS));
+    expect(&out, Verdict::Valid, "matches secret `current`");
+    assert_eq!(out.provider.as_deref(), Some("front"));
+}
+
+#[test]
+fn front_verdicts() {
+    let s = settings("front", &[("current", FRONT_KEY)]);
+    expect(
+        &check(&s, &Req::new(FRONT_BODY).header("X-Front-Request-Timestamp", FRONT_TS)),
+        Verdict::MissingSignature,
+        "header `X-Front-Signature` is missing",
+    );
+    expect(
+        &check(&s, &Req::new(FRONT_BODY).header("X-Front-Signature", FRONT_SIG)),
+        Verdict::MissingSignature,
+        "header `X-Front-Request-Timestamp` is missing",
+    );
+    expect(
+        &check(&s, &front_req(FRONT_BODY, "", FRONT_TS)),
+        Verdict::Malformed,
+        "the signature in `X-Front-Signature` is empty",
+    );
+    expect(
+        &check(&s, &front_req(FRONT_BODY, FRONT_SIG, "2023-11-14T22:13:20Z")),
+        Verdict::Malformed,
+        "timestamp `2023-11-14T22:13:20Z` in `X-Front-Request-Timestamp` is not Unix milliseconds",
+    );
+    expect(
+        &check(&settings("front", &[("current", "wrong")]), &front_req(FRONT_BODY, FRONT_SIG, FRONT_TS)),
+        Verdict::InvalidSignature,
+        "no secret matches the signature in `X-Front-Signature` (tried `current`)",
+    );
+    expect(
+        &check(&s, &front_req(&tamper(FRONT_BODY), FRONT_SIG, FRONT_TS)),
+        Verdict::InvalidSignature,
+        "`X-Front-Signature`",
+    );
+    // The timestamp is milliseconds, judged in seconds; Front recommends five minutes.
+    let out = check(&s, &front_req(FRONT_BODY, FRONT_SIG, FRONT_TS).at(1_700_000_000 + 301));
+    expect(&out, Verdict::TimestampOutOfTolerance, "signed 5m1s before receipt; tolerance is 5m");
+    assert_eq!(out.secret_label.as_deref(), Some("current"));
+    expect(&check(&s, &front_req(FRONT_BODY, FRONT_SIG, FRONT_TS).at(1_700_000_300)), Verdict::Valid, "current");
+
+    let rotated = settings("front", &[("next", "front_next_key"), ("current", FRONT_KEY)]);
+    expect(&check(&rotated, &front_req(FRONT_BODY, FRONT_SIG, FRONT_TS)), Verdict::Valid, "`current` (rotated)");
+    round_trip("front", FRONT_KEY, FRONT_KEY, Req::new(FRONT_BODY));
+    let signed =
+        hookmetry_verify::sign("front", FRONT_KEY, None, &Req::new(FRONT_BODY).sign_input(1_700_000_000)).unwrap();
+    assert_eq!(
+        signed.headers,
+        vec![
+            ("X-Front-Signature".to_string(), FRONT_SIG.to_string()),
+            ("X-Front-Request-Timestamp".to_string(), FRONT_TS.to_string())
+        ]
+    );
+}
+
+#[test]
+fn front_event_identity() {
+    let hs = headers(&[("X-Front-Signature", FRONT_SIG), ("X-Front-Request-Timestamp", FRONT_TS)]);
+    let ev = hookmetry_verify::identify(Some("front"), None, &hs, FRONT_BODY.as_bytes());
+    assert_eq!(
+        ev,
+        CaptureEvent {
+            id: Some("evt_55c8c149".into()),
+            kind: Some("inbound_received".into()),
+            created_at: at("2023-11-14T22:13:19.512Z"),
+            attempt: None,
+            retry_reason: None,
+            resource: Some("cnv_55c8c149".into()),
         }
     );
 }

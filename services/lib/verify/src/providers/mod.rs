@@ -42,12 +42,16 @@ mod zoom;
 
 // group-c modules
 mod body_hmac;
+#[path = "box.rs"]
+mod box_com;
 mod cal_com;
 mod dropbox;
+mod front;
 mod line;
 mod notion;
 mod nylas;
 mod telnyx;
+mod zendesk;
 
 // group-d modules
 
@@ -119,7 +123,10 @@ static BUILTINS: &[&dyn Scheme] = &[
     // group-c schemes
     &telnyx::Telnyx,
     &dropbox::DROPBOX,
+    &box_com::BoxCom,
     &notion::NOTION,
+    &zendesk::Zendesk,
+    &front::Front,
     &nylas::NYLAS,
     &cal_com::CAL_COM,
     &line::LINE,
