@@ -681,6 +681,11 @@ fn cal_com_known_answer_and_verdicts() {
     let out = check(&s, &Req::new(CAL_BODY).header("X-Cal-Signature-256", CAL_SIG));
     expect(&out, Verdict::Valid, "matches secret `current`");
     assert_eq!(out.provider.as_deref(), Some("cal-com"));
+    expect(
+        &check(&s, &Req::new(CAL_BODY).header("X-Cal-Signature-256", "no-secret-provided")),
+        Verdict::Malformed,
+        "`X-Cal-Signature-256` is `no-secret-provided`: the webhook was saved in Cal.com without a secret",
+    );
     body_only_verdicts(
         "cal-com",
         "X-Cal-Signature-256",

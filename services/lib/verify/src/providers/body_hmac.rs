@@ -20,6 +20,9 @@ pub(crate) struct BodyHmac {
     pub header: &'static str,
     pub prefix: &'static str,
     pub encoding: Encoding,
+    /// What the provider sends in `header` when the webhook has no secret (Cal.com's
+    /// `no-secret-provided`), so the reason can say so rather than call it a bad signature.
+    pub unsigned: Option<&'static str>,
 }
 
 impl Scheme for BodyHmac {
@@ -30,6 +33,12 @@ impl Scheme for BodyHmac {
     fn parse(&self, req: &Request<'_>) -> Result<Parsed, Failure> {
         let header = self.header;
         let value = required(req.headers, header)?.trim();
+        if self.unsigned == Some(value) {
+            return Err(Failure::malformed(format!(
+                "`{header}` is `{value}`: the webhook was saved in {} without a secret, so the request is not signed; give it one there",
+                self.info.name
+            )));
+        }
         let sig = value.strip_prefix(self.prefix).ok_or_else(|| {
             Failure::malformed(format!("`{header}` should start with `{}`: `{}`", self.prefix, abbreviate(value)))
         })?;

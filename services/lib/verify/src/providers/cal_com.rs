@@ -1,6 +1,6 @@
 //! Cal.com: `X-Cal-Signature-256` is the hex HMAC-SHA256 of the raw body keyed with the
 //! webhook's secret. No timestamp is signed; the body says when in `createdAt`. A webhook saved
-//! without a secret sends the header with no usable signature.
+//! without a secret sends `X-Cal-Signature-256: no-secret-provided` (Cal.com's `sendPayload`).
 //! <https://cal.com/docs/developing/guides/automation/webhooks#verifying-the-authenticity-of-the-received-payload>
 
 use super::body_hmac::{BodyHmac, Encoding};
@@ -21,5 +21,10 @@ static INFO: ProviderInfo = ProviderInfo {
     },
 };
 
-pub(crate) static CAL_COM: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Cal-Signature-256", prefix: "", encoding: Encoding::Hex };
+pub(crate) static CAL_COM: BodyHmac = BodyHmac {
+    info: &INFO,
+    header: "X-Cal-Signature-256",
+    prefix: "",
+    encoding: Encoding::Hex,
+    unsigned: Some("no-secret-provided"),
+};

@@ -17,4 +17,4 @@ static INFO: ProviderInfo = ProviderInfo {
 };
 
 pub(crate) static DROPBOX: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Dropbox-Signature", prefix: "", encoding: Encoding::Hex };
+    BodyHmac { info: &INFO, header: "X-Dropbox-Signature", prefix: "", encoding: Encoding::Hex, unsigned: None };

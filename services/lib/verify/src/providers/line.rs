@@ -23,4 +23,4 @@ static INFO: ProviderInfo = ProviderInfo {
 };
 
 pub(crate) static LINE: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Line-Signature", prefix: "", encoding: Encoding::Base64 };
+    BodyHmac { info: &INFO, header: "X-Line-Signature", prefix: "", encoding: Encoding::Base64, unsigned: None };

@@ -24,4 +24,4 @@ static INFO: ProviderInfo = ProviderInfo {
 };
 
 pub(crate) static NOTION: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Notion-Signature", prefix: "sha256=", encoding: Encoding::Hex };
+    BodyHmac { info: &INFO, header: "X-Notion-Signature", prefix: "sha256=", encoding: Encoding::Hex, unsigned: None };

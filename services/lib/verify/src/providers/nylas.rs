@@ -24,4 +24,4 @@ static INFO: ProviderInfo = ProviderInfo {
 };
 
 pub(crate) static NYLAS: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Nylas-Signature", prefix: "", encoding: Encoding::Hex };
+    BodyHmac { info: &INFO, header: "X-Nylas-Signature", prefix: "", encoding: Encoding::Hex, unsigned: None };
