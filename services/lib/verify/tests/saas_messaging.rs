@@ -237,6 +237,14 @@ const BOX_JAPANESE_BODY: &str = r#"{"webhook":{"id":"1234567890"},"trigger":"FIL
 const BOX_JAPANESE_SIG: &str = "LV2uCu+5NJtIHrCXDYgZ0v/PP5THGRuegw3RtdnEyuE=";
 const BOX_EMOJI_BODY: &str = r#"{"webhook":{"id":"1234567890"},"trigger":"FILE.UPLOADED","source":{"id":"1234567890","type":"file","name":"😀 2020-08-05.txt"}}"#;
 const BOX_EMOJI_SIG: &str = "xF/SDZosX4le+v4A0Qn59sZhuD1RqY5KRUKzVMSbh0E=";
+// The same test's `body_with_carriage_return` (a raw CR), `body_with_forward_slash` (`\/`, kept
+// as it is) and `body_with_back_slash` (a lone `\`, doubled when signed).
+const BOX_CR_BODY: &str = "{\"webhook\":{\"id\":\"1234567890\"},\"trigger\":\"FILE.UPLOADED\",\"source\":{\"id\":\"1234567890\",\"type\":\"file\",\"name\":\"test \r\"}}";
+const BOX_CR_SIG: &str = "SVkbKgy3dEEf2PbbzpNu2lDZS7zZ/aboU7HOZgBGrJk=";
+const BOX_SLASH_BODY: &str = r#"{"webhook":{"id":"1234567890"},"trigger":"FILE.UPLOADED","source":{"id":"1234567890","type":"file","name":"\/"}}"#;
+const BOX_SLASH_SIG: &str = "t41PWT5ZB6OcysnD6SDy9Ud+p9hdXxIdXqcdweyZv/Q=";
+const BOX_BACKSLASH_BODY: &str = r#"{"webhook":{"id":"1234567890"},"trigger":"FILE.UPLOADED","source":{"id":"1234567890","type":"file","name":"\"}}"#;
+const BOX_BACKSLASH_SIG: &str = "ERpMZwUQsGDTfj82ehdX6VvDZfvOhK5ULNfVmwVAGe0=";
 
 fn box_req(body: &str, primary: Option<&str>, secondary: Option<&str>) -> Req {
     let mut req = Req::new(body)
@@ -268,6 +276,11 @@ fn box_known_answers() {
     // Characters outside ASCII are signed as `\uXXXX` escapes, also beyond the BMP (surrogates).
     expect(&check(&primary, &box_req(BOX_JAPANESE_BODY, Some(BOX_JAPANESE_SIG), None)), Verdict::Valid, "primary");
     expect(&check(&primary, &box_req(BOX_EMOJI_BODY, Some(BOX_EMOJI_SIG), None)), Verdict::Valid, "primary");
+    for (body, sig) in
+        [(BOX_CR_BODY, BOX_CR_SIG), (BOX_SLASH_BODY, BOX_SLASH_SIG), (BOX_BACKSLASH_BODY, BOX_BACKSLASH_SIG)]
+    {
+        expect(&check(&primary, &box_req(body, Some(sig), None)), Verdict::Valid, "primary");
+    }
 }
 
 #[test]
