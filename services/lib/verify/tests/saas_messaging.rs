@@ -569,7 +569,7 @@ fn front_verdicts() {
     expect(
         &check(&s, &Req::new(FRONT_BODY).header("X-Front-Signature", FRONT_SIG)),
         Verdict::MissingSignature,
-        "header `X-Front-Request-Timestamp` is missing",
+        "header `X-Front-Request-Timestamp` is missing: application webhooks always send it; a rule webhook",
     );
     expect(
         &check(&s, &front_req(FRONT_BODY, "", FRONT_TS)),

@@ -39,7 +39,15 @@ impl Scheme for Front {
 
     fn parse(&self, req: &Request<'_>) -> Result<Parsed, Failure> {
         let sig = required(req.headers, SIGNATURE)?;
-        let ts = required(req.headers, TIMESTAMP)?.trim();
+        let ts = match required(req.headers, TIMESTAMP) {
+            Ok(ts) => ts.trim(),
+            Err(f) => {
+                return Err(Failure::missing(format!(
+                    "{}: application webhooks always send it; a rule webhook signs another way, which this scheme does not check",
+                    f.reason
+                )));
+            }
+        };
         let millis: i64 = ts
             .parse()
             .map_err(|_| Failure::malformed(format!("timestamp `{ts}` in `{TIMESTAMP}` is not Unix milliseconds")))?;
