@@ -16,4 +16,5 @@ mod dev_tools;
 // group-b
 mod payments_more;
 // group-c
+mod saas_messaging;
 // group-d

@@ -11,7 +11,7 @@
 //!
 //! The symmetric providers come from `providers()`, so a new one is covered without editing this
 //! file (a test fails if its secret format is one this file cannot make). `generic-hmac` gets
-//! generated settings; the asymmetric providers (SendGrid, Discord) get generated key pairs.
+//! generated settings; the asymmetric providers (SendGrid, Discord, Telnyx) get generated key pairs.
 
 use crate::common;
 
@@ -210,6 +210,10 @@ fn key_pair(id: &str, seed: &[u8], pkcs8: bool) -> Option<(String, String)> {
         "discord" => {
             let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
             Some((hex::encode(seed), hex::encode(sk.verifying_key().to_bytes())))
+        }
+        "telnyx" => {
+            let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+            Some((hex::encode(seed), B64.encode(sk.verifying_key().to_bytes())))
         }
         "sendgrid" => {
             use p256::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _};

@@ -26,19 +26,20 @@ const METHOD: &str = "POST";
 const URL: &str = "https://hooks.example.com/h/tok/in?x=1";
 const RECEIVED_AT: i64 = 1_700_000_000;
 
-/// A private key for both asymmetric schemes: the Ed25519 seed (Discord) and the P-256 scalar
-/// (SendGrid) are both 32 bytes of hex.
+/// A private key for every asymmetric scheme: the Ed25519 seed (Discord, Telnyx) and the P-256
+/// scalar (SendGrid) are all 32 bytes of hex.
 const PRIVATE_KEY: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 
 /// Secrets configured for every provider; each scheme uses those it can and reports the rest as
 /// unusable. A `whsec_` secret (base64 after the prefix), plain text, hex (Adyen), and the public
-/// keys for [`PRIVATE_KEY`] as Discord and SendGrid show them.
+/// keys for [`PRIVATE_KEY`] as Discord, SendGrid and Telnyx (base64) show them.
 const SECRETS: &[&str] = &[
     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "fuzz-secret",
     PRIVATE_KEY,
     "d04ab232742bb4ab3a1368bd4615e4e6d0224ab71a016baf8520a332c9778737",
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAhfmF/C2RDkoJ4+WmZ5pojpPLBUr321s32bluAKC1O0ZSn3ry5dxLS3aPKhaqHZaVvRfx1hZllLyiXxlMG5XlA==",
+    "0EqyMnQrtKs6E2i9RhXk5tAiSrcaAWuvhSCjMsl3hzc=",
 ];
 
 /// Secrets `sign` is tried with, in order.

@@ -60,6 +60,17 @@ mod revolut;
 mod xero;
 
 // group-c modules
+mod body_hmac;
+#[path = "box.rs"]
+mod box_com;
+mod cal_com;
+mod dropbox;
+mod front;
+mod line;
+mod notion;
+mod nylas;
+mod telnyx;
+mod zendesk;
 
 // group-d modules
 
@@ -145,7 +156,15 @@ static BUILTINS: &[&dyn Scheme] = &[
     &revolut::Revolut,
     &xero::XERO,
     // group-c schemes
-
+    &telnyx::Telnyx,
+    &dropbox::DROPBOX,
+    &box_com::BoxCom,
+    &notion::NOTION,
+    &zendesk::Zendesk,
+    &front::Front,
+    &nylas::NYLAS,
+    &cal_com::CAL_COM,
+    &line::LINE,
     // group-d schemes
 ];
 
