@@ -15,3 +15,4 @@ mod properties;
 // group-b
 // group-c
 // group-d
+mod content_and_data;

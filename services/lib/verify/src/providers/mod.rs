@@ -43,6 +43,15 @@ mod zoom;
 // group-c modules
 
 // group-d modules
+mod alchemy;
+mod body_mac;
+mod help_scout;
+mod mux;
+mod persona;
+mod sanity;
+mod segment;
+mod tally;
+mod webflow;
 
 /// What a user sees about a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +121,14 @@ static BUILTINS: &[&dyn Scheme] = &[
     // group-c schemes
 
     // group-d schemes
+    &alchemy::ALCHEMY,
+    &mux::MUX,
+    &persona::PERSONA,
+    &webflow::Webflow,
+    &help_scout::HELP_SCOUT,
+    &tally::TALLY,
+    &sanity::Sanity,
+    &segment::SEGMENT,
 ];
 
 /// A key made from one configured secret.
