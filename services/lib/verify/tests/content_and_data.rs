@@ -1,5 +1,5 @@
 //! Known-answer, per-verdict and event-identity tests for Alchemy, Mux, Persona, Webflow,
-//! Help Scout, Tally, Sanity and Segment.
+//! Help Scout, Tally, Sanity, Segment and Contentful.
 
 use crate::common;
 
@@ -594,6 +594,140 @@ fn segment_event_identity() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Contentful
+
+// An entry as Contentful's webhooks send it (https://www.contentful.com/developers/docs/webhooks/),
+// signed as @contentful/node-apps-toolkit `signRequest` signs with the `VALID_SECRET` ("a" x 64)
+// and `VALID_TIMESTAMP` (1603379941037) of src/requests/sign-request.spec.ts. The toolkit's tests
+// assert no signature value: computed with a Node.js transcription of its `signRequest` and
+// `getNormalizedEncodedURI` (Node's own `querystring.escape` and `encodeURI`) for POST
+// `/h/tok/contentful?env=master&x=1` with `Content-Type` and `X-Contentful-Topic` signed.
+const CONTENTFUL_BODY: &str = r#"{"sys":{"type":"Entry","id":"5KsDBWseXY6QegucYAoacS","space":{"sys":{"type":"Link","linkType":"Space","id":"yadj1kx9rmg0"}},"environment":{"sys":{"id":"master","type":"Link","linkType":"Environment"}},"contentType":{"sys":{"type":"Link","linkType":"ContentType","id":"blogPost"}},"revision":1,"createdAt":"2020-10-22T15:18:59.937Z","updatedAt":"2020-10-22T15:19:01.037Z"},"fields":{"title":{"en-US":"Hello, World!"}}}"#;
+const CONTENTFUL_URL: &str = "https://hooks.example.com/h/tok/contentful?env=master&x=1";
+const CONTENTFUL_SIG: &str = "28183203246445b0f096f589a92c1834dc20c68e1b5d93fdfcaf80de3b02e399";
+const CONTENTFUL_SIGNED: &str = "content-type,x-contentful-signed-headers,x-contentful-timestamp,x-contentful-topic";
+const CONTENTFUL_TS: &str = "1603379941037";
+const CONTENTFUL_SECS: i64 = 1_603_379_941;
+const CONTENTFUL_TOPIC: &str = "ContentManagement.Entry.publish";
+
+fn contentful_secret() -> String {
+    "a".repeat(64)
+}
+
+fn contentful_req(sig: &str, signed: &str, ts: &str, topic: &str) -> Req {
+    Req::new(CONTENTFUL_BODY)
+        .url(CONTENTFUL_URL)
+        .header("Content-Type", "application/vnd.contentful.management.v1+json")
+        .header("X-Contentful-Topic", topic)
+        .header("X-Contentful-Webhook-Name", "Publish hook")
+        .header("X-Contentful-Idempotency-Key", "c0ffee")
+        .header("x-contentful-signature", sig)
+        .header("x-contentful-signed-headers", signed)
+        .header("x-contentful-timestamp", ts)
+        .at(CONTENTFUL_SECS + 5)
+}
+
+fn contentful_good() -> Req {
+    contentful_req(CONTENTFUL_SIG, CONTENTFUL_SIGNED, CONTENTFUL_TS, CONTENTFUL_TOPIC)
+}
+
+#[test]
+fn contentful_known_answer_and_verdicts() {
+    let secret = contentful_secret();
+    let s = settings("contentful", &[("current", &secret)]);
+    expect(&check(&s, &contentful_good()), Verdict::Valid, "matches secret `current`");
+    let other = "b".repeat(64);
+    let rotated = settings("contentful", &[("old", &other), ("new", &secret)]);
+    expect(&check(&rotated, &contentful_good()), Verdict::Valid, "matches secret `new` (rotated)");
+    // Headers outside the signed list may change.
+    let mut unsigned_changed = contentful_good();
+    unsigned_changed.headers.retain(|h| !h.name.eq_ignore_ascii_case("X-Contentful-Webhook-Name"));
+    expect(&check(&s, &unsigned_changed), Verdict::Valid, "current");
+
+    let mut unsigned = contentful_good();
+    unsigned.headers.retain(|h| !h.name.eq_ignore_ascii_case("x-contentful-signature"));
+    expect(&check(&s, &unsigned), Verdict::MissingSignature, "header `x-contentful-signature` is missing");
+    expect(
+        &check(&s, &contentful_req(CONTENTFUL_SIG, CONTENTFUL_SIGNED, "2020-10-22T15:19:01Z", CONTENTFUL_TOPIC)),
+        Verdict::Malformed,
+        "timestamp `2020-10-22T15:19:01Z` in `x-contentful-timestamp` is not Unix milliseconds",
+    );
+    expect(
+        &check(&s, &contentful_req(CONTENTFUL_SIG, CONTENTFUL_SIGNED, "1603379941", CONTENTFUL_TOPIC)),
+        Verdict::Malformed,
+        "timestamp `1603379941` in `x-contentful-timestamp` is not Unix milliseconds",
+    );
+    expect(
+        &check(&s, &contentful_req(CONTENTFUL_SIG, "x-contentful-timestamp", CONTENTFUL_TS, CONTENTFUL_TOPIC)),
+        Verdict::Malformed,
+        "`x-contentful-signed-headers` lists `x-contentful-timestamp`; it always lists at least",
+    );
+    expect(
+        &check(&s, &contentful_req("abc", CONTENTFUL_SIGNED, CONTENTFUL_TS, CONTENTFUL_TOPIC)),
+        Verdict::Malformed,
+        "the signature in `x-contentful-signature` is 3 characters; a hex SHA-256 signature has 64",
+    );
+    expect(&check(&s, &contentful_good().method("TRACE")), Verdict::Malformed, "Contentful signs no `TRACE` request");
+
+    expect(
+        &check(&settings("contentful", &[("current", &other)]), &contentful_good()),
+        Verdict::InvalidSignature,
+        "no secret matches the signature in `x-contentful-signature` (tried `current`)",
+    );
+    // A signed header, the body, the method and the path are each covered.
+    expect(
+        &check(&s, &contentful_req(CONTENTFUL_SIG, CONTENTFUL_SIGNED, CONTENTFUL_TS, "ContentManagement.Entry.delete")),
+        Verdict::InvalidSignature,
+        "no secret matches",
+    );
+    let mut changed = contentful_good();
+    changed.body = CONTENTFUL_BODY.replace("Hello", "Goodbye").into_bytes();
+    expect(&check(&s, &changed), Verdict::InvalidSignature, "no secret matches");
+    expect(&check(&s, &contentful_good().method("PUT")), Verdict::InvalidSignature, "no secret matches");
+    let moved = contentful_good().url("https://hooks.example.com/h/tok/contentful?env=master&x=2");
+    expect(&check(&s, &moved), Verdict::InvalidSignature, "no secret matches");
+
+    // The toolkit's default time to live is 30 seconds.
+    expect(&check(&s, &contentful_good().at(CONTENTFUL_SECS + 30)), Verdict::Valid, "current");
+    let out = check(&s, &contentful_good().at(CONTENTFUL_SECS + 31));
+    expect(&out, Verdict::TimestampOutOfTolerance, "signed 31s before receipt; tolerance is 30s");
+    assert_eq!(out.secret_label.as_deref(), Some("current"));
+
+    // The toolkit takes only 64-character secrets.
+    let short = settings("contentful", &[("current", "short")]);
+    expect(
+        &check(&short, &contentful_good()),
+        Verdict::NotConfigured,
+        "secret `current` is unusable: a Contentful signing secret is 64 characters; this one has 5",
+    );
+    assert_eq!(
+        hookmetry_verify::validate(&short).unwrap_err(),
+        ("secrets[0].value".to_string(), "a Contentful signing secret is 64 characters; this one has 5".to_string())
+    );
+
+    round_trip("contentful", &secret, &secret, Req::new(CONTENTFUL_BODY).url(CONTENTFUL_URL));
+    assert!(hookmetry_verify::sign("contentful", "short", None, &Req::new("{}").sign_input(1_700_000_000)).is_err());
+}
+
+#[test]
+fn contentful_event_identity() {
+    let mut req = contentful_good();
+    req.headers.push(Header::new("X-Contentful-Webhook-Request-Attempt", b"2".to_vec()));
+    let event = hookmetry_verify::identify(Some("contentful"), None, &req.headers, CONTENTFUL_BODY.as_bytes());
+    assert_eq!(
+        event,
+        CaptureEvent {
+            id: Some("c0ffee".into()),
+            kind: Some(CONTENTFUL_TOPIC.into()),
+            created_at: at("2020-10-22T15:19:01.037Z"),
+            attempt: Some(2),
+            resource: Some("5KsDBWseXY6QegucYAoacS".into()),
+            ..CaptureEvent::default()
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 
 #[test]
 fn group_d_providers_are_registered_with_their_tolerances() {
@@ -613,6 +747,9 @@ fn group_d_providers_are_registered_with_their_tolerances() {
         assert_eq!(p.default_tolerance, tolerance, "{id}");
         assert!(!p.url_bound && !p.asymmetric, "{id}");
     }
+    let contentful = find("contentful");
+    assert_eq!(contentful.default_tolerance, Some(30));
+    assert!(contentful.url_bound && !contentful.asymmetric);
     for (header, id) in [
         ("X-Alchemy-Signature", "alchemy"),
         ("Mux-Signature", "mux"),
@@ -621,6 +758,8 @@ fn group_d_providers_are_registered_with_their_tolerances() {
         ("X-HelpScout-Signature", "help-scout"),
         ("Tally-Signature", "tally"),
         ("sanity-webhook-signature", "sanity"),
+        ("x-contentful-signature", "contentful"),
+        ("X-Contentful-Topic", "contentful"),
     ] {
         let out = hookmetry_verify::guess(&Req::new("{}").header(header, "x").as_request());
         assert_eq!(out.provider.as_deref(), Some(id), "{header}");

@@ -45,6 +45,7 @@ mod zoom;
 // group-d modules
 mod alchemy;
 mod body_mac;
+mod contentful;
 mod help_scout;
 mod mux;
 mod persona;
@@ -129,6 +130,7 @@ static BUILTINS: &[&dyn Scheme] = &[
     &tally::TALLY,
     &sanity::Sanity,
     &segment::SEGMENT,
+    &contentful::Contentful,
 ];
 
 /// A key made from one configured secret.
