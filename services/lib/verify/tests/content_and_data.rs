@@ -432,8 +432,10 @@ fn sanity_req(header: &str) -> Req {
 fn sanity_known_answer_and_verdicts() {
     let s = settings("sanity", &[("current", SANITY_SECRET)]);
     expect(&check(&s, &sanity_req(SANITY_HEADER)), Verdict::Valid, "matches secret `current`");
-    // The toolkit's pattern allows a space after the comma.
+    // The toolkit's header pattern allows spaces around the separator (its final comparison of
+    // the whole header text would not; the signature is what is judged here).
     expect(&check(&s, &sanity_req(&SANITY_HEADER.replace(',', ", "))), Verdict::Valid, "current");
+    expect(&check(&s, &sanity_req(&SANITY_HEADER.replace(',', " "))), Verdict::Valid, "current");
     let rotated = settings("sanity", &[("old", "old"), ("new", SANITY_SECRET)]);
     expect(&check(&rotated, &sanity_req(SANITY_HEADER)), Verdict::Valid, "matches secret `new` (rotated)");
 

@@ -7,7 +7,7 @@
 use base64::Engine as _;
 
 use super::{EventSpec, Failure, Key, Message, Parsed, ProviderInfo, Scheme, Source, Stamp};
-use crate::util::{abbreviate, any_eq, hmac_sha256, pairs, required};
+use crate::util::{abbreviate, any_eq, hmac_sha256, required};
 use crate::{Request, SignError, SignInput, Signed};
 
 pub(crate) struct Sanity;
@@ -44,7 +44,8 @@ impl Scheme for Sanity {
     fn parse(&self, req: &Request<'_>) -> Result<Parsed, Failure> {
         let value = required(req.headers, HEADER)?;
         let (mut t, mut v1) = (None, None);
-        for (k, v) in pairs(value, ',') {
+        // The toolkit's pattern separates the two with commas, spaces or both.
+        for (k, v) in value.split([',', ' ']).filter_map(|part| part.split_once('=')) {
             match k {
                 "t" => t = Some(v),
                 "v1" => v1 = Some(v),
