@@ -233,8 +233,8 @@ fn persona_event_identity() {
 // Webflow
 
 // The form_submission example of https://developers.webflow.com/data/docs/working-with-webhooks
-// and the timestamp of its signature example (1663849649733 ms). The docs' signature has no body
-// or secret to go with it: computed with Python
+// (without its `schema` list) and the timestamp of its signature example (1663849649733 ms). The
+// docs' signature has no body or secret to go with it: computed with Python
 // `hmac.new(secret, b"1663849649733:" + body, sha256).hexdigest()`.
 const WEBFLOW_BODY: &str = r#"{"triggerType":"form_submission","payload":{"name":"Contact Us","siteId":"65427cf400e02b306eaa049c","data":{"First Name":"Zaphod","Last Name":"Beeblebrox","email":"zaphod@heartofgold.ai","Phone Number":15550000000},"submittedAt":"2022-09-14T12:35:16.117Z","id":"6321ca84df3949bfc6752327","formId":"65429eadebe8a9f3a30f62d0","formElementId":"4e038d2c-6a1e-4953-7be9-a59a2b453177"}}"#;
 const WEBFLOW_SECRET: &str = "webflow_client_secret";
