@@ -18,3 +18,4 @@ mod payments_more;
 // group-c
 mod saas_messaging;
 // group-d
+mod content_and_data;

@@ -31,8 +31,9 @@ const RECEIVED_AT: i64 = 1_700_000_000;
 const PRIVATE_KEY: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 
 /// Secrets configured for every provider; each scheme uses those it can and reports the rest as
-/// unusable. A `whsec_` secret (base64 after the prefix), plain text, hex (Adyen), and the public
-/// keys for [`PRIVATE_KEY`] as Discord, SendGrid and Telnyx (base64) show them.
+/// unusable. A `whsec_` secret (base64 after the prefix), plain text, hex (Adyen; 64 characters,
+/// as Contentful's secrets are), and the public keys for [`PRIVATE_KEY`] as Discord, SendGrid and
+/// Telnyx (base64) show them. [`PRIVATE_KEY`] is also the 64-character secret Contentful signs with.
 const SECRETS: &[&str] = &[
     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "fuzz-secret",

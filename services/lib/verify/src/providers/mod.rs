@@ -73,6 +73,15 @@ mod telnyx;
 mod zendesk;
 
 // group-d modules
+mod alchemy;
+mod contentful;
+mod help_scout;
+mod mux;
+mod persona;
+mod sanity;
+mod segment;
+mod tally;
+mod webflow;
 
 /// What a user sees about a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +175,15 @@ static BUILTINS: &[&dyn Scheme] = &[
     &cal_com::CAL_COM,
     &line::LINE,
     // group-d schemes
+    &alchemy::ALCHEMY,
+    &mux::MUX,
+    &persona::PERSONA,
+    &webflow::Webflow,
+    &help_scout::HELP_SCOUT,
+    &tally::TALLY,
+    &sanity::Sanity,
+    &segment::SEGMENT,
+    &contentful::Contentful,
 ];
 
 /// A key made from one configured secret.
