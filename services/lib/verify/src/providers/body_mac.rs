@@ -62,6 +62,9 @@ pub(crate) struct BodyMac {
 
 impl BodyMac {
     fn decode(&self, value: &str, what: &str) -> Result<Vec<u8>, Failure> {
+        if value.trim().is_empty() {
+            return Err(Failure::malformed(format!("{what} is empty")));
+        }
         match self.encoding {
             Encoding::Hex => unhex(value, self.mac.len(), what),
             Encoding::Base64 => b64_digest(value, self.mac.len(), what),
