@@ -201,3 +201,136 @@ async fn token_client(server: &TestServer, team_id: &str, role: &str) -> Client 
         .unwrap();
     Client::new(&server.base_url, d["createToken"]["secret"].as_str().unwrap())
 }
+
+const GROUP: &str = "redeliveries { count position kind reason captures { captureId answeredStatus attempt } }";
+
+async fn group_of(client: &Client, id: &str) -> Value {
+    checked(client, id).await;
+    let q = format!("query($id: ID!) {{ capture(id: $id) {{ {GROUP} }} }}");
+    client.graphql(&q, json!({ "id": id })).await.unwrap()["capture"]["redeliveries"].clone()
+}
+
+/// Sends `body` and returns the capture id, whatever status the endpoint answers.
+async fn send_answered(ep: &TestEndpoint, headers: &[(&str, &str)], body: &str, status: u16) -> String {
+    let mut req = reqwest::Client::new().post(&ep.url).body(body.to_string());
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), status);
+    resp.headers()["hookmetry-capture-id"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn redeliveries_are_grouped_and_retries_told_from_duplicates() {
+    let server = TestServer::start().await.unwrap();
+    // Answers 200 at once: a second delivery of an event is a duplicate.
+    let calm = server.admin.create_endpoint("acknowledges").await.unwrap();
+    // Answers 500: the provider retries.
+    let failing = server.admin.create_endpoint("fails").await.unwrap();
+    server
+        .admin
+        .graphql(
+            "mutation($id: ID!) { updateEndpoint(input: {id: $id, response: {status: 500, body: \"down\"}}) { id } }",
+            json!({ "id": failing.id }),
+        )
+        .await
+        .unwrap();
+    // Unconfigured endpoints: Stripe is guessed from its header, and names the event id.
+    let stripe = [("Stripe-Signature", "t=1,v1=00"), ("content-type", "application/json")];
+    let evt = r#"{"id":"evt_same","object":"event","type":"charge.succeeded"}"#;
+
+    let a1 = send_answered(&calm, &stripe, evt, 200).await;
+    let a2 = send_answered(&calm, &stripe, evt, 200).await;
+    let other = send_answered(&calm, &stripe, r#"{"id":"evt_other","type":"charge.succeeded"}"#, 200).await;
+    let b1 = send_answered(&failing, &stripe, evt, 500).await;
+    let b2 = send_answered(&failing, &stripe, evt, 500).await;
+    for id in [&a1, &a2, &other, &b1, &b2] {
+        checked(&server.admin, id).await;
+    }
+
+    let g = group_of(&server.admin, &a1).await;
+    assert_eq!((g["count"].clone(), g["position"].clone(), g["kind"].clone()), (json!(2), json!(1), json!("FIRST")));
+    let g = group_of(&server.admin, &a2).await;
+    assert_eq!(g["kind"], "DUPLICATE", "{g}");
+    assert_eq!(g["reason"], "the delivery before was answered 200 in time: sent again by the provider, not retried");
+    assert_eq!(
+        g["captures"],
+        json!([{ "captureId": a1, "answeredStatus": 200, "attempt": null }, { "captureId": a2, "answeredStatus": 200, "attempt": null }]),
+        "only this endpoint's captures of the event, oldest first"
+    );
+    assert_eq!(group_of(&server.admin, &other).await["count"], 1);
+    let g = group_of(&server.admin, &b2).await;
+    assert_eq!((g["position"].clone(), g["kind"].clone()), (json!(2), json!("RETRY")), "{g}");
+    assert_eq!(g["reason"], "the delivery before was answered 500, which providers retry");
+    assert_eq!(g["captures"][0]["captureId"], b1.as_str());
+    assert_eq!(g["captures"][0]["answeredStatus"], 500);
+
+    // The provider's own word: Slack's retry headers.
+    let slack_ep = server.admin.create_endpoint("slack retries").await.unwrap();
+    let slack = r#"{"type":"event_callback","event_id":"Ev01","event_time":1700000000,"event":{"type":"app_mention"}}"#;
+    let sig = [("X-Slack-Signature", "v0=00"), ("X-Slack-Request-Timestamp", "1700000000")];
+    send_answered(&slack_ep, &sig, slack, 200).await;
+    let mut retry_headers = sig.to_vec();
+    retry_headers.extend([("X-Slack-Retry-Num", "1"), ("X-Slack-Retry-Reason", "http_timeout")]);
+    let retried = send_answered(&slack_ep, &retry_headers, slack, 200).await;
+    let g = group_of(&server.admin, &retried).await;
+    assert_eq!(g["kind"], "RETRY");
+    assert_eq!(g["reason"], "the provider says this is attempt 2 (http_timeout)");
+
+    // A capture that names no event id has no group.
+    let plain = send_answered(&calm, &[], "{}", 200).await;
+    assert_eq!(group_of(&server.admin, &plain).await, Value::Null);
+
+    // Bad `first` names the argument.
+    let (_, body) = server
+        .admin
+        .graphql_raw("query($id: ID!) { capture(id: $id) { redeliveries(first: 0) { count } } }", json!({ "id": a1 }))
+        .await
+        .unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["field"], "first", "{body}");
+
+    // The metric counts them by provider and kind.
+    let metrics = reqwest::get(format!("{}/metrics", server.base_url)).await.unwrap().text().await.unwrap();
+    for line in [
+        r#"hookmetry_event_redeliveries_total{kind="duplicate",provider="stripe"} 1"#,
+        r#"hookmetry_event_redeliveries_total{kind="retry",provider="stripe"} 1"#,
+        r#"hookmetry_event_redeliveries_total{kind="retry",provider="slack"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing from:\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn events_older_than_one_received_before_for_the_same_resource_are_out_of_order() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("ordering").await.unwrap();
+    let stripe = [("Stripe-Signature", "t=1,v1=00")];
+    let created = now();
+    let event = |id: &str, at: i64, object: &str| {
+        format!(r#"{{"id":"{id}","type":"charge.updated","created":{at},"data":{{"object":{{"id":"{object}"}}}}}}"#)
+    };
+    let newer = send_answered(&ep, &stripe, &event("evt_new", created - 10, "ch_1"), 200).await;
+    let older = send_answered(&ep, &stripe, &event("evt_old", created - 100, "ch_1"), 200).await;
+    let elsewhere = send_answered(&ep, &stripe, &event("evt_x", created - 500, "ch_2"), 200).await;
+    let q = "query($id: ID!) { capture(id: $id) { ordering { outOfOrder resource newerCaptureId newerCreatedAt gapSeconds } } }";
+    for id in [&newer, &older, &elsewhere] {
+        checked(&server.admin, id).await;
+    }
+    let order = |id: &str| {
+        let admin = server.admin.clone();
+        let id = id.to_string();
+        async move { admin.graphql(q, json!({ "id": id })).await.unwrap()["capture"]["ordering"].clone() }
+    };
+    assert_eq!(
+        order(&older).await,
+        json!({ "outOfOrder": true, "resource": "ch_1", "newerCaptureId": newer,
+                "newerCreatedAt": hookmetry_core::Timestamp::from_micros((created - 10) * 1_000_000).to_rfc3339(),
+                "gapSeconds": 90.0 })
+    );
+    assert_eq!(order(&newer).await["outOfOrder"], false, "nothing about ch_1 came before it");
+    assert_eq!(order(&elsewhere).await["outOfOrder"], false, "another resource");
+    let plain = send_answered(&ep, &[], "{}", 200).await;
+    checked(&server.admin, &plain).await;
+    assert_eq!(order(&plain).await, Value::Null);
+}

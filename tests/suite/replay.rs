@@ -529,6 +529,69 @@ async fn forwarding_rules_deliver_matching_captures_and_bad_rules_change_nothing
     server.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn forwarding_rules_route_by_event_type() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("forward by type").await.unwrap();
+    let receiver = Receiver::start(vec![(200, "ok")]).await;
+    let set = "mutation($input: SetForwardingRulesInput!) { setForwardingRules(input: $input) { forwardingRules { id eventTypes } } }";
+    let rules = json!([{ "id": "charges", "target": receiver.url, "eventTypes": ["charge.*", "invoice.paid"] }]);
+    let saved = server.admin.graphql(set, json!({ "input": { "endpointId": ep.id, "rules": rules } })).await.unwrap();
+    assert_eq!(
+        saved["setForwardingRules"]["forwardingRules"],
+        json!([{ "id": "charges", "eventTypes": ["charge.*", "invoice.paid"] }])
+    );
+
+    // No verification configured: the type is read where the guessed provider (Stripe) names it.
+    let event = |kind: &str| format!(r#"{{"id":"evt_{kind}","object":"event","type":"{kind}"}}"#);
+    let sig: &[u8] = b"t=1,v1=00";
+    let charge = capture(&ep, "/", &[("Stripe-Signature", sig)], event("charge.refunded").as_bytes()).await;
+    let invoice = capture(&ep, "/", &[("Stripe-Signature", sig)], event("invoice.paid").as_bytes()).await;
+    let other = capture(&ep, "/", &[("Stripe-Signature", sig)], event("customer.created").as_bytes()).await;
+    let untyped = capture(&ep, "/", &[], b"{\"hello\":1}").await;
+    for id in [&charge, &invoice, &other, &untyped] {
+        server.admin.wait_for_capture(id, WAIT).await.unwrap();
+    }
+    let q = "query($id: ID!) { capture(id: $id) { event { type } deliveries { origin state } } }";
+    let deadline = Instant::now() + WAIT;
+    for id in [&charge, &invoice] {
+        loop {
+            let d = server.admin.graphql(q, json!({ "id": id })).await.unwrap()["capture"].clone();
+            if d["deliveries"][0]["state"] == "SUCCEEDED" {
+                assert_eq!(d["deliveries"][0]["origin"], "rule:charges");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id} not forwarded: {d}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    for id in [&other, &untyped] {
+        let d = server.admin.graphql(q, json!({ "id": id })).await.unwrap()["capture"].clone();
+        assert_eq!(d["deliveries"], json!([]), "{id} matches no pattern: {d}");
+    }
+    let mut bodies: Vec<Vec<u8>> = receiver.received().into_iter().map(|r| r.body).collect();
+    bodies.sort();
+    assert_eq!(bodies, vec![event("charge.refunded").into_bytes(), event("invoice.paid").into_bytes()]);
+
+    // Bad patterns name their field and change nothing.
+    for (rules, field) in [
+        (json!([{ "id": "x", "target": receiver.url, "eventTypes": [""] }]), "rules[0].eventTypes[0]"),
+        (json!([{ "id": "x", "target": receiver.url, "eventTypes": vec!["a"; 21] }]), "rules[0].eventTypes"),
+        (json!([{ "id": "x", "target": receiver.url, "eventTypes": ["ok", "tab\there"] }]), "rules[0].eventTypes[1]"),
+    ] {
+        let (_, body) =
+            server.admin.graphql_raw(set, json!({ "input": { "endpointId": ep.id, "rules": rules } })).await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+    let now = server
+        .admin
+        .graphql("query($id: ID!) { endpoint(id: $id) { forwardingRules { id eventTypes } } }", json!({ "id": ep.id }))
+        .await
+        .unwrap();
+    assert_eq!(now["endpoint"]["forwardingRules"], saved["setForwardingRules"]["forwardingRules"]);
+    server.stop().await.unwrap();
+}
+
 async fn token(admin: &Client, team_id: Option<&str>, role: &str) -> Client {
     let out = admin
         .graphql(

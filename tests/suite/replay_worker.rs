@@ -103,6 +103,7 @@ async fn pending_delivery(store: &SqliteStore, target: &str) -> Delivery {
         remote_addr: "203.0.113.9:4000".into(),
         http_version: "HTTP/1.1".into(),
         received_at: now,
+        answered: None,
     };
     store.put_captures(std::slice::from_ref(&capture)).await.unwrap();
     let delivery = Delivery {

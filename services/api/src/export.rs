@@ -305,6 +305,7 @@ mod tests {
             http_version: "HTTP/1.1".into(),
             // 2026-11-27T06:55:08.000001Z
             received_at: Timestamp::from_micros(1_795_762_508_000_001),
+            answered: None,
         }
     }
 

@@ -324,6 +324,7 @@ mod tests {
             remote_addr: "127.0.0.1".into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::now(),
+            answered: None,
         }
     }
 

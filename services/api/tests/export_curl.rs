@@ -29,6 +29,7 @@ fn capture(method: &str, path: &str, query: Option<&str>, headers: &[(&str, &[u8
         remote_addr: "203.0.113.9:41000".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::now(),
+        answered: None,
     }
 }
 

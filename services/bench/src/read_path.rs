@@ -144,6 +144,7 @@ async fn seed(
             remote_addr: "127.0.0.1".into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::now(),
+            answered: None,
         });
         if batch.len() == SEED_BATCH || i + 1 == n {
             store.put_captures(&batch).await?;

@@ -128,7 +128,7 @@ impl Ingest {
         span.record("endpoint_id", tracing::field::display(endpoint.id));
         span.record("capture_id", tracing::field::display(id));
         span.record("body_bytes", i64::try_from(body_len).unwrap_or(i64::MAX));
-        let capture = CapturedRequest {
+        let mut capture = CapturedRequest {
             id,
             endpoint_id: endpoint.id,
             team_id: endpoint.team_id,
@@ -141,7 +141,22 @@ impl Ingest {
             remote_addr: client_addr(peer, &parts.headers, &self.settings.trusted_proxies),
             http_version: http_version(parts.version).to_string(),
             received_at,
+            answered: None,
         };
+        let handshake = if endpoint.handshakes {
+            hookmetry_verify::handshake(endpoint.verification.as_ref(), &capture.headers, &capture.body)
+        } else {
+            None
+        };
+        // What the sender will be told, recorded with the capture: a provider's retry after a
+        // non-2xx or slow answer is then told apart from a true duplicate.
+        capture.answered = Some(match (&handshake, &endpoint.response) {
+            (Some(_), _) | (None, None) => hookmetry_core::Answered { status: 200, delay_ms: 0 },
+            (None, Some(custom)) => hookmetry_core::Answered {
+                status: custom.status,
+                delay_ms: custom.delay_ms.min(hookmetry_core::MAX_RESPONSE_DELAY_MS),
+            },
+        });
         let mut record =
             NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
                 .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
@@ -155,11 +170,6 @@ impl Ingest {
             otel.status_code = Empty
         );
         hookmetry_telemetry::inject(&append_span, &mut record.headers);
-        let handshake = if endpoint.handshakes {
-            hookmetry_verify::handshake(endpoint.verification.as_ref(), &capture.headers, &capture.body)
-        } else {
-            None
-        };
         drop(capture);
 
         // The append runs in its own task that owns the in-flight permits: if we stop waiting
@@ -414,6 +424,10 @@ async fn respond(endpoint: &Endpoint, id: CaptureId, separate_origin: bool) -> R
     }
     let mut resp = Response::new(Body::from(custom.body.clone()));
     *resp.status_mut() = StatusCode::from_u16(custom.status).unwrap_or(StatusCode::OK);
+    // Custom answers name the capture too, so a sender's log can be matched with the inspector.
+    if let Ok(v) = HeaderValue::try_from(id.to_string()) {
+        resp.headers_mut().insert(HeaderName::from_static("hookmetry-capture-id"), v);
+    }
     for (name, value) in &custom.headers {
         // The API checks these on write. A stored one that breaks today's rules (written before
         // them, or before the capture origin was unset) is dropped or neutralised here rather

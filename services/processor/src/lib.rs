@@ -365,14 +365,46 @@ impl Processor {
         let new = stored?;
         self.metrics.records.with_label_values(&["stored"]).inc_by(new as u64);
         self.metrics.records.with_label_values(&["duplicate"]).inc_by((captures.len() - new) as u64);
+        self.count_redeliveries(captures, &verifications).await?;
+        let event_types: HashMap<CaptureId, &str> =
+            verifications.iter().filter_map(|(id, v)| v.event.kind.as_deref().map(|t| (*id, t))).collect();
 
         let forwarded = self
             .deliveries
-            .forward(captures, spans, self.forward_max_attempts)
+            .forward(captures, &event_types, spans, self.forward_max_attempts)
             .await
             .map_err(ProcessError::store("forward"))?;
         self.metrics.forwarded.inc_by(forwarded.len() as u64);
         self.announcer.stored(captures, &forwarded).await;
+        Ok(())
+    }
+
+    /// Counts the captures whose provider event an earlier capture of their endpoint carried, by
+    /// why it came again. One indexed read per capture that names an event id; a batch the log
+    /// delivers twice is counted twice (the captures are stored once).
+    async fn count_redeliveries(
+        &self,
+        captures: &[CapturedRequest],
+        verifications: &[(CaptureId, Verification)],
+    ) -> Result<(), ProcessError> {
+        let by_id: HashMap<CaptureId, &CapturedRequest> = captures.iter().map(|c| (c.id, c)).collect();
+        for (id, v) in verifications {
+            let (Some(event_id), Some(c)) = (v.event.id.as_deref(), by_id.get(id)) else { continue };
+            let group = self
+                .store
+                .event_group(c.endpoint_id, event_id, REDELIVERY_READ)
+                .await
+                .map_err(ProcessError::store("read event group"))?;
+            if group.total < 2 {
+                continue;
+            }
+            let kind = match hookmetry_core::classify(&group, *id).map(|r| r.kind) {
+                Some(hookmetry_core::RedeliveryKind::Retry) => "retry",
+                Some(hookmetry_core::RedeliveryKind::Duplicate) => "duplicate",
+                Some(hookmetry_core::RedeliveryKind::First) | None => continue,
+            };
+            self.metrics.redeliveries.with_label_values(&[provider_label(v.provider.as_deref()), kind]).inc();
+        }
         Ok(())
     }
 
@@ -419,10 +451,10 @@ impl Processor {
             // A capture whose endpoint was deleted meanwhile is stored (and soon cleaned up) but
             // has nothing to be checked against.
             let Some(endpoint) = endpoint else { continue };
-            if endpoint.verification.is_none() {
-                // Without secrets there is only a guess at the provider from the headers: no body
-                // is read, so it is cheap and bounded, and runs here rather than being copied to
-                // a blocking thread.
+            if endpoint.verification.is_none() && c.body.len() <= INLINE_BODY {
+                // Without secrets there is only a guess at the provider from the headers and the
+                // event a small body names: cheap and bounded, so it runs here rather than being
+                // copied to a blocking thread. A larger body's event is read there.
                 unchecked.push((c, parent));
             } else {
                 work.push((endpoint.clone(), c.clone(), parent.clone()));
@@ -452,11 +484,7 @@ impl Processor {
         }
         let mut out = Vec::with_capacity(verified.len());
         for (id, v, span) in verified {
-            let provider = match v.provider.as_deref() {
-                None => "none",
-                Some(p) if hookmetry_verify::providers().iter().any(|i| i.id == p) => p,
-                Some(_) => "unknown",
-            };
+            let provider = provider_label(v.provider.as_deref());
             self.metrics.verifications.with_label_values(&[provider, v.verdict.as_str()]).inc();
             span.record("provider", provider);
             span.record("verdict", v.verdict.as_str());
@@ -465,6 +493,22 @@ impl Processor {
             out.push((id, v));
         }
         Ok(out)
+    }
+}
+
+/// Bodies up to this size have their event read on the async worker for endpoints without
+/// secrets; parsing one takes microseconds.
+const INLINE_BODY: usize = 16 * 1024;
+
+/// The most captures of one event read to place a new one among them.
+const REDELIVERY_READ: usize = 1_000;
+
+/// The `provider` label of a result: a known provider's id, `none`, or `unknown`, so a label
+/// value never comes from a request.
+fn provider_label(provider: Option<&str>) -> &'static str {
+    match provider {
+        None => "none",
+        Some(p) => hookmetry_verify::providers().iter().find(|i| i.id == p).map_or("unknown", |i| i.id),
     }
 }
 

@@ -9,6 +9,7 @@ pub(crate) struct ProcessorMetrics {
     pub(crate) records: IntCounterVec,
     pub(crate) forwarded: IntCounter,
     pub(crate) verifications: IntCounterVec,
+    pub(crate) redeliveries: IntCounterVec,
     pub(crate) lag: IntGauge,
     pub(crate) batch_seconds: Histogram,
     pub(crate) failures: IntCounterVec,
@@ -30,6 +31,13 @@ impl ProcessorMetrics {
                 "hookmetry_verifications_total",
                 "Signature checks of captures, by provider (`none` when unconfigured and unrecognised) and verdict.",
                 &["provider", "verdict"],
+            )?,
+            redeliveries: m.counter_vec(
+                "hookmetry_event_redeliveries_total",
+                "Captures whose provider event id an earlier capture of the endpoint already carried, by provider \
+                 and kind (retry: the provider retried an unacknowledged delivery; duplicate: sent again although \
+                 acknowledged).",
+                &["provider", "kind"],
             )?,
             lag: m.gauge(
                 "hookmetry_processor_lag_records",

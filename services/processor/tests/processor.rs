@@ -31,6 +31,7 @@ fn capture(ep: &Endpoint, body: &'static [u8]) -> CapturedRequest {
         remote_addr: "127.0.0.1:1".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::now(),
+        answered: None,
     }
 }
 
@@ -239,6 +240,7 @@ async fn matching_captures_become_one_delivery_per_rule_even_when_handled_twice(
             method: None,
             path_prefix: None,
             header: None,
+            event_types: Vec::new(),
         },
         ForwardingRule {
             id: "puts".into(),
@@ -246,6 +248,7 @@ async fn matching_captures_become_one_delivery_per_rule_even_when_handled_twice(
             method: Some("PUT".into()),
             path_prefix: None,
             header: None,
+            event_types: Vec::new(),
         },
     ];
     f.store.set_forwarding_rules(f.endpoint.id, &rules).await.unwrap();
@@ -446,6 +449,22 @@ mod failing {
         }
         async fn verifications(&self, ids: &[CaptureId]) -> Result<std::collections::HashMap<CaptureId, Verification>> {
             self.inner.verifications(ids).await
+        }
+        async fn event_group(
+            &self,
+            endpoint: EndpointId,
+            event_id: &str,
+            limit: usize,
+        ) -> Result<hookmetry_core::EventGroup> {
+            self.inner.event_group(endpoint, event_id, limit).await
+        }
+        async fn newest_event_before(
+            &self,
+            endpoint: EndpointId,
+            resource: &str,
+            before: CaptureId,
+        ) -> Result<Option<(CaptureId, Timestamp)>> {
+            self.inner.newest_event_before(endpoint, resource, before).await
         }
         async fn delete_capture(&self, id: CaptureId) -> Result<()> {
             self.inner.delete_capture(id).await

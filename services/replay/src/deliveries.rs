@@ -215,6 +215,7 @@ impl Deliveries {
     pub async fn forward(
         &self,
         captures: &[CapturedRequest],
+        event_types: &HashMap<CaptureId, &str>,
         spans: &[Span],
         max_attempts: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
@@ -227,7 +228,8 @@ impl Deliveries {
                 Entry::Occupied(e) => e.into_mut(),
                 Entry::Vacant(e) => e.insert(self.store.forwarding_rules(c.endpoint_id).await?),
             };
-            for rule in rules.iter().filter(|r| r.matches(c)) {
+            let event_type = event_types.get(&c.id).copied();
+            for rule in rules.iter().filter(|r| r.matches(c, event_type)) {
                 // Rules are validated when set; one that no longer parses is skipped, not retried.
                 let Ok(target) = Url::parse(&rule.target) else {
                     tracing::warn!(endpoint_id = %c.endpoint_id, rule = %rule.id, "forwarding rule target does not parse; skipped");
@@ -413,6 +415,7 @@ mod tests {
             remote_addr: "203.0.113.9:4000".into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::now(),
+            answered: None,
         };
         let mut events = log.tail(TOPIC_EVENTS).await.unwrap();
         let deliveries = Deliveries::new(store.clone(), log.clone());

@@ -218,6 +218,7 @@ mod tests {
             remote_addr: "203.0.113.9".into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::now(),
+            answered: None,
         }
     }
 

@@ -164,6 +164,7 @@ fn capture(method: &str, path: &str, query: Option<&str>, headers: &[(&str, &[u8
         remote_addr: "203.0.113.9".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::now(),
+        answered: None,
     }
 }
 

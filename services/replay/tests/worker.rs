@@ -119,6 +119,7 @@ async fn fixture() -> Fixture {
         remote_addr: "203.0.113.9:4000".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::now(),
+        answered: None,
     };
     store.put_captures(std::slice::from_ref(&capture)).await.unwrap();
     Fixture { _dir: dir, log, store, capture }

@@ -384,6 +384,31 @@ impl CaptureObject {
         let v = ctx.store.verification(self.0.id).await?;
         Ok(v.map(|v| v.event).filter(|e| !e.is_empty()).map(super::events::EventObject))
     }
+    /// The captures of this endpoint that carry the same provider event id, and whether this one
+    /// is the first, a retry of an unacknowledged delivery, or a duplicate; null when the capture
+    /// names no event id (or is not checked yet).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    async fn redeliveries(
+        &self,
+        c: &Context<'_>,
+        #[graphql(desc = "List at most this many of the event's captures, oldest first, 1 to 100 (default 20).")]
+        first: Option<i32>,
+    ) -> Result<Option<super::events::RedeliveriesObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        let first = first.unwrap_or(20);
+        if !(1..=100).contains(&first) {
+            return Err(ApiError::bad("first", format!("must be 1 to 100, got {first}")));
+        }
+        let Some(v) = ctx.store.verification(self.0.id).await? else { return Ok(None) };
+        Ok(super::events::redeliveries(ctx.store.as_ref(), &self.0, &v.event, first as usize).await?)
+    }
+    /// Whether an event about the same resource, created after this capture's event, was received
+    /// before it; null when the capture names no resource and creation time.
+    async fn ordering(&self, c: &Context<'_>) -> Result<Option<super::events::EventOrderObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        let Some(v) = ctx.store.verification(self.0.id).await? else { return Ok(None) };
+        Ok(super::events::ordering(ctx.store.as_ref(), &self.0, &v.event).await?)
+    }
     /// Every replay of this capture, newest first.
     #[graphql(
         complexity = "first.unwrap_or(crate::DEFAULT_DELIVERIES).clamp(1, crate::MAX_DELIVERIES) as usize * child_complexity"

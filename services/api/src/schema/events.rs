@@ -36,3 +36,142 @@ impl EventObject {
         self.0.resource.as_deref()
     }
 }
+
+/// The most captures of one event read to place a capture among them.
+const GROUP_READ: usize = 1_000;
+
+/// Why a capture is where it is among the captures of its event.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(name = "RedeliveryKind")]
+pub enum RedeliveryKindValue {
+    /// The first capture of the event.
+    First,
+    /// Sent again because it was not acknowledged: the provider says so (an attempt above 1, a
+    /// retry reason), or the delivery before was answered non-2xx or after 3 s.
+    Retry,
+    /// Sent again although the delivery before was answered 2xx in time.
+    Duplicate,
+}
+
+impl From<hookmetry_core::RedeliveryKind> for RedeliveryKindValue {
+    fn from(k: hookmetry_core::RedeliveryKind) -> Self {
+        match k {
+            hookmetry_core::RedeliveryKind::First => RedeliveryKindValue::First,
+            hookmetry_core::RedeliveryKind::Retry => RedeliveryKindValue::Retry,
+            hookmetry_core::RedeliveryKind::Duplicate => RedeliveryKindValue::Duplicate,
+        }
+    }
+}
+
+/// The captures of one endpoint that carry the same provider event, and where this one stands.
+pub struct RedeliveriesObject {
+    pub group: hookmetry_core::EventGroup,
+    pub place: hookmetry_core::Redelivery,
+    pub first: usize,
+}
+
+#[Object(name = "Redeliveries")]
+impl RedeliveriesObject {
+    /// How many captures of this endpoint carry the event, this one included.
+    async fn count(&self) -> i32 {
+        i32::try_from(self.group.total).unwrap_or(i32::MAX)
+    }
+    /// 1 for the first capture of the event.
+    async fn position(&self) -> i32 {
+        i32::try_from(self.place.position).unwrap_or(i32::MAX)
+    }
+    async fn kind(&self) -> RedeliveryKindValue {
+        self.place.kind.into()
+    }
+    /// Why, in words: "the delivery before was answered 503, which providers retry".
+    async fn reason(&self) -> &str {
+        &self.place.reason
+    }
+    /// The captures of the event, oldest first (at most `first` of `redeliveries`).
+    async fn captures(&self) -> Vec<RedeliveryMemberObject> {
+        self.group.members.iter().take(self.first).cloned().map(RedeliveryMemberObject).collect()
+    }
+}
+
+pub struct RedeliveryMemberObject(hookmetry_core::GroupMember);
+
+/// One capture of an event: when it arrived and what it was answered.
+#[Object(name = "RedeliveryMember")]
+impl RedeliveryMemberObject {
+    async fn capture_id(&self) -> async_graphql::ID {
+        async_graphql::ID(self.0.id.to_string())
+    }
+    async fn received_at(&self) -> String {
+        self.0.received_at.to_rfc3339()
+    }
+    /// The status the capture URL answered; null for captures from before it was recorded.
+    async fn answered_status(&self) -> Option<i32> {
+        self.0.answered.map(|a| i32::from(a.status))
+    }
+    /// The configured delay before that answer, in milliseconds.
+    async fn answered_delay_ms(&self) -> Option<i32> {
+        self.0.answered.map(|a| i32::try_from(a.delay_ms).unwrap_or(i32::MAX))
+    }
+    /// The provider's delivery attempt, when it names one.
+    async fn attempt(&self) -> Option<i32> {
+        self.0.attempt.map(|a| i32::try_from(a).unwrap_or(i32::MAX))
+    }
+}
+
+/// Where a capture's event stands among the events received before it about the same resource.
+pub struct EventOrderObject {
+    pub resource: String,
+    pub late: Option<hookmetry_core::OutOfOrder>,
+}
+
+#[Object(name = "EventOrder")]
+impl EventOrderObject {
+    /// Whether an event about the same resource created after this one was received before it.
+    async fn out_of_order(&self) -> bool {
+        self.late.is_some()
+    }
+    /// The resource the provider names (Stripe's `data.object.id`).
+    async fn resource(&self) -> &str {
+        &self.resource
+    }
+    /// The capture received before this one whose event is the newest about the resource.
+    async fn newer_capture_id(&self) -> Option<async_graphql::ID> {
+        self.late.as_ref().map(|l| async_graphql::ID(l.newer.to_string()))
+    }
+    /// When that newer event was created (RFC 3339).
+    async fn newer_created_at(&self) -> Option<String> {
+        self.late.as_ref().map(|l| l.newer_created_at.to_rfc3339())
+    }
+    /// How much older this event is than that one, in seconds.
+    async fn gap_seconds(&self) -> Option<f64> {
+        self.late.as_ref().map(|l| l.gap_micros as f64 / 1e6)
+    }
+}
+
+/// The captures carrying `capture`'s event, and where it stands; `None` when it names no event id.
+pub(crate) async fn redeliveries(
+    store: &dyn hookmetry_store::Store,
+    capture: &hookmetry_core::CapturedRequest,
+    event: &CaptureEvent,
+    first: usize,
+) -> Result<Option<RedeliveriesObject>, hookmetry_store::StoreError> {
+    let Some(id) = event.id.as_deref() else { return Ok(None) };
+    let group = store.event_group(capture.endpoint_id, id, GROUP_READ).await?;
+    // A capture beyond the members read (an event sent over a thousand times) is not placed.
+    Ok(hookmetry_core::classify(&group, capture.id).map(|place| RedeliveriesObject { group, place, first }))
+}
+
+/// Whether `capture`'s event arrived after a newer one about the same resource; `None` when it
+/// names no resource or creation time.
+pub(crate) async fn ordering(
+    store: &dyn hookmetry_store::Store,
+    capture: &hookmetry_core::CapturedRequest,
+    event: &CaptureEvent,
+) -> Result<Option<EventOrderObject>, hookmetry_store::StoreError> {
+    let (Some(resource), Some(created_at)) = (event.resource.as_deref(), event.created_at) else { return Ok(None) };
+    let newest = store.newest_event_before(capture.endpoint_id, resource, capture.id).await?;
+    Ok(Some(EventOrderObject {
+        resource: resource.to_string(),
+        late: hookmetry_core::out_of_order(created_at, newest),
+    }))
+}

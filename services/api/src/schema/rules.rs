@@ -24,6 +24,11 @@ pub struct ForwardingRuleInput {
     /// The capture's path (after `/h/<token>`) starts with this; begins with `/`.
     pub path_prefix: Option<String>,
     pub header: Option<HeaderMatchInput>,
+    /// The capture's provider event type matches one of these (`charge.*`, `pull_request.*`,
+    /// `orders/create`; `*` stands for any run of characters). At most 20; empty or absent
+    /// matches every capture, with a type or without.
+    #[graphql(default)]
+    pub event_types: Vec<String>,
 }
 
 #[derive(InputObject)]
@@ -66,7 +71,14 @@ impl ForwardingRuleObject {
     async fn header_contains(&self) -> Option<&str> {
         self.0.header.as_ref().map(|h| h.contains.as_str())
     }
+    /// Event type patterns; empty when the rule does not look at the type.
+    async fn event_types(&self) -> &[String] {
+        &self.0.event_types
+    }
 }
+
+/// The most event type patterns one rule takes.
+pub const MAX_EVENT_TYPES: usize = 20;
 
 fn validate_rules(
     rules: Vec<ForwardingRuleInput>,
@@ -121,12 +133,30 @@ fn validate_rules(
                 Some(HeaderMatch { name, contains: h.contains })
             }
         };
+        if r.event_types.len() > MAX_EVENT_TYPES {
+            return Err(ApiError::bad(
+                field("eventTypes"),
+                format!("at most {MAX_EVENT_TYPES} patterns, got {}", r.event_types.len()),
+            ));
+        }
+        for (j, p) in r.event_types.iter().enumerate() {
+            if p.is_empty()
+                || p.len() > hookmetry_core::MAX_EVENT_FIELD
+                || !p.bytes().all(|b| (0x20..=0x7e).contains(&b))
+            {
+                return Err(ApiError::bad(
+                    field(&format!("eventTypes[{j}]")),
+                    format!("must be 1 to {} printable ASCII characters", hookmetry_core::MAX_EVENT_FIELD),
+                ));
+            }
+        }
         out.push(ForwardingRule {
             id,
             target: target.to_string(),
             method: r.method,
             path_prefix: r.path_prefix,
             header,
+            event_types: r.event_types,
         });
     }
     Ok(out)

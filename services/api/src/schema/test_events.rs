@@ -235,6 +235,7 @@ impl TestEventMutation {
             remote_addr: TEST_EVENT_SOURCE.into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::now(),
+            answered: None,
         };
         let record =
             NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))

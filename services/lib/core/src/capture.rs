@@ -42,6 +42,17 @@ pub struct CapturedRequest {
     /// `HTTP/1.0`, `HTTP/1.1`, `HTTP/2.0`, …
     pub http_version: String,
     pub received_at: Timestamp,
+    /// What ingest answered the sender, decided before the capture was appended; `None` for
+    /// captures written before it was recorded. Tells a provider's retry (we answered non-2xx, or
+    /// too late) from a true duplicate.
+    pub answered: Option<Answered>,
+}
+
+/// The answer a capture URL gave: its status and the configured delay before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    pub status: u16,
+    pub delay_ms: u32,
 }
 
 impl CapturedRequest {

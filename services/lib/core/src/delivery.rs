@@ -25,6 +25,10 @@ pub struct ForwardingRule {
     /// Only captures with this header (name in any case) whose value contains `contains`.
     #[serde(default)]
     pub header: Option<HeaderMatch>,
+    /// Only captures whose provider event type matches one of these patterns (`charge.*`; see
+    /// [`crate::event_type_matches`]); empty matches every capture, with a type or without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,8 +38,11 @@ pub struct HeaderMatch {
 }
 
 impl ForwardingRule {
-    pub fn matches(&self, capture: &CapturedRequest) -> bool {
-        self.method.as_ref().is_none_or(|m| *m == capture.method)
+    /// Whether `capture`, whose provider names the event type `event_type`, passes every condition.
+    pub fn matches(&self, capture: &CapturedRequest, event_type: Option<&str>) -> bool {
+        (self.event_types.is_empty()
+            || event_type.is_some_and(|t| self.event_types.iter().any(|p| crate::event_type_matches(p, t))))
+            && self.method.as_ref().is_none_or(|m| *m == capture.method)
             && self.path_prefix.as_ref().is_none_or(|p| capture.path.starts_with(p.as_str()))
             && self.header.as_ref().is_none_or(|h| {
                 capture.headers.iter().any(|ch| {
@@ -378,6 +385,7 @@ mod tests {
             remote_addr: "127.0.0.1".into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::now(),
+            answered: None,
         };
         let rule = |method: Option<&str>, prefix: Option<&str>, header: Option<(&str, &str)>| ForwardingRule {
             id: "r".into(),
@@ -385,17 +393,27 @@ mod tests {
             method: method.map(Into::into),
             path_prefix: prefix.map(Into::into),
             header: header.map(|(n, c)| HeaderMatch { name: n.into(), contains: c.into() }),
+            event_types: Vec::new(),
         };
-        assert!(rule(None, None, None).matches(&capture), "no condition matches everything");
-        assert!(rule(Some("POST"), Some("/stripe"), Some(("stripe-signature", "v1="))).matches(&capture));
+        assert!(rule(None, None, None).matches(&capture, None), "no condition matches everything");
+        let typed = |patterns: &[&str]| ForwardingRule {
+            event_types: patterns.iter().map(|p| p.to_string()).collect(),
+            ..rule(None, None, None)
+        };
+        assert!(typed(&["charge.*"]).matches(&capture, Some("charge.succeeded")));
+        assert!(typed(&["invoice.paid", "charge.*"]).matches(&capture, Some("charge.refunded")), "any pattern");
+        assert!(!typed(&["charge.*"]).matches(&capture, Some("invoice.paid")));
+        assert!(!typed(&["*"]).matches(&capture, None), "a typed rule needs a type");
+        assert!(rule(None, None, None).matches(&capture, Some("anything")));
+        assert!(rule(Some("POST"), Some("/stripe"), Some(("stripe-signature", "v1="))).matches(&capture, None));
         assert!(
-            rule(None, None, Some(("x-github-event", ""))).matches(&capture),
+            rule(None, None, Some(("x-github-event", ""))).matches(&capture, None),
             "empty `contains`: the header exists"
         );
-        assert!(!rule(Some("post"), None, None).matches(&capture), "methods are case-sensitive");
-        assert!(!rule(None, Some("/github"), None).matches(&capture));
-        assert!(!rule(None, None, Some(("x-github-event", "pull_request"))).matches(&capture));
-        assert!(!rule(None, None, Some(("x-missing", ""))).matches(&capture));
+        assert!(!rule(Some("post"), None, None).matches(&capture, None), "methods are case-sensitive");
+        assert!(!rule(None, Some("/github"), None).matches(&capture, None));
+        assert!(!rule(None, None, Some(("x-github-event", "pull_request"))).matches(&capture, None));
+        assert!(!rule(None, None, Some(("x-missing", ""))).matches(&capture, None));
     }
 
     #[test]

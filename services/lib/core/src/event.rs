@@ -57,6 +57,118 @@ impl EventFields {
     }
 }
 
+/// One capture of a group that names the same provider event id, as the group is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    pub id: crate::CaptureId,
+    pub received_at: Timestamp,
+    pub answered: Option<crate::Answered>,
+    pub attempt: Option<u32>,
+    pub retry_reason: Option<String>,
+}
+
+/// The captures of one endpoint that name one provider event id: how many, and the oldest of
+/// them (at most the limit asked for), oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventGroup {
+    pub total: u64,
+    pub members: Vec<GroupMember>,
+}
+
+/// Why a capture is in its group where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedeliveryKind {
+    /// The first capture of the event.
+    First,
+    /// The provider sent the event again because it was not acknowledged: it says so (an attempt
+    /// number above 1, a retry reason), or we answered the delivery before with a non-2xx status
+    /// or after [`LATE_ANSWER_MS`].
+    Retry,
+    /// The provider sent the event again although the delivery before was answered 2xx in time:
+    /// a manual resend, or a duplicate the provider's at-least-once delivery makes.
+    Duplicate,
+}
+
+/// An answer delayed this long may already have been given up on: Slack waits 3 s, Shopify 5,
+/// GitHub 10. The shortest wait of the providers Hookmetry knows is the threshold.
+pub const LATE_ANSWER_MS: u32 = 3_000;
+
+/// Where a capture stands among the captures of its event, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redelivery {
+    /// 1 for the first capture of the event.
+    pub position: u64,
+    pub kind: RedeliveryKind,
+    /// Said to a person: "the provider says this is attempt 3 (http_timeout)".
+    pub reason: String,
+}
+
+/// Classifies capture `id` within `group` (read oldest first). `None` when it is not among the
+/// members read (the group is longer than was read, and `id` came later).
+pub fn classify(group: &EventGroup, id: crate::CaptureId) -> Option<Redelivery> {
+    let at = group.members.iter().position(|m| m.id == id)?;
+    let position = at as u64 + 1;
+    let this = &group.members[at];
+    if at == 0 {
+        return Some(Redelivery {
+            position,
+            kind: RedeliveryKind::First,
+            reason: "the first capture of this event".into(),
+        });
+    }
+    let retry = |reason: String| Some(Redelivery { position, kind: RedeliveryKind::Retry, reason });
+    match (this.attempt.filter(|a| *a > 1), &this.retry_reason) {
+        (Some(a), Some(r)) => return retry(format!("the provider says this is attempt {a} ({r})")),
+        (Some(a), None) => return retry(format!("the provider says this is attempt {a}")),
+        (None, Some(r)) => return retry(format!("the provider says it retried ({r})")),
+        (None, None) => {}
+    }
+    let before = &group.members[at - 1];
+    match before.answered {
+        Some(a) if !(200..300).contains(&a.status) => {
+            retry(format!("the delivery before was answered {}, which providers retry", a.status))
+        }
+        Some(a) if a.delay_ms >= LATE_ANSWER_MS => retry(format!(
+            "the delivery before was answered after {:.1} s, longer than some providers wait",
+            f64::from(a.delay_ms) / 1000.0
+        )),
+        Some(a) => Some(Redelivery {
+            position,
+            kind: RedeliveryKind::Duplicate,
+            reason: format!(
+                "the delivery before was answered {} in time: sent again by the provider, not retried",
+                a.status
+            ),
+        }),
+        None => Some(Redelivery {
+            position,
+            kind: RedeliveryKind::Duplicate,
+            reason: "sent again, and neither the provider nor the recorded answer says it was a retry".into(),
+        }),
+    }
+}
+
+/// A capture whose event was created before an event already received for the same resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutOfOrder {
+    /// The earlier-received capture whose event is newer.
+    pub newer: crate::CaptureId,
+    pub newer_created_at: Timestamp,
+    /// How much older this event is than that one, in microseconds (positive).
+    pub gap_micros: i64,
+}
+
+/// Whether an event created at `created_at` arrived out of order, given the newest event
+/// creation time among captures received before it for the same resource.
+pub fn out_of_order(created_at: Timestamp, newest_before: Option<(crate::CaptureId, Timestamp)>) -> Option<OutOfOrder> {
+    let (newer, newer_created_at) = newest_before?;
+    (newer_created_at > created_at).then(|| OutOfOrder {
+        newer,
+        newer_created_at,
+        gap_micros: newer_created_at.micros() - created_at.micros(),
+    })
+}
+
 /// Whether event type `event` matches `pattern`, where `*` stands for any run of characters
 /// (`charge.*`, `*.created`, `*`) and everything else is compared exactly. Linear in the
 /// lengths, whatever the pattern: patterns come from users and are matched on every capture.
@@ -86,6 +198,67 @@ pub fn event_type_matches(pattern: &str, event: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn member(n: u8, answered: Option<(u16, u32)>, attempt: Option<u32>, reason: Option<&str>) -> GroupMember {
+        GroupMember {
+            id: crate::CaptureId::from_bytes([n; 16]),
+            received_at: Timestamp::from_micros(i64::from(n)),
+            answered: answered.map(|(status, delay_ms)| crate::Answered { status, delay_ms }),
+            attempt,
+            retry_reason: reason.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn redeliveries_are_told_from_duplicates() {
+        let group = |members: Vec<GroupMember>| EventGroup { total: members.len() as u64, members };
+        let id = |n: u8| crate::CaptureId::from_bytes([n; 16]);
+        let kind = |g: &EventGroup, n: u8| classify(g, id(n)).map(|r| (r.position, r.kind, r.reason));
+
+        let g = group(vec![member(1, Some((200, 0)), None, None), member(2, Some((200, 0)), None, None)]);
+        assert_eq!(kind(&g, 1), Some((1, RedeliveryKind::First, "the first capture of this event".into())));
+        assert_eq!(
+            kind(&g, 2),
+            Some((
+                2,
+                RedeliveryKind::Duplicate,
+                "the delivery before was answered 200 in time: sent again by the provider, not retried".into()
+            ))
+        );
+        assert_eq!(kind(&g, 3), None, "not in the group");
+
+        let g = group(vec![member(1, Some((503, 0)), None, None), member(2, Some((200, 0)), None, None)]);
+        assert_eq!(kind(&g, 2).unwrap().1, RedeliveryKind::Retry);
+        assert_eq!(kind(&g, 2).unwrap().2, "the delivery before was answered 503, which providers retry");
+
+        let g = group(vec![member(1, Some((200, 3_000)), None, None), member(2, Some((200, 0)), None, None)]);
+        assert_eq!(
+            kind(&g, 2).unwrap().2,
+            "the delivery before was answered after 3.0 s, longer than some providers wait"
+        );
+        let g = group(vec![member(1, Some((200, 2_999)), None, None), member(2, Some((200, 0)), None, None)]);
+        assert_eq!(kind(&g, 2).unwrap().1, RedeliveryKind::Duplicate, "just in time");
+
+        // The provider's own word wins over the answer.
+        let g = group(vec![member(1, Some((200, 0)), None, None), member(2, None, Some(3), Some("http_timeout"))]);
+        assert_eq!(kind(&g, 2).unwrap().2, "the provider says this is attempt 3 (http_timeout)");
+        let g = group(vec![member(1, None, None, None), member(2, None, Some(1), None)]);
+        assert_eq!(kind(&g, 2).unwrap().1, RedeliveryKind::Duplicate, "attempt 1 is not a retry");
+        assert!(kind(&g, 2).unwrap().2.contains("neither the provider nor the recorded answer"));
+    }
+
+    #[test]
+    fn out_of_order_needs_a_newer_event_received_before() {
+        let t = Timestamp::from_micros;
+        let newer = crate::CaptureId::from_bytes([9; 16]);
+        assert_eq!(
+            out_of_order(t(1_000), Some((newer, t(61_000_000 + 1_000)))),
+            Some(OutOfOrder { newer, newer_created_at: t(61_001_000), gap_micros: 61_000_000 })
+        );
+        assert_eq!(out_of_order(t(1_000), Some((newer, t(1_000)))), None, "same time is in order");
+        assert_eq!(out_of_order(t(2_000), Some((newer, t(1_000)))), None);
+        assert_eq!(out_of_order(t(1_000), None), None);
+    }
 
     #[test]
     fn patterns_match_with_wildcards() {

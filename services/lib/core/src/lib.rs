@@ -14,12 +14,15 @@ mod team;
 mod time;
 mod verification;
 
-pub use capture::{CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
+pub use capture::{Answered, CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
 pub use delivery::{
     Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, ForwardingRule, HeaderMatch, OutgoingRequest,
     forwarded_headers, has_dot_segment, path_climbs,
 };
-pub use event::{CaptureEvent, EventFields, MAX_EVENT_FIELD, event_type_matches};
+pub use event::{
+    CaptureEvent, EventFields, EventGroup, GroupMember, LATE_ANSWER_MS, MAX_EVENT_FIELD, OutOfOrder, Redelivery,
+    RedeliveryKind, classify, event_type_matches, out_of_order,
+};
 pub use form::form_decode;
 pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};
 pub use secret::{TokenHash, capture_token, hash_token, new_api_token};

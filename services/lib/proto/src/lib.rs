@@ -146,6 +146,7 @@ pub fn encode_capture(c: &CapturedRequest) -> Bytes {
         remote_addr: c.remote_addr.clone(),
         http_version: c.http_version.clone(),
         received_at_micros: c.received_at.micros(),
+        answered: c.answered.map(|a| pb::Answered { status: u32::from(a.status), delay_ms: a.delay_ms }),
     };
     msg.encode_to_vec().into()
 }
@@ -170,6 +171,13 @@ pub fn decode_capture(buf: Bytes) -> Result<CapturedRequest, ProtoError> {
         remote_addr: m.remote_addr,
         http_version: m.http_version,
         received_at: Timestamp::from_micros(m.received_at_micros),
+        // A status that is no HTTP status is not an answer anyone saw.
+        answered: m.answered.and_then(|a| {
+            u16::try_from(a.status)
+                .ok()
+                .filter(|s| (100..=999).contains(s))
+                .map(|status| hookmetry_core::Answered { status, delay_ms: a.delay_ms })
+        }),
     })
 }
 
@@ -273,6 +281,7 @@ mod tests {
             remote_addr: "127.0.0.1:5000".into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::from_micros(1_795_762_508_000_001),
+            answered: Some(hookmetry_core::Answered { status: 503, delay_ms: 1500 }),
         }
     }
 

@@ -71,6 +71,7 @@ fn capture(endpoint: &Endpoint, req: &SampleRequest) -> CapturedRequest {
         remote_addr: "192.0.2.7".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::from_micros((NOW + 1) * 1_000_000),
+        answered: None,
     }
 }
 

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hookmetry_core::{
-    ApiToken, Attempt, AttemptError, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId, DeliveryOrigin,
-    DeliveryState, Endpoint, EndpointId, ForwardingRule, GenericHmac, Header, HeaderMatch, OutgoingRequest, Role,
-    SigningSecret, Team, TeamId, Timestamp, TokenId, Verdict, Verification, VerificationSettings, capture_token,
-    hash_token, new_api_token,
+    Answered, ApiToken, Attempt, AttemptError, CaptureId, CapturedRequest, CustomResponse, Delivery, DeliveryId,
+    DeliveryOrigin, DeliveryState, Endpoint, EndpointId, ForwardingRule, GenericHmac, Header, HeaderMatch,
+    OutgoingRequest, Role, SigningSecret, Team, TeamId, Timestamp, TokenId, Verdict, Verification,
+    VerificationSettings, capture_token, hash_token, new_api_token,
 };
 
 use crate::{CaptureFilter, CapturePage, DeliveryProgress, HeaderFilter, Store, StoreError};
@@ -85,6 +85,7 @@ macro_rules! store_conformance_tests {
             retention_set_and_expire,
             verification_settings_round_trip,
             events_stored_with_results_and_filtered,
+            redelivery_groups_and_resource_order_follow_the_latest_results,
             verifications_stored_replaced_and_filtered,
             checked_captures_stored_with_their_results_in_one_write,
             delivery_round_trip_is_byte_exact_and_first_write_wins,
@@ -872,6 +873,79 @@ pub async fn events_stored_with_results_and_filtered(h: &dyn StoreHarness) {
     assert_eq!(store.endpoint(ep.id).await.unwrap().unwrap().event_fields, None);
 }
 
+/// Captures naming one provider event id form a group, oldest first, with what each was
+/// answered and what the provider said; another endpoint's captures and captures whose later
+/// result names another event are not in it. The newest event before a capture for a resource
+/// is found among captures received before it only.
+pub async fn redelivery_groups_and_resource_order_follow_the_latest_results(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "redeliveries").await;
+    let ep = new_endpoint(team.id, "redeliveries");
+    store.create_endpoint(&ep).await.unwrap();
+    let other = new_endpoint(team.id, "redeliveries elsewhere");
+    store.create_endpoint(&other).await.unwrap();
+    let at = |s: i64| Timestamp::from_micros(1_700_000_000_000_000 + s * 1_000_000);
+    let result = |id: &str, resource: &str, created: i64, attempt: Option<u32>| {
+        let mut v = verification(Verdict::Valid, "matches secret `current`", Some("current"));
+        v.event = hookmetry_core::CaptureEvent {
+            id: Some(id.into()),
+            kind: Some("charge.updated".into()),
+            created_at: Some(at(created)),
+            attempt,
+            retry_reason: attempt.map(|_| "http_timeout".to_string()),
+            resource: Some(resource.into()),
+        };
+        v
+    };
+    let mut first = new_capture(&ep);
+    first.answered = Some(Answered { status: 500, delay_ms: 0 });
+    let (second, third, moved) = (new_capture(&ep), new_capture(&ep), new_capture(&ep));
+    let elsewhere = new_capture(&other);
+    let results = [
+        (first.id, result("evt_1", "ch_1", 30, None)),
+        (second.id, result("evt_1", "ch_1", 31, Some(2))),
+        (third.id, result("evt_2", "ch_1", 10, None)),
+        (moved.id, result("evt_1", "ch_2", 5, None)),
+    ];
+    store.put_checked_captures(&[first.clone(), second.clone(), third.clone(), moved.clone()], &results).await.unwrap();
+    store
+        .put_checked_captures(std::slice::from_ref(&elsewhere), &[(elsewhere.id, result("evt_1", "ch_1", 99, None))])
+        .await
+        .unwrap();
+    // Checked again, `moved` names another event and resource.
+    store.put_verifications(&[(moved.id, result("evt_9", "ch_9", 5, None))]).await.unwrap();
+
+    let group = store.event_group(ep.id, "evt_1", 10).await.unwrap();
+    assert_eq!(group.total, 2, "{group:?}");
+    let ids: Vec<_> = group.members.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![first.id, second.id]);
+    assert_eq!(group.members[0].answered, Some(Answered { status: 500, delay_ms: 0 }));
+    assert_eq!(group.members[0].received_at, first.received_at);
+    assert_eq!((group.members[1].attempt, group.members[1].retry_reason.as_deref()), (Some(2), Some("http_timeout")));
+    assert_eq!(group.members[1].answered, Some(Answered { status: 202, delay_ms: 15 }));
+    let limited = store.event_group(ep.id, "evt_1", 1).await.unwrap();
+    assert_eq!((limited.total, limited.members.len()), (2, 1), "the total counts beyond the limit");
+    assert_eq!(
+        store.event_group(ep.id, "evt_9", 10).await.unwrap().members.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![moved.id]
+    );
+    assert_eq!(store.event_group(ep.id, "evt_404", 10).await.unwrap(), hookmetry_core::EventGroup::default());
+
+    // `third` (event created at 10) arrived after `first` and `second` (created at 30 and 31).
+    assert_eq!(store.newest_event_before(ep.id, "ch_1", third.id).await.unwrap(), Some((second.id, at(31))));
+    assert_eq!(store.newest_event_before(ep.id, "ch_1", second.id).await.unwrap(), Some((first.id, at(30))));
+    assert_eq!(store.newest_event_before(ep.id, "ch_1", first.id).await.unwrap(), None, "nothing before the first");
+    assert_eq!(
+        store.newest_event_before(ep.id, "ch_2", CaptureId::new()).await.unwrap(),
+        None,
+        "a later result moved it"
+    );
+    assert_eq!(
+        store.newest_event_before(other.id, "ch_1", CaptureId::new()).await.unwrap(),
+        Some((elsewhere.id, at(99)))
+    );
+}
+
 /// Results attach to stored captures, a later result replaces an earlier one, captures are
 /// filtered by verdict, and a result for an id never stored creates nothing.
 pub async fn verifications_stored_replaced_and_filtered(h: &dyn StoreHarness) {
@@ -1327,6 +1401,7 @@ pub async fn forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint
             method: Some("POST".into()),
             path_prefix: Some("/stripe".into()),
             header: Some(HeaderMatch { name: "Stripe-Signature".into(), contains: "v1=".into() }),
+            event_types: vec!["charge.*".into(), "invoice.paid".into()],
         },
         ForwardingRule {
             id: "laptop".into(),
@@ -1334,6 +1409,7 @@ pub async fn forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint
             method: None,
             path_prefix: None,
             header: None,
+            event_types: Vec::new(),
         },
     ];
     store.set_forwarding_rules(ep.id, &rules).await.unwrap();
@@ -1591,6 +1667,7 @@ fn new_capture(endpoint: &Endpoint) -> CapturedRequest {
         remote_addr: "192.0.2.7".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::now(),
+        answered: Some(Answered { status: 202, delay_ms: 15 }),
     }
 }
 

@@ -31,6 +31,7 @@ fn capture(endpoint: EndpointId, team: TeamId, body: &'static [u8]) -> CapturedR
         remote_addr: "127.0.0.1".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::from_micros(1_700_000_000_000_000),
+        answered: None,
     }
 }
 

@@ -44,6 +44,7 @@ pub fn capture(endpoint: &Endpoint, received_at: Timestamp) -> CapturedRequest {
         remote_addr: "127.0.0.1".into(),
         http_version: "HTTP/1.1".into(),
         received_at,
+        answered: None,
     }
 }
 

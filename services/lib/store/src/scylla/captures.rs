@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use ::scylla::response::PagingState;
 use async_trait::async_trait;
 use bytes::Bytes;
-use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Timestamp, Verification};
+use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, EventGroup, GroupMember, Timestamp, Verification};
 use uuid::Uuid;
 
 use super::errors::{exec_error, rows_error};
@@ -14,6 +14,13 @@ use super::requests::{bounded, decode_rows};
 use super::rows::{CaptureRow, LocationRow};
 use super::{Inner, ScyllaStore, paging};
 use crate::{CaptureList, CapturePage, CaptureStore, Result, StoreError};
+
+/// The most index rows one redelivery group or resource read examines: a group or a resource
+/// with more is an outlier, and its oldest rows are the ones read.
+const GROUP_SCAN: i32 = 1_000;
+
+/// `received_at, answered, verdict, verification` of a capture.
+type AnswerRow = (Option<i64>, Option<(i32, i32)>, Option<String>, Option<String>);
 
 /// Days read from `capture_days` at a time when deleting an endpoint.
 const DELETE_DAYS_PER_READ: i32 = 1_000;
@@ -232,6 +239,7 @@ impl CaptureStore for ScyllaStore {
                         c.remote_addr.as_str(),
                         c.http_version.as_str(),
                         c.received_at.micros(),
+                        super::rows::answered_column(c),
                         ttl,
                     );
                     s.exec(&s.st.insert_capture_by_endpoint, values, what)
@@ -258,6 +266,7 @@ impl CaptureStore for ScyllaStore {
                         c.remote_addr.as_str(),
                         c.http_version.as_str(),
                         c.received_at.micros(),
+                        super::rows::answered_column(c),
                         ttl,
                     );
                     s.exec(&s.st.insert_capture_by_id, values, what)
@@ -315,11 +324,11 @@ impl CaptureStore for ScyllaStore {
         }
         let rows = last
             .into_iter()
-            .map(|(id, v)| crate::verification_codec::encode(v).map(|(verdict, json)| (id, verdict, json)))
+            .map(|(id, v)| crate::verification_codec::encode(v).map(|(verdict, json)| (id, verdict, json, &v.event)))
             .collect::<Result<Vec<_>>>()?;
         bounded(
             rows.iter()
-                .map(|(id, verdict, json)| async move {
+                .map(|(id, verdict, json, event)| async move {
                     let Some((endpoint, day, ttl)) = s.capture_location(*id, what).await? else { return Ok(()) };
                     // TTL 0 means "none" in CQL, which is right for a row without one; a row about
                     // to expire is left alone.
@@ -331,12 +340,80 @@ impl CaptureStore for ScyllaStore {
                     let by_endpoint = (ttl, *verdict, json.as_str(), endpoint, day, id.0);
                     s.exec(&s.st.update_verification_by_endpoint, by_endpoint, what).await?;
                     s.exec(&s.st.update_verification_by_id, (ttl, *verdict, json.as_str(), id.0), what).await?;
+                    if let Some(event_id) = &event.id {
+                        s.exec(&s.st.insert_capture_by_event, (endpoint, event_id.as_str(), id.0, ttl), what).await?;
+                    }
+                    if let (Some(resource), Some(at)) = (&event.resource, event.created_at) {
+                        let values = (endpoint, resource.as_str(), id.0, at.micros(), ttl);
+                        s.exec(&s.st.insert_capture_by_resource, values, what).await?;
+                    }
                     Ok::<_, StoreError>(())
                 })
                 .collect(),
         )
         .await
         .map(drop)
+    }
+
+    /// Reads the group's index partition (bounded by [`GROUP_SCAN`]) and checks each capture's
+    /// current result, skipping rows a later result left behind.
+    async fn event_group(&self, endpoint: EndpointId, event_id: &str, limit: usize) -> Result<EventGroup> {
+        let s = &*self.inner;
+        let what = "read event group";
+        let ids: Vec<(Uuid,)> =
+            s.all(&s.st.select_captures_by_event, &(endpoint.0, event_id, GROUP_SCAN), what).await?;
+        let members = bounded(
+            ids.into_iter()
+                .map(|(id,)| async move {
+                    let row: Option<AnswerRow> = s.one(&s.st.select_capture_answer, (id,), what).await?;
+                    let Some((Some(received_at), answered, Some(verdict), Some(json))) = row else {
+                        return Ok::<_, StoreError>(None);
+                    };
+                    let event = crate::verification_codec::decode(&verdict, &json)?.event;
+                    if event.id.as_deref() != Some(event_id) {
+                        return Ok(None);
+                    }
+                    Ok(Some(GroupMember {
+                        id: CaptureId(id),
+                        received_at: Timestamp::from_micros(received_at),
+                        answered: super::rows::answered(answered),
+                        attempt: event.attempt,
+                        retry_reason: event.retry_reason,
+                    }))
+                })
+                .collect(),
+        )
+        .await?;
+        let mut members: Vec<GroupMember> = members.into_iter().flatten().collect();
+        let total = members.len() as u64;
+        members.truncate(limit);
+        Ok(EventGroup { total, members })
+    }
+
+    /// Reads the resource's index rows before the cursor (bounded by [`GROUP_SCAN`]), newest
+    /// creation time first, and returns the first whose capture's current result still says so.
+    async fn newest_event_before(
+        &self,
+        endpoint: EndpointId,
+        resource: &str,
+        before: CaptureId,
+    ) -> Result<Option<(CaptureId, Timestamp)>> {
+        let s = &*self.inner;
+        let what = "read newest event of a resource";
+        let mut rows: Vec<(Uuid, Option<i64>)> = s
+            .all(&s.st.select_captures_by_resource_before, &(endpoint.0, resource, before.0, GROUP_SCAN), what)
+            .await?;
+        rows.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
+        for (id, at) in rows.into_iter().take(16) {
+            let Some(at) = at else { continue };
+            if let Some(v) = self.verification(CaptureId(id)).await?
+                && v.event.resource.as_deref() == Some(resource)
+                && v.event.created_at == Some(Timestamp::from_micros(at))
+            {
+                return Ok(Some((CaptureId(id), Timestamp::from_micros(at))));
+            }
+        }
+        Ok(None)
     }
 
     async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {

@@ -32,7 +32,7 @@ pub const UPSERT_SCHEMA_VERSION: &str =
 macro_rules! capture_columns {
     () => {
         "capture_id, endpoint_id, team_id, method, path, query, headers, body, body_sha256, \
-         remote_addr, http_version, received_at, verdict, verification, body_size"
+         remote_addr, http_version, received_at, verdict, verification, body_size, answered"
     };
 }
 
@@ -113,10 +113,22 @@ pub const MIGRATIONS: &[&[&str]] = &[
         include_str!("migrations/0008_01_captures_by_endpoint_add_body_size.cql"),
         include_str!("migrations/0008_02_captures_by_id_add_body_size.cql"),
     ],
-    // Version 9: where a custom sender names its events, as JSON beside the endpoint's other
-    // settings. A capture's event identity travels in its `verification` JSON, so capture tables
-    // are unchanged. Run again after a crash, the column exists: taken as done.
-    &[include_str!("migrations/0009_01_endpoints_add_event_fields.cql")],
+    // Version 9: event identity. Where a custom sender names its events, as JSON beside the
+    // endpoint's other settings; what ingest answered each capture (status, configured delay), a
+    // tuple in both capture tables; and two index tables written with each verification result: the
+    // captures naming one provider event id (redelivery groups, one partition per endpoint and
+    // event), and the captures about one resource with their event's creation time (ordering, one
+    // partition per endpoint and resource). A capture's event identity itself travels in its
+    // `verification` JSON. Index rows carry the capture's TTL; a row left behind by a later
+    // result naming another event is skipped by readers, which check the capture's current
+    // result. Run again after a crash, the columns exist: taken as done.
+    &[
+        include_str!("migrations/0009_01_endpoints_add_event_fields.cql"),
+        include_str!("migrations/0009_02_captures_by_id_add_answered.cql"),
+        include_str!("migrations/0009_03_captures_by_endpoint_add_answered.cql"),
+        include_str!("migrations/0009_04_captures_by_event.cql"),
+        include_str!("migrations/0009_05_captures_by_resource.cql"),
+    ],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -140,6 +152,8 @@ pub const TABLES: &[&str] = &[
     "listener_cursors",
     "listeners",
     "listener_leases",
+    "captures_by_event",
+    "captures_by_resource",
 ];
 
 // ---- teams ----------------------------------------------------------------------------------
@@ -199,13 +213,13 @@ pub const DELETE_ENDPOINT_BY_TEAM: &str =
 pub const SELECT_CAPTURE_EXISTS: &str = "SELECT received_at FROM captures_by_id WHERE capture_id = ?";
 pub const INSERT_CAPTURE_BY_ID: &str = "INSERT INTO captures_by_id \
      (capture_id, endpoint_id, team_id, day, method, path, query, headers, body, body_size, body_sha256, \
-      remote_addr, http_version, received_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+      remote_addr, http_version, received_at, answered) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
 /// Without the body: listings read these rows, and the body is in `captures_by_id`.
 pub const INSERT_CAPTURE_BY_ENDPOINT: &str = "INSERT INTO captures_by_endpoint \
      (endpoint_id, day, capture_id, team_id, method, path, query, headers, body_size, body_sha256, \
-      remote_addr, http_version, received_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+      remote_addr, http_version, received_at, answered) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
 /// The body of a listed capture, for a listing that returns bodies or filters on them.
 pub const SELECT_CAPTURE_BODY: &str = "SELECT body FROM captures_by_id WHERE capture_id = ?";
 pub const INSERT_CAPTURE_DAY: &str = "INSERT INTO capture_days (endpoint_id, day) VALUES (?, ?) USING TTL ?";
@@ -233,6 +247,20 @@ pub const UPDATE_VERIFICATION_BY_ID: &str =
     "UPDATE captures_by_id USING TTL ? SET verdict = ?, verification = ? WHERE capture_id = ?";
 pub const UPDATE_VERIFICATION_BY_ENDPOINT: &str = "UPDATE captures_by_endpoint USING TTL ? \
      SET verdict = ?, verification = ? WHERE endpoint_id = ? AND day = ? AND capture_id = ?";
+/// Index rows of a capture's event and resource, with the capture's remaining TTL.
+pub const INSERT_CAPTURE_BY_EVENT: &str =
+    "INSERT INTO captures_by_event (endpoint_id, event_id, capture_id) VALUES (?, ?, ?) USING TTL ?";
+pub const INSERT_CAPTURE_BY_RESOURCE: &str = "INSERT INTO captures_by_resource \
+     (endpoint_id, resource, capture_id, event_created_at) VALUES (?, ?, ?, ?) USING TTL ?";
+/// A redelivery group's captures, oldest first; readers check each capture's current result.
+pub const SELECT_CAPTURES_BY_EVENT: &str =
+    "SELECT capture_id FROM captures_by_event WHERE endpoint_id = ? AND event_id = ? LIMIT ?";
+/// Captures about a resource received before a cursor, with their events' creation times.
+pub const SELECT_CAPTURES_BY_RESOURCE_BEFORE: &str = "SELECT capture_id, event_created_at FROM captures_by_resource \
+     WHERE endpoint_id = ? AND resource = ? AND capture_id < ? LIMIT ?";
+/// What a group member needs besides its result: when it arrived and what it was answered.
+pub const SELECT_CAPTURE_ANSWER: &str = "SELECT received_at, answered, verdict, verification \
+     FROM captures_by_id WHERE capture_id = ?";
 pub const SELECT_VERIFICATION: &str =
     "SELECT received_at, verdict, verification FROM captures_by_id WHERE capture_id = ?";
 pub const DELETE_CAPTURE_BY_ID: &str = "DELETE FROM captures_by_id WHERE capture_id = ?";
@@ -363,6 +391,11 @@ pub const STATEMENTS: &[&str] = &[
     INSERT_CAPTURE_BY_ENDPOINT,
     INSERT_CAPTURE_DAY,
     SELECT_CAPTURE,
+    INSERT_CAPTURE_BY_EVENT,
+    INSERT_CAPTURE_BY_RESOURCE,
+    SELECT_CAPTURES_BY_EVENT,
+    SELECT_CAPTURES_BY_RESOURCE_BEFORE,
+    SELECT_CAPTURE_ANSWER,
     SELECT_CAPTURE_BODY,
     SELECT_CAPTURE_LOCATION,
     SELECT_CAPTURE_DAYS,

@@ -387,6 +387,7 @@ mod tests {
             remote_addr: "192.0.2.1".into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::from_micros(id.unix_millis().unwrap() as i64 * 1000),
+            answered: None,
         }
     }
 

@@ -128,6 +128,8 @@ pub(super) struct CaptureRow {
     verification: Option<String>,
     /// Null in rows written before schema version 8, which hold the body itself.
     body_size: Option<i64>,
+    /// `(status, delay_ms)`; null in rows written before schema version 9.
+    answered: Option<(i32, i32)>,
 }
 
 impl CaptureRow {
@@ -165,6 +167,7 @@ impl CaptureRow {
             remote_addr: self.remote_addr.ok_or_else(|| missing("remote_addr"))?,
             http_version: self.http_version.ok_or_else(|| missing("http_version"))?,
             received_at: Timestamp::from_micros(received_at),
+            answered: answered(self.answered),
         };
         // The verdict is only meaningful with its detail; a half-written result counts as none.
         let verdict = self.verdict.filter(|_| self.verification.is_some());
@@ -172,6 +175,18 @@ impl CaptureRow {
             self.verification.as_deref().map(crate::verification_codec::event_keys).unwrap_or_default();
         Ok(Some(paging::StoredCapture { capture, verdict, event_type, event_id, body_size, body_loaded }))
     }
+}
+
+/// What ingest answered, from its `(status, delay_ms)` column; nothing when absent or no status.
+pub(super) fn answered(column: Option<(i32, i32)>) -> Option<hookmetry_core::Answered> {
+    let (status, delay_ms) = column?;
+    let status = u16::try_from(status).ok().filter(|s| (100..=999).contains(s))?;
+    Some(hookmetry_core::Answered { status, delay_ms: u32::try_from(delay_ms).unwrap_or(0) })
+}
+
+/// The `answered` column of a capture.
+pub(super) fn answered_column(c: &CapturedRequest) -> Option<(i32, i32)> {
+    c.answered.map(|a| (i32::from(a.status), i32::try_from(a.delay_ms).unwrap_or(i32::MAX)))
 }
 
 /// Shards of `deliveries_due`.

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Timestamp, Verification};
+use hookmetry_core::{
+    Answered, CaptureId, CapturedRequest, EndpointId, EventGroup, GroupMember, Timestamp, Verification,
+};
 use rusqlite::OptionalExtension;
 use rusqlite::types::Type;
 
@@ -26,6 +28,26 @@ pub(super) const DELETE_ORPHAN_DELIVERIES: &str = "
         (SELECT id FROM deliveries WHERE capture_id NOT IN (SELECT id FROM captures));
     DELETE FROM deliveries WHERE capture_id NOT IN (SELECT id FROM captures);";
 
+/// The parts of a result's event that have columns of their own (filters, groups, ordering).
+#[derive(Default)]
+struct EventColumns {
+    kind: Option<String>,
+    id: Option<String>,
+    created_at: Option<i64>,
+    resource: Option<String>,
+}
+
+impl EventColumns {
+    fn of(e: &hookmetry_core::CaptureEvent) -> Self {
+        EventColumns {
+            kind: e.kind.clone(),
+            id: e.id.clone(),
+            created_at: e.created_at.map(|t| t.micros()),
+            resource: e.resource.clone(),
+        }
+    }
+}
+
 impl SqliteStore {
     /// One transaction: each new capture is inserted with its result, so the row (body and all)
     /// is written once, not inserted and then rewritten by an update.
@@ -44,24 +66,26 @@ impl SqliteStore {
             .iter()
             .map(|(id, v)| {
                 crate::verification_codec::encode(v)
-                    .map(|(verdict, json)| (*id, (verdict, json, v.event.kind.clone(), v.event.id.clone())))
+                    .map(|(verdict, json)| (*id, (verdict, json, EventColumns::of(&v.event))))
             })
             .collect::<Result<HashMap<_, _>>>()?;
         self.write_with(sync, "capture", "store captures", move |tx| {
             // `ON CONFLICT (id) DO NOTHING` rather than `INSERT OR IGNORE`, which would also drop
             // rows that violate NOT NULL instead of reporting them.
             let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO captures ({CAPTURE_INSERT_COLUMNS}, verdict, verification, event_type, event_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+                "INSERT INTO captures ({CAPTURE_INSERT_COLUMNS}, verdict, verification, event_type, event_id, \
+                 event_created_at, event_resource) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
                  ON CONFLICT (id) DO NOTHING"
             ))?;
             let mut insert_body = tx.prepare_cached("INSERT INTO capture_bodies (capture_id, body) VALUES (?1, ?2)")?;
             let mut new = 0;
             for (c, headers) in &rows {
                 let result = pending.remove(&c.id);
-                let (verdict, json, event_type, event_id) = match &result {
-                    Some((v, j, t, i)) => (Some(*v), Some(j.as_str()), t.as_deref(), i.as_deref()),
-                    None => (None, None, None, None),
+                let none = EventColumns::default();
+                let (verdict, json, event) = match &result {
+                    Some((v, j, e)) => (Some(*v), Some(j.as_str()), e),
+                    None => (None, None, &none),
                 };
                 let inserted = insert.execute(rusqlite::params![
                     c.id.as_bytes(),
@@ -76,10 +100,14 @@ impl SqliteStore {
                     &c.remote_addr,
                     &c.http_version,
                     c.received_at.micros(),
+                    c.answered.map(|a| a.status),
+                    c.answered.map(|a| a.delay_ms),
                     verdict,
                     json,
-                    event_type,
-                    event_id,
+                    event.kind,
+                    event.id,
+                    event.created_at,
+                    event.resource,
                 ])?;
                 new += inserted;
                 match (inserted, result) {
@@ -96,10 +124,11 @@ impl SqliteStore {
             }
             if !pending.is_empty() {
                 let mut update = tx.prepare_cached(
-                    "UPDATE captures SET verdict = ?2, verification = ?3, event_type = ?4, event_id = ?5 WHERE id = ?1",
+                    "UPDATE captures SET verdict = ?2, verification = ?3, event_type = ?4, event_id = ?5, \
+                     event_created_at = ?6, event_resource = ?7 WHERE id = ?1",
                 )?;
-                for (id, (verdict, json, event_type, event_id)) in &pending {
-                    update.execute((id.as_bytes(), verdict, json, event_type, event_id))?;
+                for (id, (verdict, json, e)) in &pending {
+                    update.execute((id.as_bytes(), verdict, json, &e.kind, &e.id, e.created_at, &e.resource))?;
                 }
             }
             Ok(new)
@@ -142,8 +171,8 @@ impl CaptureStore for SqliteStore {
             let mut rows = conn
                 .prepare_cached(&sql)?
                 .query_map(rusqlite::params_from_iter(params), |r| {
-                    let size: i64 = r.get(12)?;
-                    let size = u64::try_from(size).map_err(|e| corrupt(12, Type::Integer, e))?;
+                    let size: i64 = r.get(14)?;
+                    let size = u64::try_from(size).map_err(|e| corrupt(14, Type::Integer, e))?;
                     Ok((capture_from_row(r)?, size))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -158,6 +187,75 @@ impl CaptureStore for SqliteStore {
     async fn put_verifications(&self, results: &[(CaptureId, Verification)]) -> Result<()> {
         // Durable when it returns: it answers whoever asked for a re-verification.
         self.insert_captures(Sync::Full, &[], results).await.map(drop)
+    }
+
+    async fn event_group(&self, endpoint: EndpointId, event_id: &str, limit: usize) -> Result<EventGroup> {
+        let event_id = event_id.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (total, rows) = self
+            .read("read event group", move |conn| {
+                let total: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM captures WHERE endpoint_id = ?1 AND event_id = ?2")?
+                    .query_row((endpoint.as_bytes(), &event_id), |r| r.get(0))?;
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT id, received_at, answered_status, answered_delay_ms, verdict, verification \
+                         FROM captures WHERE endpoint_id = ?1 AND event_id = ?2 ORDER BY id LIMIT ?3",
+                    )?
+                    .query_map((endpoint.as_bytes(), &event_id, limit), |r| {
+                        Ok((
+                            r.get::<_, [u8; 16]>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<u16>>(2)?,
+                            r.get::<_, Option<u32>>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((total, rows))
+            })
+            .await?;
+        let mut members = Vec::with_capacity(rows.len());
+        for (id, received_at, status, delay, verdict, json) in rows {
+            let event = match (verdict, json) {
+                (Some(v), Some(j)) => crate::verification_codec::decode(&v, &j)?.event,
+                _ => Default::default(),
+            };
+            members.push(GroupMember {
+                id: CaptureId::from_bytes(id),
+                received_at: Timestamp::from_micros(received_at),
+                answered: status.map(|status| Answered { status, delay_ms: delay.unwrap_or(0) }),
+                attempt: event.attempt,
+                retry_reason: event.retry_reason,
+            });
+        }
+        Ok(EventGroup { total: u64::try_from(total).unwrap_or(0), members })
+    }
+
+    async fn newest_event_before(
+        &self,
+        endpoint: EndpointId,
+        resource: &str,
+        before: CaptureId,
+    ) -> Result<Option<(CaptureId, Timestamp)>> {
+        let resource = resource.to_string();
+        let row = self
+            .read("read newest event of a resource", move |conn| {
+                // Newest creation time first, through the resource index; the first row received
+                // before `before` is the answer.
+                conn.prepare_cached(
+                    "SELECT id, event_created_at FROM captures \
+                     WHERE endpoint_id = ?1 AND event_resource = ?2 AND event_created_at IS NOT NULL AND id < ?3 \
+                     ORDER BY event_created_at DESC LIMIT 1",
+                )?
+                .query_row((endpoint.as_bytes(), &resource, before.as_bytes()), |r| {
+                    Ok((r.get::<_, [u8; 16]>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+            })
+            .await?;
+        Ok(row.map(|(id, at)| (CaptureId::from_bytes(id), Timestamp::from_micros(at))))
     }
 
     async fn verification(&self, id: CaptureId) -> Result<Option<Verification>> {

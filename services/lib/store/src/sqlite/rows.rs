@@ -19,16 +19,18 @@ pub(super) const ENDPOINT_COLUMNS: &str =
     "id, team_id, name, token, response, created_at, verification, handshakes, event_fields";
 /// The columns `put_captures` writes, in `CapturedRequest` order; the body goes to `capture_bodies`.
 pub(super) const CAPTURE_INSERT_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body_size, \
-                                      body_sha256, remote_addr, http_version, received_at";
+                                      body_sha256, remote_addr, http_version, received_at, answered_status, answered_delay_ms";
 /// What `capture_from_row` reads, the body fetched from its own table by the capture's id. In a
 /// select list the subquery runs only for rows the query returns.
 pub(super) const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, \
                                (SELECT body FROM capture_bodies WHERE capture_id = captures.id), \
-                               body_sha256, remote_addr, http_version, received_at";
+                               body_sha256, remote_addr, http_version, received_at, answered_status, \
+                               answered_delay_ms";
 /// `CAPTURE_COLUMNS` with an empty blob in the body's place, for listings without bodies: they
 /// never touch `capture_bodies`.
 pub(super) const CAPTURE_COLUMNS_WITHOUT_BODY: &str = "id, endpoint_id, team_id, method, path, query, headers, x'', \
-                                            body_sha256, remote_addr, http_version, received_at";
+                                            body_sha256, remote_addr, http_version, received_at, \
+                                            answered_status, answered_delay_ms";
 pub(super) const DELIVERY_COLUMNS: &str = "id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, \
                                 edited, resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at, \
                                 trace_parent";
@@ -127,6 +129,10 @@ pub(super) fn capture_from_row(row: &Row<'_>) -> rusqlite::Result<CapturedReques
         remote_addr: row.get(9)?,
         http_version: row.get(10)?,
         received_at: Timestamp::from_micros(row.get(11)?),
+        answered: match (row.get::<_, Option<u16>>(12)?, row.get::<_, Option<u32>>(13)?) {
+            (Some(status), delay) => Some(hookmetry_core::Answered { status, delay_ms: delay.unwrap_or(0) }),
+            (None, _) => None,
+        },
     })
 }
 

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, Timestamp, Verification};
+use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, EventGroup, Timestamp, Verification};
 
 use crate::{CaptureList, CapturePage, Result};
 
@@ -52,6 +52,17 @@ pub trait CaptureStore: Send + Sync + 'static {
         }
         Ok(found)
     }
+    /// The captures of `endpoint` whose latest result names provider event `event_id`: how many,
+    /// and the oldest `limit` of them, oldest first.
+    async fn event_group(&self, endpoint: EndpointId, event_id: &str, limit: usize) -> Result<EventGroup>;
+    /// Among the captures of `endpoint` received before `before` whose latest result names an
+    /// event about `resource` with a creation time, the one whose event was created last.
+    async fn newest_event_before(
+        &self,
+        endpoint: EndpointId,
+        resource: &str,
+        before: CaptureId,
+    ) -> Result<Option<(CaptureId, Timestamp)>>;
     /// `NotFound` when it does not exist.
     async fn delete_capture(&self, id: CaptureId) -> Result<()>;
     /// Deletes every capture received before `now` minus its team's retention. Returns how many

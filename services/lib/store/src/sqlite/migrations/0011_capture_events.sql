@@ -9,3 +9,13 @@ CREATE INDEX captures_by_endpoint_event_type ON captures (endpoint_id, event_typ
     WHERE event_type IS NOT NULL;
 CREATE INDEX captures_by_endpoint_event_id ON captures (endpoint_id, event_id, id DESC)
     WHERE event_id IS NOT NULL;
+-- What ingest answered (status, configured delay): a provider's retry after a non-2xx or slow
+-- answer is told from a true duplicate. NULL for captures from before it was recorded.
+ALTER TABLE captures ADD COLUMN answered_status INTEGER;
+ALTER TABLE captures ADD COLUMN answered_delay_ms INTEGER;
+-- The event's creation time and the resource it is about: a capture whose event is older than
+-- one already received for the same resource arrived out of order.
+ALTER TABLE captures ADD COLUMN event_created_at INTEGER;
+ALTER TABLE captures ADD COLUMN event_resource TEXT;
+CREATE INDEX captures_by_endpoint_event_resource ON captures (endpoint_id, event_resource, event_created_at)
+    WHERE event_resource IS NOT NULL AND event_created_at IS NOT NULL;
