@@ -59,6 +59,10 @@ impl ProcessorMetrics {
         for kind in [Failure::Transient, Failure::Permanent] {
             metrics.failures.with_label_values(&[kind.as_str()]);
         }
+        // Exported before the first redelivery, so the metric is there to alert on.
+        for kind in ["retry", "duplicate"] {
+            metrics.redeliveries.with_label_values(&["none", kind]);
+        }
         Ok(metrics)
     }
 }
