@@ -19,7 +19,7 @@ fn the_first_sample_is_learned_not_reported() {
 #[test]
 fn the_same_shape_again_is_no_change() {
     let body = json!({"id": "evt_1", "data": {"amount": 10, "tags": ["a"]}});
-    let mut s = learned(&[body.clone()]);
+    let mut s = learned(&[body]);
     for i in 0..5 {
         assert_eq!(observe(&mut s, &json!({"id": format!("evt_{i}"), "data": {"amount": i, "tags": []}})), None);
     }
@@ -98,7 +98,7 @@ fn first_elements_of_an_array_are_learned() {
 fn removed_needs_a_field_present_in_every_earlier_sample() {
     let a = json!({"id": "x", "note": "n", "data": {"amount": 1}});
     // One earlier sample is too few to call a field required.
-    let mut s = learned(&[a.clone()]);
+    let mut s = learned(std::slice::from_ref(&a));
     assert_eq!(observe(&mut s, &json!({"id": "x", "data": {"amount": 1}})), None);
     // Now `note` was absent once: optional, and its absence is never a change.
     assert_eq!(observe(&mut s, &json!({"id": "x", "data": {"amount": 1}})), None);

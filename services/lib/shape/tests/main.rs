@@ -7,3 +7,7 @@ mod common;
 
 mod drift;
 mod infer;
+mod limits;
+mod properties;
+mod schema;
+mod stored;
