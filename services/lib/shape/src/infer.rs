@@ -2,7 +2,6 @@
 //! without escapes are not copied unless they are new, and whatever lies beyond a limit is skipped
 //! by the parser's non-recursive skipper, so cost is bounded by the body's length.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -11,34 +10,21 @@ use crate::node::Node;
 use crate::types::Types;
 use crate::{Limits, MAX_DEPTH, ShapeError};
 
-/// One body's counts: per occurrence rather than per sample, turned into a one-sample [`Node`] at
-/// the end.
-#[derive(Default)]
-struct Build {
-    types: Types,
-    /// For a field, the distinct occurrences of its parent object that held the key; for `[]`, the
-    /// sampled elements.
-    present: u64,
-    /// Occurrences as an object.
-    objects: u64,
-    /// The parent-object occurrence that last counted this key, so a key repeated within one
-    /// object (legal JSON) is counted once.
-    last_visit: u64,
-    fields: BTreeMap<String, Build>,
-    items: Option<Box<Build>>,
-}
-
-impl Build {
-    fn finish(self, parent_objects: u64) -> Node {
-        let objects = self.objects;
-        Node {
-            types: self.types,
-            seen: 1,
-            always: u64::from(parent_objects > 0 && self.present >= parent_objects),
-            objects: u64::from(objects > 0),
-            fields: self.fields.into_iter().map(|(k, c)| (k, c.finish(objects))).collect(),
-            items: self.items.map(|i| Box::new(i.finish(0))),
-        }
+/// While one body is parsed, a [`Node`]'s counters hold per-occurrence counts instead of per-sample
+/// ones, so that no second tree is built: `seen` counts the distinct occurrences of the parent
+/// object that held the key (for `[]`, the sampled elements), `objects` the occurrences as an
+/// object, and `always` the parent occurrence that last counted the key, so a key repeated within
+/// one object (legal JSON) is counted once. [`finish`] turns them into one sample's counts.
+fn finish(node: &mut Node, parent_objects: u64) {
+    let objects = node.objects;
+    node.always = u64::from(parent_objects > 0 && node.seen >= parent_objects);
+    node.seen = 1;
+    node.objects = u64::from(objects > 0);
+    for child in node.fields.values_mut() {
+        finish(child, objects);
+    }
+    if let Some(items) = &mut node.items {
+        finish(items, 0);
     }
 }
 
@@ -57,33 +43,100 @@ pub(crate) struct Inferred {
     pub(crate) truncated: bool,
 }
 
+/// While parsing, paths are collected up to this many times the field limit, so that the ones kept
+/// can be chosen by depth rather than by where they happen to sit in the body.
+const COLLECT_FACTOR: usize = 4;
+
 pub(crate) fn infer(body: &[u8], limits: &Limits) -> Result<Inferred, ShapeError> {
     if body.len() > limits.max_body {
         return Err(ShapeError::TooLarge { len: body.len(), max: limits.max_body });
     }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let inferred = walk(&mut de, limits).map_err(|e| ShapeError::NotJson(e.to_string()))?;
+    de.end().map_err(|e| ShapeError::NotJson(e.to_string()))?;
+    inferred
+}
+
+pub(crate) fn infer_value(value: &serde_json::Value, limits: &Limits) -> Result<Inferred, ShapeError> {
+    walk(value, limits).map_err(|e| ShapeError::NotJson(e.to_string()))?
+}
+
+fn walk<'de, D: serde::Deserializer<'de>>(de: D, limits: &Limits) -> Result<Result<Inferred, ShapeError>, D::Error> {
     let mut ctx = Ctx {
         max_depth: limits.max_depth.min(MAX_DEPTH),
-        max_fields: limits.max_fields,
+        max_fields: limits.max_fields.saturating_mul(COLLECT_FACTOR),
         max_array_items: limits.max_array_items,
         paths: 0,
         truncated: false,
         visit: 0,
     };
-    let mut root = Build { present: 1, ..Build::default() };
-    let mut de = serde_json::Deserializer::from_slice(body);
-    Walk { node: &mut root, depth: 0, ctx: &mut ctx }
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| ShapeError::NotJson(e.to_string()))?;
+    let mut root = Node::default();
+    Walk { node: &mut root, depth: 0, ctx: &mut ctx }.deserialize(de)?;
     if !root.types.contains(Types::OBJECT) && !root.types.contains(Types::ARRAY) {
         let name = root.types.to_vec().first().map_or("value", |t| t.as_str());
-        return Err(ShapeError::NotObject(name));
+        return Ok(Err(ShapeError::NotObject(name)));
     }
-    Ok(Inferred { root: root.finish(0), paths: ctx.paths, truncated: ctx.truncated })
+    finish(&mut root, 0);
+    let mut paths = ctx.paths;
+    let mut truncated = ctx.truncated;
+    if paths > limits.max_fields {
+        paths = keep_shallowest(&mut root, limits.max_fields);
+        truncated = true;
+    }
+    Ok(Ok(Inferred { root, paths, truncated }))
+}
+
+/// Cuts the tree to `max` paths, keeping whole levels from the top: a body too large to track
+/// completely keeps `sender` and `repository` rather than the hundredth URL of a nested object
+/// that came first. Within the level that does not fit whole, paths are kept in key order.
+/// Returns the paths kept.
+fn keep_shallowest(root: &mut Node, max: usize) -> usize {
+    fn count(node: &Node, depth: usize, per_depth: &mut Vec<usize>) {
+        let children = node.fields.len() + usize::from(node.items.is_some());
+        if children == 0 {
+            return;
+        }
+        if per_depth.len() <= depth {
+            per_depth.resize(depth + 1, 0);
+        }
+        per_depth[depth] += children;
+        node.fields.values().chain(node.items.as_deref()).for_each(|c| count(c, depth + 1, per_depth));
+    }
+    /// Keeps children above `cut` whole, and at `cut` while `left` lasts, without their children.
+    fn prune(node: &mut Node, depth: usize, cut: usize, left: &mut usize) {
+        let mut keep = |child: &mut Node| {
+            if depth < cut {
+                prune(child, depth + 1, cut, left);
+                true
+            } else if *left > 0 {
+                *left -= 1;
+                child.fields.clear();
+                child.items = None;
+                true
+            } else {
+                false
+            }
+        };
+        node.fields.retain(|_, child| keep(child));
+        if node.items.as_mut().is_some_and(|items| !keep(items)) {
+            node.items = None;
+        }
+    }
+    let mut per_depth = Vec::new();
+    count(root, 0, &mut per_depth);
+    let mut left = max;
+    for (depth, n) in per_depth.into_iter().enumerate() {
+        if n > left {
+            prune(root, 0, depth, &mut left);
+            return max;
+        }
+        left -= n;
+    }
+    max - left
 }
 
 struct Walk<'a> {
-    node: &'a mut Build,
+    node: &'a mut Node,
     depth: usize,
     ctx: &'a mut Ctx,
 }
@@ -150,19 +203,21 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let visit = ctx.visit;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let key = key.as_str();
-            if !node.fields.contains_key(key) {
-                if ctx.paths >= ctx.max_fields {
+            let child = match node.fields.get_mut(key) {
+                Some(child) => child,
+                None if ctx.paths >= ctx.max_fields => {
                     ctx.truncated = true;
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
-                ctx.paths += 1;
-                node.fields.insert(key.to_owned(), Build::default());
-            }
-            let child = node.fields.get_mut(key).expect("inserted above");
-            if child.last_visit != visit {
-                child.last_visit = visit;
-                child.present += 1;
+                None => {
+                    ctx.paths += 1;
+                    node.fields.entry(key.to_owned()).or_default()
+                }
+            };
+            if child.always != visit {
+                child.always = visit;
+                child.seen += 1;
             }
             map.next_value_seed(Walk { node: child, depth: depth + 1, ctx: &mut *ctx })?;
         }
@@ -193,7 +248,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                     }
                     return Ok(());
                 }
-                items.present += 1;
+                items.seen += 1;
                 sampled += 1;
             }
         }

@@ -37,8 +37,10 @@
 //! Parsing streams into the shape (no `serde_json::Value`); subtrees deeper than
 //! [`Limits::max_depth`] are recorded as their type only and skipped by the parser without
 //! recursion; arrays are sampled to their first [`Limits::max_array_items`] elements; at most
-//! [`Limits::max_fields`] paths are kept, later ones are neither tracked nor reported, and
-//! [`Shape::truncated`] says so.
+//! [`Limits::max_fields`] paths are kept, and [`Shape::truncated`] says when that cut anything.
+//! Which ones: from one body, the shallowest (whole levels from the top, then key order), so a
+//! large event keeps its top-level fields; once a shape is full, paths new to it are neither
+//! tracked nor reported.
 
 mod error;
 mod infer;
@@ -122,6 +124,13 @@ impl Shape {
         Ok(Shape { root: inferred.root, truncated: inferred.truncated, paths: inferred.paths })
     }
 
+    /// [`Shape::of`] for a body already parsed (by whoever read its event type, say): the same
+    /// shape, without parsing twice. `max_body` does not apply.
+    pub fn of_value(body: &serde_json::Value, limits: &Limits) -> Result<Shape, ShapeError> {
+        let inferred = infer::infer_value(body, limits)?;
+        Ok(Shape { root: inferred.root, truncated: inferred.truncated, paths: inferred.paths })
+    }
+
     /// Number of samples merged in.
     pub fn samples(&self) -> u64 {
         self.root.seen
@@ -130,15 +139,10 @@ impl Shape {
     /// Compares `seen` (one capture's shape) with `self` (everything before it) and merges it in.
     /// Returns what changed, or `None` when nothing did. The first sample ever is not a change.
     pub fn observe(&mut self, seen: &Shape, limits: &Limits) -> Option<Change> {
-        let mut merge = Merge {
-            max_fields: limits.max_fields,
-            paths: &mut self.paths,
-            truncated: &mut self.truncated,
-            report: self.root.seen > 0,
-            check_removed: !seen.truncated,
-            changes: Vec::new(),
-        };
-        merge.merge(&mut self.root, &seen.root, &mut String::new());
+        let mut merge = Merge::new(limits.max_fields, &mut self.paths, &mut self.truncated);
+        merge.report = self.root.seen > 0;
+        merge.check_removed = !seen.truncated;
+        merge.merge(&mut self.root, &seen.root);
         let change = merge.finish();
         self.truncated |= seen.truncated;
         change

@@ -55,7 +55,15 @@ pub enum FieldChangeKind {
     Retyped,
 }
 
-pub(crate) struct Merge<'a> {
+/// One step of the path being merged; the path is only written out when a change is noted, which
+/// is rare, while every capture walks every path.
+#[derive(Clone, Copy)]
+enum Seg<'s> {
+    Key(&'s str),
+    Items,
+}
+
+pub(crate) struct Merge<'a, 's> {
     pub(crate) max_fields: usize,
     pub(crate) paths: &'a mut usize,
     pub(crate) truncated: &'a mut bool,
@@ -65,11 +73,31 @@ pub(crate) struct Merge<'a> {
     /// not have been tracked.
     pub(crate) check_removed: bool,
     pub(crate) changes: Vec<FieldChange>,
+    path: Vec<Seg<'s>>,
 }
 
-impl Merge<'_> {
-    fn note(&mut self, path: &str, kind: FieldChangeKind, before: Vec<JsonType>, after: Vec<JsonType>) {
-        self.changes.push(FieldChange { path: path.to_owned(), kind, before, after });
+/// Whether `child` was present in every sample where its parent was an object.
+pub(crate) fn requires(parent_objects: u64, child: &Node) -> bool {
+    parent_objects > 0 && child.always >= parent_objects
+}
+
+impl<'a, 's> Merge<'a, 's> {
+    pub(crate) fn new(max_fields: usize, paths: &'a mut usize, truncated: &'a mut bool) -> Self {
+        Merge { max_fields, paths, truncated, report: true, check_removed: true, changes: Vec::new(), path: Vec::new() }
+    }
+
+    fn note(&mut self, last: Option<&str>, kind: FieldChangeKind, before: Vec<JsonType>, after: Vec<JsonType>) {
+        let mut path = String::new();
+        for seg in &self.path {
+            match seg {
+                Seg::Key(key) => push_key(&mut path, key),
+                Seg::Items => push_items(&mut path),
+            }
+        }
+        if let Some(key) = last {
+            push_key(&mut path, key);
+        }
+        self.changes.push(FieldChange { path, kind, before, after });
     }
 
     /// A copy of a path new to the shape, as much of it as the field limit leaves room for.
@@ -93,50 +121,59 @@ impl Merge<'_> {
         out
     }
 
-    /// Merges `src` into `dst`, both at `path`, `dst` as it was before this capture.
-    pub(crate) fn merge(&mut self, dst: &mut Node, src: &Node, path: &mut String) {
+    /// Merges `src` into `dst`, both at the current path, `dst` as it was before this capture.
+    pub(crate) fn merge(&mut self, dst: &mut Node, src: &'s Node) {
         if self.report && dst.types.gains(src.types) {
-            self.note(path, FieldChangeKind::Retyped, dst.types.to_vec(), src.types.to_vec());
+            self.note(None, FieldChangeKind::Retyped, dst.types.to_vec(), src.types.to_vec());
         }
-        if self.report && self.check_removed && src.objects > 0 && dst.objects >= REMOVED_AFTER_SAMPLES {
-            for (key, was) in &dst.fields {
-                if !dst.requires(was) {
-                    continue;
-                }
-                let now = src.fields.get(key);
-                if now.is_none_or(|now| now.always < src.objects) {
-                    let len = path.len();
-                    push_key(path, key);
-                    let after = now.map_or_else(Vec::new, |now| now.types.to_vec());
-                    self.note(path, FieldChangeKind::Removed, was.types.to_vec(), after);
-                    path.truncate(len);
-                }
+        let check_removed =
+            self.report && self.check_removed && src.objects > 0 && dst.objects >= REMOVED_AFTER_SAMPLES;
+        let dst_objects = dst.objects;
+        let removed = |merge: &mut Self, key: &str, was: &Node, now: Option<&Node>| {
+            if check_removed && requires(dst_objects, was) && now.is_none_or(|now| now.always < src.objects) {
+                let after = now.map_or_else(Vec::new, |now| now.types.to_vec());
+                merge.note(Some(key), FieldChangeKind::Removed, was.types.to_vec(), after);
             }
+        };
+        // Both field maps are sorted: one pass over the two, no lookups.
+        let mut new = Vec::new();
+        let mut known = dst.fields.iter_mut().peekable();
+        for (key, child) in &src.fields {
+            while let Some((gone, was)) = known.next_if(|(k, _)| k.as_str() < key.as_str()) {
+                removed(self, gone, was, None);
+            }
+            match known.next_if(|(k, _)| *k == key) {
+                Some((_, existing)) => {
+                    removed(self, key, existing, Some(child));
+                    self.path.push(Seg::Key(key));
+                    self.merge(existing, child);
+                    self.path.pop();
+                }
+                None => new.push((key, child)),
+            }
+        }
+        for (gone, was) in known {
+            removed(self, gone, was, None);
         }
         // Keys under a parent that was never an object before (null until now, say) are learned
         // with it; the parent's retype is the change.
-        let parent_was_object = dst.objects > 0;
-        for (key, child) in &src.fields {
-            let len = path.len();
-            push_key(path, key);
-            if let Some(existing) = dst.fields.get_mut(key) {
-                self.merge(existing, child, path);
-            } else if *self.paths >= self.max_fields {
+        let parent_was_object = dst_objects > 0;
+        for (key, child) in new {
+            if *self.paths >= self.max_fields {
                 *self.truncated = true;
-            } else {
-                let admitted = self.admit(child);
-                if self.report && parent_was_object {
-                    self.note(path, FieldChangeKind::Added, Vec::new(), child.types.to_vec());
-                }
-                dst.fields.insert(key.clone(), admitted);
+                break;
             }
-            path.truncate(len);
+            let admitted = self.admit(child);
+            if self.report && parent_was_object {
+                self.note(Some(key), FieldChangeKind::Added, Vec::new(), child.types.to_vec());
+            }
+            dst.fields.insert(key.clone(), admitted);
         }
         if let Some(items) = &src.items {
-            let len = path.len();
-            push_items(path);
             if let Some(existing) = &mut dst.items {
-                self.merge(existing, items, path);
+                self.path.push(Seg::Items);
+                self.merge(existing, items);
+                self.path.pop();
             } else if *self.paths >= self.max_fields {
                 *self.truncated = true;
             } else {
@@ -144,7 +181,6 @@ impl Merge<'_> {
                 // now its elements had no shape to differ from.
                 dst.items = Some(Box::new(self.admit(items)));
             }
-            path.truncate(len);
         }
         dst.types.add(src.types);
         dst.seen += src.seen;

@@ -46,6 +46,6 @@ impl Node {
 
     /// Whether the field `child` was present in every sample where this node was an object.
     pub(crate) fn requires(&self, child: &Node) -> bool {
-        self.objects > 0 && child.always >= self.objects
+        crate::merge::requires(self.objects, child)
     }
 }

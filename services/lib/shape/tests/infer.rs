@@ -156,3 +156,13 @@ fn why_a_body_has_no_shape() {
     );
     assert!(Shape::of(b"{\"a\":1}", &small).is_ok());
 }
+
+#[test]
+fn an_already_parsed_body_has_the_same_shape() {
+    let body = json!({"a": [1, {"b": null}], "c.d": 1.5, "e": {"f": "g"}, "": true});
+    let limits = Limits { max_fields: 4, ..Limits::default() };
+    for limits in [Limits::default(), limits] {
+        assert_eq!(Shape::of_value(&body, &limits), Shape::of(body.to_string().as_bytes(), &limits));
+    }
+    assert_eq!(Shape::of_value(&json!(1.5), &Limits::default()), Err(ShapeError::NotObject("number")));
+}

@@ -34,7 +34,7 @@ fn deeper_than_max_depth_is_its_type_only() {
 fn beyond_max_fields_is_not_tracked_nor_reported() {
     let limits = Limits { max_fields: 3, ..Limits::default() };
     let s = of(r#"{"a": 1, "b": {"c": 1, "d": 2}, "e": [1]}"#, &limits);
-    assert_eq!(paths(&s), ["a", "b", "b.c"]);
+    assert_eq!(paths(&s), ["a", "b", "e"]);
     assert!(s.truncated());
 
     let mut s = of(r#"{"a": 1, "b": 2}"#, &limits);
@@ -48,6 +48,57 @@ fn beyond_max_fields_is_not_tracked_nor_reported() {
     assert!(s.truncated());
     // Known fields still report.
     assert_eq!(s.observe(&of(r#"{"a": "1", "b": 2, "c": 3, "d": 4}"#, &limits), &limits).unwrap().fields.len(), 1);
+}
+
+#[test]
+fn a_body_over_the_field_limit_keeps_its_shallowest_paths() {
+    // Like a GitHub pull_request event: the first top-level object alone is over the limit.
+    let body = r#"{
+        "action": "opened",
+        "pull_request": {"head": {"repo": {"a_url": "", "b_url": "", "c_url": ""}}, "id": 1, "title": "t"},
+        "repository": {"id": 2, "owner": {"login": "o"}},
+        "sender": {"login": "s"}
+    }"#;
+    let limits = Limits { max_fields: 9, ..Limits::default() };
+    let s = of(body, &limits);
+    assert!(s.truncated());
+    assert_eq!(s.paths(), 9);
+    assert_eq!(
+        paths(&s),
+        [
+            "action",
+            "pull_request",
+            "pull_request.head",
+            "pull_request.id",
+            "pull_request.title",
+            "repository",
+            "repository.id",
+            "repository.owner",
+            "sender",
+        ]
+    );
+    // Two whole levels (10 paths) and the first of the third in key order.
+    let limits = Limits { max_fields: 11, ..Limits::default() };
+    assert_eq!(
+        paths(&of(body, &limits)),
+        [
+            "action",
+            "pull_request",
+            "pull_request.head",
+            "pull_request.head.repo",
+            "pull_request.id",
+            "pull_request.title",
+            "repository",
+            "repository.id",
+            "repository.owner",
+            "sender",
+            "sender.login",
+        ]
+    );
+    // Everything fits.
+    let all = of(body, &Limits::default());
+    assert_eq!(all.paths(), 15);
+    assert!(!all.truncated());
 }
 
 #[test]
