@@ -33,14 +33,15 @@ struct Ctx {
     max_fields: usize,
     max_array_items: usize,
     paths: usize,
-    truncated: bool,
+    /// Path segments up to which every path was kept (`usize::MAX`: nothing cut).
+    complete: usize,
     visit: u64,
 }
 
 pub(crate) struct Inferred {
     pub(crate) root: Node,
     pub(crate) paths: usize,
-    pub(crate) truncated: bool,
+    pub(crate) complete: usize,
 }
 
 /// While parsing, paths are collected up to this many times the field limit, so that the ones kept
@@ -67,7 +68,7 @@ fn walk<'de, D: serde::Deserializer<'de>>(de: D, limits: &Limits) -> Result<Resu
         max_fields: limits.max_fields.saturating_mul(COLLECT_FACTOR),
         max_array_items: limits.max_array_items,
         paths: 0,
-        truncated: false,
+        complete: usize::MAX,
         visit: 0,
     };
     let mut root = Node::default();
@@ -77,20 +78,20 @@ fn walk<'de, D: serde::Deserializer<'de>>(de: D, limits: &Limits) -> Result<Resu
         return Ok(Err(ShapeError::NotObject(name)));
     }
     finish(&mut root, 0);
-    let mut paths = ctx.paths;
-    let mut truncated = ctx.truncated;
+    let (mut paths, mut complete) = (ctx.paths, ctx.complete);
     if paths > limits.max_fields {
-        paths = keep_shallowest(&mut root, limits.max_fields);
-        truncated = true;
+        let depth;
+        (paths, depth) = keep_shallowest(&mut root, limits.max_fields);
+        complete = complete.min(depth);
     }
-    Ok(Ok(Inferred { root, paths, truncated }))
+    Ok(Ok(Inferred { root, paths, complete }))
 }
 
 /// Cuts the tree to `max` paths, keeping whole levels from the top: a body too large to track
 /// completely keeps `sender` and `repository` rather than the hundredth URL of a nested object
 /// that came first. Within the level that does not fit whole, paths are kept in key order.
-/// Returns the paths kept.
-fn keep_shallowest(root: &mut Node, max: usize) -> usize {
+/// Returns the paths kept and the path segments up to which every path was kept.
+fn keep_shallowest(root: &mut Node, max: usize) -> (usize, usize) {
     fn count(node: &Node, depth: usize, per_depth: &mut Vec<usize>) {
         let children = node.fields.len() + usize::from(node.items.is_some());
         if children == 0 {
@@ -128,11 +129,11 @@ fn keep_shallowest(root: &mut Node, max: usize) -> usize {
     for (depth, n) in per_depth.into_iter().enumerate() {
         if n > left {
             prune(root, 0, depth, &mut left);
-            return max;
+            return (max, depth);
         }
         left -= n;
     }
-    max - left
+    (max - left, usize::MAX)
 }
 
 struct Walk<'a> {
@@ -206,7 +207,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
             let child = match node.fields.get_mut(key) {
                 Some(child) => child,
                 None if ctx.paths >= ctx.max_fields => {
-                    ctx.truncated = true;
+                    ctx.complete = ctx.complete.min(depth);
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
@@ -234,7 +235,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 let fresh = node.items.is_none();
                 if fresh {
                     if ctx.paths >= ctx.max_fields {
-                        ctx.truncated = true;
+                        ctx.complete = ctx.complete.min(depth);
                         break;
                     }
                     ctx.paths += 1;

@@ -27,8 +27,9 @@
 //! - `Removed`: a field that was present in every one of at least [`REMOVED_AFTER_SAMPLES`] earlier
 //!   samples where its parent was an object, absent now from (at least one occurrence of) its
 //!   parent while the parent is an object. A field already optional disappearing is not a change,
-//!   and a parent that is absent altogether is reported alone, not each of its fields. Not
-//!   reported for a capture cut by the field limit, since a missing field may only be untracked.
+//!   and a parent that is absent altogether is reported alone, not each of its fields. When the
+//!   field limit cut the capture's shape, only fields above the depth of the cut are checked: a
+//!   field missing below it may only be untracked.
 //! - `Retyped`: a path present with a type never seen there, `null` included: a field that was
 //!   always a string arriving as `null` breaks consumers that do not expect it.
 //!
@@ -93,14 +94,23 @@ impl Default for Limits {
 ///
 /// Stored as compact JSON with a version, `{"v":1,"root":{"t":["object"],"n":12,"o":12,"f":{…}}}`:
 /// per path `t` types, `n` samples present, `r` samples present in every occurrence of the parent
-/// object, `o` samples as an object, `f` fields, `i` array elements. `Shape::default()` is the
+/// object, `o` samples as an object, `f` fields, `i` array elements; `complete_depth`, only when the
+/// field limit cut something, is the path depth up to which every path seen is tracked. `Shape::default()` is the
 /// empty shape, which learns its first sample without reporting it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Shape {
     root: Node,
-    truncated: bool,
+    /// Path segments up to which every path seen is tracked; `usize::MAX` when the field limit
+    /// never cut anything. A capture's shape cut at some depth still reports fields removed above it.
+    complete: usize,
     /// Paths in `root`, kept so the field limit is checked without walking the tree.
     paths: usize,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape { root: Node::default(), complete: usize::MAX, paths: 0 }
+    }
 }
 
 /// One path of a shape, for listing it.
@@ -121,14 +131,14 @@ impl Shape {
     /// Infers the shape of one body.
     pub fn of(body: &[u8], limits: &Limits) -> Result<Shape, ShapeError> {
         let inferred = infer::infer(body, limits)?;
-        Ok(Shape { root: inferred.root, truncated: inferred.truncated, paths: inferred.paths })
+        Ok(Shape { root: inferred.root, complete: inferred.complete, paths: inferred.paths })
     }
 
     /// [`Shape::of`] for a body already parsed (by whoever read its event type, say): the same
     /// shape, without parsing twice. `max_body` does not apply.
     pub fn of_value(body: &serde_json::Value, limits: &Limits) -> Result<Shape, ShapeError> {
         let inferred = infer::infer_value(body, limits)?;
-        Ok(Shape { root: inferred.root, truncated: inferred.truncated, paths: inferred.paths })
+        Ok(Shape { root: inferred.root, complete: inferred.complete, paths: inferred.paths })
     }
 
     /// Number of samples merged in.
@@ -139,12 +149,12 @@ impl Shape {
     /// Compares `seen` (one capture's shape) with `self` (everything before it) and merges it in.
     /// Returns what changed, or `None` when nothing did. The first sample ever is not a change.
     pub fn observe(&mut self, seen: &Shape, limits: &Limits) -> Option<Change> {
-        let mut merge = Merge::new(limits.max_fields, &mut self.paths, &mut self.truncated);
+        let mut merge = Merge::new(limits.max_fields, &mut self.paths, &mut self.complete);
         merge.report = self.root.seen > 0;
-        merge.check_removed = !seen.truncated;
+        merge.seen_complete = seen.complete;
         merge.merge(&mut self.root, &seen.root);
         let change = merge.finish();
-        self.truncated |= seen.truncated;
+        self.complete = self.complete.min(seen.complete);
         change
     }
 
@@ -152,13 +162,13 @@ impl Shape {
     /// sample of their parent; `type` every type seen; nested objects as `properties`, array
     /// elements as `items`.
     pub fn to_json_schema(&self) -> serde_json::Value {
-        schema::to_json_schema(&self.root, self.samples(), self.truncated)
+        schema::to_json_schema(&self.root, self.samples(), self.truncated())
     }
 
     /// Whether the field limit cut anything: fields beyond it are not tracked, and the shape and
     /// its schema do not list them.
     pub fn truncated(&self) -> bool {
-        self.truncated
+        self.complete != usize::MAX
     }
 
     /// Number of distinct paths kept (at most [`Limits::max_fields`]).
@@ -206,8 +216,9 @@ fn list(node: &Node, path: &mut String, out: &mut Vec<FieldInfo>) {
 #[derive(Deserialize)]
 struct Stored {
     v: u32,
+    /// Present only when the field limit cut something.
     #[serde(default)]
-    truncated: bool,
+    complete_depth: Option<usize>,
     root: Node,
 }
 
@@ -216,11 +227,12 @@ impl Serialize for Shape {
         #[derive(Serialize)]
         struct Borrowed<'a> {
             v: u32,
-            #[serde(skip_serializing_if = "std::ops::Not::not")]
-            truncated: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            complete_depth: Option<usize>,
             root: &'a Node,
         }
-        Borrowed { v: VERSION, truncated: self.truncated, root: &self.root }.serialize(s)
+        let complete_depth = self.truncated().then_some(self.complete);
+        Borrowed { v: VERSION, complete_depth, root: &self.root }.serialize(s)
     }
 }
 
@@ -234,6 +246,6 @@ impl<'de> Deserialize<'de> for Shape {
             )));
         }
         let paths = stored.root.descendants();
-        Ok(Shape { root: stored.root, truncated: stored.truncated, paths })
+        Ok(Shape { root: stored.root, complete: stored.complete_depth.unwrap_or(usize::MAX), paths })
     }
 }

@@ -66,12 +66,13 @@ enum Seg<'s> {
 pub(crate) struct Merge<'a, 's> {
     pub(crate) max_fields: usize,
     pub(crate) paths: &'a mut usize,
-    pub(crate) truncated: &'a mut bool,
+    /// Path segments up to which the shape tracks every path it was shown.
+    pub(crate) complete: &'a mut usize,
     /// False for the first sample, which is learned, not compared.
     pub(crate) report: bool,
-    /// False when the capture itself was cut by the field limit: a field missing from it may just
-    /// not have been tracked.
-    pub(crate) check_removed: bool,
+    /// Path segments up to which the capture's shape kept every path: below that, a field missing
+    /// from it may just not have been tracked, so its absence is not reported.
+    pub(crate) seen_complete: usize,
     pub(crate) changes: Vec<FieldChange>,
     path: Vec<Seg<'s>>,
 }
@@ -82,8 +83,21 @@ pub(crate) fn requires(parent_objects: u64, child: &Node) -> bool {
 }
 
 impl<'a, 's> Merge<'a, 's> {
-    pub(crate) fn new(max_fields: usize, paths: &'a mut usize, truncated: &'a mut bool) -> Self {
-        Merge { max_fields, paths, truncated, report: true, check_removed: true, changes: Vec::new(), path: Vec::new() }
+    pub(crate) fn new(max_fields: usize, paths: &'a mut usize, complete: &'a mut usize) -> Self {
+        Merge {
+            max_fields,
+            paths,
+            complete,
+            report: true,
+            seen_complete: usize::MAX,
+            changes: Vec::new(),
+            path: Vec::new(),
+        }
+    }
+
+    /// Notes that a path of `depth + 1` segments was not kept.
+    fn cut(&mut self, depth: usize) {
+        *self.complete = (*self.complete).min(depth);
     }
 
     fn note(&mut self, last: Option<&str>, kind: FieldChangeKind, before: Vec<JsonType>, after: Vec<JsonType>) {
@@ -101,21 +115,22 @@ impl<'a, 's> Merge<'a, 's> {
     }
 
     /// A copy of a path new to the shape, as much of it as the field limit leaves room for.
-    fn admit(&mut self, src: &Node) -> Node {
+    /// `depth` is the path segments of `src`.
+    fn admit(&mut self, src: &Node, depth: usize) -> Node {
         *self.paths += 1;
         let mut out = Node { fields: Default::default(), items: None, ..*src };
         for (key, child) in &src.fields {
             if *self.paths >= self.max_fields {
-                *self.truncated = true;
+                self.cut(depth);
                 return out;
             }
-            out.fields.insert(key.clone(), self.admit(child));
+            out.fields.insert(key.clone(), self.admit(child, depth + 1));
         }
         if let Some(items) = &src.items {
             if *self.paths >= self.max_fields {
-                *self.truncated = true;
+                self.cut(depth);
             } else {
-                out.items = Some(Box::new(self.admit(items)));
+                out.items = Some(Box::new(self.admit(items, depth + 1)));
             }
         }
         out
@@ -126,8 +141,9 @@ impl<'a, 's> Merge<'a, 's> {
         if self.report && dst.types.gains(src.types) {
             self.note(None, FieldChangeKind::Retyped, dst.types.to_vec(), src.types.to_vec());
         }
+        let depth = self.path.len();
         let check_removed =
-            self.report && self.check_removed && src.objects > 0 && dst.objects >= REMOVED_AFTER_SAMPLES;
+            self.report && depth < self.seen_complete && src.objects > 0 && dst.objects >= REMOVED_AFTER_SAMPLES;
         let dst_objects = dst.objects;
         let removed = |merge: &mut Self, key: &str, was: &Node, now: Option<&Node>| {
             if check_removed && requires(dst_objects, was) && now.is_none_or(|now| now.always < src.objects) {
@@ -160,10 +176,10 @@ impl<'a, 's> Merge<'a, 's> {
         let parent_was_object = dst_objects > 0;
         for (key, child) in new {
             if *self.paths >= self.max_fields {
-                *self.truncated = true;
+                self.cut(depth);
                 break;
             }
-            let admitted = self.admit(child);
+            let admitted = self.admit(child, depth + 1);
             if self.report && parent_was_object {
                 self.note(Some(key), FieldChangeKind::Added, Vec::new(), child.types.to_vec());
             }
@@ -175,11 +191,11 @@ impl<'a, 's> Merge<'a, 's> {
                 self.merge(existing, items);
                 self.path.pop();
             } else if *self.paths >= self.max_fields {
-                *self.truncated = true;
+                self.cut(depth);
             } else {
                 // The first elements an array ever had are learned, like a first sample: until
                 // now its elements had no shape to differ from.
-                dst.items = Some(Box::new(self.admit(items)));
+                dst.items = Some(Box::new(self.admit(items, depth + 1)));
             }
         }
         dst.types.add(src.types);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookmetry_shape::JsonType::{Array, Integer, Object};
+use hookmetry_shape::JsonType::{self, Array, Integer, Object};
 use hookmetry_shape::{Limits, MAX_DEPTH, Shape};
 use serde_json::json;
 
@@ -114,6 +114,25 @@ fn a_capture_cut_by_the_limit_reports_no_removal() {
     let change = s.observe(&cut, &limits).unwrap();
     assert_eq!(change.fields.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert!(s.truncated());
+}
+
+#[test]
+fn a_capture_cut_deep_still_reports_removals_above_the_cut() {
+    let limits = Limits { max_fields: 6, ..Limits::default() };
+    let body = r#"{"id": 1, "type": "t", "data": {"object": {"a": 1, "b": 2, "c": 3}}}"#;
+    let mut s = Shape::default();
+    for _ in 0..3 {
+        s.observe(&of(body, &limits), &limits);
+    }
+    assert_eq!(paths(&s), ["data", "data.object", "data.object.a", "data.object.b", "id", "type"]);
+    // Cut at the third level (it holds 4 paths, 2 fit): the first two levels are whole.
+    let cut = of(r#"{"id": 1, "data": {"object": {"x": 1, "y": 2, "c": 3, "a": 4}}}"#, &limits);
+    assert!(cut.truncated());
+    let change = s.observe(&cut, &limits).unwrap();
+    assert_eq!(
+        change.fields,
+        [crate::common::field("type", hookmetry_shape::FieldChangeKind::Removed, &[JsonType::String], &[])]
+    );
 }
 
 #[test]

@@ -27,10 +27,20 @@ fn truncation_survives_storage() {
     let limits = Limits { max_fields: 1, ..Limits::default() };
     let s = Shape::of(br#"{"a": 1, "b": 2}"#, &limits).unwrap();
     let stored = serde_json::to_value(&s).unwrap();
-    assert_eq!(stored["truncated"], true);
+    // Cut among the top-level fields: nothing is known complete.
+    assert_eq!(stored["complete_depth"], 0);
     let back: Shape = serde_json::from_value(stored).unwrap();
     assert!(back.truncated());
     assert_eq!(back, s);
+}
+
+#[test]
+fn a_shape_cut_deeper_stores_the_depth_it_is_complete_to() {
+    let limits = Limits { max_fields: 3, ..Limits::default() };
+    let s = Shape::of(br#"{"a": {"b": 1, "c": 2}, "d": 1}"#, &limits).unwrap();
+    let stored = serde_json::to_value(&s).unwrap();
+    assert_eq!(stored["complete_depth"], 1);
+    assert_eq!(serde_json::from_value::<Shape>(stored).unwrap(), s);
 }
 
 #[test]
