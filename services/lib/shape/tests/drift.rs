@@ -244,3 +244,31 @@ fn observing_a_merged_shape_compares_against_all_its_samples() {
     );
     assert_eq!(a.samples(), 4);
 }
+
+/// The sequences docs/schema-drift.md shows.
+#[test]
+fn the_examples_in_the_docs() {
+    let mut s = learned(&[json!({"id": "a", "data": {"amount": 1}})]);
+    assert_eq!(
+        observe(&mut s, &json!({"id": "a", "data": {"amount": 1, "currency": "usd", "shipping": {"name": "x"}}}))
+            .unwrap()
+            .fields,
+        [field("data.currency", Added, &[], &[String]), field("data.shipping", Added, &[], &[Object])]
+    );
+
+    let first = json!({"id": "x", "note": "n", "data": {"object": {"amount": 1}}});
+    let mut s = learned(&[first.clone(), first]);
+    assert_eq!(
+        observe(&mut s, &json!({"id": "x", "data": {"object": {}}})).unwrap().fields,
+        [field("data.object.amount", Removed, &[Integer], &[]), field("note", Removed, &[String], &[])]
+    );
+    assert_eq!(observe(&mut s, &json!({"id": "x"})).unwrap().fields, [field("data", Removed, &[Object], &[])]);
+
+    let first = json!({"amount": 100, "name": "n"});
+    let mut s = learned(&[first.clone(), first]);
+    assert_eq!(
+        observe(&mut s, &json!({"amount": "100", "name": null})).unwrap().fields,
+        [field("amount", Retyped, &[Integer], &[String]), field("name", Retyped, &[String], &[Null])]
+    );
+    assert_eq!(observe(&mut s, &json!({"amount": 100.5, "name": "n"})), None);
+}
