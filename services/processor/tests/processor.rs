@@ -475,6 +475,29 @@ mod failing {
     }
 
     #[async_trait::async_trait]
+    impl hookmetry_store::ShapeStore for FailingStore {
+        async fn event_shape(
+            &self,
+            endpoint: EndpointId,
+            event_type: &str,
+        ) -> Result<Option<hookmetry_core::EventShape>> {
+            self.inner.event_shape(endpoint, event_type).await
+        }
+        async fn event_shapes(&self, endpoint: EndpointId, limit: usize) -> Result<Vec<hookmetry_core::EventShape>> {
+            self.inner.event_shapes(endpoint, limit).await
+        }
+        async fn put_event_shapes(&self, shapes: &[hookmetry_core::EventShape]) -> Result<()> {
+            self.inner.put_event_shapes(shapes).await
+        }
+        async fn put_schema_changes(&self, changes: &[(CaptureId, String)]) -> Result<()> {
+            self.inner.put_schema_changes(changes).await
+        }
+        async fn schema_change(&self, capture: CaptureId) -> Result<Option<String>> {
+            self.inner.schema_change(capture).await
+        }
+    }
+
+    #[async_trait::async_trait]
     impl DeliveryStore for FailingStore {
         async fn put_delivery(&self, delivery: &Delivery) -> Result<()> {
             self.inner.put_delivery(delivery).await

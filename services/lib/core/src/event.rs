@@ -169,6 +169,18 @@ pub fn out_of_order(created_at: Timestamp, newest_before: Option<(crate::Capture
     })
 }
 
+/// The learned JSON shape of the bodies of one event type on one endpoint, as stored: the shape
+/// itself is the serialized form of `hookmetry_shape::Shape`, opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventShape {
+    pub endpoint_id: crate::EndpointId,
+    pub event_type: String,
+    pub shape: String,
+    /// Captures learned from.
+    pub samples: u64,
+    pub updated_at: Timestamp,
+}
+
 /// Whether event type `event` matches `pattern`, where `*` stands for any run of characters
 /// (`charge.*`, `*.created`, `*`) and everything else is compared exactly. Linear in the
 /// lengths, whatever the pattern: patterns come from users and are matched on every capture.

@@ -20,8 +20,8 @@ pub use delivery::{
     forwarded_headers, has_dot_segment, path_climbs,
 };
 pub use event::{
-    CaptureEvent, EventFields, EventGroup, GroupMember, LATE_ANSWER_MS, MAX_EVENT_FIELD, OutOfOrder, Redelivery,
-    RedeliveryKind, classify, event_type_matches, out_of_order,
+    CaptureEvent, EventFields, EventGroup, EventShape, GroupMember, LATE_ANSWER_MS, MAX_EVENT_FIELD, OutOfOrder,
+    Redelivery, RedeliveryKind, classify, event_type_matches, out_of_order,
 };
 pub use form::form_decode;
 pub use ids::{CaptureId, DeliveryId, EndpointId, IdParseError, TeamId, TokenId};

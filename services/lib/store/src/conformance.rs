@@ -19,7 +19,7 @@ use hookmetry_core::{
     VerificationSettings, capture_token, hash_token, new_api_token,
 };
 
-use crate::{CaptureFilter, CapturePage, DeliveryProgress, HeaderFilter, Store, StoreError};
+use crate::{CaptureFilter, CapturePage, DeliveryProgress, HeaderFilter, ShapeStore, Store, StoreError};
 
 #[async_trait]
 pub trait StoreHarness: Send + Sync {
@@ -86,6 +86,7 @@ macro_rules! store_conformance_tests {
             verification_settings_round_trip,
             events_stored_with_results_and_filtered,
             redelivery_groups_and_resource_order_follow_the_latest_results,
+            event_shapes_replace_per_type_and_go_with_their_endpoint,
             verifications_stored_replaced_and_filtered,
             checked_captures_stored_with_their_results_in_one_write,
             delivery_round_trip_is_byte_exact_and_first_write_wins,
@@ -944,6 +945,50 @@ pub async fn redelivery_groups_and_resource_order_follow_the_latest_results(h: &
         store.newest_event_before(other.id, "ch_1", CaptureId::new()).await.unwrap(),
         Some((elsewhere.id, at(99)))
     );
+}
+
+/// Shapes are kept per endpoint and event type, a later write replaces an earlier one, a shape of
+/// an endpoint that does not exist is not written, a capture's schema change round-trips, and an
+/// endpoint's deletion takes its shapes.
+pub async fn event_shapes_replace_per_type_and_go_with_their_endpoint(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "shapes").await;
+    let ep = new_endpoint(team.id, "shapes");
+    store.create_endpoint(&ep).await.unwrap();
+    let shape = |event_type: &str, samples: u64| hookmetry_core::EventShape {
+        endpoint_id: ep.id,
+        event_type: event_type.into(),
+        shape: format!(r#"{{"v":1,"samples":{samples}}}"#),
+        samples,
+        updated_at: Timestamp::from_micros(1_700_000_000_000_000 + samples as i64),
+    };
+    let ghost = hookmetry_core::EventShape { endpoint_id: EndpointId::new(), ..shape("charge.succeeded", 1) };
+    store.put_event_shapes(&[shape("charge.succeeded", 1), shape("invoice.paid", 3), ghost.clone()]).await.unwrap();
+    store.put_event_shapes(&[shape("charge.succeeded", 2)]).await.unwrap();
+    assert_eq!(store.event_shape(ep.id, "charge.succeeded").await.unwrap(), Some(shape("charge.succeeded", 2)));
+    assert_eq!(store.event_shape(ep.id, "charge.refunded").await.unwrap(), None);
+    assert_eq!(store.event_shape(ghost.endpoint_id, "charge.succeeded").await.unwrap(), None, "no endpoint, no shape");
+    assert_eq!(
+        store.event_shapes(ep.id, 10).await.unwrap(),
+        vec![shape("charge.succeeded", 2), shape("invoice.paid", 3)],
+        "by event type"
+    );
+    assert_eq!(store.event_shapes(ep.id, 1).await.unwrap().len(), 1);
+
+    let (capture, other) = (new_capture(&ep), new_capture(&ep));
+    store.put_captures(&[capture.clone(), other.clone()]).await.unwrap();
+    let change =
+        r#"{"kind":"added","fields":[{"path":"data.new","kind":"added","before":[],"after":["string"]}],"more":0}"#;
+    store
+        .put_schema_changes(&[(capture.id, change.to_string()), (CaptureId::new(), change.to_string())])
+        .await
+        .unwrap();
+    assert_eq!(store.schema_change(capture.id).await.unwrap().as_deref(), Some(change));
+    assert_eq!(store.schema_change(other.id).await.unwrap(), None);
+    assert_eq!(store.capture(capture.id).await.unwrap().as_ref(), Some(&capture), "the capture itself is untouched");
+
+    store.delete_endpoint(ep.id).await.unwrap();
+    assert!(store.event_shapes(ep.id, 10).await.unwrap().is_empty(), "shapes go with their endpoint");
 }
 
 /// Results attach to stored captures, a later result replaces an earlier one, captures are

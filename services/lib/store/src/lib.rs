@@ -21,7 +21,9 @@ mod url;
 pub use self::scylla::{ScyllaOptions, ScyllaStore};
 pub use open::{OpenError, ScyllaSettings, StoreOptions, open};
 pub use sqlite::SqliteStore;
-pub use traits::{CaptureStore, DeliveryStore, EndpointStore, ListenerStore, Store, StoreHealth, TeamStore};
+pub use traits::{
+    CaptureStore, DeliveryStore, EndpointStore, ListenerStore, ShapeStore, Store, StoreHealth, TeamStore,
+};
 pub use url::{Consistency, Replication, ScyllaUrlOptions, StoreUrl, StoreUrlError};
 
 #[derive(Debug, thiserror::Error)]

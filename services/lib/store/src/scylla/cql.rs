@@ -121,13 +121,19 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // partition per endpoint and resource). A capture's event identity itself travels in its
     // `verification` JSON. Index rows carry the capture's TTL; a row left behind by a later
     // result naming another event is skipped by readers, which check the capture's current
-    // result. Run again after a crash, the columns exist: taken as done.
+    // result. The learned shape of each event type's bodies per endpoint (one partition per
+    // endpoint, deleted with it) and what each capture changed in it (a `captures_by_id` cell
+    // with the row's TTL). Run again after a crash, the columns exist: taken as done.
     &[
         include_str!("migrations/0009_01_endpoints_add_event_fields.cql"),
         include_str!("migrations/0009_02_captures_by_id_add_answered.cql"),
         include_str!("migrations/0009_03_captures_by_endpoint_add_answered.cql"),
         include_str!("migrations/0009_04_captures_by_event.cql"),
         include_str!("migrations/0009_05_captures_by_resource.cql"),
+        include_str!("migrations/0009_06_event_shapes.cql"),
+        include_str!("migrations/0009_07_captures_by_id_add_schema_change.cql"),
+        // Unwritten: the tables keep the same columns, so one row type reads both.
+        include_str!("migrations/0009_08_captures_by_endpoint_add_schema_change.cql"),
     ],
 ];
 
@@ -154,6 +160,7 @@ pub const TABLES: &[&str] = &[
     "listener_leases",
     "captures_by_event",
     "captures_by_resource",
+    "event_shapes",
 ];
 
 // ---- teams ----------------------------------------------------------------------------------
@@ -261,6 +268,16 @@ pub const SELECT_CAPTURES_BY_RESOURCE_BEFORE: &str = "SELECT capture_id, event_c
 /// What a group member needs besides its result: when it arrived and what it was answered.
 pub const SELECT_CAPTURE_ANSWER: &str = "SELECT received_at, answered, verdict, verification \
      FROM captures_by_id WHERE capture_id = ?";
+pub const SELECT_EVENT_SHAPE: &str = "SELECT endpoint_id, event_type, shape, samples, updated_at FROM event_shapes \
+     WHERE endpoint_id = ? AND event_type = ?";
+pub const SELECT_EVENT_SHAPES: &str =
+    "SELECT endpoint_id, event_type, shape, samples, updated_at FROM event_shapes WHERE endpoint_id = ? LIMIT ?";
+pub const INSERT_EVENT_SHAPE: &str =
+    "INSERT INTO event_shapes (endpoint_id, event_type, shape, samples, updated_at) VALUES (?, ?, ?, ?, ?)";
+pub const DELETE_EVENT_SHAPES: &str = "DELETE FROM event_shapes WHERE endpoint_id = ?";
+/// With the row's remaining TTL, like verification cells.
+pub const UPDATE_SCHEMA_CHANGE: &str = "UPDATE captures_by_id USING TTL ? SET schema_change = ? WHERE capture_id = ?";
+pub const SELECT_SCHEMA_CHANGE: &str = "SELECT received_at, schema_change FROM captures_by_id WHERE capture_id = ?";
 pub const SELECT_VERIFICATION: &str =
     "SELECT received_at, verdict, verification FROM captures_by_id WHERE capture_id = ?";
 pub const DELETE_CAPTURE_BY_ID: &str = "DELETE FROM captures_by_id WHERE capture_id = ?";
@@ -396,6 +413,12 @@ pub const STATEMENTS: &[&str] = &[
     SELECT_CAPTURES_BY_EVENT,
     SELECT_CAPTURES_BY_RESOURCE_BEFORE,
     SELECT_CAPTURE_ANSWER,
+    SELECT_EVENT_SHAPE,
+    SELECT_EVENT_SHAPES,
+    INSERT_EVENT_SHAPE,
+    DELETE_EVENT_SHAPES,
+    UPDATE_SCHEMA_CHANGE,
+    SELECT_SCHEMA_CHANGE,
     SELECT_CAPTURE_BODY,
     SELECT_CAPTURE_LOCATION,
     SELECT_CAPTURE_DAYS,
@@ -642,6 +665,8 @@ mod tests {
         let (by_id, by_endpoint) = (table("captures_by_id"), table("captures_by_endpoint"));
         assert_eq!(by_id, by_endpoint);
         let mut selected: Vec<String> = capture_columns!().split(',').map(|c| c.trim().to_string()).collect();
+        // Read by its own point query only (`SELECT_SCHEMA_CHANGE`), never by listings.
+        selected.push("schema_change".into());
         selected.sort();
         assert_eq!(by_id, selected, "capture_columns! must select every capture column");
     }

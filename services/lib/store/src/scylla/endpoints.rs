@@ -92,6 +92,7 @@ impl EndpointStore for ScyllaStore {
         };
         s.delete_endpoint_captures(id.0).await?;
         s.exec(&s.st.delete_forwarding, (id.0,), what).await?;
+        s.exec(&s.st.delete_event_shapes, (id.0,), what).await?;
         s.exec(&s.st.delete_listener_cursors, (id.0,), what).await?;
         s.exec(&s.st.delete_listeners, (id.0,), what).await?;
         s.exec(&s.st.delete_leases, (id.0,), what).await?;

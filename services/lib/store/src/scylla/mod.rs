@@ -54,6 +54,7 @@ mod paging;
 mod requests;
 mod rows;
 mod schema;
+mod shapes;
 mod statements;
 mod teams;
 

@@ -37,6 +37,7 @@ mod headers;
 mod listeners;
 mod migrations;
 mod rows;
+mod shapes;
 mod teams;
 
 /// Reader connections per handle; reads are short, so a few cover a small host.

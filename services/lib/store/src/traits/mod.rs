@@ -10,12 +10,14 @@ mod capture;
 mod delivery;
 mod endpoint;
 mod listener;
+mod shape;
 mod team;
 
 pub use capture::CaptureStore;
 pub use delivery::DeliveryStore;
 pub use endpoint::EndpointStore;
 pub use listener::ListenerStore;
+pub use shape::ShapeStore;
 pub use team::TeamStore;
 
 #[async_trait]
@@ -26,9 +28,12 @@ pub trait StoreHealth: Send + Sync + 'static {
 
 /// Every kind of data in one handle. Implemented for anything that implements all the parts, so
 /// a backend implements the parts and never this.
-pub trait Store: TeamStore + EndpointStore + CaptureStore + DeliveryStore + ListenerStore + StoreHealth {}
+pub trait Store:
+    TeamStore + EndpointStore + CaptureStore + DeliveryStore + ListenerStore + ShapeStore + StoreHealth
+{
+}
 
 impl<T> Store for T where
-    T: TeamStore + EndpointStore + CaptureStore + DeliveryStore + ListenerStore + StoreHealth + ?Sized
+    T: TeamStore + EndpointStore + CaptureStore + DeliveryStore + ListenerStore + ShapeStore + StoreHealth + ?Sized
 {
 }

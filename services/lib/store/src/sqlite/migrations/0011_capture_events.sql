@@ -19,3 +19,14 @@ ALTER TABLE captures ADD COLUMN event_created_at INTEGER;
 ALTER TABLE captures ADD COLUMN event_resource TEXT;
 CREATE INDEX captures_by_endpoint_event_resource ON captures (endpoint_id, event_resource, event_created_at)
     WHERE event_resource IS NOT NULL AND event_created_at IS NOT NULL;
+-- The learned JSON shape of each event type's bodies per endpoint (opaque JSON), and what each
+-- capture changed in it. Shapes go with their endpoint.
+CREATE TABLE event_shapes (
+    endpoint_id BLOB NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+    event_type  TEXT NOT NULL,
+    shape       TEXT NOT NULL,
+    samples     INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (endpoint_id, event_type)
+) STRICT, WITHOUT ROWID;
+ALTER TABLE captures ADD COLUMN schema_change TEXT;
