@@ -334,3 +334,113 @@ async fn events_older_than_one_received_before_for_the_same_resource_are_out_of_
     checked(&server.admin, &plain).await;
     assert_eq!(order(&plain).await, Value::Null);
 }
+
+const SHAPE_CHANGED: &str = "subscription($e: ID!) { schemaChanged(endpointId: $e) { captureId eventType change { kind fields { path kind before after } more } } }";
+
+/// The endpoint's learned shape of `event_type` once it has seen `samples` captures.
+async fn shape_after(client: &Client, ep: &TestEndpoint, event_type: &str, samples: i64) -> Value {
+    let q = "query($e: ID!, $t: String!) { endpoint(id: $e) { eventShape(eventType: $t) { eventType samples truncated fields { path types present parentPresent required } jsonSchema } } }";
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let s =
+            client.graphql(q, json!({ "e": ep.id, "t": event_type })).await.unwrap()["endpoint"]["eventShape"].clone();
+        if s["samples"].as_i64() >= Some(samples) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "shape of {event_type} not at {samples} samples within {WAIT:?}: {s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_drift_is_learned_flagged_exported_and_streamed() {
+    use hookmetry_testkit::ws::{Auth, Protocol, WsClient, WsMessage};
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("drift").await.unwrap();
+    // No provider: the type is the body's `type` field.
+    let first = send_answered(&ep, &[], r#"{"type":"order.paid","id":1,"amount":10,"note":null}"#, 200).await;
+    let shape = shape_after(&server.admin, &ep, "order.paid", 1).await;
+    assert_eq!(shape["truncated"], false);
+    let fields: Vec<Value> = shape["fields"].as_array().unwrap().clone();
+    let amount = fields.iter().find(|f| f["path"] == "amount").expect("amount learned").clone();
+    assert_eq!(
+        amount,
+        json!({ "path": "amount", "types": ["integer"], "present": 1, "parentPresent": 1, "required": true })
+    );
+    assert_eq!(shape["jsonSchema"]["properties"]["amount"]["type"], "integer", "{}", shape["jsonSchema"]);
+    let same = send_answered(&ep, &[], r#"{"type":"order.paid","id":2,"amount":12,"note":null}"#, 200).await;
+    shape_after(&server.admin, &ep, "order.paid", 2).await;
+    let q = "query($id: ID!) { capture(id: $id) { schemaChange { kind fields { path kind before after } more } } }";
+    for id in [&first, &same] {
+        let c = server.admin.graphql(q, json!({ "id": id })).await.unwrap();
+        assert_eq!(c["capture"]["schemaChange"], Value::Null, "{id} changed nothing");
+    }
+
+    // Live: probe with one new field at a time until the subscription shows it is listening.
+    let mut ws = WsClient::connect(&server.base_url, Protocol::TransportWs, Auth::Init(server.admin.token.clone()))
+        .await
+        .unwrap();
+    ws.subscribe(SHAPE_CHANGED, json!({ "e": ep.id })).await.unwrap();
+    let mut samples = 2;
+    let mut live = false;
+    for n in 0..50 {
+        send_answered(
+            &ep,
+            &[],
+            &format!(r#"{{"type":"order.paid","id":3,"amount":1,"note":null,"probe{n}":true}}"#),
+            200,
+        )
+        .await;
+        samples += 1;
+        if let Some(WsMessage::Next { payload, .. }) = ws.next_message(Duration::from_millis(300)).await.unwrap() {
+            assert_eq!(payload["data"]["schemaChanged"]["change"]["kind"], "ADDED", "{payload}");
+            live = true;
+            break;
+        }
+    }
+    assert!(live, "schemaChanged never delivered a probe");
+    shape_after(&server.admin, &ep, "order.paid", samples).await;
+    // Drain probes that arrived late.
+    while let Some(WsMessage::Next { .. }) = ws.next_message(Duration::from_millis(300)).await.unwrap() {}
+
+    // The amount arrives as a string: retyped.
+    let retyped = send_answered(&ep, &[], r#"{"type":"order.paid","id":4,"amount":"12.00","note":null}"#, 200).await;
+    let msg = ws.next_message(WAIT).await.unwrap().expect("a schema change");
+    let WsMessage::Next { payload, .. } = msg else { panic!("expected a change, got {msg:?}") };
+    let expected = json!({ "kind": "RETYPED", "fields": [{ "path": "amount", "kind": "RETYPED", "before": ["integer"], "after": ["string"] }], "more": 0 });
+    assert_eq!(
+        payload["data"]["schemaChanged"],
+        json!({ "captureId": retyped, "eventType": "order.paid", "change": expected })
+    );
+    let c = server.admin.graphql(q, json!({ "id": retyped })).await.unwrap();
+    assert_eq!(c["capture"]["schemaChange"], expected);
+    let shape = shape_after(&server.admin, &ep, "order.paid", samples + 1).await;
+    let amount = shape["fields"].as_array().unwrap().iter().find(|f| f["path"] == "amount").unwrap().clone();
+    assert_eq!(amount["types"], json!(["integer", "string"]));
+
+    let metrics = reqwest::get(format!("{}/metrics", server.base_url)).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l == r#"hookmetry_schema_drift_captures_total{outcome="retyped"} 1"#),
+        "retyped not counted:\n{metrics}"
+    );
+
+    // Another team's token sees neither the shapes nor the stream.
+    let other_team = server
+        .admin
+        .graphql("mutation { createTeam(input: {name: \"drift elsewhere\"}) { id } }", json!({}))
+        .await
+        .unwrap()["createTeam"]["id"]
+        .clone();
+    let stranger = token_client(&server, other_team.as_str().unwrap(), "ADMIN").await;
+    let d = stranger
+        .graphql("query($e: ID!) { endpoint(id: $e) { eventShapes { eventType } } }", json!({ "e": ep.id }))
+        .await
+        .unwrap();
+    assert_eq!(d["endpoint"], Value::Null);
+    let mut ws =
+        WsClient::connect(&server.base_url, Protocol::TransportWs, Auth::Init(stranger.token.clone())).await.unwrap();
+    ws.subscribe(SHAPE_CHANGED, json!({ "e": ep.id })).await.unwrap();
+    let msg = ws.next_message(Duration::from_secs(5)).await.unwrap().expect("an answer");
+    let e = msg.first_error().unwrap_or_else(|| panic!("expected an error, got {msg:?}"));
+    assert_eq!(e["extensions"]["code"], "NOT_FOUND", "{e}");
+}

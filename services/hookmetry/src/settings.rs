@@ -102,6 +102,7 @@ pub fn processor(config: &Config) -> hookmetry_processor::ProcessorSettings {
         commit_interval: p.commit_interval.0,
         batch_linger: p.batch_linger.0,
         public_base_url: config.capture_base_url(),
+        schema_drift: p.schema_drift,
     }
 }
 

@@ -24,11 +24,13 @@ use tracing::{Instrument as _, Span};
 
 mod backoff;
 mod commit;
+mod drift;
 mod error;
 mod metrics;
 
 use backoff::Backoff;
 use commit::PendingCommit;
+pub use drift::{MAX_TYPES_PER_ENDPOINT, limits as drift_limits};
 pub use error::{Failure, ProcessError};
 use metrics::ProcessorMetrics;
 
@@ -53,6 +55,8 @@ pub struct ProcessorSettings {
     /// The server's public base URL: the signed URL of URL-bound schemes (Twilio, Square,
     /// HubSpot) when an endpoint has no `publicUrl` of its own.
     pub public_base_url: String,
+    /// Learn each event type's JSON shape and record what captures change in it (docs/events.md).
+    pub schema_drift: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +73,12 @@ pub struct Processor {
     deliveries: Deliveries,
     announcer: Announcer,
     settings: ProcessorSettings,
-    metrics: ProcessorMetrics,
+    metrics: Arc<ProcessorMetrics>,
+    /// The schema drift queue, and its receiver until `run` starts the worker.
+    drift: Option<(
+        tokio::sync::mpsc::Sender<drift::Item>,
+        std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<drift::Item>>>,
+    )>,
     /// Attempts a delivery made by a forwarding rule gets (`replay.max_attempts`).
     forward_max_attempts: u32,
     permanent_attempts: u32,
@@ -94,13 +103,18 @@ impl Processor {
     ) -> Result<Self, ProcessorError> {
         let deliveries = Deliveries::new(store.clone(), log.clone());
         let announcer = deliveries.announcer().clone();
+        let drift = settings.schema_drift.then(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(drift::QUEUE);
+            (tx, std::sync::Mutex::new(Some(rx)))
+        });
         Ok(Self {
             log,
             store,
             deliveries,
             announcer,
             settings,
-            metrics: ProcessorMetrics::register(metrics)?,
+            metrics: Arc::new(ProcessorMetrics::register(metrics)?),
+            drift,
             forward_max_attempts: DEFAULT_FORWARD_MAX_ATTEMPTS,
             permanent_attempts: DEFAULT_PERMANENT_ATTEMPTS,
         })
@@ -121,6 +135,10 @@ impl Processor {
     /// Runs until `shutdown` is cancelled; a batch in progress is finished first.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), ProcessorError> {
         let mut consumer = self.log.consumer(TOPIC_CAPTURES, GROUP).await?;
+        if let Some(rx) = self.drift.as_ref().and_then(|(_, rx)| rx.lock().expect("not poisoned").take()) {
+            let worker = drift::Worker::new(self.store.clone(), self.announcer.clone(), self.metrics.clone());
+            tokio::spawn(worker.run(rx, shutdown.clone()));
+        }
         tracing::info!(group = GROUP, "processor started");
         let mut backoff = Backoff::default();
         let mut pending = PendingCommit::default();
@@ -376,6 +394,13 @@ impl Processor {
             .map_err(ProcessError::store("forward"))?;
         self.metrics.forwarded.inc_by(forwarded.len() as u64);
         self.announcer.stored(captures, &forwarded).await;
+        if let Some((tx, _)) = &self.drift {
+            for item in drift::items(captures, &verifications) {
+                if tx.try_send(item).is_err() {
+                    self.metrics.drift.with_label_values(&["dropped"]).inc();
+                }
+            }
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub(crate) struct ProcessorMetrics {
     pub(crate) forwarded: IntCounter,
     pub(crate) verifications: IntCounterVec,
     pub(crate) redeliveries: IntCounterVec,
+    pub(crate) drift: IntCounterVec,
     pub(crate) lag: IntGauge,
     pub(crate) batch_seconds: Histogram,
     pub(crate) failures: IntCounterVec,
@@ -39,6 +40,13 @@ impl ProcessorMetrics {
                  acknowledged).",
                 &["provider", "kind"],
             )?,
+            drift: m.counter_vec(
+                "hookmetry_schema_drift_captures_total",
+                "Captures analysed for schema drift, by outcome: the change they made (added, removed, retyped, \
+                 mixed), unchanged, not_json, type_limit (the endpoint has 100 event types already) or dropped \
+                 (the analysis queue was full).",
+                &["outcome"],
+            )?,
             lag: m.gauge(
                 "hookmetry_processor_lag_records",
                 "Records in the captures log not yet committed by the processor group.",
@@ -58,6 +66,9 @@ impl ProcessorMetrics {
         // Both series exist at 0 from the start, so a rate or an alert sees the first failure.
         for kind in [Failure::Transient, Failure::Permanent] {
             metrics.failures.with_label_values(&[kind.as_str()]);
+        }
+        for outcome in ["added", "removed", "retyped", "mixed", "unchanged", "not_json", "type_limit", "dropped"] {
+            metrics.drift.with_label_values(&[outcome]);
         }
         // Exported before the first redelivery, so the metric is there to alert on.
         for kind in ["retry", "duplicate"] {

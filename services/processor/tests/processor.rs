@@ -46,6 +46,7 @@ fn start(f: &Fixture, metrics: &Metrics) -> (CancellationToken, tokio::task::Joi
         commit_interval: Duration::from_millis(50),
         batch_linger: Duration::from_millis(1),
         public_base_url: "http://127.0.0.1:8080".into(),
+        schema_drift: true,
     };
     let processor = Processor::new(f.log.clone(), f.store.clone(), settings, metrics).unwrap();
     let shutdown = CancellationToken::new();
@@ -589,6 +590,7 @@ fn start_on(
         commit_interval: Duration::from_millis(50),
         batch_linger: Duration::from_millis(20),
         public_base_url: "http://127.0.0.1:8080".into(),
+        schema_drift: true,
     };
     let processor = Processor::new(f.log.clone(), store, settings, metrics).unwrap().with_permanent_attempts(2);
     let shutdown = CancellationToken::new();

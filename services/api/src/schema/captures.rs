@@ -402,6 +402,13 @@ impl CaptureObject {
         let Some(v) = ctx.store.verification(self.0.id).await? else { return Ok(None) };
         Ok(super::events::redeliveries(ctx.store.as_ref(), &self.0, &v.event, first as usize).await?)
     }
+    /// What this capture added, dropped or retyped compared with every earlier capture of its event
+    /// type on the endpoint; null when nothing changed, or it has not been analysed (the analysis
+    /// runs shortly after the capture is stored; the first capture of a type changes nothing).
+    async fn schema_change(&self, c: &Context<'_>) -> Result<Option<super::events::SchemaChangeObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        Ok(ctx.store.schema_change(self.0.id).await?.as_deref().and_then(super::events::SchemaChangeObject::parse))
+    }
     /// Whether an event about the same resource, created after this capture's event, was received
     /// before it; null when the capture names no resource and creation time.
     async fn ordering(&self, c: &Context<'_>) -> Result<Option<super::events::EventOrderObject>, ApiError> {

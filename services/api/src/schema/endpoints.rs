@@ -301,6 +301,23 @@ impl EndpointObject {
             resource: f.resource,
         })
     }
+    /// The learned JSON shape of each event type's bodies, by type (at most 100 types per
+    /// endpoint are learned).
+    #[graphql(complexity = "100 * child_complexity")]
+    async fn event_shapes(&self, c: &Context<'_>) -> Result<Vec<super::events::EventShapeObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        let shapes = ctx.store.event_shapes(self.0.id, super::events::MAX_SHAPES_LISTED).await?;
+        Ok(shapes.into_iter().map(super::events::EventShapeObject).collect())
+    }
+    /// The learned shape of one event type's bodies, or null.
+    async fn event_shape(
+        &self,
+        c: &Context<'_>,
+        event_type: String,
+    ) -> Result<Option<super::events::EventShapeObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        Ok(ctx.store.event_shape(self.0.id, &event_type).await?.map(super::events::EventShapeObject))
+    }
     /// Where new captures are forwarded automatically, in order.
     #[graphql(complexity = "MAX_RULES * child_complexity")]
     async fn forwarding_rules(&self, c: &Context<'_>) -> Result<Vec<super::rules::ForwardingRuleObject>, ApiError> {

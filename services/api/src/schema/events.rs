@@ -37,6 +37,9 @@ impl EventObject {
     }
 }
 
+/// Shapes listed per endpoint: the processor learns at most 100 event types per endpoint.
+pub const MAX_SHAPES_LISTED: usize = 100;
+
 /// The most captures of one event read to place a capture among them.
 const GROUP_READ: usize = 1_000;
 
@@ -174,4 +177,131 @@ pub(crate) async fn ordering(
         resource: resource.to_string(),
         late: hookmetry_core::out_of_order(created_at, newest),
     }))
+}
+
+/// What a capture changed in its event type's learned shape.
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "SchemaChange")]
+pub struct SchemaChangeObject {
+    kind: SchemaChangeKindValue,
+    /// The changed fields, by path (at most 50).
+    fields: Vec<FieldChangeObject>,
+    /// Changed fields beyond those listed.
+    more: i32,
+}
+
+impl SchemaChangeObject {
+    /// The stored change; `None` for one this build cannot read.
+    pub(crate) fn parse(json: &str) -> Option<Self> {
+        let c: hookmetry_shape::Change = serde_json::from_str(json).ok()?;
+        Some(SchemaChangeObject {
+            kind: match c.kind {
+                hookmetry_shape::ChangeKind::Added => SchemaChangeKindValue::Added,
+                hookmetry_shape::ChangeKind::Removed => SchemaChangeKindValue::Removed,
+                hookmetry_shape::ChangeKind::Retyped => SchemaChangeKindValue::Retyped,
+                hookmetry_shape::ChangeKind::Mixed => SchemaChangeKindValue::Mixed,
+            },
+            fields: c
+                .fields
+                .into_iter()
+                .map(|f| FieldChangeObject {
+                    path: f.path,
+                    kind: match f.kind {
+                        hookmetry_shape::FieldChangeKind::Added => SchemaChangeKindValue::Added,
+                        hookmetry_shape::FieldChangeKind::Removed => SchemaChangeKindValue::Removed,
+                        hookmetry_shape::FieldChangeKind::Retyped => SchemaChangeKindValue::Retyped,
+                    },
+                    before: f.before.iter().map(|t| t.as_str().to_string()).collect(),
+                    after: f.after.iter().map(|t| t.as_str().to_string()).collect(),
+                })
+                .collect(),
+            more: i32::try_from(c.more).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(name = "SchemaChangeKind")]
+pub enum SchemaChangeKindValue {
+    /// A field never seen before.
+    Added,
+    /// A field present in every earlier capture is missing.
+    Removed,
+    /// A field has a type never seen for it (`null` included).
+    Retyped,
+    /// More than one of those.
+    Mixed,
+}
+
+/// One changed field: its path (`data.object.amount`, `items[].id`) and its JSON types before and
+/// after.
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "FieldChange")]
+pub struct FieldChangeObject {
+    path: String,
+    kind: SchemaChangeKindValue,
+    before: Vec<String>,
+    after: Vec<String>,
+}
+
+/// The learned JSON shape of one event type's bodies on an endpoint.
+pub struct EventShapeObject(pub hookmetry_core::EventShape);
+
+#[Object(name = "EventShape")]
+impl EventShapeObject {
+    #[graphql(name = "eventType")]
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+    /// Captures learned from.
+    async fn samples(&self) -> i32 {
+        i32::try_from(self.0.samples).unwrap_or(i32::MAX)
+    }
+    async fn updated_at(&self) -> String {
+        self.0.updated_at.to_rfc3339()
+    }
+    /// Whether the field limit (1,024 paths) cut anything: fields beyond it are not tracked.
+    async fn truncated(&self) -> bool {
+        self.parsed().is_some_and(|s| s.truncated())
+    }
+    /// Every field path seen, with its types and how often it was present.
+    async fn fields(&self) -> Vec<ShapeFieldObject> {
+        self.parsed().map(|s| s.fields().into_iter().map(ShapeFieldObject).collect()).unwrap_or_default()
+    }
+    /// The shape as a JSON Schema (draft 2020-12): `required` lists the fields present every time.
+    async fn json_schema(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.parsed().map(|s| async_graphql::Json(s.to_json_schema()))
+    }
+}
+
+impl EventShapeObject {
+    fn parsed(&self) -> Option<hookmetry_shape::Shape> {
+        serde_json::from_str(&self.0.shape).ok()
+    }
+}
+
+pub struct ShapeFieldObject(hookmetry_shape::FieldInfo);
+
+/// One field path of a learned shape.
+#[Object(name = "ShapeField")]
+impl ShapeFieldObject {
+    async fn path(&self) -> &str {
+        &self.0.path
+    }
+    /// `null`, `boolean`, `integer`, `number`, `string`, `object`, `array`.
+    async fn types(&self) -> Vec<&'static str> {
+        self.0.types.iter().map(|t| t.as_str()).collect()
+    }
+    /// Captures in which the field was present.
+    async fn present(&self) -> i32 {
+        i32::try_from(self.0.present).unwrap_or(i32::MAX)
+    }
+    /// Captures in which its parent object was present.
+    async fn parent_present(&self) -> i32 {
+        i32::try_from(self.0.parent_present).unwrap_or(i32::MAX)
+    }
+    /// Present every time its parent was.
+    async fn required(&self) -> bool {
+        self.0.required
+    }
 }

@@ -76,6 +76,26 @@ impl LiveSubscription {
             Some((item, s))
         }))
     }
+
+    /// The endpoint's captures from now on whose body added, dropped or retyped a field of their
+    /// event type's learned JSON shape, with what changed. For alerting on a provider changing
+    /// its payloads; the shapes themselves are `Endpoint.eventShapes`. A subscriber that falls
+    /// `api.subscriber_buffer` changes behind gets one `LAGGED` error and the stream ends.
+    async fn schema_changed(
+        &self,
+        c: &Context<'_>,
+        endpoint_id: ID,
+    ) -> Result<impl Stream<Item = Result<SchemaChangedObject, ApiError>> + use<>, ApiError> {
+        let a = Access::of(c);
+        let endpoint: EndpointId = parse_id("endpointId", &endpoint_id)?;
+        a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
+        let hub = &a.ctx.hub;
+        let state = SchemaState { rx: hub.subscribe_changes(), watch: Watchdog::new(&a, endpoint, hub.buffer()) };
+        Ok(futures::stream::unfold(state, |mut s| async move {
+            let item = s.next().await?;
+            Some((item, s))
+        }))
+    }
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +163,64 @@ impl ChangeState {
                     verification: Some(VerificationObject(v)),
                 })
             }
+            // `schemaChanged` carries these.
+            CaptureChangeKind::SchemaChanged => None,
         })
     }
+}
+
+/// `schemaChanged`: the endpoint's captures that change their event type's learned shape.
+struct SchemaState {
+    rx: tokio::sync::broadcast::Receiver<CaptureChange>,
+    watch: Watchdog,
+}
+
+impl SchemaState {
+    async fn next(&mut self) -> Option<Result<SchemaChangedObject, ApiError>> {
+        if self.watch.done {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                next = self.rx.recv() => match next {
+                    Ok(change) if change.endpoint_id == self.watch.endpoint
+                        && change.kind == CaptureChangeKind::SchemaChanged => {
+                        match self.object(change).await {
+                            Ok(Some(o)) => return Some(Ok(o)),
+                            Ok(None) => {}
+                            Err(e) => return self.watch.end(e),
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.watch.recheck.tick() => {
+                    if let Some(reason) = self.watch.check().await {
+                        return self.watch.end(reason);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `None` when the capture is gone already, or its change cannot be read.
+    async fn object(&self, change: CaptureChange) -> Result<Option<SchemaChangedObject>, ApiError> {
+        let store = &self.watch.store;
+        let Some(json) = store.schema_change(change.capture_id).await? else { return Ok(None) };
+        let Some(parsed) = super::events::SchemaChangeObject::parse(&json) else { return Ok(None) };
+        let event_type = store.verification(change.capture_id).await?.and_then(|v| v.event.kind);
+        Ok(Some(SchemaChangedObject { capture_id: ID(change.capture_id.to_string()), event_type, change: parsed }))
+    }
+}
+
+/// A capture that changed its event type's learned shape.
+#[derive(SimpleObject)]
+#[graphql(name = "SchemaChanged")]
+pub struct SchemaChangedObject {
+    capture_id: ID,
+    event_type: Option<String>,
+    change: super::events::SchemaChangeObject,
 }
 
 struct State {

@@ -114,6 +114,7 @@ pub struct ProcessorConfig {
     pub poll_wait: HumanDuration,
     pub commit_interval: HumanDuration,
     pub batch_linger: HumanDuration,
+    pub schema_drift: bool,
 }
 
 /// `[replay]`: the replay worker. The binary turns it into the worker's settings, whose crates

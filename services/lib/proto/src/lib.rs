@@ -73,6 +73,8 @@ pub enum CaptureChangeKind {
     Deleted,
     /// Verified again with an outcome other than the one stored before.
     Verified,
+    /// Its body changed the learned shape of its event type (added, removed or retyped fields).
+    SchemaChanged,
 }
 
 impl CaptureChangeKind {
@@ -80,6 +82,7 @@ impl CaptureChangeKind {
         match self {
             CaptureChangeKind::Deleted => "deleted",
             CaptureChangeKind::Verified => "verified",
+            CaptureChangeKind::SchemaChanged => "schema_changed",
         }
     }
 
@@ -87,6 +90,7 @@ impl CaptureChangeKind {
         match s {
             "deleted" => Some(CaptureChangeKind::Deleted),
             "verified" => Some(CaptureChangeKind::Verified),
+            "schema_changed" => Some(CaptureChangeKind::SchemaChanged),
             _ => None,
         }
     }

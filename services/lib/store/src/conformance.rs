@@ -19,7 +19,7 @@ use hookmetry_core::{
     VerificationSettings, capture_token, hash_token, new_api_token,
 };
 
-use crate::{CaptureFilter, CapturePage, DeliveryProgress, HeaderFilter, ShapeStore, Store, StoreError};
+use crate::{CaptureFilter, CapturePage, DeliveryProgress, HeaderFilter, Store, StoreError};
 
 #[async_trait]
 pub trait StoreHarness: Send + Sync {

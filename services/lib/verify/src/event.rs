@@ -250,8 +250,8 @@ impl TimeUnit {
     }
 }
 
-/// Reads a time as providers write them: Unix seconds (10 digits today), milliseconds (13) or
-/// microseconds (16), told apart by the number of digits; decimal seconds (`1521472262.908`); or
+/// Reads a time as providers write them: Unix seconds (10 digits today, up to 12 until 9999),
+/// milliseconds (13 or 14) or microseconds (15 to 17), told apart by the number of digits; decimal seconds (`1521472262.908`); or
 /// RFC 3339. Anything before 1970 or after 9999 is refused.
 pub fn parse_time(text: &str) -> Option<(Timestamp, TimeUnit)> {
     let t = text.trim();
@@ -265,14 +265,14 @@ pub fn parse_time(text: &str) -> Option<(Timestamp, TimeUnit)> {
     if !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) {
         let n: i64 = int.parse().ok()?;
         let (micros, unit) = match frac {
-            Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) && int.len() <= 11 => {
+            Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) && int.len() <= 12 => {
                 let digits: String = f.chars().chain(std::iter::repeat('0')).take(6).collect();
                 (n.checked_mul(1_000_000)?.checked_add(digits.parse::<i64>().ok()?)?, TimeUnit::Seconds)
             }
             Some(_) => return None,
             None => match int.trim_start_matches('0').len() {
-                0..=11 => (n.checked_mul(1_000_000)?, TimeUnit::Seconds),
-                12..=14 => (n.checked_mul(1000)?, TimeUnit::Milliseconds),
+                0..=12 => (n.checked_mul(1_000_000)?, TimeUnit::Seconds),
+                13..=14 => (n.checked_mul(1000)?, TimeUnit::Milliseconds),
                 15..=17 => (n, TimeUnit::Microseconds),
                 _ => return None,
             },
@@ -452,6 +452,8 @@ mod tests {
         assert_eq!(t("1521472262.9"), Some((at("2018-03-19T15:11:02.9Z"), TimeUnit::Seconds)));
         assert_eq!(t("2024-03-20T10:07:35.590857Z"), Some((at("2024-03-20T10:07:35.590857Z"), TimeUnit::Rfc3339)));
         assert_eq!(t(" 0 "), Some((Timestamp::from_micros(0), TimeUnit::Seconds)));
+        // 12 digits are seconds: up to 9999-12-31.
+        assert_eq!(t("253402300799"), Some((at("9999-12-31T23:59:59Z"), TimeUnit::Seconds)));
         for bad in ["", "-5", "12345678901234567890", "1.2.3", "1e9", "abc", "1521472262.", "1700000000123.5"] {
             assert_eq!(t(bad), None, "{bad}");
         }

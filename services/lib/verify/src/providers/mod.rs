@@ -220,16 +220,18 @@ impl Stamp {
     }
 
     /// Parses Unix seconds, the form nearly every scheme documents. Senders that write
-    /// milliseconds (13 digits today) or microseconds (16) anyway are read in that unit: read as
-    /// seconds they would be judged tens of thousands of years in the future.
+    /// milliseconds (13 or 14 digits) or microseconds (15 to 17) anyway are read in that unit: read
+    /// as seconds they would be judged tens of thousands of years in the future.
     pub(crate) fn secs(raw: &str, header: &str) -> Result<Stamp, Failure> {
         let text = raw.trim();
         let n = text
             .parse::<i64>()
             .map_err(|_| Failure::malformed(format!("timestamp `{raw}` in `{header}` is not Unix seconds")))?;
         let digits = text.trim_start_matches(['-', '+']).trim_start_matches('0').len();
+        // 12 digits stay seconds: that is every second from the year 5138 to 9999, which `sign`
+        // writes, while milliseconds with 12 digits would be before 2001.
         let (secs, inferred) = match digits {
-            12..=14 if n > 0 => (n.div_euclid(1000), Some(TimeUnit::Milliseconds)),
+            13..=14 if n > 0 => (n.div_euclid(1000), Some(TimeUnit::Milliseconds)),
             15..=17 if n > 0 => (n.div_euclid(1_000_000), Some(TimeUnit::Microseconds)),
             _ => (n, None),
         };
