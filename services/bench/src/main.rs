@@ -20,6 +20,7 @@ mod kafka;
 mod listen;
 mod load;
 mod overload;
+mod processor;
 mod read_path;
 mod reverify;
 mod spans;
@@ -99,6 +100,10 @@ enum Mode {
     /// `captureReceived` fan-out: `--subscribers` WebSocket subscriptions over `--endpoints`
     /// endpoints while captures arrive at `--captures-per-s`: latency, dropped subscribers, RSS.
     FanOut(fan_out::FanOutArgs),
+    /// The processor's CPU per capture on signed Stripe events, apart from ingest: an
+    /// `ingest,api` node appends them, then a `processor` node alone stores them. `--baseline
+    /// BIN` measures another build the same way in alternate rounds and reports the ratio.
+    Processor(processor::ProcessorArgs),
     /// Run only the bare handler (used internally as the comparison child process).
     #[command(hide = true)]
     BareServer,
@@ -125,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Overload(args) => overload::run(load, &args, &hookmetry).await?,
         Mode::All(args) => all::run(load, &args, &hookmetry, &me).await?,
         Mode::ReadPath(args) => read_path::run(load, &args, &hookmetry).await?,
+        Mode::Processor(args) => processor::run(&args, &hookmetry).await?,
         Mode::FanOut(args) => fan_out::run(&args, load.body_bytes, &hookmetry).await?,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);

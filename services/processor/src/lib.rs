@@ -75,10 +75,7 @@ pub struct Processor {
     settings: ProcessorSettings,
     metrics: Arc<ProcessorMetrics>,
     /// The schema drift queue, and its receiver until `run` starts the worker.
-    drift: Option<(
-        tokio::sync::mpsc::Sender<drift::Item>,
-        std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<drift::Item>>>,
-    )>,
+    drift: Option<DriftQueue>,
     /// Attempts a delivery made by a forwarding rule gets (`replay.max_attempts`).
     forward_max_attempts: u32,
     permanent_attempts: u32,
@@ -86,6 +83,10 @@ pub struct Processor {
 
 /// Attempts of a forwarded delivery unless [`Processor::with_forward_max_attempts`] says otherwise.
 pub const DEFAULT_FORWARD_MAX_ATTEMPTS: u32 = 8;
+
+/// The schema drift queue, and its receiver until `run` hands it to the worker.
+type DriftQueue =
+    (tokio::sync::mpsc::Sender<drift::Item>, std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<drift::Item>>>);
 
 /// A polled batch, decoded: `captures[i]` came from `records[i]` and is processed in `spans[i]`.
 struct Decoded {
