@@ -141,6 +141,9 @@ pub(crate) fn render(c: &Capture, body: &[u8]) -> String {
         let line = format!("{}{provider}: {}", format::verdict_label(&v.verdict), v.reason);
         let _ = writeln!(s, "  {:<13} {}", "signature", format::escape_text(&line, false));
     }
+    if let Some(e) = &c.event {
+        let _ = writeln!(s, "  {:<13} {}", "event", format::escape_text(&e.line(), false));
+    }
 
     let _ = writeln!(s, "\nheaders ({}, in arrival order)", c.headers.len());
     for h in &c.headers {
@@ -208,6 +211,7 @@ mod tests {
             content_type: Some("application/json".into()),
             url: "http://127.0.0.1:8080/h/tok/events?live=1".into(),
             verification: None,
+            event: None,
         };
         let page = render(&c, body);
         assert_eq!(
@@ -243,6 +247,33 @@ mod tests {
         assert!(render(&verified, body).contains(
             "\n  endpoint id   e1\n  signature     outside tolerance (stripe): signed 7m12s before receipt; tolerance is 5m\n\nheaders"
         ));
+        let with_event = Capture {
+            event: Some(crate::model::Event {
+                id: Some("evt_1".into()),
+                kind: Some("charge.succeeded".into()),
+                created_at: Some("2026-12-01T10:00:00.000000Z".into()),
+                attempt: Some(2),
+                retry_reason: Some("http_timeout".into()),
+                resource: Some("ch_\u{1b}9".into()),
+            }),
+            ..verified
+        };
+        assert!(
+            render(&with_event, body).contains(
+                "\n  event         charge.succeeded evt_1 (attempt 2, http_timeout), created 2026-12-01 10:00:00.000000 UTC, about ch_\\x1b9\n"
+            ),
+            "{}",
+            render(&with_event, body)
+        );
+        let only_type = crate::model::Event {
+            id: None,
+            kind: Some("push".into()),
+            created_at: None,
+            attempt: None,
+            retry_reason: None,
+            resource: None,
+        };
+        assert_eq!(only_type.line(), "push");
     }
 
     #[test]

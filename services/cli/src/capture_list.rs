@@ -44,6 +44,14 @@ pub struct ListArgs {
     /// Only captures with this header (`NAME`), or whose value contains text (`NAME:TEXT`).
     #[arg(long, value_name = "NAME[:TEXT]")]
     pub header: Option<String>,
+    /// Only captures whose provider event type matches, with `*` for any run of characters
+    /// (`charge.*`, `pull_request.opened`).
+    #[arg(long = "event-type", value_name = "PATTERN")]
+    pub event_type: Option<String>,
+    /// Only captures of this provider event id (`evt_…`, a GitHub delivery id): every delivery of
+    /// one event.
+    #[arg(long = "event-id", value_name = "ID")]
+    pub event_id: Option<String>,
     /// Received at or after this time: RFC 3339 (`2026-11-27T06:00:00Z`) or a time ago (`90m`,
     /// `2h`, `3days`).
     #[arg(long, value_name = "TIME")]
@@ -112,6 +120,12 @@ pub(crate) fn filter(args: &ListArgs, now: SystemTime) -> Result<Value, CliError
     if let Some(h) = &args.header {
         let (name, contains) = h.split_once(':').unwrap_or((h, ""));
         f.insert("header".into(), json!({ "name": name.trim(), "valueContains": contains.trim_start() }));
+    }
+    if let Some(t) = &args.event_type {
+        f.insert("eventType".into(), json!(t.trim()));
+    }
+    if let Some(id) = &args.event_id {
+        f.insert("eventId".into(), json!(id.trim()));
     }
     if let Some(t) = &args.since {
         f.insert("receivedFrom".into(), json!(parse_time("--since", t, now)?));
@@ -231,6 +245,8 @@ mod tests {
             verdict: None,
             search: None,
             header: None,
+            event_type: None,
+            event_id: None,
             since: None,
             until: None,
             json: false,
@@ -246,6 +262,8 @@ mod tests {
             verdict: Some("invalid-signature".into()),
             search: Some("charge".into()),
             header: Some("X-Kind: test".into()),
+            event_type: Some("charge.*".into()),
+            event_id: Some(" evt_1 ".into()),
             since: Some("2h".into()),
             until: Some("2027-01-15T08:00:00Z".into()),
             ..args()
@@ -258,6 +276,8 @@ mod tests {
                 "verdict": "INVALID_SIGNATURE",
                 "bodyContains": "charge",
                 "header": { "name": "X-Kind", "valueContains": "test" },
+                "eventType": "charge.*",
+                "eventId": "evt_1",
                 "receivedFrom": "2027-01-15T06:00:00.000000Z",
                 "receivedUntil": "2027-01-15T08:00:00.000000Z",
             })

@@ -471,6 +471,7 @@ mod tests {
             content_type: Some("application/json; charset=utf-8".into()),
             url: String::new(),
             verification: None,
+            event: None,
         };
         assert_eq!(
             tail_line(&c),

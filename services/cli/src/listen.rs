@@ -1216,6 +1216,7 @@ mod tests {
             content_type: None,
             url: String::new(),
             verification: None,
+            event: None,
         }
     }
 

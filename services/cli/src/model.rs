@@ -32,7 +32,8 @@ pub(crate) struct Endpoint {
 /// Every stored field of a capture (the derived `curl` and `har` exports aside).
 pub(crate) const CAPTURE_FIELDS: &str = "id endpointId teamId method path query headers { name value valueBase64 } \
      bodyBase64 bodyText bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
-     verification { provider verdict reason secretLabel }";
+     verification { provider verdict reason secretLabel } \
+     event { id type createdAt attempt retryReason resource }";
 
 /// What one `tail` line needs: no headers or body, which can be large.
 pub(crate) const CAPTURE_LINE_FIELDS: &str = "id endpointId teamId method path query bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
@@ -64,6 +65,53 @@ pub(crate) struct Capture {
     /// Null until the processor has checked the capture.
     #[serde(default)]
     pub verification: Option<Verification>,
+    /// The provider's event; null when the request names none (and absent from line selections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Event>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Event {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub created_at: Option<String>,
+    pub attempt: Option<i64>,
+    pub retry_reason: Option<String>,
+    pub resource: Option<String>,
+}
+
+impl Event {
+    /// `charge.succeeded evt_1 (attempt 2, http_timeout), created 2026-12-01 10:00:00 UTC, about ch_9`.
+    pub(crate) fn line(&self) -> String {
+        let mut parts = Vec::new();
+        match (&self.kind, &self.id) {
+            (Some(k), Some(i)) => parts.push(format!("{k} {i}")),
+            (Some(k), None) => parts.push(k.clone()),
+            (None, Some(i)) => parts.push(i.clone()),
+            (None, None) => {}
+        }
+        let retry = match (self.attempt, &self.retry_reason) {
+            (Some(a), Some(r)) => Some(format!("attempt {a}, {r}")),
+            (Some(a), None) => Some(format!("attempt {a}")),
+            (None, Some(r)) => Some(r.clone()),
+            (None, None) => None,
+        };
+        let mut line = parts.join(" ");
+        if let Some(r) = retry {
+            line.push_str(&format!(" ({r})"));
+        }
+        if let Some(c) = &self.created_at {
+            let c = c.replacen('T', " ", 1);
+            let c = c.strip_suffix('Z').map(|c| format!("{c} UTC")).unwrap_or(c);
+            line.push_str(&format!(", created {c}"));
+        }
+        if let Some(r) = &self.resource {
+            line.push_str(&format!(", about {r}"));
+        }
+        line.trim_start_matches([' ', ',']).to_string()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

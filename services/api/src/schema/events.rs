@@ -265,12 +265,15 @@ impl EventShapeObject {
         self.parsed().is_some_and(|s| s.truncated())
     }
     /// Every field path seen, with its types and how often it was present.
-    async fn fields(&self) -> Vec<ShapeFieldObject> {
-        self.parsed().map(|s| s.fields().into_iter().map(ShapeFieldObject).collect()).unwrap_or_default()
+    async fn fields(&self) -> Result<Vec<ShapeFieldObject>, crate::ApiError> {
+        // A shape's listing weighs about what it takes stored; charged like a body.
+        crate::budget::charge(self.0.shape.len() as u64)?;
+        Ok(self.parsed().map(|s| s.fields().into_iter().map(ShapeFieldObject).collect()).unwrap_or_default())
     }
     /// The shape as a JSON Schema (draft 2020-12): `required` lists the fields present every time.
-    async fn json_schema(&self) -> Option<async_graphql::Json<serde_json::Value>> {
-        self.parsed().map(|s| async_graphql::Json(s.to_json_schema()))
+    async fn json_schema(&self) -> Result<Option<async_graphql::Json<serde_json::Value>>, crate::ApiError> {
+        crate::budget::charge(self.0.shape.len() as u64)?;
+        Ok(self.parsed().map(|s| async_graphql::Json(s.to_json_schema())))
     }
 }
 
