@@ -122,28 +122,44 @@ struct ChangeState {
     watch: Watchdog,
 }
 
+/// The next change of the watched endpoint that `wanted` accepts; a final error (lagged, or the
+/// endpoint is gone), after which the stream ends; or `None` when it has ended.
+async fn next_change(
+    rx: &mut tokio::sync::broadcast::Receiver<CaptureChange>,
+    watch: &mut Watchdog,
+    wanted: impl Fn(&CaptureChange) -> bool,
+) -> Option<Result<CaptureChange, ApiError>> {
+    if watch.done {
+        return None;
+    }
+    loop {
+        tokio::select! {
+            next = rx.recv() => match next {
+                Ok(change) if change.endpoint_id == watch.endpoint && wanted(&change) => return Some(Ok(change)),
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return watch.end(ApiError::Lagged { buffer: watch.buffer }),
+                Err(RecvError::Closed) => return None,
+            },
+            _ = watch.recheck.tick() => {
+                if let Some(reason) = watch.check().await {
+                    return watch.end(reason);
+                }
+            }
+        }
+    }
+}
+
 impl ChangeState {
     async fn next(&mut self) -> Option<Result<CaptureChangeObject, ApiError>> {
-        if self.watch.done {
-            return None;
-        }
         loop {
-            tokio::select! {
-                next = self.rx.recv() => match next {
-                    Ok(change) if change.endpoint_id == self.watch.endpoint => match self.object(change).await {
-                        Ok(Some(o)) => return Some(Ok(o)),
-                        Ok(None) => {}
-                        Err(e) => return self.watch.end(e),
-                    },
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => return self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = self.watch.recheck.tick() => {
-                    if let Some(reason) = self.watch.check().await {
-                        return self.watch.end(reason);
-                    }
-                }
+            let change = match next_change(&mut self.rx, &mut self.watch, |_| true).await? {
+                Ok(change) => change,
+                Err(e) => return Some(Err(e)),
+            };
+            match self.object(change).await {
+                Ok(Some(o)) => return Some(Ok(o)),
+                Ok(None) => {}
+                Err(e) => return self.watch.end(e),
             }
         }
     }
@@ -177,29 +193,16 @@ struct SchemaState {
 
 impl SchemaState {
     async fn next(&mut self) -> Option<Result<SchemaChangedObject, ApiError>> {
-        if self.watch.done {
-            return None;
-        }
         loop {
-            tokio::select! {
-                next = self.rx.recv() => match next {
-                    Ok(change) if change.endpoint_id == self.watch.endpoint
-                        && change.kind == CaptureChangeKind::SchemaChanged => {
-                        match self.object(change).await {
-                            Ok(Some(o)) => return Some(Ok(o)),
-                            Ok(None) => {}
-                            Err(e) => return self.watch.end(e),
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => return self.watch.end(ApiError::Lagged { buffer: self.watch.buffer }),
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = self.watch.recheck.tick() => {
-                    if let Some(reason) = self.watch.check().await {
-                        return self.watch.end(reason);
-                    }
-                }
+            let wanted = |c: &CaptureChange| c.kind == CaptureChangeKind::SchemaChanged;
+            let change = match next_change(&mut self.rx, &mut self.watch, wanted).await? {
+                Ok(change) => change,
+                Err(e) => return Some(Err(e)),
+            };
+            match self.object(change).await {
+                Ok(Some(o)) => return Some(Ok(o)),
+                Ok(None) => {}
+                Err(e) => return self.watch.end(e),
             }
         }
     }

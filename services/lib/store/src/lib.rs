@@ -138,12 +138,14 @@ pub(crate) mod verification_codec {
     }
 
     /// Only the event's type and id, for filtering rows of a backend that filters after reading.
+    #[cfg(feature = "scylla")]
     #[derive(serde::Deserialize)]
     struct Keys {
         #[serde(default)]
         event: Option<KeyFields>,
     }
 
+    #[cfg(feature = "scylla")]
     #[derive(serde::Deserialize)]
     struct KeyFields {
         #[serde(default, rename = "type")]
@@ -153,6 +155,7 @@ pub(crate) mod verification_codec {
     }
 
     /// The event type and id of an encoded result; nothing for one that cannot be read.
+    #[cfg(feature = "scylla")]
     pub(crate) fn event_keys(json: &str) -> (Option<String>, Option<String>) {
         serde_json::from_str::<Keys>(json).ok().and_then(|k| k.event).map(|e| (e.kind, e.id)).unwrap_or_default()
     }
