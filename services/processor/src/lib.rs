@@ -414,17 +414,26 @@ impl Processor {
         verifications: &[(CaptureId, Verification)],
     ) -> Result<(), ProcessError> {
         let by_id: HashMap<CaptureId, &CapturedRequest> = captures.iter().map(|c| (c.id, c)).collect();
-        for (id, v) in verifications {
-            let (Some(event_id), Some(c)) = (v.event.id.as_deref(), by_id.get(id)) else { continue };
-            let group = self
-                .store
-                .event_group(c.endpoint_id, event_id, REDELIVERY_READ)
-                .await
-                .map_err(ProcessError::store("read event group"))?;
-            if group.total < 2 {
+        let named: Vec<(CaptureId, &Verification, EndpointId, &str)> = verifications
+            .iter()
+            .filter_map(|(id, v)| Some((*id, v, by_id.get(id)?.endpoint_id, v.event.id.as_deref()?)))
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        // One batch read finds the events seen before; only those groups are read whole.
+        let keys: Vec<(EndpointId, String)> = named.iter().map(|(_, _, e, id)| (*e, id.to_string())).collect();
+        let counts = self.store.event_counts(&keys).await.map_err(ProcessError::store("count event groups"))?;
+        for ((id, v, endpoint, event_id), count) in named.into_iter().zip(counts) {
+            if count < 2 {
                 continue;
             }
-            let kind = match hookmetry_core::classify(&group, *id).map(|r| r.kind) {
+            let group = self
+                .store
+                .event_group(endpoint, event_id, REDELIVERY_READ)
+                .await
+                .map_err(ProcessError::store("read event group"))?;
+            let kind = match hookmetry_core::classify(&group, id).map(|r| r.kind) {
                 Some(hookmetry_core::RedeliveryKind::Retry) => "retry",
                 Some(hookmetry_core::RedeliveryKind::Duplicate) => "duplicate",
                 Some(hookmetry_core::RedeliveryKind::First) | None => continue,

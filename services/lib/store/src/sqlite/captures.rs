@@ -233,6 +233,25 @@ impl CaptureStore for SqliteStore {
         Ok(EventGroup { total: u64::try_from(total).unwrap_or(0), members })
     }
 
+    async fn event_counts(&self, keys: &[(EndpointId, String)]) -> Result<Vec<u64>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
+        self.read("count event groups", move |conn| {
+            let mut count =
+                conn.prepare_cached("SELECT count(*) FROM captures WHERE endpoint_id = ?1 AND event_id = ?2")?;
+            keys.iter()
+                .map(|(endpoint, id)| {
+                    count
+                        .query_row((endpoint.as_bytes(), id), |r| r.get::<_, i64>(0))
+                        .map(|n| u64::try_from(n).unwrap_or(0))
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn newest_event_before(
         &self,
         endpoint: EndpointId,

@@ -55,6 +55,15 @@ pub trait CaptureStore: Send + Sync + 'static {
     /// The captures of `endpoint` whose latest result names provider event `event_id`: how many,
     /// and the oldest `limit` of them, oldest first.
     async fn event_group(&self, endpoint: EndpointId, event_id: &str, limit: usize) -> Result<EventGroup>;
+    /// How many captures each `(endpoint, event id)` has, in order: `event_group`'s totals for many
+    /// groups at once. Backends override the one-by-one default with a batch read.
+    async fn event_counts(&self, keys: &[(EndpointId, String)]) -> Result<Vec<u64>> {
+        let mut counts = Vec::with_capacity(keys.len());
+        for (endpoint, id) in keys {
+            counts.push(self.event_group(*endpoint, id, 0).await?.total);
+        }
+        Ok(counts)
+    }
     /// Among the captures of `endpoint` received before `before` whose latest result names an
     /// event about `resource` with a creation time, the one whose event was created last.
     async fn newest_event_before(
