@@ -70,7 +70,7 @@ impl CaptureQuery {
                 .zip(sizes)
                 .map(|(c, size)| CaptureEdge {
                     cursor: encode_cursor(c.id),
-                    node: CaptureObject(Arc::new(c), without_bodies.then_some(size)),
+                    node: CaptureObject(Arc::new(c), without_bodies.then_some(size), Default::default()),
                 })
                 .collect(),
             page_info: PageInfo { has_next_page: page.has_more, end_cursor },
@@ -266,11 +266,24 @@ const BODY_FIELDS: [&str; 4] = ["bodyBase64", "bodyText", "curl", "har"];
 ///
 /// Shared, because a live capture goes to every subscriber of its endpoint: each gets the one
 /// capture the hub read rather than a deep copy of its headers.
-pub struct CaptureObject(pub Arc<CapturedRequest>, pub Option<u64>);
+/// A capture, the size of a body it was listed without, and its verification result once a
+/// field read it (`verification`, `event`, `redeliveries` and `ordering` share one read).
+pub struct CaptureObject(
+    pub Arc<CapturedRequest>,
+    pub Option<u64>,
+    tokio::sync::OnceCell<Option<hookmetry_core::Verification>>,
+);
 
 impl CaptureObject {
     pub fn loaded(c: impl Into<Arc<CapturedRequest>>) -> Self {
-        Self(c.into(), None)
+        Self(c.into(), None, Default::default())
+    }
+
+    /// The stored verification result, read once per object.
+    async fn stored_verification(&self, c: &Context<'_>) -> Result<Option<&hookmetry_core::Verification>, ApiError> {
+        let (ctx, _) = ctx(c);
+        let v = self.2.get_or_try_init(|| async { ctx.store.verification(self.0.id).await }).await?;
+        Ok(v.as_ref())
     }
 
     /// The capture with its body.
@@ -373,16 +386,14 @@ impl CaptureObject {
     }
     /// Whether the capture is authentic, and why; null until the processor has checked it.
     async fn verification(&self, c: &Context<'_>) -> Result<Option<super::verification::VerificationObject>, ApiError> {
-        let (ctx, _) = ctx(c);
-        Ok(ctx.store.verification(self.0.id).await?.map(super::verification::VerificationObject))
+        Ok(self.stored_verification(c).await?.cloned().map(super::verification::VerificationObject))
     }
     /// What the provider says about the event this capture carries (id, type, creation time,
     /// attempt), read where the endpoint's provider (configured or guessed) names it; null until
     /// the processor has checked the capture, or when the request names nothing.
     async fn event(&self, c: &Context<'_>) -> Result<Option<super::events::EventObject>, ApiError> {
-        let (ctx, _) = ctx(c);
-        let v = ctx.store.verification(self.0.id).await?;
-        Ok(v.map(|v| v.event).filter(|e| !e.is_empty()).map(super::events::EventObject))
+        let v = self.stored_verification(c).await?;
+        Ok(v.map(|v| v.event.clone()).filter(|e| !e.is_empty()).map(super::events::EventObject))
     }
     /// The captures of this endpoint that carry the same provider event id, and whether this one
     /// is the first, a retry of an unacknowledged delivery, or a duplicate; null when the capture
@@ -399,7 +410,7 @@ impl CaptureObject {
         if !(1..=100).contains(&first) {
             return Err(ApiError::bad("first", format!("must be 1 to 100, got {first}")));
         }
-        let Some(v) = ctx.store.verification(self.0.id).await? else { return Ok(None) };
+        let Some(v) = self.stored_verification(c).await? else { return Ok(None) };
         Ok(super::events::redeliveries(ctx.store.as_ref(), &self.0, &v.event, first as usize).await?)
     }
     /// What this capture added, dropped or retyped compared with every earlier capture of its event
@@ -413,7 +424,7 @@ impl CaptureObject {
     /// before it; null when the capture names no resource and creation time.
     async fn ordering(&self, c: &Context<'_>) -> Result<Option<super::events::EventOrderObject>, ApiError> {
         let (ctx, _) = ctx(c);
-        let Some(v) = ctx.store.verification(self.0.id).await? else { return Ok(None) };
+        let Some(v) = self.stored_verification(c).await? else { return Ok(None) };
         Ok(super::events::ordering(ctx.store.as_ref(), &self.0, &v.event).await?)
     }
     /// Every replay of this capture, newest first.
