@@ -67,3 +67,12 @@ fn all_runs_every_benchmark_in_small() {
     assert_eq!(report["fan_out"]["deliveries_missed"], 0, "{report}");
     assert_eq!(report["read_path"]["queries"]["first_page"]["errors"], 0, "{report}");
 }
+
+/// The processor alone stores every capture an ingest node appended, and reports its CPU.
+#[test]
+fn processor_stores_what_ingest_appended() {
+    let report = bench(&["processor", "--captures", "300", "--rounds", "1"]);
+    assert_eq!(report["captures"], 300);
+    assert!(report["cpu_us_per_capture"].as_f64().is_some_and(|c| c > 0.0), "{report}");
+    assert!(report["captures_per_s"].as_f64().is_some_and(|c| c > 0.0), "{report}");
+}
