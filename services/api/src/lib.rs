@@ -44,8 +44,8 @@ pub const MAX_QUERY_DEPTH: usize = 12;
 /// counts as its bound times its selection (a page of `captures` as `first`, `deliveries` and
 /// `attempts` as their `first`/`last`, rules, teams, tokens and endpoints as the most one query
 /// can meet) and every field that carries a whole request body as [`BODY_COST`]. A full
-/// 200-capture page of the inspector's list fields is about 2,000; nesting lists of lists
-/// multiplies their bounds and is refused.
+/// 200-capture page of the inspector's list fields, event parts included, is about 4,400 (it
+/// asks for pages of 100); nesting lists of lists multiplies their bounds and is refused.
 pub const MAX_QUERY_COMPLEXITY: usize = 5_000;
 /// What a field carrying a captured body (up to `ingest.max_body_bytes`) counts: reading one
 /// costs as much as dozens of ordinary fields, and a page of them is refused long before the

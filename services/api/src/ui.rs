@@ -62,6 +62,7 @@ const ASSETS: &[Asset] = assets![
     "js/views/team-settings.js",
     "js/views/hints.js",
     "js/views/verdict.js",
+    "js/views/event.js",
 ];
 
 /// The page is a template: `{{version}}` becomes the asset version and `{{preload}}` the

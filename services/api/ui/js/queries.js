@@ -30,8 +30,16 @@ export const SET_RULES = `mutation($input: SetForwardingRulesInput!) { setForwar
 
 export const PROVIDERS = `{ providers { id name defaultToleranceSeconds urlBound publicKey } }`;
 
-/** What a list row shows. */
-export const ROW_FIELDS = `id method path query bodySize receivedAt contentType verification { verdict provider }`;
+/**
+ * What a list row shows. The event parts are the cheap ones: one capture of the redelivery group
+ * (only its count and kind are shown), and the ordering flag without the newer capture. The
+ * event id lets a live redelivery update the rows of its group without a query.
+ */
+const ROW_EVENT_FIELDS = `event { id type } redeliveries(first: 1) { count kind } ordering { outOfOrder }`;
+export const ROW_FIELDS = `id method path query bodySize receivedAt contentType verification { verdict provider } ${ROW_EVENT_FIELDS}`;
+
+/** A row again, once its capture is checked (its event is read then). */
+export const ROW = `query($id: ID!) { capture(id: $id) { id verification { verdict provider } ${ROW_EVENT_FIELDS} } }`;
 
 export const CAPTURES = `query($e: ID!, $first: Int, $after: String, $filter: CaptureFilter) {
   captures(endpointId: $e, first: $first, after: $after, filter: $filter) {

@@ -11,6 +11,7 @@ import { bulkReplayDialog } from './bulk-replay.js';
 import { gettingStarted, curlExample } from './hints.js';
 import { testEventDialog } from './test-event.js';
 import { reachabilityNote } from './reachability.js';
+import { typeTag, redeliveryBadge, orderBadge, typeMatches } from './event.js';
 import * as Q from '../queries.js';
 
 const PAGE = 100;
@@ -23,6 +24,7 @@ function readFilter(f) {
   if (f.method.value.trim()) filter.method = f.method.value.trim();
   if (f.path.value.trim()) filter.pathPrefix = f.path.value.trim();
   if (f.verdict.value) filter.verdict = f.verdict.value;
+  if (f.eventType.value.trim()) filter.eventType = f.eventType.value.trim();
   if (f.header.value.trim()) filter.header = { name: f.header.value.trim(), valueContains: f.headerValue.value };
   if (f.from.value) filter.receivedFrom = new Date(f.from.value).toISOString();
   if (f.until.value) filter.receivedUntil = new Date(f.until.value).toISOString();
@@ -30,7 +32,7 @@ function readFilter(f) {
 }
 
 // URL keys of the filter fields, in the order they are written.
-const QUERY_KEYS = [['q', 'body'], ['method', 'method'], ['path', 'path'], ['verdict', 'verdict'], ['header', 'header'], ['headerValue', 'headerValue'], ['from', 'from'], ['until', 'until']];
+const QUERY_KEYS = [['q', 'body'], ['method', 'method'], ['path', 'path'], ['verdict', 'verdict'], ['type', 'eventType'], ['header', 'header'], ['headerValue', 'headerValue'], ['from', 'from'], ['until', 'until']];
 
 /** `datetime-local` values are local time; the URL holds UTC so a shared link means one instant. */
 function localToIso(v) {
@@ -71,6 +73,7 @@ function describeFilter(filter) {
   if (filter.method) parts.push(`method ${filter.method}`);
   if (filter.pathPrefix) parts.push(`path starts with ${filter.pathPrefix}`);
   if (filter.verdict) parts.push(`signature ${verdictWords(filter.verdict)}`);
+  if (filter.eventType) parts.push(`event type ${filter.eventType}`);
   if (filter.header) parts.push(`header ${filter.header.name}${filter.header.valueContains ? ` contains “${filter.header.valueContains}”` : ' present'}`);
   if (filter.receivedFrom) parts.push(`received from ${formatTime(filter.receivedFrom, { ms: false })}`);
   if (filter.receivedUntil) parts.push(`received before ${formatTime(filter.receivedUntil, { ms: false })}`);
@@ -91,6 +94,7 @@ export function matchesFilter(c, filter) {
   if (filter.method && c.method !== filter.method) return false;
   if (filter.pathPrefix && !c.path.startsWith(filter.pathPrefix)) return false;
   if (filter.verdict && c.verification?.verdict !== filter.verdict) return false;
+  if (filter.eventType && !typeMatches(filter.eventType, c.event?.type)) return false;
   if (filter.header) {
     const name = filter.header.name.toLowerCase();
     const ok = (c.headers || []).some((x) => x.name.toLowerCase() === name && x.value.includes(filter.header.valueContains || ''));
@@ -106,7 +110,7 @@ export function matchesFilter(c, filter) {
   return true;
 }
 
-function row(c) {
+function row(c, onPickType) {
   if (c.probe) {
     return [h('div', { class: 'row-main' }, h('span', { class: 'method' }, 'POST'), h('span', { class: 'path' }, '/')), h('div', { class: 'row-meta' }, 'x')];
   }
@@ -115,12 +119,15 @@ function row(c) {
     h('div', { class: 'row-main' },
       h('span', { class: `method m-${c.method.toLowerCase()}` }, c.method),
       h('span', { class: 'path', title: path }, path),
+      typeTag(c.event?.type, onPickType),
       c.isNew ? h('span', { class: 'new-tag' }, 'new') : null),
     h('div', { class: 'row-meta' },
       timeEl(c.receivedAt, { ms: false }),
       h('span', { class: 'size' }, formatBytes(c.bodySize)),
       h('span', { class: 'ctype', title: c.contentType || '' }, c.contentType ? c.contentType.split(';')[0] : 'no content type'),
-      verdictBadge(c.verification)),
+      verdictBadge(c.verification),
+      redeliveryBadge(c.redeliveries),
+      orderBadge(c.ordering)),
   ];
 }
 
@@ -146,17 +153,19 @@ export function capturesView(state, ep, params) {
   const body = h('input', { type: 'search', name: 'q', placeholder: 'Search bodies…  (press /)', autocomplete: 'off', 'aria-keyshortcuts': '/' });
   const method = h('input', { type: 'text', name: 'method', list: 'methods-list', autocomplete: 'off', placeholder: 'Any', size: 7, spellcheck: 'false' });
   const path = h('input', { type: 'text', name: 'path', autocomplete: 'off', placeholder: '/stripe', size: 10, spellcheck: 'false' });
+  // Patterns as the API takes them: `charge.*`, `*.created`.
+  const eventType = h('input', { type: 'text', name: 'type', autocomplete: 'off', placeholder: 'charge.*', size: 12, spellcheck: 'false' });
   const verdict = h('select', { name: 'verdict' }, h('option', { value: '' }, 'Any'), VERDICTS.map(([v, label]) => h('option', { value: v }, label)));
   const header = h('input', { type: 'text', name: 'header', placeholder: 'e.g. stripe-signature', autocomplete: 'off', spellcheck: 'false' });
   const headerValue = h('input', { type: 'text', name: 'headerValue', placeholder: 'contains…', autocomplete: 'off', spellcheck: 'false' });
   const from = h('input', { type: 'datetime-local', name: 'from', step: 1 });
   const until = h('input', { type: 'datetime-local', name: 'until', step: 1 });
-  const f = { body, method, path, verdict, header, headerValue, from, until };
+  const f = { body, method, path, verdict, eventType, header, headerValue, from, until };
   const labelled = (text, input, cls) => {
     input.id = id('flt');
     return h('div', { class: ['flt', cls] }, h('label', { for: input.id }, text), input);
   };
-  const filterError = h('p', { class: 'form-alert', role: 'alert', hidden: true });
+  const filterError = h('p', { class: 'form-alert', role: 'alert', hidden: true, id: id('flt-error') });
   const clear = h('button', { type: 'button', class: 'btn small ghost', hidden: true }, 'Clear filters');
   const filters = h(
     'form',
@@ -166,6 +175,7 @@ export function capturesView(state, ep, params) {
     labelled('Method', method),
     labelled('Path starts with', path),
     labelled('Signature', verdict),
+    labelled('Event type', eventType),
     h('details', { class: 'more-filters' },
       h('summary', null, 'More filters'),
       h('div', { class: 'flt-row' },
@@ -234,7 +244,7 @@ export function capturesView(state, ep, params) {
 
   const list = createVirtualList({
     label: `Captures of ${ep.name}`,
-    renderRow: row,
+    renderRow: (c) => row(c, pickType),
     emptyText: '',
     onActivate: (item, _i, { focus }) => {
       const target = href('e', ep.id, 'c', item.id) + currentQuery();
@@ -324,8 +334,10 @@ export function capturesView(state, ep, params) {
       filterError.textContent = sentence(e.message);
       filterError.hidden = false;
       if (e.field) {
-        const input = { 'filter.method': method, 'filter.pathPrefix': path, 'filter.receivedFrom': from, 'filter.receivedUntil': until, 'filter.header': header, 'filter.bodyContains': body }[e.field];
+        const input = { 'filter.method': method, 'filter.pathPrefix': path, 'filter.receivedFrom': from, 'filter.receivedUntil': until, 'filter.header': header, 'filter.bodyContains': body, 'filter.eventType': eventType }[e.field];
         input?.setAttribute('aria-invalid', 'true');
+        // The message names the field; tying it to the input has it read out there too.
+        input?.setAttribute('aria-describedby', filterError.id);
       }
     } finally {
       if (gen === generation) {
@@ -386,6 +398,60 @@ export function capturesView(state, ep, params) {
     }
   }
 
+  /** A row's type tag sets the filter to that type; the other filters stay. */
+  function pickType(type) {
+    eventType.value = type;
+    applyFilters();
+    announcer.textContent = `Listing ${type} events only.`;
+  }
+
+  // The processor reads a capture's event when it checks it, so a row listed before that (or
+  // checked again since) reads its event fields anew. One request at a time, and a bounded
+  // queue: a re-check of thousands of captures must not become thousands of requests at once.
+  const toRefresh = new Map();
+  let refreshing = false;
+  let alive = true;
+  function refreshRow(cid, tries = 0) {
+    if (toRefresh.size >= 200 && !toRefresh.has(cid)) return;
+    toRefresh.set(cid, tries);
+    if (!refreshing) drainRefresh();
+  }
+  async function drainRefresh() {
+    refreshing = true;
+    while (alive && toRefresh.size) {
+      const [cid, tries] = toRefresh.entries().next().value;
+      toRefresh.delete(cid);
+      if (!known.has(cid)) continue;
+      let c;
+      try {
+        c = (await state.api.request(Q.ROW, { id: cid })).capture;
+      } catch {
+        c = undefined;
+      }
+      if (!alive || !known.has(cid) || c === null) continue;
+      if (c?.verification) {
+        list.update(cid, (x) => ({ ...x, ...c }));
+        noteGroup(c);
+      } else if (tries < 20) {
+        // Not checked yet: ask again a little later, as the open capture does.
+        setTimeout(() => alive && refreshRow(cid, tries + 1), 250 * Math.min(4, tries + 1));
+      }
+    }
+    refreshing = false;
+  }
+
+  /** A new capture of an event already listed: the rows of its group show the new count. */
+  function noteGroup(c) {
+    const evId = c.event?.id;
+    const count = c.redeliveries?.count ?? 0;
+    if (!evId || count <= 1) return;
+    for (const x of list.items) {
+      if (x.id !== c.id && x.event?.id === evId && (x.redeliveries?.count ?? 1) < count) {
+        list.update(x.id, (y) => ({ ...y, redeliveries: { kind: y.redeliveries?.kind ?? 'FIRST', count } }));
+      }
+    }
+  }
+
   // Deletions and new verdicts made elsewhere (another tab, a teammate, "Check again"): the list
   // and the open capture follow. Missed ones (after a reconnect) show at the next reload.
   const stopChanges = state.live.subscribe(Q.CAPTURE_CHANGED, { e: ep.id }, {
@@ -400,6 +466,8 @@ export function capturesView(state, ep, params) {
       } else if (kind === 'VERIFIED' && verification) {
         list.update(cid, (x) => ({ ...x, verification }));
         if (openId === cid) detail?.setVerification(verification);
+        // Checking again reads the event again (another provider, other event fields).
+        refreshRow(cid);
       }
     },
   });
@@ -415,6 +483,8 @@ export function capturesView(state, ep, params) {
         if (!matchesFilter(c, filter)) return;
         delete c.bodyBase64;
         addNew([c]);
+        if (c.verification) noteGroup(c);
+        else refreshRow(c.id);
       },
       resync,
       error: (errors) => {
@@ -437,7 +507,10 @@ export function capturesView(state, ep, params) {
    * and filters opens what it names.
    */
   function applyFilters({ closeUnmatched = true } = {}) {
-    for (const i of filters.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
+    for (const i of filters.querySelectorAll('[aria-invalid]')) {
+      i.removeAttribute('aria-invalid');
+      i.removeAttribute('aria-describedby');
+    }
     filter = readFilter(f);
     query = formToQuery(f);
     syncHash();
@@ -461,7 +534,7 @@ export function capturesView(state, ep, params) {
     clearTimeout(debounce);
     debounce = setTimeout(() => applyFilters(), 350);
   });
-  for (const input of [method, path, verdict, from, until]) input.addEventListener('change', () => applyFilters());
+  for (const input of [method, path, verdict, eventType, from, until]) input.addEventListener('change', () => applyFilters());
   clear.addEventListener('click', () => {
     filters.reset();
     applyFilters();
@@ -496,7 +569,10 @@ export function capturesView(state, ep, params) {
         updateStatus();
         go(href('e', ep.id) + currentQuery());
       },
-      onVerification: (cid, v) => list.update(cid, (x) => ({ ...x, verification: v })),
+      onVerification: (cid, v) => {
+        list.update(cid, (x) => ({ ...x, verification: v }));
+        refreshRow(cid);
+      },
     });
     mount(detailPane, detail.el);
     split.classList.add('has-detail');
@@ -553,6 +629,7 @@ export function capturesView(state, ep, params) {
       return false;
     },
     destroy() {
+      alive = false;
       stopChanges();
       bulk?.destroy();
       testDialog?.destroy();
