@@ -62,12 +62,20 @@ const ATTEMPT_FIELDS = `number startedAt latencyMs responseStatus responseHeader
 export const DELIVERY_FIELDS = `id state origin target method edited resigned attemptCount maxAttempts nextAttemptAt createdAt updatedAt bodySha256
   attempts { ${ATTEMPT_FIELDS} }`;
 
+const DETAIL_EVENT_FIELDS = `event { id type createdAt attempt retryReason resource }
+  redeliveries(first: 20) { count position kind reason captures { captureId receivedAt answeredStatus answeredDelayMs attempt } }
+  ordering { outOfOrder resource newerCaptureId newerCreatedAt gapSeconds }`;
+
 export const CAPTURE = `query($id: ID!) { capture(id: $id) {
   id endpointId teamId method path query headers { name value valueBase64 } bodyBase64 bodySize bodySha256
   remoteAddr httpVersion receivedAt contentType url
   verification { provider verdict reason secretLabel verifiedAt }
+  ${DETAIL_EVENT_FIELDS}
   deliveries { ${DELIVERY_FIELDS} }
 } }`;
+
+/** The event section of a capture, again once the processor has checked it. */
+export const CAPTURE_EVENT = `query($id: ID!) { capture(id: $id) { id ${DETAIL_EVENT_FIELDS} } }`;
 
 /** Exports, fetched when asked for: for a large body each is bigger than the body itself. */
 export const CAPTURE_CURL = `query($id: ID!) { capture(id: $id) { id curl } }`;

@@ -7,6 +7,7 @@ import { formatBytes, base64ToBytes, utf8OrNull, parseForm, sentence } from '../
 import { bodyView } from '../body-view.js';
 import { replayPanel } from './replay.js';
 import { verdictBadge, verificationPanel } from './verdict.js';
+import { eventSection } from './event.js';
 import * as Q from '../queries.js';
 
 function headersTable(headers) {
@@ -88,6 +89,9 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
         const v = (await state.api.request(Q.VERIFICATION, { id: c.id })).capture?.verification;
         if (v && !destroyed) {
           c.verification = v;
+          // The event is read in the same check: its section appears with the verdict.
+          await readEvent(c);
+          if (destroyed) return;
           onVerification?.(c.id, v);
           render(c, tabset?.current);
           return;
@@ -97,6 +101,25 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
       }
       pollVerification(c, n + 1);
     }, 250);
+  }
+
+  /** Merges the capture's event fields as they are now into `c`; keeps the old ones on failure. */
+  async function readEvent(c) {
+    try {
+      const e = (await state.api.request(Q.CAPTURE_EVENT, { id: c.id })).capture;
+      if (e) Object.assign(c, { event: e.event, redeliveries: e.redeliveries, ordering: e.ordering });
+    } catch {
+      // the section stays as it was; the next open shows it
+    }
+  }
+
+  /** The Event section in place: after the signature summary, or gone when nothing is named. */
+  function showEvent(c) {
+    const old = root.querySelector('.capture-event');
+    const next = eventSection(c, ep);
+    if (old && next) old.replaceWith(next);
+    else if (old) old.remove();
+    else if (next) root.querySelector('.verification-summary')?.after(next);
   }
 
   function render(c, keepTab) {
@@ -144,6 +167,7 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
       'div',
       { class: 'request' },
       h('section', { class: 'verification-summary', 'aria-label': 'Signature' }, verdictBadge(c.verification), ' ', c.verification ? h('span', { class: 'reason' }, prose(sentence(c.verification.reason))) : null),
+      eventSection(c, ep),
       h('section', { class: 'request-body', 'aria-labelledby': `b-${c.id}` }, h('h3', { id: `b-${c.id}` }, 'Body'),
         bodyView(bytes, { contentType: c.contentType, sha256: c.bodySha256, filename: `capture-${c.id}.bin` }).el),
       h('section', { class: 'request-headers', 'aria-labelledby': `h-${c.id}` }, h('h3', { id: `h-${c.id}` }, `Headers (${c.headers.length}, in arrival order)`), headersTable(c.headers)),
@@ -213,6 +237,11 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
         const panel = document.getElementById(tab.getAttribute('aria-controls'));
         if (panel?.dataset.rendered) mount(panel, verificationPanel(v, ep));
       }
+      // Checked again: the event was read again too.
+      const c = shown;
+      readEvent(c).then(() => {
+        if (!destroyed && shown === c) showEvent(c);
+      });
     },
     /** Deleted by another view or a teammate: say so instead of showing what is gone. */
     markDeleted() {
