@@ -13,6 +13,7 @@ import {
   assert, assertEq, launch, watchPage, sendWebhook, stripeSignature, sha256Hex, startReceiver,
   axeScan, screenshot, stepper,
 } from './ui/support.mjs';
+import { CAPTURES } from '../../services/api/ui/js/queries.js';
 
 const [base, adminToken] = process.argv.slice(2);
 if (!base || !adminToken) {
@@ -174,6 +175,8 @@ try {
     epUrl = (await page.locator('.endpoint-head .endpoint-url').textContent()).trim();
     assert(/^http:\/\/127\.0\.0\.1:\d+\/h\/[0-9a-f]{32}$/.test(epUrl), `capture URL looks wrong: ${epUrl}`);
     epId = (await page.evaluate(() => location.hash)).split('/')[2];
+    // The help shows once the first (empty) page is in: wait for it rather than race it.
+    await page.locator('.curl-example', { hasText: epUrl }).waitFor({ timeout: 5_000 });
     assert(await page.locator('.curl-example', { hasText: epUrl }).isVisible(), 'the empty list shows a curl command with the URL');
     for (const p of ['Stripe', 'GitHub', 'Shopify', 'Slack']) {
       assert(await page.locator('.provider-hints summary', { hasText: p }).isVisible(), `a ${p} hint`);
@@ -724,6 +727,132 @@ try {
     await page.getByRole('button', { name: 'Revoke', exact: true }).click();
     await page.locator('.tokens-table tr.revoked', { hasText: name }).waitFor();
     assertEq(await me(), 401, 'the revoked token is refused');
+  });
+
+  await step('provider events: type tags, ×2 and out-of-order badges, the type filter, a tag click, the Event section', async () => {
+    // An endpoint without verification settings: requests that look like Stripe's (a
+    // Stripe-Signature header) still have their events read where Stripe names them.
+    const ev = (await adminGql('mutation { createEndpoint(input: {name: "events"}) { id url } }')).createEndpoint;
+    await page.goto(`${base}/#/e/${ev.id}`);
+    // A reload lists the endpoint made outside the page in the switcher too.
+    await page.reload();
+    await page.locator('.getting-started').waitFor();
+    await waitLive();
+    const T0 = 1764900000;
+    const stripeEvent = (id, type, created, object) => JSON.stringify({ id, object: 'event', type, created, data: { object: { id: object, object: 'charge' } } });
+    const send = async (body) => {
+      const id = await sendWebhook(`${ev.url}/stripe`, { headers: [['Content-Type', 'application/json'], ['Stripe-Signature', `t=${T0},v1=00`]], body });
+      await rowFor(id).waitFor({ state: 'attached', timeout: 10_000 });
+      return id;
+    };
+    const first = await send(stripeEvent('evt_e2e_1', 'charge.succeeded', T0, 'ch_e2e'));
+    // The same event again, after it was answered 200 at once: a duplicate, not a retry.
+    const again = await send(stripeEvent('evt_e2e_1', 'charge.succeeded', T0, 'ch_e2e'));
+    // Created 90 s before the event about ch_e2e that arrived first.
+    const late = await send(stripeEvent('evt_e2e_0', 'charge.updated', T0 - 90, 'ch_e2e'));
+    const invoice = await send(stripeEvent('evt_e2e_2', 'invoice.paid', T0 + 5, 'in_e2e'));
+    // A type is data from whoever holds the capture URL: it must stay text.
+    const evil = '<img src=x onerror=window.__xss=1>';
+    const hostile = await send(stripeEvent('evt_e2e_3', evil, T0 + 6, 'ch_other'));
+
+    const tag = (id) => rowFor(id).locator('.ev-type');
+    // Live rows get their type as they arrive; the first row of the group learns it is one of two.
+    for (const [id, type] of [[first, 'charge.succeeded'], [again, 'charge.succeeded'], [late, 'charge.updated'], [invoice, 'invoice.paid']]) {
+      await page.waitForFunction(([cid, t]) => document.querySelector(`.vl-row[data-id="${cid}"] .ev-type`)?.textContent === t, [id, type], { timeout: 5_000 });
+    }
+    assertEq(await rowFor(again).locator('.redelivered .count').textContent(), '×2', 'the redelivery badge');
+    assertEq(await rowFor(again).locator('.redelivered').getAttribute('title'), 'duplicate: the event was received 2 times', 'the badge says what kind');
+    await page.waitForFunction((cid) => document.querySelector(`.vl-row[data-id="${cid}"] .redelivered .count`)?.textContent === '×2', first, { timeout: 5_000 });
+    assertEq(await rowFor(first).locator('.redelivered').getAttribute('data-kind'), 'FIRST', 'the first capture of the event is marked as the first');
+    assertEq(await rowFor(late).locator('.out-of-order').textContent(), 'out of order', 'the out-of-order badge');
+    assertEq(await rowFor(invoice).locator('.redelivered, .out-of-order').count(), 0, 'no badge for a single, in-order event');
+    assertEq(await rowFor(first).locator('.out-of-order').count(), 0, 'the newer event is in order');
+    // Text, not markup: the tag holds the type as characters and no element was made of it.
+    assertEq(await tag(hostile).textContent(), evil, 'a hostile type is shown as text');
+    assertEq(await tag(hostile).evaluate((el) => el.children.length), 0, 'no element inside the type tag');
+    assertEq(await page.locator('.vl img').count(), 0, 'no <img> anywhere in the list');
+    assertEq(await page.evaluate(() => window.__xss), undefined, 'nothing ran');
+    // The list's own query, with its event parts, stays inside the complexity limit for a page of
+    // 200, twice the page the list asks for.
+    const page200 = await adminGql(CAPTURES, { e: ev.id, first: 200 });
+    assertEq(page200.captures.edges.length, 5, 'a page of 200 of the list query is accepted');
+    await axeScan(page, 'the capture list with event tags and badges');
+
+    // The filter narrows to a pattern, through the API, and is kept in the link.
+    const typeFilter = page.getByLabel('Event type');
+    const listed = () => page.locator('.vl-row').evaluateAll((rs) => rs.map((r) => r.dataset.id).sort());
+    await typeFilter.fill('charge.*');
+    await typeFilter.dispatchEvent('change');
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 3);
+    assertEq(JSON.stringify(await listed()), JSON.stringify([first, again, late].sort()), 'charge.* lists the charge events only');
+    await page.waitForFunction(() => location.hash.endsWith('?type=charge.*'));
+    // A refused pattern: the API's message, naming the field, at the filter.
+    await typeFilter.fill('x'.repeat(201));
+    await typeFilter.dispatchEvent('change');
+    const alert = page.locator('.filters .form-alert:not([hidden])');
+    await alert.waitFor();
+    assertEq(await alert.textContent(), 'Invalid `filter.eventType`: must be 1 to 200 bytes, got 201.', 'the refusal names the field');
+    assertEq(await typeFilter.getAttribute('aria-invalid'), 'true', 'the field is marked invalid');
+    assertEq(await typeFilter.getAttribute('aria-describedby'), await alert.getAttribute('id'), 'the message is tied to the field');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 5);
+    assertEq(await typeFilter.getAttribute('aria-invalid'), null, 'cleared, the field is no longer invalid');
+    // A click on a row's type filters by it, without opening the capture.
+    await tag(invoice).click();
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 1);
+    assertEq(JSON.stringify(await listed()), JSON.stringify([invoice]), 'the tag’s type is the filter');
+    assertEq(await typeFilter.inputValue(), 'invoice.paid', 'the filter field shows the type');
+    assertEq(await page.evaluate(() => location.hash), `#/e/${ev.id}?type=invoice.paid`, 'no capture opened, the filter is in the link');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 5);
+
+    // The detail of the duplicate: the event, its group and how it was answered.
+    const group = (await adminGql('query($id: ID!) { capture(id: $id) { redeliveries { captures { receivedAt } } } }', { id: again })).capture.redeliveries;
+    await openCapture(again);
+    const section = page.locator('.capture-event');
+    await section.waitFor();
+    const order = await page.locator('.request > section').evaluateAll((ss) => ss.map((x) => x.className));
+    assertEq(JSON.stringify(order.slice(0, 3)), JSON.stringify(['verification-summary', 'capture-event', 'request-body']), 'the event comes after the signature, before the body');
+    assertEq(await section.locator('.ev-f-type dd').textContent(), 'charge.succeeded', 'type');
+    assertEq(await section.locator('.ev-f-id dd').textContent(), 'evt_e2e_1', 'id');
+    assertEq(await section.locator('.ev-f-resource dd').textContent(), 'ch_e2e', 'resource');
+    const created = new Date(T0 * 1000).toISOString().replace('.000Z', '.000000Z');
+    assertEq(await section.locator('.ev-f-created time').getAttribute('datetime'), created, 'created at, as the API sent it');
+    assertEq(await section.locator('.ev-f-created time').textContent(), localTime(created, false), 'created at, in local time');
+    assert(/^ \(\d+ d ago\)$/.test(await section.locator('.ev-ago').textContent()), `created at, relative: ${await section.locator('.ev-ago').textContent()}`);
+    // Stripe names no attempt or retry reason: left out, never "null".
+    assertEq(await section.locator('.ev-f-attempt, .ev-f-retry').count(), 0, 'null fields are left out');
+    assert(!(await section.textContent()).includes('null'), 'no “null” in the section');
+    assertEq(await section.locator('.ev-group-line').textContent(), 'Delivery 2 of 2 · duplicate: the delivery before was answered 200 in time: sent again by the provider, not retried.', 'position, kind and reason');
+    const members = section.locator('.ev-members li');
+    assertEq(await members.count(), 2, 'both captures of the event');
+    assertEq(await members.nth(0).locator('a').getAttribute('href'), `#/e/${ev.id}/c/${first}`, 'the first capture is a link');
+    assertEq(await members.nth(0).locator('time').getAttribute('datetime'), group.captures[0].receivedAt, 'with its receive time');
+    assert((await members.nth(0).textContent()).endsWith(' · answered 200'), `with what it was answered: ${await members.nth(0).textContent()}`);
+    assertEq(await members.nth(1).locator('a').count(), 0, 'this capture is not a link to itself');
+    assert((await members.nth(1).textContent()).endsWith('(this one)'), 'this capture is marked');
+    assertEq(await section.locator('.ev-order').textContent(), 'In order: no newer event about ch_e2e had arrived before it.', 'the ordering line');
+    await assertTimes('.capture-event', 'the event section');
+    await page.evaluate(() => document.activeElement?.blur());
+    await screenshot(page, 'capture-events');
+    await axeScan(page, 'the capture detail with its event');
+
+    // The late one: how much older, and a link to the newer event's capture.
+    await openCapture(late);
+    await section.waitFor();
+    const ord = (await adminGql('query($id: ID!) { capture(id: $id) { ordering { newerCaptureId gapSeconds } } }', { id: late })).capture.ordering;
+    assertEq(ord.gapSeconds, 90, 'the API’s gap');
+    assertEq(await section.locator('.ev-order').textContent(), `out of order Created 1 min 30 s before an event about ch_e2e that arrived first — capture ${ord.newerCaptureId}.`, 'the ordering line');
+    assertEq(await section.locator('.ev-order a').getAttribute('href'), `#/e/${ev.id}/c/${ord.newerCaptureId}`, 'linked to the newer capture');
+    assert([first, again].includes(ord.newerCaptureId), 'the newer capture is one of the charge.succeeded ones');
+    assertEq(await section.locator('.ev-group-line').textContent(), 'Received once.', 'a single delivery');
+
+    // The hostile type in the detail: text again.
+    await openCapture(hostile);
+    await section.waitFor();
+    assertEq(await section.locator('.ev-f-type dd').textContent(), evil, 'the hostile type is text in the detail');
+    assertEq(await section.locator('img').count(), 0, 'no <img> in the event section');
+    assertEq(await page.evaluate(() => window.__xss), undefined, 'nothing ran');
   });
 
   await step('a dropped WebSocket shows a reconnect notice, then recovers and loads what was missed', async () => {
