@@ -44,7 +44,7 @@ pub const MAX_QUERY_DEPTH: usize = 12;
 /// counts as its bound times its selection (a page of `captures` as `first`, `deliveries` and
 /// `attempts` as their `first`/`last`, rules, teams, tokens and endpoints as the most one query
 /// can meet) and every field that carries a whole request body as [`BODY_COST`]. A full
-/// 200-capture page of the inspector's list fields, event parts included, is about 4,400 (it
+/// 200-capture page of the inspector's list fields, event parts included, is about 4,800 (it
 /// asks for pages of 100); nesting lists of lists multiplies their bounds and is refused.
 pub const MAX_QUERY_COMPLEXITY: usize = 5_000;
 /// What a field carrying a captured body (up to `ingest.max_body_bytes`) counts: reading one

@@ -35,7 +35,7 @@ export const PROVIDERS = `{ providers { id name defaultToleranceSeconds urlBound
  * (only its count and kind are shown), and the ordering flag without the newer capture. The
  * event id lets a live redelivery update the rows of its group without a query.
  */
-const ROW_EVENT_FIELDS = `event { id type } redeliveries(first: 1) { count kind } ordering { outOfOrder }`;
+const ROW_EVENT_FIELDS = `event { id type } redeliveries(first: 1) { count kind } ordering { outOfOrder } schemaChange { kind }`;
 export const ROW_FIELDS = `id method path query bodySize receivedAt contentType verification { verdict provider } ${ROW_EVENT_FIELDS}`;
 
 /** A row again, once its capture is checked (its event is read then). */
@@ -52,6 +52,9 @@ export const CAPTURE_RECEIVED = (withBody) => `subscription($e: ID!) {
   captureReceived(endpointId: $e) { ${ROW_FIELDS} ${withBody ? 'bodyBase64 headers { name value }' : 'headers { name value }'} }
 }`;
 
+/** Captures whose body changed their event type's shape; analysed shortly after storing. */
+export const SCHEMA_CHANGED = `subscription($e: ID!) { schemaChanged(endpointId: $e) { captureId change { kind } } }`;
+
 /** Deletions and new verdicts of stored captures, made by any view or teammate. */
 export const CAPTURE_CHANGED = `subscription($e: ID!) {
   captureChanged(endpointId: $e) { captureId kind verification { provider verdict reason secretLabel verifiedAt } }
@@ -64,7 +67,8 @@ export const DELIVERY_FIELDS = `id state origin target method edited resigned at
 
 const DETAIL_EVENT_FIELDS = `event { id type createdAt attempt retryReason resource }
   redeliveries(first: 20) { count position kind reason captures { captureId receivedAt answeredStatus answeredDelayMs attempt } }
-  ordering { outOfOrder resource newerCaptureId newerCreatedAt gapSeconds }`;
+  ordering { outOfOrder resource newerCaptureId newerCreatedAt gapSeconds }
+  schemaChange { kind fields { path kind before after } more }`;
 
 export const CAPTURE = `query($id: ID!) { capture(id: $id) {
   id endpointId teamId method path query headers { name value valueBase64 } bodyBase64 bodySize bodySha256

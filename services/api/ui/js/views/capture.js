@@ -107,7 +107,7 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
   async function readEvent(c) {
     try {
       const e = (await state.api.request(Q.CAPTURE_EVENT, { id: c.id })).capture;
-      if (e) Object.assign(c, { event: e.event, redeliveries: e.redeliveries, ordering: e.ordering });
+      if (e) Object.assign(c, { event: e.event, redeliveries: e.redeliveries, ordering: e.ordering, schemaChange: e.schemaChange });
     } catch {
       // the section stays as it was; the next open shows it
     }
@@ -239,6 +239,14 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
       }
       // Checked again: the event was read again too.
       const c = shown;
+      readEvent(c).then(() => {
+        if (!destroyed && shown === c) showEvent(c);
+      });
+    },
+    /** The event parts changed (a schema change was found): the section is read again. */
+    refreshEvent() {
+      const c = shown;
+      if (!c || destroyed) return;
       readEvent(c).then(() => {
         if (!destroyed && shown === c) showEvent(c);
       });

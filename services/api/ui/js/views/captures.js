@@ -11,7 +11,7 @@ import { bulkReplayDialog } from './bulk-replay.js';
 import { gettingStarted, curlExample } from './hints.js';
 import { testEventDialog } from './test-event.js';
 import { reachabilityNote } from './reachability.js';
-import { typeTag, redeliveryBadge, orderBadge, typeMatches } from './event.js';
+import { typeTag, redeliveryBadge, orderBadge, schemaBadge, typeMatches } from './event.js';
 import * as Q from '../queries.js';
 
 const PAGE = 100;
@@ -127,7 +127,8 @@ function row(c, onPickType) {
       h('span', { class: 'ctype', title: c.contentType || '' }, c.contentType ? c.contentType.split(';')[0] : 'no content type'),
       verdictBadge(c.verification),
       redeliveryBadge(c.redeliveries),
-      orderBadge(c.ordering)),
+      orderBadge(c.ordering),
+      schemaBadge(c.schemaChange)),
   ];
 }
 
@@ -472,6 +473,15 @@ export function capturesView(state, ep, params) {
     },
   });
 
+  // Schema drift is analysed shortly after a capture is stored, so a live row learns it here.
+  const stopSchema = state.live.subscribe(Q.SCHEMA_CHANGED, { e: ep.id }, {
+    next: (d) => {
+      const { captureId: cid, change } = d.schemaChanged;
+      list.update(cid, (x) => ({ ...x, schemaChange: { kind: change.kind } }));
+      if (openId === cid) detail?.refreshEvent();
+    },
+  });
+
   function subscribe() {
     const withBody = Boolean(filter.bodyContains);
     if (unsubscribe && subscribedWithBody === withBody) return;
@@ -631,6 +641,7 @@ export function capturesView(state, ep, params) {
     destroy() {
       alive = false;
       stopChanges();
+      stopSchema();
       bulk?.destroy();
       testDialog?.destroy();
       pendingOpen = null;

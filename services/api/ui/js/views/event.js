@@ -90,6 +90,22 @@ export function redeliveryBadge(r) {
   }, h('span', { class: 'count' }, `×${r.count}`), h('span', { class: 'visually-hidden' }, ` deliveries, this one ${r.kind === 'FIRST' ? 'the first' : `a ${word}`}`));
 }
 
+/** SchemaChangeKind → words: what the capture's body did to its type's shape. */
+const CHANGES = { ADDED: 'added', REMOVED: 'removed', RETYPED: 'retyped', MIXED: 'mixed' };
+export function changeWord(kind) {
+  return CHANGES[kind] || String(kind).toLowerCase();
+}
+
+/** `schema changed` when the body added, dropped or retyped a field of its event type's shape. */
+export function schemaBadge(s) {
+  if (!s) return null;
+  return h('span', {
+    class: ['ev-badge', 'schema-changed'],
+    title: `The body's shape changed from earlier events of this type: fields ${changeWord(s.kind)}`,
+    dataset: { kind: s.kind },
+  }, 'schema changed');
+}
+
 export function orderBadge(o) {
   if (!o?.outOfOrder) return null;
   return h('span', { class: ['ev-badge', 'out-of-order'], title: 'A newer event about the same resource arrived before this one' }, 'out of order');
@@ -140,10 +156,33 @@ function orderingLine(o, ep) {
     '.');
 }
 
+/** Types at a path as the API lists them; `–` for none (the field was absent). */
+function types(list) {
+  return list.length ? list.join(' | ') : '–';
+}
+
+function schemaBlock(s) {
+  if (!s) return null;
+  return h('div', { class: 'ev-schema' },
+    h('p', { class: 'ev-schema-line' },
+      h('span', { class: ['ev-badge', 'schema-changed'] }, 'schema changed'), ' ',
+      `Fields ${changeWord(s.kind)} compared with earlier events of this type:`),
+    h('table', { class: 'kv ev-schema-fields' },
+      h('caption', { class: 'visually-hidden' }, 'Changed fields, with their types before and in this capture'),
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Field'), h('th', { scope: 'col' }, 'Change'), h('th', { scope: 'col' }, 'Before'), h('th', { scope: 'col' }, 'Now'))),
+      h('tbody', null, s.fields.map((f) => h('tr', { dataset: { path: f.path } },
+        // The body itself is the empty path.
+        h('th', { scope: 'row' }, f.path === '' ? '(the body)' : f.path),
+        h('td', null, changeWord(f.kind)),
+        h('td', null, types(f.before)),
+        h('td', null, types(f.after)))))),
+    s.more ? h('p', { class: 'hint' }, `and ${s.more} more changed ${s.more === 1 ? 'field' : 'fields'}`) : null);
+}
+
 /** The detail's Event section; null when the capture names no event (nothing to say). */
 export function eventSection(c, ep) {
   const e = c.event;
-  if (!e && !c.redeliveries && !c.ordering) return null;
+  if (!e && !c.redeliveries && !c.ordering && !c.schemaChange) return null;
   return h('section', { class: 'capture-event', 'aria-labelledby': `ev-${c.id}` },
     h('h3', { id: `ev-${c.id}` }, 'Event'),
     e ? h('dl', { class: 'capture-meta ev-fields' },
@@ -154,5 +193,6 @@ export function eventSection(c, ep) {
       item('Retry reason', e.retryReason ? h('code', null, e.retryReason) : null, 'ev-f-retry'),
       item('Resource', e.resource ? h('code', null, e.resource) : null, 'ev-f-resource')) : null,
     redeliveryBlock(c.redeliveries, ep, c.id),
-    orderingLine(c.ordering, ep));
+    orderingLine(c.ordering, ep),
+    schemaBlock(c.schemaChange));
 }
