@@ -754,10 +754,15 @@ try {
     // A type is data from whoever holds the capture URL: it must stay text.
     const evil = '<img src=x onerror=window.__xss=1>';
     const hostile = await send(stripeEvent('evt_e2e_3', evil, T0 + 6, 'ch_other'));
+    // A third charge.succeeded whose charge has a field the two before lacked: its type's shape
+    // changed (analysed shortly after it is stored, announced by schemaChanged).
+    const grownBody = JSON.parse(stripeEvent('evt_e2e_5', 'charge.succeeded', T0 + 10, 'ch_e2e'));
+    grownBody.data.object.amount = 4200;
+    const grown = await send(JSON.stringify(grownBody));
 
     const tag = (id) => rowFor(id).locator('.ev-type');
     // Live rows get their type as they arrive; the first row of the group learns it is one of two.
-    for (const [id, type] of [[first, 'charge.succeeded'], [again, 'charge.succeeded'], [late, 'charge.updated'], [invoice, 'invoice.paid']]) {
+    for (const [id, type] of [[first, 'charge.succeeded'], [again, 'charge.succeeded'], [late, 'charge.updated'], [invoice, 'invoice.paid'], [grown, 'charge.succeeded']]) {
       await page.waitForFunction(([cid, t]) => document.querySelector(`.vl-row[data-id="${cid}"] .ev-type`)?.textContent === t, [id, type], { timeout: 5_000 });
     }
     assertEq(await rowFor(again).locator('.redelivered .count').textContent(), '×2', 'the redelivery badge');
@@ -767,6 +772,11 @@ try {
     assertEq(await rowFor(late).locator('.out-of-order').textContent(), 'out of order', 'the out-of-order badge');
     assertEq(await rowFor(invoice).locator('.redelivered, .out-of-order').count(), 0, 'no badge for a single, in-order event');
     assertEq(await rowFor(first).locator('.out-of-order').count(), 0, 'the newer event is in order');
+    await rowFor(grown).locator('.schema-changed').waitFor({ timeout: 5_000 });
+    assertEq(await rowFor(grown).locator('.schema-changed').textContent(), 'schema changed', 'the schema change badge, live');
+    assertEq(await rowFor(grown).locator('.schema-changed').getAttribute('data-kind'), 'ADDED', 'what kind of change');
+    assertEq(await rowFor(again).locator('.schema-changed').count(), 0, 'the same shape again is no change');
+    assertEq(await rowFor(grown).locator('.redelivered, .out-of-order').count(), 0, 'another event, newer: no other badge');
     // Text, not markup: the tag holds the type as characters and no element was made of it.
     assertEq(await tag(hostile).textContent(), evil, 'a hostile type is shown as text');
     assertEq(await tag(hostile).evaluate((el) => el.children.length), 0, 'no element inside the type tag');
@@ -775,7 +785,7 @@ try {
     // The list's own query, with its event parts, stays inside the complexity limit for a page of
     // 200, twice the page the list asks for.
     const page200 = await adminGql(CAPTURES, { e: ev.id, first: 200 });
-    assertEq(page200.captures.edges.length, 5, 'a page of 200 of the list query is accepted');
+    assertEq(page200.captures.edges.length, 6, 'a page of 200 of the list query is accepted');
     await axeScan(page, 'the capture list with event tags and badges');
 
     // The filter narrows to a pattern, through the API, and is kept in the link.
@@ -783,8 +793,8 @@ try {
     const listed = () => page.locator('.vl-row').evaluateAll((rs) => rs.map((r) => r.dataset.id).sort());
     await typeFilter.fill('charge.*');
     await typeFilter.dispatchEvent('change');
-    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 3);
-    assertEq(JSON.stringify(await listed()), JSON.stringify([first, again, late].sort()), 'charge.* lists the charge events only');
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 4);
+    assertEq(JSON.stringify(await listed()), JSON.stringify([first, again, late, grown].sort()), 'charge.* lists the charge events only');
     await page.waitForFunction(() => location.hash.endsWith('?type=charge.*'));
     // A refused pattern: the API's message, naming the field, at the filter.
     await typeFilter.fill('x'.repeat(201));
@@ -795,7 +805,7 @@ try {
     assertEq(await typeFilter.getAttribute('aria-invalid'), 'true', 'the field is marked invalid');
     assertEq(await typeFilter.getAttribute('aria-describedby'), await alert.getAttribute('id'), 'the message is tied to the field');
     await page.getByRole('button', { name: 'Clear filters' }).click();
-    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 5);
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 6);
     assertEq(await typeFilter.getAttribute('aria-invalid'), null, 'cleared, the field is no longer invalid');
     // A click on a row's type filters by it, without opening the capture.
     await tag(invoice).click();
@@ -804,7 +814,7 @@ try {
     assertEq(await typeFilter.inputValue(), 'invoice.paid', 'the filter field shows the type');
     assertEq(await page.evaluate(() => location.hash), `#/e/${ev.id}?type=invoice.paid`, 'no capture opened, the filter is in the link');
     await page.getByRole('button', { name: 'Clear filters' }).click();
-    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 5);
+    await page.waitForFunction(() => document.querySelectorAll('.vl-row').length === 6);
 
     // The detail of the duplicate: the event, its group and how it was answered.
     const group = (await adminGql('query($id: ID!) { capture(id: $id) { redeliveries { captures { receivedAt } } } }', { id: again })).capture.redeliveries;
@@ -846,6 +856,14 @@ try {
     assertEq(await section.locator('.ev-order a').getAttribute('href'), `#/e/${ev.id}/c/${ord.newerCaptureId}`, 'linked to the newer capture');
     assert([first, again].includes(ord.newerCaptureId), 'the newer capture is one of the charge.succeeded ones');
     assertEq(await section.locator('.ev-group-line').textContent(), 'Received once.', 'a single delivery');
+    assertEq(await section.locator('.ev-schema').count(), 0, 'the first of its type changes no shape');
+
+    // The grown one: which field changed, with its types before and now.
+    await openCapture(grown);
+    await section.waitFor();
+    assertEq(await section.locator('.ev-schema-line').textContent(), 'schema changed Fields added compared with earlier events of this type:', 'the schema change line');
+    const changed = await section.locator('.ev-schema-fields tbody tr').evaluateAll((rs) => rs.map((r) => [...r.children].map((c) => c.textContent)));
+    assertEq(JSON.stringify(changed), JSON.stringify([['data.object.amount', 'added', '–', 'integer']]), 'the added field and its types');
 
     // The hostile type in the detail: text again.
     await openCapture(hostile);
