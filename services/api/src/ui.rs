@@ -63,6 +63,7 @@ const ASSETS: &[Asset] = assets![
     "js/views/hints.js",
     "js/views/verdict.js",
     "js/views/event.js",
+    "js/views/shapes.js",
 ];
 
 /// The page is a template: `{{version}}` becomes the asset version and `{{preload}}` the

@@ -124,7 +124,8 @@ async function route(r) {
         localStorage.setItem(`hookmetry.lastEndpoint.${ep.teamId}`, ep.id);
         await wait(shell.setContext({ teamId: ep.teamId, endpointId: ep.id }));
         if (r.name === 'endpoint-settings') {
-          return show('endpoint-settings', ep.id, () => endpointSettingsView(state, ep), `Settings · ${ep.name}`);
+          if (view?.kind === 'endpoint-settings' && view.key === ep.id) return view.update?.(r.params);
+          return show('endpoint-settings', ep.id, () => endpointSettingsView(state, ep, r.params), `Settings · ${ep.name}`);
         }
         const key = ep.id;
         if (view?.kind === 'captures' && view.key === key) {

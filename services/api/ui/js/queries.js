@@ -123,4 +123,14 @@ export const SEND_TEST_EVENT = `mutation($input: TestEventInput!) { sendTestEven
   captureId request { provider event url method signed unsignedReason }
 } }`;
 
+/**
+ * Learned event shapes (docs/schema-drift.md). The list asks for the summary only: a shape's
+ * fields and JSON Schema weigh about what it takes stored, so they are read for one type at a time.
+ */
+export const EVENT_SHAPES = `query($id: ID!) { endpoint(id: $id) { id eventShapes { eventType samples updatedAt truncated } } }`;
+export const EVENT_SHAPE = `query($id: ID!, $type: String!) { endpoint(id: $id) { id
+  eventShape(eventType: $type) { eventType samples updatedAt truncated fields { path types present parentPresent required } } } }`;
+/** Fetched when asked for, like the other exports. */
+export const EVENT_SHAPE_SCHEMA = `query($id: ID!, $type: String!) { endpoint(id: $id) { id eventShape(eventType: $type) { eventType jsonSchema } } }`;
+
 export const CAPTURE_REACHABILITY = `{ captureReachability { captureBaseUrl reachable reason advice } }`;

@@ -1,6 +1,6 @@
 // Endpoint settings: name, capture URL and provider hints, custom response, handshakes,
 // signature verification (secrets are write-only: set, rotate, remove — never shown),
-// re-verification, forwarding rules, deletion.
+// re-verification, forwarding rules, the learned event shapes, deletion.
 
 import { h, mount, field, id, copyButton, prose } from '../dom.js';
 import { onSubmit, formAlert, statusLine, parseHeaderLines, headerLines } from '../forms.js';
@@ -8,6 +8,7 @@ import { href, go } from '../router.js';
 import { plural } from '../format.js';
 import { providerHints, curlExample } from './hints.js';
 import { reachabilityNote } from './reachability.js';
+import { shapesSection, shapeFromQuery, shapeHref } from './shapes.js';
 import { verdictWords } from './verdict.js';
 import * as Q from '../queries.js';
 
@@ -20,12 +21,18 @@ function form(label, ...children) {
   return h('form', { class: 'settings-form', 'aria-label': label }, formAlert(), children);
 }
 
-export function endpointSettingsView(state, initial) {
+export function endpointSettingsView(state, initial, params = {}) {
   let ep = initial;
   const canEdit = state.can(ep.teamId, 'EDITOR');
   const root = h('div', { class: 'endpoint-page settings-page' });
 
   let verificationEl = null;
+  // Made once: a redraw of the settings (fresh from the API) keeps the selected type and its
+  // fields. The selection is in the address, so a link opens the section on it.
+  const shapes = shapesSection(state, ep, {
+    selected: shapeFromQuery(params.query),
+    onSelect: (type) => history.replaceState(null, '', shapeHref(ep.id, type)),
+  });
 
   const save = async (input, { redraw = false } = {}) => {
     const updated = (await state.api.request(Q.UPDATE_ENDPOINT, { input: { id: ep.id, ...input } })).updateEndpoint;
@@ -378,7 +385,7 @@ export function endpointSettingsView(state, initial) {
       canEdit ? null : h('p', { class: 'hint' }, 'Your role may look but not change: editing needs the editor role.'),
       announcer,
       h('div', { class: 'settings-grid' },
-        verificationEl, urlSection(), rulesSection(), responseSection(), handshakeSection(), generalSection(), dangerSection()),
+        verificationEl, urlSection(), rulesSection(), responseSection(), handshakeSection(), generalSection(), shapes.el, dangerSection()),
     );
   }
 
@@ -390,5 +397,12 @@ export function endpointSettingsView(state, initial) {
       render();
     }
   }).catch(() => {});
-  return { el: root };
+  return {
+    el: root,
+    // The same settings, another address: back/forward or a link to another type's shape.
+    update: (p) => {
+      const type = shapeFromQuery(p.query);
+      if (type != null) shapes.select(type);
+    },
+  };
 }
