@@ -5,6 +5,7 @@
 import { h, timeEl, details } from '../dom.js';
 import { href, currentQuery } from '../router.js';
 import { ago } from '../format.js';
+import { shapeHref } from './shapes.js';
 
 /** RedeliveryKind → its word, lower case like the verdict words. */
 const KINDS = { FIRST: 'first', RETRY: 'retry', DUPLICATE: 'duplicate' };
@@ -161,7 +162,7 @@ function types(list) {
   return list.length ? list.join(' | ') : '–';
 }
 
-function schemaBlock(s) {
+function schemaBlock(s, type, ep) {
   if (!s) return null;
   return h('div', { class: 'ev-schema' },
     h('p', { class: 'ev-schema-line' },
@@ -176,7 +177,9 @@ function schemaBlock(s) {
         h('td', null, changeWord(f.kind)),
         h('td', null, types(f.before)),
         h('td', null, types(f.after)))))),
-    s.more ? h('p', { class: 'hint' }, `and ${s.more} more changed ${s.more === 1 ? 'field' : 'fields'}`) : null);
+    s.more ? h('p', { class: 'hint' }, `and ${s.more} more changed ${s.more === 1 ? 'field' : 'fields'}`) : null,
+    // The whole shape as learned so far, under Settings → Event shapes with this type selected.
+    type ? h('p', { class: 'ev-schema-shape' }, h('a', { href: shapeHref(ep.id, type) }, 'See the shape of ', h('code', null, type))) : null);
 }
 
 /** The detail's Event section; null when the capture names no event (nothing to say). */
@@ -194,5 +197,5 @@ export function eventSection(c, ep) {
       item('Resource', e.resource ? h('code', null, e.resource) : null, 'ev-f-resource')) : null,
     redeliveryBlock(c.redeliveries, ep, c.id),
     orderingLine(c.ordering, ep),
-    schemaBlock(c.schemaChange));
+    schemaBlock(c.schemaChange, e?.type, ep));
 }
