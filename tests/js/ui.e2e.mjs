@@ -873,6 +873,108 @@ try {
     assertEq(await page.evaluate(() => window.__xss), undefined, 'nothing ran');
   });
 
+  await step('event shapes: the learned types with their samples, one type’s fields, its JSON Schema downloaded and copied, a link from a schema change', async () => {
+    // A name with a space: the download's file name must not carry it.
+    const sh = (await adminGql('mutation { createEndpoint(input: {name: "shapes e2e"}) { id url } }')).createEndpoint;
+    await page.goto(`${base}/#/e/${sh.id}/settings`);
+    await page.reload();
+    const section = page.locator('.event-shapes');
+    await section.locator('.shape-empty').waitFor();
+    assertEq(await section.locator('.shape-empty').textContent(), 'No event shape is learned yet. Shapes are learned from captures that name an event type and have a JSON body.', 'the empty state');
+
+    // No verification settings: the type is found in the body's `type`.
+    const send = (body) => sendWebhook(`${sh.url}/orders`, { headers: [['Content-Type', 'application/json']], body: JSON.stringify(body) });
+    await send({ type: 'order.paid', id: 'ord_1', amount: 100, customer: { id: 'cus_1' } });
+    await send({ type: 'order.paid', id: 'ord_2', amount: 250, customer: { id: 'cus_2' } });
+    // The third adds a customer's email and order lines: a schema change.
+    const grown = await send({ type: 'order.paid', id: 'ord_3', amount: 300, customer: { id: 'cus_3', email: 'x@example.com' }, lines: [{ sku: 'A', qty: 2 }] });
+    await send({ type: 'customer.created', id: 'cus_9', email: 'y@example.com' });
+    const evil = '<img src=x onerror=window.__xss2=1>';
+    await send({ type: evil, id: 'z' });
+    // The analysis runs shortly after storing: wait until the API has learned all three.
+    const want = { 'order.paid': 3, 'customer.created': 1, [evil]: 1 };
+    let learned = [];
+    for (let i = 0; i < 100; i += 1) {
+      learned = (await adminGql('query($id: ID!) { endpoint(id: $id) { eventShapes { eventType samples updatedAt } } }', { id: sh.id })).endpoint.eventShapes;
+      if (learned.length === 3 && learned.every((s) => want[s.eventType] === s.samples)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assertEq(JSON.stringify(learned.map((s) => [s.eventType, s.samples]).sort()), JSON.stringify(Object.entries(want).sort()), 'the API learned the three types');
+
+    await page.reload();
+    const rows = section.locator('.shape-list tbody tr');
+    await rows.first().waitFor();
+    const listedTypes = await rows.evaluateAll((rs) => rs.map((r) => [r.querySelector('.shape-pick').textContent, r.querySelector('.shape-samples').textContent]));
+    // Most recently updated first, as the API's times order them.
+    const byUpdate = learned.slice().sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt) || (a.eventType < b.eventType ? -1 : 1));
+    assertEq(JSON.stringify(listedTypes), JSON.stringify(byUpdate.map((s) => [s.eventType, String(s.samples)])), 'each type with its exact sample count, newest first');
+    // The hostile type is characters in a button, not an element.
+    const evilButton = section.getByRole('button', { name: evil, exact: true });
+    assertEq(await evilButton.textContent(), evil, 'a hostile type is shown as text');
+    assertEq(await evilButton.evaluate((b) => b.children.length), 0, 'no element inside its button');
+    assertEq(await section.locator('img').count(), 0, 'no <img> in the section');
+
+    // One type's fields: path, types and presence, parents before their fields.
+    await section.getByRole('button', { name: 'order.paid', exact: true }).click();
+    const fields = section.locator('.shape-fields-wrap[data-type="order.paid"] .shape-fields tbody tr');
+    await fields.first().waitFor();
+    const got = await fields.evaluateAll((rs) => rs.map((r) => [...r.children].map((c) => c.textContent)));
+    assertEq(JSON.stringify(got), JSON.stringify([
+      ['amount', 'integer', 'required'],
+      ['customer', 'object', 'required'],
+      ['customer.email', 'string', 'optional (present in 1 of 3)'],
+      ['customer.id', 'string', 'required'],
+      ['id', 'string', 'required'],
+      ['lines', 'array', 'optional (present in 1 of 3)'],
+      ['lines[]', 'object', 'elements (in 1 of 1)'],
+      ['lines[].qty', 'integer', 'required'],
+      ['lines[].sku', 'string', 'required'],
+      ['type', 'string', 'required'],
+    ]), 'the fields of order.paid');
+    assertEq(await section.locator('.shape-summary').evaluate((p) => p.firstChild.textContent), 'Learned from 3 captures, last on ', 'how many samples');
+    assertEq(await section.locator('.shape-truncated').count(), 0, 'not truncated: no note');
+    assertEq(await section.getByRole('button', { name: 'order.paid', exact: true }).getAttribute('aria-current'), 'true', 'the selected type is marked');
+    assertEq(await page.evaluate(() => location.hash), `#/e/${sh.id}/settings?shape=order.paid`, 'the selection is in the address');
+    await section.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await page.evaluate(() => document.activeElement?.blur());
+    await screenshot(page, 'event-shapes');
+    await axeScan(page, 'the endpoint’s event shapes with a type selected');
+
+    // The JSON Schema, downloaded under a name made of the endpoint's and the type's.
+    const download = page.waitForEvent('download');
+    await section.getByRole('button', { name: 'Download JSON Schema' }).click();
+    const file = await download;
+    assertEq(file.suggestedFilename(), 'shapes_e2e-order.paid.schema.json', 'the file name');
+    const schema = JSON.parse(readFileSync(await file.path(), 'utf8'));
+    assertEq(schema.$schema, 'https://json-schema.org/draft/2020-12/schema', '$schema');
+    assertEq(JSON.stringify(Object.keys(schema.properties).sort()), JSON.stringify(['amount', 'customer', 'id', 'lines', 'type']), 'the top-level properties');
+    assertEq(JSON.stringify(schema.required.slice().sort()), JSON.stringify(['amount', 'customer', 'id', 'type']), 'the required ones');
+    assertEq(JSON.stringify(Object.keys(schema.properties.customer.properties).sort()), JSON.stringify(['email', 'id']), 'the customer’s properties');
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await section.getByRole('button', { name: 'Copy JSON Schema' }).click();
+    await section.locator('.copy-status', { hasText: 'Copied' }).waitFor();
+    assertEq(JSON.stringify(JSON.parse(await page.evaluate(() => navigator.clipboard.readText()))), JSON.stringify(schema), 'the copied schema is the downloaded one');
+
+    // The hostile type selected: text in the heading too, and nothing ran.
+    await evilButton.click();
+    await section.locator('.shape-fields-wrap h3 code').waitFor();
+    assertEq(await section.locator('.shape-fields-wrap h3 code').textContent(), evil, 'the hostile type is text in the heading');
+    assertEq(await section.locator('img').count(), 0, 'still no <img>');
+    assertEq(await page.evaluate(() => window.__xss2), undefined, 'nothing ran');
+
+    // From the capture that changed the shape, a link opens this section on its type.
+    await page.goto(`${base}/#/e/${sh.id}/c/${grown}`);
+    const link = page.locator('.capture-event .ev-schema-shape a');
+    await link.waitFor();
+    assertEq(await link.textContent(), 'See the shape of order.paid', 'the link names the type');
+    await link.click();
+    await page.waitForFunction((id) => location.hash === `#/e/${id}/settings?shape=order.paid`, sh.id);
+    await section.locator('.shape-fields-wrap[data-type="order.paid"]').waitFor();
+    await page.waitForFunction(() => document.activeElement?.closest('.shape-fields-wrap') != null);
+    assertEq(await section.getByRole('button', { name: 'order.paid', exact: true }).getAttribute('aria-current'), 'true', 'opened on that type');
+    assertEq(await fields.count(), 10, 'with its fields');
+  });
+
   await step('a dropped WebSocket shows a reconnect notice, then recovers and loads what was missed', async () => {
     watch.expect(/WebSocket/);
     await page.goto(`${base}/#/e/${epId}`);
