@@ -444,3 +444,38 @@ async fn schema_drift_is_learned_flagged_exported_and_streamed() {
     let e = msg.first_error().unwrap_or_else(|| panic!("expected an error, got {msg:?}"));
     assert_eq!(e["extensions"]["code"], "NOT_FOUND", "{e}");
 }
+
+/// Captures of one type that arrive together are each compared with the shape the ones before
+/// them left, not with the shape as the batch found it.
+#[tokio::test]
+async fn captures_of_one_type_in_one_round_see_each_other() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("drift burst").await.unwrap();
+    let bodies = [
+        r#"{"type":"burst","a":1}"#,
+        r#"{"type":"burst","a":1,"b":"x"}"#,
+        r#"{"type":"burst","a":2,"b":"y"}"#,
+        r#"{"type":"burst","a":3,"b":"z"}"#,
+    ];
+    // Sent back to back, so the processor and the drift worker see them together.
+    let mut ids = Vec::new();
+    for body in bodies {
+        ids.push(send_answered(&ep, &[], body, 200).await);
+    }
+    shape_after(&server.admin, &ep, "burst", 4).await;
+    let q = "query($id: ID!) { capture(id: $id) { schemaChange { kind fields { path kind } } } }";
+    let mut changes = Vec::new();
+    for id in &ids {
+        changes.push(server.admin.graphql(q, json!({ "id": id })).await.unwrap()["capture"]["schemaChange"].clone());
+    }
+    assert_eq!(
+        changes,
+        vec![
+            Value::Null,
+            json!({ "kind": "ADDED", "fields": [{ "path": "b", "kind": "ADDED" }] }),
+            Value::Null,
+            Value::Null,
+        ],
+        "only the capture that brought `b` changed the shape"
+    );
+}

@@ -30,8 +30,15 @@ const ROUND: usize = 256;
 /// Event types learned per endpoint: anyone holding a capture URL chooses the types, so each
 /// endpoint's shapes are bounded; captures of further types are not analysed.
 pub const MAX_TYPES_PER_ENDPOINT: usize = 100;
-/// Shapes kept in memory; beyond it the cache is emptied (every shape is stored).
+/// Shapes kept in memory; beyond it the cache is emptied (after every shape is stored).
 const CACHE: usize = 2_048;
+/// After the first capture of a round arrives, how long the worker waits for more: one round (a
+/// blocking task and two store writes) per few hundred captures under load, not per batch.
+const LINGER: Duration = Duration::from_millis(100);
+/// How long a shape whose counts changed, but not its fields or types, may wait to be stored: a
+/// shape is rewritten whole, and rewriting it after every round would cost more than learning it.
+/// A crash loses at most this much of the counts; a shape that changed is stored in its round.
+const FLUSH_EVERY: Duration = Duration::from_secs(2);
 
 /// What the analysis of one capture needs.
 pub(crate) struct Item {
@@ -75,125 +82,205 @@ pub(crate) struct Worker {
     announcer: Announcer,
     metrics: Arc<ProcessorMetrics>,
     shapes: HashMap<(EndpointId, String), Shape>,
+    /// Shapes learned from since they were last stored.
+    dirty: std::collections::HashSet<(EndpointId, String)>,
+    last_flush: std::time::Instant,
     /// Known event types per endpoint, loaded once per endpoint.
     types: HashMap<EndpointId, usize>,
 }
 
 impl Worker {
     pub(crate) fn new(store: Arc<dyn Store>, announcer: Announcer, metrics: Arc<ProcessorMetrics>) -> Self {
-        Worker { store, announcer, metrics, shapes: HashMap::new(), types: HashMap::new() }
+        Worker {
+            store,
+            announcer,
+            metrics,
+            shapes: HashMap::new(),
+            dirty: Default::default(),
+            last_flush: std::time::Instant::now(),
+            types: HashMap::new(),
+        }
     }
 
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Item>, shutdown: CancellationToken) {
         let mut round = Vec::with_capacity(ROUND);
         loop {
             tokio::select! {
-                n = rx.recv_many(&mut round, ROUND) => if n == 0 { return },
-                () = shutdown.cancelled() => return,
+                n = tokio::time::timeout(FLUSH_EVERY, rx.recv_many(&mut round, ROUND)) => match n {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    // Quiet: store what was learned since the last flush.
+                    Err(_) => {
+                        if let Err(e) = self.flush(false).await {
+                            tracing::warn!(error = %e, "schema drift shapes not stored; retried at the next flush");
+                        }
+                        continue;
+                    }
+                },
+                () = shutdown.cancelled() => break,
+            }
+            // More captures join the round for a moment: one round per few hundred under load.
+            let linger = tokio::time::sleep(LINGER);
+            tokio::pin!(linger);
+            while round.len() < ROUND {
+                let room = ROUND - round.len();
+                tokio::select! {
+                    n = rx.recv_many(&mut round, room) => if n == 0 { break },
+                    () = &mut linger => break,
+                }
             }
             if let Err(e) = self.round(std::mem::take(&mut round)).await {
                 // Nothing to retry: the analysis is at most once, and the next captures go on.
                 tracing::warn!(error = %e, "schema drift round failed; its captures are not analysed");
                 self.shapes.clear();
+                self.dirty.clear();
                 self.types.clear();
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+        if let Err(e) = self.flush(true).await {
+            tracing::warn!(error = %e, "schema drift shapes not stored at stop");
+        }
+    }
+
+    /// The stored shape of `key`, a new one when none is stored and the endpoint has room for
+    /// another type, or `None` when it has not.
+    async fn load(&mut self, key: &(EndpointId, String)) -> Result<Option<Shape>, hookmetry_store::StoreError> {
+        let (endpoint, event_type) = key;
+        if !self.types.contains_key(endpoint) {
+            let known = self.store.event_shapes(*endpoint, MAX_TYPES_PER_ENDPOINT + 1).await?.len();
+            self.types.insert(*endpoint, known);
+        }
+        if let Some(stored) = self.store.event_shape(*endpoint, event_type).await? {
+            return Ok(Some(serde_json::from_str::<Shape>(&stored.shape).unwrap_or_else(|e| {
+                tracing::warn!(endpoint_id = %endpoint, event_type = %event_type, error = %e, "stored shape unreadable; learning it again");
+                Shape::default()
+            })));
+        }
+        let known = self.types.entry(*endpoint).or_default();
+        if *known >= MAX_TYPES_PER_ENDPOINT {
+            return Ok(None);
+        }
+        *known += 1;
+        Ok(Some(Shape::default()))
+    }
+
+    /// Stores the dirty shapes when `now`, or when they have waited [`FLUSH_EVERY`].
+    async fn flush(&mut self, now: bool) -> Result<(), hookmetry_store::StoreError> {
+        if self.dirty.is_empty() || !(now || self.last_flush.elapsed() >= FLUSH_EVERY) {
+            return Ok(());
+        }
+        let at = Timestamp::now();
+        let shapes: Vec<EventShape> = self
+            .dirty
+            .iter()
+            .filter_map(|key| {
+                let shape = self.shapes.get(key)?;
+                Some(EventShape {
+                    endpoint_id: key.0,
+                    event_type: key.1.clone(),
+                    shape: serde_json::to_string(shape).expect("a shape serializes"),
+                    samples: shape.samples(),
+                    updated_at: at,
+                })
+            })
+            .collect();
+        self.store.put_event_shapes(&shapes).await?;
+        self.dirty.clear();
+        self.last_flush = std::time::Instant::now();
+        Ok(())
     }
 
     async fn round(&mut self, items: Vec<Item>) -> Result<(), hookmetry_store::StoreError> {
-        // Shapes this round needs, from the store when not cached; types past the bound skipped.
-        let mut work = Vec::with_capacity(items.len());
+        // The round's captures grouped by shape, in arrival order within each: every capture of
+        // a type is compared with the shape as the ones before it left it.
+        let mut groups: Vec<((EndpointId, String), Vec<Item>)> = Vec::new();
+        let mut index: HashMap<(EndpointId, String), usize> = HashMap::new();
         for item in items {
             let key = (item.endpoint, item.event_type.clone());
-            if !self.shapes.contains_key(&key) {
-                if !self.types.contains_key(&item.endpoint) {
-                    let known = self.store.event_shapes(item.endpoint, MAX_TYPES_PER_ENDPOINT + 1).await?.len();
-                    self.types.insert(item.endpoint, known);
+            match index.get(&key) {
+                Some(&i) => groups[i].1.push(item),
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push((key, vec![item]));
                 }
-                let stored = self.store.event_shape(item.endpoint, &item.event_type).await?;
-                let shape = match stored {
-                    Some(s) => serde_json::from_str::<Shape>(&s.shape).unwrap_or_else(|e| {
-                        tracing::warn!(endpoint_id = %item.endpoint, event_type = %item.event_type, error = %e, "stored shape unreadable; learning it again");
-                        Shape::default()
-                    }),
-                    None => {
-                        let known = self.types.entry(item.endpoint).or_default();
-                        if *known >= MAX_TYPES_PER_ENDPOINT {
-                            self.metrics.drift.with_label_values(&["type_limit"]).inc();
-                            continue;
-                        }
-                        *known += 1;
-                        Shape::default()
-                    }
-                };
-                self.shapes.insert(key.clone(), shape);
             }
-            let shape = self.shapes.remove(&key).expect("inserted above");
-            work.push((item, shape));
+        }
+        // Each group's shape, from the cache or the store; types past the bound skipped.
+        let mut work = Vec::with_capacity(groups.len());
+        for (key, items) in groups {
+            let shape = match self.shapes.remove(&key) {
+                Some(shape) => shape,
+                None => match self.load(&key).await? {
+                    Some(shape) => shape,
+                    None => {
+                        self.metrics.drift.with_label_values(&["type_limit"]).inc_by(items.len() as u64);
+                        continue;
+                    }
+                },
+            };
+            work.push((key, shape, items));
         }
         // Inference and comparison are CPU work on bodies anyone can send: a blocking thread.
         let limits = limits();
         let done = tokio::task::spawn_blocking(move || {
             work.into_iter()
-                .map(|(item, mut shape)| {
-                    let change = match Shape::of(&item.body, &limits) {
-                        Ok(seen) => Ok(shape.observe(&seen, &limits)),
-                        Err(e) => Err(e),
-                    };
-                    (item, shape, change)
+                .map(|(key, mut shape, items)| {
+                    let outcomes: Vec<(Item, Result<Option<hookmetry_shape::Change>, ()>, u64)> = items
+                        .into_iter()
+                        .map(|item| {
+                            let change = Shape::of(&item.body, &limits).map(|seen| shape.observe(&seen, &limits));
+                            (item, change.map_err(drop), shape.samples())
+                        })
+                        .collect();
+                    (key, shape, outcomes)
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .map_err(|e| hookmetry_store::StoreError::Backend(format!("schema drift task failed: {e}")))?;
 
-        let now = Timestamp::now();
         let mut changes = Vec::new();
         let mut announced = Vec::new();
-        let mut touched: HashMap<(EndpointId, String), ()> = HashMap::new();
-        for (item, shape, change) in done {
-            let key = (item.endpoint, item.event_type.clone());
-            match change {
-                Ok(Some(change)) => {
-                    self.metrics.drift.with_label_values(&[kind_label(&change)]).inc();
-                    let json = serde_json::to_string(&change).expect("a change serializes");
-                    changes.push((item.capture, json));
-                    announced.push(CaptureChange {
-                        capture_id: item.capture,
-                        endpoint_id: item.endpoint,
-                        team_id: item.team,
-                        kind: CaptureChangeKind::SchemaChanged,
-                    });
-                    touched.insert(key.clone(), ());
+        let mut changed_shape = false;
+        for (key, shape, outcomes) in done {
+            for (item, change, samples) in outcomes {
+                match change {
+                    Ok(Some(change)) => {
+                        self.metrics.drift.with_label_values(&[kind_label(&change)]).inc();
+                        let json = serde_json::to_string(&change).expect("a change serializes");
+                        changes.push((item.capture, json));
+                        announced.push(CaptureChange {
+                            capture_id: item.capture,
+                            endpoint_id: item.endpoint,
+                            team_id: item.team,
+                            kind: CaptureChangeKind::SchemaChanged,
+                        });
+                        changed_shape = true;
+                        self.dirty.insert(key.clone());
+                    }
+                    Ok(None) => {
+                        self.metrics.drift.with_label_values(&["unchanged"]).inc();
+                        // The first sample of a type is no change, but the shape is new.
+                        if samples == 1 {
+                            changed_shape = true;
+                        }
+                        self.dirty.insert(key.clone());
+                    }
+                    // Not JSON after all, or too large: nothing learned.
+                    Err(()) => self.metrics.drift.with_label_values(&["not_json"]).inc(),
                 }
-                Ok(None) => {
-                    self.metrics.drift.with_label_values(&["unchanged"]).inc();
-                    touched.insert(key.clone(), ());
-                }
-                // Not JSON after all, or too large: nothing learned.
-                Err(_) => self.metrics.drift.with_label_values(&["not_json"]).inc(),
             }
             self.shapes.insert(key, shape);
         }
-        let shapes: Vec<EventShape> = touched
-            .into_keys()
-            .filter_map(|key| {
-                let shape = self.shapes.get(&key)?;
-                Some(EventShape {
-                    endpoint_id: key.0,
-                    event_type: key.1,
-                    shape: serde_json::to_string(shape).expect("a shape serializes"),
-                    samples: shape.samples(),
-                    updated_at: now,
-                })
-            })
-            .collect();
         // Changes first: a shape that says it has seen a capture never comes before its change.
         self.store.put_schema_changes(&changes).await?;
-        self.store.put_event_shapes(&shapes).await?;
+        // A shape that gained a field or type is stored now, so a restart does not report the
+        // change again; counts alone wait for the next flush.
+        self.flush(changed_shape).await?;
         self.announcer.capture_changes(&announced).await;
         if self.shapes.len() > CACHE {
+            self.flush(true).await?;
             self.shapes.clear();
             self.types.clear();
         }
