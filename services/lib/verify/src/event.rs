@@ -205,12 +205,24 @@ pub fn identify(provider: Option<&str>, custom: Option<&EventFields>, headers: &
             None => builtin.to_vec(),
         }
     };
-    let reader = Reader { headers, body, json: std::cell::OnceCell::new() };
     let id_sources = pick(0, spec.id);
     let kind_sources = pick(1, spec.kind);
     let created_sources = pick(2, spec.created_at);
     let attempt_sources = pick(3, spec.attempt);
     let resource_sources = pick(4, spec.resource);
+    let mut wanted = Vec::new();
+    for list in [
+        &id_sources[..],
+        &kind_sources,
+        &created_sources,
+        &attempt_sources,
+        spec.retries,
+        spec.retry_reason,
+        &resource_sources,
+    ] {
+        pointers(list, &mut wanted);
+    }
+    let reader = Reader { headers, body, pointers: wanted, json: std::cell::OnceCell::new() };
     let kind = match reader.first(&kind_sources) {
         Some(k) => Some(k),
         None if kind_sources.is_empty() => event_type(headers, body),
@@ -283,11 +295,24 @@ pub fn parse_time(text: &str) -> Option<(Timestamp, TimeUnit)> {
     Timestamp::parse_rfc3339(t).ok().filter(|ts| ts.micros() >= 0).map(|ts| (ts, TimeUnit::Rfc3339))
 }
 
-/// Reads sources against one request, parsing its body at most once.
+/// Reads sources against one request, reading its body at most once, and then only the values at
+/// `pointers` (see [`crate::skim`]).
 struct Reader<'r> {
     headers: &'r [Header],
     body: &'r [u8],
-    json: std::cell::OnceCell<Option<Value>>,
+    pointers: Vec<&'r str>,
+    json: std::cell::OnceCell<Option<std::collections::BTreeMap<String, Value>>>,
+}
+
+/// Every JSON pointer `sources` may read, into `out`.
+fn pointers<'a>(sources: &[Source<'a>], out: &mut Vec<&'a str>) {
+    for s in sources {
+        match s {
+            Source::Header(_) => {}
+            Source::Json(p) => out.push(p),
+            Source::Joined(parts, _) => pointers(parts, out),
+        }
+    }
 }
 
 impl Reader<'_> {
@@ -298,7 +323,7 @@ impl Reader<'_> {
     fn read(&self, source: &Source<'_>) -> Option<String> {
         match source {
             Source::Header(name) => header(self.headers, name).filter(|v| !v.is_empty()).map(str::to_string),
-            Source::Json(pointer) => match self.json()?.pointer(pointer)? {
+            Source::Json(pointer) => match crate::skim::lookup(self.json()?, pointer)? {
                 Value::String(s) if !s.is_empty() => Some(s.clone()),
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,
@@ -317,14 +342,14 @@ impl Reader<'_> {
         }
     }
 
-    fn json(&self) -> Option<&Value> {
+    fn json(&self) -> Option<&std::collections::BTreeMap<String, Value>> {
         self.json
             .get_or_init(|| {
                 let first = self.body.iter().find(|b| !b.is_ascii_whitespace())?;
                 if self.body.len() > MAX_BODY || !matches!(first, b'{' | b'[') {
                     return None;
                 }
-                serde_json::from_slice(self.body).ok()
+                crate::skim::values(self.body, &self.pointers)
             })
             .as_ref()
     }

@@ -17,6 +17,7 @@ mod explain;
 mod handshake;
 mod json;
 mod providers;
+mod skim;
 mod util;
 
 pub use engine::{guess, verify, verify_with_limits};
