@@ -414,25 +414,40 @@ impl Processor {
         verifications: &[(CaptureId, Verification)],
     ) -> Result<(), ProcessError> {
         let by_id: HashMap<CaptureId, &CapturedRequest> = captures.iter().map(|c| (c.id, c)).collect();
-        let named: Vec<(CaptureId, &Verification, EndpointId, &str)> = verifications
+        let named: Vec<(CaptureId, &Verification, &CapturedRequest, &str)> = verifications
             .iter()
-            .filter_map(|(id, v)| Some((*id, v, by_id.get(id)?.endpoint_id, v.event.id.as_deref()?)))
+            .filter_map(|(id, v)| Some((*id, v, *by_id.get(id)?, v.event.id.as_deref()?)))
             .collect();
         if named.is_empty() {
             return Ok(());
         }
-        // One batch read finds the events seen before; only those groups are read whole.
-        let keys: Vec<(EndpointId, String)> = named.iter().map(|(_, _, e, id)| (*e, id.to_string())).collect();
-        let counts = self.store.event_counts(&keys).await.map_err(ProcessError::store("count event groups"))?;
-        for ((id, v, endpoint, event_id), count) in named.into_iter().zip(counts) {
-            if count < 2 {
-                continue;
-            }
-            let group = self
-                .store
-                .event_group(endpoint, event_id, REDELIVERY_READ)
-                .await
-                .map_err(ProcessError::store("read event group"))?;
+        // One batch read: for each, the capture of its event just before it, and its answer.
+        let keys: Vec<(EndpointId, String, CaptureId)> =
+            named.iter().map(|(id, _, c, event_id)| (c.endpoint_id, event_id.to_string(), *id)).collect();
+        let previous = self
+            .store
+            .previous_of_events(&keys)
+            .await
+            .map_err(ProcessError::store("read previous captures of events"))?;
+        for ((id, v, c, _), previous) in named.into_iter().zip(previous) {
+            let Some((previous_id, answered)) = previous else { continue };
+            // The two captures that decide the kind, as `classify` reads a group.
+            let member = |id: CaptureId, received_at, answered, event: Option<&hookmetry_core::CaptureEvent>| {
+                hookmetry_core::GroupMember {
+                    id,
+                    received_at,
+                    answered,
+                    attempt: event.and_then(|e| e.attempt),
+                    retry_reason: event.and_then(|e| e.retry_reason.clone()),
+                }
+            };
+            let group = hookmetry_core::EventGroup {
+                total: 2,
+                members: vec![
+                    member(previous_id, Timestamp::from_micros(0), answered, None),
+                    member(id, c.received_at, c.answered, Some(&v.event)),
+                ],
+            };
             let kind = match hookmetry_core::classify(&group, id).map(|r| r.kind) {
                 Some(hookmetry_core::RedeliveryKind::Retry) => "retry",
                 Some(hookmetry_core::RedeliveryKind::Duplicate) => "duplicate",
@@ -534,9 +549,6 @@ impl Processor {
 /// Bodies up to this size have their event read on the async worker for endpoints without
 /// secrets; parsing one takes microseconds.
 const INLINE_BODY: usize = 16 * 1024;
-
-/// The most captures of one event read to place a new one among them.
-const REDELIVERY_READ: usize = 1_000;
 
 /// The `provider` label of a result: a known provider's id, `none`, or `unknown`, so a label
 /// value never comes from a request.

@@ -931,9 +931,23 @@ pub async fn redelivery_groups_and_resource_order_follow_the_latest_results(h: &
         vec![moved.id]
     );
     assert_eq!(store.event_group(ep.id, "evt_404", 10).await.unwrap(), hookmetry_core::EventGroup::default());
-    let keys = [(ep.id, "evt_1".to_string()), (ep.id, "evt_404".to_string()), (other.id, "evt_1".to_string())];
-    assert_eq!(store.event_counts(&keys).await.unwrap(), vec![2, 0, 1], "in the order asked");
-    assert!(store.event_counts(&[]).await.unwrap().is_empty());
+    let keys = [
+        (ep.id, "evt_1".to_string(), second.id),
+        (ep.id, "evt_1".to_string(), first.id),
+        (ep.id, "evt_404".to_string(), second.id),
+        (other.id, "evt_1".to_string(), CaptureId::new()),
+    ];
+    assert_eq!(
+        store.previous_of_events(&keys).await.unwrap(),
+        vec![
+            Some((first.id, Some(Answered { status: 500, delay_ms: 0 }))),
+            None,
+            None,
+            Some((elsewhere.id, Some(Answered { status: 202, delay_ms: 15 }))),
+        ],
+        "in the order asked, each the newest before its capture"
+    );
+    assert!(store.previous_of_events(&[]).await.unwrap().is_empty());
 
     // `third` (event created at 10) arrived after `first` and `second` (created at 30 and 31).
     assert_eq!(store.newest_event_before(ep.id, "ch_1", third.id).await.unwrap(), Some((second.id, at(31))));

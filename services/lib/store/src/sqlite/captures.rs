@@ -233,19 +233,32 @@ impl CaptureStore for SqliteStore {
         Ok(EventGroup { total: u64::try_from(total).unwrap_or(0), members })
     }
 
-    async fn event_counts(&self, keys: &[(EndpointId, String)]) -> Result<Vec<u64>> {
+    async fn previous_of_events(
+        &self,
+        keys: &[(EndpointId, String, CaptureId)],
+    ) -> Result<Vec<Option<(CaptureId, Option<Answered>)>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let keys = keys.to_vec();
-        self.read("count event groups", move |conn| {
-            let mut count =
-                conn.prepare_cached("SELECT count(*) FROM captures WHERE endpoint_id = ?1 AND event_id = ?2")?;
+        self.read("read previous captures of events", move |conn| {
+            // The event id index, newest first from the capture: one row per key.
+            let mut previous = conn.prepare_cached(
+                "SELECT id, answered_status, answered_delay_ms FROM captures \
+                 WHERE endpoint_id = ?1 AND event_id = ?2 AND id < ?3 ORDER BY id DESC LIMIT 1",
+            )?;
             keys.iter()
-                .map(|(endpoint, id)| {
-                    count
-                        .query_row((endpoint.as_bytes(), id), |r| r.get::<_, i64>(0))
-                        .map(|n| u64::try_from(n).unwrap_or(0))
+                .map(|(endpoint, event_id, capture)| {
+                    previous
+                        .query_row((endpoint.as_bytes(), event_id, capture.as_bytes()), |r| {
+                            let status: Option<u16> = r.get(1)?;
+                            let delay: Option<u32> = r.get(2)?;
+                            Ok((
+                                CaptureId::from_bytes(r.get(0)?),
+                                status.map(|status| Answered { status, delay_ms: delay.unwrap_or(0) }),
+                            ))
+                        })
+                        .optional()
                 })
                 .collect()
         })

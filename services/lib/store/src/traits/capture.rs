@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use hookmetry_core::{CaptureId, CapturedRequest, EndpointId, EventGroup, Timestamp, Verification};
+use hookmetry_core::{Answered, CaptureId, CapturedRequest, EndpointId, EventGroup, Timestamp, Verification};
 
 use crate::{CaptureList, CapturePage, Result};
 
@@ -55,14 +55,19 @@ pub trait CaptureStore: Send + Sync + 'static {
     /// The captures of `endpoint` whose latest result names provider event `event_id`: how many,
     /// and the oldest `limit` of them, oldest first.
     async fn event_group(&self, endpoint: EndpointId, event_id: &str, limit: usize) -> Result<EventGroup>;
-    /// How many captures each `(endpoint, event id)` has, in order: `event_group`'s totals for many
-    /// groups at once. Backends override the one-by-one default with a batch read.
-    async fn event_counts(&self, keys: &[(EndpointId, String)]) -> Result<Vec<u64>> {
-        let mut counts = Vec::with_capacity(keys.len());
-        for (endpoint, id) in keys {
-            counts.push(self.event_group(*endpoint, id, 0).await?.total);
+    /// For each `(endpoint, event id, capture)`, the capture of the same event received just
+    /// before it: `None` when there is none, else its id and what it was answered. In order;
+    /// backends override the one-by-one default with a batch read.
+    async fn previous_of_events(
+        &self,
+        keys: &[(EndpointId, String, CaptureId)],
+    ) -> Result<Vec<Option<(CaptureId, Option<Answered>)>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (endpoint, event_id, capture) in keys {
+            let group = self.event_group(*endpoint, event_id, usize::MAX).await?;
+            out.push(group.members.iter().rev().find(|m| m.id < *capture).map(|m| (m.id, m.answered)));
         }
-        Ok(counts)
+        Ok(out)
     }
     /// Among the captures of `endpoint` received before `before` whose latest result names an
     /// event about `resource` with a creation time, the one whose event was created last.
