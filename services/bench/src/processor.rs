@@ -21,6 +21,9 @@ pub(crate) struct ProcessorArgs {
     /// Measurements per binary.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
+    /// Also measure this build with `processor.schema_drift = false`, in the same rounds.
+    #[arg(long)]
+    without_drift_too: bool,
 }
 
 /// One measurement: CPU seconds of the processor node until it has stored (and, when it does
@@ -33,10 +36,14 @@ struct Measured {
 pub(crate) async fn run(args: &ProcessorArgs, hookmetry: &Path) -> anyhow::Result<serde_json::Value> {
     let mut new = Vec::new();
     let mut base = Vec::new();
+    let mut no_drift = Vec::new();
     for round in 0..args.rounds.max(1) {
-        new.push(measure(hookmetry, args.captures, round).await?);
+        new.push(measure(hookmetry, args.captures, round, &[]).await?);
+        if args.without_drift_too {
+            no_drift.push(measure(hookmetry, args.captures, round, &["--set", "processor.schema_drift=false"]).await?);
+        }
         if let Some(b) = &args.baseline {
-            base.push(measure(b, args.captures, round).await?);
+            base.push(measure(b, args.captures, round, &[]).await?);
         }
     }
     let best = |m: &[Measured]| m.iter().map(|m| m.cpu_us_per_capture).fold(f64::INFINITY, f64::min);
@@ -49,6 +56,11 @@ pub(crate) async fn run(args: &ProcessorArgs, hookmetry: &Path) -> anyhow::Resul
         "cpu_us_per_capture_all": new.iter().map(|m| m.cpu_us_per_capture).collect::<Vec<_>>(),
         "captures_per_s": rate(&new),
     });
+    if !no_drift.is_empty() {
+        out["without_drift_cpu_us_per_capture"] = serde_json::json!(best(&no_drift));
+        out["without_drift_cpu_us_per_capture_all"] =
+            serde_json::json!(no_drift.iter().map(|m| m.cpu_us_per_capture).collect::<Vec<_>>());
+    }
     if !base.is_empty() {
         out["baseline_cpu_us_per_capture"] = serde_json::json!(best(&base));
         out["baseline_cpu_us_per_capture_all"] =
@@ -77,7 +89,8 @@ async fn command(binary: &Path, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(binary: &Path, n: usize, round: usize) -> anyhow::Result<Measured> {
+/// `processor_args` go to the processor node only (`--set key=value`).
+async fn measure(binary: &Path, n: usize, round: usize, processor_args: &[&str]) -> anyhow::Result<Measured> {
     let dir = std::env::temp_dir().join(format!("hookmetry-bench-processor-{}-{round}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir)?;
@@ -147,7 +160,8 @@ async fn measure(binary: &Path, n: usize, round: usize) -> anyhow::Result<Measur
 
     // The processor alone, from a cold start, until everything is stored and it goes quiet.
     let args = node("processor")();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend_from_slice(processor_args);
     let started = Instant::now();
     let mut processor = hookmetry_testkit::ChildServer::spawn(binary, &args, token).await?;
     let pid = processor.child.id().context("processor pid")?;
