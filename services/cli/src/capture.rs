@@ -23,7 +23,7 @@ pub enum CaptureCommand {
     /// Show one capture: summary, headers in arrival order, body pretty-printed by content type.
     Show(ShowArgs),
     /// List captures newest first, one line each as `tail` prints them; filters narrow the list.
-    List(crate::capture_list::ListArgs),
+    List(Box<crate::capture_list::ListArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,7 +49,7 @@ pub(crate) async fn run(args: CaptureArgs, conn: &Connection, out: &mut Output) 
     let client = Client::new(conn)?;
     let show = match args.command {
         CaptureCommand::Show(show) => show,
-        CaptureCommand::List(list) => return crate::capture_list::run(list, &client, out).await,
+        CaptureCommand::List(list) => return crate::capture_list::run(*list, &client, out).await,
     };
     let id = &crate::capture_list::resolve_id(&client, &show.id).await?;
     if show.raw {
