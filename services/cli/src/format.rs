@@ -304,6 +304,11 @@ pub(crate) fn tail_line(c: &Capture) -> String {
         escape_text(&media, false),
         c.id
     );
+    // The provider's event type, when the capture names one (`charge.succeeded`).
+    if let Some(kind) = c.event.as_ref().and_then(|e| e.kind.as_deref()) {
+        line.push_str("  ");
+        line.push_str(&escape_text(kind, false));
+    }
     // Only endpoints that verify get the column; an unconfigured one's guess is noise here.
     if let Some(v) = c.verification.as_ref().filter(|v| v.verdict != "NOT_CONFIGURED") {
         line.push_str("  ");
@@ -487,7 +492,23 @@ mod tests {
         };
         let checked = Capture { verification: v("INVALID_SIGNATURE"), ..c.clone() };
         assert!(tail_line(&checked).ends_with("0193a7d2-0000-7000-8000-000000000001  invalid signature"));
-        let unconfigured = Capture { verification: v("NOT_CONFIGURED"), ..c };
+        let unconfigured = Capture { verification: v("NOT_CONFIGURED"), ..c.clone() };
         assert!(tail_line(&unconfigured).ends_with("0193a7d2-0000-7000-8000-000000000001"));
+        let typed = Capture {
+            event: Some(crate::model::Event {
+                id: None,
+                kind: Some("charge.succeeded\u{1b}[2J".into()),
+                created_at: None,
+                attempt: None,
+                retry_reason: None,
+                resource: None,
+            }),
+            ..checked
+        };
+        assert!(
+            tail_line(&typed).ends_with("0193a7d2-0000-7000-8000-000000000001  charge.succeeded\\x1b[2J  invalid signature"),
+            "{}",
+            tail_line(&typed)
+        );
     }
 }

@@ -37,7 +37,7 @@ pub(crate) const CAPTURE_FIELDS: &str = "id endpointId teamId method path query 
 
 /// What one `tail` line needs: no headers or body, which can be large.
 pub(crate) const CAPTURE_LINE_FIELDS: &str = "id endpointId teamId method path query bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
-     verification { provider verdict reason secretLabel }";
+     verification { provider verdict reason secretLabel } event { id type }";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
