@@ -506,7 +506,8 @@ mod tests {
             ..checked
         };
         assert!(
-            tail_line(&typed).ends_with("0193a7d2-0000-7000-8000-000000000001  charge.succeeded\\x1b[2J  invalid signature"),
+            tail_line(&typed)
+                .ends_with("0193a7d2-0000-7000-8000-000000000001  charge.succeeded\\x1b[2J  invalid signature"),
             "{}",
             tail_line(&typed)
         );
