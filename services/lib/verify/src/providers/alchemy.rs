@@ -29,4 +29,5 @@ pub(crate) static ALCHEMY: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

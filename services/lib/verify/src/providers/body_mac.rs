@@ -58,6 +58,9 @@ pub(crate) struct BodyMac {
     /// Said after "header `…` is missing" when the provider has a reason it might be absent (a
     /// token mode, a second setting), so the user knows what to change.
     pub missing_hint: &'static str,
+    /// What the provider sends in the header when the webhook has no secret (Cal.com's
+    /// `no-secret-provided`), so the reason can say so rather than call it a bad signature.
+    pub unsigned: Option<&'static str>,
 }
 
 impl BodyMac {
@@ -90,6 +93,12 @@ impl Scheme for BodyMac {
             Some(v) => v?,
             None => return Err(Failure::missing(format!("header `{name}` is missing{}", self.missing_hint))),
         };
+        if let Some(unsigned) = self.unsigned.filter(|u| *u == value.trim()) {
+            return Err(Failure::malformed(format!(
+                "`{name}` is `{unsigned}`: the webhook was saved in {} without a secret, so the request is not signed; give it one there",
+                self.info.name
+            )));
+        }
         let signatures = match self.layout {
             Layout::Single(prefix) => {
                 let encoded = value.trim().strip_prefix(prefix).ok_or_else(|| {

@@ -3,7 +3,7 @@
 //! without a secret sends `X-Cal-Signature-256: no-secret-provided` (Cal.com's `sendPayload`).
 //! <https://cal.com/docs/developing/guides/automation/webhooks#verifying-the-authenticity-of-the-received-payload>
 
-use super::body_hmac::{BodyHmac, Encoding};
+use super::body_mac::{BodyMac, Encoding, Layout, Mac};
 use super::{EventSpec, ProviderInfo, Source};
 
 static INFO: ProviderInfo = ProviderInfo {
@@ -21,10 +21,12 @@ static INFO: ProviderInfo = ProviderInfo {
     },
 };
 
-pub(crate) static CAL_COM: BodyHmac = BodyHmac {
+pub(crate) static CAL_COM: BodyMac = BodyMac {
     info: &INFO,
     header: "X-Cal-Signature-256",
-    prefix: "",
+    mac: Mac::Sha256,
     encoding: Encoding::Hex,
+    layout: Layout::Single(""),
+    missing_hint: "",
     unsigned: Some("no-secret-provided"),
 };

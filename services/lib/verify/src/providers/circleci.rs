@@ -31,4 +31,5 @@ pub(crate) static CIRCLECI: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Versioned("v1"),
     missing_hint: " (CircleCI signs only webhooks created with a secret token)",
+    unsigned: None,
 };

@@ -29,4 +29,5 @@ pub(crate) static COINBASE_COMMERCE: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

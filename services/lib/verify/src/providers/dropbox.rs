@@ -3,7 +3,7 @@
 //! event id or type): the receiver is expected to call `list_folder/continue` for each.
 //! <https://www.dropbox.com/developers/reference/webhooks#notifications>
 
-use super::body_hmac::{BodyHmac, Encoding};
+use super::body_mac::{BodyMac, Encoding, Layout, Mac};
 use super::{EventSpec, ProviderInfo};
 
 static INFO: ProviderInfo = ProviderInfo {
@@ -16,5 +16,12 @@ static INFO: ProviderInfo = ProviderInfo {
     event: EventSpec::NONE,
 };
 
-pub(crate) static DROPBOX: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Dropbox-Signature", prefix: "", encoding: Encoding::Hex, unsigned: None };
+pub(crate) static DROPBOX: BodyMac = BodyMac {
+    info: &INFO,
+    header: "X-Dropbox-Signature",
+    mac: Mac::Sha256,
+    encoding: Encoding::Hex,
+    layout: Layout::Single(""),
+    missing_hint: "",
+    unsigned: None,
+};

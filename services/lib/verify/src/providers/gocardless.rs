@@ -39,4 +39,5 @@ pub(crate) static GOCARDLESS: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

@@ -36,4 +36,5 @@ pub(crate) static GRAFANA: BodyMac = BodyMac {
     layout: Layout::Single(""),
     missing_hint: " (Grafana signs only contact points with an HMAC secret; one that names another signature \
                    header is checked with `generic-hmac`)",
+    unsigned: None,
 };

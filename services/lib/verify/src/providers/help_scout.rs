@@ -28,4 +28,5 @@ pub(crate) static HELP_SCOUT: BodyMac = BodyMac {
     encoding: Encoding::Base64,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

@@ -30,4 +30,5 @@ pub(crate) static HEROKU: BodyMac = BodyMac {
     encoding: Encoding::Base64,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

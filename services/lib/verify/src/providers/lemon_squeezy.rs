@@ -30,4 +30,5 @@ pub(crate) static LEMON_SQUEEZY: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

@@ -3,7 +3,7 @@
 //! names the event (`webhookEventId`, `type`, `timestamp` in Unix milliseconds).
 //! <https://developers.line.biz/en/reference/messaging-api/#signature-validation>
 
-use super::body_hmac::{BodyHmac, Encoding};
+use super::body_mac::{BodyMac, Encoding, Layout, Mac};
 use super::{EventSpec, ProviderInfo, Source};
 
 static INFO: ProviderInfo = ProviderInfo {
@@ -22,5 +22,12 @@ static INFO: ProviderInfo = ProviderInfo {
     },
 };
 
-pub(crate) static LINE: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Line-Signature", prefix: "", encoding: Encoding::Base64, unsigned: None };
+pub(crate) static LINE: BodyMac = BodyMac {
+    info: &INFO,
+    header: "X-Line-Signature",
+    mac: Mac::Sha256,
+    encoding: Encoding::Base64,
+    layout: Layout::Single(""),
+    missing_hint: "",
+    unsigned: None,
+};

@@ -50,4 +50,5 @@ pub(crate) static META: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single("sha256="),
     missing_hint: "",
+    unsigned: None,
 };

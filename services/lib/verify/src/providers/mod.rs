@@ -60,7 +60,6 @@ mod revolut;
 mod xero;
 
 // group-c modules
-mod body_hmac;
 #[path = "box.rs"]
 mod box_com;
 mod cal_com;

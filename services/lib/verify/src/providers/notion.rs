@@ -3,7 +3,7 @@
 //! created). No timestamp is signed; the event carries its own `timestamp` and `attempt_number`.
 //! <https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended>
 
-use super::body_hmac::{BodyHmac, Encoding};
+use super::body_mac::{BodyMac, Encoding, Layout, Mac};
 use super::{EventSpec, ProviderInfo, Source};
 
 static INFO: ProviderInfo = ProviderInfo {
@@ -23,5 +23,12 @@ static INFO: ProviderInfo = ProviderInfo {
     },
 };
 
-pub(crate) static NOTION: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Notion-Signature", prefix: "sha256=", encoding: Encoding::Hex, unsigned: None };
+pub(crate) static NOTION: BodyMac = BodyMac {
+    info: &INFO,
+    header: "X-Notion-Signature",
+    mac: Mac::Sha256,
+    encoding: Encoding::Hex,
+    layout: Layout::Single("sha256="),
+    missing_hint: "",
+    unsigned: None,
+};

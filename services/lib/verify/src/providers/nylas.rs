@@ -3,7 +3,7 @@
 //! `id` is the notification's, `time` its Unix seconds.
 //! <https://developer.nylas.com/docs/v3/notifications/webhooks/#verify-nylas-webhooks>
 
-use super::body_hmac::{BodyHmac, Encoding};
+use super::body_mac::{BodyMac, Encoding, Layout, Mac};
 use super::{EventSpec, ProviderInfo, Source};
 
 static INFO: ProviderInfo = ProviderInfo {
@@ -23,5 +23,12 @@ static INFO: ProviderInfo = ProviderInfo {
     },
 };
 
-pub(crate) static NYLAS: BodyHmac =
-    BodyHmac { info: &INFO, header: "X-Nylas-Signature", prefix: "", encoding: Encoding::Hex, unsigned: None };
+pub(crate) static NYLAS: BodyMac = BodyMac {
+    info: &INFO,
+    header: "X-Nylas-Signature",
+    mac: Mac::Sha256,
+    encoding: Encoding::Hex,
+    layout: Layout::Single(""),
+    missing_hint: "",
+    unsigned: None,
+};

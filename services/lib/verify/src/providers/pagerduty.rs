@@ -32,4 +32,5 @@ pub(crate) static PAGERDUTY: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Versioned("v1"),
     missing_hint: "",
+    unsigned: None,
 };

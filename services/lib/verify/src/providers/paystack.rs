@@ -28,4 +28,5 @@ pub(crate) static PAYSTACK: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

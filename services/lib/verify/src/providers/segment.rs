@@ -31,4 +31,5 @@ pub(crate) static SEGMENT: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

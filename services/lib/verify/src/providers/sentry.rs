@@ -36,4 +36,5 @@ pub(crate) static SENTRY: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

@@ -27,4 +27,5 @@ pub(crate) static TALLY: BodyMac = BodyMac {
     encoding: Encoding::Base64,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };

@@ -31,4 +31,5 @@ pub(crate) static TERRAFORM_CLOUD: BodyMac = BodyMac {
     encoding: Encoding::Hex,
     layout: Layout::Single(""),
     missing_hint: " (HCP Terraform signs only notifications configured with a token)",
+    unsigned: None,
 };

@@ -29,4 +29,5 @@ pub(crate) static XERO: BodyMac = BodyMac {
     encoding: Encoding::Base64,
     layout: Layout::Single(""),
     missing_hint: "",
+    unsigned: None,
 };
