@@ -496,6 +496,12 @@ fn mercado_pago_known_answers() {
 fn mercado_pago_verdicts() {
     let s = settings("mercado-pago", &[("current", MP_SECRET)]);
     let good = format!("ts={MP_TS},v1={MP_SIG}");
+    // Keys are read as the SDKs read them, exactly: `TS=` is no timestamp.
+    expect(
+        &check(&s, &mp_req(&format!("TS={MP_TS},V1={MP_SIG}"))),
+        Verdict::Malformed,
+        "`x-signature` has no `ts=` timestamp",
+    );
     expect(
         &check(&s, &Req::new(MP_BODY).url(MP_URL).header("x-request-id", MP_REQUEST_ID)),
         Verdict::MissingSignature,

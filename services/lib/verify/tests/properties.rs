@@ -335,7 +335,7 @@ fn locate(c: &Case) -> Location {
 ///   `t=…, v1=…`), so that space may become other whitespace or another `,`;
 /// - `generic-hmac` reads base64 in either alphabet (custom senders use the URL-safe one too),
 ///   so `+`/`-` and `/`/`_` stand for the same bits (`url_safe_too`).
-fn same_signature(value: &[u8], i: usize, new: u8, url_safe_too: bool) -> bool {
+fn same_signature(value: &[u8], i: usize, new: u8, url_safe_too: bool, separators_alike: bool) -> bool {
     // What `str::trim` removes: Unicode whitespace, so vertical tab too (unlike `is_ascii_whitespace`).
     let space = |b: u8| b.is_ascii() && char::from(b).is_whitespace();
     let old = value[i];
@@ -343,7 +343,12 @@ fn same_signature(value: &[u8], i: usize, new: u8, url_safe_too: bool) -> bool {
     let padding = old == b'=' && space(new) && value[i..].iter().all(|b| *b == b'=' || space(*b));
     let separator = space(old) && (space(new) || new == b',') && i > 0 && value[i - 1] == b',';
     let alphabet = url_safe_too && matches!((old, new), (b'+', b'-') | (b'-', b'+') | (b'/', b'_') | (b'_', b'/'));
-    hex_case || padding || separator || alphabet
+    // Mux, Persona and Sanity headers are read with `,` and whitespace as one separator (Persona
+    // puts a space between the `t=…,v1=…` sets of a rotation): swapping one for the other changes
+    // nothing.
+    let separators =
+        separators_alike && ((old == b',' && new.is_ascii_whitespace()) || (old.is_ascii_whitespace() && new == b','));
+    hex_case || padding || separator || alphabet || separators
 }
 
 /// Whatever arrives, an outcome has a reason, names the configured provider, and has a secret
@@ -438,7 +443,8 @@ fn with_signature_byte_changed(
         value[i] as char,
         new as char
     );
-    let same = same_signature(&value, i, new, c.id == "generic-hmac");
+    let same =
+        same_signature(&value, i, new, c.id == "generic-hmac", matches!(c.id.as_str(), "mux" | "persona" | "sanity"));
     match place {
         Ok(h) => {
             let mut changed = value;

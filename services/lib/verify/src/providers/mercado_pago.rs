@@ -85,8 +85,9 @@ impl Scheme for MercadoPago {
         let value = required(req.headers, SIGNATURE)?;
         let mut ts = None;
         let mut signatures = Vec::new();
+        // Keys as Mercado Pago's SDKs read them: `ts` and `v1`, exactly.
         for (k, v) in pairs(value, ',') {
-            match k.to_ascii_lowercase().as_str() {
+            match k {
                 "ts" => ts = Some(v),
                 "v1" => signatures.push(unhex(v, 32, &format!("the `v1` signature in `{SIGNATURE}`"))?),
                 _ => {}
