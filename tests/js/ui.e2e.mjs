@@ -738,7 +738,8 @@ try {
     await page.reload();
     await page.locator('.getting-started').waitFor();
     await waitLive();
-    const T0 = 1764900000;
+    // Ten days ago: old enough to read "… d ago", relative to today so no date is baked in.
+    const T0 = Math.floor(Date.now() / 1000) - 10 * 86400;
     const stripeEvent = (id, type, created, object) => JSON.stringify({ id, object: 'event', type, created, data: { object: { id: object, object: 'charge' } } });
     const send = async (body) => {
       const id = await sendWebhook(`${ev.url}/stripe`, { headers: [['Content-Type', 'application/json'], ['Stripe-Signature', `t=${T0},v1=00`]], body });

@@ -66,12 +66,8 @@ impl LiveSubscription {
         c: &Context<'_>,
         endpoint_id: ID,
     ) -> Result<impl Stream<Item = Result<CaptureChangeObject, ApiError>> + use<>, ApiError> {
-        let a = Access::of(c);
-        let endpoint: EndpointId = parse_id("endpointId", &endpoint_id)?;
-        a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        let hub = &a.ctx.hub;
-        let state = ChangeState { rx: hub.subscribe_changes(), watch: Watchdog::new(&a, endpoint, hub.buffer()) };
-        Ok(futures::stream::unfold(state, |mut s| async move {
+        let (rx, watch) = watched_changes(c, &endpoint_id).await?;
+        Ok(futures::stream::unfold(ChangeState { rx, watch }, |mut s| async move {
             let item = s.next().await?;
             Some((item, s))
         }))
@@ -86,12 +82,8 @@ impl LiveSubscription {
         c: &Context<'_>,
         endpoint_id: ID,
     ) -> Result<impl Stream<Item = Result<SchemaChangedObject, ApiError>> + use<>, ApiError> {
-        let a = Access::of(c);
-        let endpoint: EndpointId = parse_id("endpointId", &endpoint_id)?;
-        a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
-        let hub = &a.ctx.hub;
-        let state = SchemaState { rx: hub.subscribe_changes(), watch: Watchdog::new(&a, endpoint, hub.buffer()) };
-        Ok(futures::stream::unfold(state, |mut s| async move {
+        let (rx, watch) = watched_changes(c, &endpoint_id).await?;
+        Ok(futures::stream::unfold(SchemaState { rx, watch }, |mut s| async move {
             let item = s.next().await?;
             Some((item, s))
         }))
@@ -120,6 +112,19 @@ pub struct CaptureChangeObject {
 struct ChangeState {
     rx: tokio::sync::broadcast::Receiver<CaptureChange>,
     watch: Watchdog,
+}
+
+/// The changes feed and its watchdog for an endpoint the caller may see (`NOT_FOUND` otherwise),
+/// what `captureChanged` and `schemaChanged` both start from.
+async fn watched_changes(
+    c: &Context<'_>,
+    endpoint_id: &ID,
+) -> Result<(tokio::sync::broadcast::Receiver<CaptureChange>, Watchdog), ApiError> {
+    let a = Access::of(c);
+    let endpoint: EndpointId = parse_id("endpointId", endpoint_id)?;
+    a.endpoint(endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let hub = &a.ctx.hub;
+    Ok((hub.subscribe_changes(), Watchdog::new(&a, endpoint, hub.buffer())))
 }
 
 /// The next change of the watched endpoint that `wanted` accepts; a final error (lagged, or the
