@@ -1035,12 +1035,14 @@ try {
     const rule = section.locator('.scenario-rule[data-rule="fail-twice"]');
     await rule.locator('.rule-count', { hasText: '3 requests counted' }).waitFor();
     const editor = section.getByLabel('Rules (JSON, as updateEndpoint(scenario:) takes them)');
-    const bad = '[{"id": "fail-twice", "answer": {"sequence": {"steps": [{"status": 500}, {"status": 600}]}}}]';
+    const bad = '[\n  { "id": "fail-twice",\n    "answer": { "sequence": { "steps": [\n      { "status": 500 }, { "status": 600 } ] } } }\n]';
     await editor.fill(bad);
     await section.getByRole('button', { name: 'Save response rules' }).click();
     const error = section.locator('.field-error:not([hidden])');
     await error.waitFor();
-    assertEq(await error.textContent(), 'scenario[0].answer.sequence.steps[1].status: must be between 200 and 599, got 600.', 'the error names the field');
+    assertEq(await error.textContent(), 'scenario[0].answer.sequence.steps[1].status (line 4): must be between 200 and 599, got 600.', 'the error names the field and its line');
+    await page.waitForFunction(() => document.activeElement?.matches('.scenario-editor') && document.activeElement.selectionEnd > document.activeElement.selectionStart);
+    assertEq(await editor.evaluate((t) => t.value.slice(t.selectionStart, t.selectionEnd)), '600', 'the refused value is selected');
     assertEq(await editor.getAttribute('aria-invalid'), 'true', 'the editor is marked invalid');
     assertEq(await editor.inputValue(), bad, 'the editor keeps what was typed');
     const after = (await adminGql('query($id: ID!) { endpoint(id: $id) { scenario { id answer { summary } } counters { rules { ruleId count } } } }', { id: sc.id })).endpoint;

@@ -102,7 +102,7 @@ export function endpointSettingsView(state, initial, params = {}) {
     sync();
     const st = statusLine();
     const f = form('Custom response',
-      h('p', { class: 'hint' }, 'What senders get back. By default: 200 with {"id": "<capture id>"}, sent once the capture is on disk.'),
+      h('p', { class: 'hint' }, 'What senders get back when no response rule answers. By default: 200 with {"id": "<capture id>"}, sent once the capture is on disk.'),
       h('label', { class: 'inline-check' }, useCustom, ' Answer with a custom response'),
       fields,
       canEdit ? h('button', { type: 'submit', class: 'btn' }, 'Save response') : null, st.el);

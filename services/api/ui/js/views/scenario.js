@@ -88,13 +88,76 @@ function parseRules(text) {
 }
 
 /**
- * The API names the rule's field (`scenario[0].answer.sequence.steps[1].status`); the editor is
- * one field, so the name goes into the message shown under it.
+ * Where the value at `field` (`scenario[0].answer.sequence.steps[1].status`) is in the editor's
+ * text, as `[start, end]`, or null. Only called on text that parsed as JSON; a small scanner
+ * because `JSON.parse` keeps no positions.
  */
-function namedByField(err) {
+export function locate(text, field) {
+  const keys = [...field.replace(/^scenario/, '').matchAll(/\[(\d+)\]|\.([^.[]+)/g)].map((m) => (m[1] != null ? Number(m[1]) : m[2]));
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && /\s/.test(text[i])) i += 1;
+  };
+  const string = () => {
+    const start = i;
+    i += 1;
+    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i += 1;
+    return JSON.parse(text.slice(start, i));
+  };
+  const after = () => {
+    ws();
+    if (text[i] === ',') i += 1;
+    ws();
+  };
+  // The range of the value at keys[depth…] inside the value that starts here; Infinity skips.
+  function value(depth) {
+    ws();
+    const start = i;
+    const want = keys[depth];
+    let found = null;
+    if (text[i] === '{' || text[i] === '[') {
+      const close = text[i] === '{' ? '}' : ']';
+      i += 1;
+      ws();
+      for (let n = 0; i < text.length && text[i] !== close; n += 1) {
+        let key = n;
+        if (close === '}') {
+          key = string();
+          ws();
+          i += 1; // the colon
+        }
+        const r = value(key === want ? depth + 1 : Infinity);
+        if (key === want) found = r;
+        after();
+      }
+      i += 1;
+    } else if (text[i] === '"') {
+      string();
+    } else {
+      while (i < text.length && !/[\s,\]}]/.test(text[i])) i += 1;
+    }
+    return depth === keys.length ? [start, i] : found;
+  }
+  try {
+    return value(0);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The API names the rule's field (`scenario[0].answer.sequence.steps[1].status`); the editor is
+ * one field, so the name goes into the message under it, with the line it is on, and the value
+ * is selected.
+ */
+function namedByField(err, editor) {
   if (!(err instanceof ApiError) || !err.field?.startsWith('scenario')) return err;
   const m = /^invalid `[^`]+`: (.*)$/s.exec(err.message);
-  return new ApiError(`\`${err.field}\`: ${m ? m[1] : err.message}`, { code: err.code, field: 'scenario' });
+  const at = err.field === 'scenario' ? null : locate(editor.value, err.field);
+  const line = at ? ` (line ${editor.value.slice(0, at[0]).split('\n').length})` : '';
+  if (at) setTimeout(() => editor.setSelectionRange(at[0], at[1]));
+  return new ApiError(`\`${err.field}\`${line}: ${m ? m[1] : err.message}`, { code: err.code, field: 'scenario' });
 }
 
 const UNITS = [['days', 86_400], ['hours', 3600], ['minutes', 60], ['seconds', 1]];
@@ -217,7 +280,7 @@ export function responsesSection(state, { getEp, save, canEdit, onCounters }) {
         refresh();
         saved(st, 'Every rule was removed: requests get the custom response, or 200.');
       } catch (err) {
-        showError(f, namedByField(err));
+        showError(f, namedByField(err, editor));
       }
     } }, 'Remove all rules');
     const f = h('form', { class: 'settings-form', 'aria-label': 'Scenario rules' }, formAlert(),
@@ -239,7 +302,7 @@ export function responsesSection(state, { getEp, save, canEdit, onCounters }) {
       try {
         await save({ scenario: rules.length ? rules : null });
       } catch (err) {
-        throw namedByField(err);
+        throw namedByField(err, editor);
       }
       const n = getEp().scenario.length;
       refresh();
@@ -259,11 +322,15 @@ export function responsesSection(state, { getEp, save, canEdit, onCounters }) {
     const showPreview = () => {
       const s = ttlSeconds();
       if (s == null || !Number.isFinite(s)) {
+        preview.classList.remove('warn');
         mount(preview, s == null ? 'Empty: the endpoint never expires.' : '');
         return;
       }
       const at = new Date(new Date(ep.createdAt).getTime() + s * 1000).toISOString();
-      mount(preview, 'With this it expires ', timeEl(at, { ms: false }), expiresWords(at), '.');
+      const past = !inWords(at);
+      preview.classList.toggle('warn', past);
+      if (past) mount(preview, 'That is already past (', timeEl(at, { ms: false }), '): saving deletes the endpoint and its captures at the next expiry run.');
+      else mount(preview, 'With this it expires ', timeEl(at, { ms: false }), expiresWords(at), '.');
     };
     ttl.addEventListener('input', showPreview);
     ttlUnit.addEventListener('change', showPreview);
