@@ -1084,6 +1084,45 @@ try {
     assertEq(await page.locator('.switchers select').nth(1).locator('option:checked').textContent(), 'scenarios-e2e (expires in 2 h)', 'the switcher says it too');
   });
 
+  await step('Responses: rules of every kind go back into the editor as they were; saving them unchanged keeps them and their counts', async () => {
+    const evil = '<img src=x onerror="window.__xss3=1">';
+    const rules = [
+      { id: 'seq', method: 'POST', pathPrefix: '/a', header: { name: 'X-Kind', contains: evil }, eventTypes: ['invoice.*', 'charge.succeeded'],
+        answer: { sequence: { steps: [{ status: 500, body: '<b>down</b>', headers: [{ name: 'Retry-After', value: '5' }] }, { status: 200, delayMs: 150 }], then: 'REPEAT' } } },
+      { id: 'gone', pathPrefix: '/g', answer: { goneAfter: { count: 2, before: { status: 201 }, after: { status: 410, body: 'gone' } } } },
+      { id: 'slow', header: { name: 'X-Slow', contains: '' }, answer: { latency: { reply: { status: 202 }, points: [{ percentile: 50, ms: 10 }, { percentile: 100, ms: 20 }] } } },
+      { id: 'mix', answer: { mix: { choices: [{ percent: 12.5, reply: { status: 503 } }, { percent: 5, reply: { timeout: true, delayMs: 0 } }], rest: { status: 204 } } } },
+      { id: 'fixed', answer: { fixed: { status: 418, headers: [{ name: 'Content-Type', value: 'text/plain' }], body: 'teapot', delayMs: 5 } } },
+    ];
+    const reply = 'status headers { name value } body delayMs timeout';
+    const read = `query($id: ID!) { endpoint(id: $id) { scenario { id method pathPrefix header { name contains } eventTypes answer { kind summary
+      fixed { ${reply} } sequence { then steps { ${reply} } } mix { choices { percent reply { ${reply} } } rest { ${reply} } }
+      goneAfter { count before { ${reply} } after { ${reply} } } latency { reply { ${reply} } points { percentile ms } } } }
+      counters { rules { ruleId count } } } }`;
+    const rt = (await adminGql('mutation { createEndpoint(input: {name: "scenarios-roundtrip"}) { id url } }')).createEndpoint;
+    await adminGql('mutation($id: ID!, $s: [ScenarioRuleInput!]) { updateEndpoint(input: {id: $id, scenario: $s}) { id } }', { id: rt.id, s: rules });
+    const gone = await fetch(`${rt.url}/g`, { method: 'POST', body: 'x' });
+    await gone.arrayBuffer();
+    assertEq(gone.status, 201, 'the gone-after rule answered');
+    const before = (await adminGql(read, { id: rt.id })).endpoint;
+    assertEq(JSON.stringify(before.counters), JSON.stringify({ rules: [{ ruleId: 'gone', count: 1 }] }), 'one request counted');
+
+    await page.goto(`${base}/#/e/${rt.id}/settings`);
+    const section = page.locator('.settings-section', { has: page.getByRole('heading', { name: 'Responses', exact: true }) });
+    await section.locator('.scenario-rule[data-rule="gone"] .rule-count', { hasText: '1 request counted' }).waitFor();
+    assertEq(JSON.stringify(await section.locator('.scenario-rule .rule-when').allTextContents()), JSON.stringify([
+      `method POST and path starts with /a and header X-Kind contains “${evil}” and event type invoice.* or charge.succeeded`,
+      'path starts with /g', 'header X-Slow present', 'every request', 'every request',
+    ]), 'each rule’s conditions in words');
+    assertEq(JSON.stringify(await section.locator('.scenario-rule .rule-summary').allTextContents()), JSON.stringify(before.scenario.map((r) => r.answer.summary)), 'each rule’s summary');
+    assertEq(await section.locator('img, b').count(), 0, 'rule data is text, not markup');
+    assertEq(await page.evaluate(() => window.__xss3), undefined, 'nothing ran');
+    await section.getByRole('button', { name: 'Save response rules' }).click();
+    await section.locator('.form-status', { hasText: 'Saved 5 rules.' }).waitFor();
+    const after = (await adminGql(read, { id: rt.id })).endpoint;
+    assertEq(JSON.stringify(after), JSON.stringify(before), 'saved unchanged: the same rules, and the count kept');
+  });
+
   await step('a dropped WebSocket shows a reconnect notice, then recovers and loads what was missed', async () => {
     watch.expect(/WebSocket/);
     await page.goto(`${base}/#/e/${epId}`);

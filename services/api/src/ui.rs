@@ -67,6 +67,7 @@ const ASSETS: &[Asset] = assets![
     "js/views/answer.js",
     "js/views/expiry.js",
     "js/views/scenario.js",
+    "js/views/scenario-json.js",
 ];
 
 /// The page is a template: `{{version}}` becomes the asset version and `{{preload}}` the
