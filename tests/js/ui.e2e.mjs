@@ -1082,6 +1082,15 @@ try {
     await page.goto(`${base}/#/e/${sc.id}`);
     await page.locator('.endpoint-head .expiry-tag', { hasText: 'expires in 2 h' }).waitFor();
     assertEq(await page.locator('.switchers select').nth(1).locator('option:checked').textContent(), 'scenarios-e2e (expires in 2 h)', 'the switcher says it too');
+    // The words for other distances and for a past expiry, through the function the tags use
+    // (an endpoint past its expiry is deleted within the expiry job's interval, too soon to look).
+    const words = await page.evaluate(async () => {
+      const src = [...document.querySelectorAll('link[rel="modulepreload"]')].map((l) => l.href).find((u) => u.endsWith('/views/expiry.js'));
+      const { expiryWords } = await import(src);
+      const at = (s) => expiryWords(new Date(Date.now() + s * 1000).toISOString());
+      return [at(-1), at(45.2), at(25 * 60 + 10), at(89 * 60 + 10), at(3 * 3600 + 60), at(3 * 86400 + 60), expiryWords(null)];
+    });
+    assertEq(JSON.stringify(words), JSON.stringify(['expired', 'expires in 45 s', 'expires in 25 min', 'expires in 89 min', 'expires in 3 h', 'expires in 3 d', null]), 'expiry in words');
   });
 
   await step('Responses: rules of every kind go back into the editor as they were; saving them unchanged keeps them and their counts', async () => {
