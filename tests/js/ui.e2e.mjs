@@ -1053,6 +1053,7 @@ try {
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Reset counters', exact: true }).click();
     await dialog.waitFor({ state: 'detached' });
+    assertEq(await page.evaluate(() => document.activeElement?.textContent), 'Reset counters…', 'focus is back on the button that opened the dialog');
     await rule.locator('.rule-count', { hasText: '0 requests counted' }).waitFor();
     const again = await fetch(`${sc.url}/retry`, { method: 'POST', body: '{"attempt":4}' });
     await again.arrayBuffer();

@@ -50,7 +50,10 @@ function expiresWords(expiresAt) {
  */
 export function responsesSection(state, { getEp, save, canEdit, onCounters }) {
   const body = h('div', { class: 'responses' });
-  const counters = h('div', { class: 'scenario-counters', 'aria-live': 'polite' }, h('p', { class: 'hint' }, 'Reading the counters…'));
+  const counterText = h('p', { class: 'counter-captures', 'aria-live': 'polite' }, h('span', { class: 'hint' }, 'Reading the counters…'));
+  // Made once, so focus can come back to it after the dialog, whatever the counters say.
+  const resetButton = canEdit ? h('button', { type: 'button', class: 'btn small', onclick: () => confirmReset(resetButton) }, 'Reset counters…') : null;
+  const counters = h('div', { class: 'scenario-counters' }, counterText, resetButton);
   let counts = null;
 
   async function readCounters() {
@@ -58,7 +61,7 @@ export function responsesSection(state, { getEp, save, canEdit, onCounters }) {
       const e = (await state.api.request(Q.ENDPOINT_COUNTERS, { id: getEp().id })).endpoint;
       if (e) setCounters(e);
     } catch (err) {
-      mount(counters, h('p', { class: 'error-text', role: 'alert' }, `The counters could not be read: ${sentence(err.message)}`));
+      mount(counterText, h('span', { class: 'error-text', role: 'alert' }, `The counters could not be read: ${sentence(err.message)}`));
     }
   }
 
@@ -73,12 +76,10 @@ export function responsesSection(state, { getEp, save, canEdit, onCounters }) {
     if (!counts) return;
     const cap = getEp().maxCaptures;
     // Captures are counted only while a cap is set (uncapped endpoints pay nothing for it).
-    mount(counters,
-      h('p', { class: 'counter-captures' }, cap == null
-        ? 'No capture cap.'
-        : [`${counts.captures.toLocaleString('en')} of ${plural(cap, 'capture')} accepted since creation or the last reset`,
-          counts.captures >= cap ? h('strong', { class: 'cap-reached' }, ` · cap reached (${counts.captures}/${cap})`) : null, '.']),
-      canEdit ? h('button', { type: 'button', class: 'btn small', onclick: (e) => confirmReset(e.currentTarget) }, 'Reset counters…') : null);
+    mount(counterText, cap == null
+      ? 'No capture cap.'
+      : [`${counts.captures.toLocaleString('en')} of ${plural(cap, 'capture')} accepted since creation or the last reset`,
+        counts.captures >= cap ? h('strong', { class: 'cap-reached' }, ` · cap reached (${counts.captures}/${cap})`) : null, '.']);
   }
 
   function confirmReset(opener) {
