@@ -212,6 +212,7 @@ mod tests {
             url: "http://127.0.0.1:8080/h/tok/events?live=1".into(),
             verification: None,
             event: None,
+            answer: None,
         };
         let page = render(&c, body);
         assert_eq!(

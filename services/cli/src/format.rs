@@ -477,6 +477,7 @@ mod tests {
             url: String::new(),
             verification: None,
             event: None,
+            answer: None,
         };
         assert_eq!(
             tail_line(&c),

@@ -68,6 +68,20 @@ pub(crate) struct Capture {
     /// The provider's event; null when the request names none (and absent from line selections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<Event>,
+    /// What ingest answered the sender; null for captures from before answers were recorded
+    /// (and absent from selections that do not ask for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Answer {
+    pub rule_id: Option<String>,
+    pub status: u16,
+    pub delay_ms: u64,
+    pub step: Option<u64>,
+    pub timed_out: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
