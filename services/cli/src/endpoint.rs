@@ -1,6 +1,6 @@
 //! `hookmetry endpoint create|list|show|update|delete`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -128,9 +128,10 @@ pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output)
     Ok(())
 }
 
-/// Asks on the terminal whether to delete `e`; without a terminal to ask on, refuses.
+/// Asks on the terminal whether to delete `e`; without a terminal to ask on (stdin, stdout and
+/// stderr), refuses.
 async fn confirm_delete(client: &Client, e: &Endpoint) -> Result<(), CliError> {
-    if !std::io::stdin().is_terminal() {
+    if !crate::output::can_ask() {
         return Err(CliError::Usage(format!(
             "deleting endpoint `{}` ({}) deletes its captures too; pass `--yes` to confirm when not on a terminal",
             e.name, e.id

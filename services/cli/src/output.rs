@@ -51,6 +51,12 @@ impl Output {
     }
 }
 
+/// Whether a person can be asked something: stdin, stdout and stderr are all a terminal. A
+/// script, a pipe (`| tee log`) or a CI job never gets a question it would wait on.
+pub(crate) fn can_ask() -> bool {
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
 /// A field for a shell variable without a JSON tool: a string as it is, null (or absent) as an
 /// empty line, anything else as JSON.
 fn field_line(value: &serde_json::Value, field: &str) -> String {
