@@ -1,6 +1,7 @@
-//! The CI harness as a pipeline runs it: `hookmetry await`, `assert`, ephemeral endpoints and
-//! the docs/testing-webhooks.md walk-through, the real binary against a real server, asserting
-//! stdout, stderr and exit codes.
+//! The CI harness as a pipeline runs it: `hookmetry await`, `assert`, throwaway endpoints and
+//! the docs/testing-webhooks.md walk-through, the real binary against a real server with only
+//! HOOKMETRY_URL/HOOKMETRY_TOKEN in its environment and no terminal, asserting stdout, stderr
+//! and exit codes. The walk-through needs `bash` and `curl`.
 
 use crate::common;
 
@@ -254,4 +255,169 @@ async fn assert_prints_each_check_and_exits_1_when_one_fails() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("expected one of valid, invalid-signature"), "{}", text(&out.stderr));
     server.stop().await.unwrap();
+}
+
+/// Makes a token of `role` for `team` with `by` (an admin of it or of the instance).
+async fn token(by: &hookmetry_testkit::Client, team: &str, role: &str) -> String {
+    let d = by
+        .graphql(
+            "mutation($t: ID!, $r: Role!, $n: String!) { createToken(input: {teamId: $t, role: $r, name: $n}) { secret } }",
+            json!({ "t": team, "r": role, "n": format!("harness-{role}") }),
+        )
+        .await
+        .unwrap();
+    d["createToken"]["secret"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_awaits_and_asserts_and_another_team_sees_nothing() {
+    let server = TestServer::start().await.unwrap();
+    let ep = server.admin.create_endpoint("harness-roles").await.unwrap();
+    let id = send(&ep, "x", r#"{"a":1}"#).await;
+    server.admin.wait_for_capture(&id, Duration::from_secs(10)).await.unwrap();
+    let team = server.admin.capture(&id).await.unwrap()["teamId"].as_str().unwrap().to_string();
+
+    let mut viewer = Cli::new(&server);
+    viewer.token = token(&server.admin, &team, "VIEWER").await;
+    let out = viewer.run(&["await", &ep.id, "--match", "json:.a==1", "--print", "id"]).await;
+    assert_eq!(text(&out.stdout), format!("{id}\n"), "{}", text(&out.stderr));
+    let out = viewer.run(&["assert", &id, "--match", "header:X-Kind=x"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Making endpoints, throwaway ones included, takes an EDITOR.
+    let out = viewer.run(&["endpoint", "create", "viewer-made", "--ttl", "5m"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("EDITOR"), "{}", text(&out.stderr));
+
+    let other = server
+        .admin
+        .graphql("mutation { createTeam(input: {name: \"harness-other\"}) { id } }", json!({}))
+        .await
+        .unwrap()["createTeam"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut stranger = Cli::new(&server);
+    stranger.token = token(&server.admin, &other, "EDITOR").await;
+    let out = stranger.run(&["await", &ep.id, "--timeout", "2s"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with(&format!("error: no endpoint has the id or name `{}`", ep.id)),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stranger.run(&["assert", &id, "--wait", "300ms"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), format!("error: capture {id} not found\n"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throwaway_endpoint_says_when_it_expires() {
+    let server = TestServer::start().await.unwrap();
+    let cli = Cli::new(&server);
+    let before = hookmetry_core::Timestamp::now().micros();
+    let out = cli.run(&["endpoint", "create", "ci-ttl", "--ttl", "30m", "--max-captures", "5", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let e: Value = serde_json::from_slice(&out.stdout).expect("--json prints only JSON");
+    assert_eq!(e["maxCaptures"], 5);
+    let micros = |f: &str| hookmetry_core::Timestamp::parse_rfc3339(e[f].as_str().unwrap()).unwrap().micros();
+    assert_eq!(micros("expiresAt") - micros("createdAt"), 1_800_000_000, "counted from creation: {e}");
+    assert!(micros("createdAt") >= before - 1_000_000, "{e}");
+
+    // Local time with its offset; TZ pins the zone.
+    let mut cmd = cli.command(&["endpoint", "show", "ci-ttl"]);
+    cmd.env("TZ", "UTC");
+    let out = cmd.output().await.unwrap();
+    let page = text(&out.stdout);
+    let at = e["expiresAt"].as_str().unwrap();
+    let shown = format!("{} {} +00:00", &at[..10], &at[11..19]);
+    assert!(page.contains(&format!("\n  expires       at {shown} with its captures\n")), "{page}");
+    assert!(page.contains("\n  max captures  5\n"), "{page}");
+    let out = cli.run(&["endpoint", "show", "ci-ttl", "--print", "expiresAt"]).await;
+    assert_eq!(text(&out.stdout), format!("{at}\n"));
+    let mut cmd = cli.command(&["endpoint", "list"]);
+    cmd.env("TZ", "UTC");
+    let table = String::from_utf8(cmd.output().await.unwrap().stdout).unwrap();
+    assert!(table.lines().next().unwrap().ends_with("EXPIRES"), "{table}");
+    assert!(table.lines().any(|l| l.contains(" ci-ttl ") && l.ends_with(&shown)), "{table}");
+
+    let out = cli.run(&["endpoint", "create", "ci-bad", "--ttl", "0s"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--ttl <DURATION>': must be at least 1s"), "{}", text(&out.stderr));
+    server.stop().await.unwrap();
+}
+
+/// The shell script between the markers of docs/testing-webhooks.md, as a CI job runs it: bash,
+/// `hookmetry` on the PATH, HOOKMETRY_URL/HOOKMETRY_TOKEN exported, a real `hookmetry serve`.
+/// The script sends with `curl`; without it the test says so loudly (a failure in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ci_walkthrough_runs_as_written() {
+    let works = |cmd: &str| std::process::Command::new(cmd).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !works("curl") || !works("bash") {
+        hookmetry_core::external::skip(
+            "curl",
+            "harness::the_ci_walkthrough_runs_as_written",
+            "`curl` or `bash` is not installed",
+        );
+        return;
+    }
+    let doc = include_str!("../../docs/testing-webhooks.md");
+    let between = doc
+        .split_once("<!-- ci-script:begin -->")
+        .and_then(|(_, rest)| rest.split_once("<!-- ci-script:end -->"))
+        .expect("the markers in docs/testing-webhooks.md")
+        .0;
+    let script = between
+        .trim()
+        .strip_prefix("```bash\n")
+        .and_then(|s| s.strip_suffix("```"))
+        .expect("one ```bash block between the markers");
+
+    let data = tempfile::tempdir().unwrap();
+    let server = hookmetry_testkit::ChildServer::start(binary(), data.path(), &[]).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(binary(), bin.join("hookmetry")).unwrap();
+    std::fs::write(work.path().join("test-webhooks.sh"), script).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("bash")
+            .arg("test-webhooks.sh")
+            .current_dir(work.path())
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", work.path())
+            .env("HOOKMETRY_PROFILES", work.path().join("profiles.toml"))
+            .env("HOOKMETRY_URL", &server.base_url)
+            .env("HOOKMETRY_TOKEN", &server.admin_token)
+            .env("WEBHOOK_SECRET", "walkthrough-secret")
+            .env("GITHUB_RUN_ID", "4242")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the walk-through finished within 120s")
+    .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("capture URL: http://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("verdict: valid"), "trigger's line: {stdout}");
+    for check in [
+        "ok      verdict: valid\n",
+        "ok      status: 200\n",
+        "ok      event type: pull_request.opened\n",
+        "ok      match `header:Content-Type=application/json`: matches\n",
+        "ok      match `json:.status==\"done\"`: matches\n",
+    ] {
+        assert!(stdout.contains(check), "no {check:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("walkthrough-secret") && !stderr.contains("walkthrough-secret"), "secrets stay unprinted");
+    assert!(stdout.contains("deleted endpoint `ci-4242-1-"), "{stdout}");
+    // It cleaned up after itself.
+    let left = server.client().graphql("{ endpoints { name } }", json!({})).await.unwrap();
+    assert_eq!(left["endpoints"], json!([]), "{left}");
 }

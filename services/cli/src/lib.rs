@@ -1,9 +1,11 @@
-//! `hookmetry endpoint|tail|capture|sign|replay|deliveries|delivery|listen`: the terminal client of a Hookmetry server's GraphQL API.
+//! `hookmetry endpoint|tail|await|assert|capture|sign|replay|deliveries|delivery|listen`: the terminal client of a Hookmetry server's GraphQL API.
 //!
 //! The `hookmetry` binary embeds [`Command`] next to `serve` and hands it to [`run`]. Results go
 //! to stdout, notes and problems to stderr (`error: <sentence>`, never a JSON dump). Exit codes:
-//! 0 success (Ctrl-C ending `tail` or `listen` included), 1 a server or user error; clap exits with 2 on
-//! usage errors before [`run`] is called.
+//! 0 success (Ctrl-C ending `tail` or `listen` included), 1 a server or user error, or what a
+//! script waited for or checked did not hold (`await` timed out, an `assert` check failed);
+//! clap exits with 2 on usage errors (a bad `--match` expression included) before [`run`] is
+//! called. Nothing asks a question unless stdin, stdout and stderr are a terminal.
 //!
 //! The server is `--url` / HOOKMETRY_URL, the token `--token` / HOOKMETRY_TOKEN, both accepted
 //! anywhere on the command line; without them the profile `hookmetry login` saved (`--profile` /
