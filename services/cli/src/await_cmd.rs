@@ -489,4 +489,51 @@ mod tests {
             r#"2 captures matching `method:POST`, `json:.a=="b"`"#
         );
     }
+
+    fn capture(id: &str, kind: &str, body: &str) -> Capture {
+        use base64::Engine as _;
+        serde_json::from_value(json!({
+            "id": id, "endpointId": "e", "teamId": "t", "method": "POST", "path": "/hook", "query": null,
+            "headers": [{ "name": "X-Kind", "value": kind, "valueBase64": "" }],
+            "bodyBase64": base64::engine::general_purpose::STANDARD.encode(body),
+            "bodySize": body.len(), "bodySha256": "", "remoteAddr": "", "httpVersion": "HTTP/1.1",
+            "receivedAt": "2026-12-05T10:00:00Z", "contentType": null, "url": "",
+            "verification": { "provider": null, "verdict": "NOT_CONFIGURED", "reason": "", "secretLabel": null },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_capture_counts_once_and_only_after_the_start() {
+        let m = |s: &str| Matcher::parse(s).unwrap();
+        let start = Start { from: None, after_id: Some("0002".into()), words: "after capture 0002".into() };
+        let mut w = Waiter::new(vec![m("header:X-Kind=a"), m("json:.n==1")], 2, start);
+        w.consider(capture("0001", "a", r#"{"n":1}"#)); // before the start
+        w.consider(capture("0002", "a", r#"{"n":1}"#)); // the start itself
+        w.consider(capture("0003", "a", r#"{"n":1}"#));
+        w.consider(capture("0003", "a", r#"{"n":1}"#)); // history and live both had it
+        w.consider(capture("0004", "b", r#"{"n":1}"#));
+        w.consider(capture("0005", "a", r#"{"n":2}"#));
+        assert!(!w.done());
+        assert_eq!(
+            w.summary(Duration::from_secs(5), "2 captures matching `header:X-Kind=a`, `json:.n==1`"),
+            "timed out after 5s waiting for 2 captures matching `header:X-Kind=a`, `json:.n==1`: 3 captures stored \
+             after capture 0002, 1 matched\n  matched  0003  POST /hook\n  0004  POST /hook  failed \
+             `header:X-Kind=a`: header X-Kind is \"b\"\n  0005  POST /hook  failed `json:.n==1`: .n is 2"
+        );
+        w.consider(capture("0006", "a", r#"{"n":1.0}"#));
+        assert!(w.done());
+    }
+
+    #[test]
+    fn a_summary_lists_the_first_few_misses_and_counts_the_rest() {
+        let mut w = Waiter::new(vec![Matcher::parse("method:PUT").unwrap()], 1, Start::default());
+        for i in 0..(SHOWN_FAILURES + 3) {
+            w.consider(capture(&format!("{i:04}"), "a", "{}"));
+        }
+        let s = w.summary(Duration::from_secs(60), "1 capture matching `method:PUT`");
+        assert_eq!(s.lines().count(), 1 + SHOWN_FAILURES + 1, "{s}");
+        assert!(s.ends_with("\n  … and 3 more that did not match"), "{s}");
+        assert!(s.contains("  0000  POST /hook  failed `method:PUT`: method is POST"), "{s}");
+    }
 }
