@@ -275,7 +275,12 @@ async fn a_viewer_awaits_and_asserts_and_another_team_sees_nothing() {
     let ep = server.admin.create_endpoint("harness-roles").await.unwrap();
     let id = send(&ep, "x", r#"{"a":1}"#).await;
     server.admin.wait_for_capture(&id, Duration::from_secs(10)).await.unwrap();
-    let team = server.admin.capture(&id).await.unwrap()["teamId"].as_str().unwrap().to_string();
+    let team =
+        server.admin.graphql("query($id: ID!) { endpoint(id: $id) { teamId } }", json!({ "id": ep.id })).await.unwrap()
+            ["endpoint"]["teamId"]
+            .as_str()
+            .unwrap()
+            .to_string();
 
     let mut viewer = Cli::new(&server);
     viewer.token = token(&server.admin, &team, "VIEWER").await;

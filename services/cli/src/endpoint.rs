@@ -106,12 +106,18 @@ pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output)
             struct Data {
                 create_endpoint: Endpoint,
             }
+            // Only what was given: a server from before TTLs still creates plain endpoints.
+            let mut input = json!({ "name": name, "teamId": team });
+            if let Some(ttl) = ttl {
+                input["ttlSeconds"] = json!(ttl);
+            }
+            if let Some(max) = max_captures {
+                input["maxCaptures"] = json!(max);
+            }
             let q = format!(
-                "mutation($name: String!, $team: ID, $ttl: Int, $max: Int) {{ createEndpoint(input: {{name: $name, \
-                 teamId: $team, ttlSeconds: $ttl, maxCaptures: $max}}) {{ {ENDPOINT_FIELDS} }} }}"
+                "mutation($input: CreateEndpointInput!) {{ createEndpoint(input: $input) {{ {ENDPOINT_FIELDS} }} }}"
             );
-            let vars = json!({ "name": name, "team": team, "ttl": ttl, "max": max_captures });
-            let e = client.query::<Data>(&q, vars).await?.create_endpoint;
+            let e = client.query::<Data>(&q, json!({ "input": input })).await?.create_endpoint;
             if json {
                 out.json_pretty(&e)?;
             } else if let Some(field) = &print {
