@@ -247,6 +247,28 @@ async fn assert_prints_each_check_and_exits_1_when_one_fails() {
     assert_eq!(report["checks"][0]["check"], "verdict");
     assert_eq!(report["checks"][0]["expected"], "missing signature");
 
+    // The status the capture URL answered: 200 by default, 503 once the endpoint says so.
+    let out = cli.run(&["assert", &id, "--status", "200"]).await;
+    assert_eq!(text(&out.stdout), "ok      status: 200\n", "{}", text(&out.stderr));
+    // A fresh endpoint: ingest has not cached the one before its answer changed.
+    let down = server.admin.create_endpoint("assert-503").await.unwrap();
+    server
+        .admin
+        .graphql(
+            "mutation($id: ID!) { updateEndpoint(input: {id: $id, response: {status: 503}}) { id } }",
+            json!({ "id": down.id }),
+        )
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new().post(&down.url).body("{}").send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let out = cli.run(&["await", &down.id, "--print", "id"]).await;
+    let refused = text(&out.stdout).trim().to_string();
+    let out = cli.run(&["assert", &refused, "--status", "200", "--match", "method:POST"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "FAILED  status: expected 200, got 503\nok      match `method:POST`: matches\n");
+    assert_eq!(text(&out.stderr), format!("error: 1 of 2 checks failed on capture {refused}\n"));
+
     let missing = "0193a1b2-c3d4-7000-8000-000000000001";
     let out = cli.run(&["assert", missing, "--wait", "500ms"]).await;
     assert_eq!(out.status.code(), Some(1));
