@@ -71,7 +71,7 @@ async fn await_counts_captures_from_before_and_after_it_started() {
     server.admin.wait_for_capture(&early, Duration::from_secs(10)).await.unwrap();
     let out = cli.run(&["await", "await-both", "--match", "header:x-kind=early", "--timeout", "20s"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(ids_in(text(&out.stdout)), [early.clone()]);
+    assert_eq!(ids_in(text(&out.stdout)), [early.as_str()]);
     assert!(text(&out.stdout).contains("POST    /hook"), "a tail line: {}", text(&out.stdout));
 
     // Sent after it started (and is live): two must match, one in between must not count.
