@@ -26,7 +26,7 @@ pub use traits::{
 };
 pub use url::{Consistency, Replication, ScyllaUrlOptions, StoreUrl, StoreUrlError};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("{entity} not found")]
     NotFound { entity: &'static str },

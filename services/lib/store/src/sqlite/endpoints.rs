@@ -199,22 +199,7 @@ impl EndpointStore for SqliteStore {
     }
 
     async fn bump_counter(&self, endpoint: EndpointId, key: &str) -> Result<u64> {
-        let key = key.to_owned();
-        let n = self
-            .write("endpoint", "bump endpoint counter", move |tx| {
-                if !endpoint_exists(tx, endpoint)? {
-                    return Ok(None);
-                }
-                let n: i64 = tx
-                    .prepare_cached(
-                        "INSERT INTO endpoint_counters (endpoint_id, key, n) VALUES (?1, ?2, 1) \
-                         ON CONFLICT (endpoint_id, key) DO UPDATE SET n = n + 1 RETURNING n",
-                    )?
-                    .query_row((endpoint.as_bytes(), &key), |r| r.get(0))?;
-                Ok(Some(n))
-            })
-            .await?;
-        n.map(|n| n.max(0) as u64).ok_or(StoreError::NotFound { entity: "endpoint" })
+        self.bump_in_group(endpoint, key).await?.ok_or(StoreError::NotFound { entity: "endpoint" })
     }
 
     async fn counters(&self, endpoint: EndpointId) -> Result<Vec<(String, u64)>> {

@@ -30,6 +30,7 @@ use self::headers::decode_headers;
 use crate::{HeaderFilter, Result, StoreError, StoreHealth};
 
 mod captures;
+mod counters;
 mod deliveries;
 mod endpoints;
 mod error;
@@ -58,6 +59,7 @@ enum Sync {
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    counters: Arc<counters::CounterQueue>,
 }
 
 struct Inner {
@@ -81,7 +83,7 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let inner = blocking(move || Inner::open(path)).await?;
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self { inner: Arc::new(inner), counters: counters::CounterQueue::new() })
     }
 
     pub fn path(&self) -> &Path {
