@@ -71,7 +71,7 @@ pub(crate) struct EventFieldsInput {
 
 impl EventFieldsInput {
     /// The fields as stored, `None` when none is set; the error names the field that cannot be read.
-    fn into_fields(self) -> Result<Option<hookmetry_core::EventFields>, ApiError> {
+    pub(crate) fn into_fields(self) -> Result<Option<hookmetry_core::EventFields>, ApiError> {
         let blank = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let fields = hookmetry_core::EventFields {
             id: blank(self.id),

@@ -1,0 +1,362 @@
+//! Endpoints as code: the file `hookmetry apply` reads and `hookmetry export` writes.
+//!
+//! `yaml` turns text into JSON values with the place of every key; `file` is the schema as
+//! types; this module checks a file and turns it into the `applyEndpoints` input, resolving
+//! secret references. Every error names `file:line:column` and the key path, whether the CLI or
+//! the server found it (the server names its field, [`Loaded::locate`] finds it in the file).
+
+mod file;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+pub(crate) use file::{
+    EndpointSpec, EventFieldsSpec, GenericSpec, HeaderMatchSpec, Human, KEY_ORDER, ResponseSpec, RuleSpec, SecretRef,
+    SpecFile, VERSION, VerificationSpec,
+};
+pub(crate) use yaml::emit;
+
+/// A checked file, ready to send.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub file: SpecFile,
+    /// `applyEndpoints`' `endpoints`, secret values included: never printed.
+    pub endpoints: Vec<Value>,
+    path: PathBuf,
+    locations: yaml::Locations,
+}
+
+/// What is wrong with a file, where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub(crate) struct SpecError {
+    pub file: String,
+    pub line: Option<(usize, usize)>,
+    pub path: String,
+    pub message: String,
+}
+
+impl SpecError {
+    fn render(&self) -> String {
+        let place = match self.line {
+            Some((l, c)) => format!("{}:{l}:{c}", self.file),
+            None => self.file.clone(),
+        };
+        if self.path.is_empty() {
+            format!("{place}: {}", self.message)
+        } else {
+            format!("{place}: {}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Reads and checks `path`; `env` looks up environment variables (the process's, in use).
+pub(crate) fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, SpecError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        file: shown.clone(),
+        line: None,
+        path: String::new(),
+        message: format!("cannot be read: {e}"),
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, &shown, &base, env)
+}
+
+/// [`load`] of text already read; `base` is where `file:` references are relative to.
+pub(crate) fn parse(
+    text: &str,
+    shown: &str,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, SpecError> {
+    let (value, locations) = yaml::parse(text).map_err(|e| SpecError {
+        file: shown.to_owned(),
+        line: Some((e.line, e.column)),
+        path: e.path,
+        message: e.message,
+    })?;
+    let error = |path: String, message: String| SpecError {
+        file: shown.to_owned(),
+        line: locations.find(&path),
+        path,
+        message,
+    };
+    let file: SpecFile = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut path = e.path().to_string();
+        if path == "." {
+            path.clear();
+        }
+        let message = e.inner().to_string();
+        // serde names an unknown key in its message, the path stops at the map holding it.
+        if let Some(key) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
+            && !path.ends_with(key)
+        {
+            path = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        }
+        error(path, message)
+    })?;
+    if file.version != VERSION {
+        return Err(error("version".into(), format!("must be {VERSION}, got {}", file.version)));
+    }
+    let endpoints = file
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| endpoint_input(e, &format!("endpoints[{i}]"), base, env))
+        .collect::<Result<Vec<_>, (String, String)>>()
+        .map_err(|(path, message)| error(path, message))?;
+    Ok(Loaded { file, endpoints, path: PathBuf::from(shown), locations })
+}
+
+impl Loaded {
+    /// The error the server gave for its `field` (`endpoints[0].verification.toleranceSeconds`),
+    /// placed at the key of the file it came from.
+    pub fn locate(&self, field: &str, message: &str) -> SpecError {
+        let path = file_path(field);
+        // "invalid `field`: message": the path is said separately.
+        let message = message.strip_prefix(&format!("invalid `{field}`: ")).unwrap_or(message).to_owned();
+        SpecError { file: self.path.display().to_string(), line: self.locations.find(&path), path, message }
+    }
+}
+
+/// The file's key path for a field of the API's input: the few keys the file spells its own way.
+fn file_path(field: &str) -> String {
+    let renames = [(".toleranceSeconds", ".tolerance"), (".delayMs", ".delay")];
+    let mut path = field.to_owned();
+    for (api, file) in renames {
+        path = path.replace(api, file);
+    }
+    // A secret's value is read from its reference, which is what the file shows.
+    if let Some(p) = path.strip_suffix(".value") {
+        path = p.to_owned();
+    }
+    path
+}
+
+type Bad = (String, String);
+
+fn endpoint_input(e: &EndpointSpec, at: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Value, Bad> {
+    let mut input = json!({ "name": e.name, "handshakes": e.handshakes });
+    if let Some(r) = &e.response {
+        input["response"] = response_input(r, &format!("{at}.response"))?;
+    }
+    if let Some(v) = &e.verification {
+        input["verification"] = verification_input(v, &format!("{at}.verification"), base, env)?;
+    }
+    if let Some(f) = &e.event_fields {
+        input["eventFields"] = json!({ "id": f.id, "type": f.kind, "createdAt": f.created_at, "attempt": f.attempt, "resource": f.resource });
+    }
+    input["forwardingRules"] = e
+        .forwarding_rules
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "target": r.target, "method": r.method, "pathPrefix": r.path_prefix,
+                "header": r.header.as_ref().map(|h| json!({ "name": h.name, "contains": h.contains })),
+                "eventTypes": r.event_types,
+            })
+        })
+        .collect();
+    Ok(input)
+}
+
+fn response_input(r: &ResponseSpec, at: &str) -> Result<Value, Bad> {
+    let headers = r
+        .headers
+        .iter()
+        .enumerate()
+        .map(|(j, h)| match h.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() => Ok(json!({ "name": name.trim(), "value": value.trim() })),
+            _ => Err((format!("{at}.headers[{j}]"), format!("must be `Name: value`, got `{h}`"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let delay_ms = match r.delay {
+        None => 0,
+        Some(Human(d)) => {
+            i32::try_from(d.as_millis()).map_err(|_| (format!("{at}.delay"), "is too long".to_owned()))?
+        }
+    };
+    Ok(json!({ "status": r.status, "headers": headers, "body": r.body, "delayMs": delay_ms }))
+}
+
+fn verification_input(
+    v: &VerificationSpec,
+    at: &str,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Value, Bad> {
+    let mut input = json!({ "provider": v.provider, "publicUrl": v.public_url });
+    if let Some(secrets) = &v.secrets {
+        let values = secrets
+            .iter()
+            .enumerate()
+            .map(|(j, s)| {
+                Ok(json!({ "label": s.label, "value": secret_value(s, &format!("{at}.secrets[{j}]"), base, env)? }))
+            })
+            .collect::<Result<Vec<_>, Bad>>()?;
+        input["secrets"] = Value::Array(values);
+    }
+    if let Some(Human(t)) = v.tolerance {
+        if t.subsec_nanos() != 0 {
+            return Err((
+                format!("{at}.tolerance"),
+                format!("must be whole seconds, got `{}`", humantime::format_duration(t)),
+            ));
+        }
+        input["toleranceSeconds"] = json!(t.as_secs());
+    }
+    if let Some(g) = &v.generic {
+        let mut generic = json!({ "header": g.header, "timestampHeader": g.timestamp_header, "idHeader": g.id_header });
+        // Left out, the API's defaults apply (`sha256`, `hex`, no prefix, `{body}`).
+        for (key, value) in
+            [("algorithm", &g.algorithm), ("encoding", &g.encoding), ("prefix", &g.prefix), ("template", &g.template)]
+        {
+            if let Some(value) = value {
+                generic[key] = json!(value);
+            }
+        }
+        input["generic"] = generic;
+    }
+    Ok(input)
+}
+
+/// The value a secret reference points at; messages name the reference, never the value.
+fn secret_value(s: &SecretRef, at: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Bad> {
+    if s.value.is_some() {
+        return Err((
+            format!("{at}.value"),
+            "secret values are not written in the file (it ends up in version control); \
+             give `env: VARIABLE` or `file: PATH` instead"
+                .into(),
+        ));
+    }
+    let value = match (&s.env, &s.file) {
+        (Some(var), None) => env(var).ok_or_else(|| {
+            (format!("{at}.env"), format!("the environment variable {var} is not set (secret `{}`)", s.label))
+        })?,
+        (None, Some(path)) => {
+            let full = base.join(path);
+            std::fs::read_to_string(&full)
+                .map_err(|e| (format!("{at}.file"), format!("{} cannot be read: {e}", full.display())))?
+        }
+        _ => return Err((at.to_owned(), format!("secret `{}` needs exactly one of `env` and `file`", s.label))),
+    };
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        let from = s.env.as_deref().map_or_else(|| "its file".to_owned(), |v| format!("${v}"));
+        return Err((at.to_owned(), format!("secret `{}` is empty ({from})", s.label)));
+    }
+    Ok(value)
+}
+
+/// `HOOKMETRY_SECRET_<ENDPOINT>_<LABEL>`, upper snake case: the variable `export` names.
+pub(crate) fn secret_env_name(endpoint: &str, label: &str) -> String {
+    let snake = |s: &str| {
+        let mut out = String::new();
+        for c in s.chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_uppercase());
+            } else if !out.ends_with('_') {
+                out.push('_');
+            }
+        }
+        out.trim_matches('_').to_owned()
+    };
+    format!("HOOKMETRY_SECRET_{}_{}", snake(endpoint), snake(label))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(var: &str) -> Option<String> {
+        (var == "STRIPE_SECRET").then(|| "whsec_from_env\n".to_owned())
+    }
+
+    fn check(text: &str) -> Result<Loaded, String> {
+        parse(text, "hookmetry.yaml", Path::new("."), &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_good_file_becomes_the_api_input_with_secrets_resolved() {
+        let text = "version: 1\nendpoints:\n  - name: stripe-prod\n    verification:\n      provider: stripe\n      \
+                    secrets:\n        - label: current\n          env: STRIPE_SECRET\n      tolerance: 5m\n    \
+                    response:\n      status: 503\n      headers: [\"Retry-After: 30\"]\n      delay: 250ms\n";
+        let loaded = check(text).unwrap();
+        assert_eq!(
+            loaded.endpoints[0],
+            json!({
+                "name": "stripe-prod", "handshakes": false, "forwardingRules": [],
+                "verification": { "provider": "stripe", "publicUrl": null, "toleranceSeconds": 300,
+                                  "secrets": [{ "label": "current", "value": "whsec_from_env" }] },
+                "response": { "status": 503, "headers": [{ "name": "Retry-After", "value": "30" }], "body": "", "delayMs": 250 },
+            })
+        );
+    }
+
+    #[test]
+    fn errors_name_line_column_and_key() {
+        let e = check(
+            "version: 1\nendpoints:\n  - name: a\n    verification:\n      provider: stripe\n      tolerence: 5m\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with(
+                "hookmetry.yaml:6:7: endpoints[0].verification.tolerence: unknown field `tolerence`, expected one of"
+            ),
+            "{e}"
+        );
+        let e = check(
+            "version: 1\nendpoints:\n  - name: a\n    verification:\n      provider: stripe\n      tolerance: soon\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "hookmetry.yaml:6:7: endpoints[0].verification.tolerance: `soon` is not a duration such as `5m` or `250ms` (expected number at 0)"
+        );
+        let e = check("version: 1\nendpoints:\n  - name: a\n    verification:\n      provider: stripe\n      secrets:\n        - label: current\n          value: whsec_inline\n")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "hookmetry.yaml:8:11: endpoints[0].verification.secrets[0].value: secret values are not written in the file \
+             (it ends up in version control); give `env: VARIABLE` or `file: PATH` instead"
+        );
+        assert!(!e.contains("whsec_inline"));
+        let e = check("version: 1\nendpoints:\n  - name: a\n    verification:\n      provider: stripe\n      secrets:\n        - label: current\n          env: NOT_SET_ANYWHERE\n")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "hookmetry.yaml:8:11: endpoints[0].verification.secrets[0].env: the environment variable NOT_SET_ANYWHERE is not set (secret `current`)"
+        );
+        assert_eq!(check("version: 2\n").unwrap_err(), "hookmetry.yaml:1:1: version: must be 1, got 2");
+        assert_eq!(check("endpoints: []\n").unwrap_err(), "hookmetry.yaml:1:1: missing field `version`");
+        let e =
+            check("version: 1\nendpoints:\n  - name: a\n    response:\n      headers: [\"no colon\"]\n").unwrap_err();
+        assert_eq!(e, "hookmetry.yaml:5:17: endpoints[0].response.headers[0]: must be `Name: value`, got `no colon`");
+    }
+
+    #[test]
+    fn server_fields_are_found_in_the_file() {
+        let text = "version: 1\nendpoints:\n  - name: a\n  - name: b\n    verification:\n      provider: stripe\n      tolerance: 5m\n";
+        let loaded = check(text).unwrap();
+        let e = loaded.locate(
+            "endpoints[1].verification.toleranceSeconds",
+            "invalid `endpoints[1].verification.toleranceSeconds`: must be between 0 and 604800, got 9999999",
+        );
+        assert_eq!(
+            e.to_string(),
+            "hookmetry.yaml:7:7: endpoints[1].verification.tolerance: must be between 0 and 604800, got 9999999"
+        );
+        let e = loaded.locate("endpoints[1].response.headers", "invalid `endpoints[1].response.headers`: no");
+        assert_eq!(e.to_string(), "hookmetry.yaml:4:5: endpoints[1].response.headers: no", "the nearest written key");
+    }
+
+    #[test]
+    fn env_names_are_upper_snake_case() {
+        assert_eq!(secret_env_name("stripe-prod", "current"), "HOOKMETRY_SECRET_STRIPE_PROD_CURRENT");
+        assert_eq!(secret_env_name("Shop (EU) / v2", "old key"), "HOOKMETRY_SECRET_SHOP_EU_V2_OLD_KEY");
+    }
+}
