@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use hookmetry_core::scenario::ScenarioRule;
 use hookmetry_core::{
     CustomResponse, Endpoint, EndpointId, EventFields, ForwardingRule, TeamId, Timestamp, VerificationSettings,
     capture_token,
@@ -24,6 +25,10 @@ pub(crate) struct Desired {
     pub handshakes: bool,
     pub event_fields: Option<EventFields>,
     pub rules: Vec<ForwardingRule>,
+    pub scenario: Vec<ScenarioRule>,
+    pub max_captures: Option<u64>,
+    /// Seconds from the endpoint's creation to its expiry.
+    pub ttl_seconds: Option<u64>,
 }
 
 /// An endpoint as stored, with its forwarding rules.
@@ -104,19 +109,24 @@ pub(crate) async fn apply(
     if opts.dry_run {
         return Ok(plan.into_iter().map(Planned::reported).collect());
     }
-    // Deletes first, so a prune frees room before creates count against the limit.
-    let mut order: Vec<Planned> = plan;
-    order.sort_by_key(|p| match p.action {
-        Action::Delete => 0,
-        Action::Update => 1,
-        Action::Create => 2,
-        Action::Unchanged => 3,
+    // Deletes first, so a prune frees room before creates count against the limit; reported in
+    // the plan's order all the same.
+    let mut order: Vec<(usize, Planned)> = plan.into_iter().enumerate().collect();
+    order.sort_by_key(|(i, p)| {
+        let rank = match p.action {
+            Action::Delete => 0,
+            Action::Update => 1,
+            Action::Create => 2,
+            Action::Unchanged => 3,
+        };
+        (rank, *i)
     });
     let mut done = Vec::with_capacity(order.len());
-    for p in order {
-        done.push(write(store, team, p).await?);
+    for (i, p) in order {
+        done.push((i, write(store, team, p).await?));
     }
-    Ok(done)
+    done.sort_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, c)| c).collect())
 }
 
 /// One endpoint's planned change, with what it takes to make it.
@@ -183,8 +193,12 @@ async fn write(store: &dyn Store, team: TeamId, p: Planned) -> Result<Change, Ap
                 verification: d.verification.clone(),
                 handshakes: d.handshakes,
                 event_fields: d.event_fields.clone(),
+                scenario: d.scenario.clone(),
+                max_captures: d.max_captures,
+                expires_at: None,
                 created_at: Timestamp::now(),
             };
+            let endpoint = Endpoint { expires_at: expiry(endpoint.created_at, d.ttl_seconds), ..endpoint };
             store.create_endpoint(&endpoint).await?;
             if !d.rules.is_empty() {
                 store.set_forwarding_rules(endpoint.id, &d.rules).await?;
@@ -194,12 +208,15 @@ async fn write(store: &dyn Store, team: TeamId, p: Planned) -> Result<Change, Ap
         }
         (Action::Update, Some(c), Some(d)) => {
             let mut endpoint = c.endpoint;
-            let settings = (&endpoint.response, &endpoint.verification, endpoint.handshakes, &endpoint.event_fields);
-            if settings != (&d.response, &d.verification, d.handshakes, &d.event_fields) {
-                endpoint.response = d.response;
-                endpoint.verification = d.verification;
-                endpoint.handshakes = d.handshakes;
-                endpoint.event_fields = d.event_fields;
+            let before = endpoint.clone();
+            endpoint.expires_at = expiry(endpoint.created_at, d.ttl_seconds);
+            endpoint.response = d.response;
+            endpoint.verification = d.verification;
+            endpoint.handshakes = d.handshakes;
+            endpoint.event_fields = d.event_fields;
+            endpoint.scenario = d.scenario;
+            endpoint.max_captures = d.max_captures;
+            if endpoint != before {
                 store.update_endpoint(&endpoint).await?;
             }
             if c.rules != d.rules {
@@ -231,7 +248,24 @@ fn as_desired(c: &Current) -> Desired {
         handshakes: e.handshakes,
         event_fields: e.event_fields.clone(),
         rules: c.rules.clone(),
+        scenario: e.scenario.clone(),
+        max_captures: e.max_captures,
+        ttl_seconds: e.expires_at.map(|at| ttl_of(e.created_at, at)),
     }
+}
+
+/// The expiry `ttl` seconds after `created`: a TTL always counts from the endpoint's creation.
+fn expiry(created: Timestamp, ttl: Option<u64>) -> Option<Timestamp> {
+    ttl.map(|t| {
+        Timestamp::from_micros(created.micros().saturating_add((t.min(i64::MAX as u64 / 1_000_000) * 1_000_000) as i64))
+    })
+}
+
+/// The TTL an expiry stands for, in whole seconds (rounded up: an expiry set another way than by
+/// a TTL still reads as one that has not passed yet).
+fn ttl_of(created: Timestamp, at: Timestamp) -> u64 {
+    let us = at.micros().saturating_sub(created.micros()).max(0) as u64;
+    us.div_ceil(1_000_000)
 }
 
 /// The settings that differ between `before` and `after`, as display strings. `existing` is
@@ -267,6 +301,16 @@ fn diff(before: &Desired, after: &Desired, existing: Option<&Endpoint>) -> Vec<F
     push("handshakes", on(before.handshakes), on(after.handshakes));
     push("eventFields", event_fields(&before.event_fields), event_fields(&after.event_fields));
     rules(&before.rules, &after.rules, &mut out);
+    scenario(&before.scenario, &after.scenario, &mut out);
+    let none_or = |v: Option<u64>, unit: &str| v.map_or("none".to_owned(), |v| format!("{v}{unit}"));
+    let (b, a) = (none_or(before.max_captures, ""), none_or(after.max_captures, ""));
+    if b != a {
+        out.push(FieldChange { field: "maxCaptures".into(), before: b, after: a });
+    }
+    let (b, a) = (none_or(before.ttl_seconds, " s"), none_or(after.ttl_seconds, " s"));
+    if b != a {
+        out.push(FieldChange { field: "ttlSeconds".into(), before: b, after: a });
+    }
     // A new endpoint lists only what it sets beyond the defaults.
     if existing.is_none() {
         out.retain(|f| f.after != "default" && f.after != "none" && f.after != "off");
@@ -289,6 +333,44 @@ fn rules(before: &[ForwardingRule], after: &[ForwardingRule], out: &mut Vec<Fiel
     let same_set = before.len() == after.len() && after.iter().all(|a| before.iter().any(|b| b.id == a.id));
     if same_set && ids(before) != ids(after) {
         out.push(FieldChange { field: "forwardingRules".into(), before: ids(before), after: ids(after) });
+    }
+}
+
+fn scenario(before: &[ScenarioRule], after: &[ScenarioRule], out: &mut Vec<FieldChange>) {
+    let show = |r: &ScenarioRule| {
+        let w = &r.when;
+        let mut parts = Vec::new();
+        if let Some(m) = &w.method {
+            parts.push(format!("method {m}"));
+        }
+        if let Some(p) = &w.path_prefix {
+            parts.push(format!("path {p}"));
+        }
+        if let Some(h) = &w.header {
+            parts.push(format!("header {} contains {:?}", h.name, h.contains));
+        }
+        if !w.event_types.is_empty() {
+            parts.push(format!("events {}", w.event_types.join(" ")));
+        }
+        let summary = r.answer.summary();
+        if parts.is_empty() { summary } else { format!("{summary} ({})", parts.join(", ")) }
+    };
+    for a in after {
+        let b = before.iter().find(|b| b.id == a.id);
+        if b != Some(a) {
+            // Two answers can read the same in a summary (bodies, headers): say that they differ.
+            let (bs, as_) = (b.map_or("none".into(), show), show(a));
+            let after_text = if bs == as_ { format!("{as_} (reply details changed)") } else { as_ };
+            out.push(FieldChange { field: format!("scenario.{}", a.id), before: bs, after: after_text });
+        }
+    }
+    for b in before.iter().filter(|b| !after.iter().any(|a| a.id == b.id)) {
+        out.push(FieldChange { field: format!("scenario.{}", b.id), before: show(b), after: "none".into() });
+    }
+    let ids = |rules: &[ScenarioRule]| rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ");
+    let same_set = before.len() == after.len() && after.iter().all(|a| before.iter().any(|b| b.id == a.id));
+    if same_set && ids(before) != ids(after) {
+        out.push(FieldChange { field: "scenario".into(), before: ids(before), after: ids(after) });
     }
 }
 
@@ -433,6 +515,9 @@ mod tests {
             }),
             handshakes: false,
             event_fields: None,
+            scenario: Vec::new(),
+            max_captures: None,
+            expires_at: None,
             created_at: Timestamp::now(),
         };
         Current { endpoint, rules: Vec::new() }

@@ -65,7 +65,7 @@ impl From<Action> for ActionValue {
 /// One setting that differs. `before` and `after` are for people; secret values never appear in
 /// them (`verification.secrets` shows labels, marking those whose value changed).
 #[derive(SimpleObject)]
-#[graphql(name = "FieldChange")]
+#[graphql(name = "EndpointFieldChange")]
 struct FieldChangeObject {
     field: String,
     before: String,
@@ -173,7 +173,17 @@ fn desired(a: &Access<'_>, specs: Vec<EndpointSpecInput>, current: &[Current]) -
         };
         let rules = validate_rules(spec.forwarding_rules, &a.ctx.replay.policy, &a.ctx.settings.own_base_urls)
             .map_err(|e| at(renamed_rules(e)))?;
-        out.push(Desired { name, response, verification, handshakes: spec.handshakes, event_fields, rules });
+        out.push(Desired {
+            name,
+            response,
+            verification,
+            handshakes: spec.handshakes,
+            event_fields,
+            rules,
+            scenario: Vec::new(),
+            max_captures: None,
+            ttl_seconds: None,
+        });
     }
     Ok(out)
 }
