@@ -166,7 +166,7 @@ fn endpoint_spec(e: &Value) -> EndpointSpec {
             path_prefix: s(&r["pathPrefix"]),
             header: s(&r["headerName"])
                 .map(|name| HeaderMatchSpec { name, contains: r["headerContains"].as_str().unwrap_or("").to_owned() }),
-            event_types: r["eventTypes"].as_array().into_iter().flatten().filter_map(|t| s(t)).collect(),
+            event_types: r["eventTypes"].as_array().into_iter().flatten().filter_map(&s).collect(),
         })
         .collect();
     EndpointSpec {
