@@ -27,6 +27,7 @@ mod metrics_conventions;
 mod replay;
 mod replay_worker;
 mod roles;
+mod scenarios;
 mod security;
 mod serve;
 mod traces;

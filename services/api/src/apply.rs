@@ -219,6 +219,10 @@ async fn write(store: &dyn Store, team: TeamId, p: Planned) -> Result<Change, Ap
             if endpoint != before {
                 store.update_endpoint(&endpoint).await?;
             }
+            if endpoint.scenario != before.scenario {
+                // As `updateEndpoint`: a sequence's position means nothing under other rules.
+                store.reset_counters(endpoint.id, "rule:").await?;
+            }
             if c.rules != d.rules {
                 store.set_forwarding_rules(endpoint.id, &d.rules).await?;
             }

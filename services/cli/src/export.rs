@@ -14,8 +14,9 @@ use crate::client::Client;
 use crate::error::CliError;
 use crate::output::Output;
 use crate::spec::{
-    self, EndpointSpec, EventFieldsSpec, GenericSpec, HeaderMatchSpec, Human, ResponseSpec, RuleSpec, SecretRef,
-    SpecFile, VerificationSpec,
+    self, EndpointSpec, EventFieldsSpec, GenericSpec, GoneAfterSpec, HeaderMatchSpec, Human, LatencyPointSpec,
+    LatencySpec, MixChoiceSpec, MixSpec, ReplySpec, ResponseSpec, RuleSpec, ScenarioRuleSpec, SecretRef, SequenceEnd,
+    SequenceSpec, SpecFile, VerificationSpec,
 };
 
 #[derive(Debug, clap::Args)]
@@ -35,7 +36,13 @@ const FIELDS: &str = "name handshakes \
      verification { provider secrets { label } toleranceSeconds publicUrl \
        generic { header algorithm encoding prefix template timestampHeader idHeader } } \
      eventFields { id type createdAt attempt resource } \
-     forwardingRules { id target method pathPrefix headerName headerContains eventTypes }";
+     forwardingRules { id target method pathPrefix headerName headerContains eventTypes } \
+     maxCaptures ttlSeconds \
+     scenario { id method pathPrefix header { name contains } eventTypes answer { \
+       fixed { ...R } sequence { steps { ...R } then } mix { choices { percent reply { ...R } } rest { ...R } } \
+       goneAfter { count before { ...R } after { ...R } } latency { reply { ...R } points { percentile ms } } } }";
+
+const REPLY_FRAGMENT: &str = "fragment R on Reply { status headers { name value } body delayMs timeout }";
 
 pub(crate) async fn run(args: ExportArgs, client: &Client, out: &mut Output) -> Result<(), CliError> {
     #[derive(Deserialize)]
@@ -54,7 +61,7 @@ pub(crate) async fn run(args: ExportArgs, client: &Client, out: &mut Output) -> 
         client.query("query($team: ID) { endpoints(teamId: $team) { id } }", json!({ "team": args.team })).await?;
     let mut endpoints = Vec::with_capacity(list.endpoints.len());
     for Id { id } in list.endpoints {
-        let q = format!("query($id: ID!) {{ endpoint(id: $id) {{ {FIELDS} }} }}");
+        let q = format!("query($id: ID!) {{ endpoint(id: $id) {{ {FIELDS} }} }} {REPLY_FRAGMENT}");
         // Deleted since the list was read: not part of the state any more.
         if let Some(e) = client.query::<One>(&q, json!({ "id": id })).await?.endpoint {
             endpoints.push(endpoint_spec(&e));
@@ -106,12 +113,7 @@ fn endpoint_spec(e: &Value) -> EndpointSpec {
         let delay = r["delayMs"].as_u64().unwrap_or(0);
         ResponseSpec {
             status: r["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
-            headers: r["headers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|h| format!("{}: {}", h["name"].as_str().unwrap_or(""), h["value"].as_str().unwrap_or("")))
-                .collect(),
+            headers: headers(&r["headers"]),
             body: r["body"].as_str().unwrap_or_default().to_owned(),
             delay: (delay > 0).then(|| Human(Duration::from_millis(delay))),
         }
@@ -169,7 +171,11 @@ fn endpoint_spec(e: &Value) -> EndpointSpec {
             event_types: r["eventTypes"].as_array().into_iter().flatten().filter_map(&s).collect(),
         })
         .collect();
+    let scenario = e["scenario"].as_array().into_iter().flatten().map(scenario_rule).collect();
     EndpointSpec {
+        scenario,
+        max_captures: e["maxCaptures"].as_u64(),
+        ttl: e["ttlSeconds"].as_u64().map(|t| Human(Duration::from_secs(t))),
         name,
         verification,
         handshakes: e["handshakes"].as_bool().unwrap_or(false),
@@ -177,6 +183,83 @@ fn endpoint_spec(e: &Value) -> EndpointSpec {
         response,
         forwarding_rules,
     }
+}
+
+fn scenario_rule(r: &Value) -> ScenarioRuleSpec {
+    let s = |v: &Value| v.as_str().map(str::to_owned);
+    let a = &r["answer"];
+    let opt_reply = |v: &Value| (!v.is_null()).then(|| reply(v));
+    let mut rule = ScenarioRuleSpec {
+        id: s(&r["id"]),
+        method: s(&r["method"]),
+        path_prefix: s(&r["pathPrefix"]),
+        header: (!r["header"].is_null()).then(|| HeaderMatchSpec {
+            name: r["header"]["name"].as_str().unwrap_or_default().to_owned(),
+            contains: r["header"]["contains"].as_str().unwrap_or_default().to_owned(),
+        }),
+        event_types: r["eventTypes"].as_array().into_iter().flatten().filter_map(&s).collect(),
+        ..ScenarioRuleSpec::default()
+    };
+    rule.fixed = opt_reply(&a["fixed"]);
+    let q = &a["sequence"];
+    rule.sequence = (!q.is_null()).then(|| SequenceSpec {
+        steps: q["steps"].as_array().into_iter().flatten().map(reply).collect(),
+        then: (q["then"] == "STICK").then_some(SequenceEnd::Stick),
+    });
+    let m = &a["mix"];
+    rule.mix = (!m.is_null()).then(|| MixSpec {
+        choices: m["choices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| MixChoiceSpec { percent: c["percent"].as_f64().unwrap_or(0.0), reply: reply(&c["reply"]) })
+            .collect(),
+        rest: reply(&m["rest"]),
+    });
+    let g = &a["goneAfter"];
+    rule.gone_after = (!g.is_null()).then(|| GoneAfterSpec {
+        count: g["count"].as_u64().unwrap_or(0),
+        before: Some(reply(&g["before"])).filter(|r| !is_status(r, 200)),
+        after: Some(reply(&g["after"])).filter(|r| !is_status(r, 410)),
+    });
+    let l = &a["latency"];
+    rule.latency = (!l.is_null()).then(|| LatencySpec {
+        reply: Some(reply(&l["reply"])).filter(|r| !is_status(r, 200)),
+        points: l["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| LatencyPointSpec {
+                percentile: p["percentile"].as_f64().unwrap_or(0.0),
+                delay: Human(Duration::from_millis(p["ms"].as_u64().unwrap_or(0))),
+            })
+            .collect(),
+    });
+    rule
+}
+
+/// Whether `r` is the plain reply with this status that the API fills in when none is given.
+fn is_status(r: &ReplySpec, status: u16) -> bool {
+    r.status == status && r.headers.is_empty() && r.body.is_empty() && r.delay.is_none() && !r.timeout
+}
+
+fn reply(r: &Value) -> ReplySpec {
+    let delay = r["delayMs"].as_u64().unwrap_or(0);
+    ReplySpec {
+        status: r["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
+        headers: headers(&r["headers"]),
+        body: r["body"].as_str().unwrap_or_default().to_owned(),
+        delay: (delay > 0).then(|| Human(Duration::from_millis(delay))),
+        timeout: r["timeout"].as_bool().unwrap_or(false),
+    }
+}
+
+fn headers(h: &Value) -> Vec<String> {
+    h.as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| format!("{}: {}", h["name"].as_str().unwrap_or(""), h["value"].as_str().unwrap_or("")))
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,18 +4,20 @@
 use std::collections::HashMap;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use hookmetry_core::Role;
+use hookmetry_core::{Role, Timestamp};
 
 use super::common::{Access, validate_name};
-use super::endpoints::{CustomResponseInput, EndpointObject, EventFieldsInput, validate_response};
+use super::endpoints::{CustomResponseInput, EndpointObject, EventFieldsInput, capture_cap, expiry, validate_response};
 use super::rules::{ForwardingRuleInput, validate_rules};
+use super::scenario::{ScenarioRuleInput, into_rules};
 use super::verification::{VerificationInput, validate_verification};
 use crate::ApiError;
 use crate::apply::{self, Action, Current, Desired};
 
 /// One endpoint as it should be. Whatever is left out is the default (no custom answer, no
-/// verification, handshakes off, no event fields, no forwarding rules), except the secrets of an
-/// unchanged provider, which are kept when `verification.secrets` is left out.
+/// verification, handshakes off, no event fields, no forwarding rules, no scenario, no cap, no
+/// expiry), except the secrets of an unchanged provider, which are kept when
+/// `verification.secrets` is left out.
 #[derive(InputObject)]
 struct EndpointSpecInput {
     /// The endpoint's identity: unique within the team.
@@ -27,6 +29,13 @@ struct EndpointSpecInput {
     event_fields: Option<EventFieldsInput>,
     #[graphql(default)]
     forwarding_rules: Vec<ForwardingRuleInput>,
+    /// As `updateEndpoint`'s; a changed scenario starts its rules' counts over, an unchanged one
+    /// keeps them.
+    #[graphql(default)]
+    scenario: Vec<ScenarioRuleInput>,
+    max_captures: Option<i64>,
+    /// Counted from the endpoint's creation, as in `updateEndpoint`.
+    ttl_seconds: Option<i64>,
 }
 
 #[derive(InputObject)]
@@ -173,6 +182,16 @@ fn desired(a: &Access<'_>, specs: Vec<EndpointSpecInput>, current: &[Current]) -
         };
         let rules = validate_rules(spec.forwarding_rules, &a.ctx.replay.policy, &a.ctx.settings.own_base_urls)
             .map_err(|e| at(renamed_rules(e)))?;
+        let scenario = into_rules(spec.scenario, a.ctx.settings.separate_capture_origin).map_err(at)?;
+        let max_captures = spec.max_captures.map(capture_cap).transpose().map_err(at)?;
+        let ttl_seconds = match spec.ttl_seconds {
+            // Checked against the creation time it will count from.
+            Some(t) => {
+                expiry(existing.map_or_else(Timestamp::now, |e| e.created_at), t).map_err(at)?;
+                Some(t as u64)
+            }
+            None => None,
+        };
         out.push(Desired {
             name,
             response,
@@ -180,9 +199,9 @@ fn desired(a: &Access<'_>, specs: Vec<EndpointSpecInput>, current: &[Current]) -
             handshakes: spec.handshakes,
             event_fields,
             rules,
-            scenario: Vec::new(),
-            max_captures: None,
-            ttl_seconds: None,
+            scenario,
+            max_captures,
+            ttl_seconds,
         });
     }
     Ok(out)

@@ -39,12 +39,32 @@ pub(crate) const KEY_ORDER: &[&str] = &[
     "verification",
     "handshakes",
     "eventFields",
+    "percent",
+    "percentile",
+    "count",
+    "before",
+    "after",
     "status",
     "headers",
     "body",
     "delay",
+    "timeout",
+    "reply",
+    "steps",
+    "then",
+    "choices",
+    "rest",
+    "fixed",
+    "sequence",
+    "mix",
+    "goneAfter",
+    "latency",
+    "points",
     "response",
     "forwardingRules",
+    "scenario",
+    "maxCaptures",
+    "ttl",
 ];
 
 /// The only version there is so far; a later format gets a new number.
@@ -76,6 +96,115 @@ pub(crate) struct EndpointSpec {
     pub response: Option<ResponseSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwarding_rules: Vec<RuleSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenario: Vec<ScenarioRuleSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_captures: Option<u64>,
+    /// Counted from the endpoint's creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Human>,
+}
+
+/// A scenario rule: the API's `ScenarioRuleInput` with its answer's kind as a key of the rule
+/// (exactly one of `fixed`, `sequence`, `mix`, `goneAfter`, `latency`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ScenarioRuleSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderMatchSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<ReplySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequenceSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<MixSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gone_after: Option<GoneAfterSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySpec>,
+}
+
+/// One answer: as `response`, plus `timeout` (hold the request, then 504).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ReplySpec {
+    #[serde(default = "ok")]
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Human>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub timeout: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SequenceEnd {
+    Repeat,
+    Stick,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct SequenceSpec {
+    pub steps: Vec<ReplySpec>,
+    /// `repeat` (default) starts over after the last step; `stick` keeps answering it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<SequenceEnd>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct MixSpec {
+    pub choices: Vec<MixChoiceSpec>,
+    pub rest: ReplySpec,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct MixChoiceSpec {
+    pub percent: f64,
+    pub reply: ReplySpec,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct GoneAfterSpec {
+    pub count: u64,
+    /// Default 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<ReplySpec>,
+    /// Default 410.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<ReplySpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct LatencySpec {
+    /// Default 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<ReplySpec>,
+    pub points: Vec<LatencyPointSpec>,
+}
+
+/// `percentile` percent of requests wait at most `delay`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct LatencyPointSpec {
+    pub percentile: f64,
+    pub delay: Human,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 pub(crate) use file::{
-    EndpointSpec, EventFieldsSpec, GenericSpec, HeaderMatchSpec, Human, KEY_ORDER, ResponseSpec, RuleSpec, SecretRef,
-    SpecFile, VERSION, VerificationSpec,
+    EndpointSpec, EventFieldsSpec, GenericSpec, GoneAfterSpec, HeaderMatchSpec, Human, KEY_ORDER, LatencyPointSpec,
+    LatencySpec, MixChoiceSpec, MixSpec, ReplySpec, ResponseSpec, RuleSpec, ScenarioRuleSpec, SecretRef, SequenceEnd,
+    SequenceSpec, SpecFile, VERSION, VerificationSpec,
 };
 pub(crate) use yaml::emit;
 
@@ -124,16 +125,22 @@ impl Loaded {
 
 /// The file's key path for a field of the API's input: the few keys the file spells its own way.
 fn file_path(field: &str) -> String {
-    let renames = [(".toleranceSeconds", ".tolerance"), (".delayMs", ".delay")];
-    let mut path = field.to_owned();
-    for (api, file) in renames {
-        path = path.replace(api, file);
+    let mut out: Vec<String> = Vec::new();
+    for segment in field.split('.') {
+        let (name, index) = segment.split_at(segment.find('[').unwrap_or(segment.len()));
+        let name = match name {
+            "toleranceSeconds" => "tolerance",
+            "delayMs" | "ms" => "delay",
+            "ttlSeconds" => "ttl",
+            // A scenario rule's answer kind is a key of the rule itself in the file.
+            "answer" if index.is_empty() => continue,
+            // A secret's value is read from its reference, which is what the file shows.
+            "value" if out.last().is_some_and(|l| l.starts_with("secrets[")) => continue,
+            other => other,
+        };
+        out.push(format!("{name}{index}"));
     }
-    // A secret's value is read from its reference, which is what the file shows.
-    if let Some(p) = path.strip_suffix(".value") {
-        path = p.to_owned();
-    }
-    path
+    out.join(".")
 }
 
 type Bad = (String, String);
@@ -149,6 +156,25 @@ fn endpoint_input(e: &EndpointSpec, at: &str, base: &Path, env: &dyn Fn(&str) ->
     if let Some(f) = &e.event_fields {
         input["eventFields"] = json!({ "id": f.id, "type": f.kind, "createdAt": f.created_at, "attempt": f.attempt, "resource": f.resource });
     }
+    input["scenario"] = e
+        .scenario
+        .iter()
+        .enumerate()
+        .map(|(j, r)| scenario_rule_input(r, &format!("{at}.scenario[{j}]")))
+        .collect::<Result<Vec<_>, Bad>>()?
+        .into();
+    if let Some(max) = e.max_captures {
+        input["maxCaptures"] = json!(max);
+    }
+    if let Some(Human(ttl)) = e.ttl {
+        if ttl.subsec_nanos() != 0 {
+            return Err((
+                format!("{at}.ttl"),
+                format!("must be whole seconds, got `{}`", humantime::format_duration(ttl)),
+            ));
+        }
+        input["ttlSeconds"] = json!(ttl.as_secs());
+    }
     input["forwardingRules"] = e
         .forwarding_rules
         .iter()
@@ -161,6 +187,88 @@ fn endpoint_input(e: &EndpointSpec, at: &str, base: &Path, env: &dyn Fn(&str) ->
         })
         .collect();
     Ok(input)
+}
+
+fn scenario_rule_input(r: &ScenarioRuleSpec, at: &str) -> Result<Value, Bad> {
+    let reply = |r: &ReplySpec, at: String| reply_input(r, &at);
+    let mut kinds = Vec::new();
+    if let Some(f) = &r.fixed {
+        kinds.push(("fixed", reply(f, format!("{at}.fixed"))?));
+    }
+    if let Some(s) = &r.sequence {
+        let steps = s.steps.iter().enumerate().map(|(k, st)| reply(st, format!("{at}.sequence.steps[{k}]")));
+        let then = match s.then.unwrap_or(SequenceEnd::Repeat) {
+            SequenceEnd::Repeat => "REPEAT",
+            SequenceEnd::Stick => "STICK",
+        };
+        kinds.push(("sequence", json!({ "steps": steps.collect::<Result<Vec<_>, _>>()?, "then": then })));
+    }
+    if let Some(m) = &r.mix {
+        let choices = m
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                Ok(json!({ "percent": c.percent, "reply": reply(&c.reply, format!("{at}.mix.choices[{k}].reply"))? }))
+            })
+            .collect::<Result<Vec<_>, Bad>>()?;
+        kinds.push(("mix", json!({ "choices": choices, "rest": reply(&m.rest, format!("{at}.mix.rest"))? })));
+    }
+    if let Some(g) = &r.gone_after {
+        let mut v = json!({ "count": g.count });
+        if let Some(b) = &g.before {
+            v["before"] = reply(b, format!("{at}.goneAfter.before"))?;
+        }
+        if let Some(a) = &g.after {
+            v["after"] = reply(a, format!("{at}.goneAfter.after"))?;
+        }
+        kinds.push(("goneAfter", v));
+    }
+    if let Some(l) = &r.latency {
+        let points = l
+            .points
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let ms = i32::try_from(p.delay.0.as_millis())
+                    .map_err(|_| (format!("{at}.latency.points[{k}].delay"), "is too long".to_owned()))?;
+                Ok(json!({ "percentile": p.percentile, "ms": ms }))
+            })
+            .collect::<Result<Vec<_>, Bad>>()?;
+        let mut v = json!({ "points": points });
+        if let Some(rep) = &l.reply {
+            v["reply"] = reply(rep, format!("{at}.latency.reply"))?;
+        }
+        kinds.push(("latency", v));
+    }
+    let answer = match kinds.len() {
+        1 => {
+            let (kind, v) = kinds.remove(0);
+            json!({ kind: v })
+        }
+        0 => {
+            return Err((
+                at.to_owned(),
+                "needs an answer: one of `fixed`, `sequence`, `mix`, `goneAfter` or `latency`".to_owned(),
+            ));
+        }
+        _ => {
+            let names: Vec<String> = kinds.iter().map(|(k, _)| format!("`{k}`")).collect();
+            return Err((at.to_owned(), format!("has one answer, not several ({})", names.join(", "))));
+        }
+    };
+    Ok(json!({
+        "id": r.id, "method": r.method, "pathPrefix": r.path_prefix,
+        "header": r.header.as_ref().map(|h| json!({ "name": h.name, "contains": h.contains })),
+        "eventTypes": r.event_types, "answer": answer,
+    }))
+}
+
+fn reply_input(r: &ReplySpec, at: &str) -> Result<Value, Bad> {
+    let spec = ResponseSpec { status: r.status, headers: r.headers.clone(), body: r.body.clone(), delay: r.delay };
+    let mut v = response_input(&spec, at)?;
+    v["timeout"] = json!(r.timeout);
+    Ok(v)
 }
 
 fn response_input(r: &ResponseSpec, at: &str) -> Result<Value, Bad> {
@@ -289,7 +397,7 @@ mod tests {
         assert_eq!(
             loaded.endpoints[0],
             json!({
-                "name": "stripe-prod", "handshakes": false, "forwardingRules": [],
+                "name": "stripe-prod", "handshakes": false, "forwardingRules": [], "scenario": [],
                 "verification": { "provider": "stripe", "publicUrl": null, "toleranceSeconds": 300,
                                   "secrets": [{ "label": "current", "value": "whsec_from_env" }] },
                 "response": { "status": 503, "headers": [{ "name": "Retry-After", "value": "30" }], "body": "", "delayMs": 250 },
@@ -352,6 +460,41 @@ mod tests {
         );
         let e = loaded.locate("endpoints[1].response.headers", "invalid `endpoints[1].response.headers`: no");
         assert_eq!(e.to_string(), "hookmetry.yaml:4:5: endpoints[1].response.headers: no", "the nearest written key");
+    }
+
+    #[test]
+    fn scenario_rules_have_exactly_one_answer_and_map_to_the_api() {
+        let text = "version: 1\nendpoints:\n  - name: a\n    maxCaptures: 100\n    ttl: 30m\n    scenario:\n      \
+                    - id: flaky\n        sequence:\n          steps:\n            - status: 500\n            \
+                    - status: 429\n              headers: [\"Retry-After: 30\"]\n          then: stick\n      \
+                    - latency:\n          points:\n            - percentile: 99\n              delay: 2s\n";
+        let loaded = check(text).unwrap();
+        let e = &loaded.endpoints[0];
+        assert_eq!((e["maxCaptures"].clone(), e["ttlSeconds"].clone()), (json!(100), json!(1800)));
+        let reply = |status: u16, headers: Value| json!({ "status": status, "headers": headers, "body": "", "delayMs": 0, "timeout": false });
+        let retry = json!([{ "name": "Retry-After", "value": "30" }]);
+        assert_eq!(
+            e["scenario"][0]["answer"],
+            json!({ "sequence": { "steps": [reply(500, json!([])), reply(429, retry)], "then": "STICK" } })
+        );
+        assert_eq!(
+            e["scenario"][1]["answer"],
+            json!({ "latency": { "points": [{ "percentile": 99.0, "ms": 2000 }] } })
+        );
+        let two = "version: 1\nendpoints:\n  - name: a\n    scenario:\n      - id: x\n        fixed: {status: 500}\n        \
+                   mix: {choices: [], rest: {}}\n";
+        assert_eq!(
+            check(two).unwrap_err(),
+            "hookmetry.yaml:5:9: endpoints[0].scenario[0]: has one answer, not several (`fixed`, `mix`)"
+        );
+        let e = check("version: 1\nendpoints:\n  - name: a\n    scenario:\n      - id: x\n").unwrap_err();
+        assert!(e.starts_with("hookmetry.yaml:5:9: endpoints[0].scenario[0]: needs an answer"), "{e}");
+        assert_eq!(
+            file_path("endpoints[0].scenario[1].answer.latency.points[0].ms"),
+            "endpoints[0].scenario[1].latency.points[0].delay"
+        );
+        assert_eq!(file_path("endpoints[2].verification.secrets[0].value"), "endpoints[2].verification.secrets[0]");
+        assert_eq!(file_path("endpoints[2].ttlSeconds"), "endpoints[2].ttl");
     }
 
     #[test]
