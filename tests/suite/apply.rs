@@ -70,7 +70,7 @@ async fn state(team: &Team) -> Value {
             "query($t: ID) { endpoints(teamId: $t) { id name token url createdAt handshakes \
              response { status headers { name value } body delayMs } \
              verification { provider secrets { label } toleranceSeconds publicUrl } \
-             eventFields { id type } } }",
+             eventFields { id type } maxCaptures ttlSeconds scenario { id answer { summary } } } }",
             json!({ "t": team.id }),
         )
         .await
@@ -96,6 +96,16 @@ endpoints:
       - id: copy
         target: https://example.com/hooks
         method: POST
+    scenario:
+      - id: flaky
+        sequence:
+          steps:
+            - status: 503
+              headers: [\"Retry-After: 30\"]
+            - status: 200
+          then: stick
+    maxCaptures: 5
+    ttl: 1h
   - name: beta
     handshakes: true
     eventFields:
@@ -120,6 +130,10 @@ async fn apply_creates_is_idempotent_reports_secret_changes_prunes_and_round_tri
     assert!(stdout.starts_with("+ create alpha\n"), "{stdout}");
     assert!(stdout.contains("    verification: none → stripe (secrets: current, tolerance 600 s)\n"), "{stdout}");
     assert!(stdout.contains("    forwardingRules.copy: none → https://example.com/hooks (method POST)\n"), "{stdout}");
+    assert!(
+        stdout.contains("    scenario.flaky: none → 503 Retry-After: 30, 200 then stay\n    maxCaptures: none → 5\n    ttlSeconds: none → 3600 s\n"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("+ create beta\n    handshakes: off → on\n    eventFields: none → type header:X-Event\n"),
         "{stdout}"
@@ -149,7 +163,17 @@ async fn apply_creates_is_idempotent_reports_secret_changes_prunes_and_round_tri
         (&created[1]["handshakes"], &created[1]["eventFields"]),
         (&json!(true), &json!({ "id": null, "type": "header:X-Event" }))
     );
-
+    assert_eq!((&alpha["maxCaptures"], &alpha["ttlSeconds"]), (&json!(5), &json!(3600)));
+    assert_eq!(
+        alpha["scenario"],
+        json!([{ "id": "flaky", "answer": { "summary": "503 Retry-After: 30, 200 then stay" } }])
+    );
+    // The sequence's first step is used up before the file is applied again.
+    let url = alpha["url"].as_str().unwrap().to_owned();
+    let status = |url: String| async move {
+        reqwest::Client::new().post(url).body("{}").send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(status(url.clone()).await, 503);
     // The same file again: nothing to do, nothing written (ids, tokens, settings identical).
     let out = cli(&server, dir.path(), &team.editor, &one, &["apply", "-f", f, "--team", t]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -158,6 +182,7 @@ async fn apply_creates_is_idempotent_reports_secret_changes_prunes_and_round_tri
         "= unchanged alpha\n= unchanged beta\n0 created, 0 updated, 0 deleted, 2 unchanged\n"
     );
     assert_eq!(state(&team).await, created);
+    assert_eq!(status(url.clone()).await, 200, "the sequence went on where it was: its count was not reset");
 
     // Another secret value in the environment: the server says it differs and shows neither.
     let two = [("APPLY_SUITE_SECRET", SECRET_TWO)];
@@ -222,7 +247,7 @@ async fn a_bad_file_names_file_line_and_key_and_changes_nothing() {
         (
             "version: 1\nendpoints:\n  - name: a\n    handshake: true\n",
             format!(
-                "error: {f}:4:5: endpoints[0].handshake: unknown field `handshake`, expected one of `name`, `verification`, `handshakes`, `eventFields`, `response`, `forwardingRules`\n"
+                "error: {f}:4:5: endpoints[0].handshake: unknown field `handshake`, expected one of `name`, `verification`, `handshakes`, `eventFields`, `response`, `forwardingRules`, `scenario`, `maxCaptures`, `ttl`\n"
             ),
         ),
         (

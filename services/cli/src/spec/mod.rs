@@ -86,17 +86,7 @@ pub(crate) fn parse(
         message,
     };
     let file: SpecFile = serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut path = e.path().to_string();
-        if path == "." {
-            path.clear();
-        }
-        let message = e.inner().to_string();
-        // serde names an unknown key in its message, the path stops at the map holding it.
-        if let Some(key) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
-            && !path.ends_with(key)
-        {
-            path = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
-        }
+        let (path, message) = serde_error(&e);
         error(path, message)
     })?;
     if file.version != VERSION {
@@ -120,6 +110,68 @@ impl Loaded {
         // "invalid `field`: message": the path is said separately.
         let message = message.strip_prefix(&format!("invalid `{field}`: ")).unwrap_or(message).to_owned();
         SpecError { file: self.path.display().to_string(), line: self.locations.find(&path), path, message }
+    }
+}
+
+/// The key path and message of a serde error.
+fn serde_error(e: &serde_path_to_error::Error<serde_json::Error>) -> (String, String) {
+    let mut path = e.path().to_string();
+    if path == "." {
+        path.clear();
+    }
+    let message = e.inner().to_string();
+    // serde names an unknown key in its message, the path stops at the map holding it.
+    if let Some(key) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
+        && !path.ends_with(key)
+    {
+        path = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+    }
+    (path, message)
+}
+
+/// A scenario on its own (`hookmetry endpoint update --scenario FILE`): a YAML list of rules as
+/// a file's `scenario:` holds them, as `updateEndpoint`'s `scenario` input.
+#[derive(Debug)]
+pub(crate) struct LoadedScenario {
+    pub rules: Vec<Value>,
+    shown: String,
+    locations: yaml::Locations,
+}
+
+pub(crate) fn parse_scenario(text: &str, shown: &str) -> Result<LoadedScenario, SpecError> {
+    let (value, locations) = yaml::parse(text).map_err(|e| SpecError {
+        file: shown.to_owned(),
+        line: Some((e.line, e.column)),
+        path: e.path,
+        message: e.message,
+    })?;
+    let error = |path: String, message: String| SpecError {
+        file: shown.to_owned(),
+        line: locations.find(&path),
+        path,
+        message,
+    };
+    let rules: Vec<ScenarioRuleSpec> = serde_path_to_error::deserialize(value).map_err(|e| {
+        let (path, message) = serde_error(&e);
+        error(path, message)
+    })?;
+    let rules = rules
+        .iter()
+        .enumerate()
+        .map(|(j, r)| scenario_rule_input(r, &format!("[{j}]")))
+        .collect::<Result<Vec<_>, Bad>>()
+        .map_err(|(path, message)| error(path, message))?;
+    Ok(LoadedScenario { rules, shown: shown.to_owned(), locations })
+}
+
+impl LoadedScenario {
+    /// The error the server gave for its `field` (`scenario[0].answer.fixed.status`), placed in
+    /// the file.
+    pub fn locate(&self, field: &str, message: &str) -> SpecError {
+        let message = message.strip_prefix(&format!("invalid `{field}`: ")).unwrap_or(message).to_owned();
+        let path = file_path(field);
+        let path = path.strip_prefix("scenario").unwrap_or(&path).to_owned();
+        SpecError { file: self.shown.clone(), line: self.locations.find(&path), path, message }
     }
 }
 
@@ -495,6 +547,16 @@ mod tests {
         );
         assert_eq!(file_path("endpoints[2].verification.secrets[0].value"), "endpoints[2].verification.secrets[0]");
         assert_eq!(file_path("endpoints[2].ttlSeconds"), "endpoints[2].ttl");
+    }
+
+    #[test]
+    fn a_scenario_file_is_a_list_of_rules() {
+        let loaded = parse_scenario("- id: down\n  fixed:\n    status: 503\n", "s.yaml").unwrap();
+        assert_eq!(loaded.rules[0]["answer"]["fixed"]["status"], 503);
+        let e = loaded.locate("scenario[0].answer.fixed.status", "invalid `scenario[0].answer.fixed.status`: no");
+        assert_eq!(e.to_string(), "s.yaml:3:5: [0].fixed.status: no");
+        let e = parse_scenario("- id: down\n  fixd: {}\n", "s.yaml").unwrap_err().to_string();
+        assert!(e.starts_with("s.yaml:2:3: [0].fixd: unknown field `fixd`"), "{e}");
     }
 
     #[test]
