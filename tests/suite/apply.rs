@@ -316,3 +316,60 @@ async fn a_viewer_and_another_teams_editor_are_refused() {
     assert_eq!(state(&team_a).await, json!([]));
     assert_eq!(state(&team_b).await, json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_update_sets_a_scenario_file_a_cap_and_a_ttl_and_places_a_refused_rule_in_its_file() {
+    let server = TestServer::start().await.unwrap();
+    let team = team(&server, "apply-update").await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = team.id.as_str();
+    let ep = team.api.create_endpoint("updated").await.unwrap();
+    let file = dir.path().join("scenario.yaml");
+    let f = file.to_str().unwrap();
+
+    std::fs::write(&file, "- id: down\n  fixed:\n    status: 503\n    headers: [\"Retry-After: 5\"]\n").unwrap();
+    let args = ["endpoint", "update", "updated", "--team", t, "--scenario", f, "--max-captures", "3", "--ttl", "1h"];
+    let out = cli(&server, dir.path(), &team.editor, &[], &args).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let resp = reqwest::Client::new().post(&ep.url).body("{}").send().await.unwrap();
+    assert_eq!((resp.status().as_u16(), resp.headers()["retry-after"].to_str().unwrap()), (503, "5"));
+    let q = "query($id: ID!) { endpoint(id: $id) { maxCaptures ttlSeconds counters { captures } scenario { id } } }";
+    let shown = team.api.graphql(q, json!({ "id": ep.id })).await.unwrap();
+    assert_eq!(
+        shown["endpoint"],
+        json!({ "maxCaptures": 3, "ttlSeconds": 3600, "counters": { "captures": 1 }, "scenario": [{ "id": "down" }] })
+    );
+
+    // The server refuses the header; the CLI points at the rule's line in the scenario file.
+    std::fs::write(&file, "- id: down\n  fixed:\n    status: 503\n    headers: [\"Set-Cookie: a=b\"]\n").unwrap();
+    let out =
+        cli(&server, dir.path(), &team.editor, &[], &["endpoint", "update", "updated", "--team", t, "--scenario", f])
+            .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {f}:4:5: [0].fixed.headers: `Set-Cookie` cannot be set on a capture URL's answer"
+        )),
+        "{stderr}"
+    );
+
+    let args = [
+        "endpoint",
+        "update",
+        "updated",
+        "--team",
+        t,
+        "--reset-counters",
+        "--no-max-captures",
+        "--no-ttl",
+        "--clear-scenario",
+    ];
+    let out = cli(&server, dir.path(), &team.editor, &[], &args).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = team.api.graphql(q, json!({ "id": ep.id })).await.unwrap();
+    assert_eq!(
+        shown["endpoint"],
+        json!({ "maxCaptures": null, "ttlSeconds": null, "counters": { "captures": 0 }, "scenario": [] })
+    );
+}
