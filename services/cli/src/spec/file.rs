@@ -338,3 +338,35 @@ impl Serialize for Human {
         s.serialize_str(&humantime::format_duration(self.0).to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::KEY_ORDER;
+
+    fn properties(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Object(props)) = map.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                map.values().for_each(|v| properties(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| properties(v, out)),
+            _ => {}
+        }
+    }
+
+    /// The JSON Schema editors use names the keys the file has, no more, no fewer.
+    #[test]
+    fn the_json_schema_for_editors_names_every_key() {
+        let schema: Value = serde_json::from_str(include_str!("../../../../docs/hookmetry.schema.json")).unwrap();
+        let mut keys = BTreeSet::new();
+        properties(&schema, &mut keys);
+        let ours: BTreeSet<String> = KEY_ORDER.iter().map(|k| (*k).to_owned()).collect();
+        assert_eq!(keys, ours);
+    }
+}
