@@ -43,6 +43,10 @@ pub enum CliError {
     NotFound(String),
     #[error("{0}")]
     Usage(String),
+    /// What a script waited for or asserted did not hold (`await` timed out, an `assert` check
+    /// failed); the sentence says what did happen.
+    #[error("{0}")]
+    Unmet(String),
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
 }
