@@ -386,6 +386,27 @@ fn rows() -> Vec<Row> {
                 Ok(())
             },
         },
+        // A dry run: it checks access like a real apply and leaves team A's endpoints as they are.
+        Row {
+            op: "applyEndpoints",
+            doc: "mutation($id: ID, $name: String!) { applyEndpoints(input: {teamId: $id, dryRun: true, endpoints: [{name: $name}]}) { applied changes { name action } } }",
+            kind: Team,
+            id_field: "teamId",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: false,
+            effect: Intact,
+            check: |d, _| {
+                let r = &d["applyEndpoints"];
+                ensure_eq!(r["applied"], json!(false));
+                ensure!(
+                    r["changes"].as_array().is_some_and(|c| c.len() == 1 && c[0]["action"] == "CREATE"),
+                    "changes: {}",
+                    r["changes"]
+                );
+                Ok(())
+            },
+        },
         Row {
             op: "updateEndpoint",
             doc: "mutation($id: ID!, $name: String) { updateEndpoint(input: {id: $id, name: $name, response: {status: 201, body: \"changed\"}}) { id teamId name response { status body } } }",

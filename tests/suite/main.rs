@@ -11,6 +11,7 @@ mod cluster_support;
 mod common;
 
 mod access;
+mod apply;
 mod capture;
 mod cli;
 mod cluster;

@@ -20,6 +20,7 @@ use hookmetry_replay::{Announcer, Deliveries};
 use hookmetry_store::Store;
 use http::HeaderMap;
 
+mod apply;
 mod budget;
 mod diff;
 mod error;

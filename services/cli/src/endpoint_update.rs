@@ -1,4 +1,5 @@
-//! `hookmetry endpoint update`: name, custom answer, signature verification and forwarding rules.
+//! `hookmetry endpoint update`: name, custom answer, signature verification, forwarding rules,
+//! response scenario, capture cap and time to live.
 //!
 //! What a flag does not mention stays as it is: the answer's other parts, the verification's
 //! tolerance and public URL, the secrets when none is given. The server takes a whole answer and
@@ -94,6 +95,31 @@ pub struct UpdateArgs {
     #[arg(long, conflicts_with = "forwarding_rules", help_heading = "Forwarding")]
     pub no_forwarding_rules: bool,
 
+    /// Replace the response scenario with the YAML list of rules in this file (`-` reads stdin),
+    /// written as a `scenario:` of an endpoints file (docs/endpoints-as-code.md). A change starts
+    /// the rules' counts over.
+    #[arg(long, value_name = "FILE", help_heading = "Scenario and limits")]
+    pub scenario: Option<String>,
+    /// Remove the response scenario.
+    #[arg(long, conflicts_with = "scenario", help_heading = "Scenario and limits")]
+    pub clear_scenario: bool,
+    /// Accept at most this many captures; past it the capture URL answers 429 and stores nothing.
+    #[arg(long, value_name = "N", help_heading = "Scenario and limits")]
+    pub max_captures: Option<u64>,
+    /// Remove the capture cap.
+    #[arg(long, conflicts_with = "max_captures", help_heading = "Scenario and limits")]
+    pub no_max_captures: bool,
+    /// Delete the endpoint and its captures this long after its creation (`30m`, `7d`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Scenario and limits")]
+    pub ttl: Option<Duration>,
+    /// Keep the endpoint until it is deleted.
+    #[arg(long, conflicts_with = "ttl", help_heading = "Scenario and limits")]
+    pub no_ttl: bool,
+    /// Start the counts over: sequences at their first step, gone-after rules and the capture cap
+    /// at zero (after the other changes).
+    #[arg(long, help_heading = "Scenario and limits")]
+    pub reset_counters: bool,
+
     /// Print the updated endpoint as JSON.
     #[arg(long)]
     pub json: bool,
@@ -134,21 +160,42 @@ pub(crate) async fn run(args: UpdateArgs, client: &Client, out: &mut Output) -> 
     let found = endpoint::resolve(client, &args.endpoint, args.team.as_deref()).await?;
     let current = endpoint::detail(client, &found.id).await?;
     // Everything is read and checked before anything is changed.
-    let input = update_input(&args, &current)?;
+    let mut input = update_input(&args, &current)?;
     let rules = forwarding_rules(&args)?;
+    let scenario = scenario(&args)?;
+    if let Some(s) = &scenario {
+        input["scenario"] = Value::Array(s.rules.clone());
+    }
     if input.as_object().is_some_and(|o| o.len() > 1) {
-        client
+        let sent = client
             .query::<serde::de::IgnoredAny>(
                 "mutation($input: UpdateEndpointInput!) { updateEndpoint(input: $input) { id } }",
                 json!({ "input": input }),
             )
-            .await?;
+            .await;
+        match (sent, &scenario) {
+            // A refused rule is shown at its line in the scenario file.
+            (Err(CliError::Server { field: Some(f), message, .. }), Some(s)) if f.starts_with("scenario") => {
+                return Err(CliError::Usage(s.locate(&f, &message).to_string()));
+            }
+            (sent, _) => {
+                sent?;
+            }
+        }
     }
     if let Some(rules) = rules {
         client
             .query::<serde::de::IgnoredAny>(
                 "mutation($id: ID!, $rules: [ForwardingRuleInput!]!) { setForwardingRules(input: {endpointId: $id, rules: $rules}) { id } }",
                 json!({ "id": found.id, "rules": rules }),
+            )
+            .await?;
+    }
+    if args.reset_counters {
+        client
+            .query::<serde::de::IgnoredAny>(
+                "mutation($id: ID!) { resetEndpointCounters(input: {id: $id}) { id } }",
+                json!({ "id": found.id }),
             )
             .await?;
     }
@@ -175,6 +222,25 @@ pub(crate) fn update_input(args: &UpdateArgs, current: &Value) -> Result<Value, 
     }
     if let Some(h) = args.handshakes {
         input.insert("handshakes".into(), json!(h));
+    }
+    if args.clear_scenario {
+        input.insert("scenario".into(), Value::Null);
+    }
+    if args.no_max_captures {
+        input.insert("maxCaptures".into(), Value::Null);
+    } else if let Some(n) = args.max_captures {
+        input.insert("maxCaptures".into(), json!(n));
+    }
+    if args.no_ttl {
+        input.insert("ttlSeconds".into(), Value::Null);
+    } else if let Some(ttl) = args.ttl {
+        if ttl.subsec_nanos() != 0 || ttl.as_secs() == 0 {
+            return Err(CliError::Usage(format!(
+                "`--ttl` must be whole seconds, at least 1s, got `{}`",
+                humantime::format_duration(ttl)
+            )));
+        }
+        input.insert("ttlSeconds".into(), json!(ttl.as_secs()));
     }
     if args.no_verify {
         input.insert("verification".into(), Value::Null);
@@ -277,6 +343,23 @@ fn secret(args: &UpdateArgs) -> Result<Option<String>, CliError> {
     Ok(Some(value))
 }
 
+/// The rules `--scenario` names, read and checked; errors name the file's line and key.
+fn scenario(args: &UpdateArgs) -> Result<Option<crate::spec::LoadedScenario>, CliError> {
+    let Some(source) = &args.scenario else { return Ok(None) };
+    let (text, shown) = if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::Usage(format!("`--scenario -` cannot read stdin: {e}")))?;
+        (text, "stdin".to_owned())
+    } else {
+        let text = std::fs::read_to_string(source)
+            .map_err(|e| CliError::Usage(format!("`--scenario` file {source} cannot be read: {e}")))?;
+        (text, source.clone())
+    };
+    crate::spec::parse_scenario(&text, &shown).map(Some).map_err(|e| CliError::Usage(e.to_string()))
+}
+
 /// The rules `--forwarding-rules` names (an empty list for `--no-forwarding-rules`), checked to
 /// be a JSON array; the server checks each rule.
 fn forwarding_rules(args: &UpdateArgs) -> Result<Option<Vec<Value>>, CliError> {
@@ -363,6 +446,18 @@ mod tests {
         args.secret = Some("  ".into());
         let e = update_input(&args, &current()).unwrap_err().to_string();
         assert!(!e.contains("whsec"), "{e}");
+    }
+
+    #[test]
+    fn caps_ttl_and_scenario_flags_set_clear_or_leave_alone() {
+        let input = update_input(&parse(&["--max-captures", "100", "--ttl", "30m"]), &current()).unwrap();
+        assert_eq!(input, json!({ "id": "e1", "maxCaptures": 100, "ttlSeconds": 1800 }));
+        let input = update_input(&parse(&["--no-max-captures", "--no-ttl", "--clear-scenario"]), &current()).unwrap();
+        assert_eq!(input, json!({ "id": "e1", "scenario": null, "maxCaptures": null, "ttlSeconds": null }));
+        let e = update_input(&parse(&["--ttl", "1500ms"]), &current()).unwrap_err().to_string();
+        assert_eq!(e, "`--ttl` must be whole seconds, at least 1s, got `1s 500ms`");
+        assert!(Cli::try_parse_from(["update", "ep", "--ttl", "5m", "--no-ttl"]).is_err());
+        assert!(Cli::try_parse_from(["update", "ep", "--scenario", "s.yaml", "--clear-scenario"]).is_err());
     }
 
     #[test]

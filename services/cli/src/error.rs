@@ -30,7 +30,13 @@ pub enum CliError {
     Rejected(String),
     /// An error the server explained; its message is already a sentence.
     #[error("{message}")]
-    Server { code: Option<String>, message: String },
+    Server {
+        code: Option<String>,
+        message: String,
+        /// The input field a bad-input error names (`extensions.field`), for callers that can
+        /// point at where it came from (`apply` finds its line in the file).
+        field: Option<String>,
+    },
     #[error("unexpected answer from Hookmetry at {url}: {detail}")]
     Protocol { url: String, detail: String },
     #[error("{0}")]
@@ -74,6 +80,8 @@ pub(crate) struct GqlError {
 pub(crate) struct GqlExtensions {
     #[serde(default)]
     pub code: Option<String>,
+    #[serde(default)]
+    pub field: Option<String>,
 }
 
 impl GqlError {
@@ -93,7 +101,11 @@ pub(crate) fn unauthorized(message: &str) -> CliError {
 /// The sentence for a non-empty `errors` array: the first error, with a count of the rest.
 pub(crate) fn from_graphql_errors(errors: &[GqlError]) -> CliError {
     let Some(first) = errors.first() else {
-        return CliError::Server { code: None, message: "the server reported an error without a message".into() };
+        return CliError::Server {
+            code: None,
+            message: "the server reported an error without a message".into(),
+            field: None,
+        };
     };
     let code = first.code().map(str::to_owned);
     let mut message = match code.as_deref() {
@@ -112,7 +124,8 @@ pub(crate) fn from_graphql_errors(errors: &[GqlError]) -> CliError {
         2 => message.push_str(" (and 1 more error)"),
         n => message.push_str(&format!(" (and {} more errors)", n - 1)),
     }
-    CliError::Server { code, message }
+    let field = first.extensions.as_ref().and_then(|e| e.field.clone());
+    CliError::Server { code, message, field }
 }
 
 #[derive(Deserialize)]

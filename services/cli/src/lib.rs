@@ -15,6 +15,7 @@
 
 use std::process::ExitCode;
 
+mod apply;
 mod assert;
 mod await_cmd;
 mod capture;
@@ -24,6 +25,7 @@ mod delivery;
 mod endpoint;
 mod endpoint_update;
 mod error;
+mod export;
 mod format;
 mod history;
 mod ids;
@@ -35,10 +37,12 @@ mod output;
 mod profile;
 mod replay;
 mod sign;
+mod spec;
 mod tail;
 mod target;
 mod trigger;
 
+pub use apply::ApplyArgs;
 pub use assert::AssertArgs;
 pub use await_cmd::AwaitArgs;
 pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
@@ -48,6 +52,7 @@ pub use delivery::{DeliveriesArgs, DeliveryArgs, DeliveryCommand};
 pub use endpoint::{EndpointArgs, EndpointCommand};
 pub use endpoint_update::UpdateArgs as EndpointUpdateArgs;
 pub use error::CliError;
+pub use export::ExportArgs;
 pub use listen::ListenArgs;
 pub use login::{LoginArgs, LogoutArgs, WhoamiArgs};
 pub use replay::ReplayArgs;
@@ -92,6 +97,12 @@ pub enum Command {
     /// Forward each capture to a server on this machine (no public URL needed) and report every
     /// attempt back; `--name` makes it deliver what it missed while stopped.
     Listen(ListenArgs),
+    /// Create or update a team's endpoints from a YAML file, printing the diff (`--dry-run`
+    /// changes nothing, `--prune` deletes endpoints the file does not name).
+    Apply(ApplyArgs),
+    /// Write a team's endpoints as a file `apply` reads; secrets as environment variable
+    /// references, never values.
+    Export(ExportArgs),
 }
 
 /// Runs `command` against the server `conn` names, reports any error on stderr, and returns the
@@ -133,5 +144,7 @@ pub async fn execute(command: Command, conn: &Connection) -> Result<(), CliError
         Command::Delivery(args) => delivery::run(args, conn, &mut out).await,
         Command::Listen(args) => listen::run(args, conn, &mut out).await,
         Command::Trigger(args) => trigger::run(*args, conn, &mut out).await,
+        Command::Apply(args) => apply::run(args, &client::Client::new(conn)?, &mut out).await,
+        Command::Export(args) => export::run(args, &client::Client::new(conn)?, &mut out).await,
     }
 }

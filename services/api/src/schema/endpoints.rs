@@ -46,7 +46,7 @@ const MAX_TTL_SECONDS: i64 = 365 * 24 * 3600;
 const MAX_CAPTURES_CAP: i64 = 1_000_000_000;
 
 /// `ttlSeconds` as an expiry counted from `created_at`; the error names the field.
-fn expiry(created_at: Timestamp, ttl_seconds: i64) -> Result<Timestamp, ApiError> {
+pub(crate) fn expiry(created_at: Timestamp, ttl_seconds: i64) -> Result<Timestamp, ApiError> {
     if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
         return Err(ApiError::bad(
             "ttlSeconds",
@@ -56,7 +56,7 @@ fn expiry(created_at: Timestamp, ttl_seconds: i64) -> Result<Timestamp, ApiError
     Ok(Timestamp::from_micros(created_at.micros() + ttl_seconds * 1_000_000))
 }
 
-fn capture_cap(max: i64) -> Result<u64, ApiError> {
+pub(crate) fn capture_cap(max: i64) -> Result<u64, ApiError> {
     if !(1..=MAX_CAPTURES_CAP).contains(&max) {
         return Err(ApiError::bad("maxCaptures", format!("must be between 1 and {MAX_CAPTURES_CAP}, got {max}")));
     }
@@ -114,7 +114,7 @@ pub(crate) struct EventFieldsInput {
 
 impl EventFieldsInput {
     /// The fields as stored, `None` when none is set; the error names the field that cannot be read.
-    fn into_fields(self) -> Result<Option<hookmetry_core::EventFields>, ApiError> {
+    pub(crate) fn into_fields(self) -> Result<Option<hookmetry_core::EventFields>, ApiError> {
         let blank = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let fields = hookmetry_core::EventFields {
             id: blank(self.id),

@@ -9,6 +9,7 @@
 
 use async_graphql::{MergedObject, MergedSubscription};
 
+mod apply;
 mod captures;
 mod common;
 mod compare;
@@ -51,6 +52,7 @@ pub struct MutationRoot(
     delivery::DeliveryMutation,
     listen::ListenMutation,
     test_events::TestEventMutation,
+    apply::ApplyMutation,
 );
 
 #[derive(MergedSubscription, Default)]

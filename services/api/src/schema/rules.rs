@@ -80,7 +80,7 @@ impl ForwardingRuleObject {
 /// The most event type patterns one rule takes.
 pub const MAX_EVENT_TYPES: usize = 20;
 
-fn validate_rules(
+pub(crate) fn validate_rules(
     rules: Vec<ForwardingRuleInput>,
     policy: &EgressPolicy,
     own_bases: &[String],
