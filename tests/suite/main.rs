@@ -25,6 +25,7 @@ mod live;
 mod metrics_conventions;
 mod replay;
 mod replay_worker;
+mod retry_profiles;
 mod roles;
 mod security;
 mod serve;

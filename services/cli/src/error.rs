@@ -37,6 +37,9 @@ pub enum CliError {
     NotFound(String),
     #[error("{0}")]
     Usage(String),
+    /// What the command set out to see did not happen (a retry run the provider gave up on).
+    #[error("{0}")]
+    Failed(String),
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
 }

@@ -33,6 +33,7 @@ mod sign;
 mod tail;
 mod target;
 mod trigger;
+mod trigger_retry;
 
 pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
 pub use capture_list::ListArgs as CaptureListArgs;

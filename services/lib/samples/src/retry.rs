@@ -340,8 +340,8 @@ pub fn human(d: Duration) -> String {
     };
     match s {
         s if s < 1.0 => one(s, "s"),
-        s if s < 90.0 => format!("{}s", s.round()),
-        s if s < 90.0 * 60.0 => one(s / 60.0, "m"),
+        s if s < 59.5 => format!("{}s", s.round()),
+        s if s < 3600.0 => one(s / 60.0, "m"),
         s if s < 48.0 * 3600.0 => one(s / 3600.0, "h"),
         s => one(s / 86_400.0, "d"),
     }
@@ -496,6 +496,8 @@ mod tests {
         assert_eq!(human(Duration::from_millis(400)), "0.4s");
         assert_eq!(human(secs(2)), "2s");
         assert_eq!(human(secs(300)), "5m");
+        assert_eq!(human(secs(60)), "1m");
+        assert_eq!(human(secs(90)), "1.5m");
         assert_eq!(human(secs(5400)), "1.5h");
         assert_eq!(human(secs(3 * 86_400)), "3d");
     }

@@ -1,0 +1,201 @@
+//! Provider retry profiles from the sender's and the inspector's side: `hookmetry trigger
+//! --retry-like` against a real server whose endpoint answers 500, and `Capture.retryGuess` on
+//! the captures it makes.
+
+use crate::common;
+
+use std::process::Output;
+use std::time::Duration;
+
+use common::*;
+use hookmetry_testkit::{TestEndpoint, TestServer};
+use serde_json::{Value, json};
+
+async fn cli(server: &TestServer, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(args, dir.path());
+    cmd.args(["--url", &server.base_url, "--token", &server.admin.token]);
+    tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("the CLI finished within 60s").unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An endpoint checking `provider` signatures with `secret` that answers every request `status`.
+async fn failing_endpoint(server: &TestServer, name: &str, provider: &str, secret: &str, status: i32) -> TestEndpoint {
+    let ep = server.admin.create_endpoint(name).await.unwrap();
+    server
+        .admin
+        .graphql(
+            "mutation($id: ID!, $p: String!, $s: String!, $st: Int!) { updateEndpoint(input: {id: $id, verification: \
+             {provider: $p, secrets: [{label: \"current\", value: $s}]}, response: {status: $st}}) { id } }",
+            json!({ "id": ep.id, "p": provider, "s": secret, "st": status }),
+        )
+        .await
+        .unwrap();
+    ep
+}
+
+/// The endpoint's `n` captures, oldest first, once the processor judged every one.
+async fn judged_captures(server: &TestServer, ep: &TestEndpoint, n: usize) -> Vec<Value> {
+    let q = "query($e: ID!) { captures(endpointId: $e, first: 50) { edges { node { id receivedAt \
+             headers { name value } verification { verdict reason } event { id } \
+             retryGuess { attempt label fitsSchedule expectedDelaySeconds observedDelaySeconds explanation } } } } }";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let data = server.admin.graphql(q, json!({ "e": ep.id })).await.unwrap();
+        let mut nodes: Vec<Value> =
+            data["captures"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+        if nodes.len() >= n && nodes.iter().all(|c| !c["verification"].is_null()) {
+            assert_eq!(nodes.len(), n, "exactly {n} captures: {nodes:#?}");
+            nodes.reverse();
+            return nodes;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{n} judged captures within 20s, have {nodes:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn header<'a>(capture: &'a Value, name: &str) -> Option<&'a str> {
+    capture["headers"].as_array().unwrap().iter().find(|h| h["name"].as_str().unwrap().eq_ignore_ascii_case(name))?
+        ["value"]
+        .as_str()
+}
+
+fn micros(capture: &Value) -> i64 {
+    let at = capture["receivedAt"].as_str().unwrap();
+    hookmetry_core::Timestamp::parse_rfc3339(at).unwrap_or_else(|e| panic!("receivedAt {at}: {e}")).micros()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_retries_the_same_event_signed_afresh_at_the_scaled_delays() {
+    let server = TestServer::start().await.unwrap();
+    let ep = failing_endpoint(&server, "retry stripe", "stripe", "whsec_retry0aBcDeFgHiJkLmNoPqRsTuVwXy", 500).await;
+    // Stripe's first two retries, 1h and 2h, at 3600 times: 1 s and 2 s.
+    let out = cli(
+        &server,
+        &[
+            "trigger",
+            "stripe",
+            "customer.created",
+            "--to",
+            &ep.id,
+            "--retry-like",
+            "stripe",
+            "--retry-speed",
+            "3600",
+            "--max-retries",
+            "2",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "not acknowledged: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("stopped after 3 attempts (`--max-retries 2`)"), "{}", text(&out.stderr));
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(run["acknowledged"], false);
+    assert_eq!(run["retryLike"], "stripe");
+    let attempts = run["attempts"].as_array().unwrap();
+    let statuses: Vec<_> = attempts.iter().map(|a| a["status"].clone()).collect();
+    assert_eq!(statuses, [json!(500), json!(500), json!(500)]);
+    let waited: Vec<_> = attempts.iter().map(|a| a["waitedMs"].clone()).collect();
+    assert_eq!(waited, [Value::Null, json!(1000), json!(2000)]);
+    let full: Vec<_> = attempts.iter().map(|a| a["profileWaitMs"].clone()).collect();
+    assert_eq!(full, [Value::Null, json!(3_600_000), json!(7_200_000)]);
+
+    let captures = judged_captures(&server, &ep, 3).await;
+    let event_ids: Vec<_> = captures.iter().map(|c| c["event"]["id"].as_str().unwrap().to_owned()).collect();
+    assert!(event_ids[0].starts_with("evt_") && event_ids.iter().all(|id| *id == event_ids[0]), "{event_ids:?}");
+    let signatures: Vec<_> = captures.iter().map(|c| header(c, "Stripe-Signature").unwrap().to_owned()).collect();
+    for c in &captures {
+        assert_eq!(c["verification"]["verdict"], "VALID", "{c:#}");
+    }
+    assert!(signatures[0] != signatures[1] && signatures[1] != signatures[2], "signed afresh: {signatures:?}");
+    let stamps: Vec<i64> =
+        signatures.iter().map(|s| s.split(',').next().unwrap().strip_prefix("t=").unwrap().parse().unwrap()).collect();
+    assert!(stamps[0] < stamps[1] && stamps[1] < stamps[2], "each signed when sent: {stamps:?}");
+    let gaps: Vec<i64> = captures.windows(2).map(|w| micros(&w[1]) - micros(&w[0])).collect();
+    assert!(gaps[0] >= 1_000_000 && gaps[1] >= 2_000_000, "the scaled delays, at least: {gaps:?}");
+
+    assert!(captures[0]["retryGuess"].is_null(), "the first delivery is no retry");
+    let g = &captures[2]["retryGuess"];
+    assert_eq!(g["attempt"], 2);
+    assert_eq!(g["label"], "Stripe's 2nd retry");
+    assert_eq!(g["expectedDelaySeconds"], 7200.0);
+    assert_eq!(g["fitsSchedule"], false, "2 s is not Stripe's ~2h");
+    let explanation = g["explanation"].as_str().unwrap();
+    assert!(explanation.starts_with("Stripe retries after ~2h; this came "), "{explanation}");
+    assert_eq!(captures[1]["retryGuess"]["label"], "Stripe's 1st retry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_retries_carry_their_number_and_reason_and_print_a_line_each() {
+    let server = TestServer::start().await.unwrap();
+    let ep = failing_endpoint(&server, "retry slack", "slack", "slack-retry-signing-secret", 503).await;
+    // At once, 1m, 5m at 600 times: 0, 0.1 s, 0.5 s.
+    let out = cli(
+        &server,
+        &["trigger", "slack", "app_mention", "--to", &ep.id, "--retry-like", "slack", "--retry-speed", "600"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr).trim(), "error: Slack gave up after 4 attempts");
+    let stdout = text(&out.stdout);
+    let lines: Vec<_> = stdout.lines().filter(|l| l.contains(" attempt ")).collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines[0].ends_with("attempt 1: 503; next try in 0s (Slack's 1st retry, 0s at full speed)"), "{stdout}");
+    assert!(lines[1].ends_with("attempt 2: 503; next try in 0.1s (Slack's 2nd retry, 1m at full speed)"), "{stdout}");
+    assert!(lines[3].ends_with("attempt 4: 503; no more tries"), "{stdout}");
+
+    let captures = judged_captures(&server, &ep, 4).await;
+    let nums: Vec<_> = captures.iter().map(|c| header(c, "X-Slack-Retry-Num")).collect();
+    assert_eq!(nums, [None, Some("1"), Some("2"), Some("3")]);
+    let reasons: Vec<_> = captures.iter().map(|c| header(c, "X-Slack-Retry-Reason")).collect();
+    assert_eq!(reasons, [None, Some("http_error"), Some("http_error"), Some("http_error")]);
+    for c in &captures {
+        assert_eq!(c["verification"]["verdict"], "VALID", "{c:#}");
+    }
+    assert_eq!(captures[1]["retryGuess"]["label"], "Slack's 1st retry");
+    assert_eq!(captures[1]["retryGuess"]["fitsSchedule"], true, "Slack retries at once");
+    assert_eq!(captures[3]["retryGuess"]["label"], "Slack's 3rd retry");
+    assert_eq!(captures[3]["retryGuess"]["fitsSchedule"], false, "0.5 s is not 5m");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_sends_once_and_an_acknowledged_event_is_not_retried() {
+    let server = TestServer::start().await.unwrap();
+    let ep = failing_endpoint(&server, "retry github", "github", "github-retry-secret", 500).await;
+    let out = cli(&server, &["trigger", "github", "push", "--to", &ep.id, "--retry-like", "github"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("GitHub does not retry a failed delivery on its own"), "{err}");
+    assert_eq!(judged_captures(&server, &ep, 1).await.len(), 1);
+
+    let ok = failing_endpoint(&server, "retry ok", "stripe", "whsec_retry0aBcDeFgHiJkLmNoPqRsTuVwXy", 200).await;
+    let out = cli(&server, &["trigger", "stripe", "charge.succeeded", "--to", &ok.id, "--retry-like", "stripe"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("acknowledged on attempt 1"), "{}", text(&out.stdout));
+    assert_eq!(judged_captures(&server, &ok, 1).await.len(), 1);
+
+    // A profile applies to its own provider's events only, and nothing is sent when it does not.
+    let out = cli(&server, &["trigger", "stripe", "charge.succeeded", "--to", &ok.id, "--retry-like", "shopify"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("only Shopify events are"), "{}", text(&out.stderr));
+    let out = cli(
+        &server,
+        &["trigger", "stripe", "charge.succeeded", "--to", &ok.id, "--retry-like", "stripe", "--retry-speed", "0"],
+    )
+    .await;
+    assert!(text(&out.stderr).contains("`--retry-speed` 0 is not a speed"), "{}", text(&out.stderr));
+    assert_eq!(judged_captures(&server, &ok, 1).await.len(), 1, "refused runs send nothing");
+
+    let out = cli(&server, &["trigger", "--list-retry-profiles", "--json"]).await;
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let svix = list.as_array().unwrap().iter().find(|p| p["provider"] == "standard-webhooks").unwrap();
+    assert_eq!(svix["delaysMs"], json!([5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]));
+    assert_eq!(svix["timeoutMs"], 15_000);
+    assert_eq!(svix["source"], "https://docs.svix.com/retries");
+    let github = list.as_array().unwrap().iter().find(|p| p["provider"] == "github").unwrap();
+    assert_eq!(github["maxRetries"], 0);
+}
