@@ -610,6 +610,9 @@ fn stripe_verdict(secret: &str, r: &Received) -> (hookmetry_core::Verdict, Strin
         }),
         handshakes: false,
         event_fields: None,
+        scenario: Vec::new(),
+        max_captures: None,
+        expires_at: None,
         created_at: Timestamp::now(),
     };
     let body = bytes::Bytes::from(r.body.clone());

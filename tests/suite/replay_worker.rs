@@ -87,6 +87,9 @@ async fn pending_delivery(store: &SqliteStore, target: &str) -> Delivery {
         verification: None,
         handshakes: false,
         event_fields: None,
+        scenario: Vec::new(),
+        max_captures: None,
+        expires_at: None,
         created_at: now,
     };
     store.create_endpoint(&endpoint).await.unwrap();

@@ -26,6 +26,11 @@ impl EndpointCache {
         Self { store, ttl, entries: Mutex::new(HashMap::new()) }
     }
 
+    /// The store behind the cache, for what must not be cached (scenario counters).
+    pub fn store(&self) -> &dyn EndpointStore {
+        self.store.as_ref()
+    }
+
     /// Shared, not cloned: every capture reads its endpoint, secrets and custom response included.
     pub async fn get(&self, token: &str) -> Result<Option<Arc<Endpoint>>, IngestError> {
         if !self.ttl.is_zero() {

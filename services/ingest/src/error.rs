@@ -9,6 +9,10 @@ use http::StatusCode;
 pub enum IngestError {
     #[error("no endpoint has this capture URL")]
     UnknownEndpoint,
+    #[error(
+        "this endpoint has accepted the {limit} captures it may (maxCaptures); nothing was stored: raise or remove the cap, or reset the endpoint's counters"
+    )]
+    CaptureCapReached { limit: u64 },
     #[error("request body exceeds the limit of {limit} bytes (ingest.max_body_bytes)")]
     BodyTooLarge { limit: u64 },
     #[error("request has {count} header lines; the limit is {limit} (ingest.max_headers)")]
@@ -58,6 +62,7 @@ impl IngestError {
             | IngestError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::BodyRead(_) => StatusCode::BAD_REQUEST,
             IngestError::TooManyHops { .. } => StatusCode::LOOP_DETECTED,
+            IngestError::CaptureCapReached { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -76,6 +81,7 @@ impl IngestError {
             IngestError::LogUnavailable(_) | IngestError::AppendTimeout(_) => "log_unavailable",
             IngestError::StoreUnavailable(_) => "store_unavailable",
             IngestError::BodyRead(_) => "bad_request",
+            IngestError::CaptureCapReached { .. } => "capture_cap",
         }
     }
 }

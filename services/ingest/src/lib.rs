@@ -19,7 +19,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::{Bytes, BytesMut};
-use hookmetry_core::{CaptureId, CapturedRequest, Endpoint, Header, TOPIC_CAPTURES, TeamId, Timestamp};
+use hookmetry_core::{CaptureId, CapturedRequest, Header, TOPIC_CAPTURES, TeamId, Timestamp};
 use hookmetry_log::{EventLog, LogError, NewRecord};
 use hookmetry_store::EndpointStore;
 use hookmetry_telemetry::Metrics;
@@ -35,6 +35,7 @@ mod cache;
 mod error;
 mod metrics;
 mod raw_headers;
+mod scenario;
 
 pub use cache::EndpointCache;
 pub use error::IngestError;
@@ -105,6 +106,10 @@ impl Ingest {
             return Err(IngestError::TooManyHops { hops, limit: self.settings.max_hops });
         }
         let endpoint = self.endpoints.get(token).await?.ok_or(IngestError::UnknownEndpoint)?;
+        // Expired is gone, whether or not the sweeper has deleted it yet.
+        if endpoint.expired(received_at) {
+            return Err(IngestError::UnknownEndpoint);
+        }
 
         let team_budget = self.team_budget(endpoint.team_id);
         let (body, permits) =
@@ -148,15 +153,17 @@ impl Ingest {
         } else {
             None
         };
+        // The cap is counted once every other check has passed, so a request refused for its
+        // size or headers does not use up the endpoint's captures.
+        scenario::admit(self.endpoints.store(), &endpoint).await?;
         // What the sender will be told, recorded with the capture: a provider's retry after a
-        // non-2xx or slow answer is then told apart from a true duplicate.
-        capture.answered = Some(match (&handshake, &endpoint.response) {
-            (Some(_), _) | (None, None) => hookmetry_core::Answered { status: 200, delay_ms: 0 },
-            (None, Some(custom)) => hookmetry_core::Answered {
-                status: custom.status,
-                delay_ms: custom.delay_ms.min(hookmetry_core::MAX_RESPONSE_DELAY_MS),
-            },
-        });
+        // non-2xx or slow answer is then told apart from a true duplicate, and a scenario's
+        // answers can be followed capture by capture.
+        let (decision, answered) = match handshake {
+            Some(_) => (scenario::Decision::Default, hookmetry_core::Answered::plain(200, 0)),
+            None => scenario::decide(self.endpoints.store(), &endpoint, &capture).await?,
+        };
+        capture.answered = Some(answered);
         let mut record =
             NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
                 .with_header(hookmetry_proto::SCHEMA_HEADER, hookmetry_proto::SCHEMA_CAPTURED_REQUEST);
@@ -205,8 +212,7 @@ impl Ingest {
             tracing::info!(capture_id = %id, endpoint_id = %endpoint.id, provider = answer.provider, "handshake answered");
             return Ok(answer_handshake(answer, id));
         }
-        // Body and permits are gone by now: a custom response delay holds no request memory.
-        Ok(respond(&endpoint, id, self.settings.separate_capture_origin).await)
+        Ok(scenario::respond(&endpoint, decision, id, self.settings.separate_capture_origin).await)
     }
 
     /// Reads the body within `max_body_bytes`, holding in-flight budget for every byte held, so a
@@ -404,49 +410,6 @@ fn answer_handshake(answer: hookmetry_verify::HandshakeAnswer, id: CaptureId) ->
         answer.body,
     )
         .into_response()
-}
-
-async fn respond(endpoint: &Endpoint, id: CaptureId, separate_origin: bool) -> Response {
-    let Some(custom) = &endpoint.response else {
-        // Built by hand: this is every default answer, and an id is only letters and digits.
-        let id = id.to_string();
-        let body = format!("{{\"id\":\"{id}\"}}");
-        return (
-            StatusCode::OK,
-            [(http::header::CONTENT_TYPE, "application/json"), (HeaderName::from_static("hookmetry-capture-id"), &id)],
-            body,
-        )
-            .into_response();
-    };
-    if custom.delay_ms > 0 {
-        let delay = custom.delay_ms.min(hookmetry_core::MAX_RESPONSE_DELAY_MS);
-        tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
-    }
-    let mut resp = Response::new(Body::from(custom.body.clone()));
-    *resp.status_mut() = StatusCode::from_u16(custom.status).unwrap_or(StatusCode::OK);
-    // Custom answers name the capture too, so a sender's log can be matched with the inspector.
-    if let Ok(v) = HeaderValue::try_from(id.to_string()) {
-        resp.headers_mut().insert(HeaderName::from_static("hookmetry-capture-id"), v);
-    }
-    for (name, value) in &custom.headers {
-        // The API checks these on write. A stored one that breaks today's rules (written before
-        // them, or before the capture origin was unset) is dropped or neutralised here rather
-        // than failing the capture.
-        use hookmetry_core::answer::{check_content_type, check_response_header};
-        if check_response_header(name).is_err() {
-            continue;
-        }
-        let value = if name.eq_ignore_ascii_case("content-type") && check_content_type(value, separate_origin).is_err()
-        {
-            "text/plain; charset=utf-8"
-        } else {
-            value.as_str()
-        };
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value)) {
-            resp.headers_mut().append(n, v);
-        }
-    }
-    resp
 }
 
 #[cfg(test)]

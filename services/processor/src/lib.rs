@@ -445,7 +445,7 @@ impl Processor {
                 total: 2,
                 members: vec![
                     member(previous_id, Timestamp::from_micros(0), answered, None),
-                    member(id, c.received_at, c.answered, Some(&v.event)),
+                    member(id, c.received_at, c.answered.clone(), Some(&v.event)),
                 ],
             };
             let kind = match hookmetry_core::classify(&group, id).map(|r| r.kind) {

@@ -414,6 +414,18 @@ mod failing {
         async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>> {
             self.inner.forwarding_rules(endpoint).await
         }
+        async fn bump_counter(&self, endpoint: EndpointId, key: &str) -> Result<u64> {
+            self.inner.bump_counter(endpoint, key).await
+        }
+        async fn counters(&self, endpoint: EndpointId) -> Result<Vec<(String, u64)>> {
+            self.inner.counters(endpoint).await
+        }
+        async fn reset_counters(&self, endpoint: EndpointId, prefix: &str) -> Result<()> {
+            self.inner.reset_counters(endpoint, prefix).await
+        }
+        async fn expired_endpoints(&self, now: Timestamp, limit: usize) -> Result<Vec<Endpoint>> {
+            self.inner.expired_endpoints(now, limit).await
+        }
     }
 
     #[async_trait::async_trait]

@@ -196,6 +196,9 @@ impl EndpointMutation {
             verification: None,
             handshakes: false,
             event_fields: None,
+            scenario: Vec::new(),
+            max_captures: None,
+            expires_at: None,
             created_at: Timestamp::now(),
         };
         a.ctx.store.create_endpoint(&endpoint).await?;

@@ -109,11 +109,11 @@ impl RedeliveryMemberObject {
     }
     /// The status the capture URL answered; null for captures from before it was recorded.
     async fn answered_status(&self) -> Option<i32> {
-        self.0.answered.map(|a| i32::from(a.status))
+        self.0.answered.as_ref().map(|a| i32::from(a.status))
     }
     /// The configured delay before that answer, in milliseconds.
     async fn answered_delay_ms(&self) -> Option<i32> {
-        self.0.answered.map(|a| i32::try_from(a.delay_ms).unwrap_or(i32::MAX))
+        self.0.answered.as_ref().map(|a| i32::try_from(a.delay_ms).unwrap_or(i32::MAX))
     }
     /// The provider's delivery attempt, when it names one.
     async fn attempt(&self) -> Option<i32> {

@@ -48,11 +48,26 @@ pub struct CapturedRequest {
     pub answered: Option<Answered>,
 }
 
-/// The answer a capture URL gave: its status and the configured delay before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The answer a capture URL gave: its status and the delay before it, and which scenario rule
+/// chose it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Answered {
     pub status: u16,
     pub delay_ms: u32,
+    /// The scenario rule that answered; `None` for the custom response or the default answer.
+    pub rule_id: Option<String>,
+    /// The rule's request count that chose the answer (a sequence's position, 1-based), for rules
+    /// that count.
+    pub step: Option<u64>,
+    /// The answer was a simulated timeout: held, then 504.
+    pub timed_out: bool,
+}
+
+impl Answered {
+    /// An answer not chosen by a scenario rule.
+    pub fn plain(status: u16, delay_ms: u32) -> Self {
+        Self { status, delay_ms, ..Self::default() }
+    }
 }
 
 impl CapturedRequest {
@@ -109,5 +124,19 @@ pub struct Endpoint {
     pub handshakes: bool,
     /// Where a custom sender names its events, overriding the provider's places field by field.
     pub event_fields: Option<crate::EventFields>,
+    /// Rules that choose the answer per request, tried before `response`.
+    pub scenario: Vec<crate::scenario::ScenarioRule>,
+    /// Most captures the endpoint accepts (counted since creation or the last counter reset);
+    /// past it ingest answers 429 and stores nothing.
+    pub max_captures: Option<u64>,
+    /// When the endpoint and its captures go away; its capture URL answers 404 from then on.
+    pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
+}
+
+impl Endpoint {
+    /// Whether the endpoint has passed its expiry at `now`.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }

@@ -124,7 +124,7 @@ pub fn classify(group: &EventGroup, id: crate::CaptureId) -> Option<Redelivery> 
         (None, None) => {}
     }
     let before = &group.members[at - 1];
-    match before.answered {
+    match &before.answered {
         Some(a) if !(200..300).contains(&a.status) => {
             retry(format!("the delivery before was answered {}, which providers retry", a.status))
         }
@@ -215,7 +215,7 @@ mod tests {
         GroupMember {
             id: crate::CaptureId::from_bytes([n; 16]),
             received_at: Timestamp::from_micros(i64::from(n)),
-            answered: answered.map(|(status, delay_ms)| crate::Answered { status, delay_ms }),
+            answered: answered.map(|(status, delay_ms)| crate::Answered::plain(status, delay_ms)),
             attempt,
             retry_reason: reason.map(str::to_string),
         }

@@ -9,6 +9,7 @@ mod event;
 pub mod external;
 mod form;
 mod ids;
+pub mod scenario;
 mod secret;
 mod team;
 mod time;

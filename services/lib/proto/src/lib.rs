@@ -150,7 +150,13 @@ pub fn encode_capture(c: &CapturedRequest) -> Bytes {
         remote_addr: c.remote_addr.clone(),
         http_version: c.http_version.clone(),
         received_at_micros: c.received_at.micros(),
-        answered: c.answered.map(|a| pb::Answered { status: u32::from(a.status), delay_ms: a.delay_ms }),
+        answered: c.answered.as_ref().map(|a| pb::Answered {
+            status: u32::from(a.status),
+            delay_ms: a.delay_ms,
+            rule_id: a.rule_id.clone(),
+            step: a.step,
+            timed_out: a.timed_out,
+        }),
     };
     msg.encode_to_vec().into()
 }
@@ -177,10 +183,13 @@ pub fn decode_capture(buf: Bytes) -> Result<CapturedRequest, ProtoError> {
         received_at: Timestamp::from_micros(m.received_at_micros),
         // A status that is no HTTP status is not an answer anyone saw.
         answered: m.answered.and_then(|a| {
-            u16::try_from(a.status)
-                .ok()
-                .filter(|s| (100..=999).contains(s))
-                .map(|status| hookmetry_core::Answered { status, delay_ms: a.delay_ms })
+            u16::try_from(a.status).ok().filter(|s| (100..=999).contains(s)).map(|status| hookmetry_core::Answered {
+                status,
+                delay_ms: a.delay_ms,
+                rule_id: a.rule_id,
+                step: a.step,
+                timed_out: a.timed_out,
+            })
         }),
     })
 }
@@ -285,7 +294,7 @@ mod tests {
             remote_addr: "127.0.0.1:5000".into(),
             http_version: "HTTP/1.1".into(),
             received_at: Timestamp::from_micros(1_795_762_508_000_001),
-            answered: Some(hookmetry_core::Answered { status: 503, delay_ms: 1500 }),
+            answered: Some(hookmetry_core::Answered::plain(503, 1500)),
         }
     }
 
@@ -293,8 +302,17 @@ mod tests {
     fn capture_round_trips_exactly() {
         let c = sample();
         assert_eq!(decode_capture(encode_capture(&c)).unwrap(), c);
-        let none = CapturedRequest { query: None, ..c };
+        let none = CapturedRequest { query: None, ..c.clone() };
         assert_eq!(decode_capture(encode_capture(&none)).unwrap().query, None);
+        let by_rule = hookmetry_core::Answered {
+            status: 504,
+            delay_ms: 30_000,
+            rule_id: Some("flaky".into()),
+            step: Some(3),
+            timed_out: true,
+        };
+        let ruled = CapturedRequest { answered: Some(by_rule), ..c };
+        assert_eq!(decode_capture(encode_capture(&ruled)).unwrap(), ruled);
     }
 
     #[test]

@@ -48,6 +48,9 @@ fn endpoint(provider: &str) -> Endpoint {
         }),
         handshakes: false,
         event_fields: None,
+        scenario: Vec::new(),
+        max_captures: None,
+        expires_at: None,
         created_at: Timestamp::from_micros(0),
     }
 }

@@ -100,6 +100,9 @@ macro_rules! store_conformance_tests {
             the_first_record_of_an_attempt_number_wins,
             batches_of_deliveries_claims_and_attempts_answer_each_in_order,
             forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint,
+            scenarios_caps_expiry_and_rule_answers_round_trip,
+            counters_count_each_request_once_reset_and_go_with_the_endpoint,
+            expired_endpoints_are_listed_soonest_first,
             listener_cursors_only_move_forward_per_name,
             listener_deliveries_keep_their_origin,
             listener_names_belong_to_the_token_that_claimed_them,
@@ -219,6 +222,9 @@ pub async fn endpoints_create_get_by_token_list(h: &dyn StoreHarness) {
             verification: None,
             handshakes: false,
             event_fields: None,
+            scenario: Vec::new(),
+            max_captures: None,
+            expires_at: None,
             created_at: Timestamp::from_micros(base + i),
             response: (i == 1).then(custom_response),
             ..new_endpoint(team.id, &format!("endpoint {i}"))
@@ -269,6 +275,9 @@ pub async fn endpoint_update_changes_name_and_response_only(h: &dyn StoreHarness
         verification: None,
         handshakes: false,
         event_fields: None,
+        scenario: Vec::new(),
+        max_captures: None,
+        expires_at: None,
         created_at: Timestamp::from_micros(ep.created_at.micros() + 99),
     };
     store.update_endpoint(&update).await.unwrap();
@@ -899,7 +908,7 @@ pub async fn redelivery_groups_and_resource_order_follow_the_latest_results(h: &
         v
     };
     let mut first = new_capture(&ep);
-    first.answered = Some(Answered { status: 500, delay_ms: 0 });
+    first.answered = Some(Answered::plain(500, 0));
     let (second, third, moved) = (new_capture(&ep), new_capture(&ep), new_capture(&ep));
     let elsewhere = new_capture(&other);
     let results = [
@@ -920,10 +929,10 @@ pub async fn redelivery_groups_and_resource_order_follow_the_latest_results(h: &
     assert_eq!(group.total, 2, "{group:?}");
     let ids: Vec<_> = group.members.iter().map(|m| m.id).collect();
     assert_eq!(ids, vec![first.id, second.id]);
-    assert_eq!(group.members[0].answered, Some(Answered { status: 500, delay_ms: 0 }));
+    assert_eq!(group.members[0].answered, Some(Answered::plain(500, 0)));
     assert_eq!(group.members[0].received_at, first.received_at);
     assert_eq!((group.members[1].attempt, group.members[1].retry_reason.as_deref()), (Some(2), Some("http_timeout")));
-    assert_eq!(group.members[1].answered, Some(Answered { status: 202, delay_ms: 15 }));
+    assert_eq!(group.members[1].answered, Some(Answered::plain(202, 15)));
     let limited = store.event_group(ep.id, "evt_1", 1).await.unwrap();
     assert_eq!((limited.total, limited.members.len()), (2, 1), "the total counts beyond the limit");
     assert_eq!(
@@ -940,10 +949,10 @@ pub async fn redelivery_groups_and_resource_order_follow_the_latest_results(h: &
     assert_eq!(
         store.previous_of_events(&keys).await.unwrap(),
         vec![
-            Some((first.id, Some(Answered { status: 500, delay_ms: 0 }))),
+            Some((first.id, Some(Answered::plain(500, 0)))),
             None,
             None,
-            Some((elsewhere.id, Some(Answered { status: 202, delay_ms: 15 }))),
+            Some((elsewhere.id, Some(Answered::plain(202, 15)))),
         ],
         "in the order asked, each the newest before its capture"
     );
@@ -1490,6 +1499,145 @@ pub async fn forwarding_rules_set_replaced_cleared_and_deleted_with_the_endpoint
     assert!(store.forwarding_rules(ep.id).await.unwrap().is_empty(), "deleted with the endpoint");
 }
 
+fn scenario() -> Vec<hookmetry_core::scenario::ScenarioRule> {
+    use hookmetry_core::scenario::*;
+    let reply = |status: u16| Reply { status, headers: Vec::new(), body: String::new(), delay_ms: 0, timeout: false };
+    vec![
+        ScenarioRule {
+            id: "flaky".into(),
+            when: RequestMatch {
+                method: Some("POST".into()),
+                path_prefix: Some("/stripe".into()),
+                header: Some(HeaderMatch { name: "Stripe-Signature".into(), contains: "v1=".into() }),
+                event_types: vec!["charge.*".into()],
+            },
+            answer: ScenarioAnswer::Sequence {
+                steps: vec![
+                    reply(500),
+                    Reply { headers: vec![("Retry-After".into(), "30".into())], ..reply(429) },
+                    Reply { body: "ok ✓".into(), delay_ms: 40, ..reply(200) },
+                ],
+                then: SequenceEnd::Stick,
+            },
+        },
+        ScenarioRule {
+            id: "rest".into(),
+            when: RequestMatch::default(),
+            answer: ScenarioAnswer::Mix {
+                choices: vec![MixChoice { share_bp: 1050, reply: Reply { timeout: true, ..reply(200) } }],
+                rest: reply(204),
+            },
+        },
+    ]
+}
+
+pub async fn scenarios_caps_expiry_and_rule_answers_round_trip(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "scenarios").await;
+    let expires = Timestamp::from_micros(Timestamp::now().micros() + 3_600_000_000);
+    let ep = Endpoint {
+        scenario: scenario(),
+        max_captures: Some(250),
+        expires_at: Some(expires),
+        ..new_endpoint(team.id, "scenarios")
+    };
+    store.create_endpoint(&ep).await.unwrap();
+    assert_eq!(store.endpoint(ep.id).await.unwrap(), Some(ep.clone()));
+    assert_eq!(store.endpoint_by_token(&ep.token).await.unwrap(), Some(ep.clone()));
+
+    let changed =
+        Endpoint { scenario: scenario()[1..].to_vec(), max_captures: Some(3), expires_at: None, ..ep.clone() };
+    store.update_endpoint(&changed).await.unwrap();
+    assert_eq!(store.endpoints(team.id).await.unwrap(), vec![changed.clone()]);
+    let cleared = Endpoint { scenario: Vec::new(), max_captures: None, ..changed };
+    store.update_endpoint(&cleared).await.unwrap();
+    assert_eq!(store.endpoint(ep.id).await.unwrap(), Some(cleared));
+
+    let mut capture = new_capture(&ep);
+    capture.answered =
+        Some(Answered { status: 504, delay_ms: 30_000, rule_id: Some("flaky".into()), step: Some(7), timed_out: true });
+    store.put_captures(std::slice::from_ref(&capture)).await.unwrap();
+    assert_eq!(store.capture(capture.id).await.unwrap(), Some(capture.clone()), "by id");
+    for without_bodies in [false, true] {
+        let page = CapturePage { limit: 10, before: None, filter: CaptureFilter::default(), without_bodies };
+        let listed = store.captures(ep.id, &page).await.unwrap();
+        assert_eq!(listed.items[0].answered, capture.answered, "in listings");
+    }
+}
+
+pub async fn counters_count_each_request_once_reset_and_go_with_the_endpoint(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "counters").await;
+    let ep = new_endpoint(team.id, "counters");
+    let other = new_endpoint(team.id, "other");
+    store.create_endpoint(&ep).await.unwrap();
+    store.create_endpoint(&other).await.unwrap();
+    assert!(store.counters(ep.id).await.unwrap().is_empty());
+
+    // Ingest nodes count at once: every caller gets its own value, none twice.
+    let bumps: Vec<_> = (0..24)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.bump_counter(ep.id, "rule:a_b").await.unwrap() })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for b in bumps {
+        got.push(b.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=24).collect::<Vec<_>>());
+    assert_eq!(store.bump_counter(ep.id, "captures").await.unwrap(), 1);
+    assert_eq!(store.bump_counter(ep.id, "rule:ab").await.unwrap(), 1);
+    assert_eq!(store.bump_counter(other.id, "rule:a_b").await.unwrap(), 1, "counters belong to one endpoint");
+    assert_eq!(
+        store.counters(ep.id).await.unwrap(),
+        vec![("captures".to_string(), 1), ("rule:a_b".to_string(), 24), ("rule:ab".to_string(), 1)]
+    );
+
+    // `_` is no wildcard: resetting `rule:a_b` leaves `rule:ab`.
+    store.reset_counters(ep.id, "rule:a_b").await.unwrap();
+    assert_eq!(store.counters(ep.id).await.unwrap(), vec![("captures".to_string(), 1), ("rule:ab".to_string(), 1)]);
+    assert_eq!(store.bump_counter(ep.id, "rule:a_b").await.unwrap(), 1, "starts over after a reset");
+    store.reset_counters(ep.id, "rule:").await.unwrap();
+    assert_eq!(store.counters(ep.id).await.unwrap(), vec![("captures".to_string(), 1)]);
+    store.reset_counters(ep.id, "").await.unwrap();
+    assert!(store.counters(ep.id).await.unwrap().is_empty());
+    assert_eq!(store.counters(other.id).await.unwrap(), vec![("rule:a_b".to_string(), 1)], "untouched");
+
+    assert!(matches!(
+        store.bump_counter(EndpointId::new(), "captures").await,
+        Err(StoreError::NotFound { entity: "endpoint" })
+    ));
+    store.bump_counter(ep.id, "captures").await.unwrap();
+    store.delete_endpoint(ep.id).await.unwrap();
+    assert!(store.counters(ep.id).await.unwrap().is_empty(), "deleted with the endpoint");
+    assert!(matches!(store.bump_counter(ep.id, "captures").await, Err(StoreError::NotFound { entity: "endpoint" })));
+}
+
+pub async fn expired_endpoints_are_listed_soonest_first(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let team = new_team(&store, "expiry").await;
+    let now = Timestamp::now();
+    let at = |secs: i64| Some(Timestamp::from_micros(now.micros() + secs * 1_000_000));
+    let later = Endpoint { expires_at: at(-60), ..new_endpoint(team.id, "later") };
+    let sooner = Endpoint { expires_at: at(-120), ..new_endpoint(team.id, "sooner") };
+    let future = Endpoint { expires_at: at(3600), ..new_endpoint(team.id, "future") };
+    let never = new_endpoint(team.id, "never");
+    for ep in [&later, &sooner, &future, &never] {
+        store.create_endpoint(ep).await.unwrap();
+    }
+    // Other cases' rows may be listed too: only this team's are asserted.
+    let ours = |list: Vec<Endpoint>| list.into_iter().filter(|e| e.team_id == team.id).collect::<Vec<_>>();
+    assert_eq!(ours(store.expired_endpoints(now, 1000).await.unwrap()), vec![sooner.clone(), later.clone()]);
+    assert_eq!(store.expired_endpoints(now, 1).await.unwrap().len(), 1, "at most the limit");
+    let moved = Endpoint { expires_at: at(7200), ..later.clone() };
+    store.update_endpoint(&moved).await.unwrap();
+    assert_eq!(ours(store.expired_endpoints(now, 1000).await.unwrap()), vec![sooner.clone()], "an update moves it");
+    store.delete_endpoint(sooner.id).await.unwrap();
+    assert!(ours(store.expired_endpoints(now, 1000).await.unwrap()).is_empty(), "a delete removes it");
+}
+
 pub async fn listener_cursors_only_move_forward_per_name(h: &dyn StoreHarness) {
     let store = h.open().await;
     let team = new_team(&store, "listeners").await;
@@ -1699,6 +1847,9 @@ fn new_endpoint(team: TeamId, name: &str) -> Endpoint {
         verification: None,
         handshakes: false,
         event_fields: None,
+        scenario: Vec::new(),
+        max_captures: None,
+        expires_at: None,
         created_at: Timestamp::now(),
     }
 }
@@ -1729,7 +1880,7 @@ fn new_capture(endpoint: &Endpoint) -> CapturedRequest {
         remote_addr: "192.0.2.7".into(),
         http_version: "HTTP/1.1".into(),
         received_at: Timestamp::now(),
-        answered: Some(Answered { status: 202, delay_ms: 15 }),
+        answered: Some(Answered::plain(202, 15)),
     }
 }
 

@@ -24,6 +24,9 @@ pub fn endpoint(team: TeamId, token: &str) -> Endpoint {
         verification: None,
         handshakes: false,
         event_fields: None,
+        scenario: Vec::new(),
+        max_captures: None,
+        expires_at: None,
         created_at: Timestamp::now(),
     }
 }

@@ -100,6 +100,10 @@ impl EndpointRow {
                 .map(|json| serde_json::from_str::<hookmetry_core::EventFields>(&json))
                 .transpose()
                 .map_err(|e| bad("event fields", e))?,
+            // SCYLLA-TODO(i21): schema 10 columns.
+            scenario: Vec::new(),
+            max_captures: None,
+            expires_at: None,
             created_at: Timestamp::from_micros(self.created_at),
         })
     }
@@ -181,12 +185,12 @@ impl CaptureRow {
 pub(super) fn answered(column: Option<(i32, i32)>) -> Option<hookmetry_core::Answered> {
     let (status, delay_ms) = column?;
     let status = u16::try_from(status).ok().filter(|s| (100..=999).contains(s))?;
-    Some(hookmetry_core::Answered { status, delay_ms: u32::try_from(delay_ms).unwrap_or(0) })
+    Some(hookmetry_core::Answered::plain(status, u32::try_from(delay_ms).unwrap_or(0)))
 }
 
 /// The `answered` column of a capture.
 pub(super) fn answered_column(c: &CapturedRequest) -> Option<(i32, i32)> {
-    c.answered.map(|a| (i32::from(a.status), i32::try_from(a.delay_ms).unwrap_or(i32::MAX)))
+    c.answered.as_ref().map(|a| (i32::from(a.status), i32::try_from(a.delay_ms).unwrap_or(i32::MAX)))
 }
 
 /// Shards of `deliveries_due`.

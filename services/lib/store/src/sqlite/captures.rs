@@ -11,7 +11,9 @@ use rusqlite::types::Type;
 
 use super::error::{corrupt, found};
 use super::headers::encode_headers;
-use super::rows::{CAPTURE_COLUMNS, CAPTURE_COLUMNS_WITHOUT_BODY, CAPTURE_INSERT_COLUMNS, capture_from_row};
+use super::rows::{
+    CAPTURE_COLUMN_COUNT, CAPTURE_COLUMNS, CAPTURE_COLUMNS_WITHOUT_BODY, CAPTURE_INSERT_COLUMNS, capture_from_row,
+};
 use super::{SqliteStore, Sync};
 use crate::{CaptureList, CapturePage, CaptureStore, Result, TeamStore};
 
@@ -75,7 +77,8 @@ impl SqliteStore {
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO captures ({CAPTURE_INSERT_COLUMNS}, verdict, verification, event_type, event_id, \
                  event_created_at, event_resource) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+                 ?21, ?22, ?23) \
                  ON CONFLICT (id) DO NOTHING"
             ))?;
             let mut insert_body = tx.prepare_cached("INSERT INTO capture_bodies (capture_id, body) VALUES (?1, ?2)")?;
@@ -100,8 +103,11 @@ impl SqliteStore {
                     &c.remote_addr,
                     &c.http_version,
                     c.received_at.micros(),
-                    c.answered.map(|a| a.status),
-                    c.answered.map(|a| a.delay_ms),
+                    c.answered.as_ref().map(|a| a.status),
+                    c.answered.as_ref().map(|a| a.delay_ms),
+                    c.answered.as_ref().and_then(|a| a.rule_id.as_deref()),
+                    c.answered.as_ref().and_then(|a| a.step).map(|n| n.min(i64::MAX as u64) as i64),
+                    c.answered.as_ref().and_then(|a| a.timed_out.then_some(true)),
                     verdict,
                     json,
                     event.kind,
@@ -171,8 +177,8 @@ impl CaptureStore for SqliteStore {
             let mut rows = conn
                 .prepare_cached(&sql)?
                 .query_map(rusqlite::params_from_iter(params), |r| {
-                    let size: i64 = r.get(14)?;
-                    let size = u64::try_from(size).map_err(|e| corrupt(14, Type::Integer, e))?;
+                    let size: i64 = r.get(CAPTURE_COLUMN_COUNT)?;
+                    let size = u64::try_from(size).map_err(|e| corrupt(CAPTURE_COLUMN_COUNT, Type::Integer, e))?;
                     Ok((capture_from_row(r)?, size))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -225,7 +231,7 @@ impl CaptureStore for SqliteStore {
             members.push(GroupMember {
                 id: CaptureId::from_bytes(id),
                 received_at: Timestamp::from_micros(received_at),
-                answered: status.map(|status| Answered { status, delay_ms: delay.unwrap_or(0) }),
+                answered: status.map(|status| Answered::plain(status, delay.unwrap_or(0))),
                 attempt: event.attempt,
                 retry_reason: event.retry_reason,
             });
@@ -255,7 +261,7 @@ impl CaptureStore for SqliteStore {
                             let delay: Option<u32> = r.get(2)?;
                             Ok((
                                 CaptureId::from_bytes(r.get(0)?),
-                                status.map(|status| Answered { status, delay_ms: delay.unwrap_or(0) }),
+                                status.map(|status| Answered::plain(status, delay.unwrap_or(0))),
                             ))
                         })
                         .optional()

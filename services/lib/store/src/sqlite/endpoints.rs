@@ -1,13 +1,15 @@
 //! Endpoints and their forwarding rules.
 
 use async_trait::async_trait;
-use hookmetry_core::{Endpoint, EndpointId, ForwardingRule, TeamId};
+use hookmetry_core::{Endpoint, EndpointId, ForwardingRule, TeamId, Timestamp};
 use rusqlite::{OptionalExtension, Transaction};
 
 use super::SqliteStore;
 use super::captures::DELETE_ORPHAN_DELIVERIES;
 use super::error::found;
-use super::rows::{ENDPOINT_COLUMNS, endpoint_from_row, event_fields_json, response_json, verification_json};
+use super::rows::{
+    ENDPOINT_COLUMNS, endpoint_from_row, event_fields_json, response_json, scenario_json, verification_json,
+};
 use crate::{EndpointStore, Result, StoreError};
 
 /// What an endpoint update found.
@@ -43,6 +45,7 @@ impl EndpointStore for SqliteStore {
         let response = response_json(endpoint)?;
         let verification = verification_json(endpoint)?;
         let event_fields = event_fields_json(endpoint)?;
+        let scenario = scenario_json(endpoint)?;
         let e = endpoint.clone();
         // The name check and the insert share one IMMEDIATE transaction: no other writer can
         // take the name in between.
@@ -52,7 +55,7 @@ impl EndpointStore for SqliteStore {
                     return Ok(false);
                 }
                 tx.execute(
-                    &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                    &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
                     (
                         e.id.as_bytes(),
                         e.team_id.as_bytes(),
@@ -63,6 +66,9 @@ impl EndpointStore for SqliteStore {
                         verification,
                         e.handshakes,
                         event_fields,
+                        scenario,
+                        e.max_captures.map(|n| n.min(i64::MAX as u64) as i64),
+                        e.expires_at.map(|t| t.micros()),
                     ),
                 )?;
                 Ok(true)
@@ -75,7 +81,10 @@ impl EndpointStore for SqliteStore {
         let response = response_json(endpoint)?;
         let verification = verification_json(endpoint)?;
         let event_fields = event_fields_json(endpoint)?;
+        let scenario = scenario_json(endpoint)?;
         let (id, name, handshakes) = (endpoint.id, endpoint.name.clone(), endpoint.handshakes);
+        let max_captures = endpoint.max_captures.map(|n| n.min(i64::MAX as u64) as i64);
+        let expires_at = endpoint.expires_at.map(|t| t.micros());
         let outcome = self
             .write("endpoint", "update endpoint", move |tx| {
                 // The stored team, not the caller's: an update does not move an endpoint.
@@ -90,8 +99,18 @@ impl EndpointStore for SqliteStore {
                 }
                 tx.execute(
                     "UPDATE endpoints SET name = ?2, response = ?3, verification = ?4, handshakes = ?5, \
-                     event_fields = ?6 WHERE id = ?1",
-                    (id.as_bytes(), &name, response, verification, handshakes, event_fields),
+                     event_fields = ?6, scenario = ?7, max_captures = ?8, expires_at = ?9 WHERE id = ?1",
+                    rusqlite::params![
+                        id.as_bytes(),
+                        &name,
+                        response,
+                        verification,
+                        handshakes,
+                        event_fields,
+                        scenario,
+                        max_captures,
+                        expires_at
+                    ],
                 )?;
                 Ok(Rename::Done)
             })
@@ -109,6 +128,7 @@ impl EndpointStore for SqliteStore {
                 let deleted = tx.execute("DELETE FROM endpoints WHERE id = ?1", [id.as_bytes()])?;
                 tx.execute("DELETE FROM captures WHERE endpoint_id = ?1", [id.as_bytes()])?;
                 tx.execute("DELETE FROM forwarding_rules WHERE endpoint_id = ?1", [id.as_bytes()])?;
+                tx.execute("DELETE FROM endpoint_counters WHERE endpoint_id = ?1", [id.as_bytes()])?;
                 tx.execute_batch(DELETE_ORPHAN_DELIVERIES)?;
                 Ok(deleted)
             })
@@ -176,5 +196,59 @@ impl EndpointStore for SqliteStore {
             })
             .await?;
         json.map_or(Ok(Vec::new()), |j| crate::rules_from_json(&j))
+    }
+
+    async fn bump_counter(&self, endpoint: EndpointId, key: &str) -> Result<u64> {
+        let key = key.to_owned();
+        let n = self
+            .write("endpoint", "bump endpoint counter", move |tx| {
+                if !endpoint_exists(tx, endpoint)? {
+                    return Ok(None);
+                }
+                let n: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO endpoint_counters (endpoint_id, key, n) VALUES (?1, ?2, 1) \
+                         ON CONFLICT (endpoint_id, key) DO UPDATE SET n = n + 1 RETURNING n",
+                    )?
+                    .query_row((endpoint.as_bytes(), &key), |r| r.get(0))?;
+                Ok(Some(n))
+            })
+            .await?;
+        n.map(|n| n.max(0) as u64).ok_or(StoreError::NotFound { entity: "endpoint" })
+    }
+
+    async fn counters(&self, endpoint: EndpointId) -> Result<Vec<(String, u64)>> {
+        self.read("read endpoint counters", move |conn| {
+            conn.prepare_cached("SELECT key, n FROM endpoint_counters WHERE endpoint_id = ?1 AND n > 0 ORDER BY key")?
+                .query_map([endpoint.as_bytes()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
+                .collect()
+        })
+        .await
+    }
+
+    async fn reset_counters(&self, endpoint: EndpointId, prefix: &str) -> Result<()> {
+        let prefix = prefix.to_owned();
+        self.write("endpoint", "reset endpoint counters", move |tx| {
+            // `substr` rather than LIKE: rule ids may contain `_`, which LIKE reads as a wildcard.
+            tx.execute(
+                "DELETE FROM endpoint_counters WHERE endpoint_id = ?1 AND substr(key, 1, length(?2)) = ?2",
+                (endpoint.as_bytes(), &prefix),
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn expired_endpoints(&self, now: Timestamp, limit: usize) -> Result<Vec<Endpoint>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("list expired endpoints", move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
+                 ORDER BY expires_at LIMIT ?2"
+            ))?
+            .query_map((now.micros(), limit), endpoint_from_row)?
+            .collect()
+        })
+        .await
     }
 }

@@ -45,6 +45,9 @@ const MIGRATIONS: &[&str] = &[
     // Version 11: event identity. The type and id a capture's provider names get columns and
     // indexes (filters, redelivery groups); an endpoint's custom event fields are JSON.
     include_str!("migrations/0011_capture_events.sql"),
+    // Version 12: response scenarios, request caps and expiry of endpoints; which rule answered
+    // each capture; per-endpoint counters.
+    include_str!("migrations/0012_scenarios.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -15,22 +15,26 @@ use crate::{Result, StoreError};
 pub(super) const TEAM_COLUMNS: &str = "id, name, retention_days, created_at";
 pub(super) const TOKEN_COLUMNS: &str =
     "id, team_id, role, name, instance_admin, hash, created_at, last_used_at, revoked";
-pub(super) const ENDPOINT_COLUMNS: &str =
-    "id, team_id, name, token, response, created_at, verification, handshakes, event_fields";
+pub(super) const ENDPOINT_COLUMNS: &str = "id, team_id, name, token, response, created_at, verification, handshakes, event_fields, scenario, \
+     max_captures, expires_at";
 /// The columns `put_captures` writes, in `CapturedRequest` order; the body goes to `capture_bodies`.
 pub(super) const CAPTURE_INSERT_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, body_size, \
-                                      body_sha256, remote_addr, http_version, received_at, answered_status, answered_delay_ms";
+                                      body_sha256, remote_addr, http_version, received_at, answered_status, answered_delay_ms, \
+                                      answered_rule, answered_step, answered_timed_out";
 /// What `capture_from_row` reads, the body fetched from its own table by the capture's id. In a
 /// select list the subquery runs only for rows the query returns.
 pub(super) const CAPTURE_COLUMNS: &str = "id, endpoint_id, team_id, method, path, query, headers, \
                                (SELECT body FROM capture_bodies WHERE capture_id = captures.id), \
                                body_sha256, remote_addr, http_version, received_at, answered_status, \
-                               answered_delay_ms";
+                               answered_delay_ms, answered_rule, answered_step, answered_timed_out";
+/// How many columns `CAPTURE_COLUMNS` has: a listing reads what it selects after them from here.
+pub(super) const CAPTURE_COLUMN_COUNT: usize = 17;
 /// `CAPTURE_COLUMNS` with an empty blob in the body's place, for listings without bodies: they
 /// never touch `capture_bodies`.
 pub(super) const CAPTURE_COLUMNS_WITHOUT_BODY: &str = "id, endpoint_id, team_id, method, path, query, headers, x'', \
                                             body_sha256, remote_addr, http_version, received_at, \
-                                            answered_status, answered_delay_ms";
+                                            answered_status, answered_delay_ms, answered_rule, answered_step, \
+                                            answered_timed_out";
 pub(super) const DELIVERY_COLUMNS: &str = "id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, \
                                 edited, resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at, \
                                 trace_parent";
@@ -61,6 +65,13 @@ pub(super) fn event_fields_json(endpoint: &Endpoint) -> Result<Option<String>> {
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| StoreError::Backend(format!("encode endpoint event fields: {e}")))
+}
+
+pub(super) fn scenario_json(endpoint: &Endpoint) -> Result<Option<String>> {
+    (!endpoint.scenario.is_empty())
+        .then(|| serde_json::to_string(&endpoint.scenario))
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encode endpoint scenario: {e}")))
 }
 
 pub(super) fn team_from_row(row: &Row<'_>) -> rusqlite::Result<Team> {
@@ -111,6 +122,14 @@ pub(super) fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
             .map(|json| serde_json::from_str::<hookmetry_core::EventFields>(&json))
             .transpose()
             .map_err(|e| corrupt(8, Type::Text, e))?,
+        scenario: row
+            .get::<_, Option<String>>(9)?
+            .map(|json| serde_json::from_str::<Vec<hookmetry_core::scenario::ScenarioRule>>(&json))
+            .transpose()
+            .map_err(|e| corrupt(9, Type::Text, e))?
+            .unwrap_or_default(),
+        max_captures: row.get::<_, Option<i64>>(10)?.map(|n| n.max(0) as u64),
+        expires_at: row.get::<_, Option<i64>>(11)?.map(Timestamp::from_micros),
     })
 }
 
@@ -130,7 +149,13 @@ pub(super) fn capture_from_row(row: &Row<'_>) -> rusqlite::Result<CapturedReques
         http_version: row.get(10)?,
         received_at: Timestamp::from_micros(row.get(11)?),
         answered: match (row.get::<_, Option<u16>>(12)?, row.get::<_, Option<u32>>(13)?) {
-            (Some(status), delay) => Some(hookmetry_core::Answered { status, delay_ms: delay.unwrap_or(0) }),
+            (Some(status), delay) => Some(hookmetry_core::Answered {
+                status,
+                delay_ms: delay.unwrap_or(0),
+                rule_id: row.get(14)?,
+                step: row.get::<_, Option<i64>>(15)?.map(|n| n.max(0) as u64),
+                timed_out: row.get::<_, Option<bool>>(16)?.unwrap_or(false),
+            }),
             (None, _) => None,
         },
     })

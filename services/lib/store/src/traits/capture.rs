@@ -65,7 +65,7 @@ pub trait CaptureStore: Send + Sync + 'static {
         let mut out = Vec::with_capacity(keys.len());
         for (endpoint, event_id, capture) in keys {
             let group = self.event_group(*endpoint, event_id, usize::MAX).await?;
-            out.push(group.members.iter().rev().find(|m| m.id < *capture).map(|m| (m.id, m.answered)));
+            out.push(group.members.iter().rev().find(|m| m.id < *capture).map(|m| (m.id, m.answered.clone())));
         }
         Ok(out)
     }

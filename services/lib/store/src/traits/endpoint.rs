@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use hookmetry_core::{Endpoint, EndpointId, ForwardingRule, TeamId};
+use hookmetry_core::{Endpoint, EndpointId, ForwardingRule, TeamId, Timestamp};
 
 use crate::Result;
 
@@ -25,4 +25,15 @@ pub trait EndpointStore: Send + Sync + 'static {
     async fn set_forwarding_rules(&self, endpoint: EndpointId, rules: &[ForwardingRule]) -> Result<()>;
     /// An endpoint's forwarding rules in the order set; empty for an unknown endpoint.
     async fn forwarding_rules(&self, endpoint: EndpointId) -> Result<Vec<ForwardingRule>>;
+
+    /// Adds one to the endpoint's counter `key` and returns the new value (1 the first time).
+    /// Atomic for every caller of the same store, ingest nodes of a cluster included: no two
+    /// callers get the same value. `NotFound` when the endpoint does not exist.
+    async fn bump_counter(&self, endpoint: EndpointId, key: &str) -> Result<u64>;
+    /// The endpoint's counters that are above zero, by key.
+    async fn counters(&self, endpoint: EndpointId) -> Result<Vec<(String, u64)>>;
+    /// Sets the endpoint's counters whose key starts with `prefix` (`""`: all) back to zero.
+    async fn reset_counters(&self, endpoint: EndpointId, prefix: &str) -> Result<()>;
+    /// Endpoints whose expiry is at or before `now`, soonest first, at most `limit`.
+    async fn expired_endpoints(&self, now: Timestamp, limit: usize) -> Result<Vec<Endpoint>>;
 }
