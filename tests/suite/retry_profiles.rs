@@ -199,3 +199,100 @@ async fn github_sends_once_and_an_acknowledged_event_is_not_retried() {
     let github = list.as_array().unwrap().iter().find(|p| p["provider"] == "github").unwrap();
     assert_eq!(github["maxRetries"], 0);
 }
+
+/// A receiver on 127.0.0.1 that answers every request 500 and records when each arrived.
+async fn failing_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let got: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>> = Default::default();
+    let seen = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                if read_received(&mut socket).await.is_none() {
+                    return;
+                }
+                seen.lock().unwrap().push(std::time::Instant::now());
+                let answer = "HTTP/1.1 500 Failing\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope";
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_retrying_like_slack_makes_slacks_attempts_at_the_scaled_waits() {
+    let server = TestServer::start_with(|c| {
+        c.replay.scan_interval = hookmetry_config::HumanDuration(Duration::from_millis(20));
+    })
+    .await
+    .unwrap();
+    let ep = server.admin.create_endpoint("replay like slack").await.unwrap();
+    let id = capture(&ep, "/", &[], b"{\"event_id\":\"Ev1\"}").await;
+    server.admin.wait_for_capture(&id, Duration::from_secs(20)).await.unwrap();
+    let (target, got) = failing_receiver().await;
+    let q = "mutation($input: ReplayCaptureInput!) { replayCapture(input: $input) { id maxAttempts retryLike { provider speed } } }";
+    let (_, body) = server
+        .admin
+        .graphql_raw(
+            q,
+            json!({ "input": { "captureId": id, "target": target, "retryLike": "slack", "retrySpeed": 600 } }),
+        )
+        .await
+        .unwrap();
+    let created = &body["data"]["replayCapture"];
+    assert_eq!(created["retryLike"], json!({ "provider": "slack", "speed": 600 }), "{body}");
+    assert_eq!(created["maxAttempts"], 4, "the first attempt and Slack's 3 retries");
+
+    let dq = "query($id: ID!) { delivery(id: $id) { state attemptCount retryLike { provider speed } } }";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        let d = server.admin.graphql(dq, json!({ "id": created["id"] })).await.unwrap()["delivery"].clone();
+        if d["state"] != "PENDING" {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still pending: {d}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(done["state"], "DEAD_LETTERED", "{done}");
+    assert_eq!(done["attemptCount"], 4);
+    assert_eq!(done["retryLike"]["provider"], "slack", "kept with the delivery");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let times = got.lock().unwrap().clone();
+    assert_eq!(times.len(), 4, "Slack's attempts, then none");
+    let gaps: Vec<_> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    // At once, 1m and 5m divided by 600: 0, 100 ms, 500 ms (lower bounds; the worker's scan adds).
+    assert!(gaps[1] >= Duration::from_millis(100), "{gaps:?}");
+    assert!(gaps[2] >= Duration::from_millis(500), "{gaps:?}");
+
+    // A provider without a profile, or a speed alone, is refused naming the field, and nothing
+    // is made.
+    for (input, field, says) in [
+        (
+            json!({ "captureId": id, "target": target, "retryLike": "paypal" }),
+            "retryLike",
+            "`paypal` has no retry profile",
+        ),
+        (
+            json!({ "captureId": id, "target": target, "retryLike": "slack", "retrySpeed": 0 }),
+            "retrySpeed",
+            "must be 1 (real time)",
+        ),
+        (json!({ "captureId": id, "target": target, "retrySpeed": 10 }), "retrySpeed", "needs `retryLike`"),
+    ] {
+        let (_, body) = server.admin.graphql_raw(q, json!({ "input": input })).await.unwrap();
+        let e = &body["errors"][0];
+        assert_eq!(e["extensions"]["field"], field, "{body}");
+        assert!(e["message"].as_str().unwrap().contains(says), "{body}");
+    }
+    let list = server
+        .admin
+        .graphql("query($id: ID!) { capture(id: $id) { deliveries { id } } }", json!({ "id": id }))
+        .await
+        .unwrap();
+    assert_eq!(list["capture"]["deliveries"].as_array().unwrap().len(), 1, "only the first replay: {list}");
+}
