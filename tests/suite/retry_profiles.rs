@@ -296,3 +296,99 @@ async fn a_replay_retrying_like_slack_makes_slacks_attempts_at_the_scaled_waits(
         .unwrap();
     assert_eq!(list["capture"]["deliveries"].as_array().unwrap().len(), 1, "only the first replay: {list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_within_the_providers_timeout_is_a_failure_retried_as_a_timeout() {
+    let server = TestServer::start().await.unwrap();
+    let ep = failing_endpoint(&server, "retry slow", "slack", "slack-retry-signing-secret", 200).await;
+    // Answers 200, but after 3.5 s: past Slack's 3 s.
+    server
+        .admin
+        .graphql(
+            "mutation($id: ID!) { updateEndpoint(input: {id: $id, response: {status: 200, delayMs: 3500}}) { id } }",
+            json!({ "id": ep.id }),
+        )
+        .await
+        .unwrap();
+    let out = cli(
+        &server,
+        &["trigger", "slack", "message", "--to", &ep.id, "--retry-like", "slack", "--max-retries", "1", "--json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let attempts = run["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    for a in attempts {
+        assert_eq!(a["status"], Value::Null, "no answer within 3 s: {a}");
+        assert_eq!(a["failed"], true);
+        assert!(!a["noAnswerReason"].as_str().unwrap().is_empty(), "{a}");
+    }
+    let captures = judged_captures(&server, &ep, 2).await;
+    assert_eq!(header(&captures[1], "X-Slack-Retry-Reason"), Some("http_timeout"));
+    assert_eq!(header(&captures[1], "X-Slack-Retry-Num"), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_signing_a_test_event_needs_an_editor_of_the_team_and_checks_its_input() {
+    let server = TestServer::start().await.unwrap();
+    let ep = failing_endpoint(&server, "resign", "stripe", "whsec_retry0aBcDeFgHiJkLmNoPqRsTuVwXy", 200).await;
+    let q = "mutation($input: TestEventInput!) { prepareTestEvent(input: $input) { headers { name value } bodyBase64 signed } }";
+    let first = server
+        .admin
+        .graphql(q, json!({ "input": { "endpointId": ep.id, "event": "charge.succeeded" } }))
+        .await
+        .unwrap()["prepareTestEvent"]
+        .clone();
+    let headers = first["headers"].clone();
+    let body = first["bodyBase64"].as_str().unwrap().to_owned();
+    let resign = |headers: Value, body: &str| json!({ "input": { "endpointId": ep.id, "event": "charge.succeeded", "resign": { "headers": headers, "bodyBase64": body } } });
+    let again = server.admin.graphql(q, resign(headers.clone(), &body)).await.unwrap()["prepareTestEvent"].clone();
+    assert_eq!(again["bodyBase64"], first["bodyBase64"], "the same event");
+    assert_eq!(again["signed"], true);
+
+    let team_b = server
+        .admin
+        .graphql("mutation { createTeam(input: {name: \"resign b\"}) { id } }", json!({}))
+        .await
+        .unwrap()["createTeam"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let viewer = token(&server, None, "VIEWER").await;
+    let stranger = token(&server, Some(team_b), "EDITOR").await;
+    let (_, body_v) = viewer.graphql_raw(q, resign(headers.clone(), &body)).await.unwrap();
+    assert_eq!(body_v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body_v}");
+    let (_, body_s) = stranger.graphql_raw(q, resign(headers.clone(), &body)).await.unwrap();
+    assert_eq!(body_s["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body_s}");
+
+    for (input, field) in [
+        (resign(headers.clone(), "not base64!"), "resign.bodyBase64"),
+        (
+            resign(
+                json!((0..101).map(|i| json!({ "name": format!("x-{i}"), "value": "v" })).collect::<Vec<_>>()),
+                &body,
+            ),
+            "resign.headers",
+        ),
+    ] {
+        let (_, out) = server.admin.graphql_raw(q, input).await.unwrap();
+        assert_eq!(out["errors"][0]["extensions"]["field"], field, "{out}");
+    }
+    let big = common::b64(&vec![b'a'; 640 * 1024 + 1]);
+    let (_, out) = server.admin.graphql_raw(q, resign(headers, &big)).await.unwrap();
+    assert_eq!(out["errors"][0]["extensions"]["field"], "resign.bodyBase64", "{out}");
+    assert!(out["errors"][0]["message"].as_str().unwrap().contains("over 655360 bytes"), "{out}");
+}
+
+async fn token(server: &TestServer, team: Option<String>, role: &str) -> hookmetry_testkit::Client {
+    let out = server
+        .admin
+        .graphql(
+            "mutation($input: CreateTokenInput!) { createToken(input: $input) { secret } }",
+            json!({ "input": { "teamId": team, "role": role, "name": format!("{role} resign") } }),
+        )
+        .await
+        .unwrap();
+    hookmetry_testkit::Client::new(&server.base_url, out["createToken"]["secret"].as_str().unwrap())
+}

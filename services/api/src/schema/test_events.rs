@@ -66,9 +66,10 @@ pub struct TestEventResignInput {
 }
 
 /// Most headers, and body bytes, a request to re-sign may have: the sizes a sample reaches with
-/// every `set`, with room to spare.
+/// every `set` (50 of 10 KiB), with room to spare, and in base64 still within the API's request
+/// size.
 const MAX_RESIGN_HEADERS: usize = 100;
-const MAX_RESIGN_BYTES: usize = 1024 * 1024;
+const MAX_RESIGN_BYTES: usize = 640 * 1024;
 
 #[derive(SimpleObject)]
 #[graphql(name = "TestEventRequest")]
