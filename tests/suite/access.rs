@@ -405,6 +405,45 @@ fn rows() -> Vec<Row> {
         },
         Row {
             op: "updateEndpoint",
+            doc: "mutation($id: ID!) { updateEndpoint(input: {id: $id, maxCaptures: 5, ttlSeconds: 86400, scenario: [{id: \"flaky\", answer: {sequence: {steps: [{status: 500}, {status: 200}]}}}]}) { id scenario { id answer { kind summary } } maxCaptures ttlSeconds } }",
+            kind: Endpoint,
+            id_field: "id",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Changed,
+            check: |d, c| {
+                ensure_eq!(
+                    d["updateEndpoint"],
+                    json!({
+                        "id": c.id,
+                        "scenario": [{ "id": "flaky", "answer": { "kind": "SEQUENCE", "summary": "500, 200 then repeat" } }],
+                        "maxCaptures": 5,
+                        "ttlSeconds": 86400,
+                    })
+                );
+                Ok(())
+            },
+        },
+        Row {
+            op: "resetEndpointCounters",
+            doc: "mutation($id: ID!) { resetEndpointCounters(input: {id: $id}) { id counters { captures rules { ruleId count } } } }",
+            kind: Endpoint,
+            id_field: "id",
+            need: Need::Editor,
+            invisible: NotFound,
+            fresh: true,
+            effect: Intact,
+            check: |d, c| {
+                ensure_eq!(
+                    d["resetEndpointCounters"],
+                    json!({ "id": c.id, "counters": { "captures": 0, "rules": [] } })
+                );
+                Ok(())
+            },
+        },
+        Row {
+            op: "updateEndpoint",
             doc: concat!(
                 "mutation($id: ID!) { updateEndpoint(input: {id: $id, verification: {provider: \"github\", secrets: [{label: \"set\", value: \"",
                 secret!(set),
@@ -883,14 +922,21 @@ impl TeamFixture {
                 let d = self
                     .admin
                     .graphql(
-                        "query($id: ID!) { endpoint(id: $id) { name response { status } verification { provider secrets { label } } handshakes } }",
+                        "query($id: ID!) { endpoint(id: $id) { name response { status } verification { provider secrets { label } } handshakes scenario { id } maxCaptures expiresAt } }",
                         json!({ "id": f.id }),
                     )
                     .await
                     .expect("endpoint read by its team");
                 let verification = if kind == Kind::VerifiedEndpoint { verified_settings() } else { Value::Null };
-                let intact =
-                    json!({ "name": "fresh", "response": null, "verification": verification, "handshakes": false });
+                let intact = json!({
+                    "name": "fresh",
+                    "response": null,
+                    "verification": verification,
+                    "handshakes": false,
+                    "scenario": [],
+                    "maxCaptures": null,
+                    "expiresAt": null,
+                });
                 match &d["endpoint"] {
                     Value::Null => Effect::Gone,
                     e if fresh_named(e) == intact => Effect::Intact,

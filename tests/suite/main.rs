@@ -27,6 +27,7 @@ mod replay;
 mod replay_worker;
 mod retry_profiles;
 mod roles;
+mod scenarios;
 mod security;
 mod serve;
 mod traces;

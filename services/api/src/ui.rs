@@ -64,6 +64,10 @@ const ASSETS: &[Asset] = assets![
     "js/views/verdict.js",
     "js/views/event.js",
     "js/views/shapes.js",
+    "js/views/answer.js",
+    "js/views/expiry.js",
+    "js/views/scenario.js",
+    "js/views/scenario-json.js",
 ];
 
 /// The page is a template: `{{version}}` becomes the asset version and `{{preload}}` the

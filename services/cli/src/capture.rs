@@ -144,6 +144,9 @@ pub(crate) fn render(c: &Capture, body: &[u8]) -> String {
     if let Some(e) = &c.event {
         let _ = writeln!(s, "  {:<13} {}", "event", format::escape_text(&e.line(), false));
     }
+    if let Some(a) = &c.answer {
+        let _ = writeln!(s, "  {:<13} {}", "answered", format::escape_text(&a.line(), false));
+    }
 
     let _ = writeln!(s, "\nheaders ({}, in arrival order)", c.headers.len());
     for h in &c.headers {
@@ -212,6 +215,7 @@ mod tests {
             url: "http://127.0.0.1:8080/h/tok/events?live=1".into(),
             verification: None,
             event: None,
+            answer: None,
         };
         let page = render(&c, body);
         assert_eq!(
@@ -264,6 +268,25 @@ mod tests {
             ),
             "{}",
             render(&with_event, body)
+        );
+        let answered = |status, delay_ms, timed_out| Capture {
+            answer: Some(crate::model::Answer {
+                rule_id: Some("flaky".into()),
+                status,
+                delay_ms,
+                step: Some(2),
+                timed_out,
+            }),
+            ..with_event.clone()
+        };
+        assert!(render(&answered(500, 0, false), body).contains("\n  answered      500 by rule flaky (step 2)\n"));
+        assert!(
+            render(&answered(504, 30_000, true), body)
+                .contains("\n  answered      timeout (held 30 s, then 504) by rule flaky (step 2)\n")
+        );
+        assert!(
+            render(&answered(201, 400, false), body)
+                .contains("\n  answered      201 after 400 ms by rule flaky (step 2)\n")
         );
         let only_type = crate::model::Event {
             id: None,

@@ -309,6 +309,12 @@ pub(crate) fn tail_line(c: &Capture) -> String {
         line.push_str("  ");
         line.push_str(&escape_text(kind, false));
     }
+    // A failure the endpoint answered on purpose (a scenario) or by its custom response: the
+    // sender will retry, and the line says why the next one comes.
+    if let Some(a) = c.answer.as_ref().filter(|a| a.notable()) {
+        line.push_str("  answered ");
+        line.push_str(&if a.timed_out { "timeout".to_string() } else { a.status.to_string() });
+    }
     // Only endpoints that verify get the column; an unconfigured one's guess is noise here.
     if let Some(v) = c.verification.as_ref().filter(|v| v.verdict != "NOT_CONFIGURED") {
         line.push_str("  ");
@@ -477,6 +483,7 @@ mod tests {
             url: String::new(),
             verification: None,
             event: None,
+            answer: None,
         };
         assert_eq!(
             tail_line(&c),
@@ -511,5 +518,13 @@ mod tests {
             "{}",
             tail_line(&typed)
         );
+        let answer =
+            |status, timed_out| crate::model::Answer { rule_id: None, status, delay_ms: 0, step: None, timed_out };
+        let failed = Capture { answer: Some(answer(503, false)), ..typed.clone() };
+        assert!(tail_line(&failed).ends_with("charge.succeeded\\x1b[2J  answered 503  invalid signature"));
+        let held = Capture { answer: Some(answer(504, true)), ..typed.clone() };
+        assert!(tail_line(&held).ends_with("answered timeout  invalid signature"));
+        let fine = Capture { answer: Some(answer(204, false)), ..typed.clone() };
+        assert_eq!(tail_line(&fine), tail_line(&typed), "a prompt 2xx is not worth a column");
     }
 }

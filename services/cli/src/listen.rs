@@ -1217,6 +1217,7 @@ mod tests {
             url: String::new(),
             verification: None,
             event: None,
+            answer: None,
         }
     }
 

@@ -33,11 +33,11 @@ pub(crate) struct Endpoint {
 pub(crate) const CAPTURE_FIELDS: &str = "id endpointId teamId method path query headers { name value valueBase64 } \
      bodyBase64 bodyText bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
      verification { provider verdict reason secretLabel } \
-     event { id type createdAt attempt retryReason resource }";
+     event { id type createdAt attempt retryReason resource } answer { ruleId status delayMs step timedOut }";
 
 /// What one `tail` line needs: no headers or body, which can be large.
 pub(crate) const CAPTURE_LINE_FIELDS: &str = "id endpointId teamId method path query bodySize bodySha256 remoteAddr httpVersion receivedAt contentType url \
-     verification { provider verdict reason secretLabel } event { id type }";
+     verification { provider verdict reason secretLabel } event { id type } answer { ruleId status delayMs step timedOut }";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,6 +68,45 @@ pub(crate) struct Capture {
     /// The provider's event; null when the request names none (and absent from line selections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<Event>,
+    /// What the capture URL answered; null for captures from before answers were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+}
+
+/// What ingest answered the sender, and which scenario rule chose it (docs/scenarios.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Answer {
+    pub rule_id: Option<String>,
+    pub status: u16,
+    pub delay_ms: u64,
+    pub step: Option<u64>,
+    pub timed_out: bool,
+}
+
+impl Answer {
+    /// `500 by rule flaky (step 2)`, `timeout (held 30 s, then 504) by rule chaos`, `200 after 400 ms`.
+    pub(crate) fn line(&self) -> String {
+        let mut line = if self.timed_out {
+            format!("timeout (held {} s, then {})", self.delay_ms / 1000, self.status)
+        } else if self.delay_ms > 0 {
+            format!("{} after {} ms", self.status, self.delay_ms)
+        } else {
+            self.status.to_string()
+        };
+        if let Some(rule) = &self.rule_id {
+            line.push_str(&format!(" by rule {rule}"));
+            if let Some(step) = self.step {
+                line.push_str(&format!(" (step {step})"));
+            }
+        }
+        line
+    }
+
+    /// Whether the sender was told something other than a prompt 2xx: worth a column in `tail`.
+    pub(crate) fn notable(&self) -> bool {
+        self.timed_out || !(200..300).contains(&self.status)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -115,6 +115,15 @@ pub async fn run_roles(
             "retention",
             tokio::spawn(retention::run(store.clone(), config.store.retention_interval.0, &metrics, tasks.clone())?),
         ));
+        background.push((
+            "endpoint expiry",
+            tokio::spawn(retention::run_endpoint_expiry(
+                store.clone(),
+                config.store.expiry_interval.0,
+                &metrics,
+                tasks.clone(),
+            )?),
+        ));
     }
     if roles.replay {
         let worker = hookmetry_replay::ReplayWorker::new(

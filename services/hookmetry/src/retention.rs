@@ -1,12 +1,13 @@
-//! The retention job: deletes captures older than their team's retention, on the embedded store.
-//! (Scylla expires rows by TTL instead, where `expire_captures` finds nothing to do.)
+//! The retention jobs: one deletes captures older than their team's retention, on the embedded
+//! store (Scylla expires rows by TTL instead, where `expire_captures` finds nothing to do); the
+//! other deletes endpoints whose time to live has passed, with their captures, on every store.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookmetry_core::Timestamp;
-use hookmetry_store::CaptureStore;
+use hookmetry_store::{CaptureStore, EndpointStore};
 use hookmetry_telemetry::{Metrics, TelemetryError};
 use tokio_util::sync::CancellationToken;
 
@@ -40,4 +41,61 @@ pub fn run(
             }
         }
     })
+}
+
+/// Most expired endpoints one pass deletes; the next pass takes the rest.
+const EXPIRED_PER_PASS: usize = 500;
+
+/// Deletes endpoints past their expiry (`ttlSeconds`), with their captures, at once and then
+/// every `interval` until `shutdown`. Ingest already answers 404 for them; this frees the space.
+pub fn run_endpoint_expiry(
+    store: Arc<dyn EndpointStore>,
+    interval: Duration,
+    metrics: &Metrics,
+    shutdown: CancellationToken,
+) -> Result<impl Future<Output = ()> + Send + 'static, TelemetryError> {
+    let expired = metrics.counter(
+        "hookmetry_expired_endpoints_total",
+        "Endpoints deleted, with their captures, because their time to live had passed.",
+    )?;
+    Ok(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            match expire_endpoints(store.as_ref(), Timestamp::now()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    expired.inc_by(n);
+                    tracing::info!(deleted = n, "expiry pass deleted endpoints past their time to live");
+                }
+                Err(e) => tracing::warn!(error = %e, "expiry pass failed; retrying at the next interval"),
+            }
+        }
+    })
+}
+
+/// One pass: how many endpoints it deleted. Each is read again just before its delete, so one
+/// whose expiry was just moved or removed survives.
+pub async fn expire_endpoints(store: &dyn EndpointStore, now: Timestamp) -> Result<u64, hookmetry_store::StoreError> {
+    let mut deleted = 0;
+    for endpoint in store.expired_endpoints(now, EXPIRED_PER_PASS).await? {
+        let still = store.endpoint(endpoint.id).await?.is_some_and(|e| e.expired(now));
+        if !still {
+            continue;
+        }
+        match store.delete_endpoint(endpoint.id).await {
+            Ok(()) => {
+                deleted += 1;
+                tracing::info!(endpoint_id = %endpoint.id, team_id = %endpoint.team_id, "expired endpoint deleted");
+            }
+            // Deleted by someone else meanwhile.
+            Err(hookmetry_store::StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(deleted)
 }

@@ -95,7 +95,7 @@ impl Ingest {
         Router::new().route("/h/", any(capture)).route("/h/{*rest}", any(capture)).with_state(self.clone())
     }
 
-    async fn handle(&self, peer: SocketAddr, req: Request) -> Result<Response, IngestError> {
+    async fn handle(&self, peer: SocketAddr, req: Request) -> Result<scenario::Answer, IngestError> {
         let received_at = Timestamp::now();
         let (mut parts, body) = req.into_parts();
 
@@ -163,6 +163,7 @@ impl Ingest {
             Some(_) => (scenario::Decision::Default, hookmetry_core::Answered::plain(200, 0)),
             None => scenario::decide(self.endpoints.store(), &endpoint, &capture).await?,
         };
+        let answered_status = answered.status;
         capture.answered = Some(answered);
         let mut record =
             NewRecord::new(Bytes::copy_from_slice(endpoint.id.as_bytes()), hookmetry_proto::encode_capture(&capture))
@@ -210,9 +211,9 @@ impl Ingest {
         if let Some(answer) = handshake {
             // Answered only once the handshake request itself is durable, like any capture.
             tracing::info!(capture_id = %id, endpoint_id = %endpoint.id, provider = answer.provider, "handshake answered");
-            return Ok(answer_handshake(answer, id));
+            return Ok(scenario::Answer::Ready(answer_handshake(answer, id)));
         }
-        Ok(scenario::respond(&endpoint, decision, id, self.settings.separate_capture_origin).await)
+        Ok(scenario::Answer::Later { endpoint, decision, id, status: answered_status })
     }
 
     /// Reads the body within `max_body_bytes`, holding in-flight budget for every byte held, so a
@@ -311,7 +312,7 @@ async fn capture(
     };
     ingest.metrics.observe(outcome, started.elapsed());
     let status = match &result {
-        Ok(resp) => resp.status(),
+        Ok(answer) => answer.status(),
         Err(e) => e.status(),
     };
     span.record("outcome", outcome);
@@ -319,8 +320,11 @@ async fn capture(
     if status.is_server_error() {
         span.record("otel.status_code", "error");
     }
+    // The durable part is over and measured; a chosen delay (a scenario, a custom response) is
+    // the sender's to see, not ingest's latency.
+    drop(span);
     let mut resp = match result {
-        Ok(resp) => resp,
+        Ok(answer) => answer.send(ingest.settings.separate_capture_origin).await,
         Err(e) => {
             // A full in-flight budget is the server shedding load as designed: under overload it
             // refuses thousands of requests a second, and a line for each would be a second

@@ -13,6 +13,28 @@ use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::IngestError;
 
+/// An accepted request's answer: ready, or to be built after its delay.
+pub(crate) enum Answer {
+    Ready(Response),
+    Later { endpoint: std::sync::Arc<Endpoint>, decision: Decision, id: CaptureId, status: u16 },
+}
+
+impl Answer {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Answer::Ready(r) => r.status(),
+            Answer::Later { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+        }
+    }
+
+    pub(crate) async fn send(self, separate_origin: bool) -> Response {
+        match self {
+            Answer::Ready(r) => r,
+            Answer::Later { endpoint, decision, id, .. } => respond(&endpoint, decision, id, separate_origin).await,
+        }
+    }
+}
+
 /// What the sender will be told.
 pub(crate) enum Decision {
     /// `200 {"id": …}`, or a handshake's answer.
@@ -81,7 +103,7 @@ async fn count(store: &dyn EndpointStore, endpoint: &Endpoint, key: &str) -> Res
 
 /// The answer itself, after its delay. Body and permits are gone by now: a delay holds no
 /// request memory.
-pub(crate) async fn respond(endpoint: &Endpoint, decision: Decision, id: CaptureId, separate_origin: bool) -> Response {
+async fn respond(endpoint: &Endpoint, decision: Decision, id: CaptureId, separate_origin: bool) -> Response {
     match decision {
         Decision::Default => {
             // Built by hand: this is every default answer, and an id is only letters and digits.

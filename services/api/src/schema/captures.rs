@@ -327,6 +327,11 @@ impl CaptureObject {
     async fn query(&self) -> Option<&str> {
         self.0.query.as_deref()
     }
+    /// What the capture URL answered the sender, and which scenario rule chose it; null for
+    /// captures from before answers were recorded.
+    async fn answer(&self) -> Option<super::scenario::CaptureAnswer> {
+        self.0.answered.as_ref().map(super::scenario::CaptureAnswer::of)
+    }
     /// Every header line in arrival order, duplicates kept (see docs/capture.md for HTTP/2).
     async fn headers(&self) -> Vec<HeaderObject> {
         self.0.headers.iter().map(|h| HeaderObject { name: h.name.clone(), value: h.value.to_vec() }).collect()

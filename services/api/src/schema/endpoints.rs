@@ -33,6 +33,34 @@ struct CreateEndpointInput {
     name: String,
     /// Default: the caller's team.
     team_id: Option<ID>,
+    /// Delete the endpoint and its captures this many seconds after creation (1 s to 365 days);
+    /// its capture URL answers 404 from then on. For throwaway endpoints in CI.
+    ttl_seconds: Option<i64>,
+    /// Accept at most this many captures; past it the capture URL answers 429 and stores nothing.
+    max_captures: Option<i64>,
+}
+
+/// Longest time to live: a year.
+const MAX_TTL_SECONDS: i64 = 365 * 24 * 3600;
+/// Largest capture cap.
+const MAX_CAPTURES_CAP: i64 = 1_000_000_000;
+
+/// `ttlSeconds` as an expiry counted from `created_at`; the error names the field.
+fn expiry(created_at: Timestamp, ttl_seconds: i64) -> Result<Timestamp, ApiError> {
+    if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
+        return Err(ApiError::bad(
+            "ttlSeconds",
+            format!("must be between 1 and {MAX_TTL_SECONDS} (365 days), got {ttl_seconds}"),
+        ));
+    }
+    Ok(Timestamp::from_micros(created_at.micros() + ttl_seconds * 1_000_000))
+}
+
+fn capture_cap(max: i64) -> Result<u64, ApiError> {
+    if !(1..=MAX_CAPTURES_CAP).contains(&max) {
+        return Err(ApiError::bad("maxCaptures", format!("must be between 1 and {MAX_CAPTURES_CAP}, got {max}")));
+    }
+    Ok(max as u64)
 }
 
 #[derive(InputObject)]
@@ -55,6 +83,21 @@ struct UpdateEndpointInput {
     /// Where a custom sender names its events (`header:<name>` or `json:/pointer` per field),
     /// overriding the provider's places field by field. `null` clears; absent keeps.
     event_fields: MaybeUndefined<EventFieldsInput>,
+    /// Rules that choose each answer, tried in order before `response`: fixed, sequence, mix,
+    /// gone after N, latency. Replaces the list; `null` or `[]` removes it; absent keeps it.
+    /// A change starts every rule's count over.
+    scenario: MaybeUndefined<Vec<super::scenario::ScenarioRuleInput>>,
+    /// At most this many captures (counted since creation or `resetEndpointCounters`); `null`
+    /// removes the cap; absent keeps it.
+    max_captures: MaybeUndefined<i64>,
+    /// Expire this many seconds after the endpoint's creation; `null` keeps it forever; absent
+    /// keeps the current expiry.
+    ttl_seconds: MaybeUndefined<i64>,
+}
+
+#[derive(InputObject)]
+struct ResetEndpointCountersInput {
+    id: ID,
 }
 
 /// Where a sender names each part of its events: `header:<name>`, or `json:<RFC 6901 pointer>`
@@ -115,7 +158,7 @@ pub(crate) struct CustomResponseInput {
 }
 
 /// One header line: a custom response's, or one a replay sends.
-#[derive(InputObject)]
+#[derive(InputObject, Clone)]
 pub(crate) struct HeaderInput {
     pub name: String,
     pub value: String,
@@ -139,34 +182,22 @@ pub(crate) fn validate_response(r: CustomResponseInput, separate_origin: bool) -
             format!("must be between 0 and {MAX_RESPONSE_DELAY_MS}, got {}", r.delay_ms),
         ));
     }
-    if r.body.len() > 64 * 1024 {
-        return Err(ApiError::bad("response.body", "must be at most 65536 bytes"));
-    }
-    if r.headers.len() > 50 {
-        return Err(ApiError::bad("response.headers", "at most 50 headers"));
-    }
-    for h in &r.headers {
-        if http::HeaderName::try_from(h.name.as_str()).is_err() {
-            return Err(ApiError::bad("response.headers", format!("`{}` is not a valid header name", h.name)));
-        }
-        if http::HeaderValue::try_from(h.value.as_str()).is_err() {
-            return Err(ApiError::bad(
-                "response.headers",
-                format!("the value of `{}` is not a valid header value", h.name),
-            ));
-        }
-        hookmetry_core::answer::check_response_header(&h.name).map_err(|m| ApiError::bad("response.headers", m))?;
-        if h.name.eq_ignore_ascii_case("content-type") {
-            hookmetry_core::answer::check_content_type(&h.value, separate_origin)
-                .map_err(|m| ApiError::bad("response.headers", m))?;
-        }
-    }
-    Ok(CustomResponse {
+    let response = CustomResponse {
         status: r.status as u16,
         headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
         body: r.body,
         delay_ms: r.delay_ms as u32,
-    })
+    };
+    hookmetry_core::scenario::check_reply(
+        "response",
+        response.status,
+        &response.headers,
+        &response.body,
+        response.delay_ms,
+        separate_origin,
+    )
+    .map_err(|e| ApiError::bad(e.field, e.message))?;
+    Ok(response)
 }
 
 #[derive(Default)]
@@ -197,10 +228,12 @@ impl EndpointMutation {
             handshakes: false,
             event_fields: None,
             scenario: Vec::new(),
-            max_captures: None,
+            max_captures: input.max_captures.map(capture_cap).transpose()?,
             expires_at: None,
             created_at: Timestamp::now(),
         };
+        let endpoint =
+            Endpoint { expires_at: input.ttl_seconds.map(|t| expiry(endpoint.created_at, t)).transpose()?, ..endpoint };
         a.ctx.store.create_endpoint(&endpoint).await?;
         tracing::info!(endpoint_id = %endpoint.id, team_id = %endpoint.team_id, "endpoint created");
         Ok(EndpointObject(endpoint))
@@ -231,15 +264,54 @@ impl EndpointMutation {
             MaybeUndefined::Null => endpoint.event_fields = None,
             MaybeUndefined::Value(f) => endpoint.event_fields = f.into_fields()?,
         }
+        let scenario_before = endpoint.scenario.clone();
+        match input.scenario {
+            MaybeUndefined::Undefined => {}
+            MaybeUndefined::Null => endpoint.scenario = Vec::new(),
+            MaybeUndefined::Value(rules) => {
+                endpoint.scenario = super::scenario::into_rules(rules, a.ctx.settings.separate_capture_origin)?
+            }
+        }
+        match input.max_captures {
+            MaybeUndefined::Undefined => {}
+            MaybeUndefined::Null => endpoint.max_captures = None,
+            MaybeUndefined::Value(max) => endpoint.max_captures = Some(capture_cap(max)?),
+        }
+        match input.ttl_seconds {
+            MaybeUndefined::Undefined => {}
+            MaybeUndefined::Null => endpoint.expires_at = None,
+            MaybeUndefined::Value(ttl) => endpoint.expires_at = Some(expiry(endpoint.created_at, ttl)?),
+        }
         a.ctx.store.update_endpoint(&endpoint).await.map_err(|e| match e {
             StoreError::NotFound { .. } => ApiError::NotFound("endpoint"),
             other => other.into(),
         })?;
+        if endpoint.scenario != scenario_before {
+            // A sequence's position means nothing under different rules.
+            a.ctx.store.reset_counters(id, "rule:").await?;
+            tracing::info!(endpoint_id = %id, rules = endpoint.scenario.len(), "endpoint scenario changed");
+        }
         if verification_changed {
             // Which provider, never which secret values.
             let provider = endpoint.verification.as_ref().map(|v| v.provider.as_str()).unwrap_or("none");
             tracing::info!(endpoint_id = %id, provider, "endpoint verification settings changed");
         }
+        Ok(EndpointObject(endpoint))
+    }
+
+    /// Starts the endpoint's counts over: every sequence at its first step, every gone-after
+    /// rule at zero, and the captures `maxCaptures` counts. Needs EDITOR.
+    async fn reset_endpoint_counters(
+        &self,
+        c: &Context<'_>,
+        input: ResetEndpointCountersInput,
+    ) -> Result<EndpointObject, ApiError> {
+        let a = Access::of(c);
+        let id: EndpointId = parse_id("id", &input.id)?;
+        let endpoint = a.endpoint(id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+        a.require(endpoint.team_id, Role::Editor, "reset endpoint counters (needs EDITOR)")?;
+        a.ctx.store.reset_counters(id, "").await?;
+        tracing::info!(endpoint_id = %id, "endpoint counters reset");
         Ok(EndpointObject(endpoint))
     }
 
@@ -320,6 +392,28 @@ impl EndpointObject {
     ) -> Result<Option<super::events::EventShapeObject>, ApiError> {
         let (ctx, _) = ctx(c);
         Ok(ctx.store.event_shape(self.0.id, &event_type).await?.map(super::events::EventShapeObject))
+    }
+    /// Rules that choose each answer, tried in order before `response`.
+    #[graphql(complexity = "MAX_RULES * child_complexity")]
+    async fn scenario(&self) -> Vec<super::scenario::ScenarioRuleObject> {
+        self.0.scenario.iter().cloned().map(super::scenario::ScenarioRuleObject).collect()
+    }
+    /// At most this many captures are accepted; null when uncapped.
+    async fn max_captures(&self) -> Option<i64> {
+        self.0.max_captures.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+    }
+    /// When the endpoint and its captures are deleted; null when it does not expire.
+    async fn expires_at(&self) -> Option<String> {
+        self.0.expires_at.map(|t| t.to_rfc3339())
+    }
+    /// The time to live it was given, counted from creation; null when it does not expire.
+    async fn ttl_seconds(&self) -> Option<i64> {
+        self.0.expires_at.map(|t| (t.micros() - self.0.created_at.micros()).div_euclid(1_000_000))
+    }
+    /// Requests counted since creation or the last `resetEndpointCounters`.
+    async fn counters(&self, c: &Context<'_>) -> Result<super::scenario::EndpointCounters, ApiError> {
+        let (ctx, _) = ctx(c);
+        Ok(super::scenario::EndpointCounters::of(ctx.store.counters(self.0.id).await?, self.0.max_captures))
     }
     /// Where new captures are forwarded automatically, in order.
     #[graphql(complexity = "MAX_RULES * child_complexity")]

@@ -19,6 +19,7 @@ mod listen;
 mod live;
 mod replay;
 mod rules;
+mod scenario;
 mod teams;
 mod test_events;
 mod verification;

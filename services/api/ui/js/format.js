@@ -43,6 +43,21 @@ export function ago(iso) {
   return `${Math.round(s / 86400)} d ago`;
 }
 
+/**
+ * "in 45 s", "in 25 min", "in 3 h", "in 12 d" until `iso`; null once it is past. Minutes up to
+ * 90 and hours up to 48, so "in 60 min" never reads as "in 1 h" of a rounded 1.4 h.
+ */
+export function inWords(iso) {
+  const s = (new Date(iso).getTime() - Date.now()) / 1000;
+  if (!(s > 0)) return null;
+  if (s < 60) return `in ${Math.max(1, Math.round(s))} s`;
+  const min = Math.round(s / 60);
+  if (min < 90) return `in ${min} min`;
+  const hours = Math.round(s / 3600);
+  if (hours < 48) return `in ${hours} h`;
+  return `in ${Math.round(s / 86400)} d`;
+}
+
 export function base64ToBytes(b64) {
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);

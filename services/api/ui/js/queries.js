@@ -4,19 +4,36 @@ export const ME = `{ me { role instanceAdmin token { id name } team { id name re
 
 export const TEAMS = `{ teams { id name retentionDays createdAt } }`;
 
-const ENDPOINT_FIELDS = `id teamId name token url createdAt handshakes
+/** A scenario reply, whole: the editor turns the rules back into `ScenarioRuleInput`. */
+const REPLY = 'status headers { name value } body delayMs timeout';
+const SCENARIO_FIELDS = `scenario { id method pathPrefix header { name contains } eventTypes
+    answer { kind summary fixed { ${REPLY} } sequence { then steps { ${REPLY} } }
+      mix { choices { percent reply { ${REPLY} } } rest { ${REPLY} } }
+      goneAfter { count before { ${REPLY} } after { ${REPLY} } }
+      latency { reply { ${REPLY} } points { percentile ms } } } }`;
+
+const ENDPOINT_FIELDS = `id teamId name token url createdAt handshakes maxCaptures expiresAt ttlSeconds
   response { status headers { name value } body delayMs }
+  ${SCENARIO_FIELDS}
   verification { provider secrets { label } toleranceSeconds effectiveToleranceSeconds publicUrl
     generic { header algorithm encoding prefix template timestampHeader idHeader } }
   forwardingRules { id target method pathPrefix headerName headerContains }`;
 
-export const ENDPOINTS = `query($team: ID) { endpoints(teamId: $team) { id teamId name url } }`;
+export const ENDPOINTS = `query($team: ID) { endpoints(teamId: $team) { id teamId name url expiresAt } }`;
 
 export const ENDPOINT = `query($id: ID!) { endpoint(id: $id) { ${ENDPOINT_FIELDS} } }`;
 
 export const CREATE_ENDPOINT = `mutation($name: String!, $team: ID) { createEndpoint(input: {name: $name, teamId: $team}) { ${ENDPOINT_FIELDS} } }`;
 
 export const UPDATE_ENDPOINT = `mutation($input: UpdateEndpointInput!) { updateEndpoint(input: $input) { ${ENDPOINT_FIELDS} } }`;
+
+/**
+ * The counters are read from the store on each ask (and in cluster mode from a quorum), so only
+ * the settings page asks, never the lists.
+ */
+const COUNTER_FIELDS = 'id maxCaptures counters { captures rules { ruleId count } }';
+export const ENDPOINT_COUNTERS = `query($id: ID!) { endpoint(id: $id) { ${COUNTER_FIELDS} } }`;
+export const RESET_COUNTERS = `mutation($id: ID!) { resetEndpointCounters(input: {id: $id}) { ${COUNTER_FIELDS} } }`;
 
 export const DELETE_ENDPOINT = `mutation($id: ID!) { deleteEndpoint(input: {id: $id}) { id } }`;
 
@@ -36,7 +53,9 @@ export const PROVIDERS = `{ providers { id name defaultToleranceSeconds urlBound
  * event id lets a live redelivery update the rows of its group without a query.
  */
 const ROW_EVENT_FIELDS = `event { id type } redeliveries(first: 1) { count kind } ordering { outOfOrder } schemaChange { kind }`;
-export const ROW_FIELDS = `id method path query bodySize receivedAt contentType verification { verdict provider } ${ROW_EVENT_FIELDS}`;
+// The answer is decided before the capture is stored, so a live row has it from the start.
+export const ROW_FIELDS = `id method path query bodySize receivedAt contentType verification { verdict provider }
+  answer { ruleId status timedOut step } ${ROW_EVENT_FIELDS}`;
 
 /** A row again, once its capture is checked (its event is read then). */
 export const ROW = `query($id: ID!) { capture(id: $id) { id verification { verdict provider } ${ROW_EVENT_FIELDS} } }`;
@@ -73,7 +92,7 @@ const DETAIL_EVENT_FIELDS = `event { id type createdAt attempt retryReason resou
 
 export const CAPTURE = `query($id: ID!) { capture(id: $id) {
   id endpointId teamId method path query headers { name value valueBase64 } bodyBase64 bodySize bodySha256
-  remoteAddr httpVersion receivedAt contentType url
+  remoteAddr httpVersion receivedAt contentType url answer { ruleId status delayMs step timedOut }
   verification { provider verdict reason secretLabel verifiedAt }
   ${DETAIL_EVENT_FIELDS}
   deliveries { ${DELIVERY_FIELDS} }

@@ -59,7 +59,7 @@ export function createState(api, live) {
       const list = state.endpointsByTeam.get(ep.teamId);
       if (list) {
         const i = list.findIndex((e) => e.id === ep.id);
-        const summary = { id: ep.id, teamId: ep.teamId, name: ep.name, url: ep.url };
+        const summary = { id: ep.id, teamId: ep.teamId, name: ep.name, url: ep.url, expiresAt: ep.expiresAt ?? null };
         if (i >= 0) list[i] = summary;
         else list.push(summary);
       }

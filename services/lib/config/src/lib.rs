@@ -103,6 +103,7 @@ pub struct LogConfig {
 pub struct StoreConfig {
     pub url: String,
     pub retention_interval: HumanDuration,
+    pub expiry_interval: HumanDuration,
     pub scylla_consistency: String,
     pub scylla_replication_factor: u32,
 }
@@ -331,6 +332,12 @@ impl Config {
             return Err((
                 "store.retention_interval",
                 format!("must be at least 1s, got {:?}", self.store.retention_interval.0),
+            ));
+        }
+        if self.store.expiry_interval.0 < Duration::from_secs(1) {
+            return Err((
+                "store.expiry_interval",
+                format!("must be at least 1s, got {:?}", self.store.expiry_interval.0),
             ));
         }
         if !(1..=100_000).contains(&self.api.subscriber_buffer) {

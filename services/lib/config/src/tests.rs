@@ -71,6 +71,7 @@ fn errors_name_the_key_and_origin() {
         ("HOOKMETRY_API_SUBSCRIBER_BUFFER", "api.subscriber_buffer", "must be between 1 and 100000, got 0"),
         ("HOOKMETRY_API_MAX_SUBSCRIBERS", "api.max_subscribers", "must be between 1 and 1000000, got 0"),
         ("HOOKMETRY_STORE_RETENTION_INTERVAL", "store.retention_interval", "must be at least 1s, got 0ns"),
+        ("HOOKMETRY_STORE_EXPIRY_INTERVAL", "store.expiry_interval", "must be at least 1s, got 0ns"),
     ] {
         let value = if var.ends_with("INTERVAL") { "0ms" } else { "0" };
         let err = Config::load(&env(&[(var, value)])).unwrap_err().to_string();

@@ -239,7 +239,7 @@ impl ScenarioAnswer {
 }
 
 fn percent_number(bp: u32) -> String {
-    if bp % 100 == 0 { (bp / 100).to_string() } else { format!("{}", f64::from(bp) / 100.0) }
+    if bp.is_multiple_of(100) { (bp / 100).to_string() } else { format!("{}", f64::from(bp) / 100.0) }
 }
 
 fn percent(bp: u32) -> String {

@@ -277,4 +277,48 @@ mod suite {
         })
         .await;
     }
+
+    /// The expiry index is a hint: rows whose endpoint does not have that expiry are skipped,
+    /// and removed once they are an hour past their time (a write in flight never is).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stale_expiry_rows_are_skipped_and_old_ones_removed() {
+        with_keyspace("stale_expiry_rows_are_skipped_and_old_ones_removed", |h| async move {
+            let store = h.store().await;
+            let team = team();
+            store.create_team(&team).await.unwrap();
+            let now = Timestamp::now();
+            let ago = |minutes: i64| Timestamp::from_micros(now.micros() - minutes * 60_000_000);
+            let ep = Endpoint { expires_at: Some(ago(30)), ..endpoint(&team) };
+            store.create_endpoint(&ep).await.unwrap();
+            let session = h.session().await;
+            let (gone_old, gone_recent) = (CaptureId::new().0, CaptureId::new().0);
+            let stale = [(ago(120), gone_old), (ago(10), gone_recent), (ago(180), ep.id.0)];
+            for (at, id) in stale {
+                session
+                    .query_unpaged(
+                        "INSERT INTO endpoints_by_expiry (bucket, expires_at, endpoint_id) VALUES (3, ?, ?)",
+                        (at.micros(), id),
+                    )
+                    .await
+                    .unwrap();
+            }
+
+            assert_eq!(store.expired_endpoints(now, 10).await.unwrap(), vec![ep.clone()]);
+            let rows = session
+                .query_unpaged("SELECT expires_at, endpoint_id FROM endpoints_by_expiry", ())
+                .await
+                .unwrap()
+                .into_rows_result()
+                .unwrap();
+            let mut left: Vec<(i64, uuid::Uuid)> =
+                rows.rows::<(i64, uuid::Uuid)>().unwrap().map(Result::unwrap).collect();
+            left.sort_unstable();
+            assert_eq!(
+                left,
+                vec![(ago(30).micros(), ep.id.0), (ago(10).micros(), gone_recent)],
+                "rows two and three hours past are gone; the endpoint's own and a recent one stay"
+            );
+        })
+        .await;
+    }
 }

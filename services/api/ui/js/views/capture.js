@@ -8,6 +8,7 @@ import { bodyView } from '../body-view.js';
 import { replayPanel } from './replay.js';
 import { verdictBadge, verificationPanel } from './verdict.js';
 import { eventSection } from './event.js';
+import { answerLine } from './answer.js';
 import * as Q from '../queries.js';
 
 function headersTable(headers) {
@@ -119,7 +120,7 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
     const next = eventSection(c, ep);
     if (old && next) old.replaceWith(next);
     else if (old) old.remove();
-    else if (next) root.querySelector('.verification-summary')?.after(next);
+    else if (next) (root.querySelector('.request > .answer-line') || root.querySelector('.verification-summary'))?.after(next);
   }
 
   function render(c, keepTab) {
@@ -167,6 +168,7 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
       'div',
       { class: 'request' },
       h('section', { class: 'verification-summary', 'aria-label': 'Signature' }, verdictBadge(c.verification), ' ', c.verification ? h('span', { class: 'reason' }, prose(sentence(c.verification.reason))) : null),
+      answerLine(c.answer),
       eventSection(c, ep),
       h('section', { class: 'request-body', 'aria-labelledby': `b-${c.id}` }, h('h3', { id: `b-${c.id}` }, 'Body'),
         bodyView(bytes, { contentType: c.contentType, sha256: c.bodySha256, filename: `capture-${c.id}.bin` }).el),

@@ -12,6 +12,8 @@ import { gettingStarted, curlExample } from './hints.js';
 import { testEventDialog } from './test-event.js';
 import { reachabilityNote } from './reachability.js';
 import { typeTag, redeliveryBadge, orderBadge, schemaBadge, typeMatches } from './event.js';
+import { answerBadge } from './answer.js';
+import { expiryTag } from './expiry.js';
 import * as Q from '../queries.js';
 
 const PAGE = 100;
@@ -126,6 +128,7 @@ function row(c, onPickType) {
       h('span', { class: 'size' }, formatBytes(c.bodySize)),
       h('span', { class: 'ctype', title: c.contentType || '' }, c.contentType ? c.contentType.split(';')[0] : 'no content type'),
       verdictBadge(c.verification),
+      answerBadge(c.answer),
       redeliveryBadge(c.redeliveries),
       orderBadge(c.ordering),
       schemaBadge(c.schemaChange)),
@@ -270,6 +273,7 @@ export function capturesView(state, ep, params) {
     { class: 'endpoint-head' },
     h('div', { class: 'endpoint-title' },
       h('h1', null, ep.name),
+      expiryTag(ep.expiresAt),
       h('nav', { class: 'subnav', 'aria-label': 'Endpoint' },
         h('a', { href: href('e', ep.id), 'aria-current': 'page' }, 'Captures'),
         h('a', { href: href('e', ep.id, 'settings') }, 'Settings'))),

@@ -1,4 +1,5 @@
-// Endpoint settings: name, capture URL and provider hints, custom response, handshakes,
+// Endpoint settings: name, capture URL and provider hints, response scenarios with the capture
+// cap and time to live, custom response, handshakes,
 // signature verification (secrets are write-only: set, rotate, remove — never shown),
 // re-verification, forwarding rules, the learned event shapes, deletion.
 
@@ -10,6 +11,8 @@ import { providerHints, curlExample } from './hints.js';
 import { reachabilityNote } from './reachability.js';
 import { shapesSection, shapeFromQuery, shapeHref } from './shapes.js';
 import { verdictWords } from './verdict.js';
+import { responsesSection } from './scenario.js';
+import { expiryTag } from './expiry.js';
 import * as Q from '../queries.js';
 
 function section(title, ...content) {
@@ -98,8 +101,8 @@ export function endpointSettingsView(state, initial, params = {}) {
     useCustom.addEventListener('change', sync);
     sync();
     const st = statusLine();
-    const f = form('Response',
-      h('p', { class: 'hint' }, 'What senders get back. By default: 200 with {"id": "<capture id>"}, sent once the capture is on disk.'),
+    const f = form('Custom response',
+      h('p', { class: 'hint' }, 'What senders get back when no response rule answers. By default: 200 with {"id": "<capture id>"}, sent once the capture is on disk.'),
       h('label', { class: 'inline-check' }, useCustom, ' Answer with a custom response'),
       fields,
       canEdit ? h('button', { type: 'submit', class: 'btn' }, 'Save response') : null, st.el);
@@ -110,7 +113,33 @@ export function endpointSettingsView(state, initial, params = {}) {
       }
       st.say('Saved. Ingest uses it within 2 s.');
     });
-    return section('Response', f);
+    return section('Custom response', f);
+  }
+
+  // The header's tags: the expiry, and a reached cap (known once the counters are read).
+  const headTags = h('span', { class: 'head-tags' });
+  let capTag = null;
+  function renderHeadTags() {
+    mount(headTags, expiryTag(ep.expiresAt), capTag);
+  }
+  function scenarioSection() {
+    const content = responsesSection(state, {
+      getEp: () => ep,
+      canEdit,
+      save: async (input) => {
+        await save(input);
+        renderHeadTags();
+      },
+      onCounters: (e) => {
+        capTag = e.maxCaptures != null && e.counters.captures >= e.maxCaptures
+          ? h('span', { class: 'tag cap-tag', title: 'The capture URL answers 429 and stores nothing until the cap is raised or the counters are reset' }, `cap reached (${e.counters.captures}/${e.maxCaptures})`)
+          : null;
+        renderHeadTags();
+      },
+    });
+    const sec = section('Responses', content);
+    sec.classList.add('wide');
+    return sec;
   }
 
   function handshakeSection() {
@@ -374,18 +403,20 @@ export function endpointSettingsView(state, initial, params = {}) {
 
   function render() {
     verificationEl = verificationSection();
+    renderHeadTags();
     mount(
       root,
       h('header', { class: 'endpoint-head' },
         h('div', { class: 'endpoint-title' },
           h('h1', null, ep.name),
+          headTags,
           h('nav', { class: 'subnav', 'aria-label': 'Endpoint' },
             h('a', { href: href('e', ep.id) }, 'Captures'),
             h('a', { href: href('e', ep.id, 'settings'), 'aria-current': 'page' }, 'Settings')))),
       canEdit ? null : h('p', { class: 'hint' }, 'Your role may look but not change: editing needs the editor role.'),
       announcer,
       h('div', { class: 'settings-grid' },
-        verificationEl, urlSection(), rulesSection(), responseSection(), handshakeSection(), generalSection(), shapes.el, dangerSection()),
+        verificationEl, urlSection(), rulesSection(), scenarioSection(), responseSection(), handshakeSection(), generalSection(), shapes.el, dangerSection()),
     );
   }
 

@@ -3,6 +3,7 @@
 
 import { h, mount, id } from '../dom.js';
 import { href, go } from '../router.js';
+import { expiryWords } from './expiry.js';
 
 const SHORTCUTS = [
   ['j', 'Next capture (opens it)'],
@@ -126,7 +127,7 @@ export function createShell({ state, onSignOut }) {
     mount(
       endpointSelect,
       endpointId ? null : h('option', { value: '', selected: true }, endpoints.length ? 'Choose…' : 'No endpoints yet'),
-      endpoints.map((e) => h('option', { value: e.id, selected: e.id === endpointId }, e.name)),
+      endpoints.map((e) => h('option', { value: e.id, selected: e.id === endpointId }, e.expiresAt ? `${e.name} (${expiryWords(e.expiresAt)})` : e.name)),
     );
   }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::errors::{exec_error, rows_error};
 use super::requests::{bounded, decode_rows};
-use super::rows::{CaptureRow, LocationRow};
+use super::rows::{CaptureByIdValues, CaptureRow, LocationRow};
 use super::{Inner, ScyllaStore, paging};
 use crate::{CaptureList, CapturePage, CaptureStore, Result, StoreError};
 
@@ -19,8 +19,8 @@ use crate::{CaptureList, CapturePage, CaptureStore, Result, StoreError};
 /// with more is an outlier, and its oldest rows are the ones read.
 const GROUP_SCAN: i32 = 1_000;
 
-/// `received_at, answered, verdict, verification` of a capture.
-type AnswerRow = (Option<i64>, Option<(i32, i32)>, Option<String>, Option<String>);
+/// `received_at, answered, answered_by, verdict, verification` of a capture.
+type AnswerRow = (Option<i64>, Option<(i32, i32)>, Option<super::rows::AnsweredBy>, Option<String>, Option<String>);
 
 /// Days read from `capture_days` at a time when deleting an endpoint.
 const DELETE_DAYS_PER_READ: i32 = 1_000;
@@ -240,6 +240,7 @@ impl CaptureStore for ScyllaStore {
                         c.http_version.as_str(),
                         c.received_at.micros(),
                         super::rows::answered_column(c),
+                        super::rows::answered_by_column(c),
                         ttl,
                     );
                     s.exec(&s.st.insert_capture_by_endpoint, values, what)
@@ -251,24 +252,25 @@ impl CaptureStore for ScyllaStore {
             writes
                 .iter()
                 .map(|&(c, day, ttl)| {
-                    let values = (
-                        c.id.0,
-                        c.endpoint_id.0,
-                        c.team_id.0,
+                    let values = CaptureByIdValues {
+                        capture_id: c.id.0,
+                        endpoint_id: c.endpoint_id.0,
+                        team_id: c.team_id.0,
                         day,
-                        c.method.as_str(),
-                        c.path.as_str(),
-                        c.query.as_deref(),
-                        headers(c),
-                        c.body.clone(),
-                        c.body.len() as i64,
-                        c.body_sha256.as_slice(),
-                        c.remote_addr.as_str(),
-                        c.http_version.as_str(),
-                        c.received_at.micros(),
-                        super::rows::answered_column(c),
+                        method: c.method.as_str(),
+                        path: c.path.as_str(),
+                        query: c.query.as_deref(),
+                        headers: headers(c),
+                        body: c.body.clone(),
+                        body_size: c.body.len() as i64,
+                        body_sha256: c.body_sha256.as_slice(),
+                        remote_addr: c.remote_addr.as_str(),
+                        http_version: c.http_version.as_str(),
+                        received_at: c.received_at.micros(),
+                        answered: super::rows::answered_column(c),
+                        answered_by: super::rows::answered_by_column(c),
                         ttl,
-                    );
+                    };
                     s.exec(&s.st.insert_capture_by_id, values, what)
                 })
                 .collect(),
@@ -366,7 +368,7 @@ impl CaptureStore for ScyllaStore {
             ids.into_iter()
                 .map(|(id,)| async move {
                     let row: Option<AnswerRow> = s.one(&s.st.select_capture_answer, (id,), what).await?;
-                    let Some((Some(received_at), answered, Some(verdict), Some(json))) = row else {
+                    let Some((Some(received_at), answered, answered_by, Some(verdict), Some(json))) = row else {
                         return Ok::<_, StoreError>(None);
                     };
                     let event = crate::verification_codec::decode(&verdict, &json)?.event;
@@ -376,7 +378,7 @@ impl CaptureStore for ScyllaStore {
                     Ok(Some(GroupMember {
                         id: CaptureId(id),
                         received_at: Timestamp::from_micros(received_at),
-                        answered: super::rows::answered(answered),
+                        answered: super::rows::answered(answered, answered_by),
                         attempt: event.attempt,
                         retry_reason: event.retry_reason,
                     }))

@@ -32,7 +32,7 @@ pub const UPSERT_SCHEMA_VERSION: &str =
 macro_rules! capture_columns {
     () => {
         "capture_id, endpoint_id, team_id, method, path, query, headers, body, body_sha256, \
-         remote_addr, http_version, received_at, verdict, verification, body_size, answered"
+         remote_addr, http_version, received_at, verdict, verification, body_size, answered, answered_by"
     };
 }
 
@@ -135,9 +135,29 @@ pub const MIGRATIONS: &[&[&str]] = &[
         // Unwritten: the tables keep the same columns, so one row type reads both.
         include_str!("migrations/0009_08_captures_by_endpoint_add_schema_change.cql"),
     ],
-    // Version 11 (10 is response scenarios): deliveries that retry on a provider's documented
-    // schedule, `(provider, speed)`; null for the instance's backoff. Run again after a crash,
-    // the column exists: taken as done.
+    // Version 10: response scenarios, request caps and expiry. An endpoint's scenario rules as
+    // JSON beside its other settings, its `max_captures` and `expires_at` (micros). Which rule
+    // answered each capture, a `(rule_id, step, timed_out)` tuple in both capture tables beside
+    // `answered` (null in rows written before, and for answers no rule chose: those read as plain
+    // answers). Per-endpoint counters (a sequence's position, a `gone after` count, the captures
+    // counted against the cap), one partition per endpoint deleted with it, changed only by
+    // lightweight transactions so every ingest node gets its own value. Endpoints by expiry, for
+    // the sweeper: a fixed number of bucket partitions (`rows::EXPIRY_BUCKETS`, by endpoint id)
+    // clustered soonest first; a row is written before its endpoint gains that expiry and removed
+    // after it loses it, so a half-done change leaves an extra row (readers check the endpoint
+    // and skip it), never a missing one. Run again after a crash, the columns and tables exist:
+    // taken as done.
+    &[
+        include_str!("migrations/0010_01_endpoints_add_scenario.cql"),
+        include_str!("migrations/0010_02_endpoints_add_max_captures.cql"),
+        include_str!("migrations/0010_03_endpoints_add_expires_at.cql"),
+        include_str!("migrations/0010_04_captures_by_id_add_answered_by.cql"),
+        include_str!("migrations/0010_05_captures_by_endpoint_add_answered_by.cql"),
+        include_str!("migrations/0010_06_endpoint_counters.cql"),
+        include_str!("migrations/0010_07_endpoints_by_expiry.cql"),
+    ],
+    // Version 11: deliveries that retry on a provider's documented schedule, `(provider, speed)`;
+    // null for the instance's backoff. Run again after a crash, the column exists: taken as done.
     &[include_str!("migrations/0011_01_deliveries_add_retry_like.cql")],
 ];
 
@@ -165,6 +185,8 @@ pub const TABLES: &[&str] = &[
     "captures_by_event",
     "captures_by_resource",
     "event_shapes",
+    "endpoint_counters",
+    "endpoints_by_expiry",
 ];
 
 // ---- teams ----------------------------------------------------------------------------------
@@ -203,19 +225,46 @@ pub const INSERT_ENDPOINT_TOKEN: &str =
 /// Releases a token, only if it still points at this endpoint.
 pub const DELETE_ENDPOINT_TOKEN: &str = "DELETE FROM endpoints_by_token WHERE token = ? IF endpoint_id = ?";
 pub const INSERT_ENDPOINT: &str = "INSERT INTO endpoints \
-     (id, team_id, name, token, response, verification, handshakes, event_fields, created_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+     (id, team_id, name, token, response, verification, handshakes, event_fields, scenario, max_captures, \
+      expires_at, created_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
 pub const INSERT_ENDPOINT_BY_TEAM: &str =
     "INSERT INTO endpoints_by_team (team_id, created_at, endpoint_id) VALUES (?, ?, ?)";
 /// `IF EXISTS` so an update racing a delete cannot leave a half-row behind.
-pub const UPDATE_ENDPOINT: &str = "UPDATE endpoints SET name = ?, response = ?, verification = ?, handshakes = ?, event_fields = ? WHERE id = ? IF EXISTS";
-pub const SELECT_ENDPOINT: &str = "SELECT id, team_id, name, token, response, verification, handshakes, event_fields, created_at \
-     FROM endpoints WHERE id = ?";
+pub const UPDATE_ENDPOINT: &str = "UPDATE endpoints SET name = ?, response = ?, verification = ?, handshakes = ?, \
+     event_fields = ?, scenario = ?, max_captures = ?, expires_at = ? WHERE id = ? IF EXISTS";
+pub const SELECT_ENDPOINT: &str = "SELECT id, team_id, name, token, response, verification, handshakes, event_fields, \
+     scenario, max_captures, expires_at, created_at FROM endpoints WHERE id = ?";
 pub const SELECT_ENDPOINT_ID_BY_TOKEN: &str = "SELECT endpoint_id FROM endpoints_by_token WHERE token = ?";
 pub const SELECT_ENDPOINT_IDS_BY_TEAM: &str = "SELECT endpoint_id FROM endpoints_by_team WHERE team_id = ?";
 pub const DELETE_ENDPOINT: &str = "DELETE FROM endpoints WHERE id = ? IF EXISTS";
 pub const DELETE_ENDPOINT_BY_TEAM: &str =
     "DELETE FROM endpoints_by_team WHERE team_id = ? AND created_at = ? AND endpoint_id = ?";
+
+/// A counter's value as the last lightweight transaction left it: a serial read (the statement's
+/// consistency is set to the serial level when prepared), so it sees every committed bump.
+pub const SELECT_COUNTER: &str = "SELECT n FROM endpoint_counters WHERE endpoint_id = ? AND key = ?";
+/// The first bump of a counter. Not applied, the result carries the existing row's `n`.
+pub const INSERT_COUNTER: &str = "INSERT INTO endpoint_counters (endpoint_id, key, n) VALUES (?, ?, ?) IF NOT EXISTS";
+/// Compare-and-set on the value read just before. Not applied, the result carries the current `n`
+/// (none when a reset removed the row).
+pub const BUMP_COUNTER: &str = "UPDATE endpoint_counters SET n = ? WHERE endpoint_id = ? AND key = ? IF n = ?";
+/// Every counter of an endpoint, by key; one small partition (a key per counting rule, and one
+/// for the cap).
+pub const SELECT_COUNTERS: &str = "SELECT key, n FROM endpoint_counters WHERE endpoint_id = ?";
+/// A lightweight transaction like the bumps it resets: a plain delete's timestamp would not be
+/// ordered against their Paxos ballots.
+pub const RESET_COUNTER: &str = "DELETE FROM endpoint_counters WHERE endpoint_id = ? AND key = ? IF EXISTS";
+/// With the endpoint. A bump in flight while the endpoint is deleted can leave a row behind,
+/// under an id never used again.
+pub const DELETE_COUNTERS: &str = "DELETE FROM endpoint_counters WHERE endpoint_id = ?";
+
+pub const INSERT_EXPIRY: &str = "INSERT INTO endpoints_by_expiry (bucket, expires_at, endpoint_id) VALUES (?, ?, ?)";
+pub const DELETE_EXPIRY: &str =
+    "DELETE FROM endpoints_by_expiry WHERE bucket = ? AND expires_at = ? AND endpoint_id = ?";
+/// One bucket's endpoints due at or before a time, soonest first.
+pub const SELECT_EXPIRED: &str =
+    "SELECT expires_at, endpoint_id FROM endpoints_by_expiry WHERE bucket = ? AND expires_at <= ? LIMIT ?";
 
 // ---- captures -------------------------------------------------------------------------------
 
@@ -224,13 +273,13 @@ pub const DELETE_ENDPOINT_BY_TEAM: &str =
 pub const SELECT_CAPTURE_EXISTS: &str = "SELECT received_at FROM captures_by_id WHERE capture_id = ?";
 pub const INSERT_CAPTURE_BY_ID: &str = "INSERT INTO captures_by_id \
      (capture_id, endpoint_id, team_id, day, method, path, query, headers, body, body_size, body_sha256, \
-      remote_addr, http_version, received_at, answered) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+      remote_addr, http_version, received_at, answered, answered_by) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
 /// Without the body: listings read these rows, and the body is in `captures_by_id`.
 pub const INSERT_CAPTURE_BY_ENDPOINT: &str = "INSERT INTO captures_by_endpoint \
      (endpoint_id, day, capture_id, team_id, method, path, query, headers, body_size, body_sha256, \
-      remote_addr, http_version, received_at, answered) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
+      remote_addr, http_version, received_at, answered, answered_by) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?";
 /// The body of a listed capture, for a listing that returns bodies or filters on them.
 pub const SELECT_CAPTURE_BODY: &str = "SELECT body FROM captures_by_id WHERE capture_id = ?";
 pub const INSERT_CAPTURE_DAY: &str = "INSERT INTO capture_days (endpoint_id, day) VALUES (?, ?) USING TTL ?";
@@ -270,7 +319,7 @@ pub const SELECT_CAPTURES_BY_EVENT: &str =
 pub const SELECT_CAPTURES_BY_RESOURCE_BEFORE: &str = "SELECT capture_id, event_created_at FROM captures_by_resource \
      WHERE endpoint_id = ? AND resource = ? AND capture_id < ? LIMIT ?";
 /// What a group member needs besides its result: when it arrived and what it was answered.
-pub const SELECT_CAPTURE_ANSWER: &str = "SELECT received_at, answered, verdict, verification \
+pub const SELECT_CAPTURE_ANSWER: &str = "SELECT received_at, answered, answered_by, verdict, verification \
      FROM captures_by_id WHERE capture_id = ?";
 pub const SELECT_EVENT_SHAPE: &str = "SELECT endpoint_id, event_type, shape, samples, updated_at FROM event_shapes \
      WHERE endpoint_id = ? AND event_type = ?";
@@ -407,6 +456,15 @@ pub const STATEMENTS: &[&str] = &[
     SELECT_ENDPOINT_IDS_BY_TEAM,
     DELETE_ENDPOINT,
     DELETE_ENDPOINT_BY_TEAM,
+    SELECT_COUNTER,
+    INSERT_COUNTER,
+    BUMP_COUNTER,
+    SELECT_COUNTERS,
+    RESET_COUNTER,
+    DELETE_COUNTERS,
+    INSERT_EXPIRY,
+    DELETE_EXPIRY,
+    SELECT_EXPIRED,
     SELECT_CAPTURE_EXISTS,
     INSERT_CAPTURE_BY_ID,
     INSERT_CAPTURE_BY_ENDPOINT,
@@ -673,6 +731,30 @@ mod tests {
         selected.push("schema_change".into());
         selected.sort();
         assert_eq!(by_id, selected, "capture_columns! must select every capture column");
+    }
+
+    #[test]
+    fn counters_change_only_by_lightweight_transactions() {
+        // Mixing plain writes into a counter's Paxos history would let their timestamps reorder
+        // it; the endpoint's delete, a partition tombstone, is the one exception.
+        for lwt in [INSERT_COUNTER, BUMP_COUNTER, RESET_COUNTER] {
+            assert!(lwt.contains(" IF "), "{lwt}");
+        }
+        let writes: Vec<&&str> = STATEMENTS
+            .iter()
+            .filter(|s| s.contains(" endpoint_counters ") && !s.starts_with("SELECT") && !s.contains(" IF "))
+            .collect();
+        assert_eq!(writes, [&DELETE_COUNTERS]);
+        assert!(DELETE_COUNTERS.ends_with("WHERE endpoint_id = ?"), "the whole partition");
+        assert!(BUMP_COUNTER.ends_with("IF n = ?"), "a compare-and-set on the value read");
+    }
+
+    #[test]
+    fn version_10_reads_the_expiry_index_soonest_first_by_bucket() {
+        let ddl = MIGRATIONS[9].iter().find(|s| s.contains("endpoints_by_expiry")).unwrap();
+        assert!(ddl.contains("PRIMARY KEY ((bucket), expires_at, endpoint_id)"), "{ddl}");
+        assert!(ddl.contains("CLUSTERING ORDER BY (expires_at ASC, endpoint_id ASC)"), "{ddl}");
+        assert!(SELECT_EXPIRED.contains("WHERE bucket = ? AND expires_at <= ? LIMIT ?"), "{SELECT_EXPIRED}");
     }
 
     #[test]

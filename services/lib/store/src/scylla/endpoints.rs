@@ -1,7 +1,7 @@
 //! Endpoints and their forwarding rules.
 
 use async_trait::async_trait;
-use hookmetry_core::{Endpoint, EndpointId, ForwardingRule, TeamId};
+use hookmetry_core::{Endpoint, EndpointId, ForwardingRule, TeamId, Timestamp};
 use uuid::Uuid;
 
 use super::ScyllaStore;
@@ -33,6 +33,8 @@ impl EndpointStore for ScyllaStore {
         let response = json("endpoint response", &endpoint.response)?;
         let verification = json("endpoint verification", &endpoint.verification)?;
         let event_fields = json("endpoint event fields", &endpoint.event_fields)?;
+        let scenario = scenario_json(endpoint)?;
+        let max_captures = max_captures(endpoint)?;
         if !s.team_exists(endpoint.team_id).await? {
             return Err(StoreError::NotFound { entity: "team" });
         }
@@ -50,9 +52,20 @@ impl EndpointStore for ScyllaStore {
             verification,
             endpoint.handshakes,
             event_fields,
+            scenario,
+            max_captures,
+            endpoint.expires_at.map(|at| at.micros()),
             endpoint.created_at.micros(),
         );
+        // Before the endpoint has the expiry (see `expiry`): a create that stops here leaves an
+        // index row readers skip, never an expiring endpoint the sweeper cannot find.
+        if let Some(at) = endpoint.expires_at {
+            s.add_expiry(endpoint.id, at, what).await?;
+        }
         if !s.lwt(&s.st.insert_endpoint, row, what).await? {
+            if let Some(at) = endpoint.expires_at {
+                s.remove_expiry(endpoint.id, at, what).await?;
+            }
             s.lwt(&s.st.delete_endpoint_token, (token, id), what).await?;
             return Err(StoreError::Conflict {
                 entity: "endpoint",
@@ -75,9 +88,34 @@ impl EndpointStore for ScyllaStore {
         let response = json("endpoint response", &endpoint.response)?;
         let verification = json("endpoint verification", &endpoint.verification)?;
         let event_fields = json("endpoint event fields", &endpoint.event_fields)?;
-        let values = (&endpoint.name, response, verification, endpoint.handshakes, event_fields, endpoint.id.0);
-        if !s.lwt(&s.st.update_endpoint, values, "update endpoint").await? {
+        let scenario = scenario_json(endpoint)?;
+        let max_captures = max_captures(endpoint)?;
+        let what = "update endpoint";
+        // The new expiry's index row before the endpoint row, the old one's after (see `expiry`).
+        let moved = stored.expires_at != endpoint.expires_at;
+        if moved && let Some(at) = endpoint.expires_at {
+            s.add_expiry(endpoint.id, at, what).await?;
+        }
+        let values = (
+            &endpoint.name,
+            response,
+            verification,
+            endpoint.handshakes,
+            event_fields,
+            scenario,
+            max_captures,
+            endpoint.expires_at.map(|at| at.micros()),
+            endpoint.id.0,
+        );
+        if !s.lwt(&s.st.update_endpoint, values, what).await? {
+            // Deleted meanwhile; the delete removed the index row it knew of, this one is ours.
+            if moved && let Some(at) = endpoint.expires_at {
+                s.remove_expiry(endpoint.id, at, what).await?;
+            }
             return Err(StoreError::NotFound { entity: "endpoint" });
+        }
+        if moved && let Some(at) = stored.expires_at {
+            s.remove_expiry(endpoint.id, at, what).await?;
         }
         Ok(())
     }
@@ -96,10 +134,16 @@ impl EndpointStore for ScyllaStore {
         s.exec(&s.st.delete_listener_cursors, (id.0,), what).await?;
         s.exec(&s.st.delete_listeners, (id.0,), what).await?;
         s.exec(&s.st.delete_leases, (id.0,), what).await?;
+        s.exec(&s.st.delete_counters, (id.0,), what).await?;
         s.lwt(&s.st.delete_endpoint_token, (endpoint.token.as_str(), id.0), what).await?;
         s.exec(&s.st.delete_endpoint_by_team, (endpoint.team_id.0, endpoint.created_at.micros(), id.0), what).await?;
         if !s.lwt(&s.st.delete_endpoint, (id.0,), what).await? {
             return Err(StoreError::NotFound { entity: "endpoint" });
+        }
+        // After the endpoint row (see `expiry`): a delete that stops before this leaves the row
+        // for the sweeper to find again and finish the delete.
+        if let Some(at) = endpoint.expires_at {
+            s.remove_expiry(id, at, what).await?;
         }
         Ok(())
     }
@@ -154,20 +198,43 @@ impl EndpointStore for ScyllaStore {
         }
     }
 
-    // SCYLLA-TODO(i21): replaced by the schema 10 implementation before this lands.
-    async fn bump_counter(&self, _endpoint: EndpointId, _key: &str) -> Result<u64> {
-        Err(crate::StoreError::Backend("endpoint counters are not built for ScyllaDB yet".into()))
+    /// A lightweight transaction per bump (see `counters`): ~6 round trips to a quorum of
+    /// replicas, after a plain read of the endpoint. Every ingest node gets its own value.
+    async fn bump_counter(&self, endpoint: EndpointId, key: &str) -> Result<u64> {
+        if self.endpoint(endpoint).await?.is_none() {
+            return Err(StoreError::NotFound { entity: "endpoint" });
+        }
+        self.inner.bump_counter(endpoint.0, key).await
     }
 
-    async fn counters(&self, _endpoint: EndpointId) -> Result<Vec<(String, u64)>> {
-        Ok(Vec::new())
+    async fn counters(&self, endpoint: EndpointId) -> Result<Vec<(String, u64)>> {
+        self.inner.counters(endpoint.0).await
     }
 
-    async fn reset_counters(&self, _endpoint: EndpointId, _prefix: &str) -> Result<()> {
-        Ok(())
+    async fn reset_counters(&self, endpoint: EndpointId, prefix: &str) -> Result<()> {
+        self.inner.reset_counters(endpoint.0, prefix).await
     }
 
-    async fn expired_endpoints(&self, _now: hookmetry_core::Timestamp, _limit: usize) -> Result<Vec<Endpoint>> {
-        Ok(Vec::new())
+    async fn expired_endpoints(&self, now: Timestamp, limit: usize) -> Result<Vec<Endpoint>> {
+        self.due_endpoints(now, limit).await
     }
+}
+
+fn scenario_json(endpoint: &Endpoint) -> Result<Option<String>> {
+    // No rules is null, as in rows from before schema version 10.
+    if endpoint.scenario.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(&endpoint.scenario)
+        .map(Some)
+        .map_err(|e| StoreError::Backend(format!("encode endpoint scenario: {e}")))
+}
+
+fn max_captures(endpoint: &Endpoint) -> Result<Option<i64>> {
+    endpoint
+        .max_captures
+        .map(|n| {
+            i64::try_from(n).map_err(|_| StoreError::Backend(format!("max_captures {n} is beyond the store's range")))
+        })
+        .transpose()
 }

@@ -15,6 +15,9 @@
 //!   `captures_by_id` already holds. Two processors racing on the same id both write, but they
 //!   write the same log record. Creating teams, tokens and endpoints, and updates that must not
 //!   resurrect a deleted row, use LWTs (`IF NOT EXISTS` / `IF EXISTS`): rare, admin-driven.
+//!   The exception is an endpoint's counters (`counters`): a response scenario that counts, or a
+//!   request cap, costs each request it answers a compare-and-set, so that every ingest node
+//!   draws from one count. Endpoints without them pay nothing.
 //! - **Write order makes partial writes harmless.** A capture is written to `capture_days`, then
 //!   `captures_by_endpoint`, then `captures_by_id`; the last one is what the idempotency check
 //!   reads, so a batch that failed halfway is written again in full when the processor retries.
@@ -44,10 +47,12 @@ use self::statements::Statements;
 use crate::{Result, StoreError, StoreHealth};
 
 mod captures;
+mod counters;
 pub mod cql;
 mod deliveries;
 mod endpoints;
 mod errors;
+mod expiry;
 mod listeners;
 mod options;
 mod paging;
@@ -106,7 +111,9 @@ impl ScyllaStore {
                 )));
             }
         }
-        let st = Statements::prepare(&session).await?;
+        let mut st = Statements::prepare(&session).await?;
+        // A counter's bump compares against this read: it must see every committed bump.
+        st.select_counter.set_consistency(options.serial_read_consistency());
         Ok(Self { inner: Arc::new(Inner { session, st, options, retention: Mutex::default() }) })
     }
 

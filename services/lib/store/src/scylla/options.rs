@@ -95,6 +95,15 @@ impl ScyllaOptions {
             _ => SerialConsistency::Serial,
         }
     }
+
+    /// The level of a read that must see every committed lightweight transaction (a Paxos read
+    /// at the serial level that goes with `consistency`).
+    pub fn serial_read_consistency(&self) -> Consistency {
+        match self.serial_consistency() {
+            SerialConsistency::LocalSerial => Consistency::LocalSerial,
+            SerialConsistency::Serial => Consistency::Serial,
+        }
+    }
 }
 
 impl From<crate::Consistency> for Consistency {
@@ -128,6 +137,7 @@ mod tests {
         assert_eq!(o.keyspace, "hookmetry");
         assert_eq!(o.consistency, Consistency::LocalQuorum);
         assert_eq!(o.serial_consistency(), SerialConsistency::LocalSerial);
+        assert_eq!(o.serial_read_consistency(), Consistency::LocalSerial);
         assert_eq!(o.replication, Replication::Factor(3));
         assert!(o.create_keyspace && o.migrate && o.disable_tablets);
         assert_eq!(o.max_rows_examined, DEFAULT_MAX_ROWS_EXAMINED);
@@ -142,6 +152,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.consistency, Consistency::Quorum);
         assert_eq!(o.serial_consistency(), SerialConsistency::Serial);
+        assert_eq!(o.serial_read_consistency(), Consistency::Serial);
         assert_eq!(o.replication, Replication::Datacenters(vec![("dc1".into(), 3), ("dc-2".into(), 2)]));
         assert!(!o.create_keyspace && !o.migrate && !o.disable_tablets);
         assert_eq!(o.request_timeout, Duration::from_millis(2500));

@@ -74,7 +74,9 @@ impl Inner {
     }
 
     /// Runs a lightweight `INSERT … IF NOT EXISTS`: `None` when it applied, otherwise the value
-    /// the existing row holds in `column` (itself `None` when the result does not carry it).
+    /// the existing row holds in `column` (itself `None` when the result does not carry it). Any
+    /// other conditional statement likewise: not applied, its result carries the current values
+    /// of the columns its condition names.
     pub(super) async fn insert_if_absent(
         &self,
         st: &PreparedStatement,

@@ -72,6 +72,10 @@ pub(super) struct EndpointRow {
     verification: Option<String>,
     handshakes: Option<bool>,
     event_fields: Option<String>,
+    /// Null in rows written before schema version 10, and for an endpoint without rules.
+    scenario: Option<String>,
+    max_captures: Option<i64>,
+    expires_at: Option<i64>,
     created_at: i64,
 }
 
@@ -100,10 +104,17 @@ impl EndpointRow {
                 .map(|json| serde_json::from_str::<hookmetry_core::EventFields>(&json))
                 .transpose()
                 .map_err(|e| bad("event fields", e))?,
-            // SCYLLA-TODO(i21): schema 10 columns.
-            scenario: Vec::new(),
-            max_captures: None,
-            expires_at: None,
+            scenario: self
+                .scenario
+                .map(|json| serde_json::from_str::<Vec<hookmetry_core::scenario::ScenarioRule>>(&json))
+                .transpose()
+                .map_err(|e| bad("scenario", e))?
+                .unwrap_or_default(),
+            max_captures: self
+                .max_captures
+                .map(|n| u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("endpoint {id}: max_captures {n}"))))
+                .transpose()?,
+            expires_at: self.expires_at.map(Timestamp::from_micros),
             created_at: Timestamp::from_micros(self.created_at),
         })
     }
@@ -134,6 +145,9 @@ pub(super) struct CaptureRow {
     body_size: Option<i64>,
     /// `(status, delay_ms)`; null in rows written before schema version 9.
     answered: Option<(i32, i32)>,
+    /// `(rule_id, step, timed_out)`; null in rows written before schema version 10 and for
+    /// answers no scenario rule chose.
+    answered_by: Option<AnsweredBy>,
 }
 
 impl CaptureRow {
@@ -171,7 +185,7 @@ impl CaptureRow {
             remote_addr: self.remote_addr.ok_or_else(|| missing("remote_addr"))?,
             http_version: self.http_version.ok_or_else(|| missing("http_version"))?,
             received_at: Timestamp::from_micros(received_at),
-            answered: answered(self.answered),
+            answered: answered(self.answered, self.answered_by),
         };
         // The verdict is only meaningful with its detail; a half-written result counts as none.
         let verdict = self.verdict.filter(|_| self.verification.is_some());
@@ -181,16 +195,70 @@ impl CaptureRow {
     }
 }
 
-/// What ingest answered, from its `(status, delay_ms)` column; nothing when absent or no status.
-pub(super) fn answered(column: Option<(i32, i32)>) -> Option<hookmetry_core::Answered> {
+/// The `answered_by` column: which scenario rule chose the answer, the rule's count that chose
+/// it, whether it was a simulated timeout. Elements are null when unset.
+pub(super) type AnsweredBy = (Option<String>, Option<i64>, Option<bool>);
+
+/// What ingest answered, from its `(status, delay_ms)` and `answered_by` columns; nothing when
+/// absent or no status. Without `answered_by` (rows from before schema version 10, answers no
+/// rule chose) it is a plain answer.
+pub(super) fn answered(column: Option<(i32, i32)>, by: Option<AnsweredBy>) -> Option<hookmetry_core::Answered> {
     let (status, delay_ms) = column?;
     let status = u16::try_from(status).ok().filter(|s| (100..=999).contains(s))?;
-    Some(hookmetry_core::Answered::plain(status, u32::try_from(delay_ms).unwrap_or(0)))
+    let mut answered = hookmetry_core::Answered::plain(status, u32::try_from(delay_ms).unwrap_or(0));
+    if let Some((rule_id, step, timed_out)) = by {
+        answered.rule_id = rule_id;
+        answered.step = step.and_then(|n| u64::try_from(n).ok());
+        answered.timed_out = timed_out.unwrap_or(false);
+    }
+    Some(answered)
 }
 
 /// The `answered` column of a capture.
 pub(super) fn answered_column(c: &CapturedRequest) -> Option<(i32, i32)> {
     c.answered.as_ref().map(|a| (i32::from(a.status), i32::try_from(a.delay_ms).unwrap_or(i32::MAX)))
+}
+
+/// The `answered_by` column of a capture: null unless a scenario rule chose its answer, so a
+/// plain answer writes no more than it did before version 10.
+pub(super) fn answered_by_column(c: &CapturedRequest) -> Option<(Option<&str>, Option<i64>, bool)> {
+    let a = c.answered.as_ref()?;
+    if a.rule_id.is_none() && a.step.is_none() && !a.timed_out {
+        return None;
+    }
+    Some((a.rule_id.as_deref(), a.step.map(|n| i64::try_from(n).unwrap_or(i64::MAX)), a.timed_out))
+}
+
+/// Bucket partitions of `endpoints_by_expiry`: few, because the sweeper reads every one each
+/// pass, and more than one, so a burst of ephemeral endpoints does not all land in one partition.
+pub(super) const EXPIRY_BUCKETS: i32 = 8;
+
+pub(super) fn expiry_bucket(id: EndpointId) -> i32 {
+    // The low bits of a UUIDv7 are random, so buckets fill evenly.
+    (id.0.as_u128() % EXPIRY_BUCKETS as u128) as i32
+}
+
+/// The values of `INSERT_CAPTURE_BY_ID`, in its column order (more than a tuple can carry).
+#[derive(::scylla::SerializeRow)]
+#[scylla(flavor = "enforce_order", skip_name_checks)]
+pub(super) struct CaptureByIdValues<'a> {
+    pub(super) capture_id: Uuid,
+    pub(super) endpoint_id: Uuid,
+    pub(super) team_id: Uuid,
+    pub(super) day: i32,
+    pub(super) method: &'a str,
+    pub(super) path: &'a str,
+    pub(super) query: Option<&'a str>,
+    pub(super) headers: Vec<(String, Bytes)>,
+    pub(super) body: Bytes,
+    pub(super) body_size: i64,
+    pub(super) body_sha256: &'a [u8],
+    pub(super) remote_addr: &'a str,
+    pub(super) http_version: &'a str,
+    pub(super) received_at: i64,
+    pub(super) answered: Option<(i32, i32)>,
+    pub(super) answered_by: Option<(Option<&'a str>, Option<i64>, bool)>,
+    pub(super) ttl: i32,
 }
 
 /// Shards of `deliveries_due`.
@@ -340,4 +408,128 @@ pub(super) fn json<T: serde::Serialize>(what: &str, value: &Option<T>) -> Result
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| StoreError::Backend(format!("encode {what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use hookmetry_core::Answered;
+    use hookmetry_core::scenario::{Reply, ScenarioAnswer, ScenarioRule};
+
+    use super::*;
+
+    fn endpoint_row() -> EndpointRow {
+        EndpointRow {
+            id: Uuid::now_v7(),
+            team_id: Uuid::now_v7(),
+            name: "e".into(),
+            token: "t".into(),
+            response: None,
+            verification: None,
+            handshakes: None,
+            event_fields: None,
+            scenario: None,
+            max_captures: None,
+            expires_at: None,
+            created_at: 1_700_000_000_000_000,
+        }
+    }
+
+    #[test]
+    fn endpoint_rows_from_before_version_10_have_no_scenario_cap_or_expiry() {
+        let e = endpoint_row().into_endpoint().unwrap();
+        assert_eq!((e.scenario, e.max_captures, e.expires_at), (Vec::new(), None, None));
+    }
+
+    #[test]
+    fn endpoint_scenario_cap_and_expiry_columns_map_exactly() {
+        let rules = vec![ScenarioRule {
+            id: "gone".into(),
+            when: Default::default(),
+            answer: ScenarioAnswer::GoneAfter {
+                count: 3,
+                before: Reply { status: 200, headers: Vec::new(), body: String::new(), delay_ms: 0, timeout: false },
+                after: Reply { status: 410, headers: Vec::new(), body: "gone".into(), delay_ms: 0, timeout: false },
+            },
+        }];
+        let row = EndpointRow {
+            scenario: Some(serde_json::to_string(&rules).unwrap()),
+            max_captures: Some(250),
+            expires_at: Some(1_700_000_360_000_001),
+            ..endpoint_row()
+        };
+        let e = row.into_endpoint().unwrap();
+        assert_eq!(e.scenario, rules);
+        assert_eq!(e.max_captures, Some(250));
+        assert_eq!(e.expires_at, Some(Timestamp::from_micros(1_700_000_360_000_001)));
+
+        let err = EndpointRow { max_captures: Some(-1), ..endpoint_row() }.into_endpoint().unwrap_err();
+        assert!(matches!(&err, StoreError::Corrupt(m) if m.contains("max_captures -1")), "{err:?}");
+        let err = EndpointRow { scenario: Some("{".into()), ..endpoint_row() }.into_endpoint().unwrap_err();
+        assert!(matches!(&err, StoreError::Corrupt(m) if m.contains("scenario")), "{err:?}");
+    }
+
+    #[test]
+    fn answers_without_a_rule_column_read_as_plain_answers() {
+        assert_eq!(answered(Some((202, 15)), None), Some(Answered::plain(202, 15)));
+        assert_eq!(answered(None, Some((Some("r".into()), Some(1), Some(false)))), None, "no status, no answer");
+        assert_eq!(
+            answered(Some((504, 30_000)), Some((Some("flaky".into()), Some(7), Some(true)))),
+            Some(Answered {
+                status: 504,
+                delay_ms: 30_000,
+                rule_id: Some("flaky".into()),
+                step: Some(7),
+                timed_out: true
+            })
+        );
+        // Null tuple elements (a rule that does not count) are unset fields.
+        assert_eq!(
+            answered(Some((200, 0)), Some((Some("fixed".into()), None, None))),
+            Some(Answered { rule_id: Some("fixed".into()), ..Answered::plain(200, 0) })
+        );
+    }
+
+    #[test]
+    fn only_answers_a_rule_chose_write_the_rule_column() {
+        let mut c = capture();
+        c.answered = Some(Answered::plain(200, 0));
+        assert_eq!(answered_by_column(&c), None);
+        c.answered = None;
+        assert_eq!(answered_by_column(&c), None);
+        c.answered = Some(Answered { step: Some(3), ..Answered::plain(429, 0) });
+        assert_eq!(answered_by_column(&c), Some((None, Some(3), false)));
+        c.answered = Some(Answered { rule_id: Some("r".into()), timed_out: true, ..Answered::plain(504, 30_000) });
+        assert_eq!(answered_by_column(&c), Some((Some("r"), None, true)));
+        let written = answered_by_column(&c).map(|(r, s, t)| (r.map(String::from), s, Some(t)));
+        assert_eq!(answered(answered_column(&c), written), c.answered, "round trip");
+    }
+
+    #[test]
+    fn expiry_buckets_cover_the_range() {
+        let mut seen = [false; EXPIRY_BUCKETS as usize];
+        for _ in 0..1_000 {
+            let b = expiry_bucket(EndpointId(Uuid::now_v7()));
+            assert!((0..EXPIRY_BUCKETS).contains(&b), "{b}");
+            seen[b as usize] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "every bucket is used: {seen:?}");
+    }
+
+    fn capture() -> CapturedRequest {
+        CapturedRequest {
+            id: CaptureId(Uuid::now_v7()),
+            endpoint_id: EndpointId(Uuid::now_v7()),
+            team_id: TeamId(Uuid::now_v7()),
+            method: "POST".into(),
+            path: "/".into(),
+            query: None,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            body_sha256: [0; 32],
+            remote_addr: "192.0.2.1".into(),
+            http_version: "HTTP/1.1".into(),
+            received_at: Timestamp::from_micros(1_700_000_000_000_000),
+            answered: None,
+        }
+    }
 }

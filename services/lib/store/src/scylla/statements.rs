@@ -51,6 +51,15 @@ statements! {
     select_endpoint_ids_by_team = SELECT_ENDPOINT_IDS_BY_TEAM,
     delete_endpoint = DELETE_ENDPOINT,
     delete_endpoint_by_team = DELETE_ENDPOINT_BY_TEAM,
+    select_counter = SELECT_COUNTER,
+    insert_counter = INSERT_COUNTER,
+    bump_counter = BUMP_COUNTER,
+    select_counters = SELECT_COUNTERS,
+    reset_counter = RESET_COUNTER,
+    delete_counters = DELETE_COUNTERS,
+    insert_expiry = INSERT_EXPIRY,
+    delete_expiry = DELETE_EXPIRY,
+    select_expired = SELECT_EXPIRED,
     select_capture_exists = SELECT_CAPTURE_EXISTS,
     insert_capture_by_id = INSERT_CAPTURE_BY_ID,
     insert_capture_by_endpoint = INSERT_CAPTURE_BY_ENDPOINT,
@@ -139,7 +148,7 @@ mod tests {
     #[test]
     fn only_lightweight_transactions_are_not_idempotent() {
         let lwt: Vec<&str> = PREPARED.iter().copied().filter(|s| s.contains(" IF ")).collect();
-        assert_eq!(lwt.len(), 16, "{lwt:#?}");
+        assert_eq!(lwt.len(), 19, "{lwt:#?}");
         for s in lwt {
             assert!(
                 s.ends_with("IF NOT EXISTS")
@@ -147,7 +156,8 @@ mod tests {
                     || s.contains(" IF token_id")
                     || s.contains(" IF endpoint_id")
                     || s.contains(" IF state = 'pending'")
-                    || s.ends_with(" IF holder = ?"),
+                    || s.ends_with(" IF holder = ?")
+                    || s.ends_with(" IF n = ?"),
                 "{s}"
             );
         }
