@@ -19,6 +19,7 @@ mod durability;
 mod events;
 mod export;
 mod graphql_ws_client;
+mod harness;
 mod limits;
 mod listen;
 mod live;

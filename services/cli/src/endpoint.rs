@@ -1,6 +1,6 @@
 //! `hookmetry endpoint create|list|show|update|delete`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,9 +27,19 @@ pub enum EndpointCommand {
         /// Team id [default: the token's team].
         #[arg(long)]
         team: Option<String>,
+        /// Delete the endpoint and its captures this long after now (`30m`, `2h`, `7d`): a
+        /// throwaway endpoint for a CI run.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        ttl: Option<u64>,
+        /// Store at most this many captures; past it the capture URL answers 429.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
+        max_captures: Option<u64>,
         /// Print the endpoint as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "print")]
         json: bool,
+        /// Print only this field, e.g. `URL=$(hookmetry endpoint create ci --ttl 30m --print url)`.
+        #[arg(long, value_name = "FIELD", value_parser = PRINTABLE)]
+        print: Option<String>,
     },
     /// List a team's endpoints, oldest first.
     List {
@@ -48,8 +58,11 @@ pub enum EndpointCommand {
         #[arg(long)]
         team: Option<String>,
         /// Print the endpoint as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "print")]
         json: bool,
+        /// Print only this field (`id`, `url`, `expiresAt`, …), for a shell variable.
+        #[arg(long, value_name = "FIELD", value_parser = PRINTABLE)]
+        print: Option<String>,
     },
     /// Rename an endpoint, change its answer, how it verifies signatures, or its forwarding rules.
     Update(Box<crate::endpoint_update::UpdateArgs>),
@@ -67,24 +80,50 @@ pub enum EndpointCommand {
     },
 }
 
+/// The fields `--print` takes: those of `--json` a script puts in a variable.
+const PRINTABLE: [&str; 8] = ["id", "name", "url", "token", "teamId", "createdAt", "expiresAt", "maxCaptures"];
+
+/// A TTL in whole seconds, as `createEndpoint` takes it.
+fn parse_ttl(raw: &str) -> Result<u64, String> {
+    let d = humantime::parse_duration(raw.trim())
+        .map_err(|e| format!("expected a duration such as `30m`, `2h` or `7d` ({e})"))?;
+    match d.as_secs() {
+        0 => Err("must be at least 1s".into()),
+        s if s > i32::MAX as u64 => Err(format!(
+            "must be at most {}",
+            humantime::format_duration(std::time::Duration::from_secs(i32::MAX as u64))
+        )),
+        s => Ok(s),
+    }
+}
+
 pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
     let client = Client::new(conn)?;
     match args.command {
-        EndpointCommand::Create { name, team, json } => {
+        EndpointCommand::Create { name, team, ttl, max_captures, json, print } => {
             #[derive(Deserialize)]
             #[serde(rename_all = "camelCase")]
             struct Data {
                 create_endpoint: Endpoint,
             }
+            // Only what was given: a server from before TTLs still creates plain endpoints.
+            let mut input = json!({ "name": name, "teamId": team });
+            if let Some(ttl) = ttl {
+                input["ttlSeconds"] = json!(ttl);
+            }
+            if let Some(max) = max_captures {
+                input["maxCaptures"] = json!(max);
+            }
             let q = format!(
-                "mutation($name: String!, $team: ID) {{ createEndpoint(input: {{name: $name, teamId: $team}}) \
-                 {{ {ENDPOINT_FIELDS} }} }}"
+                "mutation($input: CreateEndpointInput!) {{ createEndpoint(input: $input) {{ {ENDPOINT_FIELDS} }} }}"
             );
-            let e = client.query::<Data>(&q, json!({ "name": name, "team": team })).await?.create_endpoint;
+            let e = client.query::<Data>(&q, json!({ "input": input })).await?.create_endpoint;
             if json {
                 out.json_pretty(&e)?;
+            } else if let Some(field) = &print {
+                out.field(&e, field)?;
             } else {
-                out.text(&format!("created endpoint `{}`\nid:  {}\nurl: {}\n", e.name, e.id, e.url))?;
+                out.text(&created_text(&e))?;
             }
             // A provider's dashboard takes any URL; the first real test would then never arrive.
             if let Some(note) = crate::format::reachability_note(&e.url) {
@@ -101,11 +140,13 @@ pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output)
                 out.text(&endpoint_table(&list))?;
             }
         }
-        EndpointCommand::Show { endpoint, team, json } => {
+        EndpointCommand::Show { endpoint, team, json, print } => {
             let e = resolve(&client, &endpoint, team.as_deref()).await?;
             let detail = detail(&client, &e.id).await?;
             if json {
                 out.json_pretty(&detail)?;
+            } else if let Some(field) = &print {
+                out.field(&detail, field)?;
             } else {
                 out.text(&render_detail(&detail))?;
             }
@@ -128,9 +169,22 @@ pub(crate) async fn run(args: EndpointArgs, conn: &Connection, out: &mut Output)
     Ok(())
 }
 
-/// Asks on the terminal whether to delete `e`; without a terminal to ask on, refuses.
+/// `endpoint create`'s lines: name, id, URL, and the expiry and cap when set.
+fn created_text(e: &Endpoint) -> String {
+    let mut s = format!("created endpoint `{}`\nid:  {}\nurl: {}\n", e.name, e.id, e.url);
+    if let Some(at) = &e.expires_at {
+        s.push_str(&format!("expires at {} with its captures\n", format::local_date_time(at)));
+    }
+    if let Some(max) = e.max_captures {
+        s.push_str(&format!("stores at most {} captures, then answers 429\n", format::group_thousands(max)));
+    }
+    s
+}
+
+/// Asks on the terminal whether to delete `e`; without a terminal to ask on (stdin, stdout and
+/// stderr), refuses.
 async fn confirm_delete(client: &Client, e: &Endpoint) -> Result<(), CliError> {
-    if !std::io::stdin().is_terminal() {
+    if !crate::output::can_ask() {
         return Err(CliError::Usage(format!(
             "deleting endpoint `{}` ({}) deletes its captures too; pass `--yes` to confirm when not on a terminal",
             e.name, e.id
@@ -186,6 +240,12 @@ pub(crate) fn render_detail(e: &Value) -> String {
     row("id", text(&e["id"]));
     row("url", text(&e["url"]));
     row("created", format::date_time(e["createdAt"].as_str().unwrap_or("")));
+    if let Some(at) = e["expiresAt"].as_str() {
+        row("expires", format!("at {} with its captures", format::local_date_time(at)));
+    }
+    if let Some(max) = e["maxCaptures"].as_u64() {
+        row("max captures", format::group_thousands(max));
+    }
     let r = &e["response"];
     row(
         "response",
@@ -242,12 +302,24 @@ pub(crate) fn render_detail(e: &Value) -> String {
     s
 }
 
+/// The table `endpoint list` prints; an EXPIRES column (local time) only when an endpoint expires.
 pub(crate) fn endpoint_table(list: &[Endpoint]) -> String {
+    let expiring = list.iter().any(|e| e.expires_at.is_some());
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|e| vec![e.id.clone(), e.name.clone(), e.url.clone(), format::date_time(&e.created_at)])
+        .map(|e| {
+            let mut row = vec![e.id.clone(), e.name.clone(), e.url.clone(), format::date_time(&e.created_at)];
+            if expiring {
+                row.push(e.expires_at.as_deref().map_or_else(|| "-".to_string(), format::local_date_time));
+            }
+            row
+        })
         .collect();
-    format::table(&["ID", "NAME", "URL", "CREATED (UTC)"], &rows)
+    if expiring {
+        format::table(&["ID", "NAME", "URL", "CREATED (UTC)", "EXPIRES"], &rows)
+    } else {
+        format::table(&["ID", "NAME", "URL", "CREATED (UTC)"], &rows)
+    }
 }
 
 pub(crate) async fn list(client: &Client, team: Option<&str>) -> Result<Vec<Endpoint>, CliError> {
@@ -317,6 +389,8 @@ mod tests {
             url: format!("http://127.0.0.1:8080/h/{id}"),
             response: None,
             created_at: "2026-11-27T06:55:08.123456Z".into(),
+            expires_at: None,
+            max_captures: None,
         }
     }
 
@@ -356,5 +430,28 @@ mod tests {
              a1  stripe-test  http://127.0.0.1:8080/h/a1  2026-11-27 06:55:08\n\
              b2  gh           http://127.0.0.1:8080/h/b2  2026-11-27 06:55:08\n"
         );
+    }
+
+    #[test]
+    fn an_expires_column_appears_only_when_an_endpoint_expires() {
+        let at = "2026-12-05T18:00:00Z";
+        let mut expiring = ep("a1", "ci");
+        expiring.expires_at = Some(at.into());
+        let t = endpoint_table(&[ep("b2", "kept"), expiring]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].ends_with("CREATED (UTC)        EXPIRES"), "{t}");
+        assert!(lines[1].ends_with("2026-11-27 06:55:08  -"), "{t}");
+        assert!(lines[2].ends_with(&format!("2026-11-27 06:55:08  {}", format::local_date_time(at))), "{t}");
+        // The zone is said, whichever it is.
+        assert!(format::local_date_time(at).rsplit(' ').next().unwrap().starts_with(['+', '-']), "{t}");
+    }
+
+    #[test]
+    fn ttls_are_whole_seconds_within_the_apis_int() {
+        assert_eq!(parse_ttl("30m"), Ok(1800));
+        assert_eq!(parse_ttl("7days"), Ok(604_800));
+        assert_eq!(parse_ttl("500ms").unwrap_err(), "must be at least 1s");
+        assert!(parse_ttl("100years").unwrap_err().starts_with("must be at most 68years"));
+        assert!(parse_ttl("soon").unwrap_err().starts_with("expected a duration such as `30m`"));
     }
 }

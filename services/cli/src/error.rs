@@ -37,9 +37,11 @@ pub enum CliError {
     NotFound(String),
     #[error("{0}")]
     Usage(String),
-    /// What the command set out to see did not happen (a retry run the provider gave up on).
+    /// What a script waited for or asserted did not hold (`await` timed out, an `assert` check
+    /// failed, a `trigger --retry-like` run the provider gave up on); the
+    /// sentence says what did happen.
     #[error("{0}")]
-    Failed(String),
+    Unmet(String),
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
 }

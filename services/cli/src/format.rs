@@ -40,6 +40,15 @@ pub(crate) fn group_thousands(n: u64) -> String {
     out
 }
 
+/// The API's RFC 3339 time in this machine's zone with its offset (`2026-12-05 18:30:00 +01:00`),
+/// for a moment a person acts on (an endpoint's expiry); anything else unchanged.
+pub(crate) fn local_date_time(rfc3339: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        Err(_) => rfc3339.to_string(),
+    }
+}
+
 /// The API's RFC 3339 UTC time (`2026-11-27T06:55:08.123456Z`) as `06:55:08.123Z`; anything
 /// else unchanged.
 pub(crate) fn clock_time(rfc3339: &str) -> String {

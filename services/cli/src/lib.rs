@@ -1,9 +1,11 @@
-//! `hookmetry endpoint|tail|capture|sign|replay|deliveries|delivery|listen`: the terminal client of a Hookmetry server's GraphQL API.
+//! `hookmetry endpoint|tail|await|assert|capture|sign|replay|deliveries|delivery|listen`: the terminal client of a Hookmetry server's GraphQL API.
 //!
 //! The `hookmetry` binary embeds [`Command`] next to `serve` and hands it to [`run`]. Results go
 //! to stdout, notes and problems to stderr (`error: <sentence>`, never a JSON dump). Exit codes:
-//! 0 success (Ctrl-C ending `tail` or `listen` included), 1 a server or user error; clap exits with 2 on
-//! usage errors before [`run`] is called.
+//! 0 success (Ctrl-C ending `tail` or `listen` included), 1 a server or user error, or what a
+//! script waited for or checked did not hold (`await` timed out, an `assert` check failed);
+//! clap exits with 2 on usage errors (a bad `--match` expression included) before [`run`] is
+//! called. Nothing asks a question unless stdin, stdout and stderr are a terminal.
 //!
 //! The server is `--url` / HOOKMETRY_URL, the token `--token` / HOOKMETRY_TOKEN, both accepted
 //! anywhere on the command line; without them the profile `hookmetry login` saved (`--profile` /
@@ -13,6 +15,8 @@
 
 use std::process::ExitCode;
 
+mod assert;
+mod await_cmd;
 mod capture;
 mod capture_list;
 mod client;
@@ -25,6 +29,7 @@ mod history;
 mod ids;
 mod listen;
 mod login;
+mod matching;
 mod model;
 mod output;
 mod profile;
@@ -35,6 +40,8 @@ mod target;
 mod trigger;
 mod trigger_retry;
 
+pub use assert::AssertArgs;
+pub use await_cmd::AwaitArgs;
 pub use capture::{CaptureArgs, CaptureCommand, ShowArgs};
 pub use capture_list::ListArgs as CaptureListArgs;
 pub use client::{Connection, LOCAL_ADMIN_TOKEN};
@@ -63,6 +70,12 @@ pub enum Command {
     Endpoint(EndpointArgs),
     /// Print an endpoint's captures as they arrive, one line each (`--json` for full records).
     Tail(TailArgs),
+    /// Wait until captures matching `--match` expressions are stored (including ones stored
+    /// shortly before), print them and exit 0; exit 1 on `--timeout` with what did arrive.
+    Await(Box<AwaitArgs>),
+    /// Check one capture (verdict, the status ingest answered, event type, `--match`
+    /// expressions, the last delivery's status): `ok` or `FAILED` per check, exit 1 if any fails.
+    Assert(Box<AssertArgs>),
     /// List captures (filtered, newest first), or show one (headers, body pretty-printed by
     /// content type) or export it.
     Capture(CaptureArgs),
@@ -112,6 +125,8 @@ pub async fn execute(command: Command, conn: &Connection) -> Result<(), CliError
         Command::Whoami(args) => login::whoami(args, conn, &mut out).await,
         Command::Endpoint(args) => endpoint::run(args, conn, &mut out).await,
         Command::Tail(args) => tail::run(args, conn, &mut out).await,
+        Command::Await(args) => await_cmd::run(*args, conn, &mut out).await,
+        Command::Assert(args) => assert::run(*args, conn, &mut out).await,
         Command::Capture(args) => capture::run(args, conn, &mut out).await,
         Command::Sign(args) => sign::run(*args, &mut out),
         Command::Replay(args) => replay::run(args, conn, &mut out).await,

@@ -113,9 +113,21 @@ pub(crate) async fn login(args: LoginArgs, conn: &Connection, out: &mut Output) 
 }
 
 /// No `--token`: a line on stdin when it is piped, the admin token a local `hookmetry serve`
-/// wrote in this folder when there is one, else a prompt.
+/// wrote in this folder when there is one, else a prompt (only when a person is there to answer
+/// it: a script gets the sentence naming `--token` instead).
 fn token_from_elsewhere(url: &reqwest::Url) -> Result<(String, TokenSource), CliError> {
     let stdin = std::io::stdin();
+    if stdin.is_terminal() && !crate::output::can_ask() {
+        if let Ok((token, source)) = client::resolve_token(None, url, Path::new(LOCAL_ADMIN_TOKEN)) {
+            eprintln!("note: no token given; using the admin token in ./{LOCAL_ADMIN_TOKEN}");
+            return Ok((token, source));
+        }
+        return Err(CliError::Usage(
+            "no token: pass `--token <token>` or set HOOKMETRY_TOKEN (or pipe it on stdin); not asking, as \
+             stdout or stderr is not a terminal"
+                .into(),
+        ));
+    }
     if stdin.is_terminal() {
         if let Ok((token, source)) = client::resolve_token(None, url, Path::new(LOCAL_ADMIN_TOKEN)) {
             eprintln!("note: no token given; using the admin token in ./{LOCAL_ADMIN_TOKEN}");

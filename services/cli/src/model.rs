@@ -5,13 +5,14 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 /// Selection for [`Endpoint`].
-pub(crate) const ENDPOINT_FIELDS: &str =
-    "id teamId name token url response { status headers { name value } body delayMs } createdAt";
+pub(crate) const ENDPOINT_FIELDS: &str = "id teamId name token url response { status headers { name value } body delayMs } createdAt \
+     expiresAt maxCaptures";
 
 /// Selection for `endpoint show` and `endpoint update`: everything, secret values aside (the
 /// server never returns them).
 pub(crate) const ENDPOINT_DETAIL_FIELDS: &str = "id teamId name token url \
      response { status headers { name value } body delayMs } createdAt \
+     expiresAt ttlSeconds maxCaptures \
      verification { provider secrets { label } toleranceSeconds effectiveToleranceSeconds publicUrl \
      generic { header algorithm encoding prefix template timestampHeader idHeader } } \
      handshakes forwardingRules { id target method pathPrefix headerName headerContains }";
@@ -27,6 +28,13 @@ pub(crate) struct Endpoint {
     /// The custom answer, or null for the default one; shown as the server sends it.
     pub response: Option<serde_json::Value>,
     pub created_at: String,
+    /// When the endpoint and its captures are deleted (RFC 3339); null for one kept until
+    /// deleted.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Captures stored at most; past it ingest answers 429. Null for no cap.
+    #[serde(default)]
+    pub max_captures: Option<u64>,
 }
 
 /// Every stored field of a capture (the derived `curl` and `har` exports aside).

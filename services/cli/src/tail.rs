@@ -570,6 +570,8 @@ mod tests {
             url: "u".into(),
             response: None,
             created_at: "c".into(),
+            expires_at: None,
+            max_captures: None,
         }
     }
 

@@ -199,7 +199,7 @@ pub(crate) async fn run(
     } else {
         format!("{} gave up after {count} attempts", p.name)
     };
-    Err(CliError::Failed(why))
+    Err(CliError::Unmet(why))
 }
 
 /// One line per attempt: `12:00:01.250 attempt 2: 500, capture …; next try in 0.9s (Stripe's 2nd
