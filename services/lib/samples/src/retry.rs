@@ -54,8 +54,7 @@ static PROFILES: &[RetryProfile] = &[
         id: "stripe",
         name: "Stripe",
         source: "https://docs.stripe.com/webhooks#retries",
-        // Stripe documents no per-attempt number beyond "quickly"; its dashboard marks a delivery
-        // timed out after 30 s, which is what is used here.
+        // Stripe's page gives no per-attempt timeout; 30 s is the figure summaries of it give.
         timeout: Duration::from_secs(30),
         failure: Failure::NotSuccess,
         // Live mode: exponential backoff for up to 3 days. Doubling from 1 h, held at 16 h, puts the
@@ -127,7 +126,8 @@ static PROFILES: &[RetryProfile] = &[
         // Read timeout and total time both default to 15 000 ms.
         timeout: Duration::from_secs(15),
         failure: Failure::NoAnswer,
-        // Retry count `rc` defaults to 1, sent as soon as the connection failed.
+        // Retry count `rc` defaults to 1. The page says retries follow a failed connection or a
+        // timeout; that an HTTP error answer is not retried by default is our reading of it.
         delays: &[0],
         repeat_last: 0,
         approximate: false,
