@@ -845,6 +845,9 @@ try {
     assertEq(await members.nth(1).locator('a').count(), 0, 'this capture is not a link to itself');
     assert((await members.nth(1).textContent()).endsWith('(this one)'), 'this capture is marked');
     assertEq(await section.locator('.ev-order').textContent(), 'In order: no newer event about ch_e2e had arrived before it.', 'the ordering line');
+    // Which of Stripe's documented retries the redelivery looks like (docs/retry-profiles.md).
+    const guess = await section.locator('.ev-retry-guess').textContent();
+    assert(guess.startsWith("Looks like Stripe's 1st retry (Stripe retries after ~1h; this came ") && guess.endsWith(' after the previous).'), `the retry guess: ${guess}`);
     await assertTimes('.capture-event', 'the event section');
     await page.evaluate(() => document.activeElement?.blur());
     await screenshot(page, 'capture-events');

@@ -27,6 +27,7 @@ mod live;
 mod metrics_conventions;
 mod replay;
 mod replay_worker;
+mod retry_profiles;
 mod roles;
 mod scenarios;
 mod security;

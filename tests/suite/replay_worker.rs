@@ -131,6 +131,7 @@ async fn pending_delivery(store: &SqliteStore, target: &str) -> Delivery {
         created_at: now,
         updated_at: now,
         trace_parent: None,
+        retry_like: None,
     };
     store.put_delivery(&delivery).await.unwrap();
     delivery

@@ -44,7 +44,8 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// What a script waited for or asserted did not hold (`await` timed out, an `assert` check
-    /// failed); the sentence says what did happen.
+    /// failed, a `trigger --retry-like` run the provider gave up on); the sentence says what did
+    /// happen.
     #[error("{0}")]
     Unmet(String),
     #[error("cannot write the output: {0}")]

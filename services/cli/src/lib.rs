@@ -41,6 +41,7 @@ mod spec;
 mod tail;
 mod target;
 mod trigger;
+mod trigger_retry;
 
 pub use apply::ApplyArgs;
 pub use assert::AssertArgs;

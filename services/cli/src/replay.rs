@@ -23,6 +23,13 @@ pub struct ReplayArgs {
     /// that checks timestamps accepts it.
     #[arg(long)]
     pub resign: bool,
+    /// Retry as this provider does (its waits and number of retries) instead of on the server's
+    /// backoff: `stripe`, `slack`, … (`hookmetry trigger --list-retry-profiles`).
+    #[arg(long, value_name = "PROVIDER")]
+    pub retry_like: Option<String>,
+    /// Divide the provider's waits by this [default: its whole schedule in about a minute].
+    #[arg(long, value_name = "N", requires = "retry_like")]
+    pub retry_speed: Option<u32>,
     /// Print the delivery id and return at once instead of following its attempts.
     #[arg(long)]
     pub no_wait: bool,
@@ -46,7 +53,10 @@ pub(crate) async fn run(args: ReplayArgs, conn: &Connection, out: &mut Output) -
     }
     let fields = delivery::delivery_fields(ALL_ATTEMPTS);
     let q = format!("mutation($input: ReplayCaptureInput!) {{ replayCapture(input: $input) {{ {fields} }} }}");
-    let input = json!({ "captureId": capture_id, "target": target.as_str(), "resign": args.resign });
+    let input = json!({
+        "captureId": capture_id, "target": target.as_str(), "resign": args.resign,
+        "retryLike": args.retry_like, "retrySpeed": args.retry_speed,
+    });
     let created = client.query::<Created>(&q, json!({ "input": input })).await?.replay_capture;
     match (args.no_wait, args.json) {
         (true, true) => return out.json_pretty(&created),

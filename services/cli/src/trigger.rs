@@ -20,13 +20,13 @@ use crate::output::Output;
 #[derive(Debug, clap::Args)]
 pub struct TriggerArgs {
     /// Provider id: stripe, github, shopify, slack, standard-webhooks, twilio, paddle, square, linear.
-    #[arg(required_unless_present = "list")]
+    #[arg(required_unless_present_any = ["list", "list_retry_profiles"])]
     pub provider: Option<String>,
     /// Event type, e.g. `payment_intent.succeeded` (`--list` shows them).
-    #[arg(required_unless_present = "list")]
+    #[arg(required_unless_present_any = ["list", "list_retry_profiles"])]
     pub event: Option<String>,
     /// Endpoint id or name to send it to.
-    #[arg(long = "to", value_name = "ENDPOINT", required_unless_present = "list")]
+    #[arg(long = "to", value_name = "ENDPOINT", required_unless_present_any = ["list", "list_retry_profiles"])]
     pub to: Option<String>,
     /// Team whose names `--to` is looked up in [default: the token's team].
     #[arg(long)]
@@ -44,6 +44,20 @@ pub struct TriggerArgs {
     /// List the providers and events and exit (no server needed).
     #[arg(long)]
     pub list: bool,
+    /// While the endpoint's answer is a failure to this provider (an error status, or no answer
+    /// within its timeout), send the event again as it would: its delays, the same event, its
+    /// retry markers, a fresh signature where it signs a time. Exit 1 if it gives up.
+    #[arg(long, value_name = "PROVIDER")]
+    pub retry_like: Option<String>,
+    /// Divide the provider's waits by this [default: the whole schedule in about 60 s].
+    #[arg(long, value_name = "N", requires = "retry_like")]
+    pub retry_speed: Option<f64>,
+    /// Stop after this many retries, fewer than the provider's [default: the provider's].
+    #[arg(long, value_name = "N", requires = "retry_like")]
+    pub max_retries: Option<u32>,
+    /// List the providers' retry profiles (schedule, timeout, markers, source) and exit.
+    #[arg(long)]
+    pub list_retry_profiles: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -67,26 +81,33 @@ struct Sent {
     reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
-struct Prepared {
-    provider: String,
-    event: String,
-    url: String,
-    method: String,
-    headers: Vec<crate::model::Header>,
-    body_base64: String,
-    signed: bool,
-    unsigned_reason: Option<String>,
+pub(crate) struct Prepared {
+    pub provider: String,
+    pub event: String,
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<crate::model::Header>,
+    pub body_base64: String,
+    pub signed: bool,
+    pub unsigned_reason: Option<String>,
 }
 
 pub(crate) async fn run(args: TriggerArgs, conn: &Connection, out: &mut Output) -> Result<(), CliError> {
+    if args.list_retry_profiles {
+        return crate::trigger_retry::list(args.json, out);
+    }
     if args.list {
         return list(&args, out);
     }
     let (provider, event, to) = match (&args.provider, &args.event, &args.to) {
         (Some(p), Some(e), Some(t)) => (p.trim(), e.trim(), t.as_str()),
         _ => return Err(CliError::Usage("`trigger` takes a provider, an event and `--to <endpoint>`".into())),
+    };
+    let plan = match &args.retry_like {
+        Some(like) => Some(crate::trigger_retry::plan(provider, like, args.retry_speed, args.max_retries)?),
+        None => None,
     };
     let client = Client::new(conn)?;
     let ep = endpoint::resolve(&client, to, args.team.as_deref()).await?;
@@ -109,6 +130,15 @@ pub(crate) async fn run(args: TriggerArgs, conn: &Connection, out: &mut Output) 
             "note: sent unsigned: {}; `--secret` signs it",
             request.unsigned_reason.as_deref().unwrap_or("no secret")
         );
+    }
+    if let Some(plan) = &plan {
+        use crate::trigger_retry::Signer;
+        let signer = match (&args.secret, request.signed) {
+            (Some(secret), _) => Signer::Local { secret },
+            (None, true) => Signer::Server { client: &client, endpoint_id: &ep.id },
+            (None, false) => Signer::Unsigned,
+        };
+        return crate::trigger_retry::run(plan, request, signer, &ep.name, args.json, out).await;
     }
     let (status, capture_id) = send(&request).await?;
     let mut sent = Sent {

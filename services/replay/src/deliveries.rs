@@ -49,6 +49,7 @@ struct Draft {
     /// `false` for a listener's delivery, which no worker sends.
     due: bool,
     trace_parent: Option<String>,
+    retry_like: Option<hookmetry_core::RetryLike>,
 }
 
 impl Draft {
@@ -69,6 +70,7 @@ impl Draft {
             created_at: now,
             updated_at: now,
             trace_parent: self.trace_parent,
+            retry_like: self.retry_like,
         }
     }
 }
@@ -93,14 +95,17 @@ impl Deliveries {
 
     /// Records a manual replay of `capture` as a new pending delivery due now, re-signed first
     /// when asked, then wakes a worker and announces it. It is made in a `create delivery` span
-    /// whose context the delivery keeps for its attempts.
+    /// whose context the delivery keeps for its attempts. With `retry_like` it retries on that
+    /// provider's schedule, as many times as the provider would, instead of `max_attempts`.
     pub async fn replay(
         &self,
         capture: &CapturedRequest,
         prepared: Prepared,
         resign: bool,
         max_attempts: u32,
+        retry_like: Option<hookmetry_core::RetryLike>,
     ) -> Result<Delivery, DeliveryError> {
+        let max_attempts = retry_like.as_ref().and_then(crate::schedule::retry_like_attempts).unwrap_or(max_attempts);
         let Prepared { request, edited } = prepared;
         let id = DeliveryId::new();
         let target = Url::parse(&request.url).map(|u| host_port(&u)).unwrap_or_else(|_| "invalid-url".into());
@@ -115,6 +120,7 @@ impl Deliveries {
             max_attempts,
             due: true,
             trace_parent,
+            retry_like,
         };
         self.record_replay(capture, draft).instrument(span).await
     }
@@ -129,7 +135,9 @@ impl Deliveries {
         target: &Url,
         resign: bool,
         max_attempts: u32,
+        retry_like: Option<hookmetry_core::RetryLike>,
     ) -> Result<Vec<Delivery>, DeliveryError> {
+        let max_attempts = retry_like.as_ref().and_then(crate::schedule::retry_like_attempts).unwrap_or(max_attempts);
         let now = Timestamp::now();
         let mut endpoints = HashMap::new();
         let mut made = Vec::with_capacity(captures.len());
@@ -148,6 +156,7 @@ impl Deliveries {
                 max_attempts,
                 due: true,
                 trace_parent,
+                retry_like: retry_like.clone(),
             };
             if resign && let Err(e) = self.resign_draft(&mut endpoints, capture, &mut draft, now).await {
                 failed = Some(e);
@@ -252,6 +261,7 @@ impl Deliveries {
                     max_attempts,
                     due: true,
                     trace_parent: hookmetry_telemetry::TraceParent::of(&span).map(|p| p.header()),
+                    retry_like: None,
                 };
                 made.push(draft.of(c, now));
                 made_in.push(span);
@@ -349,6 +359,7 @@ impl Deliveries {
             max_attempts: listener.max_attempts,
             due: false,
             trace_parent: None,
+            retry_like: None,
         };
         let d = draft.of(capture, listener.now);
         // First write wins: two reports racing for a new delivery store one.
@@ -422,7 +433,7 @@ mod tests {
         let target = Url::parse("https://r.example/in").unwrap();
         let prepared = || Prepared { request: outgoing_request(&capture, &target), edited: false };
 
-        let d = deliveries.replay(&capture, prepared(), false, 3).await.unwrap();
+        let d = deliveries.replay(&capture, prepared(), false, 3, None).await.unwrap();
         assert_eq!((d.state, d.origin.clone(), d.max_attempts), (DeliveryState::Pending, DeliveryOrigin::Manual, 3));
         assert_eq!(d.next_attempt_at, Some(d.created_at), "due at once");
         assert_eq!(store.delivery(d.id).await.unwrap(), Some(d.clone()));
@@ -436,7 +447,7 @@ mod tests {
         }
 
         // No endpoint to sign with: refused before anything is stored.
-        let err = deliveries.replay(&capture, prepared(), true, 3).await.unwrap_err();
+        let err = deliveries.replay(&capture, prepared(), true, 3, None).await.unwrap_err();
         assert!(matches!(err, DeliveryError::Store(StoreError::NotFound { entity: "endpoint" })), "{err:?}");
         assert_eq!(store.deliveries_for_capture(capture.id, 10).await.unwrap().len(), 1);
 

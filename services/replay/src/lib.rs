@@ -30,7 +30,7 @@ pub use resign::{ResignError, resign};
 pub use wake::wake_record;
 
 pub use forward::{EditError, Edits, Prepared, forwarded_headers, outgoing_request, with_edits, with_traceparent};
-pub use schedule::RetrySchedule;
+pub use schedule::{RetrySchedule, retry_like};
 pub use send::{Sender, SenderError, SenderSettings};
 pub use worker::{GROUP, ReplayError, ReplaySettings, ReplayWorker, WorkerSettings};
 

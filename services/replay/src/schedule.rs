@@ -1,8 +1,10 @@
-//! When a failed delivery is tried again: exponential backoff with full jitter.
+//! When a failed delivery is tried again: exponential backoff with full jitter, or a provider's
+//! documented schedule for a delivery made with `retryLike`.
 
 use std::time::Duration;
 
-use hookmetry_core::Timestamp;
+use hookmetry_core::{RetryLike, Timestamp};
+use hookmetry_samples::retry;
 use rand::Rng;
 
 use crate::SettingError;
@@ -93,6 +95,51 @@ impl RetrySchedule {
         let wait = i64::try_from(wait).unwrap_or(i64::MAX);
         Some(Timestamp::from_micros(now.micros().saturating_add(wait)))
     }
+}
+
+/// A provider's whole schedule is compressed into this by default, as `hookmetry trigger
+/// --retry-like` does, so a replay with `retryLike` and no speed finishes in about a minute.
+const RETRY_LIKE_BUDGET: Duration = Duration::from_secs(60);
+/// Most a `retryLike` speed can be: every wait is under a millisecond long before.
+pub const MAX_RETRY_SPEED: u32 = 1_000_000_000;
+
+/// Checks a `retryLike` provider and speed as asked for; the error is a sentence about the one
+/// that is wrong, and says which (`Err((field, message))`). The speed defaults to the one that
+/// fits the provider's whole schedule into about a minute.
+pub fn retry_like(provider: &str, speed: Option<i64>) -> Result<RetryLike, (&'static str, String)> {
+    let provider = provider.trim();
+    let profile = retry::profile(provider).ok_or_else(|| {
+        let known: Vec<_> = retry::profiles().iter().map(|p| p.id).collect();
+        ("retryLike", format!("`{provider}` has no retry profile; known: {}", known.join(", ")))
+    })?;
+    let speed = match speed {
+        None => retry::speed_to_fit(profile, RETRY_LIKE_BUDGET).ceil() as u32,
+        Some(s) if (1..=i64::from(MAX_RETRY_SPEED)).contains(&s) => s as u32,
+        Some(s) => {
+            return Err(("retrySpeed", format!("must be 1 (real time) to {MAX_RETRY_SPEED}, got {s}")));
+        }
+    };
+    Ok(RetryLike { provider: profile.id.to_owned(), speed })
+}
+
+/// Attempts in all (the first included) of a delivery retrying like `r`: the provider's retries
+/// plus one; `None` when the provider has no profile (any more).
+pub fn retry_like_attempts(r: &RetryLike) -> Option<u32> {
+    retry::profile(&r.provider).map(|p| p.max_retries() + 1)
+}
+
+/// When the next attempt of a delivery retrying like `r` is due, after `attempts_made` attempts
+/// failed and the last one ended at `now`: the provider's wait before that retry divided by the
+/// speed, without jitter (the point is to reproduce the provider). `None` once the provider would
+/// give up; with no attempt made yet, `now`.
+pub fn retry_like_next_attempt_at(r: &RetryLike, now: Timestamp, attempts_made: u32) -> Option<Timestamp> {
+    if attempts_made == 0 {
+        return Some(now);
+    }
+    let profile = retry::profile(&r.provider)?;
+    let wait = retry::scaled(profile.delay_before(attempts_made)?, f64::from(r.speed));
+    let wait = i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
+    Some(Timestamp::from_micros(now.micros().saturating_add(wait)))
 }
 
 /// Durations in messages, written as in config.
@@ -209,6 +256,42 @@ mod tests {
             msg,
             "replay.retry_max_delay: is 500ms, less than replay.retry_initial (1s); it must be at least that"
         );
+    }
+
+    fn like(provider: &str, speed: u32) -> RetryLike {
+        RetryLike { provider: provider.into(), speed }
+    }
+
+    #[test]
+    fn retry_like_follows_the_providers_waits_scaled_and_stops_where_it_does() {
+        let stripe = like("stripe", 3600);
+        assert_eq!(retry_like_attempts(&stripe), Some(8));
+        assert_eq!(retry_like_next_attempt_at(&stripe, NOW, 0), Some(NOW));
+        let wait = |r: &RetryLike, n| retry_like_next_attempt_at(r, NOW, n).map(|t| t.micros() - NOW.micros());
+        assert_eq!(wait(&stripe, 1), Some(1_000_000), "1h / 3600");
+        assert_eq!(wait(&stripe, 2), Some(2_000_000));
+        assert_eq!(wait(&stripe, 7), Some(16_000_000));
+        assert_eq!(wait(&stripe, 8), None, "Stripe's 7 retries are over");
+        let slack = like("slack", 1);
+        assert_eq!((wait(&slack, 1), wait(&slack, 2), wait(&slack, 3)), (Some(0), Some(60_000_000), Some(300_000_000)));
+        assert_eq!(retry_like_attempts(&like("github", 1)), Some(1), "GitHub sends once");
+        assert_eq!(wait(&like("github", 1), 1), None);
+        assert_eq!(retry_like_attempts(&like("gone", 1)), None);
+        assert_eq!(wait(&like("gone", 1), 1), None);
+    }
+
+    #[test]
+    fn retry_like_input_is_checked_with_the_field_named() {
+        assert_eq!(retry_like(" slack ", None), Ok(like("slack", 6)), "6 minutes into 60 s");
+        assert_eq!(retry_like("stripe", Some(10)), Ok(like("stripe", 10)));
+        let (field, msg) = retry_like("paypal", None).unwrap_err();
+        assert_eq!(field, "retryLike");
+        assert!(msg.contains("`paypal` has no retry profile") && msg.contains("stripe, github"), "{msg}");
+        for bad in [0, -1, i64::from(MAX_RETRY_SPEED) + 1] {
+            let (field, msg) = retry_like("stripe", Some(bad)).unwrap_err();
+            assert_eq!(field, "retrySpeed");
+            assert_eq!(msg, format!("must be 1 (real time) to 1000000000, got {bad}"));
+        }
     }
 
     #[test]

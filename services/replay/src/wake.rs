@@ -69,6 +69,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             trace_parent: Some(traceparent.into()),
+            retry_like: None,
         };
         let header = |r: &NewRecord, name: &str| r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
         let traced = wake_record(&d);

@@ -152,6 +152,7 @@ impl Fixture {
             created_at: now,
             updated_at: now,
             trace_parent: None,
+            retry_like: None,
         }
     }
 

@@ -418,6 +418,15 @@ impl CaptureObject {
         let Some(v) = self.stored_verification(c).await? else { return Ok(None) };
         Ok(super::events::redeliveries(ctx.store.as_ref(), &self.0, &v.event, first as usize).await?)
     }
+    /// Which of its provider's documented retries this capture looks like ("Stripe's 3rd retry"),
+    /// with the expected and observed waits; null for the first capture of an event, a capture
+    /// naming no event id, or a provider without a retry profile (`hookmetry trigger
+    /// --list-retry-profiles`).
+    async fn retry_guess(&self, c: &Context<'_>) -> Result<Option<super::events::RetryGuessObject>, ApiError> {
+        let (ctx, _) = ctx(c);
+        let Some(v) = self.stored_verification(c).await? else { return Ok(None) };
+        Ok(super::events::retry_guess(ctx.store.as_ref(), &self.0, v.provider.as_deref(), &v.event).await?)
+    }
     /// What this capture added, dropped or retyped compared with every earlier capture of its event
     /// type on the endpoint; null when nothing changed, or it has not been analysed (the analysis
     /// runs shortly after the capture is stored; the first capture of a type changes nothing).

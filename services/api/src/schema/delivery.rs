@@ -218,6 +218,11 @@ impl DeliveryObject {
     async fn max_attempts(&self) -> u32 {
         self.0.max_attempts
     }
+    /// The provider whose schedule this delivery retries on (`replayCapture(retryLike:)`); null
+    /// for the server's backoff.
+    async fn retry_like(&self) -> Option<RetryLikeObject> {
+        self.0.retry_like.as_ref().map(|r| RetryLikeObject { provider: r.provider.clone(), speed: r.speed })
+    }
     /// RFC 3339; null once the delivery is finished.
     async fn next_attempt_at(&self) -> Option<String> {
         self.0.next_attempt_at.map(|t| t.to_rfc3339())
@@ -371,4 +376,14 @@ impl Watch {
             Watch::Endpoint(id) => u.endpoint_id == *id,
         }
     }
+}
+
+/// A provider's retry schedule a delivery follows, its waits divided by `speed`.
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "RetryLike")]
+pub struct RetryLikeObject {
+    /// The provider id: `stripe`, `slack`, …
+    pub provider: String,
+    /// 1 is real time.
+    pub speed: u32,
 }

@@ -164,6 +164,69 @@ pub(crate) async fn redeliveries(
     Ok(hookmetry_core::classify(&group, capture.id).map(|place| RedeliveriesObject { group, place, first }))
 }
 
+/// Which of its provider's retries a redelivery looks like, against the provider's documented
+/// schedule (`hookmetry_samples::retry`).
+pub struct RetryGuessObject(hookmetry_samples::retry::RetryGuess);
+
+#[Object(name = "RetryGuess")]
+impl RetryGuessObject {
+    /// 1 for the first retry.
+    async fn attempt(&self) -> i32 {
+        i32::try_from(self.0.attempt).unwrap_or(i32::MAX)
+    }
+    /// "Stripe's 3rd retry".
+    async fn label(&self) -> &str {
+        &self.0.label
+    }
+    /// The provider's documented wait before this retry, in seconds; null past its last retry or
+    /// for a provider that does not retry.
+    async fn expected_delay_seconds(&self) -> Option<f64> {
+        self.0.expected_delay.map(|d| d.as_secs_f64())
+    }
+    /// How long after the delivery before it this one came, in seconds.
+    async fn observed_delay_seconds(&self) -> Option<f64> {
+        self.0.observed_delay.map(|d| d.as_secs_f64())
+    }
+    /// Whether the observed wait is within the documented tolerance of the expected one.
+    async fn fits_schedule(&self) -> bool {
+        self.0.fits_schedule
+    }
+    /// The provider documents only an envelope; the expected wait is an approximation.
+    async fn approximate(&self) -> bool {
+        self.0.approximate
+    }
+    /// "Stripe retries after ~4h; this came 2s after the previous".
+    async fn explanation(&self) -> &str {
+        &self.0.explanation
+    }
+}
+
+/// What `capture` looks like as a redelivery of its provider's event; `None` for the first
+/// delivery, a capture naming no event id, or a provider without a retry profile.
+pub(crate) async fn retry_guess(
+    store: &dyn hookmetry_store::Store,
+    capture: &hookmetry_core::CapturedRequest,
+    provider: Option<&str>,
+    event: &CaptureEvent,
+) -> Result<Option<RetryGuessObject>, hookmetry_store::StoreError> {
+    let (Some(provider), Some(id)) = (provider, event.id.as_deref()) else { return Ok(None) };
+    if hookmetry_samples::retry::profile(provider).is_none() {
+        return Ok(None);
+    }
+    let group = store.event_group(capture.endpoint_id, id, GROUP_READ).await?;
+    let Some(at) = group.members.iter().position(|m| m.id == capture.id) else { return Ok(None) };
+    let gaps: Vec<_> = group.members[..=at]
+        .windows(2)
+        .map(|w| {
+            std::time::Duration::from_micros(
+                w[1].received_at.micros().saturating_sub(w[0].received_at.micros()).max(0) as u64
+            )
+        })
+        .collect();
+    let so_far = u32::try_from(at).unwrap_or(u32::MAX);
+    Ok(hookmetry_samples::retry::guess(provider, so_far, &gaps).map(RetryGuessObject))
+}
+
 /// Whether `capture`'s event arrived after a newer one about the same resource; `None` when it
 /// names no resource or creation time.
 pub(crate) async fn ordering(

@@ -46,6 +46,13 @@ pub struct ReplayCaptureInput {
     /// receiver that checks timestamps accepts the replay. The capture keeps the original.
     #[graphql(default)]
     pub resign: bool,
+    /// Retry as this provider does (`stripe`, `slack`, …; `hookmetry trigger
+    /// --list-retry-profiles`): its waits and its number of retries instead of the server's
+    /// backoff.
+    pub retry_like: Option<String>,
+    /// Divide the provider's waits by this, 1 (real time) to 1e9; default: the whole schedule in
+    /// about a minute. Only with `retryLike`.
+    pub retry_speed: Option<i64>,
 }
 
 #[derive(InputObject)]
@@ -58,6 +65,10 @@ pub struct ReplayCapturesInput {
     pub limit: Option<i32>,
     #[graphql(default)]
     pub resign: bool,
+    /// As in `replayCapture`.
+    pub retry_like: Option<String>,
+    /// As in `replayCapture`.
+    pub retry_speed: Option<i64>,
 }
 
 #[derive(SimpleObject)]
@@ -93,11 +104,12 @@ impl ReplayMutation {
                     .map_err(|e| rename_field(e, "edits.path".into()))?,
                 None => check_path(&capture.path)?,
             }
+            let retry_like = retry_like(input.retry_like.as_deref(), input.retry_speed)?;
             let prepared = hookmetry_replay::with_edits(&capture, &target, &edits).map_err(edit_error)?;
             let delivery = a
                 .ctx
                 .deliveries
-                .replay(&capture, prepared, input.resign, replay.max_attempts)
+                .replay(&capture, prepared, input.resign, replay.max_attempts, retry_like)
                 .await
                 .map_err(delivery_error)?;
             Ok(DeliveryObject(delivery))
@@ -130,6 +142,7 @@ impl ReplayMutation {
                 Some(n) => n as u32,
             };
             let filter = input.filter.map(CaptureFilterInput::validate).transpose()?.unwrap_or_default();
+            let retry_like = retry_like(input.retry_like.as_deref(), input.retry_speed)?;
             let page = a
                 .ctx
                 .store
@@ -138,7 +151,7 @@ impl ReplayMutation {
             let made = a
                 .ctx
                 .deliveries
-                .replay_each(&page.items, &target, input.resign, replay.max_attempts)
+                .replay_each(&page.items, &target, input.resign, replay.max_attempts, retry_like)
                 .await
                 .map_err(delivery_error)?;
             Ok(ReplayCapturesPayload {
@@ -150,6 +163,15 @@ impl ReplayMutation {
         .await;
         end_replay_span(&span, result.as_ref().map(|p| p.deliveries.len()));
         result
+    }
+}
+
+/// `retryLike` and `retrySpeed` as a delivery keeps them; a speed without a provider is refused.
+fn retry_like(provider: Option<&str>, speed: Option<i64>) -> Result<Option<hookmetry_core::RetryLike>, ApiError> {
+    match (provider, speed) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(ApiError::bad("retrySpeed", "needs `retryLike`: the provider whose waits it divides")),
+        (Some(p), speed) => hookmetry_replay::retry_like(p, speed).map(Some).map_err(|(f, m)| ApiError::bad(f, m)),
     }
 }
 

@@ -52,7 +52,24 @@ pub struct TestEventInput {
     /// the value is JSON when it parses, else a string), or a form field for form bodies.
     #[graphql(default)]
     pub set: Vec<String>,
+    /// Sign this request (one `prepareTestEvent` returned) again at the current time instead of
+    /// making a new sample: what `hookmetry trigger --retry-like` sends as a provider's retry, the
+    /// same event with a fresh signature. `set` must then be empty.
+    pub resign: Option<TestEventResignInput>,
 }
+
+#[derive(InputObject)]
+#[graphql(name = "TestEventResignInput")]
+pub struct TestEventResignInput {
+    pub headers: Vec<super::endpoints::HeaderInput>,
+    pub body_base64: String,
+}
+
+/// Most headers, and body bytes, a request to re-sign may have: the sizes a sample reaches with
+/// every `set` (50 of 10 KiB), with room to spare, and in base64 still within the API's request
+/// size.
+const MAX_RESIGN_HEADERS: usize = 100;
+const MAX_RESIGN_BYTES: usize = 640 * 1024;
 
 #[derive(SimpleObject)]
 #[graphql(name = "TestEventRequest")]
@@ -111,11 +128,28 @@ async fn prepare(a: &Access<'_>, input: TestEventInput) -> Result<(Endpoint, Tes
         sets.push((path.trim().to_owned(), value.to_owned()));
     }
     let now = Timestamp::now().micros().div_euclid(1_000_000);
-    let sample = hookmetry_samples::build(&provider, input.event.trim(), &sets, now).map_err(|e| match e {
+    let mut sample = hookmetry_samples::build(&provider, input.event.trim(), &sets, now).map_err(|e| match e {
         hookmetry_samples::SampleError::UnknownProvider { .. } => ApiError::bad("provider", e.to_string()),
         hookmetry_samples::SampleError::UnknownEvent { .. } => ApiError::bad("event", e.to_string()),
         _ => ApiError::bad("set", e.to_string()),
     })?;
+    if let Some(again) = input.resign {
+        // The same power as replay's re-signing: an EDITOR may sign what its endpoint received.
+        if !sets.is_empty() {
+            return Err(ApiError::bad("set", "a request to re-sign is sent as it is: leave `set` empty"));
+        }
+        if again.headers.len() > MAX_RESIGN_HEADERS {
+            return Err(ApiError::bad("resign.headers", format!("at most {MAX_RESIGN_HEADERS} headers")));
+        }
+        let body = B64
+            .decode(again.body_base64.as_bytes())
+            .map_err(|e| ApiError::bad("resign.bodyBase64", format!("is not base64: {e}")))?;
+        if body.len() > MAX_RESIGN_BYTES {
+            return Err(ApiError::bad("resign.bodyBase64", format!("the body is over {MAX_RESIGN_BYTES} bytes")));
+        }
+        sample.headers = again.headers.into_iter().map(|h| (h.name, h.value)).collect();
+        sample.body = body;
+    }
     let url = capture_url(a, &endpoint, sample.path);
     let secret = settings.filter(|s| s.provider == provider).and_then(|s| s.secrets.first());
     let (sample, unsigned_reason) = match (settings, secret) {

@@ -87,6 +87,7 @@ export const DELIVERY_FIELDS = `id state origin target method edited resigned at
 const DETAIL_EVENT_FIELDS = `event { id type createdAt attempt retryReason resource }
   redeliveries(first: 20) { count position kind reason captures { captureId receivedAt answeredStatus answeredDelayMs attempt } }
   ordering { outOfOrder resource newerCaptureId newerCreatedAt gapSeconds }
+  retryGuess { attempt label fitsSchedule explanation }
   schemaChange { kind fields { path kind before after } more }`;
 
 export const CAPTURE = `query($id: ID!) { capture(id: $id) {

@@ -243,6 +243,19 @@ pub struct Delivery {
     /// the capture, or the API request that replayed it), when spans are exported: every
     /// attempt continues that trace, also one a scan of the store starts hours later.
     pub trace_parent: Option<String>,
+    /// Retry as this provider does instead of with the instance's backoff; `None` for the
+    /// instance's schedule.
+    pub retry_like: Option<RetryLike>,
+}
+
+/// A delivery that retries on a provider's documented schedule (`hookmetry_samples::retry`),
+/// its waits divided by `speed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryLike {
+    /// A provider id with a retry profile: `stripe`, `slack`, …
+    pub provider: String,
+    /// At least 1 (real time).
+    pub speed: u32,
 }
 
 /// What kind of failure an attempt met, coarse enough to count in a metric.

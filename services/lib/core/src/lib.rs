@@ -18,7 +18,7 @@ mod verification;
 pub use capture::{Answered, CaptureSummary, CapturedRequest, CustomResponse, Endpoint, Header, MAX_RESPONSE_DELAY_MS};
 pub use delivery::{
     Attempt, AttemptError, Delivery, DeliveryOrigin, DeliveryState, ForwardingRule, HeaderMatch, OutgoingRequest,
-    forwarded_headers, has_dot_segment, path_climbs,
+    RetryLike, forwarded_headers, has_dot_segment, path_climbs,
 };
 pub use event::{
     CaptureEvent, EventFields, EventGroup, EventShape, GroupMember, LATE_ANSWER_MS, MAX_EVENT_FIELD, OutOfOrder,

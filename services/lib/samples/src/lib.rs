@@ -14,6 +14,7 @@ mod error;
 mod form;
 mod fresh;
 mod providers;
+pub mod retry;
 mod set;
 
 pub use error::SampleError;

@@ -91,6 +91,7 @@ macro_rules! store_conformance_tests {
             checked_captures_stored_with_their_results_in_one_write,
             delivery_round_trip_is_byte_exact_and_first_write_wins,
             delivery_trace_context_round_trips,
+            delivery_retry_like_round_trips,
             deliveries_listed_per_capture_newest_first,
             attempts_recorded_once_in_order_with_progress,
             due_deliveries_are_pending_and_due_earliest_first,
@@ -1186,6 +1187,38 @@ pub async fn delivery_trace_context_round_trips(h: &dyn StoreHarness) {
     assert_eq!(found.attempts, 1);
 }
 
+pub async fn delivery_retry_like_round_trips(h: &dyn StoreHarness) {
+    let store = h.open().await;
+    let (_, capture) = endpoint_with_capture(&store, "delivery retry like").await;
+    let like = Delivery {
+        retry_like: Some(hookmetry_core::RetryLike { provider: "stripe".into(), speed: 3600 }),
+        max_attempts: 8,
+        ..new_delivery(&capture, DeliveryOrigin::Manual)
+    };
+    let plain = new_delivery(&capture, DeliveryOrigin::Manual);
+    for d in [&like, &plain] {
+        store.put_delivery(d).await.unwrap();
+    }
+    assert_eq!(store.delivery(like.id).await.unwrap(), Some(like.clone()));
+    assert_eq!(store.delivery(plain.id).await.unwrap().unwrap().retry_like, None);
+    let listed = store.deliveries_for_capture(capture.id, usize::MAX).await.unwrap();
+    let of = |id: DeliveryId| listed.iter().find(|d| d.id == id).map(|d| d.retry_like.clone());
+    assert_eq!(of(like.id), Some(like.retry_like.clone()), "deliveries_for_capture: {listed:?}");
+
+    // The scan that finds its retry due sees the provider it retries like.
+    let retry_at = Timestamp::from_micros(like.created_at.micros() + 1_000);
+    let progress = DeliveryProgress {
+        state: DeliveryState::Pending,
+        attempts: 1,
+        next_attempt_at: Some(retry_at),
+        updated_at: retry_at,
+    };
+    assert!(store.record_attempt(&new_attempt(like.id, 1, Some(500)), &progress).await.unwrap());
+    let due = store.due_deliveries(Timestamp::from_micros(retry_at.micros() + 1), 100).await.unwrap();
+    let found = due.iter().find(|d| d.id == like.id).expect("the retry is due");
+    assert_eq!(found.retry_like, like.retry_like, "after an attempt");
+}
+
 pub async fn deliveries_listed_per_capture_newest_first(h: &dyn StoreHarness) {
     let store = h.open().await;
     let (ep, capture) = endpoint_with_capture(&store, "deliveries per capture").await;
@@ -1917,6 +1950,7 @@ fn new_delivery(capture: &CapturedRequest, origin: DeliveryOrigin) -> Delivery {
         created_at: now,
         updated_at: now,
         trace_parent: None,
+        retry_like: None,
     }
 }
 

@@ -92,7 +92,7 @@ async fn open_creates_directory_in_wal_mode_at_the_latest_schema_version() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 12);
+    assert_eq!(version, 13);
 }
 
 /// Like several processes starting at once on a file none of them has created yet.

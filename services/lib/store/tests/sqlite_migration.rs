@@ -104,7 +104,7 @@ async fn a_version_9_database_with_captures_moves_their_bodies_out_of_the_rows()
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 12, "migrated on to the latest version");
+    assert_eq!(version, 13, "migrated on to the latest version");
     let verdict: Option<String> =
         conn.query_row("SELECT verdict FROM captures WHERE id = ?1", [old[0].id.as_bytes()], |r| r.get(0)).unwrap();
     assert_eq!(verdict.as_deref(), Some("valid"), "verification results are kept");

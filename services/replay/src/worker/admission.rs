@@ -301,6 +301,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             trace_parent: None,
+            retry_like: None,
         }
     }
 

@@ -115,6 +115,17 @@ async fn send(shared: &Shared, d: &Delivery, number: u32, span: &Span) -> Made {
     Made { attempt, number }
 }
 
+/// When `d`'s next attempt is due after `number` attempts: on its provider's schedule when it
+/// retries like one, else on the instance's backoff; `None` once it is exhausted.
+fn next_attempt_at(d: &Delivery, schedule: &RetrySchedule, now: Timestamp, number: u32) -> Option<Timestamp> {
+    match &d.retry_like {
+        // The delivery's own limit still holds: it was set from the profile when it was made.
+        Some(like) if number < schedule.max_attempts => crate::schedule::retry_like_next_attempt_at(like, now, number),
+        Some(_) => None,
+        None => schedule.next_attempt_at(now, number, &mut rand::rng()),
+    }
+}
+
 /// An attempt sent, not yet recorded.
 struct Made {
     attempt: Attempt,
@@ -135,7 +146,7 @@ async fn record(shared: Arc<Shared>, d: Delivery, made: Made, target: String, sp
     };
     let (state, next_attempt_at) = match attempt.error {
         None => (DeliveryState::Succeeded, None),
-        Some(e) if e.is_retryable() => match schedule.next_attempt_at(now, number, &mut rand::rng()) {
+        Some(e) if e.is_retryable() => match next_attempt_at(&d, &schedule, now, number) {
             Some(at) => (DeliveryState::Pending, Some(at)),
             None => (DeliveryState::DeadLettered, None),
         },

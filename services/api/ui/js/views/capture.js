@@ -108,7 +108,7 @@ export function captureDetail(state, ep, captureId, { tab, canEdit, onClose, onD
   async function readEvent(c) {
     try {
       const e = (await state.api.request(Q.CAPTURE_EVENT, { id: c.id })).capture;
-      if (e) Object.assign(c, { event: e.event, redeliveries: e.redeliveries, ordering: e.ordering, schemaChange: e.schemaChange });
+      if (e) Object.assign(c, { event: e.event, redeliveries: e.redeliveries, ordering: e.ordering, retryGuess: e.retryGuess, schemaChange: e.schemaChange });
     } catch {
       // the section stays as it was; the next open shows it
     }

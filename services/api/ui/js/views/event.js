@@ -146,6 +146,13 @@ function redeliveryBlock(r, ep, selfId) {
       : null);
 }
 
+/** "Looks like Stripe's 3rd retry (Stripe retries after ~4h; this came 2s after the previous)." */
+function retryGuessLine(g) {
+  if (!g) return null;
+  return h('p', { class: 'ev-retry-guess', dataset: { fits: String(g.fitsSchedule) } },
+    `Looks like ${g.label} (${g.explanation}).`);
+}
+
 function orderingLine(o, ep) {
   if (!o) return null;
   if (!o.outOfOrder) return h('p', { class: 'ev-order', dataset: { outOfOrder: 'false' } }, 'In order: no newer event about ', h('code', null, o.resource), ' had arrived before it.');
@@ -196,6 +203,7 @@ export function eventSection(c, ep) {
       item('Retry reason', e.retryReason ? h('code', null, e.retryReason) : null, 'ev-f-retry'),
       item('Resource', e.resource ? h('code', null, e.resource) : null, 'ev-f-resource')) : null,
     redeliveryBlock(c.redeliveries, ep, c.id),
+    retryGuessLine(c.retryGuess),
     orderingLine(c.ordering, ep),
     schemaBlock(c.schemaChange, e?.type, ep));
 }

@@ -156,6 +156,9 @@ pub const MIGRATIONS: &[&[&str]] = &[
         include_str!("migrations/0010_06_endpoint_counters.cql"),
         include_str!("migrations/0010_07_endpoints_by_expiry.cql"),
     ],
+    // Version 11: deliveries that retry on a provider's documented schedule, `(provider, speed)`;
+    // null for the instance's backoff. Run again after a crash, the column exists: taken as done.
+    &[include_str!("migrations/0011_01_deliveries_add_retry_like.cql")],
 ];
 
 /// Every table the schema creates, for the sanity checks below and in tests.
@@ -344,7 +347,7 @@ pub const DELETE_CAPTURE_DAYS: &str = "DELETE FROM capture_days WHERE endpoint_i
 macro_rules! delivery_columns {
     () => {
         "delivery_id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, edited, \
-         resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at, trace_parent"
+         resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at, trace_parent, retry_like"
     };
 }
 macro_rules! attempt_columns {
@@ -357,7 +360,7 @@ macro_rules! attempt_columns {
 pub const INSERT_DELIVERY: &str = concat!(
     "INSERT INTO deliveries (",
     delivery_columns!(),
-    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
 );
 pub const SELECT_DELIVERY: &str = concat!("SELECT ", delivery_columns!(), " FROM deliveries WHERE delivery_id = ?");
 pub const SELECT_DELIVERY_STATE: &str = "SELECT state, next_attempt_at FROM deliveries WHERE delivery_id = ?";

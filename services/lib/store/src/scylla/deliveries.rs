@@ -62,6 +62,7 @@ impl DeliveryStore for ScyllaStore {
             created_at: d.created_at.micros(),
             updated_at: d.updated_at.micros(),
             trace_parent: d.trace_parent.clone(),
+            retry_like: d.retry_like.as_ref().map(|r| (r.provider.clone(), i32::try_from(r.speed).unwrap_or(i32::MAX))),
             ttl,
         };
         s.exec(&s.st.insert_delivery, row, what).await?;

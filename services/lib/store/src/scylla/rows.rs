@@ -292,6 +292,7 @@ pub(super) struct DeliveryValues {
     pub(super) created_at: i64,
     pub(super) updated_at: i64,
     pub(super) trace_parent: Option<String>,
+    pub(super) retry_like: Option<(String, i32)>,
     pub(super) ttl: i32,
 }
 
@@ -316,6 +317,7 @@ pub(super) struct DeliveryRow {
     created_at: Option<i64>,
     updated_at: Option<i64>,
     trace_parent: Option<String>,
+    retry_like: Option<(String, i32)>,
 }
 
 impl DeliveryRow {
@@ -354,6 +356,10 @@ impl DeliveryRow {
             created_at: Timestamp::from_micros(created_at),
             updated_at: Timestamp::from_micros(self.updated_at.unwrap_or(created_at)),
             trace_parent: self.trace_parent,
+            retry_like: self.retry_like.map(|(provider, speed)| hookmetry_core::RetryLike {
+                provider,
+                speed: u32::try_from(speed).unwrap_or(1).max(1),
+            }),
         }))
     }
 }

@@ -23,7 +23,7 @@ impl DeliveryStore for SqliteStore {
         self.write("delivery", "store delivery", move |tx| {
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
                  ON CONFLICT (id) DO NOTHING"
             ))?;
             for (d, headers) in &rows {
@@ -47,6 +47,8 @@ impl DeliveryStore for SqliteStore {
                     d.created_at.micros(),
                     d.updated_at.micros(),
                     d.trace_parent,
+                    d.retry_like.as_ref().map(|r| r.provider.as_str()),
+                    d.retry_like.as_ref().map(|r| r.speed),
                 ])?;
             }
             Ok(())

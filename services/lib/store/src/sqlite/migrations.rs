@@ -48,6 +48,9 @@ const MIGRATIONS: &[&str] = &[
     // Version 12: response scenarios, request caps and expiry of endpoints; which rule answered
     // each capture; per-endpoint counters.
     include_str!("migrations/0012_scenarios.sql"),
+    // Version 13: deliveries that retry on a provider's documented schedule (`retryLike`): the
+    // provider id and the speed its waits are divided by; NULL for the instance's backoff.
+    include_str!("migrations/0013_delivery_retry_like.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -37,7 +37,7 @@ pub(super) const CAPTURE_COLUMNS_WITHOUT_BODY: &str = "id, endpoint_id, team_id,
                                             answered_timed_out";
 pub(super) const DELIVERY_COLUMNS: &str = "id, team_id, endpoint_id, capture_id, origin, method, url, headers, body, body_sha256, \
                                 edited, resigned, state, attempts, max_attempts, next_attempt_at, created_at, updated_at, \
-                                trace_parent";
+                                trace_parent, retry_like_provider, retry_like_speed";
 pub(super) const ATTEMPT_COLUMNS: &str = "delivery_id, number, started_at, latency_ms, response_status, response_headers, \
                                response_body, response_truncated, error, error_message";
 pub(super) fn response_json(endpoint: &Endpoint) -> Result<Option<String>> {
@@ -182,6 +182,8 @@ pub(super) struct DeliveryRow {
     created_at: i64,
     updated_at: i64,
     trace_parent: Option<String>,
+    retry_like_provider: Option<String>,
+    retry_like_speed: Option<u32>,
 }
 
 pub(super) fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
@@ -205,6 +207,8 @@ pub(super) fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         created_at: r.get(16)?,
         updated_at: r.get(17)?,
         trace_parent: r.get(18)?,
+        retry_like_provider: r.get(19)?,
+        retry_like_speed: r.get(20)?,
     })
 }
 
@@ -232,6 +236,10 @@ impl DeliveryRow {
             created_at: Timestamp::from_micros(self.created_at),
             updated_at: Timestamp::from_micros(self.updated_at),
             trace_parent: self.trace_parent,
+            retry_like: self.retry_like_provider.map(|provider| hookmetry_core::RetryLike {
+                provider,
+                speed: self.retry_like_speed.unwrap_or(1).max(1),
+            }),
         })
     }
 }
