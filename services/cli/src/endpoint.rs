@@ -246,11 +246,42 @@ pub(crate) fn render_detail(e: &Value) -> String {
     if let Some(max) = e["maxCaptures"].as_u64() {
         row("max captures", format::group_thousands(max));
     }
+    let scenario = e["scenario"].as_array().cloned().unwrap_or_default();
+    for (i, rule) in scenario.iter().enumerate() {
+        let mut when = Vec::new();
+        if let Some(m) = rule["method"].as_str() {
+            when.push(format!("method {}", format::escape_text(m, false)));
+        }
+        if let Some(p) = rule["pathPrefix"].as_str() {
+            when.push(format!("path {}…", format::escape_text(p, false)));
+        }
+        if let Some(h) = rule["header"]["name"].as_str() {
+            let contains = rule["header"]["contains"].as_str().unwrap_or("");
+            when.push(if contains.is_empty() {
+                format!("header {}", format::escape_text(h, false))
+            } else {
+                format!("header {} ∋ {}", format::escape_text(h, false), format::escape_text(contains, false))
+            });
+        }
+        let types: Vec<String> = rule["eventTypes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(|t| format::escape_text(t, false)))
+            .collect();
+        if !types.is_empty() {
+            when.push(format!("event {}", types.join(" or ")));
+        }
+        let when = if when.is_empty() { "every request".to_string() } else { when.join(", ") };
+        let label = if i == 0 { "scenario" } else { "" };
+        row(label, format!("{}: {when} → {}", text(&rule["id"]), text(&rule["answer"]["summary"])));
+    }
+    // With rules, the response answers only what no rule takes.
     let r = &e["response"];
     row(
-        "response",
+        if scenario.is_empty() { "response" } else { "otherwise" },
         if r.is_null() {
-            "default (200 with the capture id)".into()
+            "default (200 with the capture id)".to_string()
         } else {
             let headers = r["headers"].as_array().map_or(0, Vec::len);
             let body = r["body"].as_str().map_or(0, str::len);
@@ -453,5 +484,28 @@ mod tests {
         assert_eq!(parse_ttl("500ms").unwrap_err(), "must be at least 1s");
         assert!(parse_ttl("100years").unwrap_err().starts_with("must be at most 68years"));
         assert!(parse_ttl("soon").unwrap_err().starts_with("expected a duration such as `30m`"));
+    }
+
+    #[test]
+    fn the_detail_page_lists_scenario_rules_before_what_answers_otherwise() {
+        let e = json!({
+            "id": "e1", "name": "flaky", "url": "http://h/h/t", "createdAt": "2026-12-01T10:00:00Z",
+            "response": null, "verification": null, "handshakes": false, "forwardingRules": [],
+            "scenario": [
+                { "id": "fail-twice", "method": null, "pathPrefix": null, "header": null, "eventTypes": [],
+                  "answer": { "summary": "500, 429 Retry-After: 30, 200 then stay" } },
+                { "id": "gh", "method": "POST", "pathPrefix": "/gh", "header": { "name": "X-GitHub-Event", "contains": "" },
+                  "eventTypes": ["push", "\u{1b}[2J"], "answer": { "summary": "503" } },
+            ],
+        });
+        let page = render_detail(&e);
+        assert!(
+            page.contains(
+                "\n  scenario      fail-twice: every request → 500, 429 Retry-After: 30, 200 then stay\n                gh: method POST, path /gh…, header X-GitHub-Event, event push or \\x1b[2J → 503\n  otherwise     default (200 with the capture id)\n"
+            ),
+            "{page}"
+        );
+        let plain = render_detail(&json!({ "scenario": [], "response": null }));
+        assert!(plain.contains("\n  response      default (200 with the capture id)\n"), "{plain}");
     }
 }

@@ -15,7 +15,8 @@ pub(crate) const ENDPOINT_DETAIL_FIELDS: &str = "id teamId name token url \
      expiresAt ttlSeconds maxCaptures \
      verification { provider secrets { label } toleranceSeconds effectiveToleranceSeconds publicUrl \
      generic { header algorithm encoding prefix template timestampHeader idHeader } } \
-     handshakes forwardingRules { id target method pathPrefix headerName headerContains }";
+     handshakes forwardingRules { id target method pathPrefix headerName headerContains } \
+     scenario { id method pathPrefix header { name contains } eventTypes answer { summary } }";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
