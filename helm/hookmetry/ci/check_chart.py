@@ -222,15 +222,24 @@ def check_crds(label: str, docs: list[dict], r: Report) -> None:
 # What the chart promises, beyond what a schema can say
 
 
+def cluster_mode(values: dict) -> bool:
+    return bool(values.get("kafka", {}).get("brokers")) and bool(values.get("scylla", {}).get("nodes"))
+
+
+def cm_name(workload: dict) -> str:
+    return next(v["configMap"]["name"] for v in pod_spec(workload)["volumes"] if "configMap" in v)
+
+
 def check_invariants(label: str, docs: list[dict], values: dict, known: dict, r: Report) -> None:
-    deployments = by_kind(docs, "Deployment")
+    # Cluster mode: a Deployment per role; embedded mode: one StatefulSet running `serve`.
+    deployments = by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet")
     services = by_kind(docs, "Service")
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     problems: list[str] = []
 
     for d in docs:
         n = d["metadata"]["name"]
-        limit = 63 if d["kind"] in ("Service", "Deployment") else 253
+        limit = 63 if d["kind"] in ("Service", "Deployment", "StatefulSet") else 253
         if len(n) > limit or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", n):
             problems.append(f"{kn(d)}: name is not a valid {limit}-character DNS name")
         for k, v in (d["metadata"].get("labels") or {}).items():
@@ -254,7 +263,7 @@ def check_invariants(label: str, docs: list[dict], values: dict, known: dict, r:
         if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
             problems.append(f"{kn(w)}: pod seccompProfile is not RuntimeDefault")
         vols = {v["name"]: v for v in spec.get("volumes", [])}
-        for c in spec["containers"]:
+        for c in spec.get("initContainers", []) + spec["containers"]:
             sc = c.get("securityContext", {})
             if sc.get("readOnlyRootFilesystem") is not True or sc.get("allowPrivilegeEscalation") is not False \
                     or sc.get("capabilities", {}).get("drop") != ["ALL"]:
@@ -278,10 +287,25 @@ def check_invariants(label: str, docs: list[dict], values: dict, known: dict, r:
                     problems.append(f"{kn(w)}/{c['name']}: envFrom Secret {sname} is neither rendered nor secrets.existingSecret")
             if c.get("command") != ["hookmetry"]:
                 problems.append(f"{kn(w)}/{c['name']}: command is {c.get('command')}")
-            if w["kind"] == "Deployment":
+            if w["kind"] == "StatefulSet" and c["name"] == "admin-token":
+                if c.get("args") != ["migrate", "--admin-token-env", "HOOKMETRY_MIGRATE_ADMIN_TOKEN"]:
+                    problems.append(f"{kn(w)}/{c['name']}: args {c.get('args')}")
+            elif w["kind"] in ("Deployment", "StatefulSet"):
                 role = w["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
-                if c.get("args") != ["run", "--roles", role]:
+                want = ["serve"] if w["kind"] == "StatefulSet" else ["run", "--roles", role]
+                if c.get("args") != want:
                     problems.append(f"{kn(w)}: args {c.get('args')} do not run role {role}")
+                if w["kind"] == "StatefulSet":
+                    # The data dir (server.data_dir) lies on the claim, in a directory hookmetry
+                    # creates (it makes its data dir 0700, which it cannot do to a volume's root).
+                    claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+                    cfg = next((cm for cm in by_kind(docs, "ConfigMap") if cm["metadata"]["name"] == cm_name(w)), None)
+                    data_dir = tomllib.loads(cfg["data"]["hookmetry.toml"])["server"]["data_dir"] if cfg else ""
+                    on_claim = [m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] in claims]
+                    if not any(data_dir.startswith(mp.rstrip("/") + "/") for mp in on_claim):
+                        problems.append(f"{kn(w)}: server.data_dir {data_dir!r} is not below a claim's mount {on_claim}")
+                    if w["spec"].get("replicas") not in (0, 1):
+                        problems.append(f"{kn(w)}: {w['spec'].get('replicas')} replicas of an embedded instance")
                 ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
                 for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
                     hg = c.get(probe, {}).get("httpGet", {})
@@ -339,10 +363,19 @@ def check_invariants(label: str, docs: list[dict], values: dict, known: dict, r:
                 problems.append(f"{kn(w)}: topology spread selects other pods than its own")
     r.check(not problems, f"{label}: selectors and references resolve (Services, PDBs, HPAs, Ingresses)", "\n".join(problems))
 
-    # The migration runs as a hook before install and upgrade, with its config present then.
+    # The migration runs as a hook before install and upgrade, with its config present then
+    # (cluster mode; `hookmetry serve` prepares its own store).
     problems = []
     jobs = by_kind(docs, "Job")
-    if values.get("migrate", {}).get("enabled", True):
+    cluster = cluster_mode(values)
+    kinds = {d["kind"] for d in docs}
+    if cluster and "StatefulSet" in kinds:
+        problems.append("cluster mode renders the embedded StatefulSet")
+    if not cluster and kinds & {"Deployment", "Job", "HorizontalPodAutoscaler", "PodDisruptionBudget"}:
+        problems.append(f"embedded mode renders {sorted(kinds & {'Deployment', 'Job', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'})}")
+    if not cluster:
+        pass
+    elif values.get("migrate", {}).get("enabled", True):
         if len(jobs) != 1:
             problems.append(f"{len(jobs)} Jobs, want the migration Job")
         for j in jobs:
@@ -367,7 +400,10 @@ def check_invariants(label: str, docs: list[dict], values: dict, known: dict, r:
                 problems.append(f"{kn(j)}: uses ServiceAccount {sa}, which the release creates only after the hook")
     elif jobs:
         problems.append("migrate.enabled is false but a Job is rendered")
-    r.check(not problems, f"{label}: migration hook Job is self-contained", "\n".join(problems))
+    if not cluster and jobs:
+        problems.append("embedded mode renders a Job")
+    r.check(not problems, f"{label}: {'cluster' if cluster else 'embedded'} mode's workloads only; migration hook Job "
+            "self-contained", "\n".join(problems))
 
     # Rendered hookmetry.toml files and the Secret's variables speak the binary's language.
     for cm in by_kind(docs, "ConfigMap"):
@@ -476,12 +512,14 @@ def check_binary(label: str, binary: Path, docs: list[dict], smoke: bool, r: Rep
                 r.check(p.returncode == 0 and "admin API token" in p.stdout,
                         f"{label}: `hookmetry {' '.join(c['args'])}` accepts the rendered config and prints the admin token",
                         p.stdout + p.stderr)
-        if not by_kind(docs, "Job"):
+        if not by_kind(docs, "Job") and by_kind(docs, "Deployment"):
             p = subprocess.run([str(binary), "migrate", "--store", store], capture_output=True, text=True, timeout=60,
                                env={k: v for k, v in os.environ.items() if not k.startswith("HOOKMETRY_")})
             if p.returncode != 0:
                 r.fail(f"{label}: preparing a local store", p.stderr)
                 return
+        for sts in by_kind(docs, "StatefulSet"):
+            check_embedded_binary(label, binary, docs, sts, tmp, r)
         # Every role's container: the real loader validates the config with its env (a role
         # stops at start naming the key), then the probe paths must answer 200.
         for d in by_kind(docs, "Deployment"):
@@ -525,6 +563,64 @@ def check_binary(label: str, binary: Path, docs: list[dict], smoke: bool, r: Rep
                     f"{label}: {role} container ({' '.join(c['args'])}) starts on the rendered config; "
                     f"probes {', '.join(got)} answer 200",
                     f"status {got}, exit {proc.returncode}\n{output[-2000:]}")
+
+
+def run_until_probed(args: list[str], env: dict, port: int, paths: list[str], logfile: Path) -> tuple[dict, int | None, str]:
+    """Starts args, polls the probe paths until all answer 200 (30 s), stops it; (statuses, exit, output)."""
+    log = open(logfile, "w+")
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    got: dict[str, int | None] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            got = {p: http_status(f"http://127.0.0.1:{port}{p}") for p in paths}
+            if all(s == 200 for s in got.values()):
+                break
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.seek(0)
+        output = log.read()
+        log.close()
+    return got, proc.returncode, output
+
+
+def check_embedded_binary(label: str, binary: Path, docs: list[dict], sts: dict, tmp: Path, r: Report) -> None:
+    """The embedded StatefulSet's pod, as rendered: its init container (if any) and `hookmetry serve`
+    on the rendered config, with only the listen address and the data dir moved to this machine."""
+    spec = pod_spec(sts)
+    data = tmp / "embedded-volume" / "data"
+    (tmp / "embedded-volume").mkdir()
+    cfg = str(tmp / f"{cm_name(sts)}.toml")
+    for c in spec.get("initContainers", []):
+        env = container_env(c, docs, cfg)
+        p = subprocess.run([str(binary), *c["args"], "--set", f"server.data_dir={data}"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        r.check(p.returncode == 0 and GIVEN_TOKEN not in p.stdout + p.stderr,
+                f"{label}: init container {c['name']} (`hookmetry {' '.join(c['args'])}`) prepares the data dir's "
+                "store with the Secret's token and never prints it", p.stdout + p.stderr)
+    c = spec["containers"][0]
+    env = container_env(c, docs, cfg)
+    port = free_port()
+    args = [str(binary), *c["args"], "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)]
+    paths = [c["livenessProbe"]["httpGet"]["path"], c["readinessProbe"]["httpGet"]["path"]]
+    got, code, output = run_until_probed(args, env, port, paths, tmp / "serve.log")
+    r.check(bool(got) and all(s == 200 for s in got.values()),
+            f"{label}: embedded pod (`hookmetry {' '.join(c['args'])}`) starts on the rendered config; "
+            f"probes {', '.join(got)} answer 200", f"status {got}, exit {code}\n{output[-2000:]}")
+    token_file = data / "admin-token"
+    if spec.get("initContainers"):
+        r.check(not token_file.exists(), f"{label}: with migrate.adminTokenSecret no admin-token file is written")
+    else:
+        r.check(token_file.exists() and token_file.read_text().startswith("hm_"),
+                f"{label}: the first start wrote the admin token to <data dir>/admin-token (what NOTES.txt reads)",
+                f"{token_file}: {token_file.exists()}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -647,19 +743,19 @@ def main() -> int:
     defaults = load_values(chart_dir / "values.yaml")
     try:
         helm.Chart.load(chart_dir).validate_schema({})
-        r.fail("chart defaults alone are refused (kafka.brokers and scylla.nodes are required)")
+        r.ok("chart defaults alone pass the schema (embedded mode)")
     except helm.HelmValuesError as e:
-        r.check("/kafka/brokers" in str(e) and "/scylla/nodes" in str(e),
-                "chart defaults alone are refused, naming kafka.brokers and scylla.nodes", str(e))
+        r.fail("chart defaults alone pass the schema (embedded mode)", str(e))
 
-    value_files = sorted(ci.glob("*-values.yaml"))
+    # None: no values at all (`helm install hookmetry ./helm/hookmetry`), then every ci/*-values.yaml.
+    value_files = [None] + sorted(ci.glob("*-values.yaml"))
     chart = helm.Chart.load(chart_dir)
     binary = find_binary(repo, args.hookmetry)
     rendered: dict[str, list[dict]] = {}
 
     for vf in value_files:
-        label = vf.name
-        values = load_values(vf)
+        label = vf.name if vf else "no values"
+        values = load_values(vf) if vf else {}
         print(f"\n== {label}")
         for version in versions:
             rep = helm.lint(chart_dir, values, strict=True, namespace=NAMESPACE, kube_version=f"v{version}.0")
@@ -685,7 +781,17 @@ def main() -> int:
         check_invariants(label, docs, merged, known, r)
         check_dashboards_and_rules(label, docs, chart_dir, merged, r)
         notes = files.get("hookmetry/templates/NOTES.txt", "")
-        if merged["migrate"]["enabled"] and merged["migrate"]["adminTokenSecret"]["name"]:
+        if not cluster_mode(merged):
+            secret = merged["migrate"]["adminTokenSecret"]["name"]
+            if secret:
+                r.check(f"kubectl get secret -n {NAMESPACE} {secret}" in notes and "not printed" in notes,
+                        f"{label}: NOTES.txt says the admin token is the one in Secret {secret}, never printed", notes)
+            else:
+                r.check(f"kubectl exec -n {NAMESPACE} " in notes and "/var/lib/hookmetry/data/admin-token" in notes,
+                        f"{label}: NOTES.txt tells how to read the admin token from the pod's data dir", notes)
+            r.check("kafka.brokers and scylla.nodes" in notes and "hookmetry export" in notes,
+                    f"{label}: NOTES.txt tells how to move to cluster mode", notes)
+        elif merged["migrate"]["enabled"] and merged["migrate"]["adminTokenSecret"]["name"]:
             secret = merged["migrate"]["adminTokenSecret"]["name"]
             r.check(f"kubectl get secret -n {NAMESPACE} {secret}" in notes and "not printed" in notes,
                     f"{label}: NOTES.txt says the admin token is the one in Secret {secret}, never printed")
@@ -697,7 +803,7 @@ def main() -> int:
             r.check(f"{public}".rstrip("/").split("://")[-1] + "/h/<endpoint token>" in notes,
                     f"{label}: NOTES.txt shows the capture URL", notes)
         if binary:
-            check_binary(label, binary, docs, smoke=(vf.name == "default-values.yaml"), r=r)
+            check_binary(label, binary, docs, smoke=(vf is None or vf.name in ("default-values.yaml", "embedded-values.yaml")), r=r)
 
     print("\n== helm package")
     with tempfile.TemporaryDirectory(prefix="hm-package-") as tmp:

@@ -112,6 +112,36 @@ for res, target in (("cpu", "targetCPUUtilizationPercentage"), ("memory", "targe
             "required": ["requests"], "properties": {"requests": {"required": [res]}}}}},
     })
 
+# Embedded mode: one StatefulSet pod running `hookmetry serve`.
+embedded = obj({
+  "replicas": {"type": "integer", "minimum": 0, "maximum": 1,
+               "description": "embedded mode runs one pod: its log and SQLite store are files one process owns; scale in cluster mode"},
+  "resources": resources,
+  "persistence": obj({
+      "size": {"$ref": "#/definitions/quantity"},
+      "storageClass": {"type": "string"},
+      "accessModes": {"type": "array", "minItems": 1, "uniqueItems": True,
+                      "items": {"type": "string", "enum": ["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"]}},
+      "annotations": {"$ref": "#/definitions/stringMap"}},
+      required=["size", "accessModes"]),
+  "service": obj({"type": {"type": "string", "enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
+                  "port": I(1, 65535), "annotations": {"$ref": "#/definitions/stringMap"}},
+                 required=["type", "port"]),
+  "podAnnotations": {"$ref": "#/definitions/stringMap"},
+  "podLabels": {"$ref": "#/definitions/stringMap"},
+  "nodeSelector": {"$ref": "#/definitions/stringMap"},
+  "tolerations": {"type": "array", "items": {"type": "object"}},
+  "affinity": {"type": "object"},
+  "priorityClassName": {"type": "string"},
+  "extraEnv": {"$ref": "#/definitions/envList"},
+}, required=["replicas", "persistence", "service"])
+# Helm prints JSON Schema errors without descriptions, so the reason travels as the name of a
+# property that is "missing" only when replicas is above 1: the error line carries the sentence.
+EMBEDDED_ONE_POD = ("embedded mode runs one pod: its log and SQLite store are files one process owns on one volume; "
+                    "to scale, set kafka.brokers and scylla.nodes (cluster mode, docs/deploy.md)")
+embedded["allOf"] = [{"if": {"required": ["replicas"], "properties": {"replicas": {"type": "integer", "minimum": 2}}},
+                      "then": {"required": [EMBEDDED_ONE_POD]}}]
+
 HOSTPORT = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?):[0-9]{1,5}$"
 HOST_OPTPORT = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)(:[0-9]{1,5})?$"
 DNS = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -127,7 +157,7 @@ schema = {
   "title": "Values of the hookmetry chart",
   "type": "object",
   "additionalProperties": False,
-  "required": ["image", "kafka", "scylla", "migrate", "ingest", "processor", "replay", "api"],
+  "required": ["image", "kafka", "scylla", "migrate", "embedded", "ingest", "processor", "replay", "api"],
   "definitions": {
     "stringMap": {"type": "object", "additionalProperties": {"type": "string"}},
     "envList": {"type": "array", "items": {"type": "object", "required": ["name"],
@@ -142,6 +172,11 @@ schema = {
         "limits": {"type": "object", "additionalProperties": {"$ref": "#/definitions/quantity"}}}),
   },
   "allOf": [
+    # Cluster mode needs both backends: one without the other is refused at the missing one.
+    {"if": {"required": ["kafka"], "properties": {"kafka": {"required": ["brokers"], "properties": {"brokers": {"minItems": 1}}}}},
+     "then": {"required": ["scylla"], "properties": {"scylla": {"required": ["nodes"], "properties": {"nodes": {"minItems": 1}}}}}},
+    {"if": {"required": ["scylla"], "properties": {"scylla": {"required": ["nodes"], "properties": {"nodes": {"minItems": 1}}}}},
+     "then": {"required": ["kafka"], "properties": {"kafka": {"required": ["brokers"], "properties": {"brokers": {"minItems": 1}}}}}},
     {"if": {"required": ["ingress"], "properties": {"ingress": {"required": ["capture"], "properties": {"capture": {"required": ["enabled"], "properties": {"enabled": {"const": True}}}}}}},
      "then": {"properties": {"ingest": {"properties": {"enabled": {"const": True, "description": "ingress.capture.enabled routes /h/ to the ingest role"}}}}}},
     {"if": {"required": ["ingress"], "properties": {"ingress": {"required": ["api"], "properties": {"api": {"required": ["enabled"], "properties": {"enabled": {"const": True}}}}}}},
@@ -158,9 +193,9 @@ schema = {
         required=["repository", "pullPolicy"]),
     "imagePullSecrets": {"type": "array", "items": {"type": "string", "minLength": 1}},
     "kafka": obj({
-        "brokers": {"type": "array", "minItems": 1, "uniqueItems": True,
+        "brokers": {"type": "array", "uniqueItems": True,
                     "items": {"type": "string", "pattern": HOSTPORT},
-                    "description": "bootstrap brokers, host:port"},
+                    "description": "bootstrap brokers, host:port; with scylla.nodes for cluster mode, neither for embedded"},
         "partitions": I(1, 10000),
         "replicationFactor": I(1, 15),
         "createTopics": BOOL,
@@ -168,9 +203,9 @@ schema = {
         "properties": {"type": "array", "items": {"type": "string", "pattern": r"^[a-z][a-z0-9._-]*=[^,]*$"}}},
         required=["brokers", "partitions", "replicationFactor"]),
     "scylla": obj({
-        "nodes": {"type": "array", "minItems": 1, "uniqueItems": True,
+        "nodes": {"type": "array", "uniqueItems": True,
                   "items": {"type": "string", "pattern": HOST_OPTPORT},
-                  "description": "contact points, host or host:port"},
+                  "description": "contact points, host or host:port; with kafka.brokers for cluster mode, neither for embedded"},
         "keyspace": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_]{0,47}$"},
         "consistency": {"type": "string", "enum": ["one", "two", "three", "quorum", "all", "local_quorum", "local_one"]},
         "replicationFactor": I(1, 15),
@@ -202,6 +237,7 @@ schema = {
             "name": {"type": "string", "pattern": r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$", "maxLength": 253},
             "key": {"type": "string", "pattern": r"^[-._a-zA-Z0-9]+$"}}, required=["name", "key"]),
         "resources": resources}, required=["enabled", "hookDeletePolicy"]),
+    "embedded": embedded,
     "ingest": role, "processor": role, "replay": role, "api": role,
     "containerPort": I(1024, 65535),
     "podSecurityContext": {"type": "object"},

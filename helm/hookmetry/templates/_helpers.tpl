@@ -1,7 +1,28 @@
-{{/* The four roles of the one binary, in the order resources are rendered. */}}
+{{/*
+The four roles of the one binary, in the order resources are rendered: in cluster mode each is a
+Deployment; in embedded mode there are none (one StatefulSet runs `hookmetry serve`).
+*/}}
 {{- define "hookmetry.roles" -}}
-ingest processor replay api
+{{- if include "hookmetry.cluster" . }}ingest processor replay api{{ end }}
 {{- end }}
+
+{{/*
+"true" in cluster mode (kafka.brokers and scylla.nodes set), "" in embedded mode (neither set).
+values.schema.json refuses one without the other; the fail below is for a schema-less render.
+*/}}
+{{- define "hookmetry.cluster" -}}
+{{- $b := .Values.kafka.brokers | default list }}
+{{- $n := .Values.scylla.nodes | default list }}
+{{- if and $b (not $n) }}
+{{- fail "kafka.brokers is set but scylla.nodes is not: cluster mode needs both (set scylla.nodes), embedded mode neither" }}
+{{- else if and $n (not $b) }}
+{{- fail "scylla.nodes is set but kafka.brokers is not: cluster mode needs both (set kafka.brokers), embedded mode neither" }}
+{{- else if $b }}true{{ end }}
+{{- end }}
+
+{{/* Where the embedded StatefulSet mounts its PersistentVolumeClaim, and the data dir inside it. */}}
+{{- define "hookmetry.dataMount" -}}/var/lib/hookmetry{{- end }}
+{{- define "hookmetry.dataDir" -}}{{ include "hookmetry.dataMount" . }}/data{{- end }}
 
 {{- define "hookmetry.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
@@ -110,12 +131,13 @@ hookmetry.toml: the keys the chart owns, then `config` by section. Every value i
 toJson, which is also valid TOML for strings (basic strings), numbers, booleans and lists.
 */}}
 {{- define "hookmetry.configToml" -}}
-{{- $managed := dict
-  "server" (dict
+{{- $server := dict
     "listen" (printf "0.0.0.0:%d" (int .Values.containerPort))
     "data_dir" "/tmp/hookmetry"
     "public_url" (include "hookmetry.apiUrl" .)
-    "capture_base_url" (include "hookmetry.publicUrl" .))
+    "capture_base_url" (include "hookmetry.publicUrl" .) }}
+{{- $managed := dict
+  "server" $server
   "log" (dict
     "url" (include "hookmetry.logUrl" .)
     "kafka_partitions" (int .Values.kafka.partitions)
@@ -128,6 +150,13 @@ toJson, which is also valid TOML for strings (basic strings), numbers, booleans 
     "scylla_consistency" .Values.scylla.consistency
     "scylla_replication_factor" (int .Values.scylla.replicationFactor))
 }}
+{{- if not (include "hookmetry.cluster" .) }}
+{{- /* Embedded: log.url and store.url stay empty, i.e. the embedded log and the SQLite store in
+  the data dir on the PersistentVolumeClaim. (replay.allow_loopback "auto" is false there: the
+  server listens on 0.0.0.0.) */}}
+{{- $_ := set $server "data_dir" (include "hookmetry.dataDir" .) }}
+{{- $managed = dict "server" $server }}
+{{- end }}
 {{- $sections := list "server" "ingest" "log" "store" "processor" "replay" "api" "telemetry" }}
 {{- $user := .Values.config | default dict -}}
 # Rendered by the hookmetry Helm chart from its values; every key is described in
