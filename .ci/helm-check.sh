@@ -2,10 +2,11 @@
 # Deployment checks without a cluster or a Docker engine:
 #   1. deploy/sync-chart-files.sh --check: the chart's dashboards and alerts match deploy/;
 #   2. the Helm chart (helm/hookmetry/ci/check_chart.py): helm lint --strict and helm template
-#      with every helm/hookmetry/ci/*-values.yaml, every manifest against the Kubernetes schemas
+#      with no values (embedded mode) and with every helm/hookmetry/ci/*-values.yaml, every manifest against the Kubernetes schemas
 #      of two versions (kubernetes-validate --strict; the Prometheus operator's CRDs are skipped by
 #      name and checked structurally), the chart's own invariants, the rendered hookmetry.toml
-#      loaded by the real binary and the probes answered by it, and every
+#      loaded by the real binary and the probes answered by it (the embedded pod's `hookmetry
+#      serve` too, with its admin token accepted), and every
 #      helm/hookmetry/ci/bad/*.yaml refused with an error naming its key;
 #   3. deploy/docker/check.py: hadolint and the Dockerfile/.dockerignore against the repository;
 #   4. deploy/compose/check.py: compose.yaml and its Prometheus/Grafana/collector configs.

@@ -565,8 +565,10 @@ def check_binary(label: str, binary: Path, docs: list[dict], smoke: bool, r: Rep
                     f"status {got}, exit {proc.returncode}\n{output[-2000:]}")
 
 
-def run_until_probed(args: list[str], env: dict, port: int, paths: list[str], logfile: Path) -> tuple[dict, int | None, str]:
-    """Starts args, polls the probe paths until all answer 200 (30 s), stops it; (statuses, exit, output)."""
+def run_until_probed(args: list[str], env: dict, port: int, paths: list[str], logfile: Path,
+                     while_up=None) -> tuple[dict, int | None, str]:
+    """Starts args, polls the probe paths until all answer 200 (30 s), calls while_up() then, stops
+    it; (statuses, exit, output)."""
     log = open(logfile, "w+")
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     got: dict[str, int | None] = {}
@@ -575,6 +577,8 @@ def run_until_probed(args: list[str], env: dict, port: int, paths: list[str], lo
         while time.monotonic() < deadline and proc.poll() is None:
             got = {p: http_status(f"http://127.0.0.1:{port}{p}") for p in paths}
             if all(s == 200 for s in got.values()):
+                if while_up:
+                    while_up()
                 break
             time.sleep(0.2)
     finally:
@@ -610,11 +614,25 @@ def check_embedded_binary(label: str, binary: Path, docs: list[dict], sts: dict,
     port = free_port()
     args = [str(binary), *c["args"], "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)]
     paths = [c["livenessProbe"]["httpGet"]["path"], c["readinessProbe"]["httpGet"]["path"]]
-    got, code, output = run_until_probed(args, env, port, paths, tmp / "serve.log")
+    token_file = data / "admin-token"
+    whoami: list[subprocess.CompletedProcess] = []
+
+    def admin_token_works():
+        # The token NOTES.txt points at: the Secret's, or the file the first start wrote.
+        token = GIVEN_TOKEN if spec.get("initContainers") else (token_file.read_text().strip() if token_file.exists() else "")
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("HOOKMETRY_")}
+        whoami.append(subprocess.run([str(binary), "whoami", "--json", "--url", f"http://127.0.0.1:{port}", "--token", token],
+                                     env=clean | {"HOME": str(tmp)}, capture_output=True, text=True, timeout=30))
+
+    got, code, output = run_until_probed(args, env, port, paths, tmp / "serve.log", while_up=admin_token_works)
     r.check(bool(got) and all(s == 200 for s in got.values()),
             f"{label}: embedded pod (`hookmetry {' '.join(c['args'])}`) starts on the rendered config; "
             f"probes {', '.join(got)} answer 200", f"status {got}, exit {code}\n{output[-2000:]}")
-    token_file = data / "admin-token"
+    if whoami:
+        w = whoami[0]
+        r.check(w.returncode == 0 and '"instanceAdmin": true' in w.stdout,
+                f"{label}: the running pod accepts the admin token {'from the Secret' if spec.get('initContainers') else 'from <data dir>/admin-token'}",
+                w.stdout + w.stderr)
     if spec.get("initContainers"):
         r.check(not token_file.exists(), f"{label}: with migrate.adminTokenSecret no admin-token file is written")
     else:
