@@ -616,13 +616,19 @@ def check_embedded_binary(label: str, binary: Path, docs: list[dict], sts: dict,
     paths = [c["livenessProbe"]["httpGet"]["path"], c["readinessProbe"]["httpGet"]["path"]]
     token_file = data / "admin-token"
     whoami: list[subprocess.CompletedProcess] = []
+    rotated: list[subprocess.CompletedProcess] = []
+    written: list[bool] = []  # whether the first start wrote <data dir>/admin-token
 
     def admin_token_works():
+        written.append(token_file.exists() and token_file.read_text().startswith("hm_"))
         # The token NOTES.txt points at: the Secret's, or the file the first start wrote.
         token = GIVEN_TOKEN if spec.get("initContainers") else (token_file.read_text().strip() if token_file.exists() else "")
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HOOKMETRY_")}
         whoami.append(subprocess.run([str(binary), "whoami", "--json", "--url", f"http://127.0.0.1:{port}", "--token", token],
                                      env=clean | {"HOME": str(tmp)}, capture_output=True, text=True, timeout=30))
+        # NOTES.txt's recovery for a lost token: `hookmetry admin-token --rotate` in the running pod.
+        rotated.append(subprocess.run([str(binary), "admin-token", "--rotate", "--data-dir", str(data)],
+                                      env=env, capture_output=True, text=True, timeout=30))
 
     got, code, output = run_until_probed(args, env, port, paths, tmp / "serve.log", while_up=admin_token_works)
     r.check(bool(got) and all(s == 200 for s in got.values()),
@@ -633,10 +639,15 @@ def check_embedded_binary(label: str, binary: Path, docs: list[dict], sts: dict,
         r.check(w.returncode == 0 and '"instanceAdmin": true' in w.stdout,
                 f"{label}: the running pod accepts the admin token {'from the Secret' if spec.get('initContainers') else 'from <data dir>/admin-token'}",
                 w.stdout + w.stderr)
+    if rotated:
+        p = rotated[0]
+        r.check(p.returncode == 0 and token_file.exists() and token_file.read_text().strip() in p.stdout,
+                f"{label}: `hookmetry admin-token --rotate` works next to the running server and writes <data dir>/admin-token",
+                p.stdout + p.stderr)
     if spec.get("initContainers"):
-        r.check(not token_file.exists(), f"{label}: with migrate.adminTokenSecret no admin-token file is written")
+        r.check(written == [False], f"{label}: with migrate.adminTokenSecret no admin-token file is written")
     else:
-        r.check(token_file.exists() and token_file.read_text().startswith("hm_"),
+        r.check(written == [True],
                 f"{label}: the first start wrote the admin token to <data dir>/admin-token (what NOTES.txt reads)",
                 f"{token_file}: {token_file.exists()}")
 
