@@ -23,14 +23,10 @@ pub fn run(
         "hookmetry_retention_expired_captures_total",
         "Captures deleted because they were older than their team's retention.",
     )?;
-    Ok(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.cancelled() => return,
-            }
+    Ok(every(interval, shutdown, move || {
+        let store = store.clone();
+        let expired = expired.clone();
+        async move {
             match store.expire_captures(Timestamp::now()).await {
                 Ok(0) => tracing::debug!("retention pass: nothing expired"),
                 Ok(n) => {
@@ -40,7 +36,7 @@ pub fn run(
                 Err(e) => tracing::warn!(error = %e, "retention pass failed; retrying at the next interval"),
             }
         }
-    })
+    }))
 }
 
 /// Most expired endpoints one pass deletes; the next pass takes the rest.
@@ -58,14 +54,10 @@ pub fn run_endpoint_expiry(
         "hookmetry_expired_endpoints_total",
         "Endpoints deleted, with their captures, because their time to live had passed.",
     )?;
-    Ok(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.cancelled() => return,
-            }
+    Ok(every(interval, shutdown, move || {
+        let store = store.clone();
+        let expired = expired.clone();
+        async move {
             match expire_endpoints(store.as_ref(), Timestamp::now()).await {
                 Ok(0) => {}
                 Ok(n) => {
@@ -75,7 +67,25 @@ pub fn run_endpoint_expiry(
                 Err(e) => tracing::warn!(error = %e, "expiry pass failed; retrying at the next interval"),
             }
         }
-    })
+    }))
+}
+
+/// Runs `pass` at once and then every `interval` (a slow pass delays the next, never stacks)
+/// until `shutdown`.
+async fn every<F, Fut>(interval: Duration, shutdown: CancellationToken, mut pass: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        pass().await;
+    }
 }
 
 /// One pass: how many endpoints it deleted. Each is read again just before its delete, so one
