@@ -73,22 +73,8 @@ pub(crate) fn parse(
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, SpecError> {
-    let (value, locations) = yaml::parse(text).map_err(|e| SpecError {
-        file: shown.to_owned(),
-        line: Some((e.line, e.column)),
-        path: e.path,
-        message: e.message,
-    })?;
-    let error = |path: String, message: String| SpecError {
-        file: shown.to_owned(),
-        line: locations.find(&path),
-        path,
-        message,
-    };
-    let file: SpecFile = serde_path_to_error::deserialize(value).map_err(|e| {
-        let (path, message) = serde_error(&e);
-        error(path, message)
-    })?;
+    let (file, locations): (SpecFile, _) = read(text, shown)?;
+    let error = placed(shown, &locations);
     if file.version != VERSION {
         return Err(error("version".into(), format!("must be {VERSION}, got {}", file.version)));
     }
@@ -99,6 +85,7 @@ pub(crate) fn parse(
         .map(|(i, e)| endpoint_input(e, &format!("endpoints[{i}]"), base, env))
         .collect::<Result<Vec<_>, (String, String)>>()
         .map_err(|(path, message)| error(path, message))?;
+    drop(error);
     Ok(Loaded { file, endpoints, path: PathBuf::from(shown), locations })
 }
 
@@ -111,6 +98,26 @@ impl Loaded {
         let message = message.strip_prefix(&format!("invalid `{field}`: ")).unwrap_or(message).to_owned();
         SpecError { file: self.path.display().to_string(), line: self.locations.find(&path), path, message }
     }
+}
+
+/// `text` as YAML read into `T`, with where each key sits; errors are placed at their line.
+fn read<T: serde::de::DeserializeOwned>(text: &str, shown: &str) -> Result<(T, yaml::Locations), SpecError> {
+    let (value, locations) = yaml::parse(text).map_err(|e| SpecError {
+        file: shown.to_owned(),
+        line: Some((e.line, e.column)),
+        path: e.path,
+        message: e.message,
+    })?;
+    let read = serde_path_to_error::deserialize(value).map_err(|e| {
+        let (path, message) = serde_error(&e);
+        placed(shown, &locations)(path, message)
+    })?;
+    Ok((read, locations))
+}
+
+/// Makes the error of a key path, placed at its line in `shown` when the file has it.
+fn placed<'a>(shown: &'a str, locations: &'a yaml::Locations) -> impl Fn(String, String) -> SpecError + 'a {
+    move |path, message| SpecError { file: shown.to_owned(), line: locations.find(&path), path, message }
 }
 
 /// The key path and message of a serde error.
@@ -139,28 +146,15 @@ pub(crate) struct LoadedScenario {
 }
 
 pub(crate) fn parse_scenario(text: &str, shown: &str) -> Result<LoadedScenario, SpecError> {
-    let (value, locations) = yaml::parse(text).map_err(|e| SpecError {
-        file: shown.to_owned(),
-        line: Some((e.line, e.column)),
-        path: e.path,
-        message: e.message,
-    })?;
-    let error = |path: String, message: String| SpecError {
-        file: shown.to_owned(),
-        line: locations.find(&path),
-        path,
-        message,
-    };
-    let rules: Vec<ScenarioRuleSpec> = serde_path_to_error::deserialize(value).map_err(|e| {
-        let (path, message) = serde_error(&e);
-        error(path, message)
-    })?;
+    let (rules, locations): (Vec<ScenarioRuleSpec>, _) = read(text, shown)?;
+    let error = placed(shown, &locations);
     let rules = rules
         .iter()
         .enumerate()
         .map(|(j, r)| scenario_rule_input(r, &format!("[{j}]")))
         .collect::<Result<Vec<_>, Bad>>()
         .map_err(|(path, message)| error(path, message))?;
+    drop(error);
     Ok(LoadedScenario { rules, shown: shown.to_owned(), locations })
 }
 
